@@ -1,0 +1,339 @@
+"""TemperatureMonitor: measure the activation pattern temperature with one extra forward pass.
+
+Usage, in any training loop::
+
+    monitor = TemperatureMonitor(model, measure_every=10)
+    for inputs, targets in loader:
+        loss = criterion(model(inputs), targets)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+        m = monitor.step(inputs)          # a Measurement every 10th step, else None
+
+On a measurement step the training forward itself records each site's pattern at θ_t; after
+``optimizer.step()`` the monitor runs the same batch once more at θ_{t+1} (no gradients, same
+train/eval mode, same dropout masks) and counts the samples whose pattern changed (SPEC §1).
+With ``scan_every`` (and the optimizer) it also re-evaluates the step's update at a grid of
+learning rates: the LR range analysis of SPEC §3.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .distributed import all_reduce_sum
+from .isolation import (
+    ForwardContext,
+    capture_forward_context,
+    preserved_model_state,
+    replay_context,
+    reset_buffers,
+)
+from .measurement import LRScan, Measurement
+from .sites import COMPARE, IDLE, RECORD, PatternProbe, find_relu_sites
+
+__all__ = ["DEFAULT_SCAN_LRS", "TemperatureMonitor"]
+
+logger = logging.getLogger(__name__)
+
+#: SPEC §3: 25 log-spaced rates from 1e-4 to 1e2.
+DEFAULT_SCAN_LRS: tuple[float, ...] = tuple(np.logspace(-4, 2, 25).tolist())
+
+
+def call_model(model: nn.Module, inputs: Any) -> Any:
+    """Run ``model`` on a batch given as a tensor, a tuple/list of arguments or a dict."""
+    if isinstance(inputs, Mapping):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_lrs(scan_lrs: Iterable[float] | None) -> tuple[float, ...]:
+    if scan_lrs is None:
+        return DEFAULT_SCAN_LRS
+    lrs = tuple(float(x) for x in scan_lrs)
+    if len(lrs) < 3:
+        raise ValueError(f"scan_lrs needs at least 3 learning rates to fit, got {len(lrs)}")
+    bad = [x for x in lrs if not (np.isfinite(x) and x > 0)]
+    if bad:
+        raise ValueError(f"scan_lrs must be finite and > 0, got {bad[0]!r}")
+    return lrs
+
+
+class TemperatureMonitor:
+    """Measures per-site activation pattern temperatures of a ReLU network (SPEC §1, §3).
+
+    Call :meth:`step` right after ``optimizer.step()`` with the inputs of the batch just
+    trained on. Steps are numbered from 0; step ``t`` is a measurement step when
+    ``t % measure_every == 0``, a scan step when ``t % scan_every == 0`` or a scan was
+    requested with :meth:`request_scan`. Use as a context manager (or call :meth:`remove`)
+    to take every hook off the model.
+
+    Args:
+        model: the network. Pass the plain module (not a DDP wrapper) in distributed training;
+            counts are summed over ranks when ``torch.distributed`` is initialised.
+        measure_every: measure every K-th step (SPEC §1.5; default 10).
+        sites: modules (or dotted paths) to measure instead of every ``nn.ReLU``.
+        scan_every: run an LR range scan every this many steps (must be a multiple of
+            nothing in particular: a scan step is always also a measurement step).
+        scan_lrs: the scan's learning-rate grid (default: 25 log-spaced from 1e-4 to 1e2).
+        optimizer: required for LR range scans (it tells the step's learning rate and the
+            parameters before the step).
+
+    Raises:
+        ValueError: the model has no ReLU site, or a bad argument (named in the message).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        measure_every: int = 10,
+        sites: Iterable[nn.Module | str] | None = None,
+        scan_every: int | None = None,
+        scan_lrs: Sequence[float] | None = None,
+        *,
+        optimizer: torch.optim.Optimizer | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.measure_every = _positive_int("measure_every", measure_every)
+        self.scan_every = _positive_int("scan_every", scan_every, allow_none=True)
+        self.scan_lrs = _check_lrs(scan_lrs)
+        if self.scan_every is not None and optimizer is None:
+            raise ValueError(
+                "LR range scans need the optimizer: "
+                "TemperatureMonitor(model, scan_every=..., optimizer=optimizer)"
+            )
+        self.optimizer = optimizer
+        first = next(iter(model.parameters()), None)
+        self._device_type = first.device.type if first is not None else "cpu"
+        self._probe = PatternProbe(model, find_relu_sites(model, sites), self._on_record)
+        self._ctx: ForwardContext | None = None
+        self._before_step: tuple[list[Tensor], float, list[Tensor] | None] | None = None
+        self._opt_handle = (
+            optimizer.register_step_pre_hook(self._on_optimizer_step) if optimizer else None
+        )
+        self._step = 0
+        self._requested_scans: set[int] = set()
+        self.last_measurement: Measurement | None = None
+        self._arm()
+
+    # -- schedule --------------------------------------------------------------------------
+    @property
+    def step_count(self) -> int:
+        """Index of the next step to be trained (number of :meth:`step` calls so far)."""
+        return self._step
+
+    @property
+    def sites(self) -> list[str]:
+        """Site names in order of first call (known after the first recorded forward)."""
+        return list(self._probe.names)
+
+    def is_scan_step(self, t: int) -> bool:
+        return t in self._requested_scans or (
+            self.scan_every is not None and t % self.scan_every == 0
+        )
+
+    def is_measure_step(self, t: int) -> bool:
+        return t % self.measure_every == 0 or self.is_scan_step(t)
+
+    def request_scan(self, step: int | None = None) -> None:
+        """Run an LR range scan at ``step`` (default: the next step to be trained).
+
+        Call it between :meth:`step` and the next training forward. Needs the optimizer.
+        """
+        if self.optimizer is None:
+            raise ValueError(
+                "LR range scans need the optimizer: TemperatureMonitor(model, optimizer=...)"
+            )
+        t = self._step if step is None else int(step)
+        if t < self._step:
+            raise ValueError(f"step {t} has already been trained (next step is {self._step})")
+        self._requested_scans.add(t)
+        self._arm()
+
+    def _arm(self) -> None:
+        self._probe.clear()
+        self._before_step = None
+        self._probe.mode = RECORD if self.is_measure_step(self._step) else IDLE
+
+    # -- hooks -----------------------------------------------------------------------------
+    def _on_record(self) -> None:
+        self._ctx = capture_forward_context(self.model, self._device_type)
+
+    def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if not self.is_scan_step(self._step):
+            return
+        params = [p.detach() for p in self.model.parameters()]
+        lr = optimizer.param_groups[0]["lr"]
+        lr = float(lr.item() if isinstance(lr, Tensor) else lr)
+        grads = None
+        if lr == 0:
+            # SPEC §3: at λ_t = 0 the update direction is the plain negative gradient.
+            grads = [
+                -p.grad.detach() if p.grad is not None else torch.zeros_like(p)
+                for p in self.model.parameters()
+            ]
+        self._before_step = ([p.clone() for p in params], lr, grads)
+
+    # -- measurement -----------------------------------------------------------------------
+    def step(self, inputs: Any = None) -> Measurement | None:
+        """Finish training step t: measure if t is a measurement step, then advance.
+
+        Args:
+            inputs: the model inputs of the batch just trained on (a tensor, a tuple of
+                positional arguments or a dict of keyword arguments). Needed on measurement
+                steps; with gradient accumulation, those of the last micro-batch.
+
+        Returns:
+            A :class:`Measurement` on measurement steps, else ``None``.
+
+        Raises:
+            ValueError: ``inputs`` missing on a measurement step.
+            RuntimeError: no forward pass with gradients ran since the previous step.
+        """
+        t = self._step
+        measurement = None
+        if self.is_measure_step(t):
+            if inputs is None:
+                raise ValueError(
+                    f"step {t} is a measurement step: call monitor.step(inputs) with the "
+                    "model inputs of the batch just trained on"
+                )
+            if not self._probe.recorded:
+                raise RuntimeError(
+                    f"no training forward pass (with gradients enabled) reached the ReLU sites "
+                    f"during step {t}; call monitor.step(inputs) once per step, right after "
+                    "optimizer.step()"
+                )
+            measurement = self._measure(t, inputs, self.is_scan_step(t))
+            self.last_measurement = measurement
+        self._requested_scans.discard(t)
+        self._step = t + 1
+        self._arm()
+        return measurement
+
+    def _measure(self, t: int, inputs: Any, scan: bool) -> Measurement:
+        assert self._ctx is not None  # set by the recording forward's pre-hook
+        probe, model, ctx = self._probe, self.model, self._ctx
+        before = self._before_step if scan else None
+        if scan and before is None:
+            logger.warning(
+                "step %d: LR range scan skipped, optimizer.step() did not run this step", t
+            )
+        batch = probe.batch_size
+        names = tuple(probe.names)
+        scan_counts: Tensor | None = None
+        with (
+            preserved_model_state(model, params=before is not None) as buffers,
+            replay_context(model, ctx),
+            torch.no_grad(),
+        ):
+            probe.mode = COMPARE
+            try:
+                ctx.rng.restore()
+                call_model(model, inputs)
+                counts = probe.take_counts()  # (S,)
+                if before is not None:
+                    scan_counts = self._scan(inputs, before, buffers, ctx)  # (S, R)
+            finally:
+                probe.mode = IDLE
+                probe.clear()
+        parts = [counts, torch.tensor([batch], device=counts.device, dtype=torch.int64)]
+        if scan_counts is not None:
+            parts.append(scan_counts.flatten())
+        packed = all_reduce_sum(torch.cat(parts)).cpu().numpy()  # one host sync
+        s = len(names)
+        total = int(packed[s])
+        lr_scan = None
+        if scan_counts is not None:
+            lr_scan = LRScan(
+                lrs=np.asarray(self.scan_lrs),
+                sites=names,
+                batch_size=total,
+                changed=packed[s + 1 :].reshape(s, len(self.scan_lrs)),
+            )
+        return Measurement.from_counts(t, names, packed[:s], total, lr_scan)
+
+    def _scan(
+        self,
+        inputs: Any,
+        before: tuple[list[Tensor], float, list[Tensor] | None],
+        buffers: list[Tensor],
+        ctx: ForwardContext,
+    ) -> Tensor:
+        """Counts at θ_t + λ·Δ for every λ in the grid, ``(S, R)`` (SPEC §3)."""
+        theta_t, lr_t, neg_grad = before
+        params = [p.detach() for p in self.model.parameters()]
+        if neg_grad is not None:
+            delta = neg_grad
+        else:
+            # Δ = (θ_{t+1} − θ_t)/λ_t: covers momentum, weight decay and Adam alike.
+            delta = torch._foreach_sub(params, theta_t)
+            torch._foreach_div_(delta, lr_t)
+        # `alpha` must fit the parameters' dtype; beyond that, multiply (overflowing to inf).
+        largest = min(torch.finfo(p.dtype).max for p in params) if params else float("inf")
+        rows = []
+        for lr in self.scan_lrs:
+            torch._foreach_copy_(params, theta_t)
+            if lr <= largest:
+                torch._foreach_add_(params, delta, alpha=lr)
+            else:
+                torch._foreach_add_(params, torch._foreach_mul(delta, lr))
+            reset_buffers(self.model, buffers)
+            ctx.rng.restore()
+            call_model(self.model, inputs)  # inf/NaN activations count as changed
+            rows.append(self._probe.take_counts())
+        return torch.stack(rows, dim=1)
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Plain numbers that fix when the next measurements and scans happen."""
+        return {
+            "step": self._step,
+            "measure_every": self.measure_every,
+            "scan_every": self.scan_every,
+            "scan_lrs": list(self.scan_lrs),
+            "requested_scans": sorted(self._requested_scans),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        missing = {"step", "measure_every", "scan_every", "scan_lrs", "requested_scans"} - set(
+            state
+        )
+        if missing:
+            raise KeyError(f"monitor state is missing {sorted(missing)}")
+        self.measure_every = _positive_int("measure_every", state["measure_every"])
+        self.scan_every = _positive_int("scan_every", state["scan_every"], allow_none=True)
+        self.scan_lrs = _check_lrs(state["scan_lrs"])
+        self._step = int(state["step"])
+        self._requested_scans = {int(s) for s in state["requested_scans"]}
+        self._arm()
+
+    # -- lifetime --------------------------------------------------------------------------
+    def remove(self) -> None:
+        """Remove every hook this monitor installed; it measures nothing afterwards."""
+        self._probe.remove()
+        if self._opt_handle is not None:
+            self._opt_handle.remove()
+            self._opt_handle = None
+
+    def __enter__(self) -> TemperatureMonitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()

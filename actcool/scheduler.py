@@ -1,0 +1,231 @@
+"""ActCoolLR: a learning-rate scheduler that makes the temperature follow a target curve (SPEC §4)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from .controller import TemperatureController
+from .curves import TargetCurve, curve_from_dict
+from .measurement import Measurement
+from .monitor import TemperatureMonitor
+
+__all__ = ["ActCoolLR"]
+
+logger = logging.getLogger(__name__)
+
+# Number of LR range scans tried at the start before settling for a default σ.
+_MAX_SIGMA_SCANS = 3
+# σ used while no scan has produced a fit (a typical value of the paper's Figure 3 fits).
+_FALLBACK_SIGMA = 1.0
+
+
+class ActCoolLR(LRScheduler):
+    """Choose the learning rate so the mean activation pattern temperature follows ``target``.
+
+    At every measurement step t (every ``measure_every`` steps, from step 0) the scheduler
+    measures the mean temperature T̄_t, estimates ``μ_t = ln λ_t − σ·Φ⁻¹(P̄_t)`` and aims at
+    the target of the next measurement, ``λ* = exp(μ_t + σ·Φ⁻¹(P(C(t+K))))`` clamped to
+    ``[lr_min, lr_max]``; over steps t+1 … t+K the rate moves linearly from λ_t to λ*
+    (SPEC §4). With ``sigma=None``, σ is fitted from an LR range scan at step 0.
+
+    Training loop (the order matters)::
+
+        scheduler = ActCoolLR(optimizer, model, PowerCurve(3.17), total_steps=len(loader) * epochs)
+        for inputs, targets in batches:
+            loss = criterion(model(inputs), targets)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+            scheduler.step(inputs)
+
+    With several parameter groups, group 0 carries the controlled rate and the others keep
+    their initial ratio to it.
+
+    Args:
+        optimizer: any optimizer whose step is proportional to the learning rate (SGD with
+            momentum/Nesterov/weight decay, Adam, AdamW, ...). Its current rate is λ_0.
+        model: the network trained by ``optimizer`` (the plain module, not a DDP wrapper).
+        target: a :class:`~actcool.curves.TargetCurve` (or its ``to_dict()``), in bits over
+            the fraction of training.
+        total_steps: N, the number of training steps the target curve spans.
+        sigma: σ of the pattern model; ``None`` fits it from a scan at step 0.
+        measure_every: K, steps between measurements.
+        lr_min, lr_max: bounds of the chosen rate.
+        last_epoch: as in every torch scheduler; leave at -1 and resume with
+            :meth:`load_state_dict`.
+        scan_every: also run an LR range scan every this many steps (for logging; with
+            ``refit_sigma=True`` each one updates σ).
+        scan_lrs: the scan grid (default 25 rates from 1e-4 to 1e2).
+        refit_sigma: re-fit σ from every later scan (the paper keeps σ fixed).
+        sites: the ReLU sites to measure (default: every ``nn.ReLU``).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        model: nn.Module,
+        target: TargetCurve | Mapping[str, Any],
+        total_steps: int,
+        sigma: float | None = None,
+        measure_every: int = 10,
+        lr_min: float = 1e-6,
+        lr_max: float = 10.0,
+        last_epoch: int = -1,
+        *,
+        scan_every: int | None = None,
+        scan_lrs: Sequence[float] | None = None,
+        refit_sigma: bool = False,
+        sites: Sequence[nn.Module | str] | None = None,
+    ) -> None:
+        # Set our own state before super().__init__, which already calls step() once.
+        if isinstance(target, Mapping):
+            target = curve_from_dict(dict(target))
+        if not isinstance(target, TargetCurve):
+            raise TypeError(
+                f"target must be a TargetCurve or its to_dict(), got {type(target).__name__}"
+            )
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
+        lr0 = optimizer.param_groups[0]["lr"]
+        lr0 = float(lr0.item() if isinstance(lr0, torch.Tensor) else lr0)
+        self.target = target
+        self.refit_sigma = bool(refit_sigma)
+        self.monitor = TemperatureMonitor(
+            model,
+            measure_every=measure_every,
+            sites=sites,
+            scan_every=scan_every,
+            scan_lrs=scan_lrs,
+            optimizer=optimizer,
+        )
+        self.controller = TemperatureController(
+            lr_initial=lr0,
+            total_steps=total_steps,
+            measure_every=self.monitor.measure_every,
+            lr_min=float(lr_min),
+            lr_max=float(lr_max),
+            sigma=None if sigma is None else float(sigma),
+        )
+        self.sigma_scans = 0
+        self.sigma_fitted = sigma is not None
+        self.last_measurement: Measurement | None = None
+        if sigma is None:
+            self.monitor.request_scan(0)
+        super().__init__(optimizer, last_epoch)
+
+    # -- what users look at ----------------------------------------------------------------
+    @property
+    def sigma(self) -> float | None:
+        """σ in use (``None`` until the first scan has been fitted)."""
+        return self.controller.sigma
+
+    @property
+    def mu(self) -> float | None:
+        """The last estimate of μ (ln of the critical learning rate)."""
+        return self.controller.mu
+
+    @property
+    def target_temperature(self) -> float:
+        """The target C(t) in bits for the step about to be trained."""
+        return self.controller.target_at(self.target, max(self.last_epoch, 0))
+
+    @property
+    def diverged(self) -> bool:
+        return self.controller.diverged
+
+    # -- LRScheduler -----------------------------------------------------------------------
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        lr = self.controller.lr_at(self.last_epoch)
+        ref = float(self.base_lrs[0])
+        return [lr * float(b) / ref if ref > 0 else lr for b in self.base_lrs]
+
+    def step(self, inputs: Any = None, loss: float | torch.Tensor | None = None) -> None:  # type: ignore[override]
+        """Finish training step t: measure on measurement steps, then set the rate of t+1.
+
+        Args:
+            inputs: the model inputs of the batch just trained on (tensor, tuple or dict);
+                required on measurement steps.
+            loss: optionally, the step's loss; a non-finite loss marks the run diverged and
+                holds the learning rate.
+        """
+        if self._is_initial:
+            super().step()
+            return
+        t = self.last_epoch
+        if self.monitor.step_count != t:
+            raise RuntimeError(
+                f"scheduler is at step {t} but its monitor at {self.monitor.step_count}; "
+                "call scheduler.step(inputs) exactly once per optimizer.step()"
+            )
+        measurement = self.monitor.step(inputs)
+        if measurement is not None:
+            self.last_measurement = measurement
+            self._observe(t, measurement)
+        if loss is not None:
+            value = float(loss.detach().item() if isinstance(loss, torch.Tensor) else loss)
+            if not math.isfinite(value):
+                self.controller.mark_diverged(t, f"non-finite loss {value!r}")
+        super().step()
+
+    def _observe(self, t: int, m: Measurement) -> None:
+        c = self.controller
+        needs_sigma = not self.sigma_fitted
+        if m.scan is not None and (needs_sigma or self.refit_sigma):
+            self.sigma_scans += 1
+            fit = m.fits.mean if m.fits is not None else None
+            if fit is not None:
+                c.sigma, self.sigma_fitted = fit.sigma, True
+                logger.info(
+                    "step %d: sigma=%.3f from an LR range scan (rmse %.3f)", t, fit.sigma, fit.rmse
+                )
+            elif needs_sigma and self.sigma_scans < _MAX_SIGMA_SCANS:
+                logger.warning("step %d: no sigma from the LR range scan; trying again", t)
+                self.monitor.request_scan(t + c.measure_every)
+            elif needs_sigma:
+                logger.warning(
+                    "no sigma after %d LR range scans; using sigma=%.1f (pass sigma= to choose)",
+                    self.sigma_scans,
+                    _FALLBACK_SIGMA,
+                )
+        if c.sigma is None:
+            c.sigma = _FALLBACK_SIGMA  # provisional until a scan fits one
+        lr_used = self.optimizer.param_groups[0]["lr"]
+        lr_used = float(lr_used.item() if isinstance(lr_used, torch.Tensor) else lr_used)
+        c.observe(t, lr_used, m.mean_temperature, m.batch_size, self.target)
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Plain numbers only: everything needed to continue the identical rate sequence."""
+        return {
+            "last_epoch": self.last_epoch,
+            "_step_count": self._step_count,
+            "base_lrs": [float(b) for b in self.base_lrs],
+            "_last_lr": [float(x) for x in self._last_lr],
+            "refit_sigma": self.refit_sigma,
+            "sigma_scans": self.sigma_scans,
+            "sigma_fitted": self.sigma_fitted,
+            "target": self.target.to_dict(),
+            "controller": self.controller.state_dict(),
+            "monitor": self.monitor.state_dict(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        missing = {"last_epoch", "controller", "monitor", "target"} - set(state_dict)
+        if missing:
+            raise KeyError(f"not an ActCoolLR state dict: missing {sorted(missing)}")
+        self.last_epoch = int(state_dict["last_epoch"])
+        self._step_count = int(state_dict.get("_step_count", self.last_epoch + 1))
+        self.base_lrs = list(state_dict.get("base_lrs", self.base_lrs))
+        self._last_lr = list(state_dict.get("_last_lr", self._last_lr))
+        self.refit_sigma = bool(state_dict.get("refit_sigma", self.refit_sigma))
+        self.sigma_scans = int(state_dict.get("sigma_scans", 0))
+        self.sigma_fitted = bool(state_dict.get("sigma_fitted", True))
+        self.target = curve_from_dict(state_dict["target"])
+        self.controller.load_state_dict(state_dict["controller"])
+        self.monitor.load_state_dict(state_dict["monitor"])

@@ -1,0 +1,176 @@
+"""ReLU sites and the forward hooks that record and compare their activation patterns (SPEC §1).
+
+:class:`PatternProbe` owns every hook it installs. It has three modes:
+
+- ``idle``: hooks return at once and keep nothing (between measurements, SPEC §1.5);
+- ``record``: every forward pass run with gradients enabled stores each site's pattern
+  ``out > 0`` as a bool tensor, replacing the previous one, so the patterns are those of the
+  *last* grad-enabled forward (SPEC §1.6); ``no_grad``/``inference_mode`` passes are ignored;
+- ``compare``: each forward pass counts, per site, the samples whose pattern differs from the
+  recorded one. Counts stay on the device until :meth:`PatternProbe.take_counts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+__all__ = ["PatternProbe", "find_relu_sites"]
+
+IDLE, RECORD, COMPARE = "idle", "record", "compare"
+
+
+def find_relu_sites(
+    model: nn.Module, sites: Iterable[nn.Module | str] | None = None
+) -> list[tuple[str, nn.Module]]:
+    """The modules to hook, with their paths in ``model``.
+
+    By default every ``torch.nn.ReLU`` module. ``sites`` may name modules explicitly (module
+    objects or dotted paths); a non-ReLU module's output ``out > 0`` is the pattern a ReLU
+    applied to it would produce, which is how models that call ``F.relu`` are measured.
+
+    Raises:
+        ValueError: no ReLU module in the model, an unknown path, or a module not in ``model``.
+    """
+    by_module = {id(m): name for name, m in model.named_modules()}
+    named = dict(model.named_modules())
+    if sites is None:
+        found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
+        if not found:
+            raise ValueError(
+                f"{type(model).__name__} has no torch.nn.ReLU module to measure. If it applies "
+                "ReLU functionally (F.relu, torch.relu), pass the modules whose outputs feed "
+                "those ReLUs explicitly: TemperatureMonitor(model, sites=[model.conv1, ...])"
+            )
+        return [(n or "<root>", m) for n, m in found]
+    out: list[tuple[str, nn.Module]] = []
+    for s in sites:
+        if isinstance(s, str):
+            if s not in named:
+                raise ValueError(f"no module at path {s!r} in {type(model).__name__}")
+            out.append((s, named[s]))
+        elif isinstance(s, nn.Module):
+            if id(s) not in by_module:
+                raise ValueError(
+                    f"site {type(s).__name__} is not a submodule of {type(model).__name__}"
+                )
+            out.append((by_module[id(s)] or "<root>", s))
+        else:
+            raise TypeError(f"sites must be modules or module paths, got {type(s).__name__}")
+    if not out:
+        raise ValueError("sites is empty: pass at least one module to measure")
+    if len({id(m) for _, m in out}) != len(out):
+        raise ValueError("sites lists the same module twice; a module called twice is two sites")
+    return out
+
+
+class PatternProbe:
+    """Hooks on the sites of ``model``; see the module docstring for the modes.
+
+    Args:
+        model: the root module; its forward pre-hook marks the start of each forward pass.
+        sites: ``(path, module)`` pairs from :func:`find_relu_sites`.
+        on_record: called at the start of every grad-enabled forward in ``record`` mode
+            (the monitor saves RNG state there).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        sites: list[tuple[str, nn.Module]],
+        on_record: Callable[[], None] | None = None,
+    ) -> None:
+        self.mode = IDLE
+        self._on_record = on_record
+        self._calls: dict[str, int] = {}
+        self._index: dict[str, int] = {}  # site name -> index, in order of first call
+        self.names: list[str] = []
+        self._patterns: dict[int, Tensor] = {}  # site index -> bool (B, ...)
+        self._changed: dict[int, Tensor] = {}  # site index -> bool (B,)
+        self.recorded = False
+        self._handles: list[RemovableHandle] = [model.register_forward_pre_hook(self._pre_hook)]
+        for name, module in sites:
+            self._handles.append(module.register_forward_hook(self._make_hook(name)))
+
+    # -- hooks ---------------------------------------------------------------------------
+    def _active(self) -> bool:
+        return self.mode == COMPARE or (self.mode == RECORD and torch.is_grad_enabled())
+
+    def _pre_hook(self, module: nn.Module, args: Any) -> None:
+        if not self._active():
+            return
+        self._calls.clear()
+        if self.mode == RECORD:
+            self._patterns.clear()
+            self.recorded = False
+            if self._on_record is not None:
+                self._on_record()
+
+    def _make_hook(self, path: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if not self._active():
+                return
+            if not isinstance(output, Tensor):
+                raise TypeError(f"site {path!r} returned {type(output).__name__}, not a tensor")
+            k = self._calls.get(path, 0)
+            self._calls[path] = k + 1
+            name = path if k == 0 else f"{path}#{k}"
+            pattern = output.detach() > 0  # bool (B, ...); NaN > 0 is False
+            if self.mode == RECORD:
+                idx = self._index.get(name)
+                if idx is None:
+                    idx = self._index[name] = len(self.names)
+                    self.names.append(name)
+                self._patterns[idx] = pattern
+                self.recorded = True
+                return
+            idx = self._index.get(name)
+            ref = self._patterns.get(idx) if idx is not None else None
+            if ref is None or ref.shape != pattern.shape:
+                raise RuntimeError(
+                    f"site {name!r} was not seen, or had another shape, in the recorded "
+                    "training forward; the measurement pass must call the same ReLU sites "
+                    "on the same batch"
+                )
+            self._changed[idx] = (pattern != ref).flatten(1).any(dim=1)  # (B,)
+
+        return hook
+
+    # -- measurement ---------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        first = self._patterns.get(0)
+        if first is None:
+            raise RuntimeError("no patterns recorded")
+        return int(first.shape[0])
+
+    def take_counts(self) -> Tensor:
+        """Changed-sample counts of the last compare pass, int64 ``(S,)`` on the device.
+
+        A site the compare pass did not reach counts every sample as changed.
+        """
+        b = self.batch_size
+        device = self._patterns[0].device
+        counts = [
+            self._changed[i].sum() if i in self._changed else torch.tensor(b, device=device)
+            for i in range(len(self.names))
+        ]
+        self._changed.clear()
+        return torch.stack(counts).to(torch.int64)
+
+    def clear(self) -> None:
+        """Drop the recorded patterns (between measurements nothing is kept)."""
+        self._patterns.clear()
+        self._changed.clear()
+        self.recorded = False
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self.clear()
+        self.mode = IDLE

@@ -1,0 +1,86 @@
+"""Tiny deterministic ReLU models for the actcool tests."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+
+class BNDropNet(nn.Module):
+    """Conv + BatchNorm + ReLU, dropout, then two linear layers: 3 ReLU sites."""
+
+    def __init__(self, in_ch: int = 1, classes: int = 3, p: float = 0.3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        self.relu1 = nn.ReLU()
+        self.drop = nn.Dropout(p)
+        self.fc1 = nn.Linear(6 * 8 * 8, 24)
+        self.relu2 = nn.ReLU()
+        self.fc2 = nn.Linear(24, 16)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.head = nn.Linear(16, classes)
+
+    def forward(self, x: torch.Tensor, collect: list | None = None) -> torch.Tensor:
+        h = self.relu1(self.bn(self.conv(x)))
+        if collect is not None:
+            collect.append(h.detach().clone())
+        h = self.drop(h.flatten(1))
+        h = self.relu2(self.fc1(h))
+        if collect is not None:
+            collect.append(h.detach().clone())
+        h = self.relu3(self.fc2(h))
+        if collect is not None:
+            collect.append(h.detach().clone())
+        return self.head(h)
+
+
+class ReuseNet(nn.Module):
+    """One ``nn.ReLU`` object called twice (two sites), BatchNorm and dropout between."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(12, 20)
+        self.bn = nn.BatchNorm1d(20)
+        self.act = nn.ReLU()
+        self.drop = nn.Dropout(0.2)
+        self.fc2 = nn.Linear(20, 20)
+        self.head = nn.Linear(20, 3)
+
+    def forward(self, x: torch.Tensor, collect: list | None = None) -> torch.Tensor:
+        h = self.act(self.bn(self.fc1(x)))
+        if collect is not None:
+            collect.append(h.detach().clone())
+        h = self.act(self.fc2(self.drop(h)))
+        if collect is not None:
+            collect.append(h.detach().clone())
+        return self.head(h)
+
+
+@pytest.fixture
+def image_batches():
+    g = torch.Generator().manual_seed(1)
+    return [
+        (torch.randn(16, 1, 8, 8, generator=g), torch.randint(0, 3, (16,), generator=g))
+        for _ in range(6)
+    ]
+
+
+@pytest.fixture
+def vector_batches():
+    g = torch.Generator().manual_seed(2)
+    return [
+        (torch.randn(24, 12, generator=g), torch.randint(0, 3, (24,), generator=g))
+        for _ in range(6)
+    ]
+
+
+def train_step(model, optimizer, x, y, scheduler_or_monitor=None):
+    loss = nn.functional.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    if scheduler_or_monitor is not None:
+        return scheduler_or_monitor.step(x)
+    return None

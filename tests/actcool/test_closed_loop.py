@@ -1,0 +1,107 @@
+"""Closed loop on a small real task (SPEC §4; paper §4): scikit-learn digits, a ConvNet with BN.
+
+ActCoolLR follows a linear cool-down from 3.17 bits; the measured temperature must track the
+target, and the model must train about as well as a 1-cycle run with the same budget.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from actcool import ActCoolLR, PowerCurve, TemperatureMonitor
+
+EPOCHS, BATCH = 12, 64
+
+
+def digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    x = (x - 0.3) / 0.4
+    y = torch.tensor(d.target)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    test, train = perm[:360], perm[360:]
+    return x[train], y[train], x[test], y[test]
+
+
+class SmallConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def train(schedule: str, seed: int = 0):
+    xtr, ytr, xte, yte = digits()
+    torch.manual_seed(seed)
+    model = SmallConvNet()
+    steps_per_epoch = len(ytr) // BATCH
+    total = EPOCHS * steps_per_epoch
+    opt = torch.optim.SGD(
+        model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True
+    )
+    if schedule == "actcool":
+        sched = ActCoolLR(opt, model, PowerCurve(3.17, 1.0), total_steps=total, measure_every=5)
+        monitor = sched.monitor
+    else:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=total)
+        monitor = TemperatureMonitor(model, measure_every=5)
+    g = torch.Generator().manual_seed(seed)
+    errors, step = [], 0
+    for _ in range(EPOCHS):
+        perm = torch.randperm(len(ytr), generator=g)
+        model.train()
+        for i in range(steps_per_epoch):
+            idx = perm[i * BATCH : (i + 1) * BATCH]
+            x, y = xtr[idx], ytr[idx]
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if schedule == "actcool":
+                sched.step(x)
+                m = sched.last_measurement if step % 5 == 0 else None
+            else:
+                m = monitor.step(x)
+                sched.step()
+            if m is not None:
+                errors.append((step / total, m.mean_temperature, PowerCurve(3.17)(step / total)))
+            step += 1
+    model.eval()
+    with torch.no_grad():
+        test_error = (model(xte).argmax(1) != yte).float().mean().item() * 100
+    return test_error, np.array(errors)
+
+
+@pytest.mark.timeout(300)
+def test_actcool_tracks_a_linear_cooldown_and_trains_like_one_cycle():
+    act_err, act_trace = train("actcool")
+    one_err, one_trace = train("onecycle")
+    late = act_trace[act_trace[:, 0] >= 0.1]
+    tracking = float(np.mean(np.abs(late[:, 1] - late[:, 2])))
+    # the measured temperature falls with the target: first vs last fifth of training
+    first = late[late[:, 0] < 0.3, 1].mean()
+    last = late[late[:, 0] > 0.8, 1].mean()
+    report = (
+        f"ActCoolLR test error {act_err:.2f}% vs 1-cycle {one_err:.2f}%; "
+        f"mean |T - C| after 10% = {tracking:.3f} bit; T first third {first:.2f}, last fifth {last:.2f} bit"
+    )
+    assert tracking < 0.5, report
+    assert first > last + 1.0, report
+    assert act_err <= one_err + 2.0, report
+    assert act_err < 6.0, report

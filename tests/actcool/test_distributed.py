@@ -1,0 +1,108 @@
+"""SPEC §1: in distributed training, changed counts and B are summed over ranks (gloo, 2 CPUs)."""
+
+import json
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from actcool import ActCoolLR, PowerCurve, TemperatureMonitor
+
+
+class MLP(nn.Module):
+    # no BatchNorm: a sample's pattern depends on that sample alone, so halves add up exactly
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.r1 = nn.Linear(10, 32), nn.ReLU()
+        self.fc2, self.r2 = nn.Linear(32, 32), nn.ReLU()
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.head(self.r2(self.fc2(self.r1(self.fc1(x)))))
+
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    return (
+        torch.randn(64, 10, generator=g),
+        torch.randint(0, 4, (64,), generator=g),
+        torch.randn(3000, generator=g),
+    )
+
+
+def _perturbed_measurement(x):
+    """Record at θ, move θ by a fixed direction, measure on x."""
+    torch.manual_seed(0)
+    model = MLP()
+    monitor = TemperatureMonitor(model, measure_every=1)
+    model(x).sum().backward()  # the recording forward
+    _, _, noise = _data()
+    with torch.no_grad():
+        offset = 0
+        for p in model.parameters():
+            p.add_(0.08 * noise[offset : offset + p.numel()].view_as(p))
+            offset = (offset + p.numel()) % 2000
+    return monitor.step(x)
+
+
+def _worker(rank, world, port, out_dir):
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        x, y, _ = _data()
+        half = slice(rank * 32, (rank + 1) * 32)
+        m = _perturbed_measurement(x[half])
+        # ActCoolLR with gradient averaging across ranks: identical rates on every rank
+        torch.manual_seed(1)
+        model = MLP()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=20, measure_every=2)
+        lrs, temps = [], []
+        for _ in range(20):
+            loss = nn.functional.cross_entropy(model(x[half]), y[half])
+            opt.zero_grad()
+            loss.backward()
+            for p in model.parameters():
+                dist.all_reduce(p.grad)
+                p.grad /= world
+            opt.step()
+            sched.step(x[half])
+            lrs.append(opt.param_groups[0]["lr"])
+            temps.append(sched.last_measurement.mean_temperature)
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+            json.dump(
+                {
+                    "changed": list(m.changed),
+                    "batch": m.batch_size,
+                    "lrs": lrs,
+                    "temps": temps,
+                    "sigma": sched.sigma,
+                },
+                f,
+            )
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_ranks_sum_counts_and_agree_on_the_rate(tmp_path):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0 = json.loads((tmp_path / "rank0.json").read_text())
+    r1 = json.loads((tmp_path / "rank1.json").read_text())
+    x, _, _ = _data()
+    single = _perturbed_measurement(x)  # one process, the whole batch
+    assert r0["batch"] == r1["batch"] == 64
+    assert r0["changed"] == r1["changed"] == list(single.changed)
+    assert 0 < sum(single.changed) < 128
+    assert r0["lrs"] == r1["lrs"]
+    assert r0["temps"] == r1["temps"]
+    assert r0["sigma"] == r1["sigma"]

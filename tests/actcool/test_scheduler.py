@@ -1,0 +1,257 @@
+"""ActCoolLR against SPEC §4: the exact rate sequence, clamping, divergence and resume."""
+
+import io
+import json
+import math
+from statistics import NormalDist
+
+import pytest
+import torch
+from torch.optim.lr_scheduler import LRScheduler
+
+from actcool import ActCoolLR, DrawnCurve, Measurement, PowerCurve, TemperatureController
+
+from .conftest import BNDropNet, train_step
+
+PHI_INV = NormalDist().inv_cdf
+
+
+def _clip(p, b):
+    return min(max(p, 1 / (2 * b)), 1 - 1 / (2 * b))
+
+
+def expected_sequence(lr0, temps, sigma, curve, n, k, b, steps, lr_min=1e-6, lr_max=10.0):
+    """SPEC §4 written out by hand, with the standard library's normal quantile."""
+    lrs = [lr0]
+    lr_t, lr_star, start = lr0, None, None
+    for t in range(steps):
+        if t % k == 0:
+            lr_t = lrs[t]
+            mu = math.log(lr_t) - sigma * PHI_INV(_clip(1 - 2 ** -temps[t // k], b))
+            c = curve(min((t + k) / n, 1.0))
+            lr_star = min(max(math.exp(mu + sigma * PHI_INV(_clip(1 - 2**-c, b))), lr_min), lr_max)
+            start = t
+        j = t + 1 - start
+        lrs.append(lr_star if j >= k else lr_t + (lr_star - lr_t) * j / k)
+    return lrs
+
+
+def test_controller_produces_the_spec_sequence():
+    curve = PowerCurve(3.17, 1.0)
+    temps = [0.4, 2.5, 3.4, 1.0, 6.0, 0.0]
+    k, n, b, sigma = 4, 24, 64, 1.3
+    ctrl = TemperatureController(lr_initial=0.1, total_steps=n, measure_every=k, sigma=sigma)
+    got = [ctrl.lr_at(0)]
+    for t in range(n):
+        if t % k == 0:
+            lr_star = ctrl.observe(t, got[t], temps[t // k], b, curve)
+        got.append(ctrl.lr_at(t + 1))
+        if (t + 1) % k == 0:
+            assert got[-1] == lr_star  # reaches λ* exactly at the next measurement step
+    want = expected_sequence(0.1, temps, sigma, curve, n, k, b, n)
+    assert got == pytest.approx(want, rel=1e-9)
+    # the classic bug (restarting the ramp) would keep the rate at λ_0 forever
+    assert len({round(x, 12) for x in got}) > n // 2
+
+
+def test_clamping_and_non_finite_inputs():
+    curve = PowerCurve(3.17)
+    ctrl = TemperatureController(
+        lr_initial=0.1, total_steps=100, measure_every=10, sigma=1.0, lr_min=1e-3, lr_max=0.5
+    )
+    assert ctrl.observe(0, 0.1, 0.0, 128, curve) == 0.5  # cold: wants a huge rate, clamped
+    assert ctrl.observe(10, 0.5, 8.0, 128, curve) == pytest.approx(
+        0.5 * math.exp(1.0 * (PHI_INV(1 - 2 ** -(3.17 * 0.8)) - PHI_INV(1 - 1 / 256)))
+    )
+    ctrl2 = TemperatureController(
+        lr_initial=0.1, total_steps=100, measure_every=10, sigma=50.0, lr_min=1e-3
+    )
+    assert ctrl2.observe(0, 0.1, 8.0, 128, PowerCurve(0.0)) == 1e-3  # hot: clamped below
+    for bad in [float("nan"), float("inf")]:
+        c = TemperatureController(lr_initial=0.1, total_steps=100, measure_every=10, sigma=1.0)
+        lr = c.observe(0, 0.1, bad, 128, curve)
+        assert lr == 0.1 and c.diverged
+        assert all(math.isfinite(c.lr_at(t)) for t in range(30))
+    c = TemperatureController(lr_initial=0.1, total_steps=100, measure_every=10, sigma=1.0)
+    assert math.isfinite(c.observe(0, float("nan"), 1.0, 128, curve)) and c.diverged
+    # a zero rate cannot give ln λ; it is read as lr_min, never NaN
+    c = TemperatureController(lr_initial=0.0, total_steps=100, measure_every=10, sigma=1.0)
+    assert math.isfinite(c.observe(0, 0.0, 0.0, 128, curve))
+    with pytest.raises(ValueError, match="lr_min"):
+        TemperatureController(lr_initial=0.1, total_steps=10, lr_min=1.0, lr_max=0.1)
+
+
+class ScriptedMonitor:
+    """Stands in for the real monitor: returns scripted mean temperatures."""
+
+    def __init__(self, monitor, temps, k, b):
+        self._m, self.temps, self.k, self.b, self.step_count = monitor, iter(temps), k, b, 0
+        self.measure_every = k
+
+    def step(self, inputs=None):
+        t = self.step_count
+        self.step_count += 1
+        if t % self.k:
+            return None
+        T = next(self.temps)
+        return Measurement(t, ("s",), (0,), self.b, (T,), T)
+
+    def state_dict(self):
+        return {}
+
+
+def test_scheduler_applies_the_sequence_to_every_param_group():
+    model = BNDropNet()
+    opt = torch.optim.SGD(
+        [
+            {"params": list(model.conv.parameters()) + list(model.bn.parameters()), "lr": 0.1},
+            {
+                "params": list(model.fc1.parameters())
+                + list(model.fc2.parameters())
+                + list(model.head.parameters()),
+                "lr": 0.02,
+            },
+        ],
+        momentum=0.9,
+    )
+    curve = DrawnCurve([(0, 3.0), (0.5, 2.0), (1, 0.5)])
+    k, n, b = 5, 30, 16
+    sched = ActCoolLR(opt, model, curve, total_steps=n, sigma=0.9, measure_every=k)
+    assert isinstance(sched, LRScheduler)
+    temps = [1.0, 3.5, 2.0, 2.2, 0.7, 1.5]
+    sched.monitor = ScriptedMonitor(sched.monitor, temps, k, b)
+    got = [opt.param_groups[0]["lr"]]
+    ratio = []
+    for _ in range(n):
+        opt.step()
+        sched.step(torch.zeros(1))
+        got.append(opt.param_groups[0]["lr"])
+        ratio.append(opt.param_groups[1]["lr"] / opt.param_groups[0]["lr"])
+    assert got == pytest.approx(expected_sequence(0.1, temps, 0.9, curve, n, k, b, n), rel=1e-9)
+    assert sched.get_last_lr()[0] == got[-1]
+    assert ratio == pytest.approx([0.2] * n)
+    assert sched.mu is not None and sched.sigma == 0.9
+    assert sched.target_temperature == pytest.approx(0.5)
+
+
+def test_sigma_is_fitted_from_a_scan_at_the_first_step(image_batches):
+    torch.manual_seed(0)
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=50)
+    assert sched.sigma is None
+    x, y = image_batches[0]
+    train_step(model, opt, x, y, sched)
+    m = sched.last_measurement
+    assert m.step == 0 and m.scan is not None
+    assert sched.sigma == m.fits.mean.sigma
+    assert sched.mu == pytest.approx(
+        math.log(0.05) - sched.sigma * PHI_INV(_clip(1 - 2**-m.mean_temperature, m.batch_size))
+    )
+
+
+def test_non_finite_loss_marks_divergence_and_holds_the_rate(image_batches):
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=50, sigma=1.0, measure_every=2)
+    x, y = image_batches[0]
+    train_step(model, opt, x, y)
+    sched.step(x, loss=float("nan"))
+    assert sched.diverged
+    held = opt.param_groups[0]["lr"]
+    assert math.isfinite(held) and held > 0
+    for _ in range(4):
+        train_step(model, opt, x, y)
+        sched.step(x)
+        assert opt.param_groups[0]["lr"] == held
+    assert sched.diverged
+
+
+def test_state_dict_is_plain_data():
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    sched = ActCoolLR(opt, model, PowerCurve(3.17, 2.0), total_steps=50)
+    state = sched.state_dict()
+    json.dumps(state)  # numbers, strings, lists and dicts only
+    assert state["target"] == {"kind": "power", "t_start": 3.17, "gamma": 2.0}
+
+
+def _run(steps, batches, save_at=None, checkpoint=None, total=20):
+    """Train up to step `steps` of a `total`-step ActCoolLR run; save at `save_at` or start from `checkpoint`."""
+    torch.manual_seed(11)
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    sched = ActCoolLR(
+        opt, model, PowerCurve(3.17), total_steps=total, measure_every=3, scan_every=7
+    )
+    start = 0
+    if checkpoint is not None:
+        state = torch.load(io.BytesIO(checkpoint), weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        start = state["step"]
+    lrs, saved = [], None
+    for t in range(start, steps):
+        x, y = batches[t % len(batches)]
+        train_step(model, opt, x, y, sched)
+        lrs.append(opt.param_groups[0]["lr"])
+        if t + 1 == save_at:
+            buf = io.BytesIO()
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "step": t + 1,
+                },
+                buf,
+            )
+            saved = buf.getvalue()
+    return lrs, saved
+
+
+@pytest.mark.parametrize("save_at", [1, 4, 6, 7, 8])
+def test_resume_from_any_step_continues_the_identical_sequence(save_at, image_batches):
+    steps = 20
+    full, _ = _run(steps, image_batches)
+    head, ckpt = _run(save_at, image_batches, save_at=save_at)
+    assert head == full[:save_at]
+    tail, _ = _run(steps, image_batches, checkpoint=ckpt)
+    assert tail == full[save_at:]  # exactly, not approximately
+    assert len(set(full)) > 5
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+        lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01),
+    ],
+    ids=["sgd-nesterov", "adamw"],
+)
+def test_works_with_common_optimizers(make_opt, image_batches):
+    torch.manual_seed(0)
+    model = BNDropNet()
+    opt = make_opt(model.parameters())
+    sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=30, measure_every=5)
+    for t in range(30):
+        x, y = image_batches[t % 6]
+        train_step(model, opt, x, y, sched)
+        assert math.isfinite(opt.param_groups[0]["lr"]) and opt.param_groups[0]["lr"] > 0
+    assert sched.sigma is not None and sched.mu is not None
+
+
+def test_bad_arguments():
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with pytest.raises(ValueError, match="total_steps"):
+        ActCoolLR(opt, model, PowerCurve(), total_steps=0)
+    with pytest.raises(TypeError, match="TargetCurve"):
+        ActCoolLR(opt, model, lambda f: 1.0, total_steps=10)
+    with pytest.raises(ValueError, match="unknown curve kind"):
+        ActCoolLR(opt, model, {"kind": "zigzag"}, total_steps=10)
+    with pytest.raises(ValueError, match="sigma"):
+        ActCoolLR(opt, model, PowerCurve(), total_steps=10, sigma=-1.0)
