@@ -195,3 +195,9 @@ def test_resnet50_stem_follows_image_size():
         out, sites = count_relu_calls(large, torch.randn(1, 1, 224, 224))
     assert out.shape == (1, 5)
     assert sites == RELU_SITES["resnet50"]
+
+
+def test_torch_free_names_match_the_builders():
+    from trainer.models.registry import _BUILDERS
+
+    assert tuple(_BUILDERS) == MODEL_NAMES

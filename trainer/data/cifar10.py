@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchvision.datasets import CIFAR10
 
 from .bundle import RawDataset
 from .cache import decode_cached
@@ -48,6 +47,8 @@ def load_cifar10_raw(
         "(needs internet)"
     )
     try:
+        from torchvision.datasets import CIFAR10
+
         train = CIFAR10(data_dir, train=True, download=download and not official.is_dir())
         test = CIFAR10(data_dir, train=False)
     except (OSError, RuntimeError) as err:

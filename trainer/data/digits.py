@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits
 
 from .bundle import RawDataset, channel_stats
 from .splits import stratified_split
@@ -19,6 +18,8 @@ def load_digits_raw() -> RawDataset:
     the remaining 1,438 form the training set that the val split is then taken from.
     Normalisation statistics come from those 1,438 training images.
     """
+    from sklearn.datasets import load_digits  # imported here: it takes seconds
+
     bunch = load_digits()
     images = torch.from_numpy(bunch.images).float().div(16.0).unsqueeze(1)  # (1797, 1, 8, 8)
     labels = torch.from_numpy(bunch.target).long()

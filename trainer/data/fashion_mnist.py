@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchvision.datasets import FashionMNIST
 
 from .bundle import RawDataset
 
@@ -22,6 +21,8 @@ def load_fashion_mnist_raw(data_dir: Path, download: bool = False) -> RawDataset
     Raises:
         FileNotFoundError: the files are missing and downloading was not allowed or failed.
     """
+    from torchvision.datasets import FashionMNIST  # imported here: it takes seconds
+
     raw = data_dir / "FashionMNIST" / "raw"
     try:
         train, test = FashionMNIST(data_dir, train=True), FashionMNIST(data_dir, train=False)

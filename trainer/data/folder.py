@@ -13,12 +13,13 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-from torchvision.io import ImageReadMode, decode_image, decode_jpeg
-from torchvision.transforms.v2 import functional as TF
+
+if TYPE_CHECKING:  # torchvision is imported where it is used: it takes seconds
+    from torchvision.io import ImageReadMode
 
 # torchvision 0.29 deprecates torchvision.io decoding in favour of TorchCodec and warns on
 # every call; pyproject pins torchvision < 0.30, where it still works. Silence that one message.
@@ -47,6 +48,8 @@ def list_image_folder(root: str | Path, max_per_class: int | None = None) -> Fol
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
     classes, class_to_idx = find_classes(str(root))  # FileNotFoundError if no class folder
     samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS)
     if max_per_class is not None:
@@ -64,6 +67,8 @@ def list_image_folder(root: str | Path, max_per_class: int | None = None) -> Fol
 
 def probe_image(path: str) -> tuple[int, int, int]:
     """(channels, height, width) of one image file, as stored."""
+    from torchvision.io import ImageReadMode
+
     img = _decode_one(path, ImageReadMode.UNCHANGED)
     return int(img.shape[0]), int(img.shape[1]), int(img.shape[2])
 
@@ -75,6 +80,8 @@ def _read(path: str) -> torch.Tensor:
 
 
 def _decode_one(path: str, mode: ImageReadMode) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_image
+
     try:
         return decode_image(_read(path), mode=mode)
     except RuntimeError:  # a format torchvision.io does not read (bmp, tiff, ppm, ...)
@@ -92,12 +99,16 @@ def _decode_one(path: str, mode: ImageReadMode) -> torch.Tensor:
 
 def _fit(img: torch.Tensor, size: int) -> torch.Tensor:
     if img.shape[-2:] != (size, size):
+        from torchvision.transforms.v2 import functional as TF
+
         img = TF.center_crop(TF.resize(img, [size], antialias=True), [size, size])
     return img
 
 
 def _decode_chunk(files: tuple[str, ...], size: int, mode: ImageReadMode) -> torch.Tensor:
     if all(f.lower().endswith(JPEG_SUFFIXES) for f in files):
+        from torchvision.io import decode_jpeg
+
         images = decode_jpeg([_read(f) for f in files], mode=mode)
     else:
         images = [_decode_one(f, mode) for f in files]
@@ -108,6 +119,8 @@ def decode_files(
     files: tuple[str, ...], size: int, gray: bool, workers: int | None = None
 ) -> torch.Tensor:
     """Decode image files to a (N, C, size, size) uint8 tensor; C = 1 if ``gray`` else 3."""
+    from torchvision.io import ImageReadMode
+
     mode = ImageReadMode.GRAY if gray else ImageReadMode.RGB
     if not files:
         return torch.zeros(0, 1 if gray else 3, size, size, dtype=torch.uint8)

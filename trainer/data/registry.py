@@ -13,14 +13,12 @@ from .cifar10 import load_cifar10_raw
 from .digits import load_digits_raw
 from .fashion_mnist import load_fashion_mnist_raw
 from .imagefolder import load_imagefolder_raw
+from .names import DATASET_NAMES, NAME_PATTERNS
 from .splits import stratified_split
 from .synthetic import load_synthetic_raw
 
 log = logging.getLogger(__name__)
 
-DATASET_NAMES: tuple[str, ...] = ("digits", "fashion-mnist", "cifar10", "synthetic")
-# Parametrised forms accepted besides the plain names.
-NAME_PATTERNS: tuple[str, ...] = ("synthetic:CxHxW", "imagefolder:<path>")
 
 
 def load_dataset(

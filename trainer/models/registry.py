@@ -8,6 +8,7 @@ from torch import nn
 
 from .convnet import ConvNet4
 from .fixup import FixupResNet
+from .names import MODEL_NAMES
 from .pyramidnet import PyramidNet
 from .resnet50 import build_resnet50
 from .resnet_cifar import CifarResNet
@@ -26,7 +27,7 @@ _BUILDERS: dict[str, Callable[[int, int, int], nn.Module]] = {
     "resnet50": build_resnet50,
 }
 
-MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+
 
 
 def build_model(name: str, in_channels: int, num_classes: int, image_size: int) -> nn.Module:

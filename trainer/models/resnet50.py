@@ -14,13 +14,14 @@ is kept as torchvision builds it.
 from __future__ import annotations
 
 from torch import nn
-from torchvision.models import resnet50
 
 SMALL_IMAGE_MAX = 64  # images up to this size get the CIFAR stem
 
 
 def build_resnet50(in_channels: int, num_classes: int, image_size: int) -> nn.Module:
     """torchvision ResNet-50 with a stem that fits ``in_channels`` and ``image_size``."""
+    from torchvision.models import resnet50  # imported here: it takes seconds
+
     model = resnet50(weights=None, num_classes=num_classes)
     if image_size <= SMALL_IMAGE_MAX:
         model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
