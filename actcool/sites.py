@@ -68,6 +68,18 @@ def find_relu_sites(
     return out
 
 
+def _pattern(output: Tensor) -> Tensor:
+    """The activation pattern ``out > 0`` per sample, ``(B, N)`` bools (NaN > 0 is False).
+
+    When N is a multiple of 8 the same bytes are viewed as ``(B, N/8)`` int64 words, so the
+    comparison of two patterns runs over 8x fewer elements; never a float copy.
+    """
+    bits = (output.detach() > 0).flatten(1)
+    if bits.shape[1] % 8 == 0 and bits.is_contiguous():
+        return bits.view(torch.int64)
+    return bits
+
+
 class PatternProbe:
     """Hooks on the sites of ``model``; see the module docstring for the modes.
 
@@ -119,7 +131,7 @@ class PatternProbe:
             k = self._calls.get(path, 0)
             self._calls[path] = k + 1
             name = path if k == 0 else f"{path}#{k}"
-            pattern = output.detach() > 0  # bool (B, ...); NaN > 0 is False
+            pattern = _pattern(output)
             if self.mode == RECORD:
                 idx = self._index.get(name)
                 if idx is None:
@@ -136,7 +148,7 @@ class PatternProbe:
                     "training forward; the measurement pass must call the same ReLU sites "
                     "on the same batch"
                 )
-            self._changed[idx] = (pattern != ref).flatten(1).any(dim=1)  # (B,)
+            self._changed[idx] = pattern.ne(ref).any(dim=1)  # (B,)
 
         return hook
 

@@ -1,0 +1,125 @@
+"""What measuring costs: ActCoolLR step time, one measurement and one LR scan (issue: core).
+
+On a CIFAR-style ResNet-20 at batch 128 (CPU here, CUDA when present), each figure is a
+median ratio of A/B blocks timed alternately (``benchmarks/timing.py``):
+
+- ``step_overhead``: training steps under ``ActCoolLR(measure_every=10)`` / under a constant
+  rate, in blocks of 10 steps (one measurement each). Goal <= 1.06 (floor ~1.04: one extra
+  train-mode forward per ten steps).
+- ``measurement_vs_forward``: one ``monitor.step`` on a measurement step / one train-mode
+  forward without gradients. Goal <= 1.3.
+- ``scan_vs_forwards``: one 25-rate LR range scan (with its fits) / 25 such forwards. Goal <= 1.2.
+
+Run: ``python -m benchmarks.overhead [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch import nn
+
+from actcool import ActCoolLR, PowerCurve, TemperatureMonitor
+
+from .timing import alternate, figure
+
+
+def _resnet20(device: torch.device) -> nn.Module:
+    from trainer.models import build_model
+
+    return build_model("resnet20", in_channels=3, num_classes=10, image_size=32).to(device)
+
+
+def main(quick: bool = False) -> list[dict]:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    batch = 128
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    loss_fn = nn.CrossEntropyLoss()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def make(schedule: str):
+        model = _resnet20(device)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        sched = (
+            ActCoolLR(opt, model, PowerCurve(3.17), total_steps=10_000, sigma=1.0)
+            if schedule == "actcool"
+            else None
+        )
+
+        def step():
+            loss = loss_fn(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step(x)
+            sync()
+
+        return model, opt, step
+
+    rows = []
+    _, _, act_step = make("actcool")
+    _, _, const_step = make("constant")
+    for _ in range(3):  # warm up both (allocator, kernels)
+        act_step()
+        const_step()
+    # Align ActCoolLR so each 10-step block holds exactly one measurement.
+    r = alternate(act_step, const_step, blocks=6 if quick else 16, calls=10)
+    rows.append(
+        figure("step_overhead", round(r.median, 4), "ratio", "<= 1.06", r.median <= 1.06,
+               spread=[round(r.low, 4), round(r.high, 4)], blocks=r.blocks,
+               step_s=round(r.b_seconds, 4), device=device.type)
+    )
+
+    # One measurement vs one train-mode forward without gradients.
+    model, opt, _ = make("constant")
+    monitor = TemperatureMonitor(model, measure_every=1, optimizer=opt)
+
+    def train_step_untimed():
+        loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def measure():
+        monitor.step(x)
+        sync()
+
+    def forward():
+        with torch.no_grad():
+            model(x)
+        sync()
+
+    r = alternate(measure, forward, blocks=8 if quick else 20, setup={measure: train_step_untimed})
+    rows.append(
+        figure("measurement_vs_forward", round(r.median, 4), "ratio", "<= 1.3", r.median <= 1.3,
+               spread=[round(r.low, 4), round(r.high, 4)], forward_s=round(r.b_seconds, 4))
+    )
+
+    # One LR range scan of 25 rates (plus its measurement and fits) vs 25 forwards.
+    def arm_scan():
+        monitor.request_scan()
+        train_step_untimed()
+
+    def forwards25():
+        with torch.no_grad():
+            for _ in range(25):
+                model(x)
+        sync()
+
+    r = alternate(measure, forwards25, blocks=3 if quick else 8, setup={measure: arm_scan})
+    rows.append(
+        figure("scan_vs_forwards", round(r.median, 4), "ratio", "<= 1.2", r.median <= 1.2,
+               spread=[round(r.low, 4), round(r.high, 4)], forwards_s=round(r.b_seconds, 3))
+    )
+    monitor.remove()
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer blocks (about a minute)")
+    main(parser.parse_args().quick)

@@ -1,0 +1,70 @@
+"""A/B timing that samples the noise: alternate short blocks, report the median ratio."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Median of per-block ratios A/B with the 10th-90th percentile spread."""
+
+    median: float
+    low: float
+    high: float
+    a_seconds: float  # median seconds per call of A
+    b_seconds: float
+    blocks: int
+
+
+def alternate(
+    a: Callable[[], object],
+    b: Callable[[], object],
+    blocks: int,
+    calls: int = 1,
+    setup: dict[Callable[[], object], Callable[[], object]] | None = None,
+) -> Ratio:
+    """Time ``calls`` calls of ``a`` then of ``b``, ``blocks`` times, swapping which goes first.
+
+    Alternating in short blocks spreads slow drifts (thermal, other processes) over both sides;
+    the median ratio of paired blocks is robust to single outliers. ``setup[fn]``, if given,
+    runs untimed before each timed call of ``fn``.
+    """
+    setup = setup or {}
+    ratios, ta, tb = [], [], []
+    for i in range(blocks):
+        order = (a, b) if i % 2 == 0 else (b, a)
+        spent = {}
+        for fn in order:
+            total = 0.0
+            for _ in range(calls):
+                if fn in setup:
+                    setup[fn]()
+                start = time.perf_counter()
+                fn()
+                total += time.perf_counter() - start
+            spent[fn] = total / calls
+        ta.append(spent[a])
+        tb.append(spent[b])
+        ratios.append(spent[a] / spent[b])
+    ratios.sort()
+    q = statistics.quantiles(ratios, n=10) if len(ratios) >= 2 else [ratios[0]] * 9
+    return Ratio(
+        median=statistics.median(ratios),
+        low=q[0],
+        high=q[-1],
+        a_seconds=statistics.median(ta),
+        b_seconds=statistics.median(tb),
+        blocks=blocks,
+    )
+
+
+def figure(name: str, value: float, unit: str, goal: str, ok: bool, **extra: object) -> dict:
+    """One benchmark figure, printed as a JSON line."""
+    row = {"figure": name, "value": value, "unit": unit, "goal": goal, "ok": bool(ok), **extra}
+    print(json.dumps(row), flush=True)
+    return row
