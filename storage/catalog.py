@@ -1,0 +1,423 @@
+"""The catalog: runs, the run queue, stop requests and named learning-rate curves.
+
+All of it lives in ``<home>/catalog.duckdb``. Every method opens the file, does its work in
+one transaction and closes it again (see :mod:`storage.connection`), so the trainer, its
+workers and the dashboard can all use the catalog at once. While a method works, no other
+process and no other thread of this process touches the catalog, so read-modify-write
+operations are atomic; that is what lets two workers claim queued runs without ever
+sharing one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .connection import DEFAULT_LOCK_TIMEOUT, connect, first_row, transaction
+from .schema import CATALOG_MIGRATIONS, RUN_MIGRATIONS, ensure_migrated, forget, utcnow
+from .status import (
+    DEFAULT_LOST_AFTER,
+    HOST,
+    LOST,
+    RUN_COLUMNS,
+    STATUSES,
+    TERMINAL,
+    decode_runs,
+    first_run,
+)
+from .validate import check_run_id, check_statuses, check_tags, check_text, check_time, to_json
+
+
+class Catalog:
+    """Runs, queue, stop requests and curves of one store home.
+
+    Args:
+        home: the store folder; created on demand.
+        lost_after: seconds without a heartbeat after which a ``running`` run is reported
+            as ``lost`` (default 30).
+        lock_timeout: seconds to wait for another process's file lock before
+            :class:`~storage.connection.LockTimeout` (default 60).
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike,
+        lost_after: float = DEFAULT_LOST_AFTER,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ):
+        if lost_after <= 0:
+            raise ValueError(f"lost_after must be > 0 seconds, got {lost_after!r}")
+        if lock_timeout <= 0:
+            raise ValueError(f"lock_timeout must be > 0 seconds, got {lock_timeout!r}")
+        self.home = Path(home)
+        self.lost_after = float(lost_after)
+        self.lock_timeout = float(lock_timeout)
+        (self.home / "runs").mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ files
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / "catalog.duckdb"
+
+    def run_path(self, run_id: str) -> Path:
+        """Path of the DuckDB file holding the metrics of ``run_id``."""
+        return self.home / "runs" / f"{check_run_id(run_id)}.duckdb"
+
+    @contextmanager
+    def _catalog(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(self.catalog_path, self.lock_timeout) as con:
+            ensure_migrated(con, self.catalog_path, CATALOG_MIGRATIONS, "catalog")
+            yield con
+
+    @contextmanager
+    def _run_file(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.run_path(run_id)
+        with connect(path, self.lock_timeout) as con:
+            ensure_migrated(con, path, RUN_MIGRATIONS, f"run {run_id!r}")
+            yield con
+
+    @contextmanager
+    def _catalog_update(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A catalog connection inside one transaction, exclusive across threads and processes."""
+        with self._catalog() as con, transaction(con):
+            yield con
+
+    # ------------------------------------------------------------------ runs
+    def create_run(
+        self, config: dict, name: str, tags: Iterable[str] = (), status: str = "running"
+    ) -> str:
+        """Register a new run and create its metrics file; return its short unique id.
+
+        A ``running`` run records this process's pid and host and starts its heartbeat;
+        a ``queued`` run waits for :meth:`claim_next_queued`.
+
+        Args:
+            config: the resolved run configuration; JSON-serialisable (paths and NumPy
+                scalars are converted). Keys ``model``, ``dataset``, ``schedule`` and
+                ``total_steps`` are used by :meth:`list_runs` filters and by ``aligned``.
+            name: a human-readable label (need not be unique).
+            tags: free-form labels for filtering.
+            status: ``"running"`` (default) or ``"queued"``.
+        """
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict, got {type(config).__name__}")
+        config_json = to_json(config, "config")
+        name = check_text(name, "name")
+        tag_list = check_tags(tags)
+        if status not in ("running", "queued"):
+            raise ValueError(f"a new run's status must be 'running' or 'queued', got {status!r}")
+        now = utcnow()
+        running = status == "running"
+        with self._catalog_update() as con:
+            while True:
+                run_id = os.urandom(4).hex()
+                if not con.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchall():
+                    break
+            con.execute(
+                "INSERT INTO runs (id, name, config, status, created_at, started_at, heartbeat_at,"
+                " pid, host, tags, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
+                [
+                    run_id,
+                    name,
+                    config_json,
+                    status,
+                    now,
+                    now if running else None,
+                    now if running else None,
+                    os.getpid() if running else None,
+                    HOST if running else None,
+                    tag_list,
+                ],
+            )
+        with self._run_file(run_id):
+            pass  # creates the file with the current schema
+        return run_id
+
+    def update_run(
+        self,
+        run_id: str,
+        status: str | None = None,
+        pid: int | None = None,
+        host: str | None = None,
+        device: str | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+        summary: dict | None = None,
+        started: datetime | bool | None = None,
+        finished: datetime | bool | None = None,
+    ) -> None:
+        """Set the given fields of a run; ``None`` leaves a field unchanged.
+
+        ``summary`` is merged into the stored summary (new keys win). ``started`` and
+        ``finished`` take a datetime (naive means UTC) or ``True`` for now. Setting status
+        ``running`` also stamps ``started_at`` (if unset) and the heartbeat and clears
+        pending stop requests; a final status (finished, stopped, failed, diverged) stamps
+        ``finished_at`` if unset. Raises KeyError for an unknown run.
+        """
+        sets: dict[str, Any] = {}
+        now = utcnow()
+        if status is not None:
+            if status not in STATUSES:
+                raise ValueError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
+            sets["status"] = status
+        if pid is not None:
+            if isinstance(pid, bool) or not isinstance(pid, int):
+                raise TypeError(f"pid must be an int, got {pid!r}")
+            sets["pid"] = pid
+        for field, value in (
+            ("host", host),
+            ("device", device),
+            ("error", error),
+            ("traceback", traceback),
+        ):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise TypeError(f"{field} must be a str, got {type(value).__name__}")
+                sets[field] = value
+        for field, value in (("started_at", started), ("finished_at", finished)):
+            if value is not None:
+                sets[field] = check_time(value, field.removesuffix("_at"), now)
+        if summary is not None and not isinstance(summary, dict):
+            raise TypeError(f"summary must be a dict, got {type(summary).__name__}")
+        with self._catalog_update() as con:
+            row = first_row(
+                con.execute(
+                    "SELECT summary, started_at, finished_at FROM runs WHERE id = ?",
+                    [check_run_id(run_id)],
+                )
+            )
+            if row is None:
+                raise self._unknown(con, run_id)
+            if summary is not None:
+                sets["summary"] = to_json({**json.loads(row[0] or "{}"), **summary}, "summary")
+            if status == "running":
+                sets.setdefault("started_at", row[1] or now)
+                sets["heartbeat_at"] = now
+                con.execute("DELETE FROM requests WHERE run_id = ?", [run_id])
+            elif status in TERMINAL:
+                sets.setdefault("finished_at", row[2] or now)
+            if sets:
+                assignments = ", ".join(f"{field} = ?" for field in sets)
+                con.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*sets.values(), run_id])
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the run's process is alive now. Raises KeyError for an unknown run."""
+        self.ping(run_id)
+
+    def ping(self, run_id: str) -> bool:
+        """Heartbeat and stop check in one catalog visit; returns :meth:`stop_requested`."""
+        with self._catalog_update() as con:
+            updated = con.execute(
+                "UPDATE runs SET heartbeat_at = ? WHERE id = ? RETURNING id",
+                [utcnow(), check_run_id(run_id)],
+            ).fetchall()
+            if not updated:
+                raise self._unknown(con, run_id)
+            return _stop_pending(con, run_id)
+
+    def request_stop(self, run_id: str) -> bool:
+        """Ask the run's trainer to stop; returns whether there was anything to stop.
+
+        A running run gets a stop request that its trainer sees through
+        :meth:`stop_requested` (a :class:`~storage.writer.RunWriter` refreshes it with each
+        heartbeat, every 2 s by default). A queued run is marked ``stopped`` at once, as no
+        trainer holds it. A run that already ended is left alone (returns False).
+        """
+        with self._catalog_update() as con:
+            row = first_row(
+                con.execute("SELECT status FROM runs WHERE id = ?", [check_run_id(run_id)])
+            )
+            if row is None:
+                raise self._unknown(con, run_id)
+            if row[0] == "queued":
+                con.execute(
+                    "UPDATE runs SET status = 'stopped', finished_at = ? WHERE id = ?",
+                    [utcnow(), run_id],
+                )
+                return True
+            if row[0] != "running":
+                return False
+            if not _stop_pending(con, run_id):
+                con.execute("INSERT INTO requests VALUES (?, 'stop', ?)", [run_id, utcnow()])
+            return True
+
+    def stop_requested(self, run_id: str) -> bool:
+        """True once :meth:`request_stop` was called for this run (until it runs again)."""
+        with self._catalog() as con:
+            if not con.execute(
+                "SELECT 1 FROM runs WHERE id = ?", [check_run_id(run_id)]
+            ).fetchall():
+                raise self._unknown(con, run_id)
+            return _stop_pending(con, run_id)
+
+    def claim_next_queued(self, worker: str) -> dict | None:
+        """Atomically take the oldest queued run, mark it running, and return it.
+
+        Two workers, in any threads or processes, never get the same run. The run records
+        ``worker`` and this process's pid and host (update them if another process will
+        train it). Returns the run as :meth:`get_run` does, or None when the queue is empty.
+        """
+        worker = check_text(worker, "worker")
+        now = utcnow()
+        with self._catalog_update() as con:
+            row = first_row(
+                con.execute(
+                    "SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1"
+                )
+            )
+            if row is None:
+                return None
+            con.execute(
+                "UPDATE runs SET status = 'running', worker = ?, pid = ?, host = ?, "
+                "started_at = ?, heartbeat_at = ? WHERE id = ?",
+                [worker, os.getpid(), HOST, now, now, row[0]],
+            )
+            con.execute("DELETE FROM requests WHERE run_id = ?", [row[0]])
+            return first_run(self._runs_frame(con, row[0]))
+
+    def remove_queued(self, run_id: str) -> None:
+        """Delete a run that is still queued; ValueError if it has been claimed or ended."""
+        with self._catalog_update() as con:
+            row = first_row(
+                con.execute("SELECT status FROM runs WHERE id = ?", [check_run_id(run_id)])
+            )
+            if row is None:
+                raise self._unknown(con, run_id)
+            if row[0] != "queued":
+                raise ValueError(
+                    f"run {run_id!r} is {row[0]}, not queued; only queued runs can be removed"
+                )
+            self._delete(con, run_id)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and all its metrics; ValueError while it is running (and not lost)."""
+        run = self.get_run(run_id)
+        if run["status"] == "running":
+            raise ValueError(
+                f"run {run_id!r} is running; stop it (or wait until it is lost) before deleting it"
+            )
+        with self._catalog_update() as con:
+            self._delete(con, run_id)
+
+    def _delete(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        con.execute("DELETE FROM requests WHERE run_id = ?", [run_id])
+        con.execute("DELETE FROM runs WHERE id = ?", [run_id])
+        path = self.run_path(run_id)
+        for file in (path, path.with_name(path.name + ".wal")):
+            file.unlink(missing_ok=True)
+        forget(path)
+
+    # ------------------------------------------------------------------ reading runs
+    def list_runs(
+        self,
+        status: str | Iterable[str] | None = None,
+        tag: str | None = None,
+        model: str | None = None,
+        dataset: str | None = None,
+        schedule: str | None = None,
+    ) -> pd.DataFrame:
+        """All runs matching every given filter, newest first, one row per run.
+
+        Columns: id, name, status, created_at, started_at, finished_at, heartbeat_at
+        (UTC timestamps), pid, host, device, worker, error, traceback, tags (list),
+        config and summary (dicts), and model, dataset, schedule taken from the config
+        (a dict value contributes its ``"name"``). ``status`` is derived: a ``running``
+        run whose heartbeat is older than ``lost_after`` seconds, or whose pid is dead on
+        this host, reads as ``lost``; filter on one status or a list of them.
+        """
+        wanted = check_statuses(status, (*STATUSES, LOST))
+        with self._catalog() as con:
+            runs = self._runs_frame(con)
+        mask = pd.Series(True, index=runs.index)
+        if wanted is not None:
+            mask &= runs["status"].isin(wanted)
+        if tag is not None:
+            mask &= runs["tags"].map(lambda tags: tag in tags)
+        for key, value in (("model", model), ("dataset", dataset), ("schedule", schedule)):
+            if value is not None:
+                mask &= runs[key] == value
+        return runs[mask].reset_index(drop=True)
+
+    def get_run(self, run_id: str) -> dict:
+        """One run as a dict with the columns of :meth:`list_runs`; KeyError if unknown."""
+        with self._catalog() as con:
+            runs = self._runs_frame(con, check_run_id(run_id))
+            if runs.empty:
+                raise self._unknown(con, run_id)
+        return first_run(runs)
+
+    def _runs_frame(
+        self, con: duckdb.DuckDBPyConnection, run_id: str | None = None
+    ) -> pd.DataFrame:
+        where, params = ("WHERE id = ?", [run_id]) if run_id is not None else ("", [])
+        raw = con.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {where} ORDER BY created_at DESC, id",
+            params,
+        ).df()
+        return decode_runs(raw, self.lost_after)
+
+    def _unknown(self, con: duckdb.DuckDBPyConnection, run_id: str) -> KeyError:
+        count = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
+        return KeyError(
+            f"unknown run id {run_id!r} (the store at {str(self.home)!r} has "
+            f"{count} runs; see list_runs())"
+        )
+
+    # ------------------------------------------------------------------ curves
+    def save_curve(self, name: str, definition: dict) -> None:
+        """Store a named target-temperature curve definition, replacing any of that name."""
+        name = check_text(name, "curve name")
+        if not isinstance(definition, dict):
+            raise TypeError(f"curve definition must be a dict, got {type(definition).__name__}")
+        text = to_json(definition, "curve definition")
+        with self._catalog_update() as con:
+            con.execute("INSERT OR REPLACE INTO curves VALUES (?, ?, ?)", [name, text, utcnow()])
+
+    def list_curves(self) -> pd.DataFrame:
+        """All curves by name: columns name, definition (dict), created_at (UTC)."""
+        with self._catalog() as con:
+            curves = con.execute(
+                "SELECT name, definition, created_at FROM curves ORDER BY name"
+            ).df()
+        curves["definition"] = curves["definition"].map(json.loads)
+        curves["created_at"] = pd.to_datetime(curves["created_at"]).dt.tz_localize("UTC")
+        return curves
+
+    def load_curve(self, name: str) -> dict:
+        """The definition saved under ``name``; KeyError listing the saved names if absent."""
+        with self._catalog() as con:
+            row = first_row(con.execute("SELECT definition FROM curves WHERE name = ?", [name]))
+            if row is None:
+                raise self._unknown_curve(con, name)
+        return json.loads(row[0])
+
+    def delete_curve(self, name: str) -> None:
+        """Delete the curve ``name``; KeyError listing the saved names if absent."""
+        with self._catalog_update() as con:
+            if not con.execute(
+                "DELETE FROM curves WHERE name = ? RETURNING name", [name]
+            ).fetchall():
+                raise self._unknown_curve(con, name)
+
+    @staticmethod
+    def _unknown_curve(con: duckdb.DuckDBPyConnection, name: str) -> KeyError:
+        names = [row[0] for row in con.execute("SELECT name FROM curves ORDER BY name").fetchall()]
+        return KeyError(f"unknown curve {name!r}; saved curves: {', '.join(names) or '(none)'}")
+
+
+# ---------------------------------------------------------------------- helpers
+def _stop_pending(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    return (
+        con.execute(
+            "SELECT 1 FROM requests WHERE run_id = ? AND kind = 'stop'", [run_id]
+        ).fetchall()
+        != []
+    )

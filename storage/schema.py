@@ -1,0 +1,229 @@
+"""Table definitions and schema migrations for the catalog file and the per-run files.
+
+Layout of a store home::
+
+    <home>/catalog.duckdb        runs, curves, requests (stop requests), schema_version
+    <home>/runs/<run_id>.duckdb  steps, site_temperatures, lr_scans, fits, evaluations,
+                                 site_steps (derived index of measured steps), schema_version
+
+Each file records the migrations applied to it in ``schema_version``. A migration is a
+function of a connection, appended to :data:`CATALOG_MIGRATIONS` or
+:data:`RUN_MIGRATIONS` and never edited afterwards: migration ``i`` (1-based) takes a file
+from version ``i - 1`` to version ``i``. :func:`migrate` applies the missing ones in order,
+each in its own transaction, so an old file is upgraded the first time it is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+import duckdb
+import pyarrow as pa
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+# ---------------------------------------------------------------- catalog migrations
+def _catalog_v1(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE runs (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            config VARCHAR NOT NULL,      -- JSON text
+            status VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL, -- all timestamps are UTC
+            started_at TIMESTAMP,
+            finished_at TIMESTAMP,
+            heartbeat_at TIMESTAMP,
+            pid INTEGER,
+            host VARCHAR,
+            device VARCHAR,
+            error VARCHAR,
+            traceback VARCHAR,
+            summary VARCHAR,              -- JSON text
+            tags VARCHAR[]
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE curves (
+            name VARCHAR PRIMARY KEY,
+            definition VARCHAR NOT NULL,  -- JSON text
+            created_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
+def _catalog_v2(con: duckdb.DuckDBPyConnection) -> None:
+    # The run queue (which worker claimed a run) and dashboard -> trainer stop requests.
+    con.execute("ALTER TABLE runs ADD COLUMN worker VARCHAR")
+    con.execute(
+        """
+        CREATE TABLE requests (
+            run_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,        -- 'stop'
+            created_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
+CATALOG_MIGRATIONS: list[Migration] = [_catalog_v1, _catalog_v2]
+
+
+# ---------------------------------------------------------------- run-file migrations
+def _run_v1(con: duckdb.DuckDBPyConnection) -> None:
+    for table, columns in _RUN_V1_COLUMNS.items():
+        body = ", ".join(f"{name} {sql}" for name, sql, _ in columns)
+        con.execute(f"CREATE TABLE {table} ({body})")
+
+
+def _run_v2(con: duckdb.DuckDBPyConnection) -> None:
+    # One row per measured step (per log_sites call), so that the site matrix finds its
+    # steps without scanning every (step, site) row.
+    con.execute("CREATE TABLE site_steps (step BIGINT NOT NULL)")
+    con.execute("INSERT INTO site_steps SELECT DISTINCT step FROM site_temperatures ORDER BY step")
+
+
+RUN_MIGRATIONS: list[Migration] = [_run_v1, _run_v2]
+
+
+# The current columns of every run-file table: (name, DuckDB type, Arrow type). The writer
+# builds its Arrow batches from these, the reader selects them. Nullable unless noted.
+_RUN_V1_COLUMNS: dict[str, list[tuple[str, str, pa.DataType]]] = {
+    "steps": [
+        ("run_id", "VARCHAR NOT NULL", pa.string()),
+        ("step", "BIGINT NOT NULL", pa.int64()),
+        ("epoch", "DOUBLE", pa.float64()),  # may be fractional
+        ("lr", "DOUBLE", pa.float64()),
+        ("loss", "DOUBLE", pa.float64()),
+        ("mean_temperature", "DOUBLE", pa.float64()),
+        ("target_temperature", "DOUBLE", pa.float64()),
+        ("wall_time", "DOUBLE NOT NULL", pa.float64()),  # unix seconds when logged
+    ],
+    "site_temperatures": [
+        ("run_id", "VARCHAR NOT NULL", pa.string()),
+        ("step", "BIGINT NOT NULL", pa.int64()),
+        ("site_index", "INTEGER NOT NULL", pa.int32()),
+        ("site_name", "VARCHAR NOT NULL", pa.string()),
+        ("changed", "BIGINT", pa.int64()),
+        ("batch_size", "BIGINT", pa.int64()),
+        ("temperature", "DOUBLE", pa.float64()),
+    ],
+    "lr_scans": [
+        ("run_id", "VARCHAR NOT NULL", pa.string()),
+        ("step", "BIGINT NOT NULL", pa.int64()),
+        ("epoch", "DOUBLE", pa.float64()),
+        ("rate", "DOUBLE NOT NULL", pa.float64()),
+        ("site", "VARCHAR NOT NULL", pa.string()),  # a site name or 'mean'
+        ("site_index", "INTEGER", pa.int32()),  # NULL for 'mean'
+        ("probability", "DOUBLE", pa.float64()),
+        ("temperature", "DOUBLE", pa.float64()),
+    ],
+    "fits": [
+        ("run_id", "VARCHAR NOT NULL", pa.string()),
+        ("step", "BIGINT NOT NULL", pa.int64()),
+        ("site", "VARCHAR NOT NULL", pa.string()),  # a site name or 'mean'
+        ("mu", "DOUBLE", pa.float64()),  # NULL when no fit was possible
+        ("sigma", "DOUBLE", pa.float64()),
+        ("rmse", "DOUBLE", pa.float64()),
+        ("n_informative", "INTEGER", pa.int32()),
+    ],
+    "evaluations": [
+        ("run_id", "VARCHAR NOT NULL", pa.string()),
+        ("step", "BIGINT NOT NULL", pa.int64()),
+        ("epoch", "DOUBLE", pa.float64()),
+        ("train_loss", "DOUBLE", pa.float64()),
+        ("train_error", "DOUBLE", pa.float64()),
+        ("val_loss", "DOUBLE", pa.float64()),
+        ("val_error", "DOUBLE", pa.float64()),
+        ("test_error", "DOUBLE", pa.float64()),
+        ("wall_time", "DOUBLE NOT NULL", pa.float64()),
+    ],
+}
+
+RUN_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = _RUN_V1_COLUMNS
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of a run-file table, in column order."""
+    return pa.schema([(name, typ) for name, _, typ in RUN_TABLES[table]])
+
+
+def column_names(table: str) -> list[str]:
+    """Column names of a run-file table, in order."""
+    return [name for name, _, _ in RUN_TABLES[table]]
+
+
+# ---------------------------------------------------------------- applying migrations
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version recorded in an open file; 0 for an empty file."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = 'schema_version'"
+    ).fetchall()[0][0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, migrations: Sequence[Migration], kind: str) -> int:
+    """Bring an open file up to ``len(migrations)``; return the version it had before.
+
+    Raises ``RuntimeError`` when the file is newer than this code (written by a newer
+    ActCool), rather than guessing at its layout.
+    """
+    before = schema_version(con)
+    if before > len(migrations):
+        raise RuntimeError(
+            f"{kind} file has schema version {before}, but this version of actcool knows "
+            f"versions up to {len(migrations)}; upgrade actcool to read it"
+        )
+    for version in range(before + 1, len(migrations) + 1):
+        con.begin()
+        try:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+            migrations[version - 1](con)
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, utcnow()])
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+    return before
+
+
+_checked: set[str] = set()  # files already migrated by this process
+
+
+def ensure_migrated(
+    con: duckdb.DuckDBPyConnection,
+    path: str | os.PathLike,
+    migrations: Sequence[Migration],
+    kind: str,
+) -> None:
+    """:func:`migrate` the file at ``path`` once per process; later calls are free.
+
+    Call it inside the ``connect`` block of ``con``, which keeps other threads out.
+    """
+    key = os.path.realpath(path)
+    if key not in _checked:
+        migrate(con, migrations, kind)
+        _checked.add(key)
+
+
+def forget(path: str | os.PathLike) -> None:
+    """Drop ``path`` from the per-process migration cache (after deleting the file)."""
+    _checked.discard(os.path.realpath(path))
+
+
+def utcnow() -> datetime:
+    """The current UTC time as a naive datetime, the form stored in TIMESTAMP columns."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)

@@ -1,0 +1,271 @@
+"""Store: the one entry point to ActCool's run database, for trainers and the dashboard.
+
+A store is a folder: ``catalog.duckdb`` (runs, queue, stop requests, curves; see
+:class:`~storage.catalog.Catalog`, whose methods ``Store`` inherits) plus one DuckDB file
+per run under ``runs/`` holding its metrics. Nothing needs setting up: files and tables are
+created, and old files migrated, on first use. Every call opens the files it needs and
+closes them before returning, so any number of trainer and dashboard processes can share a
+store; a file briefly held by another process is waited for (see
+:mod:`storage.connection`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .catalog import Catalog
+from .connection import DEFAULT_LOCK_TIMEOUT, transaction
+from .export import FORMATS, read_all, write_export
+from .reader import (
+    METRICS,
+    minmax_indices,
+    read_evaluations,
+    read_fits,
+    read_metric,
+    read_scans,
+    read_site_matrix,
+    read_steps,
+)
+from .schema import RUN_TABLES, arrow_schema, column_names
+from .status import DEFAULT_LOST_AFTER
+from .validate import check_limit, check_run_id
+from .writer import RunWriter, insert_arrow
+
+T = TypeVar("T")
+DEFAULT_HOME = "actcool-data"
+ALIGN_BY = ("step", "fraction")
+
+
+def default_home() -> Path:
+    """``$ACTCOOL_HOME`` if set, else ``./actcool-data``."""
+    return Path(os.environ.get("ACTCOOL_HOME") or DEFAULT_HOME)
+
+
+class Store(Catalog):
+    """Runs, their metrics and named curves, kept under one folder.
+
+    Args:
+        home: the store folder, or None for ``$ACTCOOL_HOME`` or ``./actcool-data``.
+        lost_after: seconds without a heartbeat after which a running run reads as
+            ``lost`` (default 30).
+        lock_timeout: seconds to wait for another process's file lock before raising
+            :class:`~storage.connection.LockTimeout` (default 60).
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike | None = None,
+        lost_after: float = DEFAULT_LOST_AFTER,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ):
+        super().__init__(default_home() if home is None else home, lost_after, lock_timeout)
+
+    def __repr__(self) -> str:
+        return f"Store(home={str(self.home)!r})"
+
+    # ------------------------------------------------------------------ writing
+    def writer(
+        self,
+        run_id: str,
+        flush_interval: float = 1.0,
+        max_buffer_rows: int = 200_000,
+        heartbeat_interval: float = 2.0,
+    ) -> RunWriter:
+        """A :class:`~storage.writer.RunWriter` for ``run_id``; use it as a context manager."""
+        return RunWriter(
+            self,
+            run_id,
+            flush_interval=flush_interval,
+            max_buffer_rows=max_buffer_rows,
+            heartbeat_interval=heartbeat_interval,
+        )
+
+    def append_rows(self, run_id: str, table: str, data: pd.DataFrame | pa.Table) -> int:
+        """Bulk-insert rows into one table of a run in a single transaction; return the count.
+
+        ``data`` holds every column of the table except ``run_id`` (``wall_time`` may be
+        omitted and defaults to now). For imports and benchmarks; trainers use
+        :meth:`writer`.
+        """
+        if table not in RUN_TABLES:
+            raise ValueError(f"unknown table {table!r}; choose one of: {', '.join(RUN_TABLES)}")
+        if isinstance(data, pd.DataFrame):
+            data = pa.Table.from_pandas(data, preserve_index=False)
+        if not isinstance(data, pa.Table):
+            raise TypeError(
+                f"data must be a pandas DataFrame or pyarrow Table, got {type(data).__name__}"
+            )
+        wanted = column_names(table)[1:]
+        if "wall_time" in wanted and "wall_time" not in data.column_names:
+            data = data.append_column("wall_time", pa.array(np.full(len(data), time.time())))
+        missing = [c for c in wanted if c not in data.column_names]
+        extra = [c for c in data.column_names if c not in wanted]
+        if missing or extra:
+            raise ValueError(
+                f"{table} rows need exactly the columns {wanted}; "
+                f"missing {missing}, unexpected {extra}"
+            )
+        schema = arrow_schema(table)
+        data = data.select(wanted).cast(pa.schema([schema.field(c) for c in wanted]))
+        self._known(run_id)
+        with self._run_file(run_id) as con, transaction(con):
+            insert_arrow(con, table, run_id, data)
+        return len(data)
+
+    def truncate_run(self, run_id: str, after_step: int) -> int:
+        """Delete every row with ``step > after_step`` from all tables of a run (to resume
+        from a checkpoint without duplicate steps); return the number of rows deleted."""
+        if isinstance(after_step, bool) or not isinstance(after_step, (int, np.integer)):
+            raise TypeError(f"after_step must be an int, got {after_step!r}")
+        self._known(run_id)
+        deleted = 0
+        with self._run_file(run_id) as con, transaction(con):
+            for table in RUN_TABLES:
+                deleted += len(
+                    con.execute(
+                        f"DELETE FROM {table} WHERE step > ? RETURNING step", [int(after_step)]
+                    ).fetchall()
+                )
+            con.execute("DELETE FROM site_steps WHERE step > ?", [int(after_step)])
+        return deleted
+
+    # ------------------------------------------------------------------ reading
+    def steps(self, run_id: str, max_points: int | None = None) -> pd.DataFrame:
+        """The run's steps: step, epoch, lr, loss, mean_temperature, target_temperature,
+        wall_time (unix s). ``max_points`` (>= 2) downsamples for display, keeping the
+        first and last rows and each bucket's loss minimum and maximum; None: every row."""
+        max_points = check_limit(max_points, "max_points")
+        return self._read(run_id, lambda con: read_steps(con, max_points))
+
+    def site_matrix(
+        self,
+        run_id: str,
+        max_steps: int | None = None,
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """``(site_names, steps (T,), temperatures (S, T))``; see
+        :func:`~storage.reader.read_site_matrix`. ``max_steps`` (>= 2) keeps at most that
+        many evenly spaced measured steps, first and last included (about 50 ms for 2000 of
+        100k steps x 56 sites); None: all of them (0.2-0.5 s for that run), so dashboards
+        should pass a limit."""
+        max_steps = check_limit(max_steps, "max_steps")
+        return self._read(run_id, lambda con: read_site_matrix(con, max_steps))
+
+    def scans(self, run_id: str) -> pd.DataFrame:
+        """Learning-rate scans: step, epoch, rate, site ('mean' or a name), site_index,
+        probability, temperature."""
+        return self._read(run_id, read_scans)
+
+    def fits(self, run_id: str) -> pd.DataFrame:
+        """Fits: step, site ('mean' or a name), mu, sigma, rmse, n_informative."""
+        return self._read(run_id, read_fits)
+
+    def evaluations(self, run_id: str) -> pd.DataFrame:
+        """Evaluations: step, epoch, train_loss, train_error, val_loss, val_error,
+        test_error (NaN where not measured), wall_time."""
+        return self._read(run_id, read_evaluations)
+
+    def aligned(
+        self,
+        run_ids: Iterable[str],
+        metric: str = "loss",
+        by: str = "step",
+        max_points: int | None = None,
+    ) -> pd.DataFrame:
+        """One metric of several runs on a common x axis, for comparison plots.
+
+        Returns columns run_id, x, value (long format, runs in the given order). ``metric``
+        is a column of steps (epoch, lr, loss, mean_temperature, target_temperature) or of
+        evaluations (train_loss, train_error, val_loss, val_error, test_error). ``by="step"``
+        uses the step; ``by="fraction"`` uses step / total steps, where the total is
+        ``total_steps`` from the run's summary, else from its config, else its last step.
+        ``max_points`` downsamples each run as :meth:`steps` does.
+        """
+        if isinstance(run_ids, str):
+            raise TypeError(
+                f"run_ids must be a list of ids, got the str {run_ids!r}; write [{run_ids!r}]"
+            )
+        run_ids = [check_run_id(run_id) for run_id in run_ids]
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+        if by not in ALIGN_BY:
+            raise ValueError(f"unknown alignment {by!r}; choose one of: {', '.join(ALIGN_BY)}")
+        max_points = check_limit(max_points, "max_points")
+        runs = self.list_runs().set_index("id")
+        unknown = [run_id for run_id in run_ids if run_id not in runs.index]
+        if unknown:
+            raise KeyError(f"unknown run ids {unknown}; see list_runs()")
+        frames = []
+        for run_id in run_ids:
+
+            def query(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, int | None]:
+                last = con.execute("SELECT max(step) FROM steps").fetchall()[0][0]
+                return read_metric(con, metric), last
+
+            values, last_step = self._read(run_id, query)
+            if max_points is not None and len(values) > max_points:
+                values = values.iloc[minmax_indices(values["value"].to_numpy(float), max_points)]
+            x = values["step"].to_numpy()
+            if by == "fraction":
+                total = _total_steps(runs.loc[run_id], last_step, values)
+                x = x / total if total else np.full(len(x), np.nan)
+            frames.append(
+                pd.DataFrame({"run_id": run_id, "x": x, "value": values["value"].to_numpy()})
+            )
+        if not frames:
+            return pd.DataFrame(
+                {
+                    "run_id": pd.Series(dtype=object),
+                    "x": pd.Series(dtype=float),
+                    "value": pd.Series(dtype=float),
+                }
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def export(
+        self, run_id: str, format: str = "csv", out: str | os.PathLike | None = None
+    ) -> Path:
+        """Write all of a run's tables (and its catalog entry as run.json) to files.
+
+        ``format`` is ``"csv"`` or ``"parquet"``. ``out`` ending in ``.zip`` gives one zip
+        archive, any other path a folder (created; same-named files replaced); None means
+        the folder ``<home>/exports/<run_id>-<format>``. Returns the path written. See
+        :mod:`storage.export` for the layout.
+        """
+        if format not in FORMATS:
+            raise ValueError(
+                f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}"
+            )
+        run = self.get_run(run_id)
+        tables = self._read(run_id, read_all)
+        out = Path(out) if out is not None else self.home / "exports" / f"{run_id}-{format}"
+        return write_export(run, tables, format, out)
+
+    # ------------------------------------------------------------------ internals
+    def _known(self, run_id: str) -> None:
+        # A run file exists for every run made by create_run; only then skip the catalog.
+        if not self.run_path(run_id).exists():
+            self.get_run(run_id)  # KeyError naming the id when unknown
+
+    def _read(self, run_id: str, query: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        self._known(run_id)
+        with self._run_file(run_id) as con:
+            return query(con)
+
+
+def _total_steps(run: pd.Series, last_step: int | None, values: pd.DataFrame) -> float | None:
+    for source in (run["summary"], run["config"]):
+        total = source.get("total_steps") if isinstance(source, dict) else None
+        if isinstance(total, (int, float)) and not isinstance(total, bool) and total > 0:
+            return float(total)
+    if last_step is None and len(values):
+        last_step = int(values["step"].max())
+    return float(last_step) if last_step else None

@@ -1,0 +1,80 @@
+"""Schema versions: old files are upgraded in place, newer ones are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from storage import Store
+from storage.connection import connect
+from storage.schema import (
+    CATALOG_MIGRATIONS,
+    RUN_MIGRATIONS,
+    RUN_TABLES,
+    forget,
+    migrate,
+    schema_version,
+)
+
+
+def test_a_version_1_catalog_is_migrated_and_keeps_its_runs(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with connect(home / "catalog.duckdb") as con:
+        assert migrate(con, CATALOG_MIGRATIONS[:1], "catalog") == 0
+        con.execute(  # a run as version 1 stored it: no worker column, no requests table
+            "INSERT INTO runs (id, name, config, status, created_at, heartbeat_at, tags, summary) "
+            "VALUES ('0ld0ld00', 'old run', '{\"model\": \"convnet4\"}', 'finished', ?, ?, ['v1'], '{}')",
+            [datetime(2024, 1, 2, 3, 4, 5), datetime(2024, 1, 2, 3, 4, 5)],
+        )
+        assert schema_version(con) == 1
+
+    store = Store(home)
+    run = store.get_run("0ld0ld00")
+    assert run["name"] == "old run" and run["model"] == "convnet4" and run["tags"] == ["v1"]
+    assert run["worker"] is None and run["status"] == "finished"
+    assert store.request_stop("0ld0ld00") is False  # the v2 requests table is there
+    with connect(home / "catalog.duckdb") as con:
+        assert schema_version(con) == len(CATALOG_MIGRATIONS) == 2
+        versions = con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert versions == [(1,), (2,)]
+        assert migrate(con, CATALOG_MIGRATIONS, "catalog") == 2  # nothing left to do
+
+
+def test_a_version_1_run_file_gets_its_site_step_index(store):
+    run_id = store.create_run({}, name="old metrics")
+    path = store.run_path(run_id)
+    path.unlink()
+    forget(path)
+    with connect(path) as con:  # the file as version 1 wrote it: no site_steps table
+        migrate(con, RUN_MIGRATIONS[:1], "run")
+        for step in (10, 0, 5):
+            for site in (0, 1):
+                con.execute(
+                    "INSERT INTO site_temperatures VALUES (?, ?, ?, ?, 1, 8, ?)",
+                    [run_id, step, site, f"s{site}", step + site / 10],
+                )
+    names, steps, temps = store.site_matrix(run_id)  # migrates on first use
+    assert names == ["s0", "s1"] and steps.tolist() == [0, 5, 10]
+    assert temps == pytest.approx(np.array([[0.0, 5.0, 10.0], [0.1, 5.1, 10.1]]))
+    with connect(path) as con:
+        assert schema_version(con) == len(RUN_MIGRATIONS) == 2
+
+
+def test_a_file_from_a_newer_actcool_is_refused(tmp_path):
+    path = tmp_path / "future.duckdb"
+    with connect(path) as con:
+        migrate(con, RUN_MIGRATIONS, "run")
+        con.execute("INSERT INTO schema_version VALUES (99, now())")
+        with pytest.raises(RuntimeError, match="schema version 99.*upgrade actcool"):
+            migrate(con, RUN_MIGRATIONS, "run")
+
+
+def test_run_file_tables_match_the_declared_columns(store):
+    run_id = store.create_run({}, name="columns")
+    with connect(store.run_path(run_id)) as con:
+        for table, columns in RUN_TABLES.items():
+            described = con.execute(f"DESCRIBE {table}").fetchall()
+            assert [row[0] for row in described] == [name for name, _, _ in columns]
