@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage import Store
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> Store:
+    monkeypatch.setenv("ACTCOOL_HOME", str(tmp_path / "home"))
+    return Store(tmp_path / "home")
+
+
+def cli(*args: str, home: Path, timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python -m trainer ...`` in a subprocess against the store at ``home``."""
+    env = {**os.environ, "ACTCOOL_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "trainer", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=timeout, **kwargs)
+
+
+def popen(*args: str, home: Path) -> subprocess.Popen:
+    env = {**os.environ, "ACTCOOL_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "trainer", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)

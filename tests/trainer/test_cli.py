@@ -1,0 +1,176 @@
+"""The CLI and the run lifecycle across processes: errors, stop, kill -9, resume, worker, torchrun."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from storage import Store
+
+from .conftest import REPO, cli, popen
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--model", "resnet-33"], "unknown model 'resnet-33'; choose one of: convnet4"),
+        (["run", "--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
+        (["run", "--lr", "-1"], "lr must be a finite number > 0"),
+        (["run", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent/x", "--no-download"],
+         "Fashion-MNIST not found under /nonexistent/x/FashionMNIST/raw"),
+        (["run", "--config", "/nonexistent.json"], "cannot read --config /nonexistent.json"),
+        (["resume", "abcdef12"], "abcdef12"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path):
+    r = cli(*args, home=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert message in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_run_digits_actcool_quickly_and_list_export(tmp_path):
+    start = time.monotonic()
+    r = cli("run", "--model", "convnet4", "--dataset", "digits", "--epochs", "2", "--schedule", "actcool",
+            home=tmp_path)
+    elapsed = time.monotonic() - start
+    assert r.returncode == 0, r.stderr
+    assert "finished 20 steps" in r.stderr and "test error" in r.stderr
+    assert elapsed < 60, f"took {elapsed:.0f} s"
+    store = Store(tmp_path)
+    (run_id,) = store.list_runs()["id"].tolist()
+    listing = cli("list", home=tmp_path)
+    assert run_id in listing.stdout and "finished" in listing.stdout and "20/20" in listing.stdout
+    out = tmp_path / "export"
+    r = cli("export", run_id, "--format", "csv", "--out", str(out), home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (out / "steps.csv").read_text().count("\n") == 21
+    assert cli("export", run_id, "--format", "parquet", "--out", str(tmp_path / "pq"), home=tmp_path).returncode == 0
+
+
+def test_stop_command_records_the_request(tmp_path):
+    store = Store(tmp_path)
+    run_id = store.create_run({"model": "convnet4"}, name="x")
+    r = cli("stop", run_id, home=tmp_path)
+    assert r.returncode == 0 and f"asked run {run_id} to stop" in r.stdout
+    assert store.stop_requested(run_id)
+    queued = store.create_run({"model": "convnet4"}, name="q", status="queued")
+    assert "removed queued run" in cli("stop", queued, home=tmp_path).stdout
+    assert queued not in store.list_runs()["id"].tolist()
+
+
+def test_dry_run_uses_synthetic_data(tmp_path):
+    r = cli("run", "--dry-run", "--model", "resnet20", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    run = Store(tmp_path).list_runs().iloc[0]
+    assert run["status"] == "finished" and "dry-run" in list(run["tags"])
+    assert run["summary"]["steps"] == 5
+
+
+def _wait_for_steps(store, run_id=None, at_least=1, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = store.list_runs()
+        if len(runs):
+            rid = run_id or runs["id"].iloc[0]
+            if len(store.steps(rid)) >= at_least:
+                return rid
+        time.sleep(0.2)
+    raise AssertionError("the run recorded no steps in time")
+
+
+LONG_RUN = ["run", "--epochs", "30", "--batch-size", "16", "--measure-every", "5", "--quiet"]
+
+
+def test_stop_request_is_honoured_within_seconds(tmp_path):
+    store = Store(tmp_path)
+    proc = popen(*LONG_RUN, home=tmp_path)
+    try:
+        run_id = _wait_for_steps(store, at_least=5)
+        asked = time.monotonic()
+        store.request_stop(run_id)  # what `python -m trainer stop` and the dashboard do
+        proc.wait(timeout=30)
+        took = time.monotonic() - asked
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, proc.stdout.read()
+    assert store.get_run(run_id)["status"] == "stopped"
+    assert took < 8, f"stop took {took:.1f} s"
+
+
+def test_sigterm_stops_gracefully(tmp_path):
+    store = Store(tmp_path)
+    proc = popen(*LONG_RUN, home=tmp_path)
+    try:
+        run_id = _wait_for_steps(store, at_least=5)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    run = store.get_run(run_id)
+    assert run["status"] == "stopped"
+    steps = store.steps(run_id)
+    assert steps["step"].tolist() == list(range(run["summary"]["steps"]))  # everything flushed
+
+
+def test_killed_run_shows_as_lost_and_resume_finishes_it(tmp_path):
+    store = Store(tmp_path)
+    proc = popen("run", "--epochs", "4", "--batch-size", "16", "--quiet", home=tmp_path)
+    try:
+        run_id = _wait_for_steps(store, at_least=100)  # past the first epoch's checkpoint (80 steps)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    assert store.get_run(run_id)["status"] == "lost"
+    r = cli("resume", run_id, "--quiet", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    run = store.get_run(run_id)
+    assert run["status"] == "finished"
+    total = run["summary"]["total_steps"]
+    assert store.steps(run_id)["step"].tolist() == list(range(total))  # no gaps, no duplicates
+    assert cli("resume", run_id, home=tmp_path).returncode == 2  # a finished run does not resume
+
+
+def test_worker_trains_queued_runs(tmp_path):
+    store = Store(tmp_path)
+    for schedule in ("actcool", "onecycle"):
+        r = cli("run", "--queue", "--schedule", schedule, "--epochs", "1", home=tmp_path)
+        assert r.returncode == 0 and "queued run" in r.stdout, r.stderr
+    assert set(store.list_runs()["status"]) == {"queued"}
+    r = cli("worker", "--parallel", "2", "--idle-exit", "2", home=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    runs = store.list_runs()
+    assert set(runs["status"]) == {"finished"}, runs[["id", "status", "error"]]
+    assert sorted(r["schedule"] for r in runs["summary"]) == ["actcool", "onecycle"]
+
+
+def test_torchrun_two_cpu_ranks(tmp_path):
+    with socket.socket() as sock:  # torchrun hangs with --master_port=0: give it a free port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "ACTCOOL_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+         "-m", "trainer", "run", "--device", "cpu", "--epochs", "1", "--batch-size", "64", "--quiet"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    store = Store(tmp_path)
+    runs = store.list_runs()
+    assert len(runs) == 1  # only rank 0 records
+    run = runs.iloc[0]
+    assert run["status"] == "finished" and run["summary"]["world_size"] == 2
+    assert len(store.steps(run["id"])) == run["summary"]["total_steps"]
+    site_rows = pd.read_csv(store.export(run["id"], format="csv", out=tmp_path / "x") / "site_temperatures.csv")
+    # changed counts are summed over ranks: each measurement covers the global batch of 64
+    assert set(site_rows["batch_size"]) == {64}
+    assert site_rows["temperature"].max() <= 7.0 + 1e-9  # log2(2 * 64)

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from trainer.config import RunConfig
+from trainer.schedules import parse_target
+
+
+def test_defaults_are_the_embedded_quick_run():
+    c = RunConfig()
+    assert (c.model, c.dataset, c.schedule, c.optimizer) == ("convnet4", "digits", "actcool", "sgd")
+    assert (c.scan_every, c.scan_unit, c.scan_count, c.scan_low, c.scan_high) == (1, "epoch", 25, 1e-4, 1e2)
+    assert c.display_name == "convnet4-digits-actcool"
+
+
+def test_json_round_trip():
+    c = RunConfig(model="resnet20", dataset="cifar10", epochs=3, tags=("a", "b"),
+                  step_milestones=(0.3, 0.6), sigma=1.2, schedule="step")
+    text = c.to_json()
+    assert json.loads(text)["tags"] == ["a", "b"]
+    assert RunConfig.from_json(text) == c
+
+
+@pytest.mark.parametrize(
+    "changes, error, match",
+    [
+        ({"model": "resnet-33"}, ValueError, r"unknown model 'resnet-33'; choose one of: convnet4, resnet20"),
+        ({"dataset": "mnist"}, ValueError, r"unknown dataset 'mnist'.*imagefolder:<path>"),
+        ({"schedule": "linear"}, ValueError, r"unknown schedule 'linear'; choose one of: constant, step"),
+        ({"optimizer": "adam"}, ValueError, r"choose one of: sgd, adamw"),
+        ({"lr": 0.0}, ValueError, r"lr must be a finite number > 0"),
+        ({"lr": float("nan")}, ValueError, r"lr must be a finite number > 0"),
+        ({"epochs": 0}, ValueError, r"epochs must be >= 1"),
+        ({"epochs": 2.5}, TypeError, r"epochs must be of type int"),
+        ({"val_fraction": 1.0}, ValueError, r"val_fraction must lie in \[0, 1\)"),
+        ({"device": "tpu"}, ValueError, r"unknown device 'tpu'"),
+        ({"scan_low": 10.0, "scan_high": 1.0}, ValueError, r"scan_low .* below scan_high"),
+        ({"step_milestones": (0.8, 0.2)}, ValueError, r"step_milestones must be increasing"),
+        ({"nesterov": True, "optimizer": "adamw"}, ValueError, r"nesterov needs optimizer 'sgd'"),
+        ({"lr_min": 1.0, "lr_max": 0.1}, ValueError, r"lr_min \(1.0\) must not exceed lr_max"),
+    ],
+)
+def test_validation_names_the_problem(changes, error, match):
+    with pytest.raises(error, match=match):
+        RunConfig(**changes)
+
+
+def test_unknown_keys_are_reported():
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) epoch; valid keys: .*epochs"):
+        RunConfig.from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match="not valid JSON"):
+        RunConfig.from_json("{epochs: 3")
+
+
+def test_target_specs():
+    assert parse_target("power:3.17,2") == {"kind": "power", "t_start": 3.17, "gamma": 2.0}
+    assert parse_target("power:2") == {"kind": "power", "t_start": 2.0, "gamma": 1.0}
+    assert parse_target("constant:1.5") == {"kind": "constant", "temperature": 1.5}
+    drawn = {"kind": "drawn", "points": [[0, 3], [1, 0]], "interpolation": "linear"}
+    assert parse_target(json.dumps(drawn))["points"] == [[0.0, 3.0], [1.0, 0.0]]
+    assert parse_target("mine", load_curve=lambda n: drawn)["kind"] == "drawn"
+    with pytest.raises(ValueError, match="arguments must be numbers"):
+        parse_target("power:hot")
+    with pytest.raises(ValueError, match="takes 1 to 2 numbers"):
+        parse_target("power:1,2,3")
+    with pytest.raises(ValueError, match="point 1"):
+        parse_target(json.dumps({"kind": "drawn", "points": [[0, 3], [1, -1]]}))
+    with pytest.raises(ValueError, match="unknown target 'mine'"):
+        parse_target("mine")

@@ -1,0 +1,149 @@
+"""The training loop end to end, in-process: records, schedules, resume, divergence."""
+
+import math
+
+import numpy as np
+import pytest
+
+from trainer.checkpoint import checkpoint_path
+from trainer.config import RunConfig
+from trainer.run import _Trainer, train_run
+
+from .conftest import SHARED_DATA
+
+
+def test_digits_actcool_run_records_everything(store):
+    cfg = RunConfig(epochs=2)  # the embedded default: convnet4 on digits under ActCoolLR
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished"
+    run = store.get_run(result.run_id)
+    assert run["status"] == "finished"
+    summary = run["summary"]
+    total = summary["total_steps"]
+    assert total == 2 * summary["steps_per_epoch"] == result.steps == 20
+    steps = store.steps(result.run_id)
+    assert steps["step"].tolist() == list(range(total))
+    assert np.isfinite(steps["lr"]).all() and np.isfinite(steps["loss"]).all()
+    measured = steps.dropna(subset=["mean_temperature"])
+    assert measured["step"].tolist() == [0, 10]
+    assert steps["target_temperature"].iloc[0] == pytest.approx(3.17)
+    assert steps["target_temperature"].iloc[-1] == pytest.approx(3.17 / total)
+    names, msteps, matrix = store.site_matrix(result.run_id)
+    assert len(names) == 3 and list(msteps) == [0, 10]
+    np.testing.assert_allclose(matrix.mean(axis=0), measured["mean_temperature"], rtol=1e-9)
+    scans = store.scans(result.run_id)
+    assert sorted(scans["step"].unique()) == [0, 10]  # at the start and once per epoch
+    assert len(scans[scans["site"] == "mean"]) == 2 * 25
+    fits = store.fits(result.run_id)
+    assert set(fits["site"]) == set(names) | {"mean"}
+    evals = store.evaluations(result.run_id)
+    assert evals["val_error"].notna().sum() == 2
+    test_error = evals["test_error"].dropna().tolist()
+    assert test_error == [pytest.approx(summary["test_error"])] and 0 <= test_error[0] < 60
+    assert checkpoint_path(store.home, result.run_id).exists()
+
+
+def _lrs(store, run_id):
+    return store.steps(run_id)["lr"].tolist()
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step", "onecycle", "cosine", "actcool"])
+def test_every_schedule_runs_under_the_monitor(schedule, store):
+    cfg = RunConfig(dataset="synthetic:1x8x8", schedule=schedule, epochs=2, batch_size=50,
+                    lr=0.1, measure_every=4, step_milestones=(0.5,), warmup_fraction=0.1)
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished", result.message
+    lrs = np.array(_lrs(store, result.run_id))
+    n = len(lrs)
+    assert n == 36
+    if schedule == "constant":
+        assert (lrs == 0.1).all()
+    elif schedule == "step":
+        assert (lrs[:18] == 0.1).all() and lrs[18:] == pytest.approx(0.01)
+    elif schedule == "onecycle":
+        peak = int(np.argmax(lrs))
+        assert lrs.max() == pytest.approx(0.1, rel=1e-3) and 0.2 * n < peak < 0.4 * n
+        assert lrs[-1] < 1e-4
+    elif schedule == "cosine":
+        assert lrs[0] < lrs[3] == pytest.approx(0.1)  # warm-up over 10%
+        assert np.all(np.diff(lrs[4:]) <= 0) and lrs[-1] < 0.001
+    else:
+        assert len(set(lrs.tolist())) > 5
+    steps = store.steps(result.run_id).dropna(subset=["mean_temperature"])
+    # every 4th step, plus the LR range scan at the start of epoch 2 (step 18)
+    assert steps["step"].tolist() == [0, 4, 8, 12, 16, 18, 20, 24, 28, 32]
+    assert (steps["mean_temperature"] >= 0).all()
+
+
+def _stop_at(monkeypatch, step_to_stop):
+    original = _Trainer._stop_now
+    state = {"steps": 0}
+
+    def stop_now(self, writer, stop):
+        state["steps"] += 1
+        return state["steps"] == step_to_stop or original(self, writer, stop)
+
+    monkeypatch.setattr(_Trainer, "_stop_now", stop_now)
+
+
+@pytest.mark.parametrize("schedule", ["actcool", "onecycle"])
+def test_stop_and_resume_continue_the_identical_sequence(schedule, store, monkeypatch):
+    cfg = RunConfig(schedule=schedule, epochs=3, batch_size=64, measure_every=3, lr=0.05)
+    full = train_run(cfg, store, progress=False)
+    with monkeypatch.context() as m:
+        _stop_at(m, 27)  # mid-epoch, between measurements
+        stopped = train_run(cfg, store, progress=False)
+    assert stopped.status == "stopped" and stopped.steps == 27
+    assert store.get_run(stopped.run_id)["status"] == "stopped"
+    resumed = train_run(cfg, store, run_id=stopped.run_id, resume=True, progress=False)
+    assert resumed.status == "finished"
+    assert _lrs(store, stopped.run_id) == _lrs(store, full.run_id)  # exactly
+    a, b = store.steps(full.run_id), store.steps(stopped.run_id)
+    assert b["step"].tolist() == list(range(len(a)))
+    assert b["loss"].tolist() == a["loss"].tolist()
+    assert resumed.test_error == full.test_error
+
+
+def test_non_finite_loss_is_reported_as_diverged(store):
+    cfg = RunConfig(schedule="constant", lr=1e4, epochs=2, momentum=0.0)
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "diverged"
+    run = store.get_run(result.run_id)
+    assert run["status"] == "diverged"
+    assert f"at step {result.steps}" in run["error"] and "learning rate 1e+04" in run["error"]
+
+
+def test_a_crash_is_recorded_as_failed(store, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("trainer.run._evaluate", boom)
+    result = train_run(RunConfig(epochs=1), store, progress=False)
+    assert result.status == "failed"
+    run = store.get_run(result.run_id)
+    assert run["status"] == "failed" and run["error"] == "RuntimeError: disk on fire"
+    assert "Traceback" in run["traceback"] and "boom" in run["traceback"]
+
+
+@pytest.mark.data
+def test_fashion_mnist_from_shared_data_trains_convnet4(store):
+    if not (SHARED_DATA / "FashionMNIST").exists():
+        pytest.skip(f"{SHARED_DATA} not found")
+    cfg = RunConfig(dataset="fashion-mnist", data_dir=str(SHARED_DATA), max_steps=40, download=False)
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished"
+    summary = store.get_run(result.run_id)["summary"]
+    assert summary["steps_per_epoch"] == 54000 // 128
+    assert result.test_error < 40, f"test error after 40 steps: {result.test_error:.1f}%"
+
+
+@pytest.mark.data
+@pytest.mark.slow  # decodes 60k JPEGs and evaluates 15k images with ResNet-20 (~80 s)
+def test_cifar10_jpeg_folder_trains_resnet20(store):
+    if not (SHARED_DATA / "cifar10-jpeg").exists():
+        pytest.skip(f"{SHARED_DATA} not found")
+    cfg = RunConfig(model="resnet20", dataset=f"imagefolder:{SHARED_DATA / 'cifar10-jpeg'}",
+                    max_steps=3, batch_size=64, scan_every=0, download=False)
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished"
+    assert math.isfinite(store.steps(result.run_id)["loss"].iloc[-1])

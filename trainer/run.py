@@ -1,0 +1,403 @@
+"""The training loop: train a model under any schedule and record every measurement.
+
+:func:`train_run` runs one run to its end (finished, stopped, diverged or failed) in this
+process, on the CPU, one GPU, or as one rank under ``torchrun`` (rank 0 records). It owns the
+run's lifecycle in the store: status, heartbeat (via the writer), checkpoints every epoch and at
+stop, and resume from the last checkpoint with the identical learning-rate sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import socket
+import time
+import traceback
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from actcool import Measurement
+from storage import Store
+
+from .checkpoint import checkpoint_path, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import RunConfig
+from .data import DatasetBundle, epoch_generator, load_dataset
+from .device import DistInfo, init_distributed, resolve_device
+from .models import build_model
+from .prefetch import prefetch
+from .progress import Progress
+from .schedules import Schedule, build_optimizer, build_schedule, parse_target
+
+__all__ = ["RunResult", "prepare_config", "train_run"]
+
+logger = logging.getLogger(__name__)
+
+EVAL_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: str  # finished | stopped | diverged | failed
+    steps: int
+    test_error: float | None = None
+    message: str = ""
+
+
+def prepare_config(config: RunConfig, store: Store | None) -> RunConfig:
+    """Resolve what depends on the outside world before a run is stored: the target curve.
+
+    A saved curve's name or a ``power:`` shorthand becomes its full JSON definition, so the
+    run can be resumed even if the saved curve is later changed or deleted.
+    """
+    if config.schedule != "actcool":
+        return config
+    curve = parse_target(config.target, store.load_curve if store is not None else None)
+    return config.replace(target=json.dumps(curve, sort_keys=True))
+
+
+def _evaluate(model: nn.Module, bundle: DatasetBundle, split: str) -> tuple[float | None, float | None]:
+    """Mean cross-entropy and error (%) over a split, in eval mode; (None, None) if empty."""
+    if len(bundle.split(split)) == 0:
+        return None, None
+    was_training = model.training
+    model.eval()
+    loss_sum, wrong, n = 0.0, 0, 0
+    with torch.no_grad():
+        for x, y in bundle.batches(split, EVAL_BATCH, augment=False):
+            out = model(x)
+            loss_sum += nn.functional.cross_entropy(out, y, reduction="sum").item()
+            wrong += (out.argmax(1) != y).sum().item()
+            n += y.numel()
+    model.train(was_training)
+    return loss_sum / n, 100.0 * wrong / n
+
+
+class _StopSignal:
+    """SIGTERM/SIGINT ask for a graceful stop (finish the step, checkpoint, flush)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignal:
+        if _in_main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _measurement_rows(m: Measurement) -> list[tuple]:
+    assert m.fits is not None
+    rows = [
+        (name, *(_fit_values(fit)))
+        for name, fit in zip(m.fits.sites, m.fits.per_site, strict=True)
+    ]
+    rows.append(("mean", *_fit_values(m.fits.mean)))
+    return rows
+
+
+def _fit_values(fit: Any) -> tuple:
+    if fit is None:
+        return (None, None, None, None)
+    return (fit.mu, fit.sigma, fit.rmse, fit.n_informative)
+
+
+def train_run(
+    config: RunConfig,
+    store: Store,
+    run_id: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> RunResult:
+    """Train one run to its end; record into ``store``.
+
+    Args:
+        config: the run (for a resumed run, the config from its checkpoint wins).
+        store: where metrics, status and checkpoints go.
+        run_id: an existing run (claimed from the queue, or to resume); ``None`` creates one.
+        resume: continue ``run_id`` from its last checkpoint.
+        progress: print a progress line (rank 0).
+
+    Returns:
+        The :class:`RunResult`. Errors inside training are recorded as status ``failed`` (with
+        the traceback) and returned, not raised; bad configuration raises before the run starts.
+    """
+    info = init_distributed(config.device)
+    ckpt = None
+    if resume:
+        if run_id is None:
+            raise ValueError("resume needs a run id")
+        ckpt = load_checkpoint(checkpoint_path(store.home, run_id))
+        config = RunConfig.from_dict(ckpt["config"])
+    config = prepare_config(config, store if info.is_main else None)
+    device = resolve_device(config.device, info.local_rank)
+    if config.amp and device.type != "cuda":
+        logger.info("amp is only used on CUDA; training in float32 on %s", device)
+    trainer = _Trainer(config, store, info, device, progress)
+    return trainer.run(run_id, ckpt)
+
+
+class _Trainer:
+    def __init__(self, config: RunConfig, store: Store, info: DistInfo, device: torch.device, progress: bool) -> None:
+        self.config, self.store, self.info, self.device = config, store, info, device
+        self.show_progress = progress and info.is_main
+        if config.batch_size % info.world_size:
+            raise ValueError(
+                f"batch_size {config.batch_size} must be divisible by the number of processes "
+                f"({info.world_size})"
+            )
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
+        self.bundle = load_dataset(
+            config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
+            download=config.download,
+        ).to(device)
+        b = self.bundle
+        self.model = build_model(config.model, b.in_channels, b.num_classes, b.image_size).to(device)
+        self.steps_per_epoch = b.num_batches("train", config.batch_size, drop_last=True)
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"batch_size {config.batch_size} is larger than the training set "
+                f"({len(b.split('train'))} samples); choose a smaller batch"
+            )
+        planned = config.epochs * self.steps_per_epoch
+        self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
+        self.optimizer = build_optimizer(config, self.model)
+        target = json.loads(config.target) if config.schedule == "actcool" else None
+        self.schedule: Schedule = build_schedule(config, self.optimizer, self.model, self.total_steps, target)
+        self.ddp = (
+            nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+            if info.active
+            else self.model
+        )
+        self.use_amp = config.amp and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _summary(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "total_steps": self.total_steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.config.epochs,
+            "schedule": self.config.schedule,
+            "model": self.config.model,
+            "dataset": self.config.dataset,
+            "world_size": self.info.world_size,
+            **extra,
+        }
+
+    def run(self, run_id: str | None, ckpt: dict[str, Any] | None) -> RunResult:
+        cfg, store, main = self.config, self.store, self.info.is_main
+        if main:
+            if run_id is None:
+                run_id = store.create_run(cfg.to_dict(), name=cfg.display_name, tags=cfg.tags)
+            store.update_run(
+                run_id,
+                status="running",
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                device=f"{self.device}" + (f" x{self.info.world_size}" if self.info.active else ""),
+                summary=self._summary(),
+                error="",
+                traceback="",
+            )
+        run_id = self._broadcast_run_id(run_id)
+        state = self._restore(ckpt, run_id) if ckpt is not None else None
+        writer = store.writer(run_id) if main else None
+        with _StopSignal() as stop, (writer or nullcontext()):
+            try:
+                result = self._loop(run_id, writer, stop, state)
+            except Exception as exc:  # recorded, then returned: a failed run is an outcome
+                if main:
+                    if writer is not None:
+                        writer.flush()
+                    store.update_run(
+                        run_id, status="failed", error=f"{type(exc).__name__}: {exc}",
+                        traceback=traceback.format_exc(), finished=True,
+                    )
+                result = RunResult(run_id, "failed", -1, message=f"{type(exc).__name__}: {exc}")
+            finally:
+                self.schedule.close()
+        return result
+
+    def _broadcast_run_id(self, run_id: str | None) -> str:
+        if not self.info.active:
+            assert run_id is not None
+            return run_id
+        box = [run_id]
+        dist.broadcast_object_list(box, src=0)
+        return str(box[0])
+
+    def _restore(self, ckpt: dict[str, Any], run_id: str) -> dict[str, Any]:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["schedule"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        if self.info.is_main:
+            # rows written after the checkpoint (up to the kill) would be written again
+            self.store.truncate_run(run_id, after_step=ckpt["step"] - 1)
+        return ckpt
+
+    def _checkpoint(self, run_id: str, epoch: int, batch: int, step: int, extra: dict[str, Any]) -> None:
+        if not self.info.is_main:
+            return
+        save_checkpoint(
+            checkpoint_path(self.store.home, run_id),
+            {
+                "config": self.config.to_dict(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(),
+                "scaler": self.scaler.state_dict() if self.use_amp else None,
+                "rng": rng_state(),
+                "epoch": epoch,
+                "batch": batch,
+                "step": step,
+                **extra,
+            },
+        )
+
+    # -- the loop --------------------------------------------------------------------------
+    def _stop_now(self, writer: Any, stop: _StopSignal) -> bool:
+        flag = bool(stop.requested or (writer is not None and writer.stop_requested))
+        if self.info.active:  # every rank stops at the same step
+            t = torch.tensor([int(flag)], device=self.device)
+            dist.all_reduce(t)
+            flag = bool(t.item())
+        return flag
+
+    def _loop(self, run_id: str, writer: Any, stop: _StopSignal, state: dict[str, Any] | None) -> RunResult:
+        cfg, bundle, model = self.config, self.bundle, self.model
+        start_epoch = state["epoch"] if state else 0
+        start_batch = state["batch"] if state else 0
+        step = state["step"] if state else 0
+        carried = state.get("epoch_stats", (0.0, 0, 0)) if state else (0.0, 0, 0)
+        wall_before = state.get("wall_time", 0.0) if state else 0.0
+        t_start = time.monotonic()
+        progress = Progress(self.total_steps, cfg.epochs, start_step=step, enabled=self.show_progress)
+        world, rank = self.info.world_size, self.info.rank
+        shard = cfg.batch_size // world
+        loss_value = float("nan")
+
+        def wall() -> float:
+            return wall_before + time.monotonic() - t_start
+
+        for epoch in range(start_epoch, cfg.epochs):
+            if step >= self.total_steps:
+                break
+            loss_sum, correct, seen = carried if epoch == start_epoch else (0.0, 0, 0)
+            if cfg.scan_unit == "epoch" and cfg.scan_every and epoch % cfg.scan_every == 0 and start_batch == 0:
+                self.schedule.monitor.request_scan(step)
+            batches = bundle.batches(
+                "train", cfg.batch_size, shuffle=True, generator=epoch_generator(cfg.seed, epoch),
+                drop_last=True, start_batch=start_batch,
+            )
+            model.train()
+            for batch_index, (x, y) in enumerate(prefetch(batches, cfg.num_workers), start=start_batch):
+                if step >= self.total_steps:
+                    break
+                if world > 1:
+                    x, y = x[rank * shard : (rank + 1) * shard], y[rank * shard : (rank + 1) * shard]
+                lr = float(self.optimizer.param_groups[0]["lr"])
+                with torch.autocast("cuda", enabled=True) if self.use_amp else nullcontext():
+                    out = self.ddp(x)
+                    loss = nn.functional.cross_entropy(out, y)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                loss_value = float(loss.detach())
+                m = self.schedule.step(x, loss_value)
+                if not math.isfinite(loss_value):
+                    return self._diverged(run_id, writer, step, epoch, lr, loss_value)
+                loss_sum += loss_value * y.numel()
+                correct += int((out.detach().argmax(1) == y).sum())
+                seen += y.numel()
+                if writer is not None:
+                    self._record(writer, step, epoch + batch_index / self.steps_per_epoch, lr, loss_value, m)
+                if m is not None:
+                    progress.temperature = m.mean_temperature
+                step += 1
+                progress.update(epoch, step, loss_value, lr)
+                if self._stop_now(writer, stop):
+                    self._checkpoint(run_id, epoch, batch_index + 1, step,
+                                     {"epoch_stats": (loss_sum, correct, seen), "wall_time": wall()})
+                    progress.message(f"stopped at step {step}; resume with: python -m trainer resume {run_id}")
+                    if self.info.is_main:
+                        writer.flush()
+                        self.store.update_run(run_id, status="stopped", finished=True,
+                                              summary=self._summary(steps=step, wall_time=wall()))
+                    return RunResult(run_id, "stopped", step)
+            start_batch = 0
+            val_loss, val_error = _evaluate(model, bundle, "val")
+            if writer is not None and seen:
+                writer.log_eval(step - 1, epoch + 1, train_loss=loss_sum / seen,
+                                train_error=100.0 * (1 - correct / seen), val_loss=val_loss, val_error=val_error)
+            progress.message(
+                f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss_sum / max(seen, 1):.4f}"
+                + (f", val error {val_error:.2f}%" if val_error is not None else "")
+            )
+            self._checkpoint(run_id, epoch + 1, 0, step, {"epoch_stats": (0.0, 0, 0), "wall_time": wall()})
+        test_loss, test_error = _evaluate(model, bundle, "test")
+        if writer is not None:
+            writer.log_eval(max(step - 1, 0), cfg.epochs, test_error=test_error)
+            writer.flush()
+            self.store.update_run(
+                run_id, status="finished", finished=True,
+                summary=self._summary(steps=step, wall_time=wall(), test_error=test_error,
+                                      test_loss=test_loss, final_loss=loss_value),
+            )
+        progress.message(
+            f"finished {step} steps in {wall():.1f} s"
+            + (f"; test error {test_error:.2f}%" if test_error is not None else "")
+        )
+        return RunResult(run_id, "finished", step, test_error)
+
+    def _record(self, writer: Any, step: int, epoch: float, lr: float, loss: float, m: Measurement | None) -> None:
+        writer.log_step(step, epoch, lr, loss,
+                        mean_temperature=m.mean_temperature if m is not None else None,
+                        target_temperature=self.schedule.target_temperature(step))
+        if m is None:
+            return
+        writer.log_sites(step, list(m.sites), list(m.changed), m.batch_size, list(m.temperatures))
+        if m.scan is not None:
+            s = m.scan
+            writer.log_scan(step, epoch, s.lrs, list(s.sites), s.probabilities, s.temperatures,
+                            s.mean_probabilities, s.mean_temperatures)
+            writer.log_fits(step, _measurement_rows(m))
+
+    def _diverged(self, run_id: str, writer: Any, step: int, epoch: int, lr: float, loss: float) -> RunResult:
+        message = f"loss became {loss} at step {step} (epoch {epoch + 1}) with learning rate {lr:.4g}"
+        if self.info.is_main:
+            writer.log_step(step, epoch, lr, None)
+            writer.flush()
+            self.store.update_run(run_id, status="diverged", error=message, finished=True,
+                                  summary=self._summary(steps=step))
+        return RunResult(run_id, "diverged", step, message=message)

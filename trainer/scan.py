@@ -1,0 +1,53 @@
+"""A quick LR range scan for a model and dataset, without a run: what the Design page shows.
+
+One training step at initialisation on one batch, then the LR range analysis of SPEC §3 on
+that batch; the fit on the mean gives μ and σ, from which a target temperature curve implies
+a learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from actcool import PatternFit, TemperatureMonitor
+
+from .config import RunConfig
+from .data import load_dataset
+from .device import resolve_device
+from .models import build_model
+from .schedules import build_optimizer, scan_grid
+
+__all__ = ["quick_scan"]
+
+
+def quick_scan(config: RunConfig, batch_size: int | None = None) -> tuple[PatternFit | None, int]:
+    """Fit μ and σ of the mean temperature at initialisation for ``config``'s model and data.
+
+    Returns:
+        ``(fit, batch_size)``; ``fit`` is None when the scan shows too little signal.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    bundle = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction,
+                          seed=config.seed, download=config.download).to(device)
+    model = build_model(config.model, bundle.in_channels, bundle.num_classes, bundle.image_size).to(device)
+    optimizer = build_optimizer(config, model)
+    batch = min(batch_size or config.batch_size, len(bundle.split("train")))
+    x, y = next(iter(bundle.batches("train", batch, shuffle=True,
+                                    generator=torch.Generator().manual_seed(config.seed), drop_last=True)))
+    with TemperatureMonitor(model, measure_every=1, scan_lrs=scan_grid(config), optimizer=optimizer) as monitor:
+        monitor.request_scan(0)
+        model.train()
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        m = monitor.step(x)
+    assert m is not None and m.fits is not None
+    fit = m.fits.mean
+    if fit is not None and not (math.isfinite(fit.mu) and math.isfinite(fit.sigma)):
+        fit = None
+    return fit, m.batch_size

@@ -1,0 +1,203 @@
+"""Optimizers and learning-rate schedules by name, all run under one TemperatureMonitor.
+
+Every schedule exposes the same per-step protocol (:class:`Schedule`), so the training loop
+does not care whether the rate comes from ActCoolLR or a hand-made baseline, and baselines
+have measured temperatures too (the paper's finding is that 1-cycle cools linearly).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, MultiStepLR, OneCycleLR
+
+from actcool import (
+    ActCoolLR,
+    ConstantCurve,
+    CosineCurve,
+    Measurement,
+    PowerCurve,
+    TemperatureMonitor,
+    curve_from_dict,
+)
+
+from .config import RunConfig
+
+__all__ = ["Schedule", "build_optimizer", "build_schedule", "parse_target"]
+
+
+def build_optimizer(config: RunConfig, model: nn.Module) -> Optimizer:
+    """SGD (momentum, Nesterov, weight decay) or AdamW at ``config.lr``."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+        )
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+_SHORTHANDS: dict[str, tuple[Callable[..., Any], int, int]] = {
+    # name: (curve class, min args, max args)
+    "power": (PowerCurve, 1, 2),
+    "constant": (ConstantCurve, 1, 1),
+    "cosine": (CosineCurve, 1, 2),
+}
+
+
+def parse_target(spec: str, load_curve: Callable[[str], dict] | None = None) -> dict[str, Any]:
+    """Resolve a target curve spec to a validated curve definition (a plain dict).
+
+    Accepted: ``power:T_start[,gamma]``, ``constant:T``, ``cosine:T_start[,T_end]``, a curve's
+    JSON definition (``{"kind": "drawn", ...}``), or the name of a curve saved in the store
+    (looked up with ``load_curve``, which raises ``KeyError`` listing the saved names).
+
+    Raises:
+        ValueError: a malformed spec, naming it and the accepted forms.
+    """
+    text = spec.strip()
+    if text.startswith("{"):
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"target curve JSON is invalid: {exc}") from None
+        return curve_from_dict(d).to_dict()
+    kind, sep, args = text.partition(":")
+    if sep and kind in _SHORTHANDS:
+        cls, lo, hi = _SHORTHANDS[kind]
+        try:
+            values = [float(a) for a in args.split(",")] if args else []
+        except ValueError:
+            raise ValueError(f"target {spec!r}: arguments must be numbers, e.g. power:3.17,1") from None
+        if not lo <= len(values) <= hi:
+            raise ValueError(f"target {spec!r}: {kind} takes {lo} to {hi} numbers, e.g. power:3.17,1")
+        return cls(*values).to_dict()
+    if load_curve is None:
+        raise ValueError(
+            f"unknown target {spec!r}; use power:T_start,gamma, constant:T, cosine:T_start,T_end, "
+            "curve JSON, or the name of a saved curve"
+        )
+    return curve_from_dict(load_curve(text)).to_dict()
+
+
+def scan_grid(config: RunConfig) -> list[float]:
+    return np.logspace(math.log10(config.scan_low), math.log10(config.scan_high), config.scan_count).tolist()
+
+
+def _baseline(config: RunConfig, optimizer: Optimizer, total_steps: int) -> LRScheduler:
+    if config.schedule == "constant":
+        return LambdaLR(optimizer, lambda step: 1.0)
+    if config.schedule == "step":
+        milestones = sorted({max(1, round(m * total_steps)) for m in config.step_milestones})
+        return MultiStepLR(optimizer, milestones=milestones, gamma=config.step_factor)
+    if config.schedule == "onecycle":
+        return OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=config.onecycle_pct_start
+        )
+    warm = int(config.warmup_fraction * total_steps)
+
+    def cosine(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        span = max(total_steps - warm, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(step - warm, span) / span))
+
+    return LambdaLR(optimizer, cosine)
+
+
+class Schedule:
+    """A learning-rate schedule plus the monitor that measures the temperature under it.
+
+    Call :meth:`step` once per training step, after ``optimizer.step()``.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        optimizer: Optimizer,
+        model: nn.Module,
+        total_steps: int,
+        target: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = config.schedule
+        self.total_steps = total_steps
+        scan_every = config.scan_every if config.scan_unit == "step" and config.scan_every else None
+        grid = scan_grid(config)
+        if config.schedule == "actcool":
+            if target is None:
+                raise ValueError("the actcool schedule needs a target curve")
+            self.scheduler: LRScheduler = ActCoolLR(
+                optimizer,
+                model,
+                target,
+                total_steps=total_steps,
+                sigma=config.sigma,
+                measure_every=config.measure_every,
+                lr_min=config.lr_min,
+                lr_max=config.lr_max,
+                scan_every=scan_every,
+                scan_lrs=grid,
+            )
+            self.monitor: TemperatureMonitor = self.scheduler.monitor
+        else:
+            self.monitor = TemperatureMonitor(
+                model,
+                measure_every=config.measure_every,
+                scan_every=scan_every,
+                scan_lrs=grid,
+                optimizer=optimizer,
+            )
+            self.scheduler = _baseline(config, optimizer, total_steps)
+
+    @property
+    def is_actcool(self) -> bool:
+        return isinstance(self.scheduler, ActCoolLR)
+
+    def step(self, inputs: Any, loss: float) -> Measurement | None:
+        """Finish one training step: measure (on measurement steps) and set the next rate."""
+        if isinstance(self.scheduler, ActCoolLR):
+            t = self.scheduler.last_epoch
+            self.scheduler.step(inputs, loss=loss)
+            m = self.scheduler.last_measurement
+            return m if m is not None and m.step == t else None
+        m = self.monitor.step(inputs)
+        self.scheduler.step()
+        return m
+
+    def target_temperature(self, step: int) -> float | None:
+        if isinstance(self.scheduler, ActCoolLR):
+            return self.scheduler.controller.target_at(self.scheduler.target, step)
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"scheduler": self.scheduler.state_dict()}
+        if not self.is_actcool:
+            state["monitor"] = self.monitor.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
+        if not self.is_actcool:
+            self.monitor.load_state_dict(state["monitor"])
+
+    def close(self) -> None:
+        self.monitor.remove()
+
+
+def build_schedule(
+    config: RunConfig,
+    optimizer: Optimizer,
+    model: nn.Module,
+    total_steps: int,
+    target: dict[str, Any] | None = None,
+) -> Schedule:
+    return Schedule(config, optimizer, model, total_steps, target)
