@@ -89,8 +89,14 @@ class TemperatureController:
         mean_temperature: float,
         batch_size: int,
         curve: TargetCurve,
+        scan_mu: float | None = None,
     ) -> float:
         """Take the measurement of step t (trained at λ_t) and set the ramp to λ* (SPEC §4.2-4).
+
+        ``scan_mu``, if given, is μ fitted by an LR range scan of this same step. It replaces
+        the point estimate only when the measured temperature is saturated (P̄_t clipped to
+        0 or 1 − 1/(2B)), where ``ln λ_t − σ·Φ⁻¹(P̄_t)`` is biased by the clip; this extends
+        SPEC §4.2, which has no answer for saturation (typically at step 0 with a too-large λ_0).
 
         Returns λ*, the rate step ``t + K`` will get. A non-finite temperature, or a λ* that
         cannot be computed, holds the rate at λ_t and sets :attr:`diverged` (SPEC §4.6);
@@ -106,9 +112,15 @@ class TemperatureController:
             raise RuntimeError("sigma is not known yet: fit it from an LR range scan first")
         if not (math.isfinite(lr_t) and math.isfinite(mean_temperature) and mean_temperature >= 0):
             return self._hold(step, lr_t, f"temperature {mean_temperature!r} at lr {lr_t!r}")
-        p_t = clip_probability(probability_from_temperature(mean_temperature), batch_size)
-        # ln λ_t needs λ_t > 0: a zero rate is read as the smallest rate allowed.
-        mu = mu_from_observation(max(lr_t, self.lr_min), p_t, self.sigma)
+        p_raw = probability_from_temperature(mean_temperature)
+        p_t = clip_probability(p_raw, batch_size)
+        eps = 0.5 / batch_size
+        saturated = p_raw <= eps + 1e-12 or p_raw >= 1.0 - eps - 1e-12
+        if saturated and scan_mu is not None and math.isfinite(scan_mu):
+            mu = float(scan_mu)
+        else:
+            # ln λ_t needs λ_t > 0: a zero rate is read as the smallest rate allowed.
+            mu = mu_from_observation(max(lr_t, self.lr_min), p_t, self.sigma)
         target = self.target_at(curve, step + self.measure_every)
         p_star = clip_probability(probability_from_temperature(target), batch_size)
         lr_star = lr_for_probability(mu, self.sigma, p_star)

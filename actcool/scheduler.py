@@ -197,7 +197,9 @@ class ActCoolLR(LRScheduler):
             c.sigma = _FALLBACK_SIGMA  # provisional until a scan fits one
         lr_used = self.optimizer.param_groups[0]["lr"]
         lr_used = float(lr_used.item() if isinstance(lr_used, torch.Tensor) else lr_used)
-        c.observe(t, lr_used, m.mean_temperature, m.batch_size, self.target)
+        fit = m.fits.mean if m.fits is not None else None
+        c.observe(t, lr_used, m.mean_temperature, m.batch_size, self.target,
+                  scan_mu=fit.mu if fit is not None else None)
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

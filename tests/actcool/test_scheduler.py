@@ -81,6 +81,18 @@ def test_clamping_and_non_finite_inputs():
         TemperatureController(lr_initial=0.1, total_steps=10, lr_min=1.0, lr_max=0.1)
 
 
+def test_a_saturated_measurement_uses_the_scan_fit():
+    curve = PowerCurve(3.17)
+    c = TemperatureController(lr_initial=0.5, total_steps=100, measure_every=10, sigma=1.2)
+    # every pattern changed (8 bits at B=128): the point estimate is biased, the scan's μ is used
+    lr = c.observe(0, 0.5, 8.0, 128, curve, scan_mu=-4.0)
+    assert c.mu == -4.0
+    assert lr == pytest.approx(math.exp(-4.0 + 1.2 * PHI_INV(1 - 2 ** -curve(0.1))))
+    # an unsaturated measurement keeps SPEC §4.2's estimate even when a scan is present
+    c.observe(10, lr, 2.0, 128, curve, scan_mu=-4.0)
+    assert c.mu == pytest.approx(math.log(lr) - 1.2 * PHI_INV(0.75))
+
+
 class ScriptedMonitor:
     """Stands in for the real monitor: returns scripted mean temperatures."""
 
