@@ -1,0 +1,575 @@
+"""Chart builders: pure functions from query results (DataFrames, arrays) to Plotly figures.
+
+Every page draws through these, so a schedule has the same colour everywhere, learning rates
+are on log axes, temperatures are in bits and errors in percent. Nothing here touches
+Streamlit or the store; the tests check the traces, axes and data of each figure.
+
+Conventions (SPEC §2-§3): temperature T in bits; ``e^μ`` is the critical learning rate at
+which half of the patterns change (T = 1 bit); σ is the width of the transition in ln-units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = [
+    "SCHEDULE_COLORS",
+    "TEMPERATURE_SCALE",
+    "design_figure",
+    "error_figure",
+    "fit_figure",
+    "implied_lr_figure",
+    "lr_figure",
+    "overlay_figure",
+    "result_bars",
+    "run_figures",
+    "scan_heatmap",
+    "schedule_color",
+    "site_heatmap",
+    "temperature_figure",
+]
+
+# One colour per schedule on every page (colour-blind-safe Okabe-Ito hues).
+SCHEDULE_COLORS: dict[str, str] = {
+    "actcool": "#D55E00",  # vermillion: the temperature-controlled schedule
+    "onecycle": "#0072B2",  # blue
+    "cosine": "#009E73",  # green
+    "step": "#CC79A7",  # purple
+    "constant": "#7F7F7F",  # grey
+}
+OTHER_COLOR = "#333333"
+TARGET_COLOR = "#222222"
+# Heatmaps: Plotly's Inferno (0 bits black, hot yellow), spelled out because Streamlit's
+# front end rewrites the colours #000001-#000040 (theme placeholders), Inferno's black among them.
+TEMPERATURE_SCALE: list[list] = [
+    [i / 9, color]
+    for i, color in enumerate(
+        ("#03020c", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60",
+         "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4")
+    )
+]
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+HEIGHT = 320
+MARKERS_UP_TO = 200  # points of a series drawn with markers; longer ones are plain lines
+# How much of a long run a chart draws; app.data downsamples its queries to these.
+DISPLAY_POINTS = 2000  # rows of a step series (min/max-preserving downsampling)
+DISPLAY_STEPS = 400  # measured steps in the per-site heatmap
+METRIC_LABELS: dict[str, str] = {
+    "lr": "learning rate",
+    "mean_temperature": "mean temperature (bits)",
+    "target_temperature": "target temperature (bits)",
+    "loss": "training loss",
+    "val_error": "validation error (%)",
+    "test_error": "test error (%)",
+    "train_error": "training error (%)",
+    "val_loss": "validation loss",
+    "train_loss": "training loss (epoch mean)",
+    "epoch": "epoch",
+}
+
+
+def schedule_color(schedule: str | None) -> str:
+    """The colour of a schedule on every page; a neutral dark grey for unknown ones."""
+    return SCHEDULE_COLORS.get(schedule or "", OTHER_COLOR)
+
+
+# ---------------------------------------------------------------------- helpers
+def _layout(
+    fig: go.Figure,
+    title: str,
+    x_title: str,
+    y_title: str,
+    height: int = HEIGHT,
+    legend: bool = True,
+) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 15}},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50, "b": 45},
+        showlegend=legend,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        hovermode="closest",
+    )
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def _empty(title: str, message: str, height: int = HEIGHT) -> go.Figure:
+    """A blank figure that says why it is blank (no data yet) instead of empty axes."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+        font={"size": 13, "color": "#666666"},
+    )
+    _layout(fig, title, "", "", height, legend=False)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def _log10_ticks(low: float, high: float) -> tuple[list[int], list[str]]:
+    """Integer exponents covering [low, high] (log10 units) and their 10^k labels."""
+    exponents = list(range(math.floor(low), math.ceil(high) + 1))
+    return exponents, [f"10<sup>{k}</sup>" if k else "1" for k in exponents]
+
+
+def _log_y(fig: go.Figure, values: pd.Series | np.ndarray) -> None:
+    """A log y axis labelled in powers of ten; over two decades or less, at 1, 2 and 5 of
+    each decade only (Plotly would label every digit)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values) & (values > 0)]
+    fig.update_yaxes(type="log", exponentformat="power")
+    if len(values) and np.log10(values.max() / values.min()) <= 2:
+        fig.update_yaxes(dtick="D2")
+
+
+def _finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    return frame[np.isfinite(values.to_numpy(np.float64))]
+
+
+# ---------------------------------------------------------------------- Design page
+def design_figure(points: pd.DataFrame, curve: pd.DataFrame | None, y_max: float) -> go.Figure:
+    """The target curve being designed; its drag mode is the lasso, for drawing strokes.
+
+    Args:
+        points: control points, columns fraction, temperature.
+        curve: the curve as it will be interpolated (columns fraction, temperature), or
+            None when the points are invalid (only the points are drawn).
+        y_max: top of the temperature axis (fixed, so strokes map to stable coordinates).
+    """
+    fig = go.Figure()
+    if curve is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=curve["fraction"], y=curve["temperature"], mode="lines", name="target C(f)",
+                line={"color": SCHEDULE_COLORS["actcool"], "width": 3},
+                hovertemplate="%{x:.1%} of training: %{y:.3f} bits<extra></extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=points["fraction"], y=points["temperature"], mode="markers", name="control points",
+            marker={"color": "#FFFFFF", "size": 8, "line": {"color": TARGET_COLOR, "width": 1.5}},
+            hovertemplate="point: %{x:.3f}, %{y:.3f} bits<extra></extra>",
+        )
+    )
+    _layout(fig, "Target temperature", "fraction of training", "temperature (bits)", height=380)
+    fig.update_layout(dragmode="lasso", newselection={"line": {"color": "#0072B2", "width": 2}})
+    fig.update_xaxes(range=[-0.02, 1.02], tickformat=".0%", fixedrange=True)
+    fig.update_yaxes(range=[0, y_max], fixedrange=True)
+    return fig
+
+
+def implied_lr_figure(
+    implied: pd.DataFrame,
+    mu: float,
+    source: str,
+) -> go.Figure:
+    """The learning-rate schedule a target curve implies for fixed μ, σ (log axis).
+
+    Args:
+        implied: columns fraction, lr (see :func:`app.curve_edit.implied_lr`).
+        mu: ln of the critical rate; drawn as a dotted line at ``e^μ`` (T = 1 bit).
+        source: where μ and σ come from, shown in the title.
+    """
+    data = _finite(implied, "lr")
+    data = data[data["lr"] > 0]
+    if data.empty:
+        return _empty("Implied learning rate", "no finite learning rate for this curve")
+    fig = go.Figure(
+        go.Scatter(
+            x=data["fraction"], y=data["lr"], mode="lines", name="implied rate λ(f)",
+            line={"color": SCHEDULE_COLORS["actcool"], "width": 3},
+            hovertemplate="%{x:.1%} of training: λ = %{y:.3g}<extra></extra>",
+        )
+    )
+    critical = math.exp(mu)
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[critical, critical], mode="lines", name="critical rate e<sup>μ</sup> (1 bit)",
+            line={"color": TARGET_COLOR, "width": 1.5, "dash": "dot"},
+            hovertemplate="e^μ = %{y:.3g}<extra></extra>",
+        )
+    )
+    _layout(fig, "Implied learning rate", "fraction of training", "learning rate", height=380)
+    fig.update_layout(
+        title={"subtitle": {"text": f"μ and σ from {source}"}},
+        legend={"y": -0.28, "yanchor": "top", "x": 0.0, "xanchor": "left"},  # below: the subtitle is long
+        margin={"t": 70, "b": 90},
+    )
+    fig.update_xaxes(range=[-0.02, 1.02], tickformat=".0%")
+    _log_y(fig, np.append(data["lr"].to_numpy(np.float64), critical))
+    return fig
+
+
+# ---------------------------------------------------------------------- Runs page
+def lr_figure(steps: pd.DataFrame, schedule: str | None = None) -> go.Figure:
+    """Learning rate against training step, log axis."""
+    data = _finite(steps, "lr")
+    data = data[data["lr"] > 0]
+    if data.empty:
+        return _empty("Learning rate", "no steps recorded yet")
+    fig = go.Figure(
+        go.Scatter(
+            x=data["step"], y=data["lr"], mode="lines", name="learning rate",
+            line={"color": schedule_color(schedule), "width": 2},
+            hovertemplate="step %{x}: λ = %{y:.3g}<extra></extra>",
+        )
+    )
+    _layout(fig, "Learning rate", "step", "learning rate", legend=False)
+    _log_y(fig, data["lr"])
+    return fig
+
+
+def temperature_figure(steps: pd.DataFrame, schedule: str | None = None) -> go.Figure:
+    """Measured mean temperature (bits) against step, with the target where there is one."""
+    measured = _finite(steps, "mean_temperature")
+    target = _finite(steps, "target_temperature")
+    if measured.empty and target.empty:
+        return _empty("Mean temperature", "no temperature measured yet")
+    traces = [
+        go.Scatter(
+            x=measured["step"], y=measured["mean_temperature"],
+            mode="lines+markers" if len(measured) <= MARKERS_UP_TO else "lines",
+            name="measured", line={"color": schedule_color(schedule), "width": 2},
+            marker={"size": 4}, hovertemplate="step %{x}: %{y:.3f} bits<extra></extra>",
+        )
+    ]
+    if not target.empty:
+        traces.append(
+            go.Scatter(
+                x=target["step"], y=target["target_temperature"], mode="lines", name="target",
+                line={"color": TARGET_COLOR, "width": 1.5, "dash": "dash"},
+                hovertemplate="step %{x}: target %{y:.3f} bits<extra></extra>",
+            )
+        )
+    fig = go.Figure(traces)
+    _layout(fig, "Mean temperature", "step", "temperature (bits)")
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def site_heatmap(names: Sequence[str], steps: np.ndarray, matrix: np.ndarray) -> go.Figure:
+    """Per-site temperature, site × step, first layers at the bottom.
+
+    Args:
+        names: site names in site order (S,).
+        steps: measured steps (T,).
+        matrix: temperatures in bits (S, T), NaN where a site was not measured.
+    """
+    if len(names) == 0 or len(steps) == 0:
+        return _empty("Temperature per site", "no per-site measurement yet")
+    height = int(min(640, max(HEIGHT, 12 * len(names) + 120)))
+    finite = np.asarray(matrix, dtype=np.float64)
+    top = float(np.nanmax(finite)) if np.isfinite(finite).any() else 1.0
+    fig = go.Figure(
+        go.Heatmap(  # Plotly ignores zmin unless zmax is set too
+            z=matrix, x=steps, y=list(names), colorscale=TEMPERATURE_SCALE, zmin=0,
+            zmax=max(1.0, top),
+            colorbar={"title": {"text": "bits"}, "thickness": 12},
+            hovertemplate="%{y}<br>step %{x}: %{z:.3f} bits<extra></extra>",
+        )
+    )
+    _layout(fig, "Temperature per site", "step", "site (input at the bottom)", height, legend=False)
+    fig.update_yaxes(type="category", tickfont={"size": 10 if len(names) < 30 else 8})
+    return fig
+
+
+def error_figure(evaluations: pd.DataFrame, schedule: str | None = None) -> go.Figure:
+    """Validation error (%) per evaluation, training error dotted, final test error as a star."""
+    val = _finite(evaluations, "val_error")
+    train = _finite(evaluations, "train_error")
+    test = _finite(evaluations, "test_error")
+    if val.empty and train.empty and test.empty:
+        return _empty("Error", "no evaluation yet (one after every epoch)")
+    color = schedule_color(schedule)
+    traces = []
+    if not val.empty:
+        traces.append(
+            go.Scatter(
+                x=val["step"], y=val["val_error"], mode="lines+markers", name="validation",
+                line={"color": color, "width": 2},
+                hovertemplate="step %{x}: %{y:.2f}% validation error<extra></extra>",
+            )
+        )
+    if not train.empty:
+        traces.append(
+            go.Scatter(
+                x=train["step"], y=train["train_error"], mode="lines", name="training",
+                line={"color": color, "width": 1.5, "dash": "dot"},
+                hovertemplate="step %{x}: %{y:.2f}% training error<extra></extra>",
+            )
+        )
+    if not test.empty:
+        traces.append(
+            go.Scatter(
+                x=test["step"], y=test["test_error"], mode="markers", name="test",
+                marker={"color": color, "size": 13, "symbol": "star",
+                        "line": {"color": TARGET_COLOR, "width": 1}},
+                hovertemplate="step %{x}: %{y:.2f}% test error<extra></extra>",
+            )
+        )
+    fig = go.Figure(traces)
+    _layout(fig, "Error", "step", "error (%)")
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def scan_heatmap(
+    scans: pd.DataFrame,
+    steps: pd.DataFrame | None = None,
+    fits: pd.DataFrame | None = None,
+    total_steps: int | None = None,
+    title: str = "LR range scans",
+    zmax: float | None = None,
+    height: int = HEIGHT,
+) -> go.Figure:
+    """The paper's LR range heatmap: training time × log learning rate, colour = mean
+    temperature (SPEC §3), with the learning rate actually used and ``e^μ`` drawn over it.
+
+    Each scan colours the stretch of training from its step to the next scan (the last one
+    to the latest step in ``steps``, else to ``total_steps``). The y axis is log10 of the rate, labelled in powers of ten.
+
+    Args:
+        scans: :meth:`Store.scans` rows; only ``site == "mean"`` is drawn.
+        steps: :meth:`Store.steps` rows (step, lr), for the rate actually used.
+        fits: :meth:`Store.fits` rows; ``site == "mean"`` gives the critical rate e^μ.
+        total_steps: end of training, for the last scan's stretch when ``steps`` is not given.
+        zmax: top of the colour scale (bits); default the data's maximum.
+    """
+    mean = scans[scans["site"] == "mean"] if len(scans) else scans
+    mean = _finite(mean, "temperature") if len(mean) else mean
+    if len(mean) == 0:
+        return _empty(title, "no LR range scan yet (one at the start and every epoch)", height)
+    grid = mean.pivot_table(index="rate", columns="step", values="temperature", aggfunc="last")
+    scan_steps = grid.columns.to_numpy(np.float64)  # (K,)
+    log_rates = np.log10(grid.index.to_numpy(np.float64))  # (R,)
+    if steps is not None and len(steps):  # the last scan reaches the latest recorded step
+        last = max(float(scan_steps[-1]) + 1.0, float(steps["step"].max()))
+    else:
+        last = max(float(scan_steps[-1]) + 1.0, float(total_steps or 0))
+    edges = np.append(scan_steps, last)  # (K + 1,): each scan spans to the next one
+    top = float(zmax) if zmax is not None else max(1.0, float(np.nanmax(grid.to_numpy())))
+    traces: list[go.BaseTraceType] = [
+        go.Heatmap(
+            z=grid.to_numpy(), x=edges, y=log_rates, colorscale=TEMPERATURE_SCALE,
+            zmin=0, zmax=top, colorbar={"title": {"text": "bits"}, "thickness": 12},
+            customdata=np.repeat(10.0 ** log_rates[:, None], len(scan_steps), axis=1),
+            hovertemplate="scan from step %{x}<br>λ = %{customdata:.3g}: %{z:.2f} bits<extra></extra>",
+            name="mean temperature",
+        )
+    ]
+    if steps is not None and len(steps):
+        used = _finite(steps, "lr")
+        used = used[used["lr"] > 0]
+        if len(used):
+            traces.append(
+                go.Scatter(
+                    x=used["step"], y=np.log10(used["lr"].to_numpy(np.float64)), mode="lines",
+                    name="rate used", line={"color": "#00E5FF", "width": 2.5},
+                    customdata=used["lr"],
+                    hovertemplate="step %{x}: λ = %{customdata:.3g}<extra>rate used</extra>",
+                )
+            )
+    if fits is not None and len(fits):
+        fitted = _finite(fits[fits["site"] == "mean"], "mu")
+        if len(fitted):
+            mu = fitted["mu"].to_numpy(np.float64)
+            traces.append(
+                go.Scatter(
+                    x=fitted["step"], y=mu / math.log(10), mode="lines+markers",
+                    name="critical rate e<sup>μ</sup>", line={"color": "#FFFFFF", "width": 2,
+                                                              "dash": "dash"},
+                    marker={"size": 7, "symbol": "diamond", "color": "#FFFFFF",
+                            "line": {"color": "#000000", "width": 1}},
+                    customdata=np.exp(mu),
+                    hovertemplate="step %{x}: e^μ = %{customdata:.3g}<extra>fit</extra>",
+                )
+            )
+    fig = go.Figure(traces)
+    low, high = float(log_rates.min()), float(log_rates.max())
+    ticks, labels = _log10_ticks(low, high)
+    _layout(fig, title, "step", "learning rate", height)
+    fig.update_yaxes(tickvals=ticks, ticktext=labels, range=[low - 0.15, high + 0.15])
+    fig.update_xaxes(range=[float(edges[0]), float(edges[-1])])
+    fig.update_layout(legend={"y": -0.3, "yanchor": "top", "x": 0.0, "xanchor": "left"},
+                      margin={"b": 80})
+    return fig
+
+
+def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
+    """μ, σ and the fit RMSE over training: the mean in the schedule's colour, sites as
+    thin lines shaded by depth (early, middle, late thirds of the network)."""
+    fitted = _finite(fits, "mu") if len(fits) else fits
+    if len(fitted) == 0:
+        return _empty("Pattern-model fits", "no fit yet (one per LR range scan)", 2 * HEIGHT)
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+        subplot_titles=("μ (ln of the critical rate)", "σ (width, ln units)", "fit RMSE (probability)"),
+    )
+    sites = [s for s in pd.unique(fitted["site"]) if s != "mean"]
+    bands = _depth_bands(sites)
+    traces: list[go.BaseTraceType] = []
+    rows: list[int] = []
+    for row, column in enumerate(("mu", "sigma", "rmse"), start=1):
+        for label, members, color in bands:
+            x, y, text = _gapped(fitted, members, column)
+            traces.append(
+                go.Scatter(
+                    x=x, y=y, text=text, mode="lines", name=label, legendgroup=label,
+                    showlegend=row == 1, line={"color": color, "width": 1},
+                    hovertemplate="%{text}<br>step %{x}: %{y:.3g}<extra></extra>",
+                )
+            )
+            rows.append(row)
+        mean = fitted[fitted["site"] == "mean"]
+        traces.append(
+            go.Scatter(
+                x=mean["step"], y=mean[column], mode="lines+markers", name="mean temperature fit",
+                legendgroup="mean", showlegend=row == 1,
+                line={"color": schedule_color(schedule), "width": 3}, marker={"size": 5},
+                hovertemplate="mean<br>step %{x}: %{y:.3g}<extra></extra>",
+            )
+        )
+        rows.append(row)
+    fig.add_traces(traces, rows=rows, cols=[1] * len(rows))
+    _layout(fig, "Pattern-model fits", "", "", height=2 * HEIGHT)
+    fig.update_xaxes(title_text="step", row=3, col=1)
+    fig.update_yaxes(rangemode="tozero", row=2, col=1)
+    fig.update_yaxes(rangemode="tozero", row=3, col=1)
+    fig.update_layout(legend={"y": 1.04})
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def _depth_bands(sites: list[str]) -> list[tuple[str, list[str], str]]:
+    """Split sites (in network order) into up to three bands, light (early) to dark (late)."""
+    if not sites:
+        return []
+    colors = ("#C4C4C4", "#8F8F8F", "#4A4A4A")  # greys, so the mean's schedule colour stands out
+    if len(sites) < 3:
+        return [(f"site {s}", [s], colors[i + 1]) for i, s in enumerate(sites)]
+    parts = np.array_split(np.arange(len(sites)), 3)
+    labels = ("early sites", "middle sites", "late sites")
+    return [
+        (labels[i], [sites[j] for j in part], colors[i]) for i, part in enumerate(parts) if len(part)
+    ]
+
+
+def _gapped(
+    frame: pd.DataFrame, members: list[str], column: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y, hover text of several sites as one line trace, separated by NaN gaps.
+
+    NumPy arrays (not lists with None) keep Plotly's validation fast for many sites.
+    """
+    rows = frame[frame["site"].isin(members)]
+    order = np.argsort(pd.Categorical(rows["site"], categories=members).codes, kind="stable")
+    rows = rows.iloc[order]
+    sites = rows["site"].to_numpy()
+    starts = np.flatnonzero(np.r_[False, sites[1:] != sites[:-1]])  # first row of each later site
+    x = np.insert(rows["step"].to_numpy(np.float64), starts, np.nan)
+    y = np.insert(rows[column].to_numpy(np.float64), starts, np.nan)
+    text = np.insert(sites.astype(object), starts, "")
+    return x, y, text
+
+
+def run_figures(
+    steps: pd.DataFrame,
+    site_matrix: tuple[Sequence[str], np.ndarray, np.ndarray],
+    evaluations: pd.DataFrame,
+    scans: pd.DataFrame,
+    fits: pd.DataFrame,
+    schedule: str | None = None,
+    total_steps: int | None = None,
+) -> dict[str, go.Figure]:
+    """Every figure of the Runs page for one run, from (downsampled) query results."""
+    names, matrix_steps, matrix = site_matrix
+    return {
+        "lr": lr_figure(steps, schedule),
+        "temperature": temperature_figure(steps, schedule),
+        "sites": site_heatmap(names, matrix_steps, matrix),
+        "error": error_figure(evaluations, schedule),
+        "scans": scan_heatmap(scans, steps, fits, total_steps),
+        "fits": fit_figure(fits, schedule),
+    }
+
+
+# ---------------------------------------------------------------------- Compare page
+def overlay_figure(
+    aligned: pd.DataFrame,
+    metric: str,
+    by: str,
+    labels: Mapping[str, str],
+    schedules: Mapping[str, str | None],
+) -> go.Figure:
+    """One metric of several runs on a common x axis (:meth:`Store.aligned` output).
+
+    Runs of the same schedule share its colour and differ in dash; learning rates use a
+    log axis; ``by="fraction"`` shows the x axis as a percentage of training.
+    """
+    label = METRIC_LABELS.get(metric, metric)
+    title = label[:1].upper() + label[1:]
+    data = _finite(aligned, "value") if len(aligned) else aligned
+    if metric == "lr" and len(data):
+        data = data[data["value"] > 0]
+    if len(data) == 0:
+        return _empty(title, "nothing recorded yet for the selected runs")
+    seen: dict[str | None, int] = {}
+    traces = []
+    few = data.groupby("run_id")["x"].size().max() <= MARKERS_UP_TO // 3
+    for run_id, rows in data.groupby("run_id", sort=False):
+        schedule = schedules.get(run_id)
+        dash = DASHES[seen.get(schedule, 0) % len(DASHES)]
+        seen[schedule] = seen.get(schedule, 0) + 1
+        traces.append(
+            go.Scatter(
+                x=rows["x"], y=rows["value"], mode="lines+markers" if few else "lines",
+                name=labels.get(run_id, run_id), line={"color": schedule_color(schedule),
+                                                       "width": 2, "dash": dash},
+                marker={"size": 5},
+                hovertemplate=f"{labels.get(run_id, run_id)}<br>%{{x}}: %{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig = go.Figure(traces)
+    _layout(fig, title, "fraction of training" if by == "fraction" else "step", label)
+    if by == "fraction":
+        fig.update_xaxes(tickformat=".0%")
+    if metric == "lr":
+        _log_y(fig, data["value"])
+    elif metric.endswith("error") or metric.endswith("temperature"):
+        fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def result_bars(table: pd.DataFrame) -> go.Figure:
+    """Final test error (%) per run as horizontal bars in schedule colours, best at the top.
+
+    Args:
+        table: :func:`app.summary.compare_table` output (run, id, schedule, final test error).
+    """
+    column = "final test error (%)"
+    data = _finite(table, column) if len(table) else table
+    if len(data) == 0:
+        return _empty("Final test error", "no test error yet (measured when a run finishes)")
+    data = data.sort_values(column, ascending=False)  # plotly draws the first bar at the bottom
+    fig = go.Figure(
+        go.Bar(
+            x=data[column], y=data["run"] + " · " + data["id"], orientation="h",
+            marker={"color": [schedule_color(s) for s in data["schedule"]]},
+            text=[f"{v:.2f}%" for v in data[column]], textposition="auto",
+            hovertemplate="%{y}: %{x:.2f}% test error<extra></extra>",
+        )
+    )
+    _layout(fig, "Final test error", "test error (%)", "", height=max(200, 60 + 40 * len(data)),
+            legend=False)
+    fig.update_xaxes(rangemode="tozero")
+    return fig

@@ -1,0 +1,159 @@
+"""Pure summaries of runs for the pages: labels, progress and ETA, the comparison table.
+
+Functions of catalog rows (:meth:`storage.Store.list_runs` / ``get_run``) and metric
+frames; no Streamlit, no store access.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "LIVE",
+    "RESUMABLE",
+    "STATUS_ICONS",
+    "Progress",
+    "compare_table",
+    "format_duration",
+    "progress",
+    "run_label",
+]
+
+# Material icons (rendered by Streamlit in markdown, headers and alerts; no emoji font needed).
+STATUS_ICONS: dict[str, str] = {
+    "queued": ":material/schedule:",
+    "running": ":material/play_circle:",
+    "finished": ":material/check_circle:",
+    "stopped": ":material/stop_circle:",
+    "failed": ":material/error:",
+    "diverged": ":material/warning:",
+    "lost": ":material/help:",
+}
+LIVE = ("queued", "running")  # statuses whose data still changes
+RESUMABLE = ("stopped", "lost", "failed")  # what trainer.worker.resume_detached accepts
+ETA_WINDOW = 200  # most recent step rows used for the speed behind the ETA
+
+
+def run_label(run: Mapping[str, Any]) -> str:
+    """``"convnet4-digits-actcool · 1a2b3c4d · finished"``: name, id and status, as plain
+    text (select boxes show no icons)."""
+    return f"{run.get('name') or '(unnamed)'} · {run.get('id')} · {run.get('status')}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``"1 h 02 min"``, ``"3 min 05 s"``, ``"12 s"``; an em dash for unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "—"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run is: steps done of the total, speed, time left."""
+
+    done: int  # steps recorded
+    total: int | None  # planned steps (summary total_steps), None before the run starts
+    steps_per_second: float | None
+    eta_seconds: float | None  # None unless running with a measurable speed
+
+    @property
+    def fraction(self) -> float:
+        if not self.total:
+            return 0.0
+        return min(1.0, self.done / self.total)
+
+
+def progress(run: Mapping[str, Any], steps: pd.DataFrame) -> Progress:
+    """Progress of a run from its summary (``total_steps``, ``steps``) and its steps table
+    (``step``, ``wall_time``; downsampled is fine, first and last rows are kept).
+
+    The speed is measured over the latest :data:`ETA_WINDOW` rows, so a resumed run's
+    pause does not count; the ETA is only given while the run is running.
+    """
+    summary = run.get("summary") or {}
+    total = summary.get("total_steps")
+    total = int(total) if isinstance(total, (int, float)) and total > 0 else None
+    done = int(steps["step"].max()) + 1 if len(steps) else 0
+    if isinstance(summary.get("steps"), (int, float)) and run.get("status") not in LIVE:
+        done = max(done, int(summary["steps"]))
+    speed = None
+    tail = steps.tail(ETA_WINDOW)
+    if len(tail) >= 2:
+        span = float(tail["wall_time"].iloc[-1] - tail["wall_time"].iloc[0])
+        advanced = float(tail["step"].iloc[-1] - tail["step"].iloc[0])
+        if span > 0 and advanced > 0:
+            speed = advanced / span
+    eta = None
+    if run.get("status") == "running" and speed and total:
+        eta = max(0.0, (total - done) / speed)
+    return Progress(done, total, speed, eta)
+
+
+def compare_table(
+    runs: pd.DataFrame,
+    evaluations: Mapping[str, pd.DataFrame],
+    steps: Mapping[str, pd.DataFrame],
+) -> pd.DataFrame:
+    """One row per run: final and best test error (%), best validation error (%), wall
+    time (s) and steps.
+
+    Args:
+        runs: catalog rows (id, name, status, schedule, summary).
+        evaluations: :meth:`Store.evaluations` per run id.
+        steps: :meth:`Store.steps` per run id (downsampled is fine).
+
+    The final test error is the summary's, else the last measured one; the best is the
+    lowest measured. Wall time is the summary's, else the span of the logged wall times.
+    """
+    rows = []
+    for run in runs.to_dict("records"):
+        summary = run.get("summary") or {}
+        evals = evaluations.get(run["id"], pd.DataFrame())
+        run_steps = steps.get(run["id"], pd.DataFrame())
+        test = _column(evals, "test_error")
+        val = _column(evals, "val_error")
+        final = summary.get("test_error")
+        if not isinstance(final, (int, float)):
+            final = float(test[-1]) if len(test) else np.nan
+        wall = summary.get("wall_time")
+        if not isinstance(wall, (int, float)):
+            times = _column(run_steps, "wall_time")
+            wall = float(times[-1] - times[0]) if len(times) >= 2 else np.nan
+        done = summary.get("steps")
+        if not isinstance(done, (int, float)):
+            step_column = _column(run_steps, "step")
+            done = int(step_column[-1]) + 1 if len(step_column) else 0
+        rows.append(
+            {
+                "run": run.get("name"),
+                "id": run["id"],
+                "schedule": run.get("schedule"),
+                "status": run.get("status"),
+                "final test error (%)": float(final),
+                "best test error (%)": float(np.min(test)) if len(test) else float(final),
+                "best val error (%)": float(np.min(val)) if len(val) else np.nan,
+                "wall time (s)": float(wall),
+                "steps": int(done),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame:
+        return np.empty(0)
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
+    return values[np.isfinite(values)]

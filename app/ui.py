@@ -1,0 +1,123 @@
+"""Streamlit pieces shared by the pages: the sidebar, run pickers, status lines, hints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from app import data, summary
+
+__all__ = [
+    "SELECTED_RUN",
+    "chart",
+    "drop_stale",
+    "empty_store_hint",
+    "keep_settings",
+    "run_picker",
+    "sidebar_store_info",
+    "status_message",
+]
+
+SELECTED_RUN = "selected_run"  # session key: the run the Runs page shows (set by Launch too)
+# Keys of the pages' setting widgets; action widgets (buttons, the points table, the drawing
+# chart) have keys that start otherwise ("do_", "points_", "draw_", "chart_").
+SETTING_PREFIXES = ("design_", "launch_", "compare_", "runs_")
+CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def keep_settings() -> None:
+    """Keep every page's settings while the user visits other pages.
+
+    Streamlit forgets a widget's value when its page is not drawn; writing each setting's
+    value back to session state at the start of every run keeps it (Streamlit's documented
+    workaround for multipage apps). Called by the entry point, before the page runs.
+    """
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and key.startswith(SETTING_PREFIXES):
+            st.session_state[key] = st.session_state[key]
+
+
+def drop_stale(key: str, options: Sequence) -> None:
+    """Forget a kept choice that is no longer among a widget's options (a deleted curve or
+    run), so the widget falls back to its default instead of failing."""
+    if key not in st.session_state:
+        return
+    value = st.session_state[key]
+    if isinstance(value, list):
+        st.session_state[key] = [v for v in value if v in options]
+    elif value not in options:
+        del st.session_state[key]
+
+
+def sidebar_store_info() -> None:
+    """Where the store is and whether a worker serves it, in the sidebar of every page."""
+    from trainer.worker import worker_pid
+
+    with st.sidebar:
+        st.markdown("**ActCool** · activation pattern temperature")
+        st.caption(f"Store: `{data.home()}`")
+        try:
+            with data.guard():
+                runs = data.runs()
+        except Exception:  # the page itself reports store problems; the sidebar stays quiet
+            return
+        counts = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)
+        parts = [f"{counts[s]} {s}" for s in ("running", "queued") if s in counts]
+        st.caption(f"{len(runs)} runs" + (f" ({', '.join(parts)})" if parts else ""))
+        pid = worker_pid(data.store())
+        st.caption(f"Worker: running (pid {pid})" if pid else "Worker: not running")
+
+
+def empty_store_hint(what: str) -> None:
+    """The empty state of a page that needs runs: say what to do, then stop the page."""
+    st.info(
+        f"No {what} yet. Launch a run on the **Launch** page — on an empty store it offers a "
+        "one-click demo (ActCoolLR against 1-cycle on digits, about a minute)."
+    )
+    st.page_link("views/launch.py", label="Go to Launch", icon=":material/rocket_launch:")
+    st.stop()
+
+
+def run_picker(
+    runs: pd.DataFrame, label: str, key: str, default: str | None = None
+) -> str:
+    """A selectbox of runs (newest first, labelled by status, name and id); returns an id."""
+    ids = runs["id"].tolist()
+    labels = {row["id"]: summary.run_label(row) for row in runs.to_dict("records")}
+    drop_stale(key, ids)
+    index = ids.index(default) if default in labels else 0
+    return st.selectbox(label, ids, index=index, format_func=labels.__getitem__, key=key)
+
+
+def status_message(run: dict) -> None:
+    """One line on the run's state; the error of failed and diverged runs, with traceback."""
+    status = run["status"]
+    icon = summary.STATUS_ICONS.get(status)
+    if status in ("failed", "diverged"):
+        st.error(f"Run {status}: {run.get('error') or 'no message recorded'}", icon=icon)
+        if run.get("traceback"):
+            with st.expander("Traceback"):
+                st.code(run["traceback"], language="text")
+    elif status == "lost":
+        st.warning(
+            "Run lost: its trainer stopped sending heartbeats without recording an end "
+            "(killed or crashed). Resume it from its last checkpoint.", icon=icon,
+        )
+    elif status == "stopped":
+        st.info("Stopped. Resume continues from the last checkpoint.", icon=icon)
+    elif status == "queued":
+        st.info("Queued: a worker will start it soon.", icon=icon)
+
+
+def chart(figure, key: str | None = None) -> None:
+    """``st.plotly_chart`` at full width with the dashboard's mode bar."""
+    st.plotly_chart(figure, width="stretch", config=CHART_CONFIG, key=key)
+
+
+def multiselect_filter(label: str, values: Sequence[str], key: str) -> list[str]:
+    """A multiselect over the distinct non-empty ``values`` (sorted); empty means all."""
+    options = sorted({str(v) for v in values if v is not None and str(v) != ""})
+    drop_stale(key, options)
+    return st.multiselect(label, options, key=key, placeholder="all")

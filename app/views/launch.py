@@ -1,0 +1,265 @@
+"""Launch: choose a run's settings and queue it, or one run per schedule to compare them.
+
+Runs are queued in the store (``trainer.worker.submit``) and trained by a background
+worker process (``trainer.worker.ensure_worker`` starts one when none is alive); this
+page never trains. Every choice comes from the trainer's registries and every number is
+validated by ``RunConfig``, whose message is shown as is.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from app import configs, data, summary, ui
+from trainer import worker
+from trainer.config import OPTIMIZERS, SCHEDULES, RunConfig
+from trainer.data.names import DATASET_NAMES
+from trainer.models.names import MODEL_NAMES
+
+state = st.session_state
+ORDER = configs.schedule_order(SCHEDULES)
+FLASH = "launch_flash"
+DEFAULTS = RunConfig()
+TARGET_SOURCES = {
+    "designed": "the curve on the Design page",
+    "saved": "a saved curve",
+    "power": "power cool-down",
+}
+
+
+def queue(run_configs: list[RunConfig]) -> None:
+    """Queue the runs, make sure a worker serves the store, and report on the next run."""
+    store = data.store()
+    run_ids = []
+    try:
+        with data.guard():
+            for config in run_configs:
+                run_ids.append(worker.submit(config, store))
+    except (ValueError, TypeError) as exc:
+        st.error(f"Not queued: {exc}")
+        return
+    except KeyError as exc:  # an unknown saved curve: the message lists the saved ones
+        st.error(f"Not queued: {exc.args[0] if exc.args else exc}")
+        return
+    finally:
+        if run_ids:
+            worker.ensure_worker(store)
+            data.clear()
+    state[ui.SELECTED_RUN] = run_ids[0]
+    state[FLASH] = f"Queued {len(run_ids)} run{'s' if len(run_ids) > 1 else ''}: " + ", ".join(
+        f"{config.display_name} ({run_id})"
+        for config, run_id in zip(run_configs, run_ids, strict=True)
+    )
+    st.rerun()
+
+
+st.title("Launch runs")
+if flash := state.pop(FLASH, None):
+    st.success(flash)
+    st.page_link("views/runs.py", label="Watch it on the Runs page", icon=":material/monitoring:")
+
+with data.guard():
+    runs = data.runs()
+
+if len(runs) == 0:
+    with st.container(border=True):
+        st.subheader("New here? Run the demo")
+        st.write(
+            "Two runs on scikit-learn's handwritten digits (8×8 images, no download): "
+            "**ActCoolLR** steering the temperature along a cool-down from 6 bits, against a "
+            "well-tuned **1-cycle** schedule. About a minute on a laptop CPU; then compare "
+            "them on the Compare page."
+        )
+        if st.button("Run the demo", type="primary", icon=":material/play_arrow:", key="do_demo"):
+            queue(configs.demo_configs())
+
+# ---------------------------------------------------------------- what to train
+st.subheader("Model and data")
+c1, c2, c3, c4 = st.columns(4)
+model = c1.selectbox("Model", MODEL_NAMES, index=MODEL_NAMES.index(DEFAULTS.model), key="launch_model")
+dataset = c2.selectbox(
+    "Dataset", DATASET_NAMES, index=DATASET_NAMES.index(DEFAULTS.dataset), key="launch_dataset",
+    help="digits ships with scikit-learn; fashion-mnist and cifar10 are read from the data "
+    "folder (see Advanced) and downloaded there when missing.",
+)
+epochs = c3.number_input("Epochs", 1, 100_000, DEFAULTS.epochs, key="launch_epochs")
+batch_size = c4.number_input("Batch size", 1, 65_536, DEFAULTS.batch_size, key="launch_batch")
+
+st.subheader("Optimizer")
+c1, c2, c3, c4 = st.columns(4)
+optimizer = c1.selectbox("Optimizer", OPTIMIZERS, key="launch_optimizer")
+lr = c2.number_input(
+    "Learning rate", 1e-8, 100.0, DEFAULTS.lr, format="%.4g", key="launch_lr",
+    help="ActCoolLR: the initial rate. constant: the rate. 1-cycle and cosine: the peak. "
+    "step: the rate before the first drop.",
+)
+momentum = c3.number_input("Momentum", 0.0, 0.999, DEFAULTS.momentum, 0.05, key="launch_momentum",
+                           disabled=optimizer != "sgd")
+weight_decay = c4.number_input("Weight decay", 0.0, 1.0, DEFAULTS.weight_decay, format="%.2e",
+                               key="launch_wd")
+
+# ---------------------------------------------------------------- schedules
+st.subheader("Schedule parameters")
+tabs = st.tabs([configs.SCHEDULE_LABELS.get(s, s) for s in ORDER])
+schedule_settings: dict[str, object] = {}
+target_problem = None
+with tabs[ORDER.index("actcool")]:
+    with data.guard():
+        saved = data.curves()
+    sources = [s for s in TARGET_SOURCES if s != "designed" or state.get("design_curve")]
+    sources = [s for s in sources if s != "saved" or len(saved)]
+    c1, c2 = st.columns([1, 1])
+    ui.drop_stale("launch_target_source", sources)
+    source = c1.radio("Target temperature curve", sources, format_func=TARGET_SOURCES.get,
+                      key="launch_target_source")
+    t_start, gamma, saved_name = 3.17, 1.0, None
+    with c2:
+        if source == "power":
+            t_start = st.number_input("T_start (bits)", 0.0, 16.0, 3.17, 0.1, key="launch_t_start")
+            gamma = st.number_input("γ", 0.05, 20.0, 1.0, 0.1, key="launch_gamma")
+        elif source == "saved":
+            ui.drop_stale("launch_saved", saved["name"].tolist())
+            saved_name = st.selectbox("Saved curve", saved["name"].tolist(), key="launch_saved")
+        else:
+            st.caption(f"Designed curve: {state['design_curve'].get('kind')} "
+                       "(change it on the Design page).")
+    try:
+        target = configs.target_spec(source, state.get("design_curve"), saved_name, t_start, gamma)
+    except ValueError as exc:
+        target, target_problem = DEFAULTS.target, str(exc)
+    c1, c2, c3 = st.columns(3)
+    fit_sigma = c1.checkbox("Fit σ by an LR range scan at step 0", True, key="launch_fit_sigma")
+    sigma = c1.number_input("σ", 0.01, 20.0, 1.0, 0.1, disabled=fit_sigma, key="launch_sigma")
+    lr_min = c2.number_input("Lowest rate", 1e-12, 100.0, DEFAULTS.lr_min, format="%.1e",
+                             key="launch_lr_min")
+    lr_max = c3.number_input("Highest rate", 1e-12, 1000.0, DEFAULTS.lr_max, format="%.1e",
+                             key="launch_lr_max")
+    schedule_settings.update(target=target, sigma=None if fit_sigma else sigma, lr_min=lr_min,
+                             lr_max=lr_max)
+with tabs[ORDER.index("onecycle")]:
+    pct = st.slider("Warm-up share (pct_start)", 0.05, 0.95, DEFAULTS.onecycle_pct_start, 0.05,
+                    key="launch_pct")
+    schedule_settings["onecycle_pct_start"] = pct
+with tabs[ORDER.index("cosine")]:
+    warmup = st.slider("Linear warm-up share", 0.0, 0.9, DEFAULTS.warmup_fraction, 0.05,
+                       key="launch_warmup")
+    schedule_settings["warmup_fraction"] = warmup
+with tabs[ORDER.index("step")]:
+    c1, c2 = st.columns(2)
+    milestones_text = c1.text_input(
+        "Drops at (fractions of training)", ", ".join(f"{m:g}" for m in DEFAULTS.step_milestones),
+        key="launch_milestones",
+    )
+    factor = c2.number_input("Factor per drop", 1e-6, 1.0, DEFAULTS.step_factor, format="%.3g",
+                             key="launch_factor")
+    schedule_settings["step_factor"] = factor
+with tabs[ORDER.index("constant")]:
+    st.caption("Trains at the learning rate above throughout.")
+
+with st.expander("Measurement and advanced settings"):
+    c1, c2, c3, c4 = st.columns(4)
+    measure_every = c1.number_input("Measure every (steps)", 1, 100_000, DEFAULTS.measure_every,
+                                    key="launch_measure_every")
+    scan_every = c2.number_input("LR range scan every (epochs, 0: none)", 0, 10_000,
+                                 DEFAULTS.scan_every, key="launch_scan_every")
+    max_steps = c3.number_input("Stop after steps (0: all)", 0, 100_000_000, 0, key="launch_max_steps")
+    val_fraction = c4.number_input("Validation share", 0.0, 0.9, DEFAULTS.val_fraction, 0.05,
+                                   key="launch_val")
+    c1, c2, c3, c4 = st.columns(4)
+    device = c1.selectbox("Device", ("auto", "cpu", "cuda"), key="launch_device")
+    workers = c2.number_input("Prefetch threads", 0, 64, 0, key="launch_workers")
+    data_dir = c3.text_input("Data folder", DEFAULTS.data_dir, key="launch_data_dir")
+    tags_text = c4.text_input("Tags (comma-separated)", "", key="launch_tags")
+
+# ---------------------------------------------------------------- launch
+st.subheader("Launch")
+c1, c2, c3 = st.columns([1, 2, 2])
+seeds_text = c1.text_input("Seeds", "0", key="launch_seeds", help="e.g. 0, 1, 2 or 0-4")
+name = c1.text_input("Name (optional)", "", key="launch_name")
+problems: list[str] = []
+try:
+    seeds = configs.parse_seeds(seeds_text)
+except ValueError as exc:
+    seeds, problems = [0], [str(exc)]
+try:
+    milestones = configs.parse_floats(milestones_text, "step drops")
+except ValueError as exc:
+    milestones, problems = DEFAULTS.step_milestones, [*problems, str(exc)]
+tags = tuple(t.strip() for t in tags_text.split(",") if t.strip())
+settings = {
+    "model": model, "dataset": dataset, "epochs": int(epochs), "batch_size": int(batch_size),
+    "optimizer": optimizer, "lr": float(lr), "momentum": float(momentum) if optimizer == "sgd" else 0.0,
+    "weight_decay": float(weight_decay), "measure_every": int(measure_every),
+    "scan_every": int(scan_every), "max_steps": int(max_steps) or None,
+    "val_fraction": float(val_fraction), "device": device, "num_workers": int(workers),
+    "data_dir": data_dir, "tags": tags, "step_milestones": milestones, **schedule_settings,
+}
+
+with c2.container(border=True):
+    schedule = st.selectbox("Schedule", ORDER, index=ORDER.index(DEFAULTS.schedule),
+                            format_func=configs.SCHEDULE_LABELS.get, key="launch_schedule")
+    st.caption(f"Queues {len(seeds)} run{'s' if len(seeds) > 1 else ''} (one per seed).")
+    launch = st.button("Launch", type="primary", icon=":material/rocket_launch:", key="do_launch")
+with c3.container(border=True):
+    compared = st.multiselect("Schedules to compare", ORDER, default=["actcool", "onecycle"],
+                              format_func=configs.SCHEDULE_LABELS.get, key="launch_compared")
+    st.caption(f"Queues {len(compared) * len(seeds)} runs with otherwise identical settings.")
+    compare = st.button("Compare schedules", icon=":material/compare_arrows:", key="do_compare")
+
+if launch or compare:
+    chosen = [schedule] if launch else compared
+    if "actcool" in chosen and target_problem:
+        problems.append(target_problem)
+    if problems:
+        for problem in problems:
+            st.error(problem)
+    else:
+        if compare:  # a shared tag finds the group on the Compare page
+            settings["tags"] = (*tags, time.strftime("compare-%Y%m%d-%H%M%S"))
+        try:
+            run_configs = configs.build_configs(settings, chosen, seeds, name.strip())
+        except (ValueError, TypeError) as exc:
+            st.error(f"Invalid settings: {exc}")
+        else:
+            queue(run_configs)
+
+
+# ---------------------------------------------------------------- the queue
+@st.fragment(run_every=3)
+def queue_panel() -> None:
+    """Queued and running runs, with the worker's state; refreshes every 3 s."""
+    store = data.store()
+    with data.guard():
+        live = data.runs()
+    live = live[live["status"].isin(summary.LIVE)] if len(live) else live
+    pid = worker.worker_pid(store)
+    if pid is None and len(live) and (live["status"] == "queued").any():
+        pid = worker.ensure_worker(store)
+        st.caption(f"Started a background worker (pid {pid}) for the queued runs.")
+    st.subheader("Queue")
+    st.caption(
+        f"Background worker: running (pid {pid})." if pid
+        else "Background worker: not running; it starts when you queue a run."
+    )
+    if len(live) == 0:
+        st.caption("Nothing queued or running.")
+        return
+    for run in live.sort_values("created_at").to_dict("records"):
+        c1, c2, c3 = st.columns([4, 2, 1], vertical_alignment="center")
+        c1.write(summary.run_label(run))
+        c2.caption(f"queued at {pd.Timestamp(run['created_at']).strftime('%H:%M:%S')} UTC")
+        if run["status"] == "queued" and c3.button("Remove", key=f"do_remove_{run['id']}"):
+            try:
+                with data.guard():
+                    store.remove_queued(run["id"])
+            except ValueError as exc:  # claimed by the worker meanwhile
+                st.warning(str(exc))
+            data.clear()
+            st.rerun()
+
+
+st.divider()
+queue_panel()

@@ -1,0 +1,50 @@
+"""Fixtures for the dashboard tests: a fresh store per test and a stand-in worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+
+from storage import Store
+
+REPO = Path(__file__).resolve().parents[2]
+MAIN = str(REPO / "app" / "streamlit_app.py")
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """An empty store that the app reads (ACTCOOL_HOME points at it)."""
+    monkeypatch.setenv("ACTCOOL_HOME", str(tmp_path / "home"))
+    st.cache_data.clear()
+    return Store(tmp_path / "home")
+
+
+class FakeWorker:
+    """Records what the pages ask of trainer.worker instead of starting processes."""
+
+    def __init__(self) -> None:
+        self.ensured = 0
+        self.resumed: list[str] = []
+
+    def ensure_worker(self, store: Store, parallel: int = 1) -> int:
+        self.ensured += 1
+        return 4242
+
+    def worker_pid(self, store: Store) -> int | None:
+        return 4242 if self.ensured else None
+
+    def resume_detached(self, store: Store, run_id: str) -> int:
+        self.resumed.append(run_id)
+        return 4343
+
+
+@pytest.fixture
+def fake_worker(monkeypatch: pytest.MonkeyPatch) -> FakeWorker:
+    from trainer import worker
+
+    fake = FakeWorker()
+    for name in ("ensure_worker", "worker_pid", "resume_detached"):
+        monkeypatch.setattr(worker, name, getattr(fake, name))
+    return fake

@@ -1,0 +1,218 @@
+"""End to end in a real browser: draw a curve, launch a run, watch it, stop it, compare.
+
+Starts ``streamlit run app`` on a temporary store and drives Debian's chromium through
+Playwright (never ``playwright install``). Skips when /usr/bin/chromium or the playwright
+package is missing. Screenshots of every page go to the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from storage import Store
+from tests.app.conftest import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+WAIT_MS = 60_000  # generous: first page loads import torch in the app process
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is missing (pip install playwright)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(tmp_path: Path):
+    """A dashboard on an empty temporary store; stops it and its worker afterwards."""
+    home = tmp_path / "home"
+    port = free_port()
+    env = {**os.environ, "ACTCOOL_HOME": str(home), "PYTHONPATH": str(REPO)}
+    log = open(tmp_path / "streamlit.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()}")
+            time.sleep(0.3)
+        yield url, home
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        stop_worker(home)
+        log.close()
+
+
+def stop_worker(home: Path) -> None:
+    """SIGTERM the worker the app started (it stops its runs), then wait for it."""
+    pidfile = home / "worker.pid"
+    if not pidfile.exists():
+        return
+    pid = int(pidfile.read_text().split()[0])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+
+
+def steps_done(page) -> int:
+    """The 'Steps' metric of the Runs page ("12 / 300" -> 12)."""
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text=re.compile(r"^Steps"))
+    text = metric.locator('[data-testid="stMetricValue"]').inner_text()
+    return int(re.sub(r"[^\d]", "", text.split("/")[0]) or 0)
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def shot(page, path: Path) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside the page, so the viewport
+    is made tall for the shot (as a long laptop screen) and put back afterwards."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 2400})
+    time.sleep(1.5)  # charts resize
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
+
+
+def nav(page, title: str) -> None:
+    page.get_by_role("link", name=title, exact=True).first.click()
+    page.get_by_role("heading", level=1).filter(has_text=re.compile(title, re.I)).first.wait_for(
+        timeout=WAIT_MS)
+
+
+def set_number(page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+
+
+@pytest.mark.timeout(300)
+def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
+    url, home = app_url
+    started = time.monotonic()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(WAIT_MS)
+        try:
+            # -------------------------------------------------------------- Design
+            page.goto(url)
+            page.get_by_role("heading", name="Design a target temperature curve").wait_for()
+            chart = page.locator(".js-plotly-plot").first
+            chart.wait_for()
+            page.get_by_text("μ and σ from quick scan").wait_for()  # the real quick scan
+            chart.hover()
+            chart.locator('.modebar-btn[data-val="lasso"]').click()
+            area = chart.locator(".nsewdrag").first.bounding_box()
+            x0, y = area["x"] + 0.2 * area["width"], area["y"] + 0.15 * area["height"]
+            page.mouse.move(x0, y)
+            page.mouse.down()
+            for i in range(1, 31):  # a stroke along the top: keep 20%-70% of training hot
+                page.mouse.move(x0 + i * area["width"] * 0.5 / 30, y + (i % 3), steps=2)
+            page.mouse.up()
+            page.get_by_text(re.compile(r"Stroke applied: replaced \d+% to \d+% of training")
+                             ).wait_for()
+            page.get_by_label("Curve name").fill("browser-drawn")
+            page.get_by_label("Curve name").press("Enter")
+            page.get_by_role("button", name="Save curve").click()
+            page.get_by_text("Saved as 'browser-drawn'").wait_for()
+            shot(page, tmp_path / "design.png")
+            saved = Store(home).load_curve("browser-drawn")
+            assert saved["kind"] == "drawn"
+            hot = [t for f, t in saved["points"] if 0.3 <= f <= 0.6]
+            assert hot and min(hot) > 2.5  # the stroke ran near the top of the 0-4 bit axis
+
+            # -------------------------------------------------------------- Launch
+            nav(page, "Launch")
+            page.get_by_text("New here? Run the demo").wait_for()  # the empty store's offer
+            set_number(page, "Epochs", 100)
+            seeds = page.get_by_label("Seeds", exact=True)
+            seeds.fill("0, 1")  # two runs: one to stop, one to compare
+            seeds.press("Enter")
+            page.get_by_role("button", name="Launch", exact=True).click()
+            page.get_by_text(re.compile(r"Queued 2 runs")).wait_for()
+            shot(page, tmp_path / "launch.png")
+            runs = sorted(Store(home).list_runs().to_dict("records"), key=lambda r: r["config"]["seed"])
+            assert [r["config"]["seed"] for r in runs] == [0, 1]
+            for run in runs:
+                assert run["config"]["epochs"] == 100 and run["config"]["schedule"] == "actcool"
+                assert '"drawn"' in run["config"]["target"]  # the curve drawn above
+            first, second = runs
+
+            # -------------------------------------------------------------- Runs
+            nav(page, "Runs")
+            page.get_by_text(first["id"], exact=True).wait_for()  # the run just launched
+            wait_for(lambda: steps_done(page) > 0, 90, "the run to record steps")
+            before = steps_done(page)
+            wait_for(lambda: steps_done(page) > before, 30, "the step count to grow")
+            shot(page, tmp_path / "runs-live.png")
+            page.get_by_role("button", name="Stop").click()
+            wait_for(lambda: Store(home).get_run(first["id"])["status"] == "stopped", 60,
+                     "the run to stop")
+            page.get_by_role("button", name="Resume").wait_for()
+            shot(page, tmp_path / "runs-stopped.png")
+
+            # -------------------------------------------------------------- Compare
+            wait_for(lambda: len(Store(home).steps(second["id"])) >= 5, 90,
+                     "the second run to record steps")
+            nav(page, "Compare")
+            for run in runs:  # no group tag: the newest runs are chosen; legends name them
+                page.get_by_text(f"{run['name']} · {run['id']}").first.wait_for()
+            page.get_by_role("button", name="Download data (CSV)").wait_for()
+            shot(page, tmp_path / "compare.png")
+            assert page.locator(".js-plotly-plot").count() >= 5  # 3 overlays, bars, heatmaps
+        except Exception:
+            shot(page, tmp_path / "failure.png")
+            raise
+        finally:
+            browser.close()
+    assert time.monotonic() - started < 280

@@ -1,0 +1,248 @@
+"""Chart builders: traces, axes and data of each figure, without a browser."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import charts
+from trainer.config import SCHEDULES
+
+
+def steps_frame(n: int = 50) -> pd.DataFrame:
+    step = np.arange(n)
+    return pd.DataFrame({
+        "step": step,
+        "epoch": step / 10,
+        "lr": np.linspace(0.1, 0.001, n),
+        "loss": np.linspace(2, 0.1, n),
+        "mean_temperature": np.where(step % 5 == 0, np.linspace(3, 0.5, n), np.nan),
+        "target_temperature": np.linspace(3.17, 0, n),
+        "wall_time": 1000.0 + step,
+    })
+
+
+def scans_frame() -> pd.DataFrame:
+    rates = np.logspace(-4, 2, 7)
+    rows = []
+    for step in (0, 20, 40):
+        for site in ("mean", "relu1"):
+            for k, rate in enumerate(rates):
+                rows.append({"step": step, "epoch": step / 20, "rate": rate, "site": site,
+                             "site_index": None if site == "mean" else 0,
+                             "probability": k / 7, "temperature": float(k) + step / 100})
+    return pd.DataFrame(rows)
+
+
+def fits_frame(sites: tuple[str, ...] = ("relu1", "relu2", "relu3", "relu4")) -> pd.DataFrame:
+    rows = []
+    for step, mu in ((0, -3.0), (20, -4.0), (40, math.nan)):
+        for site in (*sites, "mean"):
+            rows.append({"step": step, "site": site, "mu": mu, "sigma": 1.5, "rmse": 0.01,
+                         "n_informative": 9})
+    return pd.DataFrame(rows)
+
+
+def test_every_schedule_has_its_own_colour():
+    colors = [charts.schedule_color(s) for s in SCHEDULES]
+    assert len(set(colors)) == len(SCHEDULES)
+    assert charts.schedule_color("nonsense") == charts.OTHER_COLOR
+    assert charts.schedule_color(None) == charts.OTHER_COLOR
+
+
+def test_no_colour_is_a_streamlit_placeholder():
+    # Streamlit's front end rewrites #000001-#000040 in figure JSON (theme placeholders).
+    import json
+
+    fig = charts.site_heatmap(["a"], np.array([0, 1]), np.array([[0.0, 1.0]]))
+    assert "#0000" not in json.dumps(fig.to_plotly_json()["data"], default=str)
+    for color in charts.SCHEDULE_COLORS.values():
+        assert not color.startswith("#0000")
+
+
+def test_lr_figure_is_log_scaled_and_keeps_the_data():
+    fig = charts.lr_figure(steps_frame(), "onecycle")
+    assert fig.layout.yaxis.type == "log"
+    (trace,) = fig.data
+    assert list(trace.x) == list(range(50))
+    assert trace.y[0] == pytest.approx(0.1)
+    assert trace.line.color == charts.SCHEDULE_COLORS["onecycle"]
+
+
+def test_lr_figure_drops_non_positive_rates():
+    frame = steps_frame(5)
+    frame.loc[0, "lr"] = 0.0
+    frame.loc[1, "lr"] = np.nan
+    (trace,) = charts.lr_figure(frame).data
+    assert list(trace.x) == [2, 3, 4]
+
+
+def test_temperature_figure_draws_measured_points_and_target():
+    fig = charts.temperature_figure(steps_frame(), "actcool")
+    measured, target = fig.data
+    assert list(measured.x) == list(range(0, 50, 5))
+    assert measured.y[0] == pytest.approx(3.0)
+    assert target.name == "target" and target.line.dash == "dash"
+    assert len(target.x) == 50
+    assert fig.layout.yaxis.title.text == "temperature (bits)"
+
+
+def test_temperature_figure_without_target_has_one_trace():
+    frame = steps_frame()
+    frame["target_temperature"] = np.nan
+    assert len(charts.temperature_figure(frame).data) == 1
+
+
+def test_empty_inputs_give_an_explaining_figure():
+    empty = steps_frame().iloc[:0]
+    fig = charts.lr_figure(empty)
+    assert len(fig.data) == 0
+    assert "no steps" in fig.layout.annotations[0].text
+    assert charts.scan_heatmap(scans_frame().iloc[:0]).layout.annotations
+    assert charts.fit_figure(fits_frame().iloc[:0]).layout.annotations
+    assert charts.site_heatmap([], np.array([]), np.empty((0, 0))).layout.annotations
+
+
+def test_site_heatmap_puts_the_first_site_at_the_bottom():
+    matrix = np.array([[0.1, 0.2, np.nan], [1.0, 1.5, 2.0]])  # (S=2, T=3)
+    fig = charts.site_heatmap(["conv1", "fc"], np.array([0, 10, 20]), matrix)
+    (heat,) = fig.data
+    assert list(heat.y) == ["conv1", "fc"]  # row 0 is drawn at the bottom of a y axis
+    assert fig.layout.yaxis.autorange in (None, True)  # not reversed
+    np.testing.assert_array_equal(np.asarray(heat.z, dtype=float), matrix)
+    assert list(heat.x) == [0, 10, 20]
+    assert (heat.zmin, heat.zmax) == (0, 2.0)  # 0 bits is black, whatever the data
+
+
+def test_error_figure_shows_percent_and_the_final_test_error():
+    evals = pd.DataFrame({
+        "step": [9, 19, 19], "epoch": [1.0, 2.0, 2.0],
+        "train_loss": [1.0, 0.5, np.nan], "train_error": [30.0, 10.0, np.nan],
+        "val_loss": [1.1, 0.6, np.nan], "val_error": [32.0, 12.0, np.nan],
+        "test_error": [np.nan, np.nan, 11.5], "wall_time": [1.0, 2.0, 2.0],
+    })
+    fig = charts.error_figure(evals, "cosine")
+    names = [t.name for t in fig.data]
+    assert names == ["validation", "training", "test"]
+    assert list(fig.data[0].y) == [32.0, 12.0]
+    assert list(fig.data[2].y) == [11.5] and fig.data[2].marker.symbol == "star"
+    assert fig.layout.yaxis.title.text == "error (%)"
+
+
+def test_scan_heatmap_uses_mean_rows_on_a_log_rate_axis():
+    fits = fits_frame()
+    fig = charts.scan_heatmap(scans_frame(), steps_frame(), fits, total_steps=60)
+    heat, used, critical = fig.data
+    z = np.asarray(heat.z, dtype=float)
+    assert z.shape == (7, 3)  # rates x scans: only the 'mean' site
+    assert z[3, 1] == pytest.approx(3.2)  # 4th rate, scan at step 20
+    assert list(heat.x) == [0, 20, 40, 49]  # each scan spans to the next, the last to now
+    np.testing.assert_allclose(heat.y, np.log10(np.logspace(-4, 2, 7)))
+    assert fig.layout.yaxis.ticktext[0] == "10<sup>-4</sup>"
+    np.testing.assert_allclose(used.y, np.log10(steps_frame()["lr"]))
+    # e^μ drawn at μ / ln 10 in log10 units, NaN fits dropped
+    assert list(critical.x) == [0, 20]
+    np.testing.assert_allclose(critical.y, np.array([-3.0, -4.0]) / math.log(10))
+    np.testing.assert_allclose(critical.customdata, np.exp([-3.0, -4.0]))
+
+
+def test_scan_heatmap_with_a_single_scan_spans_the_run():
+    scans = scans_frame()
+    scans = scans[scans["step"] == 0]
+    fig = charts.scan_heatmap(scans, total_steps=100)
+    assert list(fig.data[0].x) == [0, 100]  # without steps, to the planned end
+
+
+def test_fit_figure_has_mean_and_depth_bands_in_three_rows():
+    fig = charts.fit_figure(fits_frame(), "actcool")
+    names = {t.name for t in fig.data}
+    assert {"early sites", "middle sites", "late sites", "mean temperature fit"} <= names
+    mean_mu = next(t for t in fig.data if t.name == "mean temperature fit" and t.yaxis == "y")
+    assert list(mean_mu.y) == [-3.0, -4.0]
+    assert mean_mu.line.color == charts.SCHEDULE_COLORS["actcool"]
+    assert {t.yaxis for t in fig.data} == {"y", "y2", "y3"}  # μ, σ, RMSE
+    # sites of a band are one trace, separated by gaps, named in the hover text
+    early = next(t for t in fig.data if t.name == "early sites" and t.yaxis == "y")
+    assert np.isnan(np.asarray(early.x, dtype=float)).sum() == 1  # relu1 | gap | relu2
+    assert list(early.text) == ["relu1", "relu1", "", "relu2", "relu2"]
+
+
+def test_fit_figure_few_sites_get_their_own_lines():
+    fig = charts.fit_figure(fits_frame(("relu1", "relu2")))
+    assert {"site relu1", "site relu2"} <= {t.name for t in fig.data}
+
+
+def test_overlay_figure_colours_by_schedule_and_dashes_repeats():
+    aligned = pd.DataFrame({
+        "run_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+        "x": [0.0, 0.5, 1.0] * 3,
+        "value": [0.1, 0.05, 0.01, 0.2, 0.1, 0.0, 0.3, 0.2, 0.1],
+    })
+    labels = {"a": "run a", "b": "run b", "c": "run c"}
+    schedules = {"a": "actcool", "b": "onecycle", "c": "actcool"}
+    fig = charts.overlay_figure(aligned, "lr", "fraction", labels, schedules)
+    a, b, c = fig.data
+    assert (a.name, b.name, c.name) == ("run a", "run b", "run c")
+    assert a.line.color == c.line.color == charts.SCHEDULE_COLORS["actcool"]
+    assert b.line.color == charts.SCHEDULE_COLORS["onecycle"]
+    assert a.line.dash != c.line.dash
+    assert fig.layout.yaxis.type == "log"
+    assert list(b.y) == [0.2, 0.1]  # a zero rate cannot sit on a log axis
+    assert fig.layout.xaxis.tickformat == ".0%"
+
+
+def test_overlay_figure_of_errors_is_linear_in_percent():
+    aligned = pd.DataFrame({"run_id": ["a", "a"], "x": [10, 20], "value": [20.0, 10.0]})
+    fig = charts.overlay_figure(aligned, "val_error", "step", {}, {})
+    assert fig.layout.yaxis.type in (None, "linear", "-")
+    assert fig.layout.yaxis.title.text == "validation error (%)"
+    assert fig.layout.xaxis.title.text == "step"
+
+
+def test_design_figure_draws_with_the_lasso_on_fixed_axes():
+    points = pd.DataFrame({"fraction": [0.0, 1.0], "temperature": [3.0, 0.0]})
+    curve = pd.DataFrame({"fraction": [0.0, 0.5, 1.0], "temperature": [3.0, 1.5, 0.0]})
+    fig = charts.design_figure(points, curve, y_max=4.0)
+    assert fig.layout.dragmode == "lasso"
+    assert tuple(fig.layout.yaxis.range) == (0, 4.0)
+    assert fig.layout.xaxis.fixedrange and fig.layout.yaxis.fixedrange
+    line, markers = fig.data
+    assert list(line.y) == [3.0, 1.5, 0.0] and markers.mode == "markers"
+    assert len(charts.design_figure(points, None, 4.0).data) == 1
+
+
+def test_implied_lr_figure_marks_the_critical_rate():
+    implied = pd.DataFrame({"fraction": [0.0, 0.5, 1.0], "lr": [0.1, 0.01, 0.001]})
+    fig = charts.implied_lr_figure(implied, mu=math.log(0.02), source="a test")
+    assert fig.layout.title.subtitle.text == "μ and σ from a test"
+    rate, critical = fig.data
+    assert list(rate.y) == [0.1, 0.01, 0.001]
+    assert critical.y[0] == pytest.approx(0.02)
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_run_figures_builds_every_runs_page_chart():
+    names = ["relu1", "relu2"]
+    figures = charts.run_figures(
+        steps_frame(), (names, np.array([0, 5]), np.ones((2, 2))),
+        pd.DataFrame(columns=["step", "val_error", "train_error", "test_error"]),
+        scans_frame(), fits_frame(), schedule="actcool", total_steps=50,
+    )
+    assert set(figures) == {"lr", "temperature", "sites", "error", "scans", "fits"}
+
+
+def test_result_bars_in_schedule_colours_best_on_top():
+    table = pd.DataFrame({
+        "run": ["a", "b", "c"], "id": ["1", "2", "3"],
+        "schedule": ["actcool", "onecycle", "cosine"],
+        "final test error (%)": [5.0, 3.0, np.nan],
+    })
+    (bars,) = charts.result_bars(table).data
+    assert list(bars.x) == [5.0, 3.0]  # the last bar is drawn at the top: the best run
+    assert list(bars.y) == ["a · 1", "b · 2"]
+    assert list(bars.marker.color) == [charts.SCHEDULE_COLORS["actcool"],
+                                       charts.SCHEDULE_COLORS["onecycle"]]
+    assert charts.result_bars(table.iloc[2:]).layout.annotations

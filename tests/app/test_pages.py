@@ -1,0 +1,444 @@
+"""Every page under streamlit.testing's AppTest, against seeded temporary stores.
+
+Widget edits that need a browser (a lasso stroke, a table edit) are seeded through
+session_state under the widget's key, as the front end would send them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from actcool import PatternFit
+from storage import LockTimeout, Store
+from tests.app.conftest import MAIN
+from tests.app.seed import seed_run
+
+TIMEOUT = 120
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    if page != "design":
+        at.switch_page(f"views/{page}.py")
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def titles(at: AppTest) -> list[str]:
+    return [(f["layout"].get("title") or {}).get("text", "") for f in figures(at)]
+
+
+@pytest.fixture
+def fake_scan(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Replace the quick LR range scan (a torch training step) by a fixed fit."""
+    from trainer import scan
+
+    calls = []
+
+    def quick_scan(config, batch_size=None):
+        calls.append((config.model, config.dataset, config.batch_size))
+        return PatternFit(mu=-5.0, sigma=1.2, rmse=0.01, n_informative=12), config.batch_size
+
+    monkeypatch.setattr(scan, "quick_scan", quick_scan)
+    return calls
+
+
+# ---------------------------------------------------------------------- Design
+def test_design_opens_on_a_power_preset_with_its_implied_rate(store, fake_scan):
+    at = open_page("design")
+    assert_clean(at)
+    assert len(at.data_editor[0].value) == 21
+    assert at.session_state["design_curve"] == {"kind": "power", "t_start": 3.17, "gamma": 1.0}
+    assert fake_scan == [("convnet4", "digits", 128)]
+    assert any("μ = **-5.00**" in m.value for m in at.markdown)
+    lr = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Implied"))
+    assert lr["layout"]["yaxis"]["type"] == "log"
+    assert at.info  # the empty store points at the demo
+
+
+def test_design_lasso_stroke_replaces_that_stretch(store, fake_scan):
+    at = open_page("design")
+    rev = at.session_state["design_rev"]
+    at.session_state[f"draw_{rev}"] = {"selection": {
+        "points": [], "point_indices": [], "box": [],
+        "lasso": [{"xref": "x", "yref": "y", "x": [0.2, 0.3, 0.4, 0.5, 0.6],
+                   "y": [2.5, 2.6, 2.5, 2.4, 2.5]}],
+    }}
+    at.run()
+    assert_clean(at)
+    assert any("Stroke applied: replaced 20% to 60%" in s.value for s in at.success)
+    assert at.session_state["design_rev"] == rev + 1
+    points = at.data_editor[0].value
+    inside = points[(points["fraction"] >= 0.2) & (points["fraction"] <= 0.6)]
+    assert inside["temperature"].between(2.4, 2.6).all()
+    assert points[points["fraction"] < 0.2]["temperature"].tolist() == pytest.approx(
+        [3.17, 3.0115, 2.853, 2.6945])
+    curve = at.session_state["design_curve"]
+    assert curve["kind"] == "drawn"
+    assert any(p[0] == pytest.approx(0.4) and 2.4 <= p[1] <= 2.6 for p in curve["points"])
+
+
+def test_design_table_edit_to_a_negative_temperature_is_reported(store, fake_scan):
+    at = open_page("design")
+    rev = at.session_state["design_rev"]
+    at.session_state[f"points_{rev}"] = {
+        "edited_rows": {1: {"temperature": -1.0}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert_clean(at)
+    assert any("point 1 has temperature -1.0" in e.value for e in at.error)
+    assert "design_curve" not in at.session_state
+    assert at.button(key="do_save_curve").disabled
+
+
+def test_design_with_one_point_left_is_reported(store, fake_scan):
+    at = open_page("design")
+    rev = at.session_state["design_rev"]
+    at.session_state[f"points_{rev}"] = {
+        "edited_rows": {}, "added_rows": [], "deleted_rows": list(range(1, 21))}
+    at.run()
+    assert_clean(at)
+    assert any("at least two points" in e.value for e in at.error)
+
+
+def test_design_table_edit_makes_a_drawn_curve_and_saves_it(store, fake_scan):
+    at = open_page("design")
+    rev = at.session_state["design_rev"]
+    at.session_state[f"points_{rev}"] = {
+        "edited_rows": {20: {"temperature": 0.5}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert at.session_state["design_curve"]["kind"] == "drawn"
+    at.text_input(key="design_name").input("warm-finish")
+    at.button(key="do_save_curve").click().run()
+    assert_clean(at)
+    saved = Store(store.home).load_curve("warm-finish")
+    assert saved["kind"] == "drawn" and saved["points"][-1] == [1.0, 0.5]
+    assert any("Saved as 'warm-finish'" in s.value for s in at.success)
+
+
+def test_design_unsorted_points_can_be_sorted(store, fake_scan):
+    at = open_page("design")
+    rev = at.session_state["design_rev"]
+    at.session_state[f"points_{rev}"] = {
+        "edited_rows": {}, "added_rows": [{"fraction": 0.01, "temperature": 3.0}],
+        "deleted_rows": []}
+    at.run()
+    assert any("sorted by fraction" in e.value for e in at.error)
+    at.button(key="do_sort_points").click().run()
+    assert_clean(at)
+    assert not at.error
+    assert at.session_state["design_curve"]["points"][1] == [0.01, 3.0]
+
+
+def test_design_replay_of_a_finished_run(store, fake_scan):
+    run_id = seed_run(store, "onecycle", steps=100)
+    at = open_page("design")
+    at.selectbox(key="design_preset").select("Replay a finished run").run()
+    assert at.selectbox(key="design_replay_run").value == run_id
+    at.button(key="do_apply_preset").click().run()
+    assert_clean(at)
+    curve = at.session_state["design_curve"]
+    assert curve["kind"] == "replay"
+    assert curve["temperatures"][0] == pytest.approx(3.2, abs=0.1)
+
+
+def test_design_rate_from_a_past_runs_fit(store, fake_scan):
+    run_id = seed_run(store, "actcool")
+    at = open_page("design")
+    at.radio(key="design_source").set_value("a past run").run()
+    assert_clean(at)
+    assert at.selectbox(key="design_fit_run").value == run_id
+    assert any("μ = **-3.00**" in m.value and "B = **128**" in m.value for m in at.markdown)
+    lr = next(f for f in figures(at) if f["layout"]["title"]["text"] == "Implied learning rate")
+    assert f"run {run_id}" in lr["layout"]["title"]["subtitle"]["text"]
+
+
+def test_design_constant_and_saved_presets(store, fake_scan):
+    store.save_curve("flat", {"kind": "constant", "temperature": 1.5})
+    at = open_page("design")
+    at.selectbox(key="design_preset").select("Saved curve").run()
+    at.button(key="do_apply_preset").click().run()
+    assert at.session_state["design_curve"] == {"kind": "constant", "temperature": 1.5}
+    assert at.data_editor[0].value.values.tolist() == [[0.0, 1.5], [1.0, 1.5]]
+    at.selectbox(key="design_delete").select("flat").run()
+    at.button(key="do_delete_curve").click().run()
+    assert_clean(at)
+    assert len(Store(store.home).list_curves()) == 0
+
+
+def test_design_real_quick_scan_of_convnet4_on_digits(store):
+    at = open_page("design")
+    assert_clean(at)
+    match = next(re.search(r"μ = \*\*(-?[\d.]+)\*\*", m.value) for m in at.markdown
+                 if "μ =" in m.value)
+    assert match and math.isfinite(float(match.group(1)))
+
+
+# ---------------------------------------------------------------------- Launch
+def test_launch_offers_the_demo_on_an_empty_store(store, fake_worker):
+    at = open_page("launch")
+    assert_clean(at)
+    at.button(key="do_demo").click().run()
+    assert_clean(at)
+    runs = Store(store.home).list_runs()
+    assert sorted(runs["schedule"]) == ["actcool", "onecycle"]
+    assert set(runs["status"]) == {"queued"}
+    assert all("demo" in tags for tags in runs["tags"])
+    assert fake_worker.ensured >= 1
+    assert any("Queued 2 runs" in s.value for s in at.success)
+    assert "do_demo" not in [b.key for b in at.button]  # the store is no longer empty
+
+
+def test_launch_queues_one_run_per_seed(store, fake_worker):
+    seed_run(store)
+    at = open_page("launch")
+    assert not [b for b in at.button if b.key == "do_demo"]
+    at.number_input(key="launch_epochs").set_value(2)
+    at.text_input(key="launch_seeds").input("0, 1")
+    at.selectbox(key="launch_schedule").select("cosine")
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    queued = Store(store.home).list_runs(status="queued")
+    assert sorted(queued["config"].map(lambda c: (c["schedule"], c["seed"], c["epochs"]))) == [
+        ("cosine", 0, 2), ("cosine", 1, 2)]
+    assert fake_worker.ensured >= 1
+
+
+def test_launch_compare_schedules_shares_settings_and_a_tag(store, fake_worker):
+    at = open_page("launch")
+    at.number_input(key="launch_batch").set_value(64)
+    at.multiselect(key="launch_compared").set_value(["actcool", "onecycle", "step"])
+    at.button(key="do_compare").click().run()
+    assert_clean(at)
+    runs = Store(store.home).list_runs(status="queued")
+    assert sorted(runs["schedule"]) == ["actcool", "onecycle", "step"]
+    assert set(runs["config"].map(lambda c: c["batch_size"])) == {64}
+    tags = {t for ts in runs["tags"] for t in ts if t.startswith("compare-")}
+    assert len(tags) == 1 and all(tags <= set(ts) for ts in runs["tags"])
+
+
+def test_launch_shows_validation_errors(store, fake_worker):
+    at = open_page("launch")
+    at.text_input(key="launch_seeds").input("one")
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    assert any("not a whole number" in e.value for e in at.error)
+    at.text_input(key="launch_seeds").input("0")
+    at.text_input(key="launch_milestones").input("0.9, 0.5")
+    at.selectbox(key="launch_schedule").select("step")
+    at.button(key="do_launch").click().run()
+    assert any("step_milestones must be increasing" in e.value for e in at.error)
+    assert len(Store(store.home).list_runs()) == 0
+
+
+def test_launch_actcool_with_the_designed_curve(store, fake_worker):
+    designed = {"kind": "drawn", "points": [[0.0, 4.0], [1.0, 0.5]], "interpolation": "linear"}
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.session_state["design_curve"] = designed
+    at.switch_page("views/launch.py").run()
+    assert at.radio(key="launch_target_source").value == "designed"
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (config,) = Store(store.home).list_runs()["config"]
+    assert json.loads(config["target"]) == designed
+
+
+def test_launch_actcool_with_a_saved_curve(store, fake_worker):
+    store.save_curve("hot", {"kind": "power", "t_start": 5.0, "gamma": 2.0})
+    at = open_page("launch")
+    at.radio(key="launch_target_source").set_value("saved").run()
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (config,) = Store(store.home).list_runs()["config"]
+    assert json.loads(config["target"]) == {"kind": "power", "t_start": 5.0, "gamma": 2.0}
+
+
+def test_launch_queue_lists_and_removes_queued_runs(store, fake_worker):
+    seed_run(store, status="finished")
+    queued = store.create_run({"model": "convnet4"}, name="waiting", status="queued")
+    at = open_page("launch")
+    assert_clean(at)
+    assert fake_worker.ensured == 1  # a queued run and no worker: one is started
+    assert any("waiting" in m.value for m in at.markdown)
+    at.button(key=f"do_remove_{queued}").click().run()
+    assert_clean(at)
+    assert queued not in Store(store.home).list_runs()["id"].tolist()
+
+
+# ---------------------------------------------------------------------- Runs
+def test_runs_empty_store_says_what_to_do(store):
+    at = open_page("runs")
+    assert_clean(at)
+    assert "Launch" in at.info[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_runs_shows_every_chart_of_a_finished_run(store, fake_worker):
+    run_id = seed_run(store, "actcool")
+    at = open_page("runs")
+    assert_clean(at)
+    assert at.selectbox(key="runs_pick").value == run_id
+    assert set(titles(at)) == {"Learning rate", "Mean temperature", "Temperature per site",
+                               "Error", "LR range scans", "Pattern-model fits"}
+    steps = next(m for m in at.metric if m.label == "Steps")
+    assert steps.value == "120 / 120"
+    scan = next(f for f in figures(at) if f["layout"]["title"]["text"] == "LR range scans")
+    assert [t.get("name") for t in scan["data"]] == [
+        "mean temperature", "rate used", "critical rate e<sup>μ</sup>"]
+    assert not at.button  # finished: neither stop nor resume
+
+
+def test_runs_failed_run_shows_its_message(store, fake_worker):
+    seed_run(store, "cosine", status="failed", error="RuntimeError: out of memory")
+    at = open_page("runs")
+    assert_clean(at)
+    assert any("out of memory" in e.value for e in at.error)
+    at.button(key=next(b.key for b in at.button if b.key.startswith("do_resume"))).click().run()
+    assert len(fake_worker.resumed) == 1
+
+
+def test_runs_stop_a_running_run(store, fake_worker):
+    run_id = seed_run(store, "actcool", status="running", steps=40, total_steps=400)
+    at = open_page("runs")
+    assert_clean(at)
+    eta = next(m for m in at.metric if m.label == "ETA")
+    assert eta.value != "—"
+    at.button(key=f"do_stop_{run_id}").click().run()
+    assert_clean(at)
+    assert Store(store.home).stop_requested(run_id)
+
+
+def test_runs_stopped_run_can_resume(store, fake_worker):
+    run_id = seed_run(store, "onecycle", status="stopped", steps=40, total_steps=400)
+    at = open_page("runs")
+    at.button(key=f"do_resume_{run_id}").click().run()
+    assert_clean(at)
+    assert fake_worker.resumed == [run_id]
+
+
+def test_runs_lock_conflict_is_a_warning_not_a_traceback(store, monkeypatch):
+    from app import data
+
+    seed_run(store)
+
+    def busy(self, *args, **kwargs):
+        raise LockTimeout("database file stayed locked")
+
+    monkeypatch.setattr(Store, "list_runs", busy)
+    monkeypatch.setattr(data, "RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(data, "RETRIES", 2)
+    at = open_page("runs")
+    assert_clean(at)
+    assert any("Store busy" in w.value for w in at.warning)
+
+
+# ---------------------------------------------------------------------- Compare
+def test_compare_empty_store_says_what_to_do(store):
+    at = open_page("compare")
+    assert_clean(at)
+    assert "Launch" in at.info[0].value
+
+
+def test_compare_overlays_a_tagged_group(store):
+    a = seed_run(store, "actcool", tags=("compare-1",), seed=0)
+    b = seed_run(store, "onecycle", tags=("compare-1",), seed=1)
+    seed_run(store, "cosine")  # newest, but not in the group
+    at = open_page("compare")
+    assert_clean(at)
+    assert sorted(at.multiselect(key="compare_runs").value) == sorted([a, b])
+    shown = titles(at)
+    assert {"Learning rate", "Mean temperature (bits)", "Validation error (%)"} <= set(shown)
+    assert sum(t.startswith(("actcool-s0", "onecycle-s1")) for t in shown) == 2  # LR heatmaps
+    lr = next(f for f in figures(at) if f["layout"]["title"]["text"] == "Learning rate")
+    assert lr["layout"]["yaxis"]["type"] == "log"
+    colors = {t["name"].split(" · ")[0]: t["line"]["color"] for t in lr["data"]}
+    assert colors == {"actcool-s0": "#D55E00", "onecycle-s1": "#0072B2"}
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["onecycle-s1", "final test error (%)"] == 6.0
+    assert table.loc["actcool-s0", "best val error (%)"] == pytest.approx(25 / 3)
+    assert len(at.get("download_button")) == 2
+
+
+def test_compare_by_fraction_and_filters(store):
+    seed_run(store, "actcool", tags=("compare-1",))
+    seed_run(store, "onecycle", tags=("compare-1",))
+    seed_run(store, "cosine", status="failed", tags=("compare-1",))
+    at = open_page("compare")
+    at.radio(key="compare_by").set_value("fraction").run()
+    assert_clean(at)
+    lr = next(f for f in figures(at) if f["layout"]["title"]["text"] == "Learning rate")
+    assert lr["layout"]["xaxis"]["tickformat"] == ".0%"
+    at.multiselect(key="compare_schedule").set_value(["onecycle"]).run()
+    assert_clean(at)
+    assert len(at.multiselect(key="compare_runs").value) == 1
+    at.multiselect(key="compare_status").set_value(["failed"]).run()
+    assert any("No run matches" in i.value for i in at.info)
+
+
+def test_comparison_csv_has_every_value_of_every_metric(store):
+    import io
+
+    import pandas as pd
+
+    from app import data
+
+    a = seed_run(store, "actcool", steps=120)
+    b = seed_run(store, "onecycle", steps=80)
+    csv = pd.read_csv(io.BytesIO(data.comparison_csv((a, b), "fraction", {a: "A", b: "B"})))
+    assert list(csv.columns) == ["run_id", "run", "metric", "fraction", "value"]
+    lr = csv[csv["metric"] == "lr"]
+    assert (lr["run_id"] == a).sum() == 120 and (lr["run_id"] == b).sum() == 80
+    assert lr["fraction"].max() == pytest.approx(119 / 120)
+    assert set(csv["run"]) == {"A", "B"}
+    assert {"mean_temperature", "val_error", "test_error"} <= set(csv["metric"])
+
+
+def test_settings_survive_a_visit_to_another_page(store, fake_worker, fake_scan):
+    at = open_page("launch")
+    at.number_input(key="launch_epochs").set_value(7)
+    at.selectbox(key="launch_schedule").select("cosine").run()
+    at.switch_page("views/design.py").run()
+    assert_clean(at)
+    at.switch_page("views/launch.py").run()
+    assert_clean(at)
+    assert at.number_input(key="launch_epochs").value == 7
+    assert at.selectbox(key="launch_schedule").value == "cosine"
+
+
+def test_a_deleted_saved_curve_is_forgotten_not_an_error(store, fake_worker):
+    store.save_curve("gone", {"kind": "constant", "temperature": 1.0})
+    at = open_page("launch")
+    at.radio(key="launch_target_source").set_value("saved").run()
+    assert at.selectbox(key="launch_saved").value == "gone"
+    Store(store.home).delete_curve("gone")
+    from app import data
+
+    data.clear()
+    at.run()
+    assert_clean(at)
+    assert at.radio(key="launch_target_source").value == "power"
+
+
+def test_runs_prefers_a_running_run_and_waits_for_a_queued_one(store, fake_worker):
+    running = seed_run(store, "actcool", status="running", steps=40, total_steps=400)
+    queued = store.create_run({"model": "convnet4"}, name="waiting", status="queued")
+    at = open_page("runs")
+    assert_clean(at)
+    assert at.selectbox(key="runs_pick").value == running  # not the newer queued one
+    at.selectbox(key="runs_pick").select(queued).run()
+    assert_clean(at)
+    assert any("Queued" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+    at.button(key=f"do_stop_{queued}").click().run()  # stopping a queued run cancels it
+    assert Store(store.home).get_run(queued)["status"] == "stopped"
