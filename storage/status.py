@@ -107,20 +107,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _row_dict(runs: pd.DataFrame) -> dict:
-    # Plain Python values: datetimes (UTC) or None, ints, lists and dicts.
-    row = {}
-    for key, value in runs.iloc[0].items():
-        if isinstance(value, pd.Timestamp):
-            value = value.to_pydatetime()
-        elif not isinstance(value, (list, dict)) and pd.isna(value):
-            value = None
-        elif hasattr(value, "item"):
-            value = value.item()
-        row[key] = value
-    return row
-
-
 def _config_label(config: dict, key: str) -> str | None:
     value = config.get(key)
     if isinstance(value, dict):

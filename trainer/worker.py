@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from storage import Store
+from storage.status import pid_alive
 
 __all__ = ["ensure_worker", "resume_detached", "run_worker", "submit", "worker_pid"]
 
@@ -28,12 +29,8 @@ def _pidfile(store: Store) -> Path:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:  # a zombie (exited, not yet reaped) is not alive
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split()[2] != "Z"
