@@ -68,13 +68,18 @@ def find_relu_sites(
     return out
 
 
-def _pattern(output: Tensor) -> Tensor:
+def _pattern(output: Tensor, scratch: Tensor | None = None) -> Tensor:
     """The activation pattern ``out > 0`` per sample, ``(B, N)`` bools (NaN > 0 is False).
 
     When N is a multiple of 8 the same bytes are viewed as ``(B, N/8)`` int64 words, so the
-    comparison of two patterns runs over 8x fewer elements; never a float copy.
+    comparison of two patterns runs over 8x fewer elements; never a float copy. ``scratch``,
+    a bool tensor of the output's shape, is reused instead of allocating (compare passes).
     """
-    bits = (output.detach() > 0).flatten(1)
+    out = output.detach()
+    if scratch is not None and scratch.shape == out.shape and scratch.device == out.device:
+        bits = torch.gt(out, 0, out=scratch).flatten(1)
+    else:
+        bits = (out > 0).flatten(1)
     if bits.shape[1] % 8 == 0 and bits.is_contiguous():
         return bits.view(torch.int64)
     return bits
@@ -103,6 +108,7 @@ class PatternProbe:
         self.names: list[str] = []
         self._patterns: dict[int, Tensor] = {}  # site index -> bool (B, ...)
         self._changed: dict[int, Tensor] = {}  # site index -> bool (B,)
+        self._scratch: dict[int, Tensor] = {}  # site index -> reused bool buffer (compare passes)
         self.recorded = False
         self._handles: list[RemovableHandle] = [model.register_forward_pre_hook(self._pre_hook)]
         for name, module in sites:
@@ -131,8 +137,8 @@ class PatternProbe:
             k = self._calls.get(path, 0)
             self._calls[path] = k + 1
             name = path if k == 0 else f"{path}#{k}"
-            pattern = _pattern(output)
             if self.mode == RECORD:
+                pattern = _pattern(output)
                 idx = self._index.get(name)
                 if idx is None:
                     idx = self._index[name] = len(self.names)
@@ -141,6 +147,9 @@ class PatternProbe:
                 self.recorded = True
                 return
             idx = self._index.get(name)
+            if idx is not None and idx not in self._scratch:
+                self._scratch[idx] = torch.empty(output.shape, dtype=torch.bool, device=output.device)
+            pattern = _pattern(output, self._scratch.get(idx))
             ref = self._patterns.get(idx) if idx is not None else None
             if ref is None or ref.shape != pattern.shape:
                 raise RuntimeError(
@@ -178,6 +187,7 @@ class PatternProbe:
         """Drop the recorded patterns (between measurements nothing is kept)."""
         self._patterns.clear()
         self._changed.clear()
+        self._scratch.clear()
         self.recorded = False
 
     def remove(self) -> None:
