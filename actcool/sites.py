@@ -108,7 +108,7 @@ class PatternProbe:
         self.names: list[str] = []
         self._patterns: dict[int, Tensor] = {}  # site index -> bool (B, ...)
         self._changed: dict[int, Tensor] = {}  # site index -> bool (B,)
-        self._scratch: dict[int, Tensor] = {}  # site index -> reused bool buffer (compare passes)
+        self._scratch: dict[int, tuple[Tensor, Tensor]] = {}  # site -> reused compare buffers
         self.recorded = False
         self._handles: list[RemovableHandle] = [model.register_forward_pre_hook(self._pre_hook)]
         for name, module in sites:
@@ -147,17 +147,27 @@ class PatternProbe:
                 self.recorded = True
                 return
             idx = self._index.get(name)
-            if idx is not None and idx not in self._scratch:
-                self._scratch[idx] = torch.empty(output.shape, dtype=torch.bool, device=output.device)
-            pattern = _pattern(output, self._scratch.get(idx))
             ref = self._patterns.get(idx) if idx is not None else None
-            if ref is None or ref.shape != pattern.shape:
+            if ref is None:
                 raise RuntimeError(
-                    f"site {name!r} was not seen, or had another shape, in the recorded "
-                    "training forward; the measurement pass must call the same ReLU sites "
-                    "on the same batch"
+                    f"site {name!r} was not seen in the recorded training forward; the "
+                    "measurement pass must call the same ReLU sites on the same batch"
                 )
-            self._changed[idx] = pattern.ne(ref).any(dim=1)  # (B,)
+            if idx not in self._scratch:
+                # Reused by every compare pass of this measurement: the pattern's bools and
+                # the element-wise difference, so a 25-rate scan allocates nothing per rate.
+                self._scratch[idx] = (
+                    torch.empty(output.shape, dtype=torch.bool, device=output.device),
+                    torch.empty(ref.shape, dtype=torch.bool, device=ref.device),
+                )
+            bits, diff = self._scratch[idx]
+            pattern = _pattern(output, bits)
+            if ref.shape != pattern.shape:
+                raise RuntimeError(
+                    f"site {name!r} had shape {tuple(output.shape)}, not the recorded one; the "
+                    "measurement pass must call the same ReLU sites on the same batch"
+                )
+            self._changed[idx] = torch.ne(pattern, ref, out=diff).any(dim=1)  # (B,)
 
         return hook
 

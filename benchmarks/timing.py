@@ -27,17 +27,21 @@ def alternate(
     blocks: int,
     calls: int = 1,
     setup: dict[Callable[[], object], Callable[[], object]] | None = None,
+    minus: Callable[[], object] | None = None,
 ) -> Ratio:
-    """Time ``calls`` calls of ``a`` then of ``b``, ``blocks`` times, swapping which goes first.
+    """Time ``calls`` calls of ``a`` then of ``b``, ``blocks`` times, rotating which goes first.
 
     Alternating in short blocks spreads slow drifts (thermal, other processes) over both sides;
     the median ratio of paired blocks is robust to single outliers. ``setup[fn]``, if given,
-    runs untimed before each timed call of ``fn``.
+    runs untimed before each timed call of ``fn``. With ``minus``, it is timed in the same
+    blocks and each block's ratio is ``(a - minus) / b``: the cost ``a`` adds to ``minus``.
     """
     setup = setup or {}
+    fns = (a, b) if minus is None else (a, b, minus)
     ratios, ta, tb = [], [], []
     for i in range(blocks):
-        order = (a, b) if i % 2 == 0 else (b, a)
+        k = i % len(fns)
+        order = fns[k:] + fns[:k]
         spent = {}
         for fn in order:
             total = 0.0
@@ -50,7 +54,8 @@ def alternate(
             spent[fn] = total / calls
         ta.append(spent[a])
         tb.append(spent[b])
-        ratios.append(spent[a] / spent[b])
+        extra = spent[a] - spent[minus] if minus is not None else spent[a]
+        ratios.append(extra / spent[b])
     ratios.sort()
     q = statistics.quantiles(ratios, n=10) if len(ratios) >= 2 else [ratios[0]] * 9
     return Ratio(
