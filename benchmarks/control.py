@@ -48,9 +48,16 @@ def run_case(store, model: str, dataset: str, steps: int, batch: int, measure_ev
             "run_id": result.run_id}
 
 
-def main(quick: bool = False, home: str | None = None) -> list[dict]:
+def main(quick: bool = False, home: str | None = None, smoke: bool = False) -> list[dict]:
+    """The figures; ``smoke`` (CI) runs 60 steps on scikit-learn digits (no data folder needed)
+    to check the code path: its tracking error is not the benchmark's figure."""
     from storage import Store
 
+    if smoke:
+        store = Store(home or tempfile.mkdtemp(prefix="actcool-control-"))
+        r = run_case(store, "convnet4", "digits", 60, 64, 2)
+        return [figure("control_accuracy[convnet4/digits,B=64,K=2,smoke]", round(r["error"], 3), "bit",
+                       f"<= {GOAL}", r["error"] <= GOAL, steps=60, seconds=round(r["seconds"], 1))]
     if not SHARED_DATA.exists():
         return [figure("control_accuracy", None, "bit", f"<= {GOAL}", False,
                        skipped=f"{SHARED_DATA} not found")]

@@ -58,26 +58,29 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main(quick: bool = False) -> list[dict]:
-    """Build the 100k-step run in a temporary store, time the Runs page; return the figures."""
-    repeats = 3 if quick else 7
+def main(quick: bool = False, smoke: bool = False) -> list[dict]:
+    """Build the 100k-step run in a temporary store, time the Runs page; return the figures.
+
+    ``smoke`` (CI) uses a 5k-step run to check the code path."""
+    repeats = 1 if smoke else 3 if quick else 7
+    steps = 5_000 if smoke else 100_000
     figures = []
     with tempfile.TemporaryDirectory(prefix="actcool-dashboard-bench-") as tmp:
         store = Store(Path(tmp) / "store")
-        run_id, build_s = build_big_run(store, steps=100_000)
-        figures.append(figure("build 100k-step x 56-site run with bulk inserts", round(build_s, 2),
+        run_id, build_s = build_big_run(store, steps=steps)
+        figures.append(figure(f"build {steps // 1000}k-step x 56-site run with bulk inserts", round(build_s, 2),
                               "s", "informational", True))
         results = page_queries(store, run_id)
         query_s = median_seconds(lambda: page_queries(store, run_id), repeats)
-        figures.append(figure("Runs page queries (downsampled), 100k steps x 56 sites",
+        figures.append(figure(f"Runs page queries (downsampled), {steps // 1000}k steps x 56 sites",
                               round(query_s * 1e3, 1), "ms", "informational", True))
-        build_figures(results, 100_000)  # warm-up: imports and plotly's validators
-        build = median_seconds(lambda: build_figures(results, 100_000), repeats)
+        build_figures(results, steps)  # warm-up: imports and plotly's validators
+        build = median_seconds(lambda: build_figures(results, steps), repeats)
         figures.append(figure(
-            f"Runs page figures built (6 charts, median of {repeats}), 100k steps x 56 sites",
+            f"Runs page figures built (6 charts, median of {repeats}), {steps // 1000}k steps x 56 sites",
             round(build, 3), "s", f"<= {BUILD_GOAL_S:g}", build <= BUILD_GOAL_S,
         ))
-        built = build_figures(results, 100_000)
+        built = build_figures(results, steps)
         serialise = median_seconds(lambda: [f.to_json() for f in built.values()], repeats)
         figures.append(figure("Runs page figures serialised to JSON (what the browser receives)",
                               round(serialise, 3), "s", "informational", True))

@@ -33,10 +33,12 @@ def _resnet20(device: torch.device) -> nn.Module:
     return build_model("resnet20", in_channels=3, num_classes=10, image_size=32).to(device)
 
 
-def main(quick: bool = False) -> list[dict]:
+def main(quick: bool = False, smoke: bool = False) -> list[dict]:
+    """The three figures; ``smoke`` (CI) runs 2 blocks each at batch 32 to check the code path."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
-    batch = 128
+    batch = 32 if smoke else 128
+    quick = quick or smoke
     x = torch.randn(batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
     loss_fn = nn.CrossEntropyLoss()
@@ -69,11 +71,11 @@ def main(quick: bool = False) -> list[dict]:
         act_step()
         const_step()
     # Align ActCoolLR so each 10-step block holds exactly one measurement.
-    r = alternate(act_step, const_step, blocks=6 if quick else 16, calls=10)
+    r = alternate(act_step, const_step, blocks=2 if smoke else 6 if quick else 16, calls=10)
     rows.append(
         figure("step_overhead", round(r.median, 4), "ratio", "<= 1.06", r.median <= 1.06,
                spread=[round(r.low, 4), round(r.high, 4)], blocks=r.blocks,
-               step_s=round(r.b_seconds, 4), device=device.type)
+               step_s=round(r.b_seconds, 4), device=device.type, batch=batch)
     )
 
     # One measurement vs one train-mode forward without gradients.
@@ -95,7 +97,7 @@ def main(quick: bool = False) -> list[dict]:
             model(x)
         sync()
 
-    r = alternate(measure, forward, blocks=8 if quick else 20, setup={measure: train_step_untimed})
+    r = alternate(measure, forward, blocks=2 if smoke else 8 if quick else 20, setup={measure: train_step_untimed})
     rows.append(
         figure("measurement_vs_forward", round(r.median, 4), "ratio", "<= 1.3", r.median <= 1.3,
                spread=[round(r.low, 4), round(r.high, 4)], forward_s=round(r.b_seconds, 4))
@@ -117,7 +119,7 @@ def main(quick: bool = False) -> list[dict]:
                 model(x)
         sync()
 
-    r = alternate(scan_step, forwards25, blocks=3 if quick else 9, minus=measure,
+    r = alternate(scan_step, forwards25, blocks=2 if smoke else 3 if quick else 9, minus=measure,
                   setup={scan_step: arm_scan, measure: train_step_untimed})
     rows.append(
         figure("scan_vs_forwards", round(r.median, 4), "ratio", "<= 1.2", r.median <= 1.2,

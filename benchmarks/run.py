@@ -2,7 +2,9 @@
 
 ``python -m benchmarks [--quick]`` (or ``python benchmarks/run.py``). Each figure is
 ``{"figure", "value", "unit", "goal", "ok"}``; ``ok`` is null where a figure has no goal.
-``--quick`` uses fewer blocks and shorter runs (under 10 minutes on 2 cores).
+``--quick`` uses fewer blocks and shorter runs (under 10 minutes on 2 cores). ``--smoke``
+shrinks every suite to check its code path in about a minute (CI runs it, see
+``tests/benchmarks``); its figures are too small to judge the goals by.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ SUITES = ("overhead", "storage_bench", "dashboard_bench", "control")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the short version (< 10 minutes)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every suite at toy sizes, to check the code path (about a minute)")
     parser.add_argument("--only", choices=SUITES, action="append", help="run only these suites")
     args = parser.parse_args(argv)
     figures: list[dict] = []
@@ -30,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     for suite in args.only or SUITES:
         module = importlib.import_module(f"benchmarks.{suite}")
         start = len(figures)
-        rows = module.main(quick=args.quick)
+        rows = module.main(quick=args.quick, smoke=args.smoke)
         for row in rows:
             if suite == "storage_bench":  # that suite returns rows without printing them
                 print(json.dumps(row), flush=True)
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         "missed": missed,
         "no_goal": sum(f.get("ok") is None for f in figures),
         "seconds": round(time.monotonic() - t0, 1),
+        **({"smoke": "toy sizes: checks the code path, not the goals"} if args.smoke else {}),
     }
     print(json.dumps(summary), flush=True)
     return 0

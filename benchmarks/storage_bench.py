@@ -254,8 +254,8 @@ def build_big_run(
     return run_id, time.perf_counter() - started
 
 
-def bench_queries(store: Store, repeats: int) -> list[dict]:
-    run_id, build_s = build_big_run(store)
+def bench_queries(store: Store, repeats: int, steps: int = 100_000) -> list[dict]:
+    run_id, build_s = build_big_run(store, steps=steps)
     for i in range(49):  # a catalog of 50 runs for list_runs
         store.create_run({"model": "convnet4", "i": i}, name=f"other{i}", tags=["bench"])
     # (query, whether the 200 ms goal applies): a dashboard always passes a display limit;
@@ -271,7 +271,7 @@ def bench_queries(store: Store, repeats: int) -> list[dict]:
     }
     figures = [
         figure(
-            "build 100k-step x 56-site run with bulk inserts", build_s, "s", "informational", None
+            f"build {steps // 1000}k-step x 56-site run with bulk inserts", build_s, "s", "informational", None
         )
     ]
     for name, (query, goal_applies) in queries.items():
@@ -283,7 +283,7 @@ def bench_queries(store: Store, repeats: int) -> list[dict]:
         ms = float(np.median(times))
         figures.append(
             figure(
-                f"query {name} on a 100k-step x 56-site run (median of {repeats})",
+                f"query {name} on a {steps // 1000}k-step x 56-site run (median of {repeats})",
                 ms,
                 "ms",
                 f"<= {QUERY_GOAL_MS:g}" if goal_applies else "informational",
@@ -293,13 +293,17 @@ def bench_queries(store: Store, repeats: int) -> list[dict]:
     return figures
 
 
-def main(quick: bool = False) -> list[dict]:
-    """Run every benchmark in fresh temporary stores and return the figures."""
+def main(quick: bool = False, smoke: bool = False) -> list[dict]:
+    """Run every benchmark in fresh temporary stores and return the figures.
+
+    ``smoke`` (CI) shrinks everything, the query run to 5k steps, to check the code path."""
     figures = []
     with tempfile.TemporaryDirectory(prefix="actcool-bench-") as tmp:
-        figures += bench_writer(Store(Path(tmp) / "writer"), steps=5_000 if quick else 20_000)
-        figures += bench_lag(Store(Path(tmp) / "lag"), seconds=5.0 if quick else 30.0)
-        figures += bench_queries(Store(Path(tmp) / "queries"), repeats=3 if quick else 7)
+        figures += bench_writer(Store(Path(tmp) / "writer"),
+                                steps=1_000 if smoke else 5_000 if quick else 20_000)
+        figures += bench_lag(Store(Path(tmp) / "lag"), seconds=3.0 if smoke else 5.0 if quick else 30.0)
+        figures += bench_queries(Store(Path(tmp) / "queries"), repeats=1 if smoke else 3 if quick else 7,
+                                 steps=5_000 if smoke else 100_000)
     return figures
 
 

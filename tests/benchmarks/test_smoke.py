@@ -1,0 +1,32 @@
+"""CI's smoke run of ``python -m benchmarks --smoke``: every suite's code path, every figure
+well-formed (the sizes are too small to judge the goals by; benchmarks do that)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_suite_prints_well_formed_figures_and_a_summary():
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    summary = rows.pop()
+    assert summary["summary"] is True and summary["figures"] == len(rows) and "smoke" in summary
+    names = {r["figure"] for r in rows}
+    assert {"step_overhead", "measurement_vs_forward", "scan_vs_forwards"} <= names
+    assert any(n.startswith("control_accuracy[") for n in names)
+    assert any("query steps" in n for n in names) and any("Runs page figures" in n for n in names)
+    for r in rows:
+        assert {"figure", "value", "unit", "goal", "ok"} <= r.keys(), r
+        assert isinstance(r["value"], (int, float)) and r["value"] == r["value"], r  # not NaN
+        assert r["ok"] in (True, False, None), r
+    ratios = {r["figure"]: r["value"] for r in rows if r["unit"] == "ratio"}
+    # A scan step runs 25 more forwards than a plain measurement step, so its extra cost
+    # cannot be a small fraction of 25 forwards, whatever the noise.
+    assert ratios["scan_vs_forwards"] > 0.5, ratios
