@@ -7,7 +7,7 @@ its Compare page), then writes ``benchmarks/results/REPORT.md``, its PNG figures
 reused, a stopped or lost one is resumed, so an interrupted reproduction continues where it
 left off. ``--report-only`` rewrites the report from the stored runs.
 
-The full plan (about 75 minutes on 2 CPU cores, data from ``../shared/data``; one convnet4
+The full plan (about 95 minutes on 2 CPU cores, data from ``../shared/data``; one convnet4
 epoch on Fashion-MNIST takes about 100 s there, one ResNet-20 epoch on CIFAR-10 about 4 min):
 
 - ``schedules``: convnet4 on Fashion-MNIST, 2 epochs at batch 128, SGD (momentum 0.9,
@@ -16,6 +16,10 @@ epoch on Fashion-MNIST takes about 100 s there, one ResNet-20 epoch on CIFAR-10 
   (linear cooling from 3.17 bits). An LR range scan every 100 steps.
 - ``cifar``: resnet20 on CIFAR-10 (the JPEG copy), 2 epochs, seed 0, 1-cycle vs ActCoolLR,
   an LR range scan every epoch.
+- ``replay``: ActCoolLR whose target replays the mean temperature measured in the 1-cycle run
+  of the same seed (``ReplayCurve.from_measurements``): if the temperature curve is what
+  matters, as the paper argues, it should land near 1-cycle's error. Seeds 0 and 1, and the
+  same for the CIFAR-10 1-cycle run.
 - ``gamma``: ActCoolLR with the power curve at γ = 0.5, 2 and 4, same setup as ``schedules``
   (γ = 1 is its ActCoolLR run), seeds 0 and 1.
 
@@ -26,6 +30,7 @@ two minutes): it checks the pipeline, not the claims.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -52,10 +57,11 @@ class Planned:
     """One run of the plan: ``key`` names it in the store (tag ``plan:<key>``)."""
 
     key: str
-    group: str  # schedules | gamma | cifar
+    group: str  # schedules | cifar | replay | gamma
     label: str
     seed: int
     config: RunConfig
+    replay_of: str | None = None  # ActCoolLR replaying this planned run's measured T̄
 
 
 def plan(quick: bool = False, data_dir: Path = SHARED_DATA) -> list[Planned]:
@@ -84,6 +90,14 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA) -> list[Planned]:
         cfg = cifar.replace(schedule=s, seed=0, target=LINEAR,
                             name=f"reproduce {cifar.model}/cifar10 {s} seed 0")
         runs.append(Planned(f"cifar/{s}/seed0", "cifar", s, 0, cfg))
+    for seed in seeds:  # the paper's premise: is 1-cycle's temperature curve what matters?
+        cfg = base.replace(schedule="actcool", seed=seed, target=LINEAR,
+                           name=f"reproduce {base.model}/{base.dataset} actcool replaying 1-cycle seed {seed}")
+        runs.append(Planned(f"replay/onecycle/seed{seed}", "replay", "replay", seed, cfg,
+                            replay_of=f"schedules/onecycle/seed{seed}"))
+    cfg = cifar.replace(schedule="actcool", seed=0, target=LINEAR,
+                        name=f"reproduce {cifar.model}/cifar10 actcool replaying 1-cycle seed 0")
+    runs.append(Planned("cifar/replay/seed0", "cifar", "replay", 0, cfg, replay_of="cifar/onecycle/seed0"))
     for seed in seeds:
         for g in GAMMAS:
             if g == 1.0:
@@ -92,8 +106,19 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA) -> list[Planned]:
                                name=f"reproduce {base.model}/{base.dataset} actcool γ={g:g} seed {seed}")
             runs.append(Planned(f"gamma/{g:g}/seed{seed}", "gamma", f"γ={g:g}", seed, cfg))
     return [Planned(p.key, p.group, p.label, p.seed,
-                    p.config.replace(tags=(TAG, f"plan:{p.key}", "quick" if quick else "full")))
+                    p.config.replace(tags=(TAG, f"plan:{p.key}", "quick" if quick else "full")),
+                    p.replay_of)
             for p in runs]
+
+
+def replay_target(store, run: dict) -> str:
+    """The measured mean temperature of a finished run as a replay curve's JSON (SPEC §5)."""
+    from actcool import ReplayCurve
+
+    steps = store.steps(run["id"]).dropna(subset=["mean_temperature"])
+    total = (run["summary"] or {}).get("total_steps")
+    curve = ReplayCurve.from_measurements(steps["step"], steps["mean_temperature"], total_steps=total)
+    return json.dumps(curve.to_dict())
 
 
 def gamma_of(p: Planned) -> float:
@@ -131,12 +156,19 @@ def train(store, runs: list[Planned]) -> None:
             log.info("[%d/%d] %s: finished run %s reused", i, len(runs), p.key, row["id"])
             continue
         t0 = time.monotonic()
+        config = p.config
+        if p.replay_of is not None and status not in ("stopped", "lost"):
+            source = find_runs(store, [q for q in runs if q.key == p.replay_of]).get(p.replay_of)
+            if source is None or source["status"] != "finished":
+                log.warning("[%d/%d] %s: skipped, %s has not finished", i, len(runs), p.key, p.replay_of)
+                continue
+            config = config.replace(target=replay_target(store, source))
         if status in ("stopped", "lost"):
             log.info("[%d/%d] %s: resuming %s run %s", i, len(runs), p.key, status, row["id"])
             result = train_run(p.config, store, run_id=row["id"], resume=True, progress=False)
         else:
             log.info("[%d/%d] %s: training", i, len(runs), p.key)
-            result = train_run(p.config, store, progress=False)
+            result = train_run(config, store, progress=False)
         log.info("[%d/%d] %s: %s in %.0f s, test error %s", i, len(runs), p.key, result.status,
                  time.monotonic() - t0, result.test_error)
 

@@ -15,6 +15,7 @@ PNGS = ["schedules.png", "gamma.png", "onecycle_linearity.png", "depth.png", "fi
 
 
 def test_plan_covers_every_section_with_two_seeds():
+    assert all(p.replay_of in {q.key for q in reproduce.plan()} for p in reproduce.plan() if p.replay_of)
     runs = reproduce.plan(quick=False)
     keys = {p.key for p in runs}
     assert len(keys) == len(runs)
@@ -53,6 +54,22 @@ def test_quick_reproduction_writes_every_section_with_figures(quick):
     assert 0 <= f["fits"]["rmse_median"] <= f["fits"]["rmse_max"] <= 1
     assert set(f["gamma"]["test_error"]) == {"0.5", "1.0", "2.0", "4.0"}
     assert -1 <= f["gamma"]["spearman_gamma_vs_error"] <= 1
+    assert f["schedules"]["replay_vs_onecycle_points"] is not None
+
+
+def test_the_replay_run_follows_the_measured_one_cycle_curve(quick):
+    store, _ = quick
+    found = reproduce.find_runs(store, reproduce.plan(quick=True))
+    source, replay = found["schedules/onecycle/seed0"], found["replay/onecycle/seed0"]
+    target = replay["config"]["target"]
+    target = json.loads(target) if isinstance(target, str) else target
+    assert target["kind"] == "replay"
+    steps = store.steps(source["id"]).dropna(subset=["mean_temperature"])
+    total = source["summary"]["total_steps"]
+    # Fewer measurements than the replay's 100 bins: each one is a point of the curve, exactly.
+    assert len(steps) < 100
+    assert target["fractions"] == pytest.approx((steps["step"] / total).tolist())
+    assert target["temperatures"] == pytest.approx(steps["mean_temperature"].tolist())
 
 
 def test_a_second_invocation_reuses_finished_runs(quick, caplog):
