@@ -121,6 +121,10 @@ def bench_lag(store: Store, seconds: float) -> list[dict]:
             poll()
             time.sleep(max(0.0, 0.5 - (time.monotonic() - started)))
         written = sum(job.get() for job in jobs)
+        # Let the workers exit on their own: the context's terminate() would SIGTERM them, and a
+        # worker that flushes a store on SIGTERM can then outlive the pool and block our exit.
+        pool.close()
+        pool.join()
     poll()
     assert len(lags) == written, (len(lags), written)
     p50, p95 = np.percentile(lags, [50, 95])
