@@ -14,7 +14,8 @@ from .curves import (
     TargetCurve,
     curve_from_dict,
 )
-from .fit import PatternFit, fit_pattern_model
+from .fit import PatternFit, WeibullFit, fit_pattern_model, fit_response_models, fit_weibull_model
+from .granularity import DEFAULT_GRANULARITY, DEFAULT_PATTERN_LENGTH, Granularity
 from .measurement import LRScan, Measurement, ScanFits
 from .monitor import DEFAULT_SCAN_LRS, TemperatureMonitor
 from .pattern_model import change_probability, lr_for_probability, mu_from_observation
@@ -24,9 +25,23 @@ from .temperature import (
     probability_from_temperature,
     temperature_from_probability,
 )
+from .weibull_model import (
+    weibull_lr_for_temperature,
+    weibull_probability,
+    weibull_temperature,
+)
 
 __all__ = [
+    "DEFAULT_GRANULARITY",
+    "DEFAULT_PATTERN_LENGTH",
     "DEFAULT_SCAN_LRS",
+    "Granularity",
+    "WeibullFit",
+    "fit_response_models",
+    "fit_weibull_model",
+    "weibull_lr_for_temperature",
+    "weibull_probability",
+    "weibull_temperature",
     "ActCoolLR",
     "ConstantCurve",
     "CosineCurve",

@@ -7,6 +7,7 @@ with a :class:`~actcool.TemperatureMonitor`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -14,9 +15,16 @@ from typing import Any
 
 from .curves import TargetCurve
 from .pattern_model import lr_for_probability, mu_from_observation
-from .temperature import clip_probability, probability_from_temperature
+from .temperature import (
+    clip_probability,
+    probability_from_temperature,
+    temperature_from_probability,
+)
 
-__all__ = ["TemperatureController", "ramp_lr"]
+__all__ = ["RESPONSE_MODELS", "TemperatureController", "ramp_lr"]
+
+#: The response models the controller can invert (docs/algorithm.md §2, §4).
+RESPONSE_MODELS = ("weibull", "gaussian")
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +44,28 @@ def ramp_lr(lr_from: float, lr_to: float, steps_since: int, period: int) -> floa
 class TemperatureController:
     """SPEC §4 as arithmetic: measured temperature in, learning rate per step out.
 
+    Two control laws, by ``response``:
+
+    - ``"weibull"``: ``T = a·λ^k``. Each measurement gives ``ln a_t = ln T̄_t − k·ln λ_t``; the
+      controller smooths it, ``ln â ← β·ln â + (1 − β)·ln a_t`` (β = ``smoothing``), and aims
+      at ``λ* = (C/â)^(1/k)``. With β = 0 that is exactly ``λ* = λ_t·(C/T̄_t)^(1/k)``.
+    - ``"gaussian"`` (the paper's): ``μ_t = ln λ_t − σ·Φ⁻¹(P̄_t)``, smoothed the same way, and
+      ``λ* = exp(μ̂ + σ·Φ⁻¹(P(C)))``.
+
+    A single measurement is noisy (about 20% relative); the smoothing averages the model's
+    one free parameter, not the temperature, so it does not lag behind rate changes.
+
     Attributes:
         lr_initial: λ_0, the rate of every step up to the first measurement.
         total_steps: N; the target is read at fraction ``min(t/N, 1)``.
         measure_every: K.
         lr_min, lr_max: clamp of λ*.
-        sigma: σ of the pattern model, or ``None`` until fitted.
-        mu: the last estimate of μ.
+        response: ``"weibull"`` or ``"gaussian"``.
+        smoothing: β in [0, 1), weight of the past in the parameter estimate.
+        sigma: σ of the Gaussian model, or ``None`` until fitted.
+        k: exponent of the Weibull model, or ``None`` until fitted.
+        mu: the (smoothed) estimate of μ (Gaussian).
+        log_gain: the (smoothed) estimate of ``ln a`` (Weibull).
         ramp_start: step t of the last measurement (``None`` before the first).
         ramp_from: λ_t, the rate trained with at that step.
         ramp_to: λ*, reached at step t + K.
@@ -54,8 +77,12 @@ class TemperatureController:
     measure_every: int = 10
     lr_min: float = 1e-6
     lr_max: float = 10.0
+    response: str = "weibull"
+    smoothing: float = 0.5
     sigma: float | None = None
+    k: float | None = None
     mu: float | None = None
+    log_gain: float | None = None
     ramp_start: int | None = None
     ramp_from: float = 0.0
     ramp_to: float = 0.0
@@ -72,6 +99,15 @@ class TemperatureController:
             raise ValueError(f"total_steps must be >= 1, got {self.total_steps}")
         if self.sigma is not None and not (math.isfinite(self.sigma) and self.sigma > 0):
             raise ValueError(f"sigma must be a finite number > 0, got {self.sigma!r}")
+        if self.k is not None and not (math.isfinite(self.k) and self.k > 0):
+            raise ValueError(f"k must be a finite number > 0, got {self.k!r}")
+        if self.response not in RESPONSE_MODELS:
+            raise ValueError(
+                f"unknown response model {self.response!r}; choose one of: "
+                + ", ".join(RESPONSE_MODELS)
+            )
+        if not (isinstance(self.smoothing, (int, float)) and 0 <= self.smoothing < 1):
+            raise ValueError(f"smoothing must lie in [0, 1), got {self.smoothing!r}")
 
     def lr_at(self, step: int) -> float:
         """The reference learning rate of training step ``step``."""
@@ -87,15 +123,19 @@ class TemperatureController:
         step: int,
         lr_used: float,
         mean_temperature: float,
-        batch_size: int,
+        resolution: int,
         curve: TargetCurve,
         scan_mu: float | None = None,
     ) -> float:
         """Take the measurement of step t (trained at λ_t) and set the ramp to λ* (SPEC §4.2-4).
 
+        ``resolution`` is the number of independent patterns behind the mean temperature
+        (``Measurement.resolution``: B for ``sample``); probabilities are clipped to
+        ``[1/(2n), 1 − 1/(2n)]`` with it before ``Φ⁻¹``.
+
         ``scan_mu``, if given, is μ fitted by an LR range scan of this same step. It replaces
         the point estimate only when the measured temperature is saturated (P̄_t clipped to
-        0 or 1 − 1/(2B)), where ``ln λ_t − σ·Φ⁻¹(P̄_t)`` is biased by the clip; this extends
+        0 or 1 − 1/(2n)), where ``ln λ_t − σ·Φ⁻¹(P̄_t)`` is biased by the clip; this extends
         SPEC §4.2, which has no answer for saturation (typically at step 0 with a too-large λ_0).
 
         Returns λ*, the rate step ``t + K`` will get. A non-finite temperature, or a λ* that
@@ -108,27 +148,58 @@ class TemperatureController:
             self.ramp_start, self.ramp_from, self.ramp_to = step, held, held
             return held
         self.ramp_start, self.ramp_from = step, lr_t
-        if self.sigma is None:
-            raise RuntimeError("sigma is not known yet: fit it from an LR range scan first")
         if not (math.isfinite(lr_t) and math.isfinite(mean_temperature) and mean_temperature >= 0):
             return self._hold(step, lr_t, f"temperature {mean_temperature!r} at lr {lr_t!r}")
-        p_raw = probability_from_temperature(mean_temperature)
-        p_t = clip_probability(p_raw, batch_size)
-        eps = 0.5 / batch_size
+        target = self.target_at(curve, step + self.measure_every)
+        if self.response == "weibull":
+            lr_star = self._weibull(lr_t, mean_temperature, resolution, target)
+        else:
+            lr_star = self._gaussian(lr_t, mean_temperature, resolution, target, scan_mu)
+        if lr_star is None or math.isnan(lr_star):
+            return self._hold(step, lr_t, f"mu={self.mu!r}, ln a={self.log_gain!r}, lr*={lr_star!r}")
+        self.ramp_to = min(max(lr_star, self.lr_min), self.lr_max)
+        return self.ramp_to
+
+    def _smooth(self, previous: float | None, value: float) -> float:
+        if previous is None or not math.isfinite(previous):
+            return value
+        return self.smoothing * previous + (1.0 - self.smoothing) * value
+
+    def _weibull(self, lr_t: float, temperature: float, resolution: int, target: float) -> float | None:
+        if self.k is None:
+            raise RuntimeError("k is not known yet: fit it from an LR range scan first")
+        # A temperature of 0 means "below what the measurement resolves": read it as the
+        # smallest temperature it can tell from 0, so that the rate rises rather than stalls.
+        floor = temperature_from_probability(0.5 / resolution)
+        log_gain = math.log(max(temperature, floor)) - self.k * math.log(max(lr_t, self.lr_min))
+        if not math.isfinite(log_gain):
+            return None
+        self.log_gain = self._smooth(self.log_gain, log_gain)
+        if target <= 0:
+            return self.lr_min
+        with contextlib.suppress(OverflowError):
+            return math.exp((math.log(target) - self.log_gain) / self.k)
+        return math.inf
+
+    def _gaussian(
+        self, lr_t: float, temperature: float, resolution: int, target: float, scan_mu: float | None
+    ) -> float | None:
+        if self.sigma is None:
+            raise RuntimeError("sigma is not known yet: fit it from an LR range scan first")
+        p_raw = probability_from_temperature(temperature)
+        p_t = clip_probability(p_raw, resolution)
+        eps = 0.5 / resolution
         saturated = p_raw <= eps + 1e-12 or p_raw >= 1.0 - eps - 1e-12
         if saturated and scan_mu is not None and math.isfinite(scan_mu):
             mu = float(scan_mu)
         else:
             # ln λ_t needs λ_t > 0: a zero rate is read as the smallest rate allowed.
             mu = mu_from_observation(max(lr_t, self.lr_min), p_t, self.sigma)
-        target = self.target_at(curve, step + self.measure_every)
-        p_star = clip_probability(probability_from_temperature(target), batch_size)
-        lr_star = lr_for_probability(mu, self.sigma, p_star)
-        if not math.isfinite(mu) or math.isnan(lr_star):
-            return self._hold(step, lr_t, f"mu={mu!r}, lr*={lr_star!r}")
-        self.mu = mu
-        self.ramp_to = min(max(lr_star, self.lr_min), self.lr_max)
-        return self.ramp_to
+        if not math.isfinite(mu):
+            return None
+        self.mu = self._smooth(self.mu, mu)
+        p_star = clip_probability(probability_from_temperature(target), resolution)
+        return lr_for_probability(self.mu, self.sigma, p_star)
 
     def _hold(self, step: int, lr_t: float, what: str) -> float:
         self.diverged = True
@@ -150,6 +221,9 @@ class TemperatureController:
         return asdict(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "response" not in state:
+            # Saved before the Weibull law existed: the Gaussian law, without smoothing.
+            state = {**state, "response": "gaussian", "smoothing": 0.0}
         for key, value in state.items():
             if key not in self.__dataclass_fields__:
                 raise KeyError(f"unknown controller state key {key!r}")

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from .distributed import all_reduce_sum
+from .granularity import COUNTERS, DEFAULT_GRANULARITY, Granularity
 from .isolation import (
     ForwardContext,
     capture_forward_context,
@@ -92,6 +93,13 @@ class TemperatureMonitor:
         scan_lrs: the scan's learning-rate grid (default: 25 log-spaced from 1e-4 to 1e2).
         optimizer: required for LR range scans (it tells the step's learning rate and the
             parameters before the step).
+        granularity: what one pattern is: ``"unit"`` (the default, L = 64 units per pattern),
+            ``"unit:L"``, ``"position"`` or ``"sample"`` (docs/algorithm.md §1), or a
+            :class:`~actcool.granularity.Granularity`.
+        pattern_length: L of the ``unit`` granularity (default 64).
+        compare_with: other granularities to count as well, for comparison (one more
+            reduction per site each); their temperatures come from
+            ``Measurement.temperatures_at``. Flipped bits are always counted.
 
     Raises:
         ValueError: the model has no ReLU site, or a bad argument (named in the message).
@@ -106,6 +114,9 @@ class TemperatureMonitor:
         scan_lrs: Sequence[float] | None = None,
         *,
         optimizer: torch.optim.Optimizer | None = None,
+        granularity: str | Granularity = DEFAULT_GRANULARITY,
+        pattern_length: int | None = None,
+        compare_with: Iterable[str | Granularity] = (),
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -121,7 +132,17 @@ class TemperatureMonitor:
         self.optimizer = optimizer
         first = next(iter(model.parameters()), None)
         self._device_type = first.device.type if first is not None else "cpu"
-        self._probe = PatternProbe(model, find_relu_sites(model, sites), self._on_record)
+        self.granularity = Granularity.parse(granularity, pattern_length)
+        if isinstance(compare_with, (str, Granularity)):
+            compare_with = (compare_with,)
+        wanted = {self.granularity.counter, "bits"}
+        wanted |= {Granularity.parse(g).counter for g in compare_with}
+        self._probe = PatternProbe(
+            model,
+            find_relu_sites(model, sites),
+            counters=tuple(c for c in COUNTERS if c in wanted),
+            on_record=self._on_record,
+        )
         self._ctx: ForwardContext | None = None
         self._before_step: tuple[list[Tensor], float, list[Tensor] | None] | None = None
         self._opt_handle = (
@@ -237,6 +258,7 @@ class TemperatureMonitor:
             )
         batch = probe.batch_size
         names = tuple(probe.names)
+        totals = probe.totals()  # (S, K)
         scan_counts: Tensor | None = None
         with (
             preserved_model_state(model, params=before is not None) as buffers,
@@ -247,27 +269,37 @@ class TemperatureMonitor:
             try:
                 ctx.rng.restore()
                 call_model(model, inputs)
-                counts = probe.take_counts()  # (S,)
+                counts = probe.take_counts()  # (S, K)
                 if before is not None:
-                    scan_counts = self._scan(inputs, before, buffers, ctx)  # (S, R)
+                    scan_counts = self._scan(inputs, before, buffers, ctx)  # (S, K, R)
             finally:
                 probe.mode = IDLE
                 probe.clear()
-        parts = [counts, torch.tensor([batch], device=counts.device, dtype=torch.int64)]
+        batch_t = torch.tensor([batch], device=counts.device, dtype=torch.int64)
+        parts = [counts.flatten(), totals.flatten(), batch_t]
         if scan_counts is not None:
             parts.append(scan_counts.flatten())
         packed = all_reduce_sum(torch.cat(parts)).cpu().numpy()  # one host sync
-        s = len(names)
-        total = int(packed[s])
+        s, k = counts.shape
+        counted = packed[: s * k].reshape(s, k)
+        compared = packed[s * k : 2 * s * k].reshape(s, k)
+        total = int(packed[2 * s * k])
+        by_counter = {c: counted[:, i] for i, c in enumerate(probe.counters)}
+        totals_by_counter = {c: compared[:, i] for i, c in enumerate(probe.counters)}
         lr_scan = None
         if scan_counts is not None:
+            rates = packed[2 * s * k + 1 :].reshape(s, k, len(self.scan_lrs))
             lr_scan = LRScan(
                 lrs=np.asarray(self.scan_lrs),
                 sites=names,
                 batch_size=total,
-                changed=packed[s + 1 :].reshape(s, len(self.scan_lrs)),
+                granularity=self.granularity,
+                counts={c: rates[:, i, :] for i, c in enumerate(probe.counters)},
+                totals=totals_by_counter,
             )
-        return Measurement.from_counts(t, names, packed[:s], total, lr_scan)
+        return Measurement.from_counts(
+            t, names, by_counter, totals_by_counter, total, self.granularity, lr_scan
+        )
 
     def _scan(
         self,
@@ -276,7 +308,7 @@ class TemperatureMonitor:
         buffers: list[Tensor],
         ctx: ForwardContext,
     ) -> Tensor:
-        """Counts at θ_t + λ·Δ for every λ in the grid, ``(S, R)`` (SPEC §3)."""
+        """Counts at θ_t + λ·Δ for every λ in the grid, ``(S, K, R)`` (SPEC §3)."""
         theta_t, lr_t, neg_grad = before
         params = [p.detach() for p in self.model.parameters()]
         if neg_grad is not None:
@@ -298,7 +330,7 @@ class TemperatureMonitor:
             ctx.rng.restore()
             call_model(self.model, inputs)  # inf/NaN activations count as changed
             rows.append(self._probe.take_counts())
-        return torch.stack(rows, dim=1)
+        return torch.stack(rows, dim=2)
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -309,6 +341,7 @@ class TemperatureMonitor:
             "scan_every": self.scan_every,
             "scan_lrs": list(self.scan_lrs),
             "requested_scans": sorted(self._requested_scans),
+            "granularity": str(self.granularity),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -322,6 +355,13 @@ class TemperatureMonitor:
         self.scan_lrs = _check_lrs(state["scan_lrs"])
         self._step = int(state["step"])
         self._requested_scans = {int(s) for s in state["requested_scans"]}
+        # A state saved before granularities existed was measured per sample.
+        saved = Granularity.parse(state.get("granularity", "sample"))
+        if saved != self.granularity:
+            raise ValueError(
+                f"the saved state was measured at granularity {str(saved)!r}, this monitor "
+                f"measures {str(self.granularity)!r}; construct it with granularity={str(saved)!r}"
+            )
         self._arm()
 
     # -- lifetime --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from .controller import TemperatureController
 from .curves import TargetCurve, curve_from_dict
+from .granularity import DEFAULT_GRANULARITY, Granularity
 from .measurement import Measurement
 from .monitor import TemperatureMonitor
 
@@ -23,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 # Number of LR range scans tried at the start before settling for a default σ.
 _MAX_SIGMA_SCANS = 3
-# σ used while no scan has produced a fit (a typical value of the paper's Figure 3 fits).
+# σ (or k) used while no scan has produced a fit: a typical σ of the paper's Figure 3, and
+# the k ≈ 1 of measured scans (temperature proportional to the rate).
 _FALLBACK_SIGMA = 1.0
 
 
@@ -64,6 +66,16 @@ class ActCoolLR(LRScheduler):
         scan_lrs: the scan grid (default 25 rates from 1e-4 to 1e2).
         refit_sigma: re-fit σ from every later scan (the paper keeps σ fixed).
         sites: the ReLU sites to measure (default: every ``nn.ReLU``).
+        granularity: what one activation pattern is (default ``"unit"`` with
+            ``pattern_length`` 64; also ``"position"``, ``"sample"``); the target is in bits
+            of this granularity. See :class:`~actcool.TemperatureMonitor`.
+        pattern_length: L of the ``unit`` granularity.
+        compare_with: other granularities to count as well (for comparison only).
+        response: the control law: ``"weibull"`` (default, ``λ* = λ_t·(C/T̄)^(1/k)``) or
+            ``"gaussian"`` (the paper's Φ law with σ).
+        k: exponent of the Weibull law; ``None`` fits it from the scan at step 0 (like σ).
+        smoothing: β in [0, 1): the model's parameter (ln a, or μ) is averaged over
+            measurements as ``β·old + (1 − β)·new``; 0 is the exact law.
     """
 
     def __init__(
@@ -82,6 +94,12 @@ class ActCoolLR(LRScheduler):
         scan_lrs: Sequence[float] | None = None,
         refit_sigma: bool = False,
         sites: Sequence[nn.Module | str] | None = None,
+        granularity: str | Granularity = DEFAULT_GRANULARITY,
+        pattern_length: int | None = None,
+        compare_with: Sequence[str | Granularity] = (),
+        response: str = "weibull",
+        k: float | None = None,
+        smoothing: float = 0.5,
     ) -> None:
         # Set our own state before super().__init__, which already calls step() once.
         if isinstance(target, Mapping):
@@ -103,6 +121,9 @@ class ActCoolLR(LRScheduler):
             scan_every=scan_every,
             scan_lrs=scan_lrs,
             optimizer=optimizer,
+            granularity=granularity,
+            pattern_length=pattern_length,
+            compare_with=compare_with,
         )
         self.controller = TemperatureController(
             lr_initial=lr0,
@@ -110,12 +131,16 @@ class ActCoolLR(LRScheduler):
             measure_every=self.monitor.measure_every,
             lr_min=float(lr_min),
             lr_max=float(lr_max),
+            response=response,
+            smoothing=float(smoothing),
             sigma=None if sigma is None else float(sigma),
+            k=None if k is None else float(k),
         )
         self.sigma_scans = 0
-        self.sigma_fitted = sigma is not None
+        # The law's shape parameter (σ or k) comes from a scan at step 0 unless given.
+        self.sigma_fitted = (sigma if response == "gaussian" else k) is not None
         self.last_measurement: Measurement | None = None
-        if sigma is None:
+        if not self.sigma_fitted:
             self.monitor.request_scan(0)
         super().__init__(optimizer, last_epoch)
 
@@ -126,6 +151,11 @@ class ActCoolLR(LRScheduler):
         return self.controller.sigma
 
     @property
+    def k(self) -> float | None:
+        """k of the Weibull law in use (``None`` until fitted)."""
+        return self.controller.k
+
+    @property
     def mu(self) -> float | None:
         """The last estimate of μ (ln of the critical learning rate)."""
         return self.controller.mu
@@ -134,6 +164,11 @@ class ActCoolLR(LRScheduler):
     def target_temperature(self) -> float:
         """The target C(t) in bits for the step about to be trained."""
         return self.controller.target_at(self.target, max(self.last_epoch, 0))
+
+    @property
+    def granularity(self) -> Granularity:
+        """What one activation pattern is for this scheduler's temperatures."""
+        return self.monitor.granularity
 
     @property
     def diverged(self) -> bool:
@@ -175,30 +210,34 @@ class ActCoolLR(LRScheduler):
 
     def _observe(self, t: int, m: Measurement) -> None:
         c = self.controller
-        needs_sigma = not self.sigma_fitted
-        if m.scan is not None and (needs_sigma or self.refit_sigma):
+        gaussian = c.response == "gaussian"
+        name = "sigma" if gaussian else "k"
+        needs_shape = not self.sigma_fitted
+        if m.scan is not None and (needs_shape or self.refit_sigma):
             self.sigma_scans += 1
-            fit = m.fits.mean if m.fits is not None else None
+            fits = m.fits
+            fit = None if fits is None else (fits.mean if gaussian else fits.weibull_mean)
             if fit is not None:
-                c.sigma, self.sigma_fitted = fit.sigma, True
+                value = fit.sigma if gaussian else fit.k
+                setattr(c, name, value)
+                self.sigma_fitted = True
                 logger.info(
-                    "step %d: sigma=%.3f from an LR range scan (rmse %.3f)", t, fit.sigma, fit.rmse
+                    "step %d: %s=%.3f from an LR range scan (rmse %.3f)", t, name, value, fit.rmse
                 )
-            elif needs_sigma and self.sigma_scans < _MAX_SIGMA_SCANS:
-                logger.warning("step %d: no sigma from the LR range scan; trying again", t)
+            elif needs_shape and self.sigma_scans < _MAX_SIGMA_SCANS:
+                logger.warning("step %d: no %s from the LR range scan; trying again", t, name)
                 self.monitor.request_scan(t + c.measure_every)
-            elif needs_sigma:
+            elif needs_shape:
                 logger.warning(
-                    "no sigma after %d LR range scans; using sigma=%.1f (pass sigma= to choose)",
-                    self.sigma_scans,
-                    _FALLBACK_SIGMA,
+                    "no %s after %d LR range scans; using %s=%.1f (pass %s= to choose)",
+                    name, self.sigma_scans, name, _FALLBACK_SIGMA, name,
                 )
-        if c.sigma is None:
-            c.sigma = _FALLBACK_SIGMA  # provisional until a scan fits one
+        if getattr(c, name) is None:
+            setattr(c, name, _FALLBACK_SIGMA)  # provisional until a scan fits one
         lr_used = self.optimizer.param_groups[0]["lr"]
         lr_used = float(lr_used.item() if isinstance(lr_used, torch.Tensor) else lr_used)
         fit = m.fits.mean if m.fits is not None else None
-        c.observe(t, lr_used, m.mean_temperature, m.batch_size, self.target,
+        c.observe(t, lr_used, m.mean_temperature, m.resolution, self.target,
                   scan_mu=fit.mu if fit is not None else None)
 
     # -- state -----------------------------------------------------------------------------

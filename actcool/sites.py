@@ -6,12 +6,14 @@
 - ``record``: every forward pass run with gradients enabled stores each site's pattern
   ``out > 0`` as a bool tensor, replacing the previous one, so the patterns are those of the
   *last* grad-enabled forward (SPEC §1.6); ``no_grad``/``inference_mode`` passes are ignored;
-- ``compare``: each forward pass counts, per site, the samples whose pattern differs from the
-  recorded one. Counts stay on the device until :meth:`PatternProbe.take_counts`.
+- ``compare``: each forward pass counts, per site, what differs from the recorded pattern, for
+  each requested counter (``samples``, ``positions``, ``bits``; see ``granularity.py``). Counts
+  stay on the device until :meth:`PatternProbe.take_counts`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,7 +21,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-__all__ = ["PatternProbe", "find_relu_sites"]
+from .granularity import COUNTERS
+
+__all__ = ["PatternProbe", "count_totals", "find_relu_sites"]
 
 IDLE, RECORD, COMPARE = "idle", "record", "compare"
 
@@ -68,21 +72,32 @@ def find_relu_sites(
     return out
 
 
-def _pattern(output: Tensor, scratch: Tensor | None = None) -> Tensor:
-    """The activation pattern ``out > 0`` per sample, ``(B, N)`` bools (NaN > 0 is False).
+def count_totals(shape: tuple[int, ...], counters: tuple[str, ...]) -> tuple[int, ...]:
+    """How many patterns (or bits) each counter compares at a site whose output has ``shape``."""
+    batch = shape[0]
+    spatial = math.prod(shape[2:]) if len(shape) > 2 else 1
+    sizes = {"samples": batch, "positions": batch * spatial, "bits": math.prod(shape)}
+    return tuple(sizes[c] for c in counters)
 
-    When N is a multiple of 8 the same bytes are viewed as ``(B, N/8)`` int64 words, so the
-    comparison of two patterns runs over 8x fewer elements; never a float copy. ``scratch``,
-    a bool tensor of the output's shape, is reused instead of allocating (compare passes).
+
+def _count_changes(diff: Tensor, counters: tuple[str, ...]) -> Tensor:
+    """Per counter, how many patterns of a ``(B, ...)`` difference mask changed; int64 ``(K,)``.
+
+    ``samples``: samples with any changed unit; ``positions``: (sample, row, column) positions
+    with any changed channel (dim 1); ``bits``: changed units. Reduced on the device.
     """
-    out = output.detach()
-    if scratch is not None and scratch.shape == out.shape and scratch.device == out.device:
-        bits = torch.gt(out, 0, out=scratch).flatten(1)
-    else:
-        bits = (out > 0).flatten(1)
-    if bits.shape[1] % 8 == 0 and bits.is_contiguous():
-        return bits.view(torch.int64)
-    return bits
+    counts = []
+    for c in counters:
+        if c == "bits":
+            counts.append(torch.count_nonzero(diff))
+        elif c == "positions" and diff.dim() > 2:
+            counts.append(torch.count_nonzero(diff.any(dim=1)))
+        else:  # samples, or positions of a (B, F) output
+            flat = diff.flatten(1)
+            if flat.shape[1] % 8 == 0 and flat.is_contiguous():
+                flat = flat.view(torch.int64)  # 8 bools per word: 8x fewer elements to reduce
+            counts.append(torch.count_nonzero(flat.any(dim=1)))
+    return torch.stack(counts)
 
 
 class PatternProbe:
@@ -91,6 +106,8 @@ class PatternProbe:
     Args:
         model: the root module; its forward pre-hook marks the start of each forward pass.
         sites: ``(path, module)`` pairs from :func:`find_relu_sites`.
+        counters: what each compare pass counts per site, a subset of
+            ``("samples", "positions", "bits")`` in that order.
         on_record: called at the start of every grad-enabled forward in ``record`` mode
             (the monitor saves RNG state there).
     """
@@ -99,15 +116,20 @@ class PatternProbe:
         self,
         model: nn.Module,
         sites: list[tuple[str, nn.Module]],
+        counters: tuple[str, ...] = ("samples",),
         on_record: Callable[[], None] | None = None,
     ) -> None:
+        unknown = [c for c in counters if c not in COUNTERS]
+        if unknown or not counters:
+            raise ValueError(f"counters must be a non-empty subset of {COUNTERS}, got {counters!r}")
+        self.counters = tuple(c for c in COUNTERS if c in counters)
         self.mode = IDLE
         self._on_record = on_record
         self._calls: dict[str, int] = {}
         self._index: dict[str, int] = {}  # site name -> index, in order of first call
         self.names: list[str] = []
-        self._patterns: dict[int, Tensor] = {}  # site index -> bool (B, ...)
-        self._changed: dict[int, Tensor] = {}  # site index -> bool (B,)
+        self._patterns: dict[int, Tensor] = {}  # site index -> bool, the output's shape
+        self._changed: dict[int, Tensor] = {}  # site index -> int64 (K,), one per counter
         self._scratch: dict[int, tuple[Tensor, Tensor]] = {}  # site -> reused compare buffers
         self.recorded = False
         self._handles: list[RemovableHandle] = [model.register_forward_pre_hook(self._pre_hook)]
@@ -134,16 +156,18 @@ class PatternProbe:
                 return
             if not isinstance(output, Tensor):
                 raise TypeError(f"site {path!r} returned {type(output).__name__}, not a tensor")
+            if output.dim() < 1 or output.shape[0] == 0:
+                raise ValueError(f"site {path!r} returned an output with no batch dimension")
             k = self._calls.get(path, 0)
             self._calls[path] = k + 1
             name = path if k == 0 else f"{path}#{k}"
+            out = output.detach()
             if self.mode == RECORD:
-                pattern = _pattern(output)
                 idx = self._index.get(name)
                 if idx is None:
                     idx = self._index[name] = len(self.names)
                     self.names.append(name)
-                self._patterns[idx] = pattern
+                self._patterns[idx] = (out > 0).contiguous()  # NaN > 0 is False
                 self.recorded = True
                 return
             idx = self._index.get(name)
@@ -153,21 +177,23 @@ class PatternProbe:
                     f"site {name!r} was not seen in the recorded training forward; the "
                     "measurement pass must call the same ReLU sites on the same batch"
                 )
-            if idx not in self._scratch:
+            if ref.shape != out.shape:
+                raise RuntimeError(
+                    f"site {name!r} had shape {tuple(out.shape)}, not the recorded "
+                    f"{tuple(ref.shape)}; the measurement pass must call the same ReLU sites "
+                    "on the same batch"
+                )
+            if idx not in self._scratch or self._scratch[idx][0].device != out.device:
                 # Reused by every compare pass of this measurement: the pattern's bools and
-                # the element-wise difference, so a 25-rate scan allocates nothing per rate.
+                # the difference mask, so a 25-rate scan allocates nothing per rate.
                 self._scratch[idx] = (
-                    torch.empty(output.shape, dtype=torch.bool, device=output.device),
+                    torch.empty(ref.shape, dtype=torch.bool, device=ref.device),
                     torch.empty(ref.shape, dtype=torch.bool, device=ref.device),
                 )
             bits, diff = self._scratch[idx]
-            pattern = _pattern(output, bits)
-            if ref.shape != pattern.shape:
-                raise RuntimeError(
-                    f"site {name!r} had shape {tuple(output.shape)}, not the recorded one; the "
-                    "measurement pass must call the same ReLU sites on the same batch"
-                )
-            self._changed[idx] = torch.ne(pattern, ref, out=diff).any(dim=1)  # (B,)
+            torch.gt(out, 0, out=bits)
+            torch.ne(bits, ref, out=diff)
+            self._changed[idx] = _count_changes(diff, self.counters)
 
         return hook
 
@@ -179,15 +205,22 @@ class PatternProbe:
             raise RuntimeError("no patterns recorded")
         return int(first.shape[0])
 
-    def take_counts(self) -> Tensor:
-        """Changed-sample counts of the last compare pass, int64 ``(S,)`` on the device.
+    def totals(self) -> Tensor:
+        """Per site and counter, how many patterns (or bits) a compare pass compares; ``(S, K)``."""
+        rows = [count_totals(tuple(self._patterns[i].shape), self.counters)
+                for i in range(len(self.names))]
+        return torch.tensor(rows, dtype=torch.int64, device=self._patterns[0].device)
 
-        A site the compare pass did not reach counts every sample as changed.
+    def take_counts(self) -> Tensor:
+        """Changed counts of the last compare pass, int64 ``(S, K)`` on the device.
+
+        A site the compare pass did not reach counts every pattern as changed.
         """
-        b = self.batch_size
         device = self._patterns[0].device
         counts = [
-            self._changed[i].sum() if i in self._changed else torch.tensor(b, device=device)
+            self._changed[i] if i in self._changed else
+            torch.tensor(count_totals(tuple(self._patterns[i].shape), self.counters),
+                         dtype=torch.int64, device=device)
             for i in range(len(self.names))
         ]
         self._changed.clear()

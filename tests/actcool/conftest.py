@@ -58,6 +58,34 @@ class ReuseNet(nn.Module):
         return self.head(h)
 
 
+class MixedNet(nn.Module):
+    """Every kind of site at once: a conv site and a linear site sharing one reused ``nn.ReLU``
+    (two sites), BatchNorm, dropout, and a second conv site of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.act = nn.ReLU()
+        self.conv2 = nn.Conv2d(4, 3, 3, stride=2, padding=1)
+        self.relu2 = nn.ReLU()
+        self.drop = nn.Dropout(0.25)
+        self.fc = nn.Linear(3 * 4 * 4, 10)
+        self.head = nn.Linear(10, 3)
+
+    def forward(self, x: torch.Tensor, collect: list | None = None) -> torch.Tensor:
+        h = self.act(self.bn(self.conv1(x)))  # site "act": (B, 4, 8, 8)
+        if collect is not None:
+            collect.append(h.detach().clone())
+        h = self.relu2(self.conv2(h))  # site "relu2": (B, 3, 4, 4)
+        if collect is not None:
+            collect.append(h.detach().clone())
+        h = self.act(self.fc(self.drop(h.flatten(1))))  # site "act#1": (B, 10)
+        if collect is not None:
+            collect.append(h.detach().clone())
+        return self.head(h)
+
+
 @pytest.fixture
 def image_batches():
     g = torch.Generator().manual_seed(1)

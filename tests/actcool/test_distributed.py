@@ -37,7 +37,7 @@ def _perturbed_measurement(x):
     """Record at θ, move θ by a fixed direction, measure on x."""
     torch.manual_seed(0)
     model = MLP()
-    monitor = TemperatureMonitor(model, measure_every=1)
+    monitor = TemperatureMonitor(model, measure_every=1, compare_with=("sample",))
     model(x).sum().backward()  # the recording forward
     _, _, noise = _data()
     with torch.no_grad():
@@ -77,6 +77,8 @@ def _worker(rank, world, port, out_dir):
             json.dump(
                 {
                     "changed": list(m.changed),
+                    "counts": {k: list(v) for k, v in m.counts.items()},
+                    "totals": {k: list(v) for k, v in m.totals.items()},
                     "batch": m.batch_size,
                     "lrs": lrs,
                     "temps": temps,
@@ -102,7 +104,11 @@ def test_two_ranks_sum_counts_and_agree_on_the_rate(tmp_path):
     single = _perturbed_measurement(x)  # one process, the whole batch
     assert r0["batch"] == r1["batch"] == 64
     assert r0["changed"] == r1["changed"] == list(single.changed)
-    assert 0 < sum(single.changed) < 128
+    for counter in ("samples", "bits"):  # every counter is summed over ranks
+        assert r0["counts"][counter] == r1["counts"][counter] == list(single.counts[counter])
+        assert r0["totals"][counter] == r1["totals"][counter] == list(single.totals[counter])
+    assert 0 < sum(single.counts["samples"]) < 128
+    assert 0 < sum(single.changed) < sum(single.total)
     assert r0["lrs"] == r1["lrs"]
     assert r0["temps"] == r1["temps"]
     assert r0["sigma"] == r1["sigma"]

@@ -5,9 +5,14 @@ import torch
 from torch import nn
 
 from actcool import Measurement, TemperatureMonitor
-from actcool.reference import reference_changed_counts, reference_temperatures
+from actcool.reference import (
+    reference_changed_counts,
+    reference_counts,
+    reference_granularity_temperatures,
+    reference_temperatures,
+)
 
-from .conftest import BNDropNet, ReuseNet, train_step
+from .conftest import BNDropNet, MixedNet, ReuseNet, train_step
 
 
 @pytest.mark.parametrize(
@@ -68,6 +73,52 @@ def _reference_step(model_cls, model, x, rng_before):
     return after
 
 
+GRANULARITIES = ["sample", "position", "unit:64", "unit:3"]
+
+
+@pytest.mark.parametrize(
+    "model_cls, batches",
+    [(BNDropNet, "image_batches"), (ReuseNet, "vector_batches"), (MixedNet, "image_batches")],
+)
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+def test_every_granularity_matches_the_slow_reference(model_cls, batches, granularity, request):
+    """Counts and temperatures of each granularity equal the loop-based definitions, on models
+    with conv and linear sites, BatchNorm, dropout and a reused ReLU, over 12 steps."""
+    torch.manual_seed(5)
+    model = model_cls()
+    opt = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
+    others = [g for g in ("sample", "position") if g != granularity]
+    monitor = TemperatureMonitor(
+        model, measure_every=1, granularity=granularity, compare_with=others
+    )
+    kind, _, length = granularity.partition(":")
+    data = request.getfixturevalue(batches)
+    seen_positive = False
+    for step in range(12):
+        x, y = data[step % len(data)]
+        rng_before = torch.get_rng_state()
+        before: list = []
+        loss = nn.functional.cross_entropy(model(x, collect=before), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        after = _reference_step(model_cls, model, x, rng_before)
+        m = monitor.step(x)
+        for ref_kind, counter in (("sample", "samples"), ("position", "positions"), ("unit", "bits")):
+            changed, totals = reference_counts(before, after, ref_kind)
+            assert list(m.counts[counter]) == changed, (step, counter)
+            assert list(m.totals[counter]) == totals, (step, counter)
+        changed, totals = reference_counts(before, after, kind)
+        expected = reference_granularity_temperatures(changed, totals, int(length or 1))
+        assert list(m.temperatures) == pytest.approx(expected), step
+        assert m.mean_temperature == pytest.approx(sum(expected) / len(expected))
+        seen_positive |= 0 < sum(changed) < sum(totals)
+    assert seen_positive
+    if model_cls is MixedNet:
+        assert m.sites == ("act", "relu2", "act#1")
+        assert m.totals["positions"] == (16 * 64, 16 * 16, 16)  # B·H·W, and B for (B, F)
+
+
 @pytest.mark.parametrize(
     "model_cls, batches", [(BNDropNet, "image_batches"), (ReuseNet, "vector_batches")]
 )
@@ -75,7 +126,7 @@ def test_hooks_match_the_slow_reference(model_cls, batches, request):
     torch.manual_seed(5)
     model = model_cls()
     opt = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
-    monitor = TemperatureMonitor(model, measure_every=1)
+    monitor = TemperatureMonitor(model, measure_every=1, granularity="sample")
     data = request.getfixturevalue(batches)
     g = torch.Generator().manual_seed(9)
     seen_positive = False
@@ -217,6 +268,7 @@ def test_state_dict_round_trip(image_batches):
         "scan_every": 8,
         "scan_lrs": list(monitor.scan_lrs),
         "requested_scans": [6],
+        "granularity": "unit:64",
     }
     other = TemperatureMonitor(model, optimizer=opt)
     other.load_state_dict(state)
