@@ -4,6 +4,7 @@ See ``SPEC.md`` of the project for the exact algorithm; section numbers in the d
 ("SPEC §3") refer to it.
 """
 
+from .calibration import Calibration
 from .controller import TemperatureController
 from .curves import (
     ConstantCurve,
@@ -43,6 +44,7 @@ __all__ = [
     "weibull_probability",
     "weibull_temperature",
     "ActCoolLR",
+    "Calibration",
     "ConstantCurve",
     "CosineCurve",
     "DrawnCurve",

@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .calibration import warmup_lr
 from .curves import TargetCurve
 from .pattern_model import lr_for_probability, mu_from_observation
 from .temperature import (
@@ -70,6 +71,8 @@ class TemperatureController:
         ramp_from: λ_t, the rate trained with at that step.
         ramp_to: λ*, reached at step t + K.
         diverged: set when a measured temperature, loss or rate was not finite.
+        warmup_steps, warmup_floor: before the first observation, the rate warms up linearly
+            from ``warmup_floor·λ_0`` to λ_0 over ``warmup_steps`` (0: λ_0 throughout).
     """
 
     lr_initial: float
@@ -83,6 +86,8 @@ class TemperatureController:
     k: float | None = None
     mu: float | None = None
     log_gain: float | None = None
+    warmup_steps: int = 0
+    warmup_floor: float = 1.0
     ramp_start: int | None = None
     ramp_from: float = 0.0
     ramp_to: float = 0.0
@@ -111,8 +116,10 @@ class TemperatureController:
 
     def lr_at(self, step: int) -> float:
         """The reference learning rate of training step ``step``."""
-        if self.ramp_start is None or step <= self.ramp_start:
-            return self.lr_initial if self.ramp_start is None else self.ramp_from
+        if self.ramp_start is None:
+            return warmup_lr(step, self.warmup_steps, self.lr_initial, self.warmup_floor)
+        if step <= self.ramp_start:
+            return self.ramp_from
         return ramp_lr(self.ramp_from, self.ramp_to, step - self.ramp_start, self.measure_every)
 
     def target_at(self, curve: TargetCurve, step: int) -> float:

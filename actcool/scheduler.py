@@ -12,6 +12,12 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from .calibration import (
+    DEFAULT_START_BITS,
+    Calibration,
+    cooldown_after,
+    ramp_start_temperature,
+)
 from .controller import TemperatureController
 from .curves import TargetCurve, curve_from_dict
 from .granularity import DEFAULT_GRANULARITY, Granularity
@@ -82,8 +88,8 @@ class ActCoolLR(LRScheduler):
         self,
         optimizer: Optimizer,
         model: nn.Module,
-        target: TargetCurve | Mapping[str, Any],
-        total_steps: int,
+        target: TargetCurve | Mapping[str, Any] | None = None,
+        total_steps: int | None = None,
         sigma: float | None = None,
         measure_every: int = 10,
         lr_min: float = 1e-6,
@@ -100,19 +106,27 @@ class ActCoolLR(LRScheduler):
         response: str = "weibull",
         k: float | None = None,
         smoothing: float = 0.5,
+        calibration: str | Calibration = "fixed",
     ) -> None:
         # Set our own state before super().__init__, which already calls step() once.
         if isinstance(target, Mapping):
             target = curve_from_dict(dict(target))
-        if not isinstance(target, TargetCurve):
+        if target is not None and not isinstance(target, TargetCurve):
             raise TypeError(
-                f"target must be a TargetCurve or its to_dict(), got {type(target).__name__}"
+                f"target must be a TargetCurve, its to_dict() or None (the calibrated default), "
+                f"got {type(target).__name__}"
             )
         if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
+            raise ValueError(
+                f"total_steps must be a positive integer (the number of training steps), "
+                f"got {total_steps!r}"
+            )
         lr0 = optimizer.param_groups[0]["lr"]
         lr0 = float(lr0.item() if isinstance(lr0, torch.Tensor) else lr0)
-        self.target = target
+        self.calibration = None if target is not None else Calibration.parse(calibration)
+        #: What the calibration found: ``t_start`` in bits once known (``None`` with a user target).
+        self.calibrated_start: float | None = None
+        self._ramp_samples: list[tuple[float, float]] = []  # (λ_t, T̄_t) during a ramp warm-up
         self.refit_sigma = bool(refit_sigma)
         self.monitor = TemperatureMonitor(
             model,
@@ -125,6 +139,10 @@ class ActCoolLR(LRScheduler):
             pattern_length=pattern_length,
             compare_with=compare_with,
         )
+        if self.calibration is not None and self.calibration.kind == "fixed":
+            target = self.calibration.fixed_target(self.monitor.granularity)
+            self.calibrated_start = self.calibration.fixed_start(self.monitor.granularity)
+        self.target: TargetCurve | None = target  # None until a ramp calibration has ended
         self.controller = TemperatureController(
             lr_initial=lr0,
             total_steps=total_steps,
@@ -136,6 +154,9 @@ class ActCoolLR(LRScheduler):
             sigma=None if sigma is None else float(sigma),
             k=None if k is None else float(k),
         )
+        if self.calibration is not None and self.calibration.kind == "ramp":
+            self.controller.warmup_steps = self.calibration.ramp_steps(total_steps)
+            self.controller.warmup_floor = self.calibration.floor
         self.sigma_scans = 0
         # The law's shape parameter (σ or k) comes from a scan at step 0 unless given.
         self.sigma_fitted = (sigma if response == "gaussian" else k) is not None
@@ -161,9 +182,16 @@ class ActCoolLR(LRScheduler):
         return self.controller.mu
 
     @property
-    def target_temperature(self) -> float:
-        """The target C(t) in bits for the step about to be trained."""
-        return self.controller.target_at(self.target, max(self.last_epoch, 0))
+    def target_temperature(self) -> float | None:
+        """The target C(t) in bits for the step about to be trained (``None`` during a ramp
+        calibration's warm-up, before the target is known)."""
+        return self.target_at(max(self.last_epoch, 0))
+
+    def target_at(self, step: int) -> float | None:
+        """The target C(step) in bits, or ``None`` while a ramp calibration is warming up."""
+        if self.target is None:
+            return None
+        return self.controller.target_at(self.target, step)
 
     @property
     def granularity(self) -> Granularity:
@@ -236,9 +264,29 @@ class ActCoolLR(LRScheduler):
             setattr(c, name, _FALLBACK_SIGMA)  # provisional until a scan fits one
         lr_used = self.optimizer.param_groups[0]["lr"]
         lr_used = float(lr_used.item() if isinstance(lr_used, torch.Tensor) else lr_used)
+        if self.target is None:  # a ramp calibration is warming up
+            if t < c.warmup_steps:
+                self._ramp_samples.append((lr_used, m.mean_temperature))
+                return
+            self._end_ramp(t)
         fit = m.fits.mean if m.fits is not None else None
         c.observe(t, lr_used, m.mean_temperature, m.resolution, self.target,
                   scan_mu=fit.mu if fit is not None else None)
+
+    def _end_ramp(self, t: int) -> None:
+        assert self.calibration is not None
+        c = self.controller
+        lrs, temps = zip(*self._ramp_samples, strict=True) if self._ramp_samples else ((), ())
+        t_start = ramp_start_temperature(lrs, temps, c.lr_initial)
+        if t_start is None or t_start <= 0:
+            t_start = DEFAULT_START_BITS * self.monitor.granularity.pattern_length / 64
+            logger.warning(
+                "step %d: no usable measurement during the warm-up; starting the cool-down "
+                "from %.2f bits", t, t_start,
+            )
+        self.calibrated_start = float(t_start)
+        self.target = cooldown_after(self.calibrated_start, c.warmup_steps / c.total_steps)
+        logger.info("step %d: warm-up calibrated T_start = %.3f bits", t, t_start)
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -251,7 +299,10 @@ class ActCoolLR(LRScheduler):
             "refit_sigma": self.refit_sigma,
             "sigma_scans": self.sigma_scans,
             "sigma_fitted": self.sigma_fitted,
-            "target": self.target.to_dict(),
+            "target": None if self.target is None else self.target.to_dict(),
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "calibrated_start": self.calibrated_start,
+            "ramp_samples": [list(x) for x in self._ramp_samples],
             "controller": self.controller.state_dict(),
             "monitor": self.monitor.state_dict(),
         }
@@ -267,6 +318,11 @@ class ActCoolLR(LRScheduler):
         self.refit_sigma = bool(state_dict.get("refit_sigma", self.refit_sigma))
         self.sigma_scans = int(state_dict.get("sigma_scans", 0))
         self.sigma_fitted = bool(state_dict.get("sigma_fitted", True))
-        self.target = curve_from_dict(state_dict["target"])
+        target = state_dict["target"]
+        self.target = None if target is None else curve_from_dict(target)
+        cal = state_dict.get("calibration")
+        self.calibration = None if cal is None else Calibration.parse(cal)
+        self.calibrated_start = state_dict.get("calibrated_start")
+        self._ramp_samples = [(float(a), float(b)) for a, b in state_dict.get("ramp_samples", [])]
         self.controller.load_state_dict(state_dict["controller"])
         self.monitor.load_state_dict(state_dict["monitor"])

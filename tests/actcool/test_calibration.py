@@ -1,0 +1,106 @@
+"""The calibrated default target (docs/algorithm.md §5): closed forms and the exact sequence."""
+
+import io
+import statistics
+
+import pytest
+import torch
+
+from actcool import ActCoolLR, Calibration, Granularity, PowerCurve
+from actcool.calibration import cooldown_after, ramp_start_temperature, warmup_lr
+
+from .conftest import BNDropNet, train_step
+
+
+def test_parse_and_fixed_start_scale_with_the_pattern_length():
+    assert Calibration.parse("fixed") == Calibration()
+    assert Calibration.parse("fixed:2.5").start_bits == 2.5
+    assert Calibration.parse("ramp:0.3") == Calibration("ramp", fraction=0.3)
+    assert str(Calibration.parse("ramp")) == "ramp:0.25"
+    assert Calibration.parse(Calibration("ramp").to_dict()) == Calibration("ramp")
+    cal = Calibration()
+    assert cal.fixed_start(Granularity("unit", 64)) == 2.0
+    assert cal.fixed_start(Granularity("unit", 16)) == 0.5
+    assert cal.fixed_target(Granularity()) == PowerCurve(2.0, 1.0)
+    with pytest.raises(ValueError, match="defined for the unit granularity, not 'sample'"):
+        cal.fixed_start(Granularity("sample"))
+    with pytest.raises(ValueError, match="unknown calibration 'auto'"):
+        Calibration.parse("auto")
+    with pytest.raises(ValueError, match="fraction must lie in"):
+        Calibration.parse("ramp:1.5")
+
+
+def test_warmup_and_start_temperature_closed_forms():
+    assert [warmup_lr(t, 4, 0.1, 0.04) for t in range(6)] == pytest.approx(
+        [0.004, 0.004 + 0.096 / 4, 0.004 + 0.096 / 2, 0.004 + 0.096 * 3 / 4, 0.1, 0.1]
+    )
+    lrs = [0.01, 0.02, 0.03, 0.04, 0.05]
+    temps = [0.9, 0.6, 0.66, 1.0, 1.05]  # T/λ = 90, 30, 22, 25, 21
+    # median of the second half (the last 3 measurements): 22
+    assert ramp_start_temperature(lrs, temps, 0.05) == pytest.approx(0.05 * 22)
+    assert ramp_start_temperature([0.0, float("nan")], [1.0, 1.0], 0.05) is None
+    c = cooldown_after(1.5, 0.25)
+    assert [c(f) for f in (0.0, 0.25, 0.625, 1.0)] == pytest.approx([1.5, 1.5, 0.75, 0.0])
+
+
+def test_no_target_follows_the_fixed_calibration():
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    sched = ActCoolLR(opt, model, total_steps=100, k=1.0)
+    assert sched.target == PowerCurve(2.0, 1.0)
+    assert sched.calibrated_start == 2.0 and str(sched.calibration) == "fixed:2"
+    with pytest.raises(ValueError, match="total_steps must be a positive integer"):
+        ActCoolLR(opt, model)
+    with pytest.raises(ValueError, match="calibration='ramp' or an explicit target"):
+        ActCoolLR(opt, model, total_steps=10, granularity="sample")
+    user = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=10, k=1.0)
+    assert user.calibration is None and user.calibrated_start is None
+
+
+def _ramp_run(batches, steps, save_at=None, checkpoint=None):
+    torch.manual_seed(3)
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.08, momentum=0.9)
+    sched = ActCoolLR(opt, model, total_steps=40, measure_every=2, k=1.0, calibration="ramp:0.3")
+    start = 0
+    if checkpoint is not None:
+        state = torch.load(io.BytesIO(checkpoint), weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["rng"])
+        start = state["step"]
+    lrs, temps, saved = [], [], None
+    for t in range(start, steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        x, y = batches[t % len(batches)]
+        train_step(model, opt, x, y, sched)
+        if t % 2 == 0:
+            temps.append(sched.last_measurement.mean_temperature)
+        if t + 1 == save_at:
+            buf = io.BytesIO()
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "rng": torch.get_rng_state(),
+                        "step": t + 1}, buf)
+            saved = buf.getvalue()
+    return sched, lrs, temps, saved
+
+
+def test_ramp_calibration_warms_up_then_cools_from_the_measured_start(image_batches):
+    sched, lrs, temps, _ = _ramp_run(image_batches, 40)
+    ramp = 12  # 0.3 × 40
+    assert lrs[:ramp] == pytest.approx([warmup_lr(t, ramp, 0.08, 0.04) for t in range(ramp)])
+    # T_start = λ_peak × median(T̄/λ) over the second half of the warm-up's 6 measurements
+    ratios = [temps[i] / lrs[2 * i] for i in range(6)][3:]
+    assert sched.calibrated_start == pytest.approx(0.08 * statistics.median(ratios))
+    assert sched.target(0.3) == pytest.approx(sched.calibrated_start)
+    assert sched.target(1.0) == 0.0
+    assert len(set(lrs[ramp:])) > 5  # the controller took over
+
+
+@pytest.mark.parametrize("save_at", [5, 12, 13, 20])
+def test_ramp_calibration_resumes_the_identical_sequence(save_at, image_batches):
+    _, full, _, _ = _ramp_run(image_batches, 30)
+    _, _, _, ckpt = _ramp_run(image_batches, save_at, save_at=save_at)
+    _, tail, _, _ = _ramp_run(image_batches, 30, checkpoint=ckpt)
+    assert tail == full[save_at:]
