@@ -71,6 +71,9 @@ class TemperatureController:
         ramp_from: λ_t, the rate trained with at that step.
         ramp_to: λ*, reached at step t + K.
         diverged: set when a measured temperature, loss or rate was not finite.
+        max_rise: λ* is at most ``max_rise × λ_t`` (``None``: no limit). A single cold
+            measurement (noise, or a batch the network already fits) then cannot multiply the
+            rate; falls are not limited.
         warmup_steps, warmup_floor: before the first observation, the rate warms up linearly
             from ``warmup_floor·λ_0`` to λ_0 over ``warmup_steps`` (0: λ_0 throughout).
     """
@@ -88,6 +91,7 @@ class TemperatureController:
     log_gain: float | None = None
     warmup_steps: int = 0
     warmup_floor: float = 1.0
+    max_rise: float | None = 2.0
     ramp_start: int | None = None
     ramp_from: float = 0.0
     ramp_to: float = 0.0
@@ -111,6 +115,8 @@ class TemperatureController:
                 f"unknown response model {self.response!r}; choose one of: "
                 + ", ".join(RESPONSE_MODELS)
             )
+        if self.max_rise is not None and not (math.isfinite(self.max_rise) and self.max_rise >= 1):
+            raise ValueError(f"max_rise must be a finite number >= 1 or None, got {self.max_rise!r}")
         if not (isinstance(self.smoothing, (int, float)) and 0 <= self.smoothing < 1):
             raise ValueError(f"smoothing must lie in [0, 1), got {self.smoothing!r}")
 
@@ -164,6 +170,8 @@ class TemperatureController:
             lr_star = self._gaussian(lr_t, mean_temperature, resolution, target, scan_mu)
         if lr_star is None or math.isnan(lr_star):
             return self._hold(step, lr_t, f"mu={self.mu!r}, ln a={self.log_gain!r}, lr*={lr_star!r}")
+        if self.max_rise is not None and lr_t > 0:
+            lr_star = min(lr_star, self.max_rise * lr_t)
         self.ramp_to = min(max(lr_star, self.lr_min), self.lr_max)
         return self.ramp_to
 
@@ -230,7 +238,7 @@ class TemperatureController:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if "response" not in state:
             # Saved before the Weibull law existed: the Gaussian law, without smoothing.
-            state = {**state, "response": "gaussian", "smoothing": 0.0}
+            state = {**state, "response": "gaussian", "smoothing": 0.0, "max_rise": None}
         for key, value in state.items():
             if key not in self.__dataclass_fields__:
                 raise KeyError(f"unknown controller state key {key!r}")

@@ -20,8 +20,6 @@ from numpy.typing import ArrayLike
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import ndtr
 
-from .weibull_model import weibull_probability
-
 __all__ = [
     "PatternFit",
     "WeibullFit",
@@ -163,7 +161,8 @@ def _fit_weibull(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> Weibu
     log_l0 = float(-intercept / slope) if slope > 0 else float(np.median(log_lr[informative]))
 
     def model(x: np.ndarray, log_lambda0: float, k: float) -> np.ndarray:
-        return weibull_probability(np.exp(x), math.exp(log_lambda0), k)
+        # (λ/λ0)^k in log space: no overflow for any ln λ0 the optimiser tries
+        return -np.expm1(-np.exp(np.minimum(k * (x - log_lambda0), 700.0)))
 
     try:
         with warnings.catch_warnings(), np.errstate(over="ignore"):
@@ -182,6 +181,8 @@ def _fit_weibull(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> Weibu
         return f"non-finite parameters ln lambda0={log_lambda0!r} k={k!r}"
     with np.errstate(over="ignore"):
         rmse = float(np.sqrt(np.mean((model(log_lr, log_lambda0, k) - p) ** 2)))
+    if not -700 < log_lambda0 < 700:
+        return f"lambda0 outside the float range (ln lambda0 = {log_lambda0:.3g})"
     return WeibullFit(lambda0=float(math.exp(log_lambda0)), k=float(k), rmse=rmse, n_informative=n_inf)
 
 

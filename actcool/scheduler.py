@@ -35,18 +35,28 @@ _MAX_SIGMA_SCANS = 3
 _FALLBACK_SIGMA = 1.0
 
 
+def _resolve_calibration(calibration: str | Calibration, granularity: Granularity) -> Calibration:
+    """``"auto"``: the fixed start for the unit granularity, else the ramp (a pattern
+    granularity's bits depend on the layer widths, so no fixed start carries over)."""
+    if calibration == "auto":
+        return Calibration("fixed" if granularity.kind == "unit" else "ramp")
+    return Calibration.parse(calibration)
+
+
 class ActCoolLR(LRScheduler):
     """Choose the learning rate so the mean activation pattern temperature follows ``target``.
 
     At every measurement step t (every ``measure_every`` steps, from step 0) the scheduler
-    measures the mean temperature T̄_t, estimates ``μ_t = ln λ_t − σ·Φ⁻¹(P̄_t)`` and aims at
-    the target of the next measurement, ``λ* = exp(μ_t + σ·Φ⁻¹(P(C(t+K))))`` clamped to
-    ``[lr_min, lr_max]``; over steps t+1 … t+K the rate moves linearly from λ_t to λ*
-    (SPEC §4). With ``sigma=None``, σ is fitted from an LR range scan at step 0.
+    measures the mean temperature T̄_t (docs/algorithm.md §1) and aims at the target of the next
+    measurement C(t+K) through a response model (§2, §4): by default the Weibull law
+    ``λ* = λ_t·(C/T̄_t)^(1/k)`` with its parameter smoothed over measurements, or the paper's
+    ``λ* = exp(μ_t + σ·Φ⁻¹(P(C)))``; λ* is clamped to ``[lr_min, lr_max]`` and over steps
+    t+1 … t+K the rate moves linearly from λ_t to λ*. The law's shape (k or σ) is fitted from
+    an LR range scan at step 0 unless given.
 
     Training loop (the order matters)::
 
-        scheduler = ActCoolLR(optimizer, model, PowerCurve(3.17), total_steps=len(loader) * epochs)
+        scheduler = ActCoolLR(optimizer, model, total_steps=len(loader) * epochs)
         for inputs, targets in batches:
             loss = criterion(model(inputs), targets)
             optimizer.zero_grad(); loss.backward(); optimizer.step()
@@ -60,11 +70,16 @@ class ActCoolLR(LRScheduler):
             momentum/Nesterov/weight decay, Adam, AdamW, ...). Its current rate is λ_0.
         model: the network trained by ``optimizer`` (the plain module, not a DDP wrapper).
         target: a :class:`~actcool.curves.TargetCurve` (or its ``to_dict()``), in bits over
-            the fraction of training.
+            the fraction of training; ``None`` (the default) is a linear cool-down whose start
+            temperature is calibrated for the run (see ``calibration``).
         total_steps: N, the number of training steps the target curve spans.
         sigma: σ of the pattern model; ``None`` fits it from a scan at step 0.
         measure_every: K, steps between measurements.
-        lr_min, lr_max: bounds of the chosen rate.
+        lr_min, lr_max: bounds of the chosen rate. ``lr_max=None`` (the default) is the
+            optimizer's rate: like ``OneCycleLR``'s ``max_lr``, the user's rate is the ceiling
+            and the temperature decides how far below it to go. A ceiling matters: as the
+            training loss goes to 0 on a small data set the update per unit rate shrinks, and
+            holding a temperature would raise the rate until the network breaks.
         last_epoch: as in every torch scheduler; leave at -1 and resume with
             :meth:`load_state_dict`.
         scan_every: also run an LR range scan every this many steps (for logging; with
@@ -82,6 +97,11 @@ class ActCoolLR(LRScheduler):
         k: exponent of the Weibull law; ``None`` fits it from the scan at step 0 (like σ).
         smoothing: β in [0, 1): the model's parameter (ln a, or μ) is averaged over
             measurements as ``β·old + (1 − β)·new``; 0 is the exact law.
+        calibration: how the default target (``target=None``) finds its start temperature:
+            ``"fixed"`` (2 bits of unit:64, scaled by L/64), ``"ramp"`` (warm up to the
+            optimizer's rate over 25% of training, then start from the temperature measured
+            there), ``"auto"`` (fixed for unit granularities, ramp otherwise) or a
+            :class:`~actcool.Calibration`. See ``actcool/calibration.py``.
     """
 
     def __init__(
@@ -93,7 +113,7 @@ class ActCoolLR(LRScheduler):
         sigma: float | None = None,
         measure_every: int = 10,
         lr_min: float = 1e-6,
-        lr_max: float = 10.0,
+        lr_max: float | None = None,
         last_epoch: int = -1,
         *,
         scan_every: int | None = None,
@@ -106,7 +126,7 @@ class ActCoolLR(LRScheduler):
         response: str = "weibull",
         k: float | None = None,
         smoothing: float = 0.5,
-        calibration: str | Calibration = "fixed",
+        calibration: str | Calibration = "auto",
     ) -> None:
         # Set our own state before super().__init__, which already calls step() once.
         if isinstance(target, Mapping):
@@ -123,7 +143,9 @@ class ActCoolLR(LRScheduler):
             )
         lr0 = optimizer.param_groups[0]["lr"]
         lr0 = float(lr0.item() if isinstance(lr0, torch.Tensor) else lr0)
-        self.calibration = None if target is not None else Calibration.parse(calibration)
+        self.calibration = None if target is not None else _resolve_calibration(
+            calibration, Granularity.parse(granularity, pattern_length)
+        )
         #: What the calibration found: ``t_start`` in bits once known (``None`` with a user target).
         self.calibrated_start: float | None = None
         self._ramp_samples: list[tuple[float, float]] = []  # (λ_t, T̄_t) during a ramp warm-up
@@ -148,7 +170,7 @@ class ActCoolLR(LRScheduler):
             total_steps=total_steps,
             measure_every=self.monitor.measure_every,
             lr_min=float(lr_min),
-            lr_max=float(lr_max),
+            lr_max=float(lr_max) if lr_max is not None else lr0 if lr0 > 0 else 10.0,
             response=response,
             smoothing=float(smoothing),
             sigma=None if sigma is None else float(sigma),

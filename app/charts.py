@@ -6,6 +6,9 @@ Streamlit or the store; the tests check the traces, axes and data of each figure
 
 Conventions (SPEC §2-§3): temperature T in bits; ``e^μ`` is the critical learning rate at
 which half of the patterns change (T = 1 bit); σ is the width of the transition in ln-units.
+A temperature depends on what counts as one pattern (its granularity: ``unit:64``,
+``position``, ``sample``; see :mod:`actcool.granularity`), so every temperature axis and
+colour bar names the granularity it was measured at when the caller passes it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from actcool.pattern_model import change_probability
+from actcool.weibull_model import weibull_probability
+from app.summary import FIT_MODELS, MODEL_LABELS, model_fit, normalize_fits
+
 __all__ = [
     "SCHEDULE_COLORS",
     "TEMPERATURE_SCALE",
@@ -29,10 +36,12 @@ __all__ = [
     "overlay_figure",
     "result_bars",
     "run_figures",
+    "scan_fit_figure",
     "scan_heatmap",
     "schedule_color",
     "site_heatmap",
     "temperature_figure",
+    "temperature_title",
 ]
 
 # One colour per schedule on every page (colour-blind-safe Okabe-Ito hues).
@@ -45,6 +54,9 @@ SCHEDULE_COLORS: dict[str, str] = {
 }
 OTHER_COLOR = "#333333"
 TARGET_COLOR = "#222222"
+# The two response models of an LR range scan, on every figure that draws them.
+MODEL_COLORS = {"gaussian": "#0072B2", "weibull": "#D55E00"}
+MODEL_DASHES = {"gaussian": "solid", "weibull": "dash"}
 # Heatmaps: Plotly's Inferno (0 bits black, hot yellow), spelled out because Streamlit's
 # front end rewrites the colours #000001-#000040 (theme placeholders), Inferno's black among them.
 TEMPERATURE_SCALE: list[list] = [
@@ -77,6 +89,17 @@ METRIC_LABELS: dict[str, str] = {
 def schedule_color(schedule: str | None) -> str:
     """The colour of a schedule on every page; a neutral dark grey for unknown ones."""
     return SCHEDULE_COLORS.get(schedule or "", OTHER_COLOR)
+
+
+def temperature_title(granularity: str | None = None, what: str = "temperature") -> str:
+    """A temperature axis title: ``"temperature (bits, unit:64)"``; ``"(bits)"`` alone when
+    the granularity is not known."""
+    return f"{what} (bits, {granularity})" if granularity else f"{what} (bits)"
+
+
+def _bits_colorbar(granularity: str | None) -> dict:
+    """A heatmap's colour bar in bits, the granularity below the unit (colour bars are narrow)."""
+    return {"title": {"text": f"bits<br>{granularity}" if granularity else "bits"}, "thickness": 12}
 
 
 # ---------------------------------------------------------------------- helpers
@@ -112,6 +135,10 @@ def _empty(title: str, message: str, height: int = HEIGHT) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
+
+
+def _hover_granularity(granularity: str | None) -> str:
+    return f" ({granularity})" if granularity else ""
 
 
 def _log10_ticks(low: float, high: float) -> tuple[list[int], list[str]]:
@@ -229,8 +256,13 @@ def lr_figure(steps: pd.DataFrame, schedule: str | None = None) -> go.Figure:
     return fig
 
 
-def temperature_figure(steps: pd.DataFrame, schedule: str | None = None) -> go.Figure:
-    """Measured mean temperature (bits) against step, with the target where there is one."""
+def temperature_figure(
+    steps: pd.DataFrame, schedule: str | None = None, granularity: str | None = None
+) -> go.Figure:
+    """Measured mean temperature (bits) against step, with the target where there is one.
+
+    ``granularity`` (e.g. ``"unit:64"``) labels the temperature axis.
+    """
     measured = _finite(steps, "mean_temperature")
     target = _finite(steps, "target_temperature")
     if measured.empty and target.empty:
@@ -252,18 +284,21 @@ def temperature_figure(steps: pd.DataFrame, schedule: str | None = None) -> go.F
             )
         )
     fig = go.Figure(traces)
-    _layout(fig, "Mean temperature", "step", "temperature (bits)")
+    _layout(fig, "Mean temperature", "step", temperature_title(granularity))
     fig.update_yaxes(rangemode="tozero")
     return fig
 
 
-def site_heatmap(names: Sequence[str], steps: np.ndarray, matrix: np.ndarray) -> go.Figure:
+def site_heatmap(
+    names: Sequence[str], steps: np.ndarray, matrix: np.ndarray, granularity: str | None = None
+) -> go.Figure:
     """Per-site temperature, site × step, first layers at the bottom.
 
     Args:
         names: site names in site order (S,).
         steps: measured steps (T,).
         matrix: temperatures in bits (S, T), NaN where a site was not measured.
+        granularity: what one pattern is (e.g. ``"unit:64"``), named on the colour bar.
     """
     if len(names) == 0 or len(steps) == 0:
         return _empty("Temperature per site", "no per-site measurement yet")
@@ -273,9 +308,9 @@ def site_heatmap(names: Sequence[str], steps: np.ndarray, matrix: np.ndarray) ->
     fig = go.Figure(
         go.Heatmap(  # Plotly ignores zmin unless zmax is set too
             z=matrix, x=steps, y=list(names), colorscale=TEMPERATURE_SCALE, zmin=0,
-            zmax=max(1.0, top),
-            colorbar={"title": {"text": "bits"}, "thickness": 12},
-            hovertemplate="%{y}<br>step %{x}: %{z:.3f} bits<extra></extra>",
+            zmax=max(1.0, top), colorbar=_bits_colorbar(granularity),
+            hovertemplate="%{y}<br>step %{x}: %{z:.3f} bits" + _hover_granularity(granularity)
+            + "<extra></extra>",
         )
     )
     _layout(fig, "Temperature per site", "step", "site (input at the bottom)", height, legend=False)
@@ -331,9 +366,11 @@ def scan_heatmap(
     title: str = "LR range scans",
     zmax: float | None = None,
     height: int = HEIGHT,
+    granularity: str | None = None,
 ) -> go.Figure:
     """The paper's LR range heatmap: training time × log learning rate, colour = mean
-    temperature (SPEC §3), with the learning rate actually used and ``e^μ`` drawn over it.
+    temperature (SPEC §3), with the learning rate actually used, ``e^μ`` of the Gaussian
+    fit and ``λ0`` of the Weibull fit drawn over it.
 
     Each scan colours the stretch of training from its step to the next scan (the last one
     to the latest step in ``steps``, else to ``total_steps``). The y axis is log10 of the rate, labelled in powers of ten.
@@ -341,9 +378,11 @@ def scan_heatmap(
     Args:
         scans: :meth:`Store.scans` rows; only ``site == "mean"`` is drawn.
         steps: :meth:`Store.steps` rows (step, lr), for the rate actually used.
-        fits: :meth:`Store.fits` rows; ``site == "mean"`` gives the critical rate e^μ.
+        fits: :meth:`Store.fits` rows; ``site == "mean"`` gives the critical rate e^μ
+            (Gaussian rows) and the Weibull scale λ0 (Weibull rows, when recorded).
         total_steps: end of training, for the last scan's stretch when ``steps`` is not given.
         zmax: top of the colour scale (bits); default the data's maximum.
+        granularity: what one pattern is (e.g. ``"unit:64"``), named on the colour bar.
     """
     mean = scans[scans["site"] == "mean"] if len(scans) else scans
     mean = _finite(mean, "temperature") if len(mean) else mean
@@ -361,9 +400,10 @@ def scan_heatmap(
     traces: list[go.BaseTraceType] = [
         go.Heatmap(
             z=grid.to_numpy(), x=edges, y=log_rates, colorscale=TEMPERATURE_SCALE,
-            zmin=0, zmax=top, colorbar={"title": {"text": "bits"}, "thickness": 12},
+            zmin=0, zmax=top, colorbar=_bits_colorbar(granularity),
             customdata=np.repeat(10.0 ** log_rates[:, None], len(scan_steps), axis=1),
-            hovertemplate="scan from step %{x}<br>λ = %{customdata:.3g}: %{z:.2f} bits<extra></extra>",
+            hovertemplate="scan from step %{x}<br>λ = %{customdata:.3g}: %{z:.2f} bits"
+            + _hover_granularity(granularity) + "<extra></extra>",
             name="mean temperature",
         )
     ]
@@ -380,7 +420,9 @@ def scan_heatmap(
                 )
             )
     if fits is not None and len(fits):
-        fitted = _finite(fits[fits["site"] == "mean"], "mu")
+        fits = normalize_fits(fits)
+        mean_fits = fits[fits["site"] == "mean"]
+        fitted = _finite(mean_fits[mean_fits["model"] == "gaussian"], "mu")
         if len(fitted):
             mu = fitted["mu"].to_numpy(np.float64)
             traces.append(
@@ -391,7 +433,22 @@ def scan_heatmap(
                     marker={"size": 7, "symbol": "diamond", "color": "#FFFFFF",
                             "line": {"color": "#000000", "width": 1}},
                     customdata=np.exp(mu),
-                    hovertemplate="step %{x}: e^μ = %{customdata:.3g}<extra>fit</extra>",
+                    hovertemplate="step %{x}: e^μ = %{customdata:.3g}<extra>Gaussian fit</extra>",
+                )
+            )
+        scales = _finite(mean_fits[mean_fits["model"] == "weibull"], "lambda0")
+        scales = scales[scales["lambda0"] > 0]
+        if len(scales):
+            lambda0 = scales["lambda0"].to_numpy(np.float64)
+            traces.append(
+                go.Scatter(
+                    x=scales["step"], y=np.log10(lambda0), mode="lines+markers",
+                    name="Weibull scale λ<sub>0</sub>",
+                    line={"color": "#FFFFFF", "width": 1.5, "dash": "dot"},
+                    marker={"size": 8, "symbol": "circle-open", "color": "#FFFFFF",
+                            "line": {"width": 2}},
+                    customdata=lambda0,
+                    hovertemplate="step %{x}: λ0 = %{customdata:.3g}<extra>Weibull fit</extra>",
                 )
             )
     fig = go.Figure(traces)
@@ -406,14 +463,17 @@ def scan_heatmap(
 
 
 def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
-    """μ, σ and the fit RMSE over training: the mean in the schedule's colour, sites as
-    thin lines shaded by depth (early, middle, late thirds of the network)."""
-    fitted = _finite(fits, "mu") if len(fits) else fits
+    """μ, σ and the fit RMSE of the Gaussian model over training: the mean in the schedule's
+    colour, sites as thin lines shaded by depth (early, middle, late thirds of the network).
+    The RMSE panel also shows the mean's Weibull fit, dashed, where one was recorded."""
+    fits = normalize_fits(fits)
+    fitted = _finite(fits[fits["model"] == "gaussian"], "mu") if len(fits) else fits
     if len(fitted) == 0:
         return _empty("Pattern-model fits", "no fit yet (one per LR range scan)", 2 * HEIGHT)
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-        subplot_titles=("μ (ln of the critical rate)", "σ (width, ln units)", "fit RMSE (probability)"),
+        subplot_titles=("Gaussian μ (ln of the critical rate)", "Gaussian σ (width, ln units)",
+                        "fit RMSE (probability)"),
     )
     sites = [s for s in pd.unique(fitted["site"]) if s != "mean"]
     bands = _depth_bands(sites)
@@ -440,6 +500,19 @@ def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
             )
         )
         rows.append(row)
+    weibull = fits[(fits["site"] == "mean") & (fits["model"] == "weibull")]
+    weibull = _finite(weibull, "rmse") if len(weibull) else weibull
+    if len(weibull):
+        traces.append(
+            go.Scatter(
+                x=weibull["step"], y=weibull["rmse"], mode="lines+markers",
+                name="mean, Weibull fit (RMSE)", legendgroup="weibull",
+                line={"color": schedule_color(schedule), "width": 2, "dash": "dash"},
+                marker={"size": 5, "symbol": "circle-open"},
+                hovertemplate="mean, Weibull<br>step %{x}: RMSE %{y:.3g}<extra></extra>",
+            )
+        )
+        rows.append(3)
     fig.add_traces(traces, rows=rows, cols=[1] * len(rows))
     _layout(fig, "Pattern-model fits", "", "", height=2 * HEIGHT)
     fig.update_xaxes(title_text="step", row=3, col=1)
@@ -447,6 +520,92 @@ def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
     fig.update_yaxes(rangemode="tozero", row=3, col=1)
     fig.update_layout(legend={"y": 1.04})
     fig.update_annotations(font_size=12)
+    return fig
+
+
+def scan_fit_figure(
+    scans: pd.DataFrame,
+    fits: pd.DataFrame,
+    step: int,
+    site: str = "mean",
+    granularity: str | None = None,
+) -> go.Figure:
+    """One LR range scan with both response models fitted to it: the measured change
+    probability P against the rate (log axis), the Gaussian CDF ``Φ((ln λ − μ)/σ)`` and the
+    Weibull ``1 − exp(−(λ/λ0)^k)``, each named with its RMSE in the legend, e^μ (P = ½) and
+    λ0 (P = 1 − 1/e) marked on them. A model without a fit is named in a note on the figure,
+    with the reason the fit gives.
+
+    Args:
+        scans: :meth:`Store.scans` rows (every scan; this draws one).
+        fits: :meth:`Store.fits` rows, one per (step, site, model); stores from before the
+            Weibull model have Gaussian rows only.
+        step: the scan's step.
+        site: ``"mean"`` (the mean over sites) or a site name.
+        granularity: what one pattern is (e.g. ``"unit:64"``), named on the probability axis.
+    """
+    where = "mean over sites" if site == "mean" else f"site {site}"
+    title = f"Scan at step {step}: {where}"
+    rows = scans[(scans["step"] == step) & (scans["site"] == site)] if len(scans) else scans
+    rows = _finite(rows, "probability") if len(rows) else rows
+    rows = rows[rows["rate"] > 0] if len(rows) else rows
+    if len(rows) == 0:
+        return _empty(title, f"no LR range scan of {where} at step {step}")
+    rates = rows["rate"].to_numpy(np.float64)
+    grid = np.logspace(np.log10(rates.min()) - 0.25, np.log10(rates.max()) + 0.25, 200)
+    traces: list[go.BaseTraceType] = [
+        go.Scatter(
+            x=rows["rate"], y=rows["probability"], mode="markers", name="measured",
+            marker={"color": TARGET_COLOR, "size": 8},
+            customdata=rows["temperature"] if "temperature" in rows else None,
+            hovertemplate="λ = %{x:.3g}: P = %{y:.3f} (%{customdata:.2f} bits)<extra>measured</extra>",
+        )
+    ]
+    fits = normalize_fits(fits)
+    notes = []
+    for model in FIT_MODELS:
+        params, reason = model_fit(fits, step, site, model)
+        label = MODEL_LABELS[model]
+        if params is None:
+            notes.append(f"{label} — no fit: {reason}")
+            continue
+        rmse = f"{params['rmse']:.3f}" if math.isfinite(params["rmse"]) else "—"
+        if model == "gaussian":
+            curve = change_probability(grid, params["mu"], params["sigma"])
+            mark, mark_p = math.exp(params["mu"]), 0.5
+            mark_text = f"e^μ = {mark:.3g} (μ = {params['mu']:.2f}, σ = {params['sigma']:.2f})"
+        else:
+            curve = weibull_probability(grid, params["lambda0"], params["k"])
+            mark, mark_p = params["lambda0"], 1.0 - math.exp(-1.0)
+            mark_text = f"λ0 = {mark:.3g} (k = {params['k']:.2f})"
+        style = {"color": MODEL_COLORS[model], "width": 2.5, "dash": MODEL_DASHES[model]}
+        traces.append(
+            go.Scatter(
+                x=grid, y=curve, mode="lines", name=f"{label} (RMSE {rmse})", line=style,
+                legendgroup=model,
+                hovertemplate=f"λ = %{{x:.3g}}: P = %{{y:.3f}}<extra>{label}</extra>",
+            )
+        )
+        traces.append(
+            go.Scatter(
+                x=[mark], y=[mark_p], mode="markers", name=mark_text, legendgroup=model,
+                showlegend=False,
+                marker={"color": MODEL_COLORS[model], "size": 11, "symbol": "diamond",
+                        "line": {"color": "#FFFFFF", "width": 1}},
+                hovertemplate=f"{mark_text}<extra>{label}</extra>",
+            )
+        )
+    fig = go.Figure(traces)
+    _layout(fig, title, "learning rate", "change probability P"
+            + (f" ({granularity})" if granularity else ""))
+    fig.update_xaxes(type="log", exponentformat="power")
+    fig.update_yaxes(range=[-0.03, 1.03])
+    for i, note in enumerate(notes):
+        fig.add_annotation(
+            text=note, x=0.01, y=0.98 - 0.09 * i, xref="paper", yref="paper", xanchor="left",
+            yanchor="top", showarrow=False, align="left", font={"size": 12, "color": "#B00020"},
+            bgcolor="rgba(255,255,255,0.85)",
+        )
     return fig
 
 
@@ -490,15 +649,17 @@ def run_figures(
     fits: pd.DataFrame,
     schedule: str | None = None,
     total_steps: int | None = None,
+    granularity: str | None = None,
 ) -> dict[str, go.Figure]:
-    """Every figure of the Runs page for one run, from (downsampled) query results."""
+    """Every figure of the Runs page for one run, from (downsampled) query results;
+    ``granularity`` labels every temperature."""
     names, matrix_steps, matrix = site_matrix
     return {
         "lr": lr_figure(steps, schedule),
-        "temperature": temperature_figure(steps, schedule),
-        "sites": site_heatmap(names, matrix_steps, matrix),
+        "temperature": temperature_figure(steps, schedule, granularity),
+        "sites": site_heatmap(names, matrix_steps, matrix, granularity),
         "error": error_figure(evaluations, schedule),
-        "scans": scan_heatmap(scans, steps, fits, total_steps),
+        "scans": scan_heatmap(scans, steps, fits, total_steps, granularity=granularity),
         "fits": fit_figure(fits, schedule),
     }
 
@@ -510,13 +671,17 @@ def overlay_figure(
     by: str,
     labels: Mapping[str, str],
     schedules: Mapping[str, str | None],
+    granularity: str | None = None,
 ) -> go.Figure:
     """One metric of several runs on a common x axis (:meth:`Store.aligned` output).
 
     Runs of the same schedule share its colour and differ in dash; learning rates use a
-    log axis; ``by="fraction"`` shows the x axis as a percentage of training.
+    log axis; ``by="fraction"`` shows the x axis as a percentage of training. A temperature
+    metric names ``granularity`` (shared by all its runs) in its title and axis.
     """
     label = METRIC_LABELS.get(metric, metric)
+    if metric.endswith("temperature") and granularity:
+        label = temperature_title(granularity, label.removesuffix(" (bits)"))
     title = label[:1].upper() + label[1:]
     data = _finite(aligned, "value") if len(aligned) else aligned
     if metric == "lr" and len(data):

@@ -12,14 +12,18 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from actcool.granularity import DEFAULT_PATTERN_LENGTH, Granularity
 from trainer.config import RunConfig
 
 __all__ = [
+    "DEFAULT_PATTERN_LENGTH",
     "DEMO_TAG",
+    "GRANULARITY_LABELS",
     "SCHEDULE_LABELS",
     "schedule_order",
     "build_configs",
     "demo_configs",
+    "granularity_spec",
     "parse_floats",
     "parse_seeds",
     "target_spec",
@@ -34,6 +38,13 @@ SCHEDULE_LABELS: dict[str, str] = {
     "constant": "constant",
 }
 DEMO_TAG = "demo"
+NEW_RUN_GRANULARITY: str = RunConfig().granularity  # "unit:64"
+# The Launch page's granularity choices (actcool.granularity), default first.
+GRANULARITY_LABELS: dict[str, str] = {
+    "unit": "unit: L units per pattern (default)",
+    "position": "position: one pattern per conv position",
+    "sample": "sample: one pattern per sample",
+}
 
 
 def schedule_order(schedules: Iterable[str]) -> list[str]:
@@ -115,6 +126,17 @@ def target_spec(
     raise ValueError(f"unknown target source {source!r}; choose one of: designed, saved, power")
 
 
+def granularity_spec(kind: str, pattern_length: int = DEFAULT_PATTERN_LENGTH) -> str:
+    """The ``RunConfig.granularity`` string of a Launch page choice: ``"unit:64"``,
+    ``"position"`` or ``"sample"`` (``pattern_length`` is L, used by ``unit`` only).
+
+    Raises:
+        ValueError: an unknown kind or an L below 1, as :class:`Granularity` words it.
+    """
+    length = int(pattern_length) if kind == "unit" else None
+    return str(Granularity.parse(kind, length))
+
+
 def build_configs(
     settings: Mapping[str, Any],
     schedules: Sequence[str],
@@ -122,6 +144,9 @@ def build_configs(
     name: str = "",
 ) -> list[RunConfig]:
     """One validated :class:`RunConfig` per schedule and seed, otherwise identical.
+
+    A new run measures at RunConfig's default granularity unless ``settings`` name one
+    (``RunConfig.from_dict`` alone would read a config without one as an old ``sample`` run).
 
     Args:
         settings: RunConfig fields shared by every run (no ``schedule``/``seed``).
@@ -139,7 +164,8 @@ def build_configs(
     configs = []
     for schedule in schedules:
         for seed in seeds:
-            config = RunConfig.from_dict({**settings, "schedule": schedule, "seed": seed})
+            config = RunConfig.from_dict({"granularity": NEW_RUN_GRANULARITY, **settings,
+                                          "schedule": schedule, "seed": seed})
             base = name or config.display_name
             if name and len(schedules) > 1:
                 base = f"{name}-{schedule}"

@@ -165,7 +165,8 @@ def _scans(at: str, run_id: str) -> pd.DataFrame:
 
 
 def fits(run_id: str) -> pd.DataFrame:
-    """:meth:`Store.fits`: μ, σ, RMSE per scan, per site and 'mean'."""
+    """:meth:`Store.fits`: per scan, site ('mean' too) and model (Gaussian: μ, σ; Weibull:
+    λ0, k), the RMSE and why there is no fit; see :func:`app.summary.normalize_fits`."""
     return _fits(home(), run_id)
 
 
@@ -199,10 +200,15 @@ def _aligned(
     return _store(at).aligned(list(run_ids), metric=metric, by=by, max_points=max_points)
 
 
-def comparison_csv(run_ids: tuple[str, ...], by: str, labels: dict[str, str]) -> bytes:
+def comparison_csv(
+    run_ids: tuple[str, ...],
+    by: str,
+    labels: dict[str, str],
+    granularities: dict[str, str] | None = None,
+) -> bytes:
     """Every recorded value (not downsampled) of :data:`EXPORT_METRICS` of several runs, as
-    CSV in long format: run_id, run (label), metric, step or fraction, value. Uncached:
-    it runs when the download button is pressed."""
+    CSV in long format: run_id, run (label), granularity (of the temperatures, when given),
+    metric, step or fraction, value. Uncached: it runs when the download button is pressed."""
     source = store()
     frames = []
     for metric in EXPORT_METRICS:
@@ -211,4 +217,6 @@ def comparison_csv(run_ids: tuple[str, ...], by: str, labels: dict[str, str]) ->
         frames.append(values)
     table = pd.concat(frames, ignore_index=True).rename(columns={"x": by})
     table.insert(1, "run", table["run_id"].map(labels))
+    if granularities is not None:
+        table.insert(2, "granularity", table["run_id"].map(granularities))
     return table.to_csv(index=False).encode()

@@ -14,13 +14,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actcool.granularity import Granularity
+
 __all__ = [
+    "FIT_MODELS",
     "LIVE",
+    "MODEL_LABELS",
     "RESUMABLE",
     "STATUS_ICONS",
     "Progress",
     "compare_table",
+    "fit_table",
     "format_duration",
+    "granularity_groups",
+    "granularity_of",
+    "model_fit",
+    "normalize_fits",
     "progress",
     "run_label",
 ]
@@ -37,6 +46,12 @@ STATUS_ICONS: dict[str, str] = {
 }
 LIVE = ("queued", "running")  # statuses whose data still changes
 RESUMABLE = ("stopped", "lost", "failed")  # what trainer.worker.resume_detached accepts
+#: What a run recorded before measurement granularities existed measured: one pattern per sample.
+LEGACY_GRANULARITY = "sample"
+#: The response models fitted to every LR range scan, and their names in legends and tables.
+FIT_MODELS = ("gaussian", "weibull")
+MODEL_LABELS = {"gaussian": "Gaussian CDF", "weibull": "Weibull"}
+_MODEL_PARAMETERS = {"gaussian": ("mu", "sigma"), "weibull": ("lambda0", "k")}
 ETA_WINDOW = 200  # most recent step rows used for the speed behind the ETA
 
 
@@ -107,11 +122,11 @@ def compare_table(
     evaluations: Mapping[str, pd.DataFrame],
     steps: Mapping[str, pd.DataFrame],
 ) -> pd.DataFrame:
-    """One row per run: final and best test error (%), best validation error (%), wall
-    time (s) and steps.
+    """One row per run: its temperature granularity, final and best test error (%), best
+    validation error (%), wall time (s) and steps.
 
     Args:
-        runs: catalog rows (id, name, status, schedule, summary).
+        runs: catalog rows (id, name, status, schedule, summary, config).
         evaluations: :meth:`Store.evaluations` per run id.
         steps: :meth:`Store.steps` per run id (downsampled is fine).
 
@@ -141,6 +156,7 @@ def compare_table(
                 "run": run.get("name"),
                 "id": run["id"],
                 "schedule": run.get("schedule"),
+                "granularity": granularity_of(run.get("config")),
                 "status": run.get("status"),
                 "final test error (%)": float(final),
                 "best test error (%)": float(np.min(test)) if len(test) else float(final),
@@ -157,3 +173,112 @@ def _column(frame: pd.DataFrame, column: str) -> np.ndarray:
         return np.empty(0)
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
     return values[np.isfinite(values)]
+
+
+# ---------------------------------------------------------------------- granularity
+def granularity_of(config: Mapping[str, Any] | None) -> str:
+    """The granularity a run measured its temperatures at: ``"unit:64"``, ``"position"`` or
+    ``"sample"`` (see :mod:`actcool.granularity`).
+
+    Runs recorded before the config had the field measured per sample. A value the current
+    code cannot parse is returned as written, so it still labels the run.
+    """
+    value = config.get("granularity", LEGACY_GRANULARITY) if isinstance(config, Mapping) else None
+    if not value:
+        return LEGACY_GRANULARITY
+    try:
+        return str(Granularity.parse(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def granularity_groups(granularities: Mapping[str, str]) -> dict[str, list[str]]:
+    """Run ids by granularity (``{run_id: granularity}`` in), groups ordered by their first run."""
+    groups: dict[str, list[str]] = {}
+    for run_id, granularity in granularities.items():
+        groups.setdefault(granularity, []).append(run_id)
+    return groups
+
+
+# ---------------------------------------------------------------------- scan fits
+def normalize_fits(fits: pd.DataFrame) -> pd.DataFrame:
+    """:meth:`Store.fits` rows with every column of the two-model layout.
+
+    Stores written before the Weibull model have only Gaussian rows and no ``model``,
+    ``lambda0``, ``k`` or ``reason`` columns: they read as ``model == "gaussian"`` rows with
+    empty Weibull parameters and no reason.
+    """
+    fits = fits.copy()
+    for column in ("step", "site"):
+        if column not in fits:
+            fits[column] = pd.Series(dtype=object)
+    if "model" not in fits:
+        fits["model"] = "gaussian"
+    for column in ("mu", "sigma", "lambda0", "k", "rmse"):
+        if column not in fits:
+            fits[column] = np.nan
+        fits[column] = pd.to_numeric(fits[column], errors="coerce").astype(np.float64)
+    if "reason" not in fits:
+        fits["reason"] = None
+    return fits
+
+
+def model_fit(
+    fits: pd.DataFrame, step: int, site: str, model: str
+) -> tuple[dict[str, float] | None, str | None]:
+    """One response model's fit to one scan: ``(parameters, None)``, or ``(None, why not)``
+    where "why not" is the fit's recorded reason (e.g. too few informative points).
+
+    Args:
+        fits: :func:`normalize_fits` rows.
+        step, site: the scan (``site`` is ``"mean"`` or a site name).
+        model: ``"gaussian"`` (parameters mu, sigma, rmse) or ``"weibull"`` (lambda0, k, rmse).
+    """
+    rows = fits[(fits["step"] == step) & (fits["site"] == site) & (fits["model"] == model)]
+    if len(rows) == 0:
+        return None, "not recorded for this scan"
+    row = rows.iloc[-1]
+    names = (*_MODEL_PARAMETERS[model], "rmse")
+    values = {name: float(row[name]) for name in names}
+    if all(math.isfinite(values[name]) for name in _MODEL_PARAMETERS[model]):
+        return values, None
+    reason = row["reason"]
+    if isinstance(reason, str) and reason.strip():
+        return None, reason.strip()
+    return None, "reason not recorded"
+
+
+def fit_table(fits: pd.DataFrame, step: int) -> pd.DataFrame:
+    """Both models' fits to one scan, one row per site (``mean`` first, then network order).
+
+    Columns: site, e^μ, σ, Gaussian RMSE, λ0, k, Weibull RMSE, better (the model with the
+    lower RMSE, when both fitted) and note (why a model has no fit).
+
+    Args:
+        fits: :meth:`Store.fits` rows (either layout, see :func:`normalize_fits`).
+        step: the scan's step.
+    """
+    fits = normalize_fits(fits)
+    at = fits[fits["step"] == step]
+    sites = ["mean", *[s for s in pd.unique(at["site"]) if s != "mean"]]
+    rows = []
+    for site in sites:
+        gaussian, why_not_gaussian = model_fit(at, step, site, "gaussian")
+        weibull, why_not_weibull = model_fit(at, step, site, "weibull")
+        better = ""
+        if gaussian and weibull and math.isfinite(gaussian["rmse"]) and math.isfinite(weibull["rmse"]):
+            better = MODEL_LABELS["weibull" if weibull["rmse"] < gaussian["rmse"] else "gaussian"]
+        notes = [f"{MODEL_LABELS[m]} — no fit: {why}" for m, why in
+                 (("gaussian", why_not_gaussian), ("weibull", why_not_weibull)) if why]
+        rows.append({
+            "site": site,
+            "e^μ": math.exp(gaussian["mu"]) if gaussian else np.nan,
+            "σ": gaussian["sigma"] if gaussian else np.nan,
+            "Gaussian RMSE": gaussian["rmse"] if gaussian else np.nan,
+            "λ0": weibull["lambda0"] if weibull else np.nan,
+            "k": weibull["k"] if weibull else np.nan,
+            "Weibull RMSE": weibull["rmse"] if weibull else np.nan,
+            "better": better,
+            "note": "; ".join(notes),
+        })
+    return pd.DataFrame(rows)

@@ -40,7 +40,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/reproduce.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.config import RunConfig  # noqa: E402  (torch-free)
+from trainer.config import RunConfig  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -132,9 +132,9 @@ def _same(stored: dict, cfg: RunConfig) -> bool:
     return all(stored.get(k) == v for k, v in mine.items() if k not in ("target", "name"))
 
 
-def find_runs(store, runs: list[Planned]) -> dict[str, dict]:
+def find_runs(store, runs: list, tag: str = TAG) -> dict[str, dict]:
     """The newest stored run of each plan key whose config matches, as ``get_run`` dicts."""
-    table = store.list_runs(tag=TAG)
+    table = store.list_runs(tag=tag)
     found: dict[str, dict] = {}
     for p in runs:
         for _, row in table.iterrows():  # newest first
@@ -144,11 +144,11 @@ def find_runs(store, runs: list[Planned]) -> dict[str, dict]:
     return found
 
 
-def train(store, runs: list[Planned]) -> None:
+def train(store, runs: list, tag: str = TAG) -> None:
     """Train what is missing: reuse finished runs, resume stopped/lost ones, start the rest."""
     from trainer.run import train_run
 
-    existing = find_runs(store, runs)
+    existing = find_runs(store, runs, tag)
     for i, p in enumerate(runs, 1):
         row = existing.get(p.key)
         status = row["status"] if row else None
@@ -157,10 +157,11 @@ def train(store, runs: list[Planned]) -> None:
             continue
         t0 = time.monotonic()
         config = p.config
-        if p.replay_of is not None and status not in ("stopped", "lost"):
-            source = find_runs(store, [q for q in runs if q.key == p.replay_of]).get(p.replay_of)
+        replay_of = getattr(p, "replay_of", None)
+        if replay_of is not None and status not in ("stopped", "lost"):
+            source = find_runs(store, [q for q in runs if q.key == replay_of], tag).get(replay_of)
             if source is None or source["status"] != "finished":
-                log.warning("[%d/%d] %s: skipped, %s has not finished", i, len(runs), p.key, p.replay_of)
+                log.warning("[%d/%d] %s: skipped, %s has not finished", i, len(runs), p.key, replay_of)
                 continue
             config = config.replace(target=replay_target(store, source))
         if status in ("stopped", "lost"):

@@ -9,7 +9,10 @@ Layout (folder or zip alike)::
     fits.<ext>
     evaluations.<ext>
 
-CSV writes NULL and NaN alike as an empty field; Parquet keeps the types and the NULLs.
+Every column of the current schema is written, the counts behind each temperature at the
+run's granularity (``changed`` of ``total``, ``flipped_bits`` of ``total_bits``...) and both
+models' fits included; a run's granularity is in its config in run.json. CSV writes NULL and
+NaN alike as an empty field; Parquet keeps the types and the NULLs.
 """
 
 from __future__ import annotations

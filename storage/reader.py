@@ -15,6 +15,23 @@ import pyarrow as pa
 STEP_METRICS = ("epoch", "lr", "loss", "mean_temperature", "target_temperature")
 EVAL_METRICS = ("train_loss", "train_error", "val_loss", "val_error", "test_error")
 METRICS = STEP_METRICS + EVAL_METRICS
+#: Per-site counts of ``site_temperatures`` (:func:`read_site_counts`).
+SITE_COUNTS = (
+    "changed",
+    "total",
+    "flipped_bits",
+    "total_bits",
+    "changed_samples",
+    "batch_size",
+    "changed_positions",
+    "total_positions",
+)
+#: What :func:`read_site_matrix` can lay out as a matrix.
+SITE_VALUES = ("temperature", *SITE_COUNTS)
+SCAN_COUNTS = (
+    "changed", "total", "flipped_bits", "total_bits",
+    "changed_samples", "batch_size", "changed_positions", "total_positions",
+)
 
 
 def read_steps(con: duckdb.DuckDBPyConnection, max_points: int | None = None) -> pd.DataFrame:
@@ -41,35 +58,70 @@ def read_evaluations(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def read_scans(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Rows of ``lr_scans``: step, epoch, rate, site, site_index (NA for 'mean'),
-    probability, temperature; per step the 'mean' rows first, then sites in index order."""
+    probability, temperature, and the counts of SCAN_COUNTS (Int64,
+    NA on the 'mean' rows and where not recorded); per step the 'mean' rows first, then sites
+    in index order."""
     scans = con.execute(
-        "SELECT step, epoch, rate, site, site_index, probability, temperature FROM lr_scans "
+        "SELECT step, epoch, rate, site, site_index, probability, temperature, "
+        f"{', '.join(SCAN_COUNTS)} FROM lr_scans "
         "ORDER BY step, site_index NULLS FIRST, rate"
     ).df()
     scans["site_index"] = scans["site_index"].astype("Int32")
-    return scans
+    return _nullable_ints(scans, SCAN_COUNTS)
 
 
 def read_fits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Rows of ``fits``: step, site, mu, sigma, rmse (NaN when no fit), n_informative (Int32)."""
+    """Rows of ``fits``, one per (step, site, model): step, site, model ('gaussian' or
+    'weibull'), mu, sigma (Gaussian), lambda0, k (Weibull), rmse (NaN where not applicable
+    or no fit), n_informative (Int32), reason (why there is no fit; missing when fitted)."""
     fits = con.execute(
-        "SELECT step, site, mu, sigma, rmse, n_informative FROM fits ORDER BY step, rowid"
+        "SELECT step, site, model, mu, sigma, lambda0, k, rmse, n_informative, reason "
+        "FROM fits ORDER BY step, rowid"
     ).df()
     fits["n_informative"] = fits["n_informative"].astype("Int32")
+    # DuckDB gives an all-NULL VARCHAR column as objects: use the dtype of the other strings.
+    fits["reason"] = fits["reason"].astype(fits["site"].dtype)
     return fits
+
+
+def read_site_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """What every site counted at every measured step, to recompute temperatures at any
+    counted granularity.
+
+    Columns: step, site_index, site_name, then the Int64 counts (NA where not counted)
+    changed, total (at the run's granularity), flipped_bits, total_bits, changed_samples,
+    batch_size, changed_positions, total_positions, and the stored temperature. Rows in
+    step order, then site index.
+    """
+    counts = con.execute(
+        f"SELECT step, site_index, site_name, {', '.join(SITE_COUNTS)}, temperature "
+        "FROM site_temperatures ORDER BY step, site_index, rowid"
+    ).df()
+    return _nullable_ints(counts, SITE_COUNTS)
+
+
+def _nullable_ints(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def read_site_matrix(
     con: duckdb.DuckDBPyConnection,
     max_steps: int | None = None,
+    value: str = "temperature",
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Per-site temperatures as a matrix.
+    """Per-site temperatures (or another column of :data:`SITE_VALUES`) as a matrix.
 
-    Returns ``(names, steps, temperatures)``: site names ordered by site index, the
-    measured steps ``(T,)`` ascending, and temperatures ``(S, T)`` with NaN where a site
-    has no value (the last value wins where a step was logged twice). With ``max_steps``,
-    ``T <= max_steps`` evenly spaced measured steps, always including the first and last.
+    Returns ``(names, steps, values)``: site names ordered by site index, the measured
+    steps ``(T,)`` ascending, and the values ``(S, T)`` as floats with NaN where a site has
+    no value or it is NULL (the last value wins where a step was logged twice). With
+    ``max_steps``, ``T <= max_steps`` evenly spaced measured steps, always including the
+    first and last.
     """
+    if value not in SITE_VALUES:
+        raise ValueError(f"unknown site value {value!r}; choose one of: {', '.join(SITE_VALUES)}")
+    column = "temperature" if value == "temperature" else f"CAST({value} AS DOUBLE) AS temperature"
     names = _site_names(con, everywhere=False)
     steps = _measured_steps(con)
     if max_steps is not None and len(steps) > max_steps:
@@ -78,13 +130,13 @@ def read_site_matrix(
         try:
             data = fetch_arrow(
                 con,
-                "SELECT site_index, step, temperature FROM site_temperatures "
+                f"SELECT site_index, step, {column} FROM site_temperatures "
                 "SEMI JOIN _kept_steps USING (step)",
             )
         finally:
             con.unregister("_kept_steps")
     else:
-        data = fetch_arrow(con, "SELECT site_index, step, temperature FROM site_temperatures")
+        data = fetch_arrow(con, f"SELECT site_index, step, {column} FROM site_temperatures")
     index = data.column("site_index").to_numpy()
     known = np.array(sorted(names), dtype=np.int64)
     row = _positions(known, index)

@@ -15,6 +15,7 @@ each in its own transaction, so an old file is upgraded the first time it is ope
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -73,7 +74,20 @@ def _catalog_v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-CATALOG_MIGRATIONS: list[Migration] = [_catalog_v1, _catalog_v2]
+def _catalog_v3(con: duckdb.DuckDBPyConnection) -> None:
+    # Temperatures gained a granularity; every run recorded before was measured per sample.
+    rows = con.execute("SELECT id, config FROM runs").fetchall()
+    for run_id, text in rows:
+        config = json.loads(text)
+        if isinstance(config, dict) and "granularity" not in config:
+            config["granularity"] = "sample"
+            con.execute(
+                "UPDATE runs SET config = ? WHERE id = ?",
+                [json.dumps(config, sort_keys=True, allow_nan=True), run_id],
+            )
+
+
+CATALOG_MIGRATIONS: list[Migration] = [_catalog_v1, _catalog_v2, _catalog_v3]
 
 
 # ---------------------------------------------------------------- run-file migrations
@@ -90,11 +104,35 @@ def _run_v2(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT INTO site_steps SELECT DISTINCT step FROM site_temperatures ORDER BY step")
 
 
-RUN_MIGRATIONS: list[Migration] = [_run_v1, _run_v2]
+def _run_v3(con: duckdb.DuckDBPyConnection) -> None:
+    # Granularities: what each site counted and out of how many, flipped bits, and the Weibull
+    # fits next to the Gaussian ones. Rows written before were measured per sample.
+    for table, columns in _RUN_V3_ADDED.items():
+        for name, sql, _ in columns:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql}")
+    con.execute("UPDATE site_temperatures SET total = batch_size, changed_samples = changed")
+    # lr_scans rows had no batch size: take that of the step's measurement, else the run's.
+    con.execute(
+        """
+        UPDATE lr_scans SET total = coalesce(
+            (SELECT max(s.batch_size) FROM site_temperatures s WHERE s.step = lr_scans.step),
+            (SELECT max(batch_size) FROM site_temperatures)
+        )
+        WHERE site_index IS NOT NULL
+        """
+    )
+    con.execute(
+        "UPDATE lr_scans SET changed = CAST(round(probability * total) AS BIGINT) "
+        "WHERE total IS NOT NULL AND isfinite(probability)"
+    )
+    con.execute("UPDATE fits SET model = 'gaussian'")
 
 
-# The current columns of every run-file table: (name, DuckDB type, Arrow type). The writer
-# builds its Arrow batches from these, the reader selects them. Nullable unless noted.
+RUN_MIGRATIONS: list[Migration] = [_run_v1, _run_v2, _run_v3]
+
+
+# The run-file tables as _run_v1 creates them: (name, DuckDB type, Arrow type). Frozen;
+# RUN_TABLES below adds the later columns. Nullable unless noted.
 _RUN_V1_COLUMNS: dict[str, list[tuple[str, str, pa.DataType]]] = {
     "steps": [
         ("run_id", "VARCHAR NOT NULL", pa.string()),
@@ -147,7 +185,39 @@ _RUN_V1_COLUMNS: dict[str, list[tuple[str, str, pa.DataType]]] = {
     ],
 }
 
-RUN_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = _RUN_V1_COLUMNS
+# Columns added by _run_v3, appended to the tables of version 1 (frozen, like _RUN_V1_COLUMNS).
+_RUN_V3_ADDED: dict[str, list[tuple[str, str, pa.DataType]]] = {
+    "site_temperatures": [
+        ("total", "BIGINT", pa.int64()),  # denominator of `changed` at the run's granularity
+        ("flipped_bits", "BIGINT", pa.int64()),
+        ("total_bits", "BIGINT", pa.int64()),
+        ("changed_samples", "BIGINT", pa.int64()),  # NULL where that counter was not counted
+        ("changed_positions", "BIGINT", pa.int64()),
+        ("total_positions", "BIGINT", pa.int64()),
+    ],
+    "lr_scans": [
+        ("changed", "BIGINT", pa.int64()),  # at the run's granularity; NULL for 'mean'
+        ("total", "BIGINT", pa.int64()),
+        ("flipped_bits", "BIGINT", pa.int64()),
+        ("total_bits", "BIGINT", pa.int64()),
+        ("changed_samples", "BIGINT", pa.int64()),  # NULL where that counter was not counted
+        ("batch_size", "BIGINT", pa.int64()),
+        ("changed_positions", "BIGINT", pa.int64()),
+        ("total_positions", "BIGINT", pa.int64()),
+    ],
+    "fits": [
+        ("model", "VARCHAR", pa.string()),  # 'gaussian' | 'weibull'
+        ("lambda0", "DOUBLE", pa.float64()),  # Weibull; NULL for Gaussian rows and no fit
+        ("k", "DOUBLE", pa.float64()),
+        ("reason", "VARCHAR", pa.string()),  # why there is no fit; NULL when fitted
+    ],
+}
+
+# The current columns of every run-file table, in file order. The writer builds its Arrow
+# batches from these, the reader selects them.
+RUN_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = {
+    table: columns + _RUN_V3_ADDED.get(table, []) for table, columns in _RUN_V1_COLUMNS.items()
+}
 
 
 def arrow_schema(table: str) -> pa.Schema:
@@ -158,6 +228,11 @@ def arrow_schema(table: str) -> pa.Schema:
 def column_names(table: str) -> list[str]:
     """Column names of a run-file table, in order."""
     return [name for name, _, _ in RUN_TABLES[table]]
+
+
+def optional_columns(table: str) -> list[str]:
+    """Columns added after version 1, which bulk inserts may leave out (stored as NULL)."""
+    return [name for name, _, _ in _RUN_V3_ADDED.get(table, [])]
 
 
 # ---------------------------------------------------------------- applying migrations

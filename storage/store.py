@@ -32,10 +32,11 @@ from .reader import (
     read_fits,
     read_metric,
     read_scans,
+    read_site_counts,
     read_site_matrix,
     read_steps,
 )
-from .schema import RUN_TABLES, arrow_schema, column_names
+from .schema import RUN_TABLES, arrow_schema, column_names, optional_columns
 from .status import DEFAULT_LOST_AFTER
 from .validate import check_limit, check_run_id
 from .writer import RunWriter, insert_arrow
@@ -92,8 +93,10 @@ class Store(Catalog):
     def append_rows(self, run_id: str, table: str, data: pd.DataFrame | pa.Table) -> int:
         """Bulk-insert rows into one table of a run in a single transaction; return the count.
 
-        ``data`` holds every column of the table except ``run_id`` (``wall_time`` may be
-        omitted and defaults to now). For imports and benchmarks; trainers use
+        ``data`` holds every column of the table except ``run_id``; ``wall_time`` may be
+        omitted and defaults to now, and the columns added after schema version 1 (the
+        counts of granularities, the Weibull fit columns) may be omitted and are NULL (a fit
+        row without ``model`` is a Gaussian one). For imports and benchmarks; trainers use
         :meth:`writer`.
         """
         if table not in RUN_TABLES:
@@ -107,6 +110,15 @@ class Store(Catalog):
         wanted = column_names(table)[1:]
         if "wall_time" in wanted and "wall_time" not in data.column_names:
             data = data.append_column("wall_time", pa.array(np.full(len(data), time.time())))
+        schema = arrow_schema(table)
+        for name in optional_columns(table):
+            if name not in data.column_names:
+                typ = schema.field(name).type
+                if (table, name) == ("fits", "model"):
+                    column = pa.array(["gaussian"] * len(data), typ)
+                else:
+                    column = pa.nulls(len(data), typ)
+                data = data.append_column(name, column)
         missing = [c for c in wanted if c not in data.column_names]
         extra = [c for c in data.column_names if c not in wanted]
         if missing or extra:
@@ -114,7 +126,6 @@ class Store(Catalog):
                 f"{table} rows need exactly the columns {wanted}; "
                 f"missing {missing}, unexpected {extra}"
             )
-        schema = arrow_schema(table)
         data = data.select(wanted).cast(pa.schema([schema.field(c) for c in wanted]))
         self._known(run_id)
         with self._run_file(run_id) as con, transaction(con):
@@ -150,22 +161,33 @@ class Store(Catalog):
         self,
         run_id: str,
         max_steps: int | None = None,
+        value: str = "temperature",
     ) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """``(site_names, steps (T,), temperatures (S, T))``; see
+        """``(site_names, steps (T,), values (S, T))``; see
         :func:`~storage.reader.read_site_matrix`. ``max_steps`` (>= 2) keeps at most that
         many evenly spaced measured steps, first and last included (about 50 ms for 2000 of
         100k steps x 56 sites); None: all of them (0.2-0.5 s for that run), so dashboards
-        should pass a limit."""
+        should pass a limit. ``value`` picks the column: ``temperature`` (default) or a
+        count of :meth:`site_counts` (as floats, NaN where not counted)."""
         max_steps = check_limit(max_steps, "max_steps")
-        return self._read(run_id, lambda con: read_site_matrix(con, max_steps))
+        return self._read(run_id, lambda con: read_site_matrix(con, max_steps, value))
+
+    def site_counts(self, run_id: str) -> pd.DataFrame:
+        """Per measured step and site, what was counted: step, site_index, site_name,
+        changed, total (at the run's granularity), flipped_bits, total_bits,
+        changed_samples, batch_size, changed_positions, total_positions (Int64, NA where not
+        counted) and the stored temperature; see :func:`~storage.reader.read_site_counts`."""
+        return self._read(run_id, read_site_counts)
 
     def scans(self, run_id: str) -> pd.DataFrame:
         """Learning-rate scans: step, epoch, rate, site ('mean' or a name), site_index,
-        probability, temperature."""
+        probability, temperature, changed, total, flipped_bits, total_bits (counts NA on
+        the 'mean' rows)."""
         return self._read(run_id, read_scans)
 
     def fits(self, run_id: str) -> pd.DataFrame:
-        """Fits: step, site ('mean' or a name), mu, sigma, rmse, n_informative."""
+        """Fits, one row per (step, site, model): step, site ('mean' or a name), model
+        ('gaussian' | 'weibull'), mu, sigma, lambda0, k, rmse, n_informative, reason."""
         return self._read(run_id, read_fits)
 
     def evaluations(self, run_id: str) -> pd.DataFrame:

@@ -143,3 +143,19 @@ def ints(values: Any, n: int, what: str) -> np.ndarray:
     if not np.all(np.isfinite(arr) & (arr == np.round(arr))):
         raise ValueError(f"{what} must be whole numbers, got {values!r}")
     return arr.astype(np.int64)
+
+
+def counts(values: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """An int64 array of exactly ``shape`` holding whole numbers >= 0."""
+    arr = floats(values, shape, what)
+    if not np.all(np.isfinite(arr) & (arr == np.round(arr)) & (arr >= 0)):
+        raise ValueError(f"{what} must be whole numbers >= 0, got {values!r}")
+    return arr.astype(np.int64)
+
+
+def at_most(part: np.ndarray, whole: np.ndarray, what: str, of: str) -> None:
+    """Raise unless ``part <= whole`` element-wise (``whole`` broadcast)."""
+    if np.any(part > whole):
+        raise ValueError(
+            f"{what} must not exceed {of}, got {part.tolist()!r} of {whole.tolist()!r}"
+        )

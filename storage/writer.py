@@ -47,7 +47,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -58,7 +58,7 @@ from . import shutdown
 from .connection import transaction
 from .schema import arrow_schema, column_names
 from .shutdown import install_signal_flush
-from .validate import count, floats, ints, number, step_number
+from .validate import at_most, count, counts, floats, ints, number, step_number
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -67,6 +67,20 @@ log = logging.getLogger(__name__)
 
 _ROW_TABLES = ("steps", "evaluations")  # buffered as row tuples; the others as column chunks
 _TABLES = ("steps", "site_temperatures", "lr_scans", "fits", "evaluations")
+FIT_MODELS = ("gaussian", "weibull")
+FIT_FIELDS = ("site", "model", "mu", "sigma", "lambda0", "k", "rmse", "n_informative", "reason")
+_NULL = -1  # in buffered integer columns of _NULL_MARKED: stored as NULL
+_NULL_MARKED = {
+    "site_temperatures": {
+        "total",
+        "flipped_bits",
+        "total_bits",
+        "changed_samples",
+        "changed_positions",
+        "total_positions",
+    },
+    "lr_scans": {"site_index", "changed", "total", "flipped_bits", "total_bits"},
+}
 
 
 class RunWriter:
@@ -151,23 +165,55 @@ class RunWriter:
         changed: Sequence[int],
         batch_size: int,
         temperatures: Sequence[float],
+        *,
+        total: Sequence[int] | None = None,
+        flipped_bits: Sequence[int] | None = None,
+        total_bits: Sequence[int] | None = None,
+        changed_samples: Sequence[int] | None = None,
+        changed_positions: Sequence[int] | None = None,
+        total_positions: Sequence[int] | None = None,
     ) -> None:
         """Buffer one measurement of every site: ``len(names)`` rows of ``site_temperatures``.
 
-        ``names[i]`` is site index ``i``; ``changed`` and ``temperatures`` are 1-D with one
-        entry per site (lists, NumPy arrays or CPU tensors).
+        ``names[i]`` is site index ``i``; ``changed``, ``temperatures`` and the keyword counts
+        are 1-D with one entry per site (lists, NumPy arrays or CPU tensors). ``changed`` is
+        out of ``total`` at the run's granularity; the other counters are ``flipped_bits`` of
+        ``total_bits``, ``changed_samples`` of ``batch_size`` and ``changed_positions`` of
+        ``total_positions``. A count left out is stored as NULL (not counted).
         """
         step = step_number(step)
         names_arr, index = self._sites(names)
         n = len(names_arr)
+        batch = count(batch_size, "batch_size")
+        extra = {
+            name: _optional_counts(values, (n,), name)
+            for name, values in (
+                ("total", total),
+                ("flipped_bits", flipped_bits),
+                ("total_bits", total_bits),
+                ("changed_samples", changed_samples),
+                ("changed_positions", changed_positions),
+                ("total_positions", total_positions),
+            )
+        }
         chunk = {
             "step": np.full(n, step, np.int64),
             "site_index": index,
             "site_name": names_arr,
             "changed": ints(changed, n, "changed"),
-            "batch_size": np.full(n, count(batch_size, "batch_size"), np.int64),
+            "batch_size": np.full(n, batch, np.int64),
             "temperature": floats(temperatures, (n,), "temperatures"),
+            **extra,
         }
+        _check_parts(
+            chunk,
+            [
+                ("changed", "total"),
+                ("flipped_bits", "total_bits"),
+                ("changed_samples", "batch_size"),
+                ("changed_positions", "total_positions"),
+            ],
+        )
         self._append("site_temperatures", chunk, n)
 
     def log_scan(
@@ -180,12 +226,25 @@ class RunWriter:
         temperatures: Any,
         mean_probability: Sequence[float],
         mean_temperature: Sequence[float],
+        *,
+        changed: Any = None,
+        total: Sequence[int] | None = None,
+        flipped_bits: Any = None,
+        total_bits: Sequence[int] | None = None,
+        changed_samples: Any = None,
+        batch_size: Sequence[int] | None = None,
+        changed_positions: Any = None,
+        total_positions: Sequence[int] | None = None,
     ) -> None:
         """Buffer one learning-rate scan: ``(len(names) + 1) * len(rates)`` rows of ``lr_scans``.
 
         ``probabilities`` and ``temperatures`` have shape ``(sites, rates)``;
         ``mean_probability`` and ``mean_temperature`` shape ``(rates,)``. The mean rows are
-        stored with ``site = 'mean'`` and a NULL ``site_index``.
+        stored with ``site = 'mean'`` and a NULL ``site_index``. The optional counts are
+        ``changed`` ``(sites, rates)`` out of ``total`` ``(sites,)`` at the run's granularity,
+        and ``flipped_bits`` ``(sites, rates)`` of ``total_bits`` ``(sites,)``, and likewise the
+        samples and positions counters when they were counted; they are NULL on the mean rows
+        and when left out.
         """
         step = step_number(step)
         epoch = number(epoch, "epoch")
@@ -196,46 +255,91 @@ class RunWriter:
         temp = floats(temperatures, (s, r), "temperatures")
         mean_p = floats(mean_probability, (r,), "mean_probability")
         mean_t = floats(mean_temperature, (r,), "mean_temperature")
+        per_rate = {
+            "changed": _optional_counts(changed, (s, r), "changed"),
+            "flipped_bits": _optional_counts(flipped_bits, (s, r), "flipped_bits"),
+            "changed_samples": _optional_counts(changed_samples, (s, r), "changed_samples"),
+            "changed_positions": _optional_counts(changed_positions, (s, r), "changed_positions"),
+        }
+        per_site = {
+            "total": _optional_counts(total, (s,), "total"),
+            "total_bits": _optional_counts(total_bits, (s,), "total_bits"),
+            "batch_size": _optional_counts(batch_size, (s,), "batch_size"),
+            "total_positions": _optional_counts(total_positions, (s,), "total_positions"),
+        }
+        _check_parts(
+            {**per_rate, **{k: v[:, None] for k, v in per_site.items()}},
+            [("changed", "total"), ("flipped_bits", "total_bits"),
+             ("changed_samples", "batch_size"), ("changed_positions", "total_positions")],
+        )
         n = (s + 1) * r
+        none = np.full(r, _NULL, np.int64)  # the 'mean' rows
         chunk = {
             "step": np.full(n, step, np.int64),
             "epoch": [epoch] * n,  # a list, so that None stays NULL
             "rate": np.tile(rate, s + 1),
             "site": np.concatenate([np.full(r, "mean", object), np.repeat(names_arr, r)]),
-            "site_index": np.concatenate([np.full(r, -1, np.int32), np.repeat(index, r)]),
+            "site_index": np.concatenate([np.full(r, _NULL, np.int32), np.repeat(index, r)]),
             "probability": np.concatenate([mean_p, prob.ravel()]),  # (sites, rates) row-major
             "temperature": np.concatenate([mean_t, temp.ravel()]),
+            **{k: np.concatenate([none, v.ravel()]) for k, v in per_rate.items()},
+            **{k: np.concatenate([none, np.repeat(v, r)]) for k, v in per_site.items()},
         }
         self._append("lr_scans", chunk, n)
 
-    def log_fits(self, step: int, rows: Sequence[tuple]) -> None:
-        """Buffer Gaussian-CDF fits: rows of ``(site or 'mean', mu, sigma, rmse, n_informative)``.
+    def log_fits(self, step: int, rows: Sequence[tuple | Mapping[str, Any]]) -> None:
+        """Buffer response-model fits of one scan, one row of ``fits`` each.
 
-        ``mu``, ``sigma``, ``rmse`` and ``n_informative`` may be None (no fit possible).
+        A row is a mapping with ``site`` (a site name or ``'mean'``), ``model``
+        (``'gaussian'`` or ``'weibull'``) and any of ``mu``, ``sigma`` (Gaussian),
+        ``lambda0``, ``k`` (Weibull), ``rmse``, ``n_informative`` and ``reason`` (why there is
+        no fit); what is left out is NULL. A tuple ``(site, mu, sigma, rmse, n_informative)``
+        is a Gaussian row, as before Weibull fits were stored.
         """
         step = step_number(step)
-        columns: dict[str, list] = {
-            "site": [],
-            "mu": [],
-            "sigma": [],
-            "rmse": [],
-            "n_informative": [],
-        }
+        columns: dict[str, list] = {name: [] for name in FIT_FIELDS}
         for row in rows:
-            if not isinstance(row, (tuple, list)) or len(row) != 5:
-                raise ValueError(
-                    f"each fit row must be (site, mu, sigma, rmse, n_informative), got {row!r}"
+            if isinstance(row, Mapping):
+                fields = dict(row)
+            elif isinstance(row, (tuple, list)) and len(row) == 5:
+                fields = dict(
+                    zip(("site", "mu", "sigma", "rmse", "n_informative"), row, strict=True)
                 )
-            site, mu, sigma, rmse, n_inf = row
+                fields["model"] = "gaussian"
+            else:
+                raise ValueError(
+                    "each fit row must be a mapping of "
+                    f"{', '.join(FIT_FIELDS)} or a tuple (site, mu, sigma, rmse, n_informative), "
+                    f"got {row!r}"
+                )
+            unknown = sorted(set(fields) - set(FIT_FIELDS), key=str)
+            if unknown:
+                raise ValueError(
+                    f"unknown fit field(s) {unknown}; a fit row has: {', '.join(FIT_FIELDS)}"
+                )
+            site, model = fields.get("site"), fields.get("model")
             if not isinstance(site, str) or not site:
                 raise ValueError(f"fit site must be a site name or 'mean', got {site!r}")
+            if model not in FIT_MODELS:
+                raise ValueError(
+                    f"unknown fit model {model!r}; choose one of: {', '.join(FIT_MODELS)}"
+                )
+            foreign = ("lambda0", "k") if model == "gaussian" else ("mu", "sigma")
+            given = [name for name in foreign if fields.get(name) is not None]
+            if given:
+                raise ValueError(f"a {model} fit has no {' or '.join(given)}, got {row!r}")
+            reason = fields.get("reason")
+            if reason is not None and not isinstance(reason, str):
+                raise TypeError(f"fit reason must be a str or None, got {reason!r}")
+            n_inf = fields.get("n_informative")
             columns["site"].append(site)
-            columns["mu"].append(number(mu, "mu"))
-            columns["sigma"].append(number(sigma, "sigma"))
-            columns["rmse"].append(number(rmse, "rmse"))
+            columns["model"].append(model)
+            for name in ("mu", "sigma", "lambda0", "k", "rmse"):
+                columns[name].append(number(fields.get(name), name))
             columns["n_informative"].append(
                 None if n_inf is None else count(n_inf, "n_informative")
             )
+            columns["reason"].append(reason)
         n = len(columns["site"])
         if n:
             self._append("fits", {"step": [step] * n, **columns}, n)
@@ -409,6 +513,7 @@ def _to_arrow(table: str, chunks: list) -> pa.Table:
     """Build one Arrow table from buffered row tuples or column chunks."""
     schema = arrow_schema(table)
     names = column_names(table)[1:]  # run_id is added by insert_arrow
+    marked = _NULL_MARKED.get(table, set())
     if table in _ROW_TABLES:
         columns = list(zip(*chunks, strict=True))
         arrays = [
@@ -422,8 +527,21 @@ def _to_arrow(table: str, chunks: list) -> pa.Table:
         parts = [chunk[name] for chunk in chunks]
         if all(isinstance(part, np.ndarray) for part in parts):
             values = np.concatenate(parts)
-            mask = values < 0 if name == "site_index" else None  # -1 marks the 'mean' rows
+            mask = values < 0 if name in marked else None  # _NULL marks NULL
             arrays.append(pa.array(values, type=typ, mask=mask))
         else:
             arrays.append(pa.array(list(itertools.chain.from_iterable(parts)), type=typ))
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def _optional_counts(values: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Counts of ``shape``, or ``_NULL`` everywhere when ``values`` is None (not counted)."""
+    return np.full(shape, _NULL, np.int64) if values is None else counts(values, shape, what)
+
+
+def _check_parts(chunk: Mapping[str, np.ndarray], pairs: list[tuple[str, str]]) -> None:
+    """Raise unless each counted ``part`` is at most its ``whole`` (pairs both counted)."""
+    for part, whole in pairs:
+        p, w = chunk[part], chunk[whole]
+        if np.all(p != _NULL) and np.all(w != _NULL):
+            at_most(p, w, part, whole)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import typing
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
+from .config import GRANULARITIES, RunConfig
 
 __all__ = ["main"]
 
@@ -39,6 +40,15 @@ def _parse_value(hint: Any) -> Any:
     return hint
 
 
+# Help for options whose values need explaining (the rest show only their default).
+_HELP = {
+    "granularity": "what one activation pattern is: " + ", ".join(GRANULARITIES)
+    + " (L units per pattern; unit = unit:64); the target curve is in bits of it",
+    "compare_granularities": "comma-separated granularities (" + ", ".join(GRANULARITIES)
+    + ") also counted and recorded, to compare with --granularity",
+}
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     hints = typing.get_type_hints(RunConfig)
     defaults = RunConfig()
@@ -46,13 +56,14 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         hint = hints[f.name]
         default = getattr(defaults, f.name)
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        shown = (",".join(map(str, default)) or "none") if isinstance(default, tuple) else default
+        text = f"{_HELP[f.name]} " if f.name in _HELP else ""
         if hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=f"(default: {shown})")
+                                help=f"{text}(default: {shown})")
         else:
             parser.add_argument(flag, type=_parse_value(hint), default=argparse.SUPPRESS,
-                                metavar=f.name.upper(), help=f"(default: {shown})")
+                                metavar=f.name.upper(), help=f"{text}(default: {shown})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,13 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    values: dict[str, Any] = {}
+    # RunConfig.from_dict reads a config without a granularity as an old run's ("sample");
+    # a new run from the command line or a hand-written --config gets today's default.
+    values: dict[str, Any] = {"granularity": RunConfig().granularity}
     if args.config is not None:
         try:
             text = args.config.read_text()
         except OSError as exc:
             raise UsageError(f"cannot read --config {args.config}: {exc.strerror}") from None
-        values.update(RunConfig.from_json(text).to_dict())
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--config {args.config} is not valid JSON: {exc}") from None
+        if isinstance(given, dict):
+            given = {**values, **given}
+        values.update(RunConfig.from_dict(given).to_dict())
     names = {f.name for f in dataclasses.fields(RunConfig)}
     values.update({k: v for k, v in vars(args).items() if k in names})
     if args.dry_run:

@@ -14,14 +14,19 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from actcool import Calibration, Granularity
+
 from .data.names import DATASET_NAMES
 from .models.names import MODEL_NAMES
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "RunConfig"]
+__all__ = ["GRANULARITIES", "OPTIMIZERS", "SCHEDULES", "RunConfig"]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "onecycle", "cosine", "actcool")
 SCAN_UNITS = ("epoch", "step")
+RESPONSES = ("weibull", "gaussian")
+#: The accepted forms of a granularity (actcool.Granularity.parse), for messages and --help.
+GRANULARITIES = ("sample", "position", "unit", "unit:L")
 
 
 def _default_data_dir() -> str:
@@ -52,10 +57,17 @@ class RunConfig:
     step_factor: float = 0.1
     onecycle_pct_start: float = 0.3
     warmup_fraction: float = 0.0  # cosine: linear warm-up over this fraction of training
-    target: str = "power:3.17,1"  # actcool: power:T_start,gamma | a saved curve's name | curve JSON
-    sigma: float | None = None  # actcool: None fits σ from an LR range scan at step 0
+    # actcool: "default" (a linear cool-down whose start is calibrated, see `calibration`) |
+    # power:T_start,gamma | a saved curve's name | curve JSON
+    target: str = "default"
+    # actcool default target: auto (fixed for unit, else ramp) | fixed[:bits of unit:64] | ramp[:fraction]
+    calibration: str = "auto"
+    response: str = "weibull"  # actcool control law: weibull (λ* = λ·(C/T)^(1/k)) | gaussian
+    smoothing: float = 0.5  # actcool: weight of the past in the law's parameter, in [0, 1)
+    sigma: float | None = None  # actcool, gaussian law: None fits σ from an LR range scan at step 0
+    k: float | None = None  # actcool, weibull law: None fits k from an LR range scan at step 0
     lr_min: float = 1e-6
-    lr_max: float = 10.0
+    lr_max: float | None = None  # actcool: the highest rate; None: lr (the optimizer's rate)
     # measurement
     measure_every: int = 10
     scan_every: int = 1  # LR range scan every N scan_units, plus one at the start; 0: none
@@ -63,6 +75,8 @@ class RunConfig:
     scan_low: float = 1e-4
     scan_high: float = 1e2
     scan_count: int = 25
+    granularity: str = "unit:64"  # what one activation pattern is: sample | position | unit[:L]
+    compare_granularities: tuple[str, ...] = ()  # also count these, to compare (e.g. sample)
     # data and hardware
     val_fraction: float = 0.1
     seed: int = 0
@@ -92,7 +106,9 @@ class RunConfig:
             _at_least(name, getattr(self, name), 0)
         if self.max_steps is not None:
             _at_least("max_steps", self.max_steps, 1)
-        for name in ("lr", "scan_low", "scan_high", "lr_min", "lr_max", "step_factor"):
+        if self.lr_max is not None:
+            _positive("lr_max", self.lr_max)
+        for name in ("lr", "scan_low", "scan_high", "lr_min", "step_factor"):
             _positive(name, getattr(self, name))
         for name in ("momentum", "weight_decay"):
             v = getattr(self, name)
@@ -100,8 +116,19 @@ class RunConfig:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if self.sigma is not None:
             _positive("sigma", self.sigma)
-        if self.lr_min > self.lr_max:
-            raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr_max ({self.lr_max})")
+        if self.k is not None:
+            _positive("k", self.k)
+        _choice("response", self.response, RESPONSES)
+        if not (math.isfinite(self.smoothing) and 0 <= self.smoothing < 1):
+            raise ValueError(f"smoothing must lie in [0, 1), got {self.smoothing!r}")
+        try:
+            if self.calibration != "auto":
+                Calibration.parse(self.calibration)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad calibration {self.calibration!r}: {exc}") from None
+        lr_max = self.lr_max if self.lr_max is not None else self.lr
+        if self.lr_min > lr_max:
+            raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr_max ({lr_max})")
         if self.scan_low >= self.scan_high:
             raise ValueError(f"scan_low ({self.scan_low}) must be below scan_high ({self.scan_high})")
         if self.scan_count < 3:
@@ -125,6 +152,16 @@ class RunConfig:
             raise ValueError(f"unknown device {self.device!r}; choose one of: auto, cpu, cuda, cuda:N")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ValueError("nesterov needs optimizer 'sgd' with momentum > 0")
+        # Stored normalised ("unit" -> "unit:64"), so equal configs compare and print equal.
+        object.__setattr__(self, "granularity", _granularity("granularity", self.granularity))
+        compared = (_granularity("compare_granularities entry", g) for g in self.compare_granularities)
+        object.__setattr__(self, "compare_granularities", tuple(dict.fromkeys(compared)))
+        default_target = self.schedule == "actcool" and self.target == "default"
+        if default_target and self.calibration.startswith("fixed") and self.granularity[:4] != "unit":
+            raise ValueError(
+                f"the default target's fixed start is defined for the unit granularity, not "
+                f"{self.granularity!r}; use calibration 'ramp' or give a target"
+            )
 
     @property
     def display_name(self) -> str:
@@ -134,6 +171,7 @@ class RunConfig:
         d = dataclasses.asdict(self)
         d["step_milestones"] = list(self.step_milestones)
         d["tags"] = list(self.tags)
+        d["compare_granularities"] = list(self.compare_granularities)
         return d
 
     def to_json(self) -> str:
@@ -141,7 +179,12 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        """Build from plain data; unknown keys are an error naming them and the valid keys."""
+        """Build from plain data; unknown keys are an error naming them and the valid keys.
+
+        Missing keys take their defaults, except where a config without ``granularity`` was
+        recorded before granularities existed: every run was then measured per ``sample``, and
+        ActCoolLR used the Gaussian law without smoothing.
+        """
         if not isinstance(d, dict):
             raise TypeError(f"a run config must be a JSON object, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -150,8 +193,11 @@ class RunConfig:
             raise ValueError(
                 f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
             )
-        values = dict(d)
-        for key in ("step_milestones", "tags"):
+        legacy = {} if "granularity" in d else {
+            "granularity": "sample", "response": "gaussian", "smoothing": 0.0,
+        }
+        values = {**legacy, **d}
+        for key in ("step_milestones", "tags", "compare_granularities"):
             if key in values and isinstance(values[key], list):
                 values[key] = tuple(values[key])
         return cls(**values)
@@ -194,6 +240,16 @@ def _check_type(name: str, value: Any, hint: Any) -> None:
     }[hint](value)
     if not ok:
         raise TypeError(f"{name} must be of type {hint.__name__}, got {value!r}")
+
+
+def _granularity(name: str, value: str) -> str:
+    try:
+        return str(Granularity.parse(value))
+    except ValueError:
+        raise ValueError(
+            f"bad {name} {value!r}; choose one of: {', '.join(GRANULARITIES)} "
+            "(L units per pattern, a positive integer; unit means unit:64)"
+        ) from None
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -58,8 +58,8 @@ def prepare_config(config: RunConfig, store: Store | None) -> RunConfig:
     A saved curve's name or a ``power:`` shorthand becomes its full JSON definition, so the
     run can be resumed even if the saved curve is later changed or deleted.
     """
-    if config.schedule != "actcool":
-        return config
+    if config.schedule != "actcool" or config.target == "default":
+        return config  # the default target is calibrated during the run (RunConfig.calibration)
     curve = parse_target(config.target, store.load_curve if store is not None else None)
     return config.replace(target=json.dumps(curve, sort_keys=True))
 
@@ -110,20 +110,42 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _measurement_rows(m: Measurement) -> list[tuple]:
-    assert m.fits is not None
-    rows = [
-        (name, *(_fit_values(fit)))
-        for name, fit in zip(m.fits.sites, m.fits.per_site, strict=True)
-    ]
-    rows.append(("mean", *_fit_values(m.fits.mean)))
+def _measurement_rows(m: Measurement) -> list[dict[str, Any]]:
+    """The ``fits`` rows of a scan step: per site and for the mean, one Gaussian and one
+    Weibull row (``RunWriter.log_fits``), with the reason where a model has no fit."""
+    fits = m.fits
+    assert fits is not None
+    names = [*fits.sites, "mean"]
+    gaussian = [*fits.per_site, fits.mean]
+    weibull = [*fits.weibull_per_site, fits.weibull_mean] if fits.weibull_per_site else []
+    rows: list[dict[str, Any]] = []
+    for model, found in (("gaussian", gaussian), ("weibull", weibull)):
+        for name, fit in zip(names, found, strict=True):
+            row: dict[str, Any] = {"site": name, "model": model}
+            if fit is None:
+                row["reason"] = fits.reasons.get(f"{model}:{name}", "no fit")
+            elif model == "gaussian":
+                row.update(mu=fit.mu, sigma=fit.sigma, rmse=fit.rmse, n_informative=fit.n_informative)
+            else:
+                row.update(lambda0=fit.lambda0, k=fit.k, rmse=fit.rmse, n_informative=fit.n_informative)
+            rows.append(row)
     return rows
 
 
-def _fit_values(fit: Any) -> tuple:
-    if fit is None:
-        return (None, None, None, None)
-    return (fit.mu, fit.sigma, fit.rmse, fit.n_informative)
+def _site_counts(m: Measurement) -> dict[str, Any]:
+    """The keyword counts of ``RunWriter.log_sites`` for one measurement; a counter that was
+    not counted (samples, positions: see ``compare_granularities``) stays out (NULL)."""
+    counts: dict[str, Any] = {
+        "total": list(m.total),
+        "flipped_bits": list(m.counts["bits"]),
+        "total_bits": list(m.totals["bits"]),
+    }
+    if "samples" in m.counts:
+        counts["changed_samples"] = list(m.counts["samples"])
+    if "positions" in m.counts:
+        counts["changed_positions"] = list(m.counts["positions"])
+        counts["total_positions"] = list(m.totals["positions"])
+    return counts
 
 
 def train_run(
@@ -186,7 +208,11 @@ class _Trainer:
         planned = config.epochs * self.steps_per_epoch
         self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
         self.optimizer = build_optimizer(config, self.model)
-        target = json.loads(config.target) if config.schedule == "actcool" else None
+        target = (
+            json.loads(config.target)
+            if config.schedule == "actcool" and config.target != "default"
+            else None
+        )
         self.schedule: Schedule = build_schedule(config, self.optimizer, self.model, self.total_steps, target)
         self.ddp = (
             nn.parallel.DistributedDataParallel(
@@ -208,6 +234,8 @@ class _Trainer:
             "model": self.config.model,
             "dataset": self.config.dataset,
             "world_size": self.info.world_size,
+            "granularity": str(self.schedule.monitor.granularity),
+            **self.schedule.calibration_summary(),
             **extra,
         }
 
@@ -364,6 +392,10 @@ class _Trainer:
                 f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss_sum / max(seen, 1):.4f}"
                 + (f", val error {val_error:.2f}%" if val_error is not None else "")
             )
+            if writer is not None:
+                # rows up to the checkpoint must be on disk before it: a resume after a kill
+                # continues from the checkpoint and must find no gap before it
+                writer.flush()
             self._checkpoint(run_id, epoch + 1, 0, step, {"epoch_stats": (0.0, 0, 0), "wall_time": wall()})
         test_loss, test_error = _evaluate(model, bundle, "test")
         if writer is not None:
@@ -386,11 +418,16 @@ class _Trainer:
                         target_temperature=self.schedule.target_temperature(step))
         if m is None:
             return
-        writer.log_sites(step, list(m.sites), list(m.changed), m.batch_size, list(m.temperatures))
+        writer.log_sites(step, list(m.sites), list(m.changed), m.batch_size, list(m.temperatures),
+                         **_site_counts(m))
         if m.scan is not None:
             s = m.scan
             writer.log_scan(step, epoch, s.lrs, list(s.sites), s.probabilities, s.temperatures,
-                            s.mean_probabilities, s.mean_temperatures)
+                            s.mean_probabilities, s.mean_temperatures, changed=s.changed, total=s.total,
+                            flipped_bits=s.counts["bits"], total_bits=s.totals["bits"],
+                            changed_samples=s.counts.get("samples"), batch_size=s.totals.get("samples"),
+                            changed_positions=s.counts.get("positions"),
+                            total_positions=s.totals.get("positions"))
             writer.log_fits(step, _measurement_rows(m))
 
     def _diverged(self, run_id: str, writer: Any, step: int, epoch: int, lr: float, loss: float) -> RunResult:

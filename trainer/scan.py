@@ -24,7 +24,8 @@ __all__ = ["quick_scan"]
 
 
 def quick_scan(config: RunConfig, batch_size: int | None = None) -> tuple[PatternFit | None, int]:
-    """Fit μ and σ of the mean temperature at initialisation for ``config``'s model and data.
+    """Fit μ and σ of the mean temperature at initialisation for ``config``'s model and data,
+    measured at ``config.granularity``.
 
     Returns:
         ``(fit, batch_size)``; ``fit`` is None when the scan shows too little signal.
@@ -38,7 +39,9 @@ def quick_scan(config: RunConfig, batch_size: int | None = None) -> tuple[Patter
     batch = min(batch_size or config.batch_size, len(bundle.split("train")))
     x, y = next(iter(bundle.batches("train", batch, shuffle=True,
                                     generator=torch.Generator().manual_seed(config.seed), drop_last=True)))
-    with TemperatureMonitor(model, measure_every=1, scan_lrs=scan_grid(config), optimizer=optimizer) as monitor:
+    with TemperatureMonitor(model, measure_every=1, scan_lrs=scan_grid(config), optimizer=optimizer,
+                            granularity=config.granularity,
+                            compare_with=config.compare_granularities) as monitor:
         monitor.request_scan(0)
         model.train()
         loss = nn.functional.cross_entropy(model(x), y)

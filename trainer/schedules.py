@@ -115,7 +115,8 @@ def _baseline(config: RunConfig, optimizer: Optimizer, total_steps: int) -> LRSc
 
 
 class Schedule:
-    """A learning-rate schedule plus the monitor that measures the temperature under it.
+    """A learning-rate schedule plus the monitor that measures the temperature under it, at
+    ``config.granularity`` (also counting ``config.compare_granularities``).
 
     Call :meth:`step` once per training step, after ``optimizer.step()``.
     """
@@ -133,19 +134,23 @@ class Schedule:
         scan_every = config.scan_every if config.scan_unit == "step" and config.scan_every else None
         grid = scan_grid(config)
         if config.schedule == "actcool":
-            if target is None:
-                raise ValueError("the actcool schedule needs a target curve")
             self.scheduler: LRScheduler = ActCoolLR(
                 optimizer,
                 model,
                 target,
                 total_steps=total_steps,
                 sigma=config.sigma,
+                k=config.k,
+                response=config.response,
+                smoothing=config.smoothing,
+                calibration=config.calibration,
                 measure_every=config.measure_every,
                 lr_min=config.lr_min,
                 lr_max=config.lr_max,
                 scan_every=scan_every,
                 scan_lrs=grid,
+                granularity=config.granularity,
+                compare_with=config.compare_granularities,
             )
             self.monitor: TemperatureMonitor = self.scheduler.monitor
         else:
@@ -155,6 +160,8 @@ class Schedule:
                 scan_every=scan_every,
                 scan_lrs=grid,
                 optimizer=optimizer,
+                granularity=config.granularity,
+                compare_with=config.compare_granularities,
             )
             self.scheduler = _baseline(config, optimizer, total_steps)
 
@@ -175,8 +182,24 @@ class Schedule:
 
     def target_temperature(self, step: int) -> float | None:
         if isinstance(self.scheduler, ActCoolLR):
-            return self.scheduler.controller.target_at(self.scheduler.target, step)
+            return self.scheduler.target_at(step)
         return None
+
+    def calibration_summary(self) -> dict[str, Any]:
+        """For the run's summary: how ActCoolLR's default target was calibrated, its start
+        temperature once known, and the fitted shape of the control law."""
+        s = self.scheduler
+        if not isinstance(s, ActCoolLR):
+            return {}
+        out: dict[str, Any] = {"response": s.controller.response}
+        if s.calibration is not None:
+            out["calibration"] = str(s.calibration)
+            out["t_start"] = s.calibrated_start
+        if s.controller.k is not None:
+            out["k"] = s.controller.k
+        if s.controller.sigma is not None:
+            out["sigma"] = s.controller.sigma
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"scheduler": self.scheduler.state_dict()}

@@ -3,6 +3,11 @@
 Filter the runs, pick some, and overlay their learning rate, mean temperature and
 validation error; a table gives final and best test error, wall time and steps; the LR
 range heatmaps sit side by side on one colour scale; the full data downloads as CSV.
+
+Temperatures are only comparable between runs measured at the same granularity (what one
+activation pattern is: ``unit:64``, ``position``, ``sample``). When the chosen runs mix
+granularities the page says which run uses which and draws temperatures once per
+granularity (one overlay and one heatmap colour scale each); rates and errors stay overlaid.
 """
 
 from __future__ import annotations
@@ -77,33 +82,51 @@ if not picked:
 chosen = candidates.set_index("id").loc[picked].reset_index()
 names = dict(zip(chosen["id"], chosen["name"] + " · " + chosen["id"], strict=True))
 schedule_of = dict(zip(chosen["id"], chosen["schedule"], strict=True))
+granularity_of = {row["id"]: summary.granularity_of(row.get("config"))
+                  for row in chosen.to_dict("records")}
+groups = summary.granularity_groups(granularity_of)  # {granularity: run ids}
 live = bool(chosen["status"].isin(summary.LIVE).any())
+if len(groups) > 1:
+    st.warning(
+        "The chosen runs measured temperature at different granularities, and temperatures "
+        "of different granularities are not comparable: "
+        + "; ".join(f"**{g}**: {', '.join(names[r] for r in members)}"
+                    for g, members in groups.items())
+        + ". Temperatures are drawn once per granularity below; learning rates and errors "
+        "are overlaid as usual.",
+        icon=":material/warning:",
+    )
+
+
+def in_rows(items: list, size: int = 2) -> list[list]:
+    """``items`` in rows of ``size``, for side-by-side charts."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 @st.fragment(run_every=5 if live else None)
 def comparison(run_ids: tuple[str, ...], by: str) -> None:
     """Overlays, the table and the LR range heatmaps of the chosen runs."""
     with data.guard():
-        overlays = {metric: data.aligned(run_ids, metric, by) for metric in OVERLAYS}
+        overlays = {metric: data.aligned(run_ids, metric, by)
+                    for metric in OVERLAYS if metric != "mean_temperature"}
+        temperatures = {g: data.aligned(tuple(members), "mean_temperature", by)
+                        for g, members in groups.items()}  # never across granularities
         evaluations = {run_id: data.evaluations(run_id) for run_id in run_ids}
         steps = {run_id: data.steps(run_id) for run_id in run_ids}
         scans = {run_id: data.scans(run_id) for run_id in run_ids}
         fits = {run_id: data.fits(run_id) for run_id in run_ids}
-    figures = {
-        metric: charts.overlay_figure(overlays[metric], metric, by, names, schedule_of)
-        for metric in OVERLAYS
-    }
-    left, right = st.columns(2, gap="medium")
-    with left:
-        ui.chart(figures["lr"])
-    with right:
-        ui.chart(figures["mean_temperature"])
     table = summary.compare_table(chosen, evaluations, steps)
-    left, right = st.columns(2, gap="medium")
-    with left:
-        ui.chart(figures["val_error"])
-    with right:
-        ui.chart(charts.result_bars(table))
+    figures = [
+        charts.overlay_figure(overlays["lr"], "lr", by, names, schedule_of),
+        *(charts.overlay_figure(values, "mean_temperature", by, names, schedule_of, g)
+          for g, values in temperatures.items()),
+        charts.overlay_figure(overlays["val_error"], "val_error", by, names, schedule_of),
+        charts.result_bars(table),
+    ]
+    for row in in_rows(figures):
+        for column, figure in zip(st.columns(2, gap="medium"), row, strict=False):
+            with column:
+                ui.chart(figure)
     st.subheader("Results")
     st.dataframe(
         table.drop(columns=["id"]), hide_index=True, width="stretch",
@@ -117,7 +140,7 @@ def comparison(run_ids: tuple[str, ...], by: str) -> None:
     d1, d2, _ = st.columns([1, 1, 3])
     d1.download_button(
         "Download data (CSV)",
-        functools.partial(data.comparison_csv, run_ids, by, names),
+        functools.partial(data.comparison_csv, run_ids, by, names, granularity_of),
         file_name=f"actcool-compare-{by}.csv", mime="text/csv", on_click="ignore",
         icon=":material/download:", key="do_download_data",
         help="Every recorded value of every chosen run (not downsampled), long format.",
@@ -129,19 +152,23 @@ def comparison(run_ids: tuple[str, ...], by: str) -> None:
     )
 
     st.subheader("LR range scans")
-    st.caption("Colour: mean temperature (bits), one colour scale for all runs. Cyan: the "
-               "learning rate used; white diamonds: the critical rate e^μ fitted at each scan.")
-    tops = [s.loc[s["site"] == "mean", "temperature"].max() for s in scans.values() if len(s)]
-    zmax = float(np.nanmax(tops)) if tops and np.isfinite(np.nanmax(tops)) else None
-    for first in range(0, len(run_ids), HEATMAPS_PER_ROW):
-        row = run_ids[first:first + HEATMAPS_PER_ROW]
-        for column, run_id in zip(st.columns(HEATMAPS_PER_ROW), row, strict=False):
-            with column:
-                total = chosen.set_index("id").loc[run_id, "summary"].get("total_steps")
-                ui.chart(charts.scan_heatmap(
-                    scans[run_id], steps[run_id], fits[run_id], total, title=names[run_id],
-                    zmax=zmax,
-                ))
+    st.caption("Colour: mean temperature (bits), one colour scale for all runs of a "
+               "granularity. Cyan: the learning rate used; white diamonds: the critical rate "
+               "e^μ of the Gaussian fit at each scan; white circles: the Weibull scale λ0.")
+    for g, members in groups.items():
+        if len(groups) > 1:
+            st.markdown(f"**Granularity {g}**")
+        tops = [scans[r].loc[scans[r]["site"] == "mean", "temperature"].max()
+                for r in members if len(scans[r])]
+        zmax = float(np.nanmax(tops)) if tops and np.isfinite(np.nanmax(tops)) else None
+        for row in in_rows(members, HEATMAPS_PER_ROW):
+            for column, run_id in zip(st.columns(HEATMAPS_PER_ROW), row, strict=False):
+                with column:
+                    total = chosen.set_index("id").loc[run_id, "summary"].get("total_steps")
+                    ui.chart(charts.scan_heatmap(
+                        scans[run_id], steps[run_id], fits[run_id], total, title=names[run_id],
+                        zmax=zmax, granularity=g,
+                    ))
     if live:
         st.caption("Refreshing every 5 s while a chosen run is live.")
 

@@ -135,10 +135,10 @@ with tabs[ORDER.index("actcool")]:
     sigma = c1.number_input("σ", 0.01, 20.0, 1.0, 0.1, disabled=fit_sigma, key="launch_sigma")
     lr_min = c2.number_input("Lowest rate", 1e-12, 100.0, DEFAULTS.lr_min, format="%.1e",
                              key="launch_lr_min")
-    lr_max = c3.number_input("Highest rate", 1e-12, 1000.0, DEFAULTS.lr_max, format="%.1e",
-                             key="launch_lr_max")
+    lr_max = c3.number_input("Highest rate (0: the learning rate)", 0.0, 1000.0, 0.0,
+                             format="%.1e", key="launch_lr_max")
     schedule_settings.update(target=target, sigma=None if fit_sigma else sigma, lr_min=lr_min,
-                             lr_max=lr_max)
+                             lr_max=lr_max or None)
 with tabs[ORDER.index("onecycle")]:
     pct = st.slider("Warm-up share (pct_start)", 0.05, 0.95, DEFAULTS.onecycle_pct_start, 0.05,
                     key="launch_pct")
@@ -173,6 +173,24 @@ with st.expander("Measurement and advanced settings"):
     workers = c2.number_input("Prefetch threads", 0, 64, 0, key="launch_workers")
     data_dir = c3.text_input("Data folder", DEFAULTS.data_dir, key="launch_data_dir")
     tags_text = c4.text_input("Tags (comma-separated)", "", key="launch_tags")
+    c1, c2, c3 = st.columns([1, 1, 2])
+    granularity_kind = c1.selectbox(
+        "Pattern granularity", list(configs.GRANULARITY_LABELS),
+        format_func=configs.GRANULARITY_LABELS.get, key="launch_granularity",
+        help="What counts as one activation pattern when the temperature is measured. "
+        "Temperatures of different granularities are not comparable.",
+    )
+    pattern_length = c2.number_input(
+        "Units per pattern (L)", 1, 1_000_000, configs.DEFAULT_PATTERN_LENGTH,
+        key="launch_pattern_length", disabled=granularity_kind != "unit",
+        help="unit granularity only: T = −L·log2(1 − q), q the fraction of flipped units.",
+    )
+    c3.caption(
+        "**unit:L** counts flipped units, as if every pattern were L independent units: no "
+        "cap, independent of a layer's width. **position** counts changed channel vectors of "
+        "conv outputs (per sample for dense layers). **sample** counts changed samples; it "
+        "saturates at log2(2·batch) bits (8 bits at batch 128)."
+    )
 
 # ---------------------------------------------------------------- launch
 st.subheader("Launch")
@@ -189,24 +207,31 @@ try:
 except ValueError as exc:
     milestones, problems = DEFAULTS.step_milestones, [*problems, str(exc)]
 tags = tuple(t.strip() for t in tags_text.split(",") if t.strip())
+try:
+    granularity = configs.granularity_spec(granularity_kind, int(pattern_length))
+except ValueError as exc:
+    granularity, problems = configs.granularity_spec("unit"), [*problems, str(exc)]
 settings = {
     "model": model, "dataset": dataset, "epochs": int(epochs), "batch_size": int(batch_size),
     "optimizer": optimizer, "lr": float(lr), "momentum": float(momentum) if optimizer == "sgd" else 0.0,
     "weight_decay": float(weight_decay), "measure_every": int(measure_every),
     "scan_every": int(scan_every), "max_steps": int(max_steps) or None,
     "val_fraction": float(val_fraction), "device": device, "num_workers": int(workers),
-    "data_dir": data_dir, "tags": tags, "step_milestones": milestones, **schedule_settings,
+    "data_dir": data_dir, "tags": tags, "step_milestones": milestones, "granularity": granularity,
+    **schedule_settings,
 }
 
 with c2.container(border=True):
     schedule = st.selectbox("Schedule", ORDER, index=ORDER.index(DEFAULTS.schedule),
                             format_func=configs.SCHEDULE_LABELS.get, key="launch_schedule")
-    st.caption(f"Queues {len(seeds)} run{'s' if len(seeds) > 1 else ''} (one per seed).")
+    st.caption(f"Queues {len(seeds)} run{'s' if len(seeds) > 1 else ''} (one per seed), "
+               f"temperature at granularity {granularity}.")
     launch = st.button("Launch", type="primary", icon=":material/rocket_launch:", key="do_launch")
 with c3.container(border=True):
     compared = st.multiselect("Schedules to compare", ORDER, default=["actcool", "onecycle"],
                               format_func=configs.SCHEDULE_LABELS.get, key="launch_compared")
-    st.caption(f"Queues {len(compared) * len(seeds)} runs with otherwise identical settings.")
+    st.caption(f"Queues {len(compared) * len(seeds)} runs with otherwise identical settings, "
+               f"temperature at granularity {granularity}.")
     compare = st.button("Compare schedules", icon=":material/compare_arrows:", key="do_compare")
 
 if launch or compare:

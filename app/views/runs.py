@@ -2,14 +2,17 @@
 
 While the run is queued or running, the panel below the picker is an ``st.fragment`` that
 reruns every 2 s (the rest of the page stays put): learning rate, mean temperature and
-target, per-site temperatures, errors, the LR range heatmap with the rate actually used
-and e^μ, and the pattern-model fits over time.
+target, per-site temperatures, errors, the LR range heatmap with the rate actually used,
+e^μ and λ0, the pattern-model fits over time, and one chosen scan with both response models
+(Gaussian CDF and Weibull) fitted to it. Every temperature is labelled with the granularity
+the run measured it at (``unit:64``, ``position`` or ``sample``).
 """
 
 from __future__ import annotations
 
 import time
 
+import pandas as pd
 import streamlit as st
 
 from app import charts, data, summary, ui
@@ -18,6 +21,10 @@ from trainer import worker
 REFRESH_SECONDS = 2.0
 RESUMED = "runs_resumed"  # session key: {run_id: time} of resumes asked for here
 state = st.session_state
+FIT_COLUMNS = {  # the scan-fit table's number formats
+    "e^μ": "%.3g", "σ": "%.2f", "Gaussian RMSE": "%.3f", "λ0": "%.3g", "k": "%.2f",
+    "Weibull RMSE": "%.3f",
+}
 
 st.title("Runs")
 with data.guard():
@@ -58,6 +65,7 @@ def run_panel(run_id: str, was_live: bool) -> None:
 
     config = run["config"] or {}
     schedule = run.get("schedule")
+    granularity = summary.granularity_of(config)
     head, buttons = st.columns([4, 1], vertical_alignment="center")
     with head:
         st.subheader(f"{summary.STATUS_ICONS.get(status, '')} {run['name']}")
@@ -68,6 +76,7 @@ def run_panel(run_id: str, was_live: bool) -> None:
             config.get("optimizer") or "",
             f"batch {config['batch_size']}" if config.get("batch_size") else "",
             f"seed {config['seed']}" if config.get("seed") is not None else "",
+            f"granularity {granularity}",
             f"tags: {', '.join(run['tags'])}" if run["tags"] else "",
         ]
         st.caption(" · ".join(d for d in details if d))
@@ -106,14 +115,17 @@ def run_panel(run_id: str, was_live: bool) -> None:
     c3.metric("ETA", summary.format_duration(done.eta_seconds) if status == "running" else "—")
     last_temperature = steps["mean_temperature"].dropna()
     c4.metric("Mean temperature",
-              f"{last_temperature.iloc[-1]:.2f} bits" if len(last_temperature) else "—")
+              f"{last_temperature.iloc[-1]:.2f} bits" if len(last_temperature) else "—",
+              help=f"Measured at granularity {granularity}: temperatures of runs at other "
+              "granularities are not comparable.")
     if done.total:
         st.progress(done.fraction, text=f"{done.fraction:.0%} of training")
 
     with data.guard():
+        scans, fits = data.scans(run_id), data.fits(run_id)
         figures = charts.run_figures(
-            steps, data.site_matrix(run_id), data.evaluations(run_id), data.scans(run_id),
-            data.fits(run_id), schedule=schedule, total_steps=done.total,
+            steps, data.site_matrix(run_id), data.evaluations(run_id), scans, fits,
+            schedule=schedule, total_steps=done.total, granularity=granularity,
         )
     for left_name, right_name in (("lr", "temperature"), ("sites", "error"), ("scans", "fits")):
         left, right = st.columns(2, gap="medium")
@@ -121,8 +133,40 @@ def run_panel(run_id: str, was_live: bool) -> None:
             ui.chart(figures[left_name])
         with right:
             ui.chart(figures[right_name])
+    scan_fits(scans, fits, granularity)
     if status in summary.LIVE:
         st.caption(f"Refreshing every {REFRESH_SECONDS:g} s while the run is live.")
+
+
+def scan_fits(scans: pd.DataFrame, fits: pd.DataFrame, granularity: str) -> None:
+    """One LR range scan (a step, the mean or one site) with both response models over it,
+    and every site's fits of that scan in a table."""
+    st.subheader("Response models of one scan")
+    if len(scans) == 0:
+        st.caption("No LR range scan yet: one runs at the start and every scan interval.")
+        return
+    scan_steps = sorted(int(s) for s in pd.unique(scans["step"]))
+    sites = ["mean", *(scans[scans["site"] != "mean"].sort_values("site_index")["site"].unique())]
+    ui.drop_stale("runs_scan_step", scan_steps)
+    ui.drop_stale("runs_scan_site", sites)
+    c1, c2, _ = st.columns([1, 1, 2])
+    step = c1.selectbox("Scan at step", scan_steps, index=len(scan_steps) - 1,
+                        key="runs_scan_step")
+    site = c2.selectbox("Site", sites, key="runs_scan_site",
+                        format_func=lambda s: "mean over sites" if s == "mean" else s)
+    left, right = st.columns(2, gap="medium")
+    with left:
+        ui.chart(charts.scan_fit_figure(scans, fits, step, site, granularity))
+    with right:
+        st.caption(
+            f"Fits of the scan at step {step}: Gaussian CDF P = Φ((ln λ − μ)/σ) and Weibull "
+            "P = 1 − exp(−(λ/λ0)^k), RMSE in probability; *better* is the lower RMSE."
+        )
+        st.dataframe(
+            summary.fit_table(fits, step), hide_index=True, width="stretch",
+            column_config={c: st.column_config.NumberColumn(format=f)
+                           for c, f in FIT_COLUMNS.items()},
+        )
 
 
 run_panel(run_id, live)

@@ -52,7 +52,10 @@ def test_no_target_follows_the_fixed_calibration():
     with pytest.raises(ValueError, match="total_steps must be a positive integer"):
         ActCoolLR(opt, model)
     with pytest.raises(ValueError, match="calibration='ramp' or an explicit target"):
-        ActCoolLR(opt, model, total_steps=10, granularity="sample")
+        ActCoolLR(opt, model, total_steps=10, granularity="sample", calibration="fixed")
+    # "auto" (the default) ramps where no fixed start carries over
+    auto = ActCoolLR(opt, model, total_steps=10, granularity="sample", k=1.0)
+    assert auto.calibration == Calibration("ramp") and auto.target is None
     user = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=10, k=1.0)
     assert user.calibration is None and user.calibrated_start is None
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from storage import Store
+from storage.schema import column_names
 from trainer.config import RunConfig
 
 SITES = ("relu1", "relu2", "relu3")
@@ -25,12 +26,25 @@ def seed_run(
     error: str | None = None,
     name: str | None = None,
     total_steps: int | None = None,
+    granularity: str | None = None,
+    legacy: bool = False,
+    no_weibull_fit: str | None = None,
 ) -> str:
-    """A run with steps, per-site temperatures every 2 steps, a scan and fits every epoch,
-    and evaluations every epoch (test error at the end when finished)."""
+    """A run with steps, per-site temperatures every 2 steps, a scan and fits every epoch
+    (Gaussian and Weibull), and evaluations every epoch (test error at the end when finished).
+
+    ``granularity`` is written into the config (default: RunConfig's); ``legacy`` leaves it
+    out, as in a run recorded before granularities existed; ``no_weibull_fit``
+    makes the last scan's mean Weibull fit a failure with that reason. Columns the store's
+    schema does not have (yet) are left out, so the seed works before and after migrations.
+    """
     config = RunConfig(schedule=schedule, seed=seed, tags=tags, epochs=steps // steps_per_epoch,
-                       batch_size=128, name=name or f"{schedule}-s{seed}")
-    run_id = store.create_run(config.to_dict(), name=config.display_name, tags=tags)
+                       batch_size=128, name=name or f"{schedule}-s{seed}").to_dict()
+    if granularity is not None:
+        config["granularity"] = granularity
+    if legacy:
+        config.pop("granularity", None)
+    run_id = store.create_run(config, name=config["name"], tags=tags)
     total = total_steps or steps
     t0 = time.time() - steps * 0.05
     step = np.arange(steps)
@@ -39,13 +53,13 @@ def seed_run(
     measured = step % 2 == 0
     mean_t = np.where(measured, 3.0 * (1 - fraction) + 0.2, np.nan)
     target = 3.17 * (1 - fraction) if schedule == "actcool" else np.full(steps, np.nan)
-    store.append_rows(run_id, "steps", pd.DataFrame({
+    append(store, run_id, "steps", pd.DataFrame({
         "step": step, "epoch": step / steps_per_epoch, "lr": lr,
         "loss": 2.3 * np.exp(-step / 50), "mean_temperature": mean_t,
         "target_temperature": target, "wall_time": t0 + step * 0.05,
     }))
     m = step[measured]
-    store.append_rows(run_id, "site_temperatures", pd.DataFrame({
+    append(store, run_id, "site_temperatures", pd.DataFrame({
         "step": np.repeat(m, len(SITES)),
         "site_index": np.tile(np.arange(len(SITES), dtype=np.int32), len(m)),
         "site_name": np.tile(np.array(SITES, dtype=object), len(m)),
@@ -64,12 +78,23 @@ def seed_run(
                 rows.append({"step": s, "epoch": s / steps_per_epoch, "rate": rate, "site": site,
                              "site_index": site_index, "probability": prob,
                              "temperature": -np.log2(1 - prob)})
-            fit_rows.append({"step": s, "site": site, "mu": mu + (site_index or 0) * 0.1,
-                             "sigma": 1.2, "rmse": 0.02, "n_informative": 9})
+            site_mu = mu + (site_index or 0) * 0.1
+            fit_rows.append({"step": s, "site": site, "model": "gaussian", "mu": site_mu,
+                             "sigma": 1.2, "lambda0": None, "k": None, "rmse": 0.02,
+                             "n_informative": 9, "reason": None})
+            failed = no_weibull_fit and site == "mean" and k == len(scan_steps) - 1
+            fit_rows.append({"step": s, "site": site, "model": "weibull", "mu": None,
+                             "sigma": None, "lambda0": None if failed else np.exp(site_mu),
+                             "k": None if failed else 0.9, "rmse": None if failed else 0.01,
+                             "n_informative": 2 if failed else 9,
+                             "reason": no_weibull_fit if failed else None})
     scans = pd.DataFrame(rows)
     scans["site_index"] = scans["site_index"].astype("Int32")
-    store.append_rows(run_id, "lr_scans", scans)
-    store.append_rows(run_id, "fits", pd.DataFrame(fit_rows))
+    append(store, run_id, "lr_scans", scans)
+    fits = pd.DataFrame(fit_rows)
+    if "model" not in column_names("fits"):  # a store from before the Weibull model
+        fits = fits[fits["model"] == "gaussian"]
+    append(store, run_id, "fits", fits)
     epochs_done = steps // steps_per_epoch
     evals = pd.DataFrame({
         "step": [(e + 1) * steps_per_epoch - 1 for e in range(epochs_done)],
@@ -89,6 +114,17 @@ def seed_run(
             "test_error": 5.0 + seed, "wall_time": t0 + steps * 0.05}])], ignore_index=True)
         summary.update(steps=steps, wall_time=steps * 0.05, test_error=5.0 + seed)
     if len(evals):
-        store.append_rows(run_id, "evaluations", evals)
+        append(store, run_id, "evaluations", evals)
     store.update_run(run_id, status=status, summary=summary, error=error)
     return run_id
+
+
+def append(store: Store, run_id: str, table: str, rows: pd.DataFrame) -> None:
+    """``store.append_rows`` of the columns the table has; columns it has that ``rows``
+    lacks are NULL."""
+    wanted = column_names(table)[1:]
+    rows = rows[[c for c in rows.columns if c in wanted]].copy()
+    for column in wanted:
+        if column not in rows and column != "wall_time":
+            rows[column] = pd.Series([None] * len(rows), index=rows.index, dtype=object)
+    store.append_rows(run_id, table, rows)

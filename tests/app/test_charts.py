@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from actcool.pattern_model import change_probability
+from actcool.weibull_model import weibull_probability
 from app import charts
 from trainer.config import SCHEDULES
 
@@ -246,3 +248,109 @@ def test_result_bars_in_schedule_colours_best_on_top():
     assert list(bars.marker.color) == [charts.SCHEDULE_COLORS["actcool"],
                                        charts.SCHEDULE_COLORS["onecycle"]]
     assert charts.result_bars(table.iloc[2:]).layout.annotations
+
+
+# ---------------------------------------------------------------------- granularity, two models
+def two_model_fits(weibull_reason: str | None = None) -> pd.DataFrame:
+    """Gaussian and Weibull rows of fits_frame's scans (the Weibull fit at step 40 failed
+    with ``weibull_reason`` when given)."""
+    rows = []
+    for step, mu in ((0, -3.0), (20, -4.0), (40, -5.0)):
+        for site in ("relu1", "mean"):
+            rows.append({"step": step, "site": site, "model": "gaussian", "mu": mu, "sigma": 1.5,
+                         "lambda0": np.nan, "k": np.nan, "rmse": 0.041, "n_informative": 7,
+                         "reason": None})
+            failed = weibull_reason is not None and step == 40
+            rows.append({"step": step, "site": site, "model": "weibull", "mu": np.nan,
+                         "sigma": np.nan, "lambda0": np.nan if failed else math.exp(mu + 0.5),
+                         "k": np.nan if failed else 0.9, "rmse": np.nan if failed else 0.012,
+                         "n_informative": 2 if failed else 7,
+                         "reason": weibull_reason if failed else None})
+    return pd.DataFrame(rows)
+
+
+def test_temperature_axes_and_colour_bars_name_the_granularity():
+    fig = charts.temperature_figure(steps_frame(), "actcool", granularity="unit:64")
+    assert fig.layout.yaxis.title.text == "temperature (bits, unit:64)"
+    fig = charts.site_heatmap(["a"], np.array([0, 1]), np.array([[0.0, 1.0]]), "position")
+    assert fig.data[0].colorbar.title.text == "bits<br>position"
+    assert "(position)" in fig.data[0].hovertemplate
+    fig = charts.scan_heatmap(scans_frame(), granularity="sample")
+    assert fig.data[0].colorbar.title.text == "bits<br>sample"
+    names = ["relu1"]
+    figures = charts.run_figures(
+        steps_frame(), (names, np.array([0, 5]), np.ones((1, 2))),
+        pd.DataFrame(columns=["step", "val_error", "train_error", "test_error"]),
+        scans_frame(), fits_frame(), schedule="actcool", total_steps=50, granularity="unit:32",
+    )
+    assert figures["temperature"].layout.yaxis.title.text == "temperature (bits, unit:32)"
+    assert figures["sites"].data[0].colorbar.title.text == "bits<br>unit:32"
+    assert figures["scans"].data[0].colorbar.title.text == "bits<br>unit:32"
+    # without a granularity: bits alone, as before
+    assert charts.temperature_figure(steps_frame()).layout.yaxis.title.text == "temperature (bits)"
+
+
+def test_overlay_of_temperatures_names_the_granularity():
+    aligned = pd.DataFrame({"run_id": ["a", "a"], "x": [10, 20], "value": [2.0, 1.0]})
+    fig = charts.overlay_figure(aligned, "mean_temperature", "step", {}, {}, granularity="unit:64")
+    assert fig.layout.title.text == "Mean temperature (bits, unit:64)"
+    assert fig.layout.yaxis.title.text == "mean temperature (bits, unit:64)"
+    lr = charts.overlay_figure(aligned, "lr", "step", {}, {}, granularity="unit:64")
+    assert lr.layout.yaxis.title.text == "learning rate"  # only temperatures are labelled
+
+
+def test_scan_heatmap_marks_e_mu_and_the_weibull_scale():
+    fig = charts.scan_heatmap(scans_frame(), steps_frame(), two_model_fits("no data"))
+    heat, used, critical, scale = fig.data
+    assert critical.name == "critical rate e<sup>μ</sup>"
+    np.testing.assert_allclose(critical.y, np.array([-3.0, -4.0, -5.0]) / math.log(10))
+    assert scale.name == "Weibull scale λ<sub>0</sub>"
+    assert list(scale.x) == [0, 20]  # the failed Weibull fit at step 40 is not drawn
+    np.testing.assert_allclose(scale.y, np.array([-2.5, -3.5]) / math.log(10))
+
+
+def test_scan_fit_figure_draws_both_models_with_their_rmse():
+    scans = scans_frame()
+    fig = charts.scan_fit_figure(scans, two_model_fits(), 20, "relu1", "unit:64")
+    assert fig.layout.title.text == "Scan at step 20: site relu1"
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert names == ["measured", "Gaussian CDF (RMSE 0.041)", "Weibull (RMSE 0.012)"]
+    measured, gaussian, gaussian_mark, weibull, weibull_mark = fig.data
+    expected = scans[(scans["step"] == 20) & (scans["site"] == "relu1")]
+    assert list(measured.y) == expected["probability"].tolist()
+    # the curves are the models' maths over the scanned range
+    np.testing.assert_allclose(gaussian.y, change_probability(np.asarray(gaussian.x), -4.0, 1.5))
+    np.testing.assert_allclose(
+        weibull.y, weibull_probability(np.asarray(weibull.x), math.exp(-3.5), 0.9))
+    assert gaussian_mark.x[0] == pytest.approx(math.exp(-4.0)) and gaussian_mark.y[0] == 0.5
+    assert weibull_mark.x[0] == pytest.approx(math.exp(-3.5))
+    assert weibull_mark.y[0] == pytest.approx(1 - math.exp(-1))
+    assert fig.layout.xaxis.type == "log"
+    assert fig.layout.yaxis.title.text == "change probability P (unit:64)"
+    assert not fig.layout.annotations
+
+
+def test_scan_fit_figure_gives_the_reason_for_a_missing_fit():
+    fig = charts.scan_fit_figure(scans_frame(), two_model_fits("too few informative points"), 40)
+    assert fig.layout.title.text == "Scan at step 40: mean over sites"
+    assert [t.name for t in fig.data if t.showlegend is not False] == [
+        "measured", "Gaussian CDF (RMSE 0.041)"]
+    (note,) = fig.layout.annotations
+    assert note.text == "Weibull — no fit: too few informative points"
+
+
+def test_scan_fit_figure_of_an_old_store_has_the_gaussian_only():
+    fig = charts.scan_fit_figure(scans_frame(), fits_frame(("relu1",)), 0)
+    assert [t.name for t in fig.data if t.showlegend is not False] == [
+        "measured", "Gaussian CDF (RMSE 0.010)"]
+    assert fig.layout.annotations[0].text == "Weibull — no fit: not recorded for this scan"
+    # a failed Gaussian fit without a recorded reason (NaN μ in an old store) says so
+    fig = charts.scan_fit_figure(scans_frame(), fits_frame(("relu1",)), 40)
+    assert [a.text for a in fig.layout.annotations] == [
+        "Gaussian CDF — no fit: reason not recorded", "Weibull — no fit: not recorded for this scan"]
+
+
+def test_scan_fit_figure_without_that_scan_explains():
+    fig = charts.scan_fit_figure(scans_frame(), two_model_fits(), 30)
+    assert not fig.data
+    assert "no LR range scan of mean over sites at step 30" in fig.layout.annotations[0].text

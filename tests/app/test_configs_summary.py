@@ -111,7 +111,8 @@ def test_progress_of_a_queued_or_finished_run():
 def test_compare_table_final_and_best_errors():
     runs = pd.DataFrame([
         {"id": "a", "name": "A", "status": "finished", "schedule": "actcool",
-         "summary": {"test_error": 4.0, "wall_time": 12.0, "steps": 100}},
+         "summary": {"test_error": 4.0, "wall_time": 12.0, "steps": 100},
+         "config": {"granularity": "unit:32"}},
         {"id": "b", "name": "B", "status": "running", "schedule": "onecycle", "summary": {}},
     ])
     evals = {
@@ -127,3 +128,82 @@ def test_compare_table_final_and_best_errors():
     assert table.loc["b", "best test error (%)"] == 5.5
     assert table.loc["b", "wall time (s)"] == 30.0
     assert table.loc["b", "steps"] == 20
+    assert list(table["granularity"]) == ["unit:32", "sample"]  # b: recorded before
+
+
+@pytest.mark.parametrize(
+    ("kind", "length", "spec"),
+    [("unit", 64, "unit:64"), ("unit", 32, "unit:32"), ("position", 32, "position"),
+     ("sample", 64, "sample")],
+)
+def test_granularity_spec(kind, length, spec):
+    assert configs.granularity_spec(kind, length) == spec
+
+
+def test_build_configs_new_runs_take_the_default_granularity():
+    (config,) = configs.build_configs({"epochs": 1}, ["cosine"], [0])
+    assert config.granularity == "unit:64"
+    (config,) = configs.build_configs({"granularity": "position"}, ["cosine"], [0])
+    assert config.granularity == "position"
+
+
+def test_granularity_spec_rejects_a_bad_choice():
+    with pytest.raises(ValueError, match="unknown granularity"):
+        configs.granularity_spec("pixel")
+    with pytest.raises(ValueError, match="positive integer"):
+        configs.granularity_spec("unit", 0)
+
+
+def test_granularity_of_a_config():
+    assert summary.granularity_of({"granularity": "unit:32"}) == "unit:32"
+    assert summary.granularity_of({"granularity": "unit"}) == "unit:64"  # normalised
+    assert summary.granularity_of({"model": "convnet4"}) == "sample"  # recorded before
+    assert summary.granularity_of(None) == "sample"
+    assert summary.granularity_of({"granularity": "pixel:3"}) == "pixel:3"  # shown as written
+
+
+def test_granularity_groups_keep_the_order_of_the_runs():
+    groups = summary.granularity_groups({"a": "unit:64", "b": "sample", "c": "unit:64"})
+    assert groups == {"unit:64": ["a", "c"], "sample": ["b"]}
+    assert list(groups) == ["unit:64", "sample"]
+
+
+def two_model_fits() -> pd.DataFrame:
+    return pd.DataFrame([
+        {"step": 0, "site": "mean", "model": "gaussian", "mu": -3.0, "sigma": 1.5,
+         "lambda0": np.nan, "k": np.nan, "rmse": 0.05, "n_informative": 9, "reason": None},
+        {"step": 0, "site": "mean", "model": "weibull", "mu": np.nan, "sigma": np.nan,
+         "lambda0": 0.04, "k": 0.9, "rmse": 0.01, "n_informative": 9, "reason": None},
+        {"step": 0, "site": "relu1", "model": "gaussian", "mu": np.nan, "sigma": np.nan,
+         "lambda0": np.nan, "k": np.nan, "rmse": np.nan, "n_informative": 1,
+         "reason": "too few informative points"},
+        {"step": 0, "site": "relu1", "model": "weibull", "mu": np.nan, "sigma": np.nan,
+         "lambda0": 0.05, "k": 1.1, "rmse": 0.02, "n_informative": 1, "reason": None},
+        {"step": 10, "site": "mean", "model": "gaussian", "mu": -4.0, "sigma": 1.0,
+         "lambda0": np.nan, "k": np.nan, "rmse": 0.03, "n_informative": 9, "reason": None},
+    ])
+
+
+def test_fit_table_has_both_models_per_site_and_why_one_is_missing():
+    table = summary.fit_table(two_model_fits(), 0).set_index("site")
+    assert list(table.index) == ["mean", "relu1"]
+    assert table.loc["mean", "e^μ"] == pytest.approx(np.exp(-3.0))
+    assert table.loc["mean", "λ0"] == 0.04 and table.loc["mean", "k"] == 0.9
+    assert table.loc["mean", "better"] == "Weibull"
+    assert table.loc["mean", "note"] == ""
+    assert np.isnan(table.loc["relu1", "e^μ"]) and table.loc["relu1", "λ0"] == 0.05
+    assert table.loc["relu1", "note"] == "Gaussian CDF — no fit: too few informative points"
+    assert table.loc["relu1", "better"] == ""  # only one model fitted
+
+
+def test_fits_of_an_old_store_read_as_gaussian_only():
+    old = two_model_fits()
+    old = old[old["model"] == "gaussian"].drop(columns=["model", "lambda0", "k", "reason"])
+    fits = summary.normalize_fits(old)
+    assert set(fits["model"]) == {"gaussian"}
+    params, why = summary.model_fit(fits, 10, "mean", "gaussian")
+    assert params == {"mu": -4.0, "sigma": 1.0, "rmse": 0.03} and why is None
+    params, why = summary.model_fit(fits, 10, "mean", "weibull")
+    assert params is None and why == "not recorded for this scan"
+    params, why = summary.model_fit(fits, 0, "relu1", "gaussian")
+    assert params is None and why == "reason not recorded"

@@ -40,6 +40,12 @@ def titles(at: AppTest) -> list[str]:
     return [(f["layout"].get("title") or {}).get("text", "") for f in figures(at)]
 
 
+def figure(at: AppTest, title: str) -> dict:
+    """The one figure of the page with that title."""
+    (found,) = [f for f in figures(at) if (f["layout"].get("title") or {}).get("text") == title]
+    return found
+
+
 @pytest.fixture
 def fake_scan(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """Replace the quick LR range scan (a torch training step) by a fixed fit."""
@@ -228,6 +234,29 @@ def test_launch_compare_schedules_shares_settings_and_a_tag(store, fake_worker):
     assert len(tags) == 1 and all(tags <= set(ts) for ts in runs["tags"])
 
 
+def test_launch_granularity_choice_reaches_the_queued_config(store, fake_worker):
+    at = open_page("launch")
+    assert at.selectbox(key="launch_granularity").value == "unit"
+    assert at.number_input(key="launch_pattern_length").value == 64
+    assert any("granularity unit:64" in c.value for c in at.caption)
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    at.number_input(key="launch_pattern_length").set_value(32)
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    at.selectbox(key="launch_granularity").select("position").run()
+    assert at.number_input(key="launch_pattern_length").disabled  # L is unit's only
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    at.selectbox(key="launch_granularity").select("sample")
+    at.multiselect(key="launch_compared").set_value(["actcool", "onecycle"])
+    at.button(key="do_compare").click().run()
+    assert_clean(at)
+    queued = Store(store.home).list_runs(status="queued").sort_values("created_at")
+    assert [c["granularity"] for c in queued["config"]] == [
+        "unit:64", "unit:32", "position", "sample", "sample"]
+
+
 def test_launch_shows_validation_errors(store, fake_worker):
     at = open_page("launch")
     at.text_input(key="launch_seeds").input("one")
@@ -285,18 +314,67 @@ def test_runs_empty_store_says_what_to_do(store):
 
 
 def test_runs_shows_every_chart_of_a_finished_run(store, fake_worker):
-    run_id = seed_run(store, "actcool")
+    run_id = seed_run(store, "actcool", granularity="unit:64")
     at = open_page("runs")
     assert_clean(at)
     assert at.selectbox(key="runs_pick").value == run_id
     assert set(titles(at)) == {"Learning rate", "Mean temperature", "Temperature per site",
-                               "Error", "LR range scans", "Pattern-model fits"}
+                               "Error", "LR range scans", "Pattern-model fits",
+                               "Scan at step 80: mean over sites"}
     steps = next(m for m in at.metric if m.label == "Steps")
     assert steps.value == "120 / 120"
-    scan = next(f for f in figures(at) if f["layout"]["title"]["text"] == "LR range scans")
+    scan = figure(at, "LR range scans")
     assert [t.get("name") for t in scan["data"]] == [
-        "mean temperature", "rate used", "critical rate e<sup>μ</sup>"]
+        "mean temperature", "rate used", "critical rate e<sup>μ</sup>",
+        "Weibull scale λ<sub>0</sub>"]
     assert not at.button  # finished: neither stop nor resume
+
+
+def test_runs_labels_every_temperature_with_the_granularity(store, fake_worker):
+    seed_run(store, "actcool", granularity="unit:32")
+    at = open_page("runs")
+    assert_clean(at)
+    assert any("granularity unit:32" in c.value for c in at.caption)
+    temperature = figure(at, "Mean temperature")
+    assert temperature["layout"]["yaxis"]["title"]["text"] == "temperature (bits, unit:32)"
+    for title in ("Temperature per site", "LR range scans"):
+        assert figure(at, title)["data"][0]["colorbar"]["title"]["text"] == "bits<br>unit:32"
+
+
+def test_runs_of_an_old_store_are_labelled_sample(store, fake_worker):
+    seed_run(store, "onecycle", legacy=True)  # its config has no granularity
+    at = open_page("runs")
+    assert_clean(at)
+    assert any("granularity sample" in c.value for c in at.caption)
+    temperature = figure(at, "Mean temperature")
+    assert temperature["layout"]["yaxis"]["title"]["text"] == "temperature (bits, sample)"
+
+
+def test_runs_scan_view_shows_both_models_and_why_one_is_missing(store, fake_worker):
+    seed_run(store, "actcool", granularity="unit:64",
+             no_weibull_fit="too few informative points (2 < 3)")
+    at = open_page("runs")
+    assert_clean(at)
+    assert at.selectbox(key="runs_scan_step").options == ["0", "40", "80"]
+    assert at.selectbox(key="runs_scan_step").value == 80  # the latest scan
+    scan = figure(at, "Scan at step 80: mean over sites")
+    assert [t["name"] for t in scan["data"] if t.get("showlegend") is not False] == [
+        "measured", "Gaussian CDF (RMSE 0.020)"]
+    assert [a["text"] for a in scan["layout"]["annotations"]] == [
+        "Weibull — no fit: too few informative points (2 < 3)"]
+    assert scan["layout"]["yaxis"]["title"]["text"] == "change probability P (unit:64)"
+    table = at.dataframe[0].value.set_index("site")
+    assert list(table.index) == ["mean", "relu1", "relu2", "relu3"]
+    assert "too few informative points" in table.loc["mean", "note"]
+    assert table.loc["relu2", "better"] == "Weibull"
+    # an earlier scan, one site: both models fitted
+    at.selectbox(key="runs_scan_step").select(40)
+    at.selectbox(key="runs_scan_site").select("relu2").run()
+    assert_clean(at)
+    scan = figure(at, "Scan at step 40: site relu2")
+    assert [t["name"] for t in scan["data"] if t.get("showlegend") is not False] == [
+        "measured", "Gaussian CDF (RMSE 0.020)", "Weibull (RMSE 0.010)"]
+    assert not scan["layout"].get("annotations")
 
 
 def test_runs_failed_run_shows_its_message(store, fake_worker):
@@ -351,14 +429,16 @@ def test_compare_empty_store_says_what_to_do(store):
 
 
 def test_compare_overlays_a_tagged_group(store):
-    a = seed_run(store, "actcool", tags=("compare-1",), seed=0)
-    b = seed_run(store, "onecycle", tags=("compare-1",), seed=1)
-    seed_run(store, "cosine")  # newest, but not in the group
+    a = seed_run(store, "actcool", tags=("compare-1",), seed=0, granularity="unit:64")
+    b = seed_run(store, "onecycle", tags=("compare-1",), seed=1, granularity="unit:64")
+    seed_run(store, "cosine", granularity="sample")  # newest, but not in the group
     at = open_page("compare")
     assert_clean(at)
+    assert not at.warning  # one granularity
     assert sorted(at.multiselect(key="compare_runs").value) == sorted([a, b])
     shown = titles(at)
-    assert {"Learning rate", "Mean temperature (bits)", "Validation error (%)"} <= set(shown)
+    assert {"Learning rate", "Mean temperature (bits, unit:64)", "Validation error (%)"} <= set(
+        shown)
     assert sum(t.startswith(("actcool-s0", "onecycle-s1")) for t in shown) == 2  # LR heatmaps
     lr = next(f for f in figures(at) if f["layout"]["title"]["text"] == "Learning rate")
     assert lr["layout"]["yaxis"]["type"] == "log"
@@ -368,6 +448,39 @@ def test_compare_overlays_a_tagged_group(store):
     assert table.loc["onecycle-s1", "final test error (%)"] == 6.0
     assert table.loc["actcool-s0", "best val error (%)"] == pytest.approx(25 / 3)
     assert len(at.get("download_button")) == 2
+    assert set(table["granularity"]) == {"unit:64"}
+
+
+def test_compare_warns_on_mixed_granularities_and_splits_temperatures(store):
+    a = seed_run(store, "actcool", tags=("compare-1",), seed=0, granularity="unit:64")
+    b = seed_run(store, "onecycle", tags=("compare-1",), seed=1, granularity="sample")
+    c = seed_run(store, "cosine", tags=("compare-1",), seed=2, granularity="unit:64")
+    at = open_page("compare")
+    assert_clean(at)
+    assert sorted(at.multiselect(key="compare_runs").value) == sorted([a, b, c])
+    (warning,) = at.warning
+    assert "different granularities" in warning.value
+    def named(granularity: str) -> set[str]:  # the runs the warning lists for a granularity
+        return set(warning.value.split(f"**{granularity}**: ")[1].split(";")[0]
+                   .split(". ")[0].split(", "))
+
+    assert named("unit:64") == {f"actcool-s0 · {a}", f"cosine-s2 · {c}"}
+    assert named("sample") == {f"onecycle-s1 · {b}"}
+    # one temperature overlay per granularity, each with only its own runs
+    hot = figure(at, "Mean temperature (bits, unit:64)")
+    assert sorted(t["name"] for t in hot["data"]) == [f"actcool-s0 · {a}", f"cosine-s2 · {c}"]
+    assert hot["layout"]["yaxis"]["title"]["text"] == "mean temperature (bits, unit:64)"
+    cold = figure(at, "Mean temperature (bits, sample)")
+    assert [t["name"] for t in cold["data"]] == [f"onecycle-s1 · {b}"]
+    assert not [t for t in titles(at) if t == "Mean temperature (bits)"]
+    # rates and errors stay overlaid for every run
+    assert len(figure(at, "Learning rate")["data"]) == 3
+    assert len(figure(at, "Validation error (%)")["data"]) == 3
+    # the heatmaps name their granularity on the colour bar
+    heat = figure(at, f"onecycle-s1 · {b}")
+    assert heat["data"][0]["colorbar"]["title"]["text"] == "bits<br>sample"
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["onecycle-s1", "granularity"] == "sample"
 
 
 def test_compare_by_fraction_and_filters(store):
@@ -397,6 +510,10 @@ def test_comparison_csv_has_every_value_of_every_metric(store):
     b = seed_run(store, "onecycle", steps=80)
     csv = pd.read_csv(io.BytesIO(data.comparison_csv((a, b), "fraction", {a: "A", b: "B"})))
     assert list(csv.columns) == ["run_id", "run", "metric", "fraction", "value"]
+    csv = pd.read_csv(io.BytesIO(data.comparison_csv(
+        (a, b), "fraction", {a: "A", b: "B"}, {a: "unit:64", b: "sample"})))
+    assert list(csv.columns) == ["run_id", "run", "granularity", "metric", "fraction", "value"]
+    assert set(csv.loc[csv["run_id"] == b, "granularity"]) == {"sample"}
     lr = csv[csv["metric"] == "lr"]
     assert (lr["run_id"] == a).sum() == 120 and (lr["run_id"] == b).sum() == 80
     assert lr["fraction"].max() == pytest.approx(119 / 120)

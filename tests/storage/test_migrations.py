@@ -36,11 +36,12 @@ def test_a_version_1_catalog_is_migrated_and_keeps_its_runs(tmp_path):
     assert run["name"] == "old run" and run["model"] == "convnet4" and run["tags"] == ["v1"]
     assert run["worker"] is None and run["status"] == "finished"
     assert store.request_stop("0ld0ld00") is False  # the v2 requests table is there
+    assert run["config"] == {"model": "convnet4", "granularity": "sample"}  # v3
     with connect(home / "catalog.duckdb") as con:
-        assert schema_version(con) == len(CATALOG_MIGRATIONS) == 2
+        assert schema_version(con) == len(CATALOG_MIGRATIONS) == 3
         versions = con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-        assert versions == [(1,), (2,)]
-        assert migrate(con, CATALOG_MIGRATIONS, "catalog") == 2  # nothing left to do
+        assert versions == [(1,), (2,), (3,)]
+        assert migrate(con, CATALOG_MIGRATIONS, "catalog") == 3  # nothing left to do
 
 
 def test_a_version_1_run_file_gets_its_site_step_index(store):
@@ -60,7 +61,7 @@ def test_a_version_1_run_file_gets_its_site_step_index(store):
     assert names == ["s0", "s1"] and steps.tolist() == [0, 5, 10]
     assert temps == pytest.approx(np.array([[0.0, 5.0, 10.0], [0.1, 5.1, 10.1]]))
     with connect(path) as con:
-        assert schema_version(con) == len(RUN_MIGRATIONS) == 2
+        assert schema_version(con) == len(RUN_MIGRATIONS) == 3
 
 
 def test_a_file_from_a_newer_actcool_is_refused(tmp_path):
@@ -78,3 +79,76 @@ def test_run_file_tables_match_the_declared_columns(store):
         for table, columns in RUN_TABLES.items():
             described = con.execute(f"DESCRIBE {table}").fetchall()
             assert [row[0] for row in described] == [name for name, _, _ in columns]
+
+
+def test_a_version_2_run_file_reads_as_measured_per_sample(store):
+    run_id = store.create_run({}, name="sample-era metrics")
+    path = store.run_path(run_id)
+    path.unlink()
+    forget(path)
+    with connect(path) as con:  # as version 2 wrote it: no totals, bits or Weibull columns
+        migrate(con, RUN_MIGRATIONS[:2], "run")
+        for step, batch in ((0, 8), (10, 16)):
+            con.execute("INSERT INTO site_steps VALUES (?)", [step])
+            for site, changed in ((0, 3), (1, 8)):
+                con.execute(
+                    "INSERT INTO site_temperatures VALUES (?, ?, ?, ?, ?, ?, 1.0)",
+                    [run_id, step, site, f"s{site}", changed, batch],
+                )
+        scan_rows = [  # step, site, site_index, probability
+            (10, "mean", None, 0.5),
+            (10, "s0", 0, 0.25),
+            (10, "s1", 1, None),
+            (10, "s1", 1, float("nan")),
+            (20, "s0", 0, 0.5),  # no measurement at step 20: the run's batch size
+        ]
+        for step, site, index, p in scan_rows:
+            con.execute(
+                "INSERT INTO lr_scans VALUES (?, ?, 1.0, 0.1, ?, ?, ?, 1.0)",
+                [run_id, step, site, index, p],
+            )
+        con.execute("INSERT INTO fits VALUES (?, 10, 'mean', -1.0, 0.5, 0.01, 4)", [run_id])
+        con.execute("INSERT INTO fits VALUES (?, 10, 's0', NULL, NULL, NULL, 0)", [run_id])
+
+    counts = store.site_counts(run_id)  # migrates on first use
+    assert counts["total"].tolist() == counts["batch_size"].tolist() == [8, 8, 16, 16]
+    assert counts["changed_samples"].tolist() == counts["changed"].tolist() == [3, 8, 3, 8]
+    for column in ("flipped_bits", "total_bits", "changed_positions", "total_positions"):
+        assert counts[column].isna().all(), column
+    scans = store.scans(run_id)
+    assert scans["site"].tolist() == ["mean", "s0", "s1", "s1", "s0"]
+    assert scans["total"].tolist()[1:] == [16, 16, 16, 16] and scans["total"].isna()[0]
+    assert scans["changed"].tolist()[1] == 4 and scans["changed"].tolist()[4] == 8
+    assert scans["changed"].isna().tolist() == [True, False, True, True, False]
+    assert scans["flipped_bits"].isna().all() and scans["total_bits"].isna().all()
+    fits = store.fits(run_id)
+    assert fits["model"].tolist() == ["gaussian", "gaussian"]
+    assert fits["mu"].tolist()[0] == -1.0 and fits["sigma"].tolist()[0] == 0.5
+    assert fits[["lambda0", "k"]].isna().all().all() and fits["reason"].isna().all()
+    with connect(path) as con:
+        assert schema_version(con) == len(RUN_MIGRATIONS) == 3
+
+
+def test_a_version_2_catalog_marks_its_runs_as_measured_per_sample(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with connect(home / "catalog.duckdb") as con:
+        migrate(con, CATALOG_MIGRATIONS[:2], "catalog")
+        for run_id, config in (
+            ("0ld0ld00", '{"model": "convnet4", "epochs": 3}'),
+            ("0ld0ld01", '{"granularity": "unit:64", "model": "resnet20"}'),
+        ):
+            con.execute(
+                "INSERT INTO runs (id, name, config, status, created_at, tags, summary) "
+                "VALUES (?, 'old', ?, 'finished', ?, [], '{}')",
+                [run_id, config, datetime(2024, 1, 2, 3, 4, 5)],
+            )
+    store = Store(home)
+    assert store.get_run("0ld0ld00")["config"] == {
+        "model": "convnet4",
+        "epochs": 3,
+        "granularity": "sample",
+    }
+    assert store.get_run("0ld0ld01")["config"] == {"granularity": "unit:64", "model": "resnet20"}
+    with connect(home / "catalog.duckdb") as con:
+        assert schema_version(con) == 3

@@ -187,9 +187,36 @@ def test_export_parquet_and_csv_round_trip(store, tmp_path):
         sites = pd.read_csv(io.BytesIO(zf.read("site_temperatures.csv")))
         evaluations = pd.read_csv(io.BytesIO(zf.read("evaluations.csv")))
     assert len(sites) == 400 and sites["temperature"].iloc[7] == pytest.approx(10.3)
+    assert {"total", "flipped_bits", "total_bits", "changed_positions"} <= set(sites.columns)
     assert evaluations["test_error"].isna().tolist() == [True, True, False]
     default = store.export(run_id, "csv")
     assert default == store.home / "exports" / f"{run_id}-csv" and (default / "steps.csv").exists()
+
+
+def test_bulk_rows_may_leave_out_the_columns_added_later(store):
+    run_id = make_run(store, n=20)  # site rows without totals or bit counts
+    counts = store.site_counts(run_id)
+    assert len(counts) == 2 * 4 and (counts["changed"] == 1).all()
+    assert counts[["total", "flipped_bits", "total_bits"]].isna().all().all()
+    store.append_rows(
+        run_id,
+        "fits",
+        pd.DataFrame(
+            {
+                "step": [10],
+                "site": ["mean"],
+                "mu": [0.1],
+                "sigma": [0.2],
+                "rmse": [0.3],
+                "n_informative": [4],
+            }
+        ),
+    )
+    fits = store.fits(run_id)
+    assert fits["model"].tolist() == ["gaussian"] and fits["lambda0"].isna().all()
+    names, steps, changed = store.site_matrix(run_id, value="changed")
+    assert names == ["a", "b", "c", "d"] and steps.tolist() == [0, 10]
+    assert (changed == 1.0).all()
 
 
 def test_truncate_run_drops_later_steps_everywhere(store):
@@ -206,6 +233,11 @@ BAD_READS = [
     (lambda s, r: s.get_run("../etc"), ValueError, r"bad run id '\.\./etc'"),
     (lambda s, r: s.steps(r, max_points=1), ValueError, "max_points must be an int >= 2"),
     (lambda s, r: s.site_matrix(r, max_steps=0.5), ValueError, "max_steps must be an int >= 2"),
+    (
+        lambda s, r: s.site_matrix(r, value="bits"),
+        ValueError,
+        "unknown site value 'bits'; choose one of: temperature, changed, total",
+    ),
     (
         lambda s, r: s.aligned([r], metric="accuracy"),
         ValueError,

@@ -63,6 +63,133 @@ def test_every_log_call_round_trips_with_its_values(store):
     assert evaluations[["train_error", "val_loss", "test_error"]].isna().all().all()
 
 
+def test_granularity_counts_and_both_fit_models_round_trip(store):
+    run_id = store.create_run({"granularity": "unit:64"}, name="counts")
+    with store.writer(run_id) as writer:
+        writer.log_sites(
+            0,
+            SITES,
+            [40, 50, 6],
+            4,
+            [0.5, 0.6, 0.7],
+            total=[4096, 4096, 256],
+            flipped_bits=np.array([40, 50, 6]),
+            total_bits=[4096, 4096, 256],
+            changed_samples=[4, 4, 3],
+            changed_positions=[30, 33, 3],
+            total_positions=[64, 64, 4],
+        )
+        writer.log_sites(5, SITES, [1, 2, 3], 4, [0.1, 0.2, 0.3])  # an old-style call
+        writer.log_scan(
+            5,
+            1.0,
+            [0.1, 1.0],
+            SITES,
+            np.full((3, 2), 0.5),
+            np.ones((3, 2)),
+            [0.5, 0.5],
+            [1.0, 1.0],
+            changed=[[1, 2], [3, 4], [5, 6]],
+            total=[10, 20, 30],
+            flipped_bits=np.array([[7, 8], [9, 10], [11, 12]]),
+            total_bits=[100, 200, 300],
+        )
+        writer.log_fits(
+            5,
+            [
+                {
+                    "site": "mean",
+                    "model": "gaussian",
+                    "mu": -1.0,
+                    "sigma": 0.5,
+                    "rmse": 0.01,
+                    "n_informative": 5,
+                },
+                {
+                    "site": "mean",
+                    "model": "weibull",
+                    "lambda0": 0.3,
+                    "k": 1.1,
+                    "rmse": 0.02,
+                    "n_informative": 5,
+                },
+                {
+                    "site": "conv1",
+                    "model": "weibull",
+                    "n_informative": 1,
+                    "reason": "only 1 informative point",
+                },
+                ("conv2", 0.1, 0.2, 0.03, 4),  # a plain tuple is a Gaussian fit
+            ],
+        )
+
+    counts = store.site_counts(run_id)
+    assert counts.columns.tolist() == [
+        "step",
+        "site_index",
+        "site_name",
+        "changed",
+        "total",
+        "flipped_bits",
+        "total_bits",
+        "changed_samples",
+        "batch_size",
+        "changed_positions",
+        "total_positions",
+        "temperature",
+    ]
+    first, later = counts[counts["step"] == 0], counts[counts["step"] == 5]
+    assert first["site_name"].tolist() == SITES and first["site_index"].tolist() == [0, 1, 2]
+    assert first["total"].tolist() == [4096, 4096, 256]
+    assert first["flipped_bits"].tolist() == [40, 50, 6]
+    assert (
+        first["changed_samples"].tolist() == [4, 4, 3] and first["batch_size"].tolist() == [4] * 3
+    )
+    assert first["changed_positions"].tolist() == [30, 33, 3]
+    assert first["total_positions"].tolist() == [64, 64, 4]
+    assert first["temperature"].tolist() == [0.5, 0.6, 0.7]
+    assert later["changed"].tolist() == [1, 2, 3] and later["batch_size"].tolist() == [4] * 3
+    for column in ("total", "flipped_bits", "total_bits", "changed_samples", "total_positions"):
+        assert later[column].isna().all(), column  # not counted: NULL, not 0 or -1
+
+    names, steps, bits = store.site_matrix(run_id, value="total_bits")
+    assert names == SITES and steps.tolist() == [0, 5]
+    np.testing.assert_array_equal(bits[:, 0], [4096, 4096, 256])
+    assert np.isnan(bits[:, 1]).all()
+
+    scans = store.scans(run_id)
+    mean, sites = scans[scans["site"] == "mean"], scans[scans["site"] != "mean"]
+    for column in ("changed", "total", "flipped_bits", "total_bits"):
+        assert mean[column].isna().all(), column
+    assert sites["changed"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert sites["total"].tolist() == [10, 10, 20, 20, 30, 30]
+    assert sites["flipped_bits"].tolist() == [7, 8, 9, 10, 11, 12]
+    assert sites["total_bits"].tolist() == [100, 100, 200, 200, 300, 300]
+
+    fits = store.fits(run_id)
+    assert fits.columns.tolist() == [
+        "step",
+        "site",
+        "model",
+        "mu",
+        "sigma",
+        "lambda0",
+        "k",
+        "rmse",
+        "n_informative",
+        "reason",
+    ]
+    assert fits["site"].tolist() == ["mean", "mean", "conv1", "conv2"]
+    assert fits["model"].tolist() == ["gaussian", "weibull", "weibull", "gaussian"]
+    assert fits["mu"].tolist()[0] == -1.0 and fits["lambda0"].tolist()[1] == 0.3
+    assert fits["k"].tolist()[1] == 1.1 and fits["rmse"].tolist()[3] == 0.03
+    assert fits["mu"].isna().tolist() == [False, True, True, False]
+    assert fits["lambda0"].isna().tolist() == [True, False, True, True]
+    assert fits["n_informative"].tolist() == [5, 5, 1, 4]
+    assert fits["reason"].isna().tolist() == [True, True, False, True]
+    assert fits["reason"].tolist()[2] == "only 1 informative point"
+
+
 def test_flush_makes_rows_readable_at_once_and_close_is_idempotent(store):
     run_id = store.create_run({}, name="flush")
     writer = store.writer(run_id, flush_interval=2.0)
@@ -159,7 +286,78 @@ BAD_LOGS = [
         ValueError,
         r"mean_probability must have shape \(2,\)",
     ),
+    (
+        lambda w: w.log_sites(0, ["a"], [5], 8, [0.1], total=[4]),
+        ValueError,
+        r"changed must not exceed total, got \[5\] of \[4\]",
+    ),
+    (
+        lambda w: w.log_sites(0, ["a"], [1], 8, [0.1], flipped_bits=[-1]),
+        ValueError,
+        "flipped_bits must be whole numbers >= 0",
+    ),
+    (
+        lambda w: w.log_sites(0, ["a"], [1], 8, [0.1], changed_samples=[9]),
+        ValueError,
+        "changed_samples must not exceed batch_size",
+    ),
+    (
+        lambda w: w.log_sites(0, ["a", "b"], [1, 1], 8, [0.1, 0.1], total_positions=[4]),
+        ValueError,
+        r"total_positions must have shape \(2,\)",
+    ),
+    (
+        lambda w: w.log_scan(
+            0,
+            0,
+            [0.1, 1.0],
+            ["a"],
+            np.zeros((1, 2)),
+            np.zeros((1, 2)),
+            [0, 0],
+            [0, 0],
+            changed=[[1, 9]],
+            total=[8],
+        ),
+        ValueError,
+        "changed must not exceed total",
+    ),
+    (
+        lambda w: w.log_scan(
+            0,
+            0,
+            [0.1, 1.0],
+            ["a"],
+            np.zeros((1, 2)),
+            np.zeros((1, 2)),
+            [0, 0],
+            [0, 0],
+            flipped_bits=[1, 2],
+        ),
+        ValueError,
+        r"flipped_bits must have shape \(1, 2\)",
+    ),
     (lambda w: w.log_fits(0, [("mean", 1.0, 0.5)]), ValueError, "each fit row must be"),
+    (
+        lambda w: w.log_fits(0, [{"site": "mean", "model": "logistic"}]),
+        ValueError,
+        "unknown fit model 'logistic'; choose one of: gaussian, weibull",
+    ),
+    (
+        lambda w: w.log_fits(0, [{"site": "mean", "model": "gaussian", "k": 1.0}]),
+        ValueError,
+        "a gaussian fit has no k",
+    ),
+    (
+        lambda w: w.log_fits(0, [{"site": "mean", "model": "weibull", "lam": 1.0}]),
+        ValueError,
+        r"unknown fit field\(s\) \['lam'\]; a fit row has: site, model, mu",
+    ),
+    (
+        lambda w: w.log_fits(0, [{"site": "mean", "model": "weibull", "reason": 3}]),
+        TypeError,
+        "fit reason must be a str or None",
+    ),
     (lambda w: w.log_fits(0, [("", 1.0, 0.5, 0.1, 2)]), ValueError, "fit site must be"),
     (lambda w: w.log_eval(0, 0, val_error="high"), TypeError, "val_error must be a number"),
 ]

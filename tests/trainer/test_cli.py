@@ -26,6 +26,9 @@ from .conftest import REPO, cli, popen
         (["run", "--config", "/nonexistent.json"], "cannot read --config /nonexistent.json"),
         (["resume", "abcdef12"], "abcdef12"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["run", "--granularity", "pixel"],
+         "bad granularity 'pixel'; choose one of: sample, position, unit, unit:L"),
+        (["run", "--compare-granularities", "sample,unit:0"], "bad compare_granularities entry 'unit:0'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path):
@@ -35,6 +38,29 @@ def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path):
     assert len(lines) == 1, r.stderr
     assert message in lines[0]
     assert "Traceback" not in r.stderr
+
+
+def test_granularity_flags_and_config_files(tmp_path, capsys):
+    from trainer.cli import _config_from_args, build_parser
+
+    def config(*args):
+        return _config_from_args(build_parser().parse_args(["run", *args]))
+
+    assert config().granularity == "unit:64" and config().compare_granularities == ()
+    c = config("--granularity", "unit:16", "--compare-granularities", "sample,position")
+    assert (c.granularity, c.compare_granularities) == ("unit:16", ("sample", "position"))
+    assert config("--granularity", "unit").granularity == "unit:64"
+    hand_written = tmp_path / "c.json"
+    hand_written.write_text('{"epochs": 3}')  # a new config: today's default granularity
+    assert config("--config", str(hand_written)).granularity == "unit:64"
+    assert config("--config", str(hand_written), "--granularity", "sample").granularity == "sample"
+    hand_written.write_text('{"epochs": 3, "granularity": "position"}')
+    assert config("--config", str(hand_written)).granularity == "position"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--granularity" in help_text and "--compare-granularities" in help_text
+    assert "sample, position, unit, unit:L" in " ".join(help_text.split())
 
 
 def test_run_digits_actcool_quickly_and_list_export(tmp_path):
@@ -123,7 +149,8 @@ def test_sigterm_stops_gracefully(tmp_path):
 
 def test_killed_run_shows_as_lost_and_resume_finishes_it(tmp_path):
     store = Store(tmp_path)
-    proc = popen("run", "--epochs", "4", "--batch-size", "16", "--quiet", home=tmp_path)
+    # long enough that the kill lands mid-run however fast the machine is
+    proc = popen("run", "--epochs", "40", "--batch-size", "16", "--quiet", home=tmp_path)
     try:
         run_id = _wait_for_steps(store, at_least=100)  # past the first epoch's checkpoint (80 steps)
         proc.send_signal(signal.SIGKILL)
@@ -160,7 +187,8 @@ def test_torchrun_two_cpu_ranks(tmp_path):
     env = {**os.environ, "ACTCOOL_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     r = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-         "-m", "trainer", "run", "--device", "cpu", "--epochs", "1", "--batch-size", "64", "--quiet"],
+         "-m", "trainer", "run", "--device", "cpu", "--epochs", "1", "--batch-size", "64", "--quiet",
+         "--granularity", "sample"],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
     )
     assert r.returncode == 0, r.stderr[-3000:]
@@ -172,5 +200,6 @@ def test_torchrun_two_cpu_ranks(tmp_path):
     assert len(store.steps(run["id"])) == run["summary"]["total_steps"]
     site_rows = pd.read_csv(store.export(run["id"], format="csv", out=tmp_path / "x") / "site_temperatures.csv")
     # changed counts are summed over ranks: each measurement covers the global batch of 64
-    assert set(site_rows["batch_size"]) == {64}
-    assert site_rows["temperature"].max() <= 7.0 + 1e-9  # log2(2 * 64)
+    assert set(site_rows["batch_size"]) == set(site_rows["total"]) == {64}
+    assert site_rows["temperature"].max() <= 7.0 + 1e-9  # log2(2 * 64), the cap of 'sample'
+    assert (site_rows["flipped_bits"] <= site_rows["total_bits"]).all()

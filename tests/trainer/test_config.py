@@ -38,11 +38,32 @@ def test_json_round_trip():
         ({"step_milestones": (0.8, 0.2)}, ValueError, r"step_milestones must be increasing"),
         ({"nesterov": True, "optimizer": "adamw"}, ValueError, r"nesterov needs optimizer 'sgd'"),
         ({"lr_min": 1.0, "lr_max": 0.1}, ValueError, r"lr_min \(1.0\) must not exceed lr_max"),
+        ({"granularity": "pixel"}, ValueError,
+         r"bad granularity 'pixel'; choose one of: sample, position, unit, unit:L"),
+        ({"granularity": "unit:0"}, ValueError, r"bad granularity 'unit:0'; choose one of"),
+        ({"granularity": "sample:4"}, ValueError, r"bad granularity 'sample:4'; choose one of"),
+        ({"granularity": 64}, TypeError, r"granularity must be of type str"),
+        ({"compare_granularities": ("sample", "bits")}, ValueError,
+         r"bad compare_granularities entry 'bits'; choose one of: sample, position, unit, unit:L"),
     ],
 )
 def test_validation_names_the_problem(changes, error, match):
     with pytest.raises(error, match=match):
         RunConfig(**changes)
+
+
+def test_granularities_are_stored_normalised_and_old_configs_read_as_sample():
+    assert RunConfig().granularity == "unit:64" and RunConfig().compare_granularities == ()
+    c = RunConfig(granularity="unit", compare_granularities=("sample", " position", "sample"))
+    assert c.granularity == "unit:64"
+    assert c == RunConfig(compare_granularities=("sample", "position"))
+    assert RunConfig(granularity="unit:16").granularity == "unit:16"
+    d = json.loads(c.to_json())
+    assert d["granularity"] == "unit:64" and d["compare_granularities"] == ["sample", "position"]
+    assert RunConfig.from_dict(d) == c
+    # a config recorded before granularities existed was measured per sample
+    assert RunConfig.from_dict({"epochs": 3}).granularity == "sample"
+    assert RunConfig.from_dict({"granularity": "position"}).granularity == "position"
 
 
 def test_unknown_keys_are_reported():

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from actcool import Granularity
 from trainer.checkpoint import checkpoint_path
 from trainer.config import RunConfig
 from trainer.run import _Trainer, train_run
@@ -26,8 +27,12 @@ def test_digits_actcool_run_records_everything(store):
     assert np.isfinite(steps["lr"]).all() and np.isfinite(steps["loss"]).all()
     measured = steps.dropna(subset=["mean_temperature"])
     assert measured["step"].tolist() == [0, 10]
-    assert steps["target_temperature"].iloc[0] == pytest.approx(3.17)
-    assert steps["target_temperature"].iloc[-1] == pytest.approx(3.17 / total)
+    # the default target: linear from the fixed calibration's 2 bits (unit:64), recorded
+    assert summary["calibration"] == "fixed:2" and summary["t_start"] == 2.0
+    assert summary["response"] == "weibull" and summary["k"] > 0
+    assert steps["target_temperature"].iloc[0] == pytest.approx(2.0)
+    assert steps["target_temperature"].iloc[-1] == pytest.approx(2.0 / total)
+    assert steps["lr"].max() <= cfg.lr * (1 + 1e-12)  # the optimizer's rate is the ceiling
     names, msteps, matrix = store.site_matrix(result.run_id)
     assert len(names) == 3 and list(msteps) == [0, 10]
     np.testing.assert_allclose(matrix.mean(axis=0), measured["mean_temperature"], rtol=1e-9)
@@ -37,10 +42,70 @@ def test_digits_actcool_run_records_everything(store):
     fits = store.fits(result.run_id)
     assert set(fits["site"]) == set(names) | {"mean"}
     evals = store.evaluations(result.run_id)
+    assert summary["granularity"] == run["config"]["granularity"] == "unit:64"
+    _check_recorded_counts(store, result.run_id, Granularity.parse("unit:64"), names)
     assert evals["val_error"].notna().sum() == 2
     test_error = evals["test_error"].dropna().tolist()
     assert test_error == [pytest.approx(summary["test_error"])] and 0 <= test_error[0] < 60
     assert checkpoint_path(store.home, result.run_id).exists()
+
+
+def _ints(column):
+    return column.to_numpy("int64")
+
+
+def _check_recorded_counts(store, run_id, granularity, names):
+    """The stored counts give back the stored temperatures; scans and both fits are complete."""
+    counts = store.site_counts(run_id)
+    assert counts["total"].notna().all() and counts["flipped_bits"].notna().all()
+    assert (counts["flipped_bits"] <= counts["total_bits"]).all()
+    np.testing.assert_allclose(
+        granularity.temperatures(_ints(counts["changed"]), _ints(counts["total"])),
+        counts["temperature"], rtol=1e-12,
+    )
+    if granularity.kind == "unit":  # the unit granularity counts flipped bits
+        assert counts["changed"].tolist() == counts["flipped_bits"].tolist()
+        assert counts["total"].tolist() == counts["total_bits"].tolist()
+    scans = store.scans(run_id)
+    per_site = scans[scans["site"] != "mean"]
+    assert per_site[["changed", "total", "flipped_bits", "total_bits"]].notna().all().all()
+    assert scans.loc[scans["site"] == "mean", ["changed", "total"]].isna().all().all()
+    np.testing.assert_allclose(
+        granularity.temperatures(_ints(per_site["changed"]), _ints(per_site["total"])),
+        per_site["temperature"], rtol=1e-12,
+    )
+    fits = store.fits(run_id)
+    per_scan = fits.groupby(["step", "model"])["site"].apply(sorted)
+    assert set(per_scan.index.get_level_values("model")) == {"gaussian", "weibull"}
+    assert all(sites == sorted([*names, "mean"]) for sites in per_scan)
+    fitted = fits["rmse"].notna()
+    assert fits.loc[~fitted, "reason"].notna().all() and fits.loc[fitted, "reason"].isna().all()
+    gaussian = fits[fits["model"] == "gaussian"]
+    assert gaussian[["lambda0", "k"]].isna().all().all()
+    assert (gaussian["mu"].notna() == gaussian["rmse"].notna()).all()
+    weibull = fits[fits["model"] == "weibull"]
+    assert weibull[["mu", "sigma"]].isna().all().all()
+    assert (weibull["lambda0"].notna() == weibull["rmse"].notna()).all()
+    return counts
+
+
+def test_sample_granularity_with_positions_compared_records_every_counter(store):
+    cfg = RunConfig(dataset="synthetic:1x8x8", schedule="constant", epochs=1, batch_size=50,
+                    max_steps=5, measure_every=4, granularity="sample",
+                    compare_granularities=("position",))
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished", result.message
+    assert store.get_run(result.run_id)["summary"]["granularity"] == "sample"
+    names = store.site_matrix(result.run_id)[0]
+    counts = _check_recorded_counts(store, result.run_id, Granularity.parse("sample"), names)
+    assert counts["step"].unique().tolist() == [0, 4]
+    assert counts["changed"].tolist() == counts["changed_samples"].tolist()
+    assert (counts["total"] == 50).all() and (counts["batch_size"] == 50).all()
+    assert counts["temperature"].max() <= np.log2(100) + 1e-9  # the cap of 'sample'
+    assert counts["changed_positions"].notna().all()
+    assert (counts["total_positions"] % 50 == 0).all()  # B·H·W positions (B for (B, F) sites)
+    assert (counts["total_positions"] > 50).any()  # the conv sites have more than one
+    assert (counts["changed_positions"] <= counts["total_positions"]).all()
 
 
 def _lrs(store, run_id):
