@@ -22,7 +22,7 @@ from .models.names import MODEL_NAMES
 __all__ = ["GRANULARITIES", "OPTIMIZERS", "SCHEDULES", "RunConfig"]
 
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("constant", "step", "onecycle", "cosine", "actcool")
+SCHEDULES = ("constant", "step", "onecycle", "cosine", "actcool", "schedulefree")
 SCAN_UNITS = ("epoch", "step")
 RESPONSES = ("weibull", "gaussian")
 #: The accepted forms of a granularity (actcool.Granularity.parse), for messages and --help.
@@ -56,7 +56,8 @@ class RunConfig:
     step_milestones: tuple[float, ...] = (0.5, 0.75)  # step decay, as fractions of training
     step_factor: float = 0.1
     onecycle_pct_start: float = 0.3
-    warmup_fraction: float = 0.0  # cosine: linear warm-up over this fraction of training
+    # cosine and schedulefree: linear warm-up over this fraction of training
+    warmup_fraction: float = 0.0
     # actcool: "default" (a linear cool-down whose start is calibrated, see `calibration`) |
     # power:T_start,gamma | a saved curve's name | curve JSON
     target: str = "default"
@@ -150,6 +151,12 @@ class RunConfig:
             self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")
         ):
             raise ValueError(f"unknown device {self.device!r}; choose one of: auto, cpu, cuda, cuda:N")
+        if self.schedule == "schedulefree" and self.optimizer == "sgd" and not 0 < self.momentum < 1:
+            raise ValueError(
+                f"schedule-free SGD needs a momentum in (0, 1), got {self.momentum!r}"
+            )
+        if self.schedule == "schedulefree" and self.nesterov:
+            raise ValueError("schedule-free SGD has no Nesterov variant; drop nesterov")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ValueError("nesterov needs optimizer 'sgd' with momentum > 0")
         # Stored normalised ("unit" -> "unit:64"), so equal configs compare and print equal.

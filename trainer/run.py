@@ -16,7 +16,8 @@ import signal
 import socket
 import time
 import traceback
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,8 @@ __all__ = ["RunResult", "prepare_config", "train_run"]
 logger = logging.getLogger(__name__)
 
 EVAL_BATCH = 1024
+# Batches over which a schedule-free run's BatchNorm statistics are recomputed for evaluation.
+_BN_BATCHES = 50
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,7 @@ class _Trainer:
             )
         planned = config.epochs * self.steps_per_epoch
         self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
-        self.optimizer = build_optimizer(config, self.model)
+        self.optimizer = build_optimizer(config, self.model, self.total_steps)
         target = (
             json.loads(config.target)
             if config.schedule == "actcool" and config.target != "default"
@@ -312,6 +315,44 @@ class _Trainer:
             },
         )
 
+    @contextmanager
+    def _eval_weights(self) -> Iterator[None]:
+        """Evaluate a schedule-free run at its averaged weights (``optimizer.eval()``), with
+        BatchNorm statistics recomputed at those weights; everything is put back after, so
+        training (and a checkpoint, saved in train mode) continues exactly."""
+        opt = self.optimizer
+        if not hasattr(opt, "eval") or not hasattr(opt, "train"):
+            yield
+            return
+        bn = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in bn]
+        momenta = [m.momentum for m in bn]
+        rng = torch.get_rng_state()
+        opt.eval()
+        try:
+            if bn:
+                for m in bn:
+                    m.reset_running_stats()
+                    m.momentum = None  # a cumulative average over the batches below
+                was_training = self.model.training
+                self.model.train()
+                with torch.no_grad():
+                    batches = self.bundle.batches("train", self.config.batch_size, shuffle=True,
+                                                  generator=torch.Generator().manual_seed(0),
+                                                  drop_last=True)
+                    for i, (x, _) in enumerate(batches):
+                        if i == _BN_BATCHES:
+                            break
+                        self.model(x)
+                self.model.train(was_training)
+            yield
+        finally:
+            opt.train()
+            for m, state, momentum in zip(bn, saved, momenta, strict=True):
+                m.load_state_dict(state)
+                m.momentum = momentum
+            torch.set_rng_state(rng)
+
     # -- the loop --------------------------------------------------------------------------
     def _stop_now(self, writer: Any, stop: _StopSignal) -> bool:
         flag = bool(stop.requested or (writer is not None and writer.stop_requested))
@@ -353,7 +394,7 @@ class _Trainer:
                     break
                 if world > 1:
                     x, y = x[rank * shard : (rank + 1) * shard], y[rank * shard : (rank + 1) * shard]
-                lr = float(self.optimizer.param_groups[0]["lr"])
+                lr = self.schedule.effective_lr(self.optimizer)
                 with torch.autocast("cuda", enabled=True) if self.use_amp else nullcontext():
                     out = self.ddp(x)
                     loss = nn.functional.cross_entropy(out, y)
@@ -384,7 +425,8 @@ class _Trainer:
                                               summary=self._summary(steps=step, wall_time=wall()))
                     return RunResult(run_id, "stopped", step)
             start_batch = 0
-            val_loss, val_error = _evaluate(model, bundle, "val")
+            with self._eval_weights():
+                val_loss, val_error = _evaluate(model, bundle, "val")
             if writer is not None and seen:
                 writer.log_eval(step - 1, epoch + 1, train_loss=loss_sum / seen,
                                 train_error=100.0 * (1 - correct / seen), val_loss=val_loss, val_error=val_error)
@@ -397,7 +439,8 @@ class _Trainer:
                 # continues from the checkpoint and must find no gap before it
                 writer.flush()
             self._checkpoint(run_id, epoch + 1, 0, step, {"epoch_stats": (0.0, 0, 0), "wall_time": wall()})
-        test_loss, test_error = _evaluate(model, bundle, "test")
+        with self._eval_weights():
+            test_loss, test_error = _evaluate(model, bundle, "test")
         if writer is not None:
             writer.log_eval(max(step - 1, 0), cfg.epochs, test_error=test_error)
             writer.flush()

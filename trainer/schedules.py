@@ -33,8 +33,30 @@ from .config import RunConfig
 __all__ = ["Schedule", "build_optimizer", "build_schedule", "parse_target"]
 
 
-def build_optimizer(config: RunConfig, model: nn.Module) -> Optimizer:
-    """SGD (momentum, Nesterov, weight decay) or AdamW at ``config.lr``."""
+def build_optimizer(config: RunConfig, model: nn.Module, total_steps: int = 1) -> Optimizer:
+    """SGD (momentum, Nesterov, weight decay) or AdamW at ``config.lr``; their schedule-free
+    versions (the ``schedulefree`` package) for ``schedule="schedulefree"``, warming up over
+    ``warmup_fraction`` of ``total_steps``."""
+    if config.schedule == "schedulefree":
+        try:
+            import schedulefree
+        except ImportError:
+            raise ValueError(
+                "schedule 'schedulefree' needs the schedulefree package: pip install schedulefree"
+            ) from None
+        warmup = round(config.warmup_fraction * total_steps)
+        if config.optimizer == "sgd":
+            opt = schedulefree.SGDScheduleFree(
+                model.parameters(), lr=config.lr, momentum=config.momentum,
+                weight_decay=config.weight_decay, warmup_steps=warmup,
+            )
+        else:
+            opt = schedulefree.AdamWScheduleFree(
+                model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                warmup_steps=warmup,
+            )
+        opt.train()  # training mode; the trainer switches to eval() around evaluation only
+        return opt
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             model.parameters(),
@@ -94,7 +116,8 @@ def scan_grid(config: RunConfig) -> list[float]:
 
 
 def _baseline(config: RunConfig, optimizer: Optimizer, total_steps: int) -> LRScheduler:
-    if config.schedule == "constant":
+    if config.schedule in ("constant", "schedulefree"):  # schedule-free: the optimizer's own
+        return LambdaLR(optimizer, lambda step: 1.0)
         return LambdaLR(optimizer, lambda step: 1.0)
     if config.schedule == "step":
         milestones = sorted({max(1, round(m * total_steps)) for m in config.step_milestones})
@@ -179,6 +202,16 @@ class Schedule:
         m = self.monitor.step(inputs)
         self.scheduler.step()
         return m
+
+    def effective_lr(self, optimizer: Optimizer) -> float:
+        """The rate the next step trains with. Schedule-free optimizers warm up internally:
+        step ``k`` (0-based) trains at ``lr·min(1, (k + 1)/warmup_steps)``."""
+        group = optimizer.param_groups[0]
+        lr = float(group["lr"])
+        if "warmup_steps" in group and "k" in group:
+            k, warmup = int(group["k"]), int(group["warmup_steps"])
+            return lr * (k + 1) / warmup if k < warmup else lr
+        return lr
 
     def target_temperature(self, step: int) -> float | None:
         if isinstance(self.scheduler, ActCoolLR):

@@ -212,3 +212,19 @@ def test_cifar10_jpeg_folder_trains_resnet20(store):
     result = train_run(cfg, store, progress=False)
     assert result.status == "finished"
     assert math.isfinite(store.steps(result.run_id)["loss"].iloc[-1])
+
+
+def test_schedulefree_warms_up_and_evaluation_at_averaged_weights_leaves_training_untouched(store):
+    pytest.importorskip("schedulefree", reason="schedule-free baseline needs: pip install schedulefree")
+    cfg = RunConfig(schedule="schedulefree", epochs=2, warmup_fraction=0.2, measure_every=5,
+                    scan_every=0)
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished" and result.test_error < 60
+    steps = store.steps(result.run_id)
+    lrs = steps["lr"].to_numpy()
+    # the optimizer's own warm-up over 20% of the 20 steps, then its constant rate
+    assert lrs[:6] == pytest.approx([0.0125, 0.025, 0.0375, 0.05, 0.05, 0.05])
+    assert steps["mean_temperature"].notna().sum() == 4
+    # evaluation at the averaged weights leaves training untouched: same run, same losses
+    again = train_run(cfg.replace(name="again"), store, progress=False)
+    np.testing.assert_array_equal(store.steps(again.run_id)["loss"], steps["loss"])
