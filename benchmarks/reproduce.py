@@ -1,30 +1,33 @@
-"""The paper's claims at CPU scale: train the runs, then write the report (issue: benchmarks).
+"""ActCoolLR without tuning against tuned baselines, at CPU scale: train, then report.
 
 ``python -m benchmarks.reproduce`` trains every run of the plan below with the trainer itself,
 into the dashboard's store (``$ACTCOOL_HOME`` or ``./actcool-data``, so the runs show up on
 its Compare page), then writes ``benchmarks/results/REPORT.md``, its PNG figures and
 ``results.json``. Runs already finished in the store under the same plan key and config are
 reused, a stopped or lost one is resumed, so an interrupted reproduction continues where it
-left off. ``--report-only`` rewrites the report from the stored runs.
+left off (it may span sessions). ``--report-only`` rewrites the report from the stored runs.
 
-The full plan (about 95 minutes on 2 CPU cores, data from ``../shared/data``; one convnet4
-epoch on Fashion-MNIST takes about 100 s there, one ResNet-20 epoch on CIFAR-10 about 4 min):
+The plan (data from ``../shared/data``; 2 epochs at batch 128, SGD momentum 0.9, weight decay
+5e-4; temperatures at the default granularity ``unit:64``, also counting ``sample`` and
+``position``; about 90 s per convnet4 run on 2 CPU cores):
 
-- ``schedules``: convnet4 on Fashion-MNIST, 2 epochs at batch 128, SGD (momentum 0.9,
-  weight decay 5e-4, rate 0.05: the constant rate and the peak of the others), seeds 0 and
-  1, with constant, step (x0.1 at 50% and 75%), 1-cycle (30% warm-up), cosine and ActCoolLR
-  (linear cooling from 3.17 bits). An LR range scan every 100 steps.
-- ``cifar``: resnet20 on CIFAR-10 (the JPEG copy), 2 epochs, seed 0, 1-cycle vs ActCoolLR,
-  an LR range scan every epoch.
-- ``replay``: ActCoolLR whose target replays the mean temperature measured in the 1-cycle run
-  of the same seed (``ReplayCurve.from_measurements``): if the temperature curve is what
-  matters, as the paper argues, it should land near 1-cycle's error. Seeds 0 and 1, and the
-  same for the CIFAR-10 1-cycle run.
-- ``gamma``: ActCoolLR with the power curve at γ = 0.5, 2 and 4, same setup as ``schedules``
-  (γ = 1 is its ActCoolLR run), seeds 0 and 1.
+- ``grid``: the baselines get a fair chance: 1-cycle (30% warm-up), cosine, step decay (x0.1 at
+  50% and 75%) and schedule-free SGD (5% warm-up, evaluated at its averaged weights), each at
+  peak rates 0.02, 0.05, 0.1 and 0.2 on convnet4 / Fashion-MNIST with seed 0; then each at its
+  best rate with seed 1 (``best`` runs, planned once the grid has finished).
+- ``actcool``: ActCoolLR with no tuning at all: the optimizer's default rate 0.05 (its only
+  hint, also the rate ceiling), the calibrated default target; seeds 0 and 1, for both
+  calibrations (``fixed``: 2 bits of unit:64; ``ramp``: warm up, then start from the
+  measured temperature).
+- ``replay``: ActCoolLR whose target replays the mean temperature measured in the best
+  1-cycle run of the same seed (rate ceiling = that run's peak rate).
+- ``gamma``: the power curve from the fixed start with γ = 0.5, 2 and 4 (γ = 1 is the
+  ``actcool`` run), seed 0.
+- ``cifar``: resnet20 / CIFAR-10 (the JPEG copy): 1-cycle at 0.05, 0.1 and 0.2, ActCoolLR
+  default (seeds 0 and 1) and the replay of the best 1-cycle, seed 0.
 
-``--quick`` runs a miniature of the same plan on scikit-learn's digits (no data needed, about
-two minutes): it checks the pipeline, not the claims.
+``--quick`` runs a miniature of the same plan on scikit-learn's digits (no data needed, a few
+minutes): it checks the pipeline, not the claims.
 """
 
 from __future__ import annotations
@@ -45,9 +48,13 @@ from trainer.config import RunConfig  # noqa: E402
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
 TAG = "reproduce"
-SCHEDULES = ("constant", "step", "onecycle", "cosine", "actcool")
-GAMMAS = (0.5, 1.0, 2.0, 4.0)
-LINEAR = "power:3.17,1"
+BASELINES = ("onecycle", "cosine", "step", "schedulefree")
+RATES = (0.02, 0.05, 0.1, 0.2)
+CIFAR_RATES = (0.05, 0.1, 0.2)
+CALIBRATIONS = ("fixed", "ramp")
+GAMMAS = (0.5, 2.0, 4.0)
+HINT_LR = 0.05  # the optimizer's rate ActCoolLR gets: a common default, not tuned
+SEEDS = (0, 1)
 
 log = logging.getLogger("benchmarks.reproduce")
 
@@ -57,58 +64,126 @@ class Planned:
     """One run of the plan: ``key`` names it in the store (tag ``plan:<key>``)."""
 
     key: str
-    group: str  # schedules | cifar | replay | gamma
-    label: str
+    group: str  # grid | best | actcool | replay | gamma | cifar
+    label: str  # the schedule (onecycle, ...), actcool-fixed, actcool-ramp, replay, γ=…
     seed: int
     config: RunConfig
     replay_of: str | None = None  # ActCoolLR replaying this planned run's measured T̄
+    model: str = "convnet4"
 
 
-def plan(quick: bool = False, data_dir: Path = SHARED_DATA) -> list[Planned]:
-    """The runs of the reproduction, in the order they are trained (the γ sweep last: a
-    reproduction cut short still has every other section)."""
+def _bases(quick: bool, data_dir: Path) -> tuple[RunConfig, RunConfig]:
+    common = dict(tags=(TAG,), compare_granularities=("sample", "position"), measure_every=10)
     if quick:
-        base = RunConfig(model="convnet4", dataset="digits", epochs=3, batch_size=64,
-                         scan_every=10, scan_unit="step", measure_every=2, tags=(TAG,))
-        seeds, cifar = (0, 1), RunConfig(model="resnet20", dataset="digits", epochs=2,
-                                         batch_size=64, scan_every=0, tags=(TAG,))
-    else:
-        base = RunConfig(model="convnet4", dataset="fashion-mnist", data_dir=str(data_dir),
-                         download=False, epochs=2, batch_size=128, scan_every=100,
-                         scan_unit="step", measure_every=10, tags=(TAG,))
-        seeds = (0, 1)
-        cifar = RunConfig(model="resnet20", dataset="imagefolder:" + str(data_dir / "cifar10-jpeg"),
-                          data_dir=str(data_dir), download=False, epochs=2, batch_size=128,
-                          scan_every=1, scan_unit="epoch", measure_every=10, tags=(TAG,))
+        fm = RunConfig(model="convnet4", dataset="digits", epochs=3, batch_size=64,
+                       scan_every=10, scan_unit="step", measure_every=2,
+                       **{k: v for k, v in common.items() if k != "measure_every"})
+        cifar = RunConfig(model="resnet20", dataset="digits", epochs=2, batch_size=64,
+                          scan_every=0, **common)
+        return fm, cifar
+    fm = RunConfig(model="convnet4", dataset="fashion-mnist", data_dir=str(data_dir),
+                   download=False, epochs=2, batch_size=128, scan_every=100, scan_unit="step",
+                   **common)
+    cifar = RunConfig(model="resnet20", dataset="imagefolder:" + str(data_dir / "cifar10-jpeg"),
+                      data_dir=str(data_dir), download=False, epochs=2, batch_size=128,
+                      scan_every=1, scan_unit="epoch", **common)
+    return fm, cifar
+
+
+def _baseline(base: RunConfig, schedule: str, lr: float, seed: int, what: str) -> RunConfig:
+    extra = {"warmup_fraction": 0.05} if schedule == "schedulefree" else {}
+    return base.replace(schedule=schedule, lr=lr, seed=seed, name=f"reproduce {what}", **extra)
+
+
+def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[Planned]:
+    """The runs of the reproduction, in training order. With ``store``, the runs that depend on
+    finished ones are planned too: each baseline's best grid rate with seed 1, and the replays
+    of the best 1-cycle runs."""
+    fm, cifar = _bases(quick, data_dir)
+    rates = (0.05, 0.2) if quick else RATES
+    cifar_rates = (0.05, 0.2) if quick else CIFAR_RATES
+    ds = fm.dataset
     runs: list[Planned] = []
-    for seed in seeds:
-        for s in SCHEDULES:
-            cfg = base.replace(schedule=s, seed=seed, target=LINEAR,
-                               name=f"reproduce {base.model}/{base.dataset} {s} seed {seed}")
-            runs.append(Planned(f"schedules/{s}/seed{seed}", "schedules", s, seed, cfg))
-    for s in ("onecycle", "actcool"):
-        cfg = cifar.replace(schedule=s, seed=0, target=LINEAR,
-                            name=f"reproduce {cifar.model}/cifar10 {s} seed 0")
-        runs.append(Planned(f"cifar/{s}/seed0", "cifar", s, 0, cfg))
-    for seed in seeds:  # the paper's premise: is 1-cycle's temperature curve what matters?
-        cfg = base.replace(schedule="actcool", seed=seed, target=LINEAR,
-                           name=f"reproduce {base.model}/{base.dataset} actcool replaying 1-cycle seed {seed}")
-        runs.append(Planned(f"replay/onecycle/seed{seed}", "replay", "replay", seed, cfg,
-                            replay_of=f"schedules/onecycle/seed{seed}"))
-    cfg = cifar.replace(schedule="actcool", seed=0, target=LINEAR,
-                        name=f"reproduce {cifar.model}/cifar10 actcool replaying 1-cycle seed 0")
-    runs.append(Planned("cifar/replay/seed0", "cifar", "replay", 0, cfg, replay_of="cifar/onecycle/seed0"))
-    for seed in seeds:
-        for g in GAMMAS:
-            if g == 1.0:
-                continue  # the linear ActCoolLR run of the schedules group
-            cfg = base.replace(schedule="actcool", seed=seed, target=f"power:3.17,{g:g}",
-                               name=f"reproduce {base.model}/{base.dataset} actcool γ={g:g} seed {seed}")
-            runs.append(Planned(f"gamma/{g:g}/seed{seed}", "gamma", f"γ={g:g}", seed, cfg))
-    return [Planned(p.key, p.group, p.label, p.seed,
-                    p.config.replace(tags=(TAG, f"plan:{p.key}", "quick" if quick else "full")),
-                    p.replay_of)
-            for p in runs]
+
+    def grid(schedule: str) -> None:
+        for lr in rates:
+            cfg = _baseline(fm, schedule, lr, 0, f"{fm.model}/{ds} {schedule} lr {lr:g} seed 0")
+            runs.append(Planned(f"grid/{schedule}/lr{lr:g}/seed0", "grid", schedule, 0, cfg))
+
+    grid("onecycle")  # first: the reference, and the source of the replays
+    for cal in CALIBRATIONS:
+        for seed in SEEDS:
+            cfg = fm.replace(schedule="actcool", lr=HINT_LR, seed=seed, calibration=cal,
+                             name=f"reproduce {fm.model}/{ds} actcool {cal} seed {seed}")
+            runs.append(Planned(f"actcool/{cal}/seed{seed}", "actcool", f"actcool-{cal}", seed, cfg))
+    for schedule in BASELINES[1:]:
+        grid(schedule)
+    for g in GAMMAS:
+        cfg = fm.replace(schedule="actcool", lr=HINT_LR, seed=0, target=f"power:2,{g:g}",
+                         name=f"reproduce {fm.model}/{ds} actcool γ={g:g} seed 0")
+        runs.append(Planned(f"gamma/{g:g}/seed0", "gamma", f"γ={g:g}", 0, cfg))
+    for lr in cifar_rates:
+        cfg = _baseline(cifar, "onecycle", lr, 0, f"{cifar.model}/cifar10 onecycle lr {lr:g} seed 0")
+        runs.append(Planned(f"cifar/onecycle/lr{lr:g}/seed0", "cifar", "onecycle", 0, cfg,
+                            model=cifar.model))
+    for seed in SEEDS:
+        cfg = cifar.replace(schedule="actcool", lr=HINT_LR, seed=seed,
+                            name=f"reproduce {cifar.model}/cifar10 actcool seed {seed}")
+        runs.append(Planned(f"cifar/actcool/seed{seed}", "cifar", "actcool-fixed", seed, cfg,
+                            model=cifar.model))
+    runs = [_tagged(p, quick) for p in runs]
+    if store is not None:
+        runs += [_tagged(p, quick) for p in _dependent(store, runs, fm, cifar)]
+    return runs
+
+
+def _tagged(p: Planned, quick: bool) -> Planned:
+    tags = (TAG, f"plan:{p.key}", "quick" if quick else "full")
+    return Planned(p.key, p.group, p.label, p.seed, p.config.replace(tags=tags), p.replay_of,
+                   p.model)
+
+
+def best_rate(found: dict[str, dict], runs: list[Planned], group: str, label: str,
+              seed: int = 0) -> tuple[float, str] | None:
+    """The peak rate with the lowest test error among finished runs of a grid, and its key;
+    ``None`` until every run of that grid has finished."""
+    grid = [p for p in runs if p.group == group and p.label == label and p.seed == seed]
+    errors = []
+    for p in grid:
+        row = found.get(p.key)
+        if row is None or row["status"] != "finished":
+            return None
+        errors.append(((row["summary"] or {}).get("test_error", float("inf")), p.config.lr, p.key))
+    if not errors:
+        return None
+    _, lr, key = min(errors)
+    return lr, key
+
+
+def _dependent(store, runs: list[Planned], fm: RunConfig, cifar: RunConfig) -> list[Planned]:
+    found = find_runs(store, runs)
+    out: list[Planned] = []
+    for s in BASELINES:
+        best = best_rate(found, runs, "grid", s)
+        if best is None:
+            continue
+        lr, key = best
+        cfg = _baseline(fm, s, lr, 1, f"{fm.model}/{fm.dataset} {s} best lr {lr:g} seed 1")
+        out.append(Planned(f"best/{s}/seed1", "best", s, 1, cfg))
+        if s == "onecycle":
+            for seed, source in ((0, key), (1, "best/onecycle/seed1")):
+                cfg = fm.replace(schedule="actcool", lr=lr, seed=seed,
+                                 name=f"reproduce {fm.model}/{fm.dataset} actcool replaying 1-cycle seed {seed}")
+                out.append(Planned(f"replay/onecycle/seed{seed}", "replay", "replay", seed, cfg,
+                                   replay_of=source))
+    best = best_rate(found, runs, "cifar", "onecycle")
+    if best is not None:
+        lr, key = best
+        cfg = cifar.replace(schedule="actcool", lr=lr, seed=0,
+                            name=f"reproduce {cifar.model}/cifar10 actcool replaying 1-cycle seed 0")
+        out.append(Planned("cifar/replay/seed0", "cifar", "replay", 0, cfg, replay_of=key,
+                           model=cifar.model))
+    return out
 
 
 def replay_target(store, run: dict) -> str:
@@ -122,8 +197,8 @@ def replay_target(store, run: dict) -> str:
 
 
 def gamma_of(p: Planned) -> float:
-    """The power-curve exponent of an ActCoolLR run of the plan."""
-    return float(p.config.target.split(",")[1])
+    """The power-curve exponent of an ActCoolLR run of the plan (1 for the default target)."""
+    return float(p.config.target.split(",")[1]) if p.config.target.startswith("power:") else 1.0
 
 
 def _same(stored: dict, cfg: RunConfig) -> bool:
@@ -193,10 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.data_dir} not found: it must hold FashionMNIST/ and cifar10-jpeg/ "
                      "(see ../shared/data/README.md), or use --quick")
     store = Store(args.home)
-    runs = plan(args.quick, args.data_dir)
     t0 = time.monotonic()
     if not args.report_only:
-        train(store, runs)
+        train(store, plan(args.quick, args.data_dir))
+        # then what depends on finished runs: best rates with a second seed, and the replays
+        train(store, plan(args.quick, args.data_dir, store))
+    runs = plan(args.quick, args.data_dir, store)
     out = args.out or (RESULTS.with_name("results-quick") if args.quick else RESULTS)
     path = write_report(store, runs, find_runs(store, runs), out, quick=args.quick,
                         train_seconds=None if args.report_only else time.monotonic() - t0)
