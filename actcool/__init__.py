@@ -1,7 +1,7 @@
 """ActCool: activation pattern temperature and the ActCoolLR learning-rate scheduler.
 
-See ``SPEC.md`` of the project for the exact algorithm; section numbers in the docstrings
-("SPEC §3") refer to it.
+The algorithm, and where it departs from the paper, is in ``docs/algorithm.md`` of the
+repository; section numbers in the docstrings ("§3") refer to it.
 """
 
 from .calibration import Calibration

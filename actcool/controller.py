@@ -1,4 +1,4 @@
-"""The ActCoolLR control law as a pure state machine over plain numbers (SPEC §4).
+"""The ActCoolLR control law as a pure state machine over plain numbers (docs/algorithm.md §4).
 
 :class:`TemperatureController` knows nothing about models or optimizers: it is told what was
 measured and answers which learning rate each step gets. :class:`~actcool.ActCoolLR` wraps it
@@ -34,7 +34,7 @@ def ramp_lr(lr_from: float, lr_to: float, steps_since: int, period: int) -> floa
     """Rate ``steps_since`` steps after a measurement on a linear ramp of ``period`` steps.
 
     Reaches ``lr_to`` exactly (not up to rounding) at ``steps_since == period`` and holds it
-    afterwards (SPEC §4.4).
+    afterwards (docs/algorithm.md §4.4).
     """
     if steps_since >= period:
         return lr_to
@@ -43,7 +43,7 @@ def ramp_lr(lr_from: float, lr_to: float, steps_since: int, period: int) -> floa
 
 @dataclass
 class TemperatureController:
-    """SPEC §4 as arithmetic: measured temperature in, learning rate per step out.
+    """docs/algorithm.md §4 as arithmetic: measured temperature in, learning rate per step out.
 
     Two control laws, by ``response``:
 
@@ -140,7 +140,7 @@ class TemperatureController:
         curve: TargetCurve,
         scan_mu: float | None = None,
     ) -> float:
-        """Take the measurement of step t (trained at λ_t) and set the ramp to λ* (SPEC §4.2-4).
+        """Take the measurement of step t (trained at λ_t) and set the ramp to λ* (docs/algorithm.md §4.2-4).
 
         ``resolution`` is the number of independent patterns behind the mean temperature
         (``Measurement.resolution``: B for ``sample``); probabilities are clipped to
@@ -149,10 +149,10 @@ class TemperatureController:
         ``scan_mu``, if given, is μ fitted by an LR range scan of this same step. It replaces
         the point estimate only when the measured temperature is saturated (P̄_t clipped to
         0 or 1 − 1/(2n)), where ``ln λ_t − σ·Φ⁻¹(P̄_t)`` is biased by the clip; this extends
-        SPEC §4.2, which has no answer for saturation (typically at step 0 with a too-large λ_0).
+        docs/algorithm.md §4.2, which has no answer for saturation (typically at step 0 with a too-large λ_0).
 
         Returns λ*, the rate step ``t + K`` will get. A non-finite temperature, or a λ* that
-        cannot be computed, holds the rate at λ_t and sets :attr:`diverged` (SPEC §4.6);
+        cannot be computed, holds the rate at λ_t and sets :attr:`diverged` (docs/algorithm.md §4.6);
         after that the rate stays held.
         """
         lr_t = float(lr_used)

@@ -1,4 +1,4 @@
-"""Target temperature curves C(f) in bits over the fraction of training f ∈ [0, 1] (SPEC §5).
+"""Target temperature curves C(f) in bits over the fraction of training f ∈ [0, 1] (docs/algorithm.md §5).
 
 A curve is data, never code: every curve serialises to a plain dict with :meth:`to_dict` and
 is rebuilt with :func:`curve_from_dict`, so it can be stored in a checkpoint, a database or a
@@ -72,7 +72,7 @@ class TargetCurve(ABC):
 
 
 class PowerCurve(TargetCurve):
-    """The paper's cool-down family ``C(f) = T_start · (1 − f^γ)`` (SPEC §5).
+    """The paper's cool-down family ``C(f) = T_start · (1 − f^γ)`` (docs/algorithm.md §5).
 
     γ = 1 is linear cooling; γ > 1 stays hot longer; γ < 1 cools early.
 
@@ -131,7 +131,7 @@ class CosineCurve(TargetCurve):
 def _validate_points(
     fractions: Sequence[float], temperatures: Sequence[float], what: str
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Validate control points (SPEC §5); report problems, never reorder silently."""
+    """Validate control points (docs/algorithm.md §5); report problems, never reorder silently."""
     fr, te = list(fractions), list(temperatures)
     if len(fr) != len(te):
         raise ValueError(f"{what}: {len(fr)} fractions but {len(te)} temperatures")
@@ -164,7 +164,7 @@ def _validate_points(
 
 
 class DrawnCurve(TargetCurve):
-    """A curve through control points ``(fraction, temperature)`` (SPEC §5).
+    """A curve through control points ``(fraction, temperature)`` (docs/algorithm.md §5).
 
     ``interpolation="linear"`` is piecewise linear; ``"pchip"`` is SciPy's shape-preserving
     monotone cubic (no overshoot, so never below 0). Constant before the first and after the
@@ -223,7 +223,7 @@ class DrawnCurve(TargetCurve):
 
 
 class ReplayCurve(TargetCurve):
-    """Replay of a measured mean-temperature profile, resampled to a new run's length (SPEC §5).
+    """Replay of a measured mean-temperature profile, resampled to a new run's length (docs/algorithm.md §5).
 
     Linear interpolation between the given samples; constant outside them.
 

@@ -1,4 +1,4 @@
-"""Combining measurements across ranks (SPEC §1: counts and B are summed before dividing)."""
+"""Combining measurements across ranks (docs/algorithm.md §1: counts and B are summed before dividing)."""
 
 from __future__ import annotations
 

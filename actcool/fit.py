@@ -39,7 +39,7 @@ _K_FLOOR, _K_CEIL = 0.05, 20.0
 
 @dataclass(frozen=True)
 class PatternFit:
-    """Result of fitting ``P(λ) = Φ((ln λ − μ)/σ)`` (SPEC §2-3).
+    """Result of fitting ``P(λ) = Φ((ln λ − μ)/σ)`` (docs/algorithm.md §2-3).
 
     Attributes:
         mu: ln of the critical learning rate ``e^μ`` where half the patterns change.

@@ -1,10 +1,10 @@
-"""The Gaussian-CDF model of pattern change, the paper's Hypothesis 1 (SPEC §2).
+"""The Gaussian-CDF model of pattern change, the paper's Hypothesis 1 (docs/algorithm.md §2).
 
 ``P(λ) = Φ((ln λ − μ) / σ)``: the probability that a sample's activation pattern changes when
 one update direction is scaled to learning rate λ. ``e^μ`` is the critical learning rate at
 which half of the patterns change (T = 1 bit); σ is the width of the transition in ln-units.
 
-SPEC differs from the paper here: the paper's equation 5 writes the left side as the
+This departs from the paper (docs/algorithm.md §2): the paper's equation 5 writes the left side as the
 probability of *no* change and its equations 6-7 use −μ; we use one sign throughout, with
 P the probability of change, growing with λ.
 """
@@ -21,14 +21,14 @@ __all__ = ["change_probability", "lr_for_probability", "mu_from_observation"]
 
 
 def change_probability(lr: ArrayLike, mu: float, sigma: float) -> NDArray[np.float64]:
-    """``P(λ) = Φ((ln λ − μ)/σ)`` for learning rates ``lr > 0`` (SPEC §2)."""
+    """``P(λ) = Φ((ln λ − μ)/σ)`` for learning rates ``lr > 0`` (docs/algorithm.md §2)."""
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0, got {sigma!r}")
     return ndtr((np.log(np.asarray(lr, dtype=np.float64)) - mu) / sigma)
 
 
 def mu_from_observation(lr: float, probability: float, sigma: float) -> float:
-    """``μ = ln λ − σ·Φ⁻¹(P)``: the μ that explains change probability ``P`` at rate ``λ`` (SPEC §2).
+    """``μ = ln λ − σ·Φ⁻¹(P)``: the μ that explains change probability ``P`` at rate ``λ`` (docs/algorithm.md §2).
 
     ``probability`` must already be clipped into (0, 1) (see ``clip_probability``); ``lr > 0``.
     """
@@ -42,7 +42,7 @@ def mu_from_observation(lr: float, probability: float, sigma: float) -> float:
 
 
 def lr_for_probability(mu: float, sigma: float, probability: float) -> float:
-    """``λ = exp(μ + σ·Φ⁻¹(P))``: the rate at which the model predicts change probability P (SPEC §2).
+    """``λ = exp(μ + σ·Φ⁻¹(P))``: the rate at which the model predicts change probability P (docs/algorithm.md §2).
 
     ``probability`` must already be clipped into (0, 1). May return ``inf`` or 0 for extreme
     inputs; the caller clamps.

@@ -1,4 +1,4 @@
-"""Slow, obviously correct reference computations for testing the fast path (SPEC §1).
+"""Slow, obviously correct reference computations for testing the fast path (docs/algorithm.md §1).
 
 These loop over sites, samples and elements in plain Python and read like the definitions.
 They are for tests and for readers, not for training loops.

@@ -1,4 +1,4 @@
-"""Activation pattern temperature: pure conversions between probabilities and bits (SPEC §1-2).
+"""Activation pattern temperature: pure conversions between probabilities and bits (docs/algorithm.md §1-2).
 
 A site's temperature is ``T = -log2(1 - P)`` where ``P`` is the fraction of samples in the
 measured batch whose activation pattern changed. Every function here works on Python
@@ -38,7 +38,7 @@ def temperature_from_probability(p: float, batch_size: int | None = None) -> flo
 @overload
 def temperature_from_probability(p: ArrayLike, batch_size: int | None = None) -> FloatOrArray: ...
 def temperature_from_probability(p, batch_size=None):
-    """Temperature in bits of a pattern-change probability: ``T = -log2(1 - P)`` (SPEC §1).
+    """Temperature in bits of a pattern-change probability: ``T = -log2(1 - P)`` (docs/algorithm.md §1).
 
     With ``batch_size`` B, a probability of 1 (every pattern changed) is counted as if half a
     sample had not changed, ``P = 1 - 1/(2B)``, so the result is at most ``log2(2B)``
@@ -71,7 +71,7 @@ def probability_from_temperature(t: float) -> float: ...
 @overload
 def probability_from_temperature(t: ArrayLike) -> FloatOrArray: ...
 def probability_from_temperature(t):
-    """Pattern-change probability of a temperature in bits: ``P = 1 - 2^(-T)`` (SPEC §2).
+    """Pattern-change probability of a temperature in bits: ``P = 1 - 2^(-T)`` (docs/algorithm.md §2).
 
     Raises:
         ValueError: a negative or NaN temperature (``inf`` maps to 1).
@@ -89,7 +89,7 @@ def clip_probability(p: float, batch_size: int) -> float: ...
 @overload
 def clip_probability(p: ArrayLike, batch_size: int) -> FloatOrArray: ...
 def clip_probability(p, batch_size):
-    """Clip probabilities to ``[1/(2B), 1 - 1/(2B)]`` so that the normal quantile is finite (SPEC §2)."""
+    """Clip probabilities to ``[1/(2B), 1 - 1/(2B)]`` so that the normal quantile is finite (docs/algorithm.md §2)."""
     _check_batch_size(batch_size)
     scalar = np.ndim(p) == 0
     eps = 1.0 / (2 * batch_size)
@@ -97,7 +97,7 @@ def clip_probability(p, batch_size):
 
 
 def temperatures_from_counts(changed: ArrayLike, batch_size: int) -> NDArray[np.float64]:
-    """Per-site temperatures in bits from changed-sample counts (SPEC §1).
+    """Per-site temperatures in bits from changed-sample counts (docs/algorithm.md §1).
 
     Args:
         changed: integer counts of samples whose pattern changed, any shape (e.g. ``(S,)`` per

@@ -1,6 +1,6 @@
 """Checks that need a CUDA GPU, run as one script on a lent GPU machine.
 
-1. SPEC §1 on CUDA: a step at learning rate 0 measures exactly 0 bits for ResNet-20 (BatchNorm)
+1. docs/algorithm.md §1 on CUDA: a step at learning rate 0 measures exactly 0 bits for ResNet-20 (BatchNorm)
    and a dropout model, in float32 and under bf16 autocast; a measurement and an LR range scan
    leave parameters, buffers, optimizer state and the CUDA RNG exactly as they were.
 2. The overhead figures of ``benchmarks/overhead.py`` on the GPU.

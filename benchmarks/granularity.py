@@ -67,7 +67,8 @@ def plan(smoke: bool = False, data_dir: Path = SHARED_DATA) -> list[Planned]:
                   compare_granularities=("sample", "position"), measure_every=10)
     if smoke:
         groups = [(RunConfig(model="convnet4", dataset="digits", epochs=2, batch_size=64,
-                             scan_every=10, scan_unit="step", **common), (0.05, 0.2))]
+                             scan_every=10, scan_unit="step",
+                             **{**common, "measure_every": 2}), (0.05, 0.2))]
     else:
         fmnist = RunConfig(model="convnet4", dataset="fashion-mnist", data_dir=str(data_dir),
                            download=False, epochs=2, batch_size=128, scan_every=100,
@@ -285,7 +286,39 @@ def report(store, runs: list[Planned], out: Path | None) -> list[dict]:
     return json_lines
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(quick: bool = False, smoke: bool = False) -> list[dict]:
+    """The ``python -m benchmarks`` suite: train what is missing, return the figure lines.
+
+    ``smoke`` trains the digits miniature into a temporary store (checks the code path);
+    otherwise the plan's runs are trained (or reused) in the dashboard's store.
+    """
+    import tempfile
+
+    from storage import Store
+
+    from .reproduce import train
+
+    if smoke:
+        with tempfile.TemporaryDirectory() as home:
+            store = Store(home)
+            runs = plan(smoke=True)
+            train(store, runs, tag=TAG)
+            return [_printed(line) for line in report(store, runs, None)]
+    if not SHARED_DATA.exists():
+        print(f"# granularity: skipped, {SHARED_DATA} not found", file=sys.stderr)
+        return []
+    store = Store()
+    runs = plan(False, SHARED_DATA)
+    train(store, runs, tag=TAG)
+    return [_printed(line) for line in report(store, runs, RESULTS)]
+
+
+def _printed(line: dict) -> dict:
+    print(json.dumps(line, ensure_ascii=False), flush=True)
+    return line
+
+
+def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a digits miniature (pipeline check)")
     parser.add_argument("--home", help="the store (default: $ACTCOOL_HOME or ./actcool-data)")
@@ -313,4 +346,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

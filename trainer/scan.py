@@ -1,6 +1,6 @@
 """A quick LR range scan for a model and dataset, without a run: what the Design page shows.
 
-One training step at initialisation on one batch, then the LR range analysis of SPEC §3 on
+One training step at initialisation on one batch, then the LR range analysis of docs/algorithm.md §3 on
 that batch; the fit on the mean gives μ and σ, from which a target temperature curve implies
 a learning-rate schedule.
 """

@@ -22,6 +22,9 @@ def test_every_suite_prints_well_formed_figures_and_a_summary():
     assert {"step_overhead", "measurement_vs_forward", "scan_vs_forwards"} <= names
     assert any(n.startswith("control_accuracy[") for n in names)
     assert any("query steps" in n for n in names) and any("Runs page figures" in n for n in names)
+    for g in ("sample", "position", "unit:64"):  # every granularity's four figures
+        for figure in ("at_cap", "depth_rho", "late_vs_peak", "scan_rmse"):
+            assert f"granularity.convnet4.{g}.{figure}" in names
     for r in rows:
         assert {"figure", "value", "unit", "goal", "ok"} <= r.keys(), r
         assert isinstance(r["value"], (int, float)) and r["value"] == r["value"], r  # not NaN
