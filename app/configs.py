@@ -12,16 +12,19 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from actcool import Calibration
 from actcool.granularity import DEFAULT_PATTERN_LENGTH, Granularity
 from trainer.config import RunConfig
 
 __all__ = [
+    "CALIBRATION_LABELS",
     "DEFAULT_PATTERN_LENGTH",
     "DEMO_TAG",
     "GRANULARITY_LABELS",
     "SCHEDULE_LABELS",
     "schedule_order",
     "build_configs",
+    "calibration_spec",
     "demo_configs",
     "granularity_spec",
     "parse_floats",
@@ -36,6 +39,7 @@ SCHEDULE_LABELS: dict[str, str] = {
     "cosine": "cosine",
     "step": "step decay",
     "constant": "constant",
+    "schedulefree": "schedule-free",
 }
 DEMO_TAG = "demo"
 NEW_RUN_GRANULARITY: str = RunConfig().granularity  # "unit:64"
@@ -44,6 +48,13 @@ GRANULARITY_LABELS: dict[str, str] = {
     "unit": "unit: L units per pattern (default)",
     "position": "position: one pattern per conv position",
     "sample": "sample: one pattern per sample",
+}
+
+# The Launch page's calibrations of the default target (RunConfig.calibration), default first.
+CALIBRATION_LABELS: dict[str, str] = {
+    "auto": "auto: fixed for unit granularities, ramp otherwise",
+    "fixed": "fixed: start at a set temperature",
+    "ramp": "ramp: warm up, then read T_start off the measurements",
 }
 
 
@@ -110,9 +121,13 @@ def target_spec(
 ) -> str:
     """The ``RunConfig.target`` string for a target source of the Launch page.
 
-    ``source`` is ``"designed"`` (the curve definition from the Design page, as JSON),
-    ``"saved"`` (a saved curve's name) or ``"power"`` (``power:T_start,gamma``).
+    ``source`` is ``"default"`` (the calibrated default: a linear cool-down whose start is
+    calibrated for the run, see ``RunConfig.calibration``), ``"designed"`` (the curve
+    definition from the Design page, as JSON), ``"saved"`` (a saved curve's name) or
+    ``"power"`` (``power:T_start,gamma``).
     """
+    if source == "default":
+        return "default"
     if source == "designed":
         if not designed:
             raise ValueError("no curve designed yet: shape one on the Design page first")
@@ -123,7 +138,28 @@ def target_spec(
         return saved_name
     if source == "power":
         return f"power:{t_start:g},{gamma:g}"
-    raise ValueError(f"unknown target source {source!r}; choose one of: designed, saved, power")
+    raise ValueError(
+        f"unknown target source {source!r}; choose one of: default, designed, saved, power"
+    )
+
+
+def calibration_spec(kind: str, start_bits: float = 2.0, fraction: float = 0.25) -> str:
+    """The ``RunConfig.calibration`` string of a Launch page choice: ``"auto"``,
+    ``"fixed:<start bits of unit:64>"`` or ``"ramp:<warm-up fraction>"``.
+
+    Raises:
+        ValueError: an unknown kind or a number the calibration rejects, naming the field.
+    """
+    if kind == "auto":
+        return "auto"
+    if kind not in ("fixed", "ramp"):
+        raise ValueError(f"calibration: unknown kind {kind!r}; choose one of: auto, fixed, ramp")
+    spec = f"fixed:{start_bits:g}" if kind == "fixed" else f"ramp:{fraction:g}"
+    try:
+        return str(Calibration.parse(spec))
+    except (TypeError, ValueError) as exc:
+        field = "start temperature (bits)" if kind == "fixed" else "warm-up share"
+        raise ValueError(f"calibration {field}: {exc}") from None
 
 
 def granularity_spec(kind: str, pattern_length: int = DEFAULT_PATTERN_LENGTH) -> str:
@@ -178,9 +214,9 @@ def build_configs(
 def demo_configs() -> list[RunConfig]:
     """The one-click demo: ActCoolLR against 1-cycle on digits, about a minute on a laptop.
 
-    80 steps each (8 epochs of 128 images), temperature measured every 2 steps. The
-    ActCoolLR target cools from 6 bits with γ = 2 (it stays hot longer): on these tiny
-    8×8 images a well-tuned 1-cycle (peak rate 0.1) runs at about 7 bits.
+    80 steps each (8 epochs of 128 images), temperature measured every 2 steps. ActCoolLR
+    follows the calibrated default target (a linear cool-down from 2 bits of unit:64, the
+    Weibull law with k fitted at step 0) under the same highest rate as 1-cycle's peak, 0.1.
     """
     shared = {
         "model": "convnet4",
@@ -188,9 +224,10 @@ def demo_configs() -> list[RunConfig]:
         "epochs": 8,
         "batch_size": 128,
         "measure_every": 2,
+        "lr": 0.1,
         "tags": (DEMO_TAG,),
     }
     return [
-        RunConfig(**shared, schedule="actcool", target="power:6,2", name="demo-actcool"),
-        RunConfig(**shared, schedule="onecycle", lr=0.1, name="demo-onecycle"),
+        RunConfig(**shared, schedule="actcool", target="default", name="demo-actcool"),
+        RunConfig(**shared, schedule="onecycle", name="demo-onecycle"),
     ]

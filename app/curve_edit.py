@@ -45,7 +45,11 @@ __all__ = [
 ]
 
 COLUMNS = ("fraction", "temperature")  # the editable table's columns
-PRESETS = ("Power cool-down", "Constant", "Cosine", "Replay a finished run", "Saved curve")
+# "Calibrated default" is the run's default target (app.preview.calibrated_default).
+PRESETS = (
+    "Calibrated default", "Power cool-down", "Constant", "Cosine", "Replay a finished run",
+    "Saved curve",
+)
 STROKE_SPACING = 0.02  # fraction of training between resampled stroke points
 PRESET_SAMPLES = 21  # control points sampled from a smooth preset (every 5% of training)
 DIGITS = 4  # control points are rounded for a readable table

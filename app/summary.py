@@ -6,6 +6,7 @@ frames; no Streamlit, no store access.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from actcool.granularity import Granularity
 
 __all__ = [
     "FIT_MODELS",
+    "actcool_details",
     "LIVE",
     "MODEL_LABELS",
     "RESUMABLE",
@@ -190,6 +192,66 @@ def granularity_of(config: Mapping[str, Any] | None) -> str:
         return str(Granularity.parse(value))
     except (TypeError, ValueError):
         return str(value)
+
+
+def actcool_details(run: Mapping[str, Any]) -> list[str]:
+    """What an ActCoolLR run steers by, for its headline: the target (the calibrated default
+    with its calibration and T_start, or the curve given), and the control law with its
+    fitted shape. Empty for other schedules.
+
+    Read from the run's summary (``calibration``, ``t_start``, ``response``, ``k``/``sigma``,
+    recorded by the trainer) and, before the trainer wrote them, from its config.
+    """
+    config = run.get("config") or {}
+    if (run.get("schedule") or config.get("schedule")) != "actcool":
+        return []
+    summary = run.get("summary") or {}
+    details = []
+    target = config.get("target", "default")
+    if summary.get("calibration") or target == "default":
+        calibration = summary.get("calibration")
+        if not calibration:
+            asked = config.get("calibration", "auto")
+            details.append(f"calibrated default target, calibration {asked} (resolved when the "
+                           "run starts)")
+        else:
+            t_start = summary.get("t_start")
+            if isinstance(t_start, (int, float)) and math.isfinite(t_start):
+                start = f"T_start {t_start:.2f} bits"
+            elif str(calibration).startswith("ramp") and run.get("status") in LIVE:
+                start = "T_start pending until the warm-up ends"
+            elif str(calibration).startswith("ramp"):
+                start = "T_start not reached (the run ended during the warm-up)"
+            else:
+                start = "T_start unknown"
+            details.append(f"calibrated default target, calibration {calibration}, {start}")
+    else:
+        details.append(f"target {_target_name(target)}")
+    response = summary.get("response") or config.get("response") or "gaussian"
+    if response == "weibull":
+        k = summary.get("k", config.get("k"))
+        shape = f"k = {k:.2f}" if isinstance(k, (int, float)) else "k fitted at step 0"
+    else:
+        sigma = summary.get("sigma", config.get("sigma"))
+        shape = f"σ = {sigma:.2f}" if isinstance(sigma, (int, float)) else "σ fitted at step 0"
+    smoothing = config.get("smoothing")
+    smoothed = f", smoothing {smoothing:g}" if isinstance(smoothing, (int, float)) else ""
+    details.append(f"law {response} {shape}{smoothed}")
+    return details
+
+
+def _target_name(target: Any) -> str:
+    """A target spec in a few words: a curve's kind and numbers, or the spec as written."""
+    if isinstance(target, str) and target.strip().startswith("{"):
+        try:
+            curve = json.loads(target)
+        except ValueError:
+            return "curve (unreadable)"
+        kind = curve.get("kind", "curve")
+        if kind == "power":
+            return f"power cool-down from {curve.get('t_start', 0):g} bits, γ {curve.get('gamma', 1):g}"
+        return f"{kind} curve"
+    return str(target)
 
 
 def granularity_groups(granularities: Mapping[str, str]) -> dict[str, list[str]]:

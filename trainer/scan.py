@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from actcool import PatternFit, TemperatureMonitor
+from actcool import Measurement, PatternFit, TemperatureMonitor
 
 from .config import RunConfig
 from .data import load_dataset
@@ -20,16 +20,13 @@ from .device import resolve_device
 from .models import build_model
 from .schedules import build_optimizer, scan_grid
 
-__all__ = ["quick_scan"]
+__all__ = ["quick_scan", "scan_at_init"]
 
 
-def quick_scan(config: RunConfig, batch_size: int | None = None) -> tuple[PatternFit | None, int]:
-    """Fit μ and σ of the mean temperature at initialisation for ``config``'s model and data,
-    measured at ``config.granularity``.
-
-    Returns:
-        ``(fit, batch_size)``; ``fit`` is None when the scan shows too little signal.
-    """
+def scan_at_init(config: RunConfig, batch_size: int | None = None) -> Measurement:
+    """One training step at initialisation on one batch, measured with an LR range scan at
+    ``config.granularity``, as a run's step-0 scan: the :class:`~actcool.Measurement` with
+    both response models fitted (``m.fits``)."""
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     bundle = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction,
@@ -49,7 +46,19 @@ def quick_scan(config: RunConfig, batch_size: int | None = None) -> tuple[Patter
         loss.backward()
         optimizer.step()
         m = monitor.step(x)
-    assert m is not None and m.fits is not None
+    if m is None or m.fits is None:
+        raise RuntimeError("the quick scan measured nothing: the model has no ReLU site reached")
+    return m
+
+
+def quick_scan(config: RunConfig, batch_size: int | None = None) -> tuple[PatternFit | None, int]:
+    """The Gaussian-CDF fit (μ, σ) of the mean temperature at initialisation, and the batch size
+    (:func:`scan_at_init` keeps everything else).
+
+    Returns:
+        ``(fit, batch_size)``; ``fit`` is None when the scan shows too little signal.
+    """
+    m = scan_at_init(config, batch_size)
     fit = m.fits.mean
     if fit is not None and not (math.isfinite(fit.mu) and math.isfinite(fit.sigma)):
         fit = None

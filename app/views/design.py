@@ -1,8 +1,15 @@
 """Design: shape a target temperature curve and see the learning rate it implies.
 
-Start from a preset, draw over the chart with the lasso (the stroke replaces the stretch of
-the curve it spans), fine-tune the control points in the table, check the implied learning
-rate for a model and dataset, and save the curve by name for the Launch page (SPEC §5).
+Start from a preset (the calibrated default a run follows without a target is the first),
+draw over the chart with the lasso (the stroke replaces the stretch of the curve it spans),
+fine-tune the control points in the table, check the implied learning rate for a model,
+dataset and granularity, and save the curve by name for the Launch page (SPEC §5).
+
+The implied rate is what a run would use (app/preview.py): the control law's response model
+(Weibull by default, or the Gaussian CDF) fitted to a quick LR range scan at initialisation,
+or to a past run's scan, inverted at the target and clamped at the learning rate (the run's
+ceiling). A finished ActCoolLR run's measured rate can be drawn over it, with the median
+ratio measured / preview over 10-90% of training: how far to trust the preview.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, curve_edit, data, ui
+from app import charts, configs, curve_edit, data, preview, summary, ui
 from trainer.config import RunConfig
 from trainer.data.names import DATASET_NAMES
 from trainer.models.names import MODEL_NAMES
@@ -43,26 +50,66 @@ def replace_points(
         state[FLASH] = (kind, message)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def scan_fit(model: str, dataset: str, batch_size: int) -> tuple[float, float, int] | str:
-    """μ, σ and B of a quick LR range scan at initialisation, or why there is none."""
-    from trainer.scan import quick_scan  # imports torch: only when a scan is asked for
+DEFAULTS = RunConfig()
+NO_RUN = ""  # the check-run selectbox's "none" option
 
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def scan_fit(
+    model: str, dataset: str, batch_size: int, granularity: str
+) -> preview.PreviewFits | str:
+    """Both response models of a quick LR range scan at initialisation, as a run's step-0
+    scan would measure them (the run's model, data, batch and granularity), or why there are
+    none. The one step before the scan trains at the default rate, so changing the ceiling
+    redraws the preview without a new scan."""
     try:
         # download=False: a dataset missing from the data folder is reported at once, where
         # a download attempt could hang the page on a machine without internet.
-        config = RunConfig(model=model, dataset=dataset, batch_size=batch_size, download=False)
-        fit, batch = quick_scan(config)
+        config = RunConfig(model=model, dataset=dataset, batch_size=batch_size,
+                           granularity=granularity, download=False)
+        fits = preview.quick_fits(config)
     except Exception as exc:  # a missing dataset, no memory...: a message, not a traceback
         log.warning("quick scan of %s on %s failed", model, dataset, exc_info=True)
         return f"the quick scan failed: {type(exc).__name__}: {exc}"
-    if fit is None:
-        return "the quick scan showed too little signal to fit μ and σ"
-    return float(fit.mu), float(fit.sigma), int(batch)
+    if fits.gaussian is None and fits.weibull is None:
+        return "the quick scan showed too little signal to fit either response model"
+    return fits
 
 
-if REV not in state:
-    start = curve_edit.preset_curve("Power cool-down", t_start=3.17, gamma=1.0)
+def run_fits(fits: pd.DataFrame, step: int, batch: int) -> preview.PreviewFits:
+    """A past run's fits of the mean temperature at one scan, as the preview reads them."""
+    fits = summary.normalize_fits(fits)
+    gaussian, why_gaussian = summary.model_fit(fits, step, "mean", "gaussian")
+    weibull, why_weibull = summary.model_fit(fits, step, "mean", "weibull")
+    reasons = {m: why for m, why in (("gaussian", why_gaussian), ("weibull", why_weibull)) if why}
+    return preview.PreviewFits(
+        {"mu": gaussian["mu"], "sigma": gaussian["sigma"]} if gaussian else None,
+        {"lambda0": weibull["lambda0"], "k": weibull["k"]} if weibull else None,
+        batch, reasons,
+    )
+
+
+def fit_line(fits: preview.PreviewFits, law: str) -> str:
+    """Both models' parameters, the law in use first and marked."""
+    parts = {}
+    if fits.weibull:
+        parts["weibull"] = (f"Weibull: λ0 = **{fits.weibull['lambda0']:.3g}** (T = 1.44 bits "
+                            f"there) · k = **{fits.weibull['k']:.2f}**")
+    else:
+        parts["weibull"] = f"Weibull: no fit ({fits.reasons.get('weibull', 'not recorded')})"
+    if fits.gaussian:
+        mu = fits.gaussian["mu"]
+        parts["gaussian"] = (f"Gaussian CDF: μ = **{mu:.2f}** (critical rate e^μ = "
+                             f"**{math.exp(mu):.3g}**, where T = 1 bit) · σ = "
+                             f"**{fits.gaussian['sigma']:.2f}**")
+    else:
+        parts["gaussian"] = f"Gaussian CDF: no fit ({fits.reasons.get('gaussian', 'not recorded')})"
+    other = "gaussian" if law == "weibull" else "weibull"
+    return (f"{parts[law]} ← in use  \n{parts[other]}  \nbatch B = **{fits.batch_size}**")
+
+
+if REV not in state:  # start from what a run follows without a target: fixed, unit:64
+    start, _ = preview.calibrated_default("auto", DEFAULTS.granularity)
     replace_points(curve_edit.preset_points(start), start.to_dict())
 
 # ---------------------------------------------------------------- a stroke drawn last time
@@ -90,12 +137,138 @@ if FLASH in state:
     kind, message = state.pop(FLASH)
     (st.warning if kind == "warning" else st.success)(message)
 
+curve_col, lr_col = st.columns(2, gap="medium")
+table_col, source_col = st.columns(2, gap="medium")
+
+# ---------------------------------------------------------------- the run the preview is for
+with source_col:
+    st.subheader("Implied learning rate")
+    law_col, ceiling_col = st.columns(2)
+    law = law_col.radio(
+        "Control law", list(preview.LAWS), format_func=preview.LAWS.get, key="design_law",
+        help="Weibull: T = (λ/λ0)^k / ln 2, so λ(f) = λ0·(C(f)·ln 2)^(1/k). Gaussian CDF: "
+        "λ(f) = exp(μ + σ·Φ⁻¹(1 − 2^(−C(f)))), probabilities clipped to [1/(2B), 1 − 1/(2B)].",
+    )
+    lr_max = ceiling_col.number_input(
+        "Learning rate (the run's ceiling)", DEFAULTS.lr_min, 100.0, DEFAULTS.lr,
+        format="%.4g", key="design_lr",
+        help="A run's highest rate is the optimizer's learning rate (Launch: highest rate 0); "
+        "the preview is clamped there and at the lowest rate "
+        f"{DEFAULTS.lr_min:g}, as a run clamps it.",
+    )
+    source = st.radio(
+        "Response model from", ("quick LR range scan", "a past run"), horizontal=True,
+        key="design_source",
+    )
+    fits: preview.PreviewFits | None = None
+    source_label = ""
+    model, dataset, granularity = DEFAULTS.model, DEFAULTS.dataset, DEFAULTS.granularity
+    if source == "quick LR range scan":
+        model_col, dataset_col, batch_col = st.columns(3)
+        model = model_col.selectbox("Model", MODEL_NAMES, key="design_model")
+        dataset = dataset_col.selectbox("Dataset", DATASET_NAMES, key="design_dataset")
+        batch = batch_col.number_input("Batch size", 1, 4096, 128, key="design_batch")
+        kind_col, length_col = st.columns(2)
+        granularity_kind = kind_col.selectbox(
+            "Pattern granularity", list(configs.GRANULARITY_LABELS),
+            format_func=configs.GRANULARITY_LABELS.get, key="design_granularity",
+            help="The scan measures temperatures at this granularity, as a run would.",
+        )
+        pattern_length = length_col.number_input(
+            "Units per pattern (L)", 1, 1_000_000, configs.DEFAULT_PATTERN_LENGTH,
+            key="design_pattern_length", disabled=granularity_kind != "unit",
+        )
+        granularity = configs.granularity_spec(granularity_kind, int(pattern_length))
+        with st.spinner(f"Quick LR range scan of {model} on {dataset} ({granularity})…"):
+            result = scan_fit(model, dataset, int(batch), granularity)
+        if isinstance(result, str):
+            st.warning(f"No implied rate: {result}.")
+        else:
+            fits, source_label = result, f"quick scan, {model} on {dataset}, {granularity}"
+    else:
+        with data.guard():
+            all_runs = data.runs()
+        if len(all_runs) == 0:
+            st.info("No runs yet: use the quick scan, or launch a run first.")
+        else:
+            fit_run = ui.run_picker(all_runs, "Run", key="design_fit_run")
+            with data.guard():
+                run_fit_rows = summary.normalize_fits(data.fits(fit_run))
+                config = data.get_run(fit_run)["config"] or {}
+            model = config.get("model", model)
+            dataset = config.get("dataset", dataset)
+            granularity = summary.granularity_of(config)
+            mean_fits = run_fit_rows[(run_fit_rows["site"] == "mean") & (
+                run_fit_rows["mu"].notna() | run_fit_rows["lambda0"].notna())]
+            if len(mean_fits) == 0:
+                st.info("This run has no fit of the mean temperature yet (one per LR range scan).")
+            else:
+                fit_steps = sorted(int(x) for x in pd.unique(mean_fits["step"]))
+                ui.drop_stale("design_fit_step", fit_steps)
+                fit_step = st.selectbox("Fit at step", fit_steps, key="design_fit_step")
+                fits = run_fits(run_fit_rows, fit_step,
+                                int(config.get("batch_size") or DEFAULTS.batch_size))
+                source_label = f"run {fit_run}, step {fit_step}, {granularity}"
+    law_fit = fits.law(law) if fits is not None else None
+    if fits is not None:
+        st.markdown(fit_line(fits, law))
+        if law_fit is None:
+            st.warning(f"No implied rate under the {preview.LAWS[law]} law: "
+                       f"{fits.reasons.get(law, 'no fit')}. Choose the other law.")
+
+    # a finished ActCoolLR run's measured rate, to draw over the preview
+    with data.guard():
+        checkable = data.runs()
+    if len(checkable):
+        checkable = checkable[(checkable["status"] == "finished")
+                              & (checkable["schedule"] == "actcool")]
+    check_run = NO_RUN
+    if len(checkable):
+        records = checkable.to_dict("records")
+
+        def same(run: dict) -> bool:
+            setup = run.get("config") or {}
+            return (setup.get("model"), setup.get("dataset"), summary.granularity_of(setup)) == (
+                model, dataset, granularity)
+
+        records.sort(key=lambda r: not same(r))  # same model, data and granularity first
+        labels = {r["id"]: summary.run_label(r) + ("" if same(r) else " (other setup)")
+                  for r in records}
+        options = [NO_RUN, *labels]
+        ui.drop_stale("design_check_run", options)
+        check_run = st.selectbox(
+            "Draw a finished run's measured rate over the preview", options,
+            format_func=lambda i: labels.get(i, "—"), key="design_check_run",
+            help="Finished ActCoolLR runs, those of this model, dataset and granularity first.",
+        )
+
 with st.sidebar:
     st.subheader("Start from a preset")
     preset = st.selectbox("Preset", curve_edit.PRESETS, key="design_preset")
     preset_error = None
     chosen = None
-    if preset == "Power cool-down":
+    if preset == "Calibrated default":
+        calibration_kind = st.selectbox(
+            "Calibration", list(configs.CALIBRATION_LABELS),
+            format_func=configs.CALIBRATION_LABELS.get, key="design_calibration",
+            help="What a run without a target follows (Launch: Calibrated default), at the "
+            "granularity chosen for the implied rate.",
+        )
+        start_bits = 2.0
+        if calibration_kind == "fixed":
+            start_bits = st.number_input("Start temperature (bits of unit:64)", 0.01, 64.0, 2.0,
+                                         0.1, key="design_start_bits")
+        try:
+            chosen, described = preview.calibrated_default(
+                configs.calibration_spec(calibration_kind, start_bits), granularity)
+        except ValueError as exc:
+            preset_error = str(exc)
+        else:
+            if chosen is None:  # ramp: known only during the run
+                preset_error = described
+            else:
+                st.caption(described)
+    elif preset == "Power cool-down":
         t_start = st.number_input("T_start (bits)", 0.0, 16.0, 3.17, 0.1, key="design_t_start")
         gamma = st.number_input("γ (1: linear; > 1 stays hot longer)", 0.05, 20.0, 1.0, 0.1,
                                 key="design_gamma")
@@ -143,9 +316,6 @@ with st.sidebar:
         help="pchip is a smooth monotone spline with no overshoot (never below 0 bits).",
     )
 
-curve_col, lr_col = st.columns(2, gap="medium")
-table_col, source_col = st.columns(2, gap="medium")
-
 # ---------------------------------------------------------------- control points
 with table_col:
     st.subheader("Control points")
@@ -182,55 +352,6 @@ with table_col:
         + (" (edit a point or draw to turn it into a drawn curve)" if base is not None else "")
     )
 
-# ---------------------------------------------------------------- where μ and σ come from
-with source_col:
-    st.subheader("Implied learning rate")
-    source = st.radio(
-        "μ and σ from", ("quick LR range scan", "a past run"), horizontal=True,
-        key="design_source",
-        help="λ(f) = exp(μ + σ·Φ⁻¹(1 − 2^(−C(f)))), probabilities clipped to [1/(2B), 1 − 1/(2B)]",
-    )
-    fit: tuple[float, float, int] | None = None
-    source_label = ""
-    if source == "quick LR range scan":
-        model_col, dataset_col, batch_col = st.columns(3)
-        model = model_col.selectbox("Model", MODEL_NAMES, key="design_model")
-        dataset = dataset_col.selectbox("Dataset", DATASET_NAMES, key="design_dataset")
-        batch = batch_col.number_input("Batch size", 1, 4096, 128, key="design_batch")
-        with st.spinner(f"Quick LR range scan of {model} on {dataset}…"):
-            result = scan_fit(model, dataset, int(batch))
-        if isinstance(result, str):
-            st.warning(f"No implied rate: {result}.")
-        else:
-            fit, source_label = result, f"quick scan, {model} on {dataset}"
-    else:
-        with data.guard():
-            all_runs = data.runs()
-        if len(all_runs) == 0:
-            st.info("No runs yet: use the quick scan, or launch a run first.")
-        else:
-            fit_run = ui.run_picker(all_runs, "Run", key="design_fit_run")
-            with data.guard():
-                mean_fits = data.fits(fit_run)
-                config = data.get_run(fit_run)["config"]
-            mean_fits = mean_fits[(mean_fits["site"] == "mean") & mean_fits["mu"].notna()]
-            if len(mean_fits) == 0:
-                st.info("This run has no fit of the mean temperature yet (one per LR range scan).")
-            else:
-                ui.drop_stale("design_fit_step", mean_fits["step"].tolist())
-                fit_step = st.selectbox("Fit at step", mean_fits["step"].tolist(),
-                                        key="design_fit_step")
-                row = mean_fits[mean_fits["step"] == fit_step].iloc[0]
-                batch = int(config.get("batch_size") or 128)
-                fit = (float(row["mu"]), float(row["sigma"]), batch)
-                source_label = f"run {fit_run}, step {fit_step}"
-    if fit is not None:
-        mu, sigma, batch = fit
-        st.markdown(
-            f"μ = **{mu:.2f}** (critical rate e^μ = **{math.exp(mu):.3g}**, where T = 1 bit) · "
-            f"σ = **{sigma:.2f}** · batch B = **{batch}**"
-        )
-
 # ---------------------------------------------------------------- the two charts
 with curve_col:
     fractions = np.linspace(0.0, 1.0, 201)
@@ -250,11 +371,63 @@ with curve_col:
 with lr_col:
     if curve is None:
         st.info("Fix the control points (see the message below the chart) to see the implied rate.")
-    elif fit is None:
-        st.info("Choose where μ and σ come from (below) to see the implied learning rate.")
+    elif fits is None:
+        st.info("Choose where the response model comes from (below) to see the implied learning "
+                "rate.")
+    elif law_fit is None:
+        st.info(f"No {preview.LAWS[law]} fit from this scan: choose the other control law "
+                "(below) to see the implied learning rate.")
     else:
-        implied = curve_edit.implied_lr(curve, fit[0], fit[1], fit[2], fractions)
-        ui.chart(charts.implied_lr_figure(implied, fit[0], source_label), key="chart_implied_lr")
+        implied = preview.implied_rates(curve, law, law_fit, fits.batch_size, float(lr_max),
+                                        fractions=fractions)
+        measured, ratio, check = None, None, None
+        if check_run != NO_RUN:
+            with data.guard():
+                check = data.get_run(check_run)
+                check_steps = data.steps(check_run)
+            measured = preview.measured_lr(check_steps,
+                                           (check.get("summary") or {}).get("total_steps"))
+            ratio = preview.measured_ratio(implied, measured)
+        ui.chart(charts.implied_lr_figure(
+            implied, (fits.gaussian or {}).get("mu"), source_label, law=law,
+            lambda0=(fits.weibull or {}).get("lambda0"), lr_max=float(lr_max),
+            measured=measured, measured_name=f"measured · {check['name']}" if check else "",
+            ratio=ratio, ratio_window=preview.RATIO_WINDOW,
+        ), key="chart_implied_lr")
+        clamps = [
+            f"at the {edge} {value:.3g} {preview.span_text(implied['fraction'], hit)}"
+            for edge, value, hit in (
+                ("ceiling", float(lr_max), implied["model_lr"] > implied["lr"]),
+                ("floor", DEFAULTS.lr_min, implied["model_lr"] < implied["lr"]),
+            ) if hit.any()
+        ]
+        st.caption(
+            f"What a run would use under the {preview.LAWS[law]} law, clamped like a run"
+            + (f": {' and '.join(clamps)}." if clamps else " (never clamped here).")
+        )
+        if check is not None:
+            low, high = preview.RATIO_WINDOW
+            config = check.get("config") or {}
+            differences = [
+                what for what, theirs, ours in (
+                    ("model", config.get("model"), model),
+                    ("dataset", config.get("dataset"), dataset),
+                    ("granularity", summary.granularity_of(config), granularity),
+                    ("law", config.get("response", "gaussian"), law),
+                    ("ceiling", config.get("lr_max") or config.get("lr"), float(lr_max)),
+                ) if theirs != ours
+            ]
+            verdict = (
+                f"**{check['name']}**'s measured rate is a median **×{ratio:.2g}** of the "
+                f"preview over {low:.0%}–{high:.0%} of training"
+                if ratio is not None else
+                f"**{check['name']}** recorded no rate in {low:.0%}–{high:.0%} of training"
+            )
+            st.caption(
+                verdict + ". It followed: " + " · ".join(summary.actcool_details(check)) + "."
+                + (f" It differs from the preview in: {', '.join(differences)}."
+                   if differences else "")
+            )
 
 # ---------------------------------------------------------------- save
 if curve is not None:

@@ -24,10 +24,20 @@ ORDER = configs.schedule_order(SCHEDULES)
 FLASH = "launch_flash"
 DEFAULTS = RunConfig()
 TARGET_SOURCES = {
+    "default": "Calibrated default (linear cool-down)",
     "designed": "the curve on the Design page",
     "saved": "a saved curve",
     "power": "power cool-down",
 }
+RESPONSES = {
+    "weibull": "Weibull: λ* = λ·(C/T)^(1/k) (default)",
+    "gaussian": "Gaussian CDF: λ* = exp(μ + σ·Φ⁻¹(P(C)))",
+}
+
+
+def schedule_label(schedule: str) -> str:
+    """The schedule's display name (its own name when the page does not know it)."""
+    return configs.SCHEDULE_LABELS.get(schedule, schedule)
 
 
 def queue(run_configs: list[RunConfig]) -> None:
@@ -69,8 +79,9 @@ if len(runs) == 0:
         st.subheader("New here? Run the demo")
         st.write(
             "Two runs on scikit-learn's handwritten digits (8×8 images, no download): "
-            "**ActCoolLR** steering the temperature along a cool-down from 6 bits, against a "
-            "well-tuned **1-cycle** schedule. About a minute on a laptop CPU; then compare "
+            "**ActCoolLR** steering the temperature along its calibrated default (a linear "
+            "cool-down from 2 bits of unit:64), against a well-tuned **1-cycle** schedule, "
+            "both with a highest rate of 0.1. About a minute on a laptop CPU; then compare "
             "them on the Compare page."
         )
         if st.button("Run the demo", type="primary", icon=":material/play_arrow:", key="do_demo"):
@@ -103,7 +114,7 @@ weight_decay = c4.number_input("Weight decay", 0.0, 1.0, DEFAULTS.weight_decay, 
 
 # ---------------------------------------------------------------- schedules
 st.subheader("Schedule parameters")
-tabs = st.tabs([configs.SCHEDULE_LABELS.get(s, s) for s in ORDER])
+tabs = st.tabs([schedule_label(s) for s in ORDER])
 schedule_settings: dict[str, object] = {}
 target_problem = None
 with tabs[ORDER.index("actcool")]:
@@ -116,8 +127,36 @@ with tabs[ORDER.index("actcool")]:
     source = c1.radio("Target temperature curve", sources, format_func=TARGET_SOURCES.get,
                       key="launch_target_source")
     t_start, gamma, saved_name = 3.17, 1.0, None
+    calibration = DEFAULTS.calibration
     with c2:
-        if source == "power":
+        if source == "default":
+            kind = st.selectbox("Calibration", list(configs.CALIBRATION_LABELS),
+                                format_func=configs.CALIBRATION_LABELS.get,
+                                key="launch_calibration")
+            start_bits, fraction = 2.0, 0.25
+            if kind == "fixed":
+                start_bits = st.number_input(
+                    "Start temperature (bits of unit:64)", 0.01, 64.0, 2.0, 0.1,
+                    key="launch_start_bits",
+                    help="Scaled by L/64 for unit:L (the temperature is about proportional to "
+                    "L). The fixed start needs the unit granularity.",
+                )
+            elif kind == "ramp":
+                fraction = st.number_input(
+                    "Warm-up share of training", 0.01, 0.99, 0.25, 0.05, key="launch_ramp_fraction",
+                    help="The rate warms up linearly to the learning rate over this share; "
+                    "T_start = λ_peak × median(T̄/λ) of the warm-up's second half.",
+                )
+            try:
+                calibration = configs.calibration_spec(kind, start_bits, fraction)
+            except ValueError as exc:
+                target_problem = str(exc)
+            st.caption(
+                "Cools linearly from T_start to 0. **fixed** starts at the given bits of unit:64 "
+                "(× L/64); **ramp** warms the rate up first and reads T_start off the measured "
+                "temperature; **auto** is fixed for unit granularities and ramp otherwise."
+            )
+        elif source == "power":
             t_start = st.number_input("T_start (bits)", 0.0, 16.0, 3.17, 0.1, key="launch_t_start")
             gamma = st.number_input("γ", 0.05, 20.0, 1.0, 0.1, key="launch_gamma")
         elif source == "saved":
@@ -131,13 +170,31 @@ with tabs[ORDER.index("actcool")]:
     except ValueError as exc:
         target, target_problem = DEFAULTS.target, str(exc)
     c1, c2, c3 = st.columns(3)
-    fit_sigma = c1.checkbox("Fit σ by an LR range scan at step 0", True, key="launch_fit_sigma")
-    sigma = c1.number_input("σ", 0.01, 20.0, 1.0, 0.1, disabled=fit_sigma, key="launch_sigma")
-    lr_min = c2.number_input("Lowest rate", 1e-12, 100.0, DEFAULTS.lr_min, format="%.1e",
+    response = c1.radio("Control law", list(RESPONSES), format_func=RESPONSES.get,
+                        key="launch_response")
+    smoothing = c1.slider(
+        "Smoothing (weight of the past)", 0.0, 0.95, DEFAULTS.smoothing, 0.05,
+        key="launch_smoothing", help="Weight of the past in the law's running parameter (λ0 "
+        "or μ) between measurements; 0: each measurement alone.",
+    )
+    sigma = k = None
+    if response == "weibull":
+        fit_k = c2.checkbox("Fit k by an LR range scan at step 0", True, key="launch_fit_k")
+        k_value = c2.number_input("k", 0.05, 20.0, 1.0, 0.05, disabled=fit_k, key="launch_k",
+                                  help="T ∝ λ^k; measured scans give k ≈ 0.9-1.1.")
+        k = None if fit_k else float(k_value)
+    else:
+        fit_sigma = c2.checkbox("Fit σ by an LR range scan at step 0", True,
+                                key="launch_fit_sigma")
+        sigma_value = c2.number_input("σ", 0.01, 20.0, 1.0, 0.1, disabled=fit_sigma,
+                                      key="launch_sigma")
+        sigma = None if fit_sigma else float(sigma_value)
+    lr_min = c3.number_input("Lowest rate", 1e-12, 100.0, DEFAULTS.lr_min, format="%.1e",
                              key="launch_lr_min")
     lr_max = c3.number_input("Highest rate (0: the learning rate)", 0.0, 1000.0, 0.0,
                              format="%.1e", key="launch_lr_max")
-    schedule_settings.update(target=target, sigma=None if fit_sigma else sigma, lr_min=lr_min,
+    schedule_settings.update(target=target, calibration=calibration, response=response,
+                             smoothing=float(smoothing), sigma=sigma, k=k, lr_min=lr_min,
                              lr_max=lr_max or None)
 with tabs[ORDER.index("onecycle")]:
     pct = st.slider("Warm-up share (pct_start)", 0.05, 0.95, DEFAULTS.onecycle_pct_start, 0.05,
@@ -158,6 +215,12 @@ with tabs[ORDER.index("step")]:
     schedule_settings["step_factor"] = factor
 with tabs[ORDER.index("constant")]:
     st.caption("Trains at the learning rate above throughout.")
+if "schedulefree" in ORDER:
+    with tabs[ORDER.index("schedulefree")]:
+        st.caption(
+            "Schedule-free SGD or AdamW (the schedulefree package) at the learning rate above, "
+            "warming up over the share set on the cosine tab; evaluated at its averaged weights."
+        )
 
 with st.expander("Measurement and advanced settings"):
     c1, c2, c3, c4 = st.columns(4)
@@ -223,13 +286,13 @@ settings = {
 
 with c2.container(border=True):
     schedule = st.selectbox("Schedule", ORDER, index=ORDER.index(DEFAULTS.schedule),
-                            format_func=configs.SCHEDULE_LABELS.get, key="launch_schedule")
+                            format_func=schedule_label, key="launch_schedule")
     st.caption(f"Queues {len(seeds)} run{'s' if len(seeds) > 1 else ''} (one per seed), "
                f"temperature at granularity {granularity}.")
     launch = st.button("Launch", type="primary", icon=":material/rocket_launch:", key="do_launch")
 with c3.container(border=True):
     compared = st.multiselect("Schedules to compare", ORDER, default=["actcool", "onecycle"],
-                              format_func=configs.SCHEDULE_LABELS.get, key="launch_compared")
+                              format_func=schedule_label, key="launch_compared")
     st.caption(f"Queues {len(compared) * len(seeds)} runs with otherwise identical settings, "
                f"temperature at granularity {granularity}.")
     compare = st.button("Compare schedules", icon=":material/compare_arrows:", key="do_compare")
@@ -238,6 +301,12 @@ if launch or compare:
     chosen = [schedule] if launch else compared
     if "actcool" in chosen and target_problem:
         problems.append(target_problem)
+    if "actcool" in chosen and target == "default" and calibration.startswith("fixed") and (
+            not granularity.startswith("unit")):
+        problems.append(
+            f"calibration {calibration}: a fixed start temperature is defined for the unit "
+            f"granularity, not {granularity}; choose auto or ramp (or a unit granularity)"
+        )
     if problems:
         for problem in problems:
             st.error(problem)

@@ -5,7 +5,9 @@ reruns every 2 s (the rest of the page stays put): learning rate, mean temperatu
 target, per-site temperatures, errors, the LR range heatmap with the rate actually used,
 e^μ and λ0, the pattern-model fits over time, and one chosen scan with both response models
 (Gaussian CDF and Weibull) fitted to it. Every temperature is labelled with the granularity
-the run measured it at (``unit:64``, ``position`` or ``sample``).
+the run measured it at (``unit:64``, ``position`` or ``sample``). An ActCoolLR run's headline
+also says what it steers by: its calibration and T_start (the calibrated default target) and
+its control law (Weibull k or Gaussian σ).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def run_panel(run_id: str, was_live: bool) -> None:
             f"tags: {', '.join(run['tags'])}" if run["tags"] else "",
         ]
         st.caption(" · ".join(d for d in details if d))
+        if steering := summary.actcool_details(run):
+            st.caption("ActCoolLR: " + " · ".join(steering))
     with buttons:
         if status in ("running", "queued"):
             if st.button("Stop", icon=":material/stop:", key=f"do_stop_{run_id}", width="stretch"):

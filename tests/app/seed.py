@@ -29,17 +29,22 @@ def seed_run(
     granularity: str | None = None,
     legacy: bool = False,
     no_weibull_fit: str | None = None,
+    summary_extra: dict | None = None,
+    config_extra: dict | None = None,
 ) -> str:
     """A run with steps, per-site temperatures every 2 steps, a scan and fits every epoch
     (Gaussian and Weibull), and evaluations every epoch (test error at the end when finished).
 
     ``granularity`` is written into the config (default: RunConfig's); ``legacy`` leaves it
     out, as in a run recorded before granularities existed; ``no_weibull_fit``
-    makes the last scan's mean Weibull fit a failure with that reason. Columns the store's
+    makes the last scan's mean Weibull fit a failure with that reason; ``summary_extra`` and
+    ``config_extra`` are merged into the run's summary and config (e.g. what the trainer
+    records of ActCoolLR's calibration and law). Columns the store's
     schema does not have (yet) are left out, so the seed works before and after migrations.
     """
     config = RunConfig(schedule=schedule, seed=seed, tags=tags, epochs=steps // steps_per_epoch,
                        batch_size=128, name=name or f"{schedule}-s{seed}").to_dict()
+    config.update(config_extra or {})
     if granularity is not None:
         config["granularity"] = granularity
     if legacy:
@@ -106,7 +111,8 @@ def seed_run(
         "test_error": [np.nan] * epochs_done,
         "wall_time": [t0 + (e + 1) * steps_per_epoch * 0.05 for e in range(epochs_done)],
     })
-    summary = {"total_steps": total, "steps_per_epoch": steps_per_epoch, "schedule": schedule}
+    summary = {"total_steps": total, "steps_per_epoch": steps_per_epoch, "schedule": schedule,
+               **(summary_extra or {})}
     if status == "finished":
         evals = pd.concat([evals, pd.DataFrame([{
             "step": steps - 1, "epoch": float(epochs_done), "train_loss": np.nan,

@@ -149,7 +149,7 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
             page.get_by_role("heading", name="Design a target temperature curve").wait_for()
             chart = page.locator(".js-plotly-plot").first
             chart.wait_for()
-            page.get_by_text("μ and σ from quick scan").wait_for()  # the real quick scan
+            page.get_by_text("λ0 and k from quick scan").wait_for()  # the real quick scan
             chart.hover()
             chart.locator('.modebar-btn[data-val="lasso"]').click()
             area = chart.locator(".nsewdrag").first.bounding_box()
@@ -175,6 +175,7 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
             nav(page, "Launch")
             page.get_by_text("New here? Run the demo").wait_for()  # the empty store's offer
             set_number(page, "Epochs", 100)
+            page.get_by_text("the curve on the Design page").click()  # not the default target
             seeds = page.get_by_label("Seeds", exact=True)
             seeds.fill("0, 1")  # two runs: one to stop, one to compare
             seeds.press("Enter")

@@ -354,3 +354,31 @@ def test_scan_fit_figure_without_that_scan_explains():
     fig = charts.scan_fit_figure(scans_frame(), two_model_fits(), 30)
     assert not fig.data
     assert "no LR range scan of mean over sites at step 30" in fig.layout.annotations[0].text
+
+
+def test_implied_lr_figure_under_the_weibull_law_with_a_ceiling():
+    implied = pd.DataFrame({"fraction": [0.0, 0.5, 1.0], "lr": [0.05, 0.01, 1e-6]})
+    fig = charts.implied_lr_figure(implied, mu=-5.0, source="a scan", law="weibull",
+                                   lambda0=0.02, lr_max=0.05)
+    assert fig.layout.title.subtitle.text == "λ0 and k from a scan"
+    assert [t.name for t in fig.data] == [
+        "implied rate λ(f)", "Weibull scale λ<sub>0</sub> (1.44 bits)", "ceiling (learning rate)"]
+    assert fig.data[1].y[0] == 0.02 and fig.data[2].y[0] == 0.05
+    assert not fig.layout.annotations
+
+
+def test_implied_lr_figure_overlays_a_measured_rate_with_the_ratio():
+    implied = pd.DataFrame({"fraction": [0.0, 0.5, 1.0], "lr": [0.1, 0.01, 0.001]})
+    measured = pd.DataFrame({"fraction": [0.0, 0.25, 0.5, 0.75], "lr": [0.2, 0.05, 0.02, 0.006]})
+    fig = charts.implied_lr_figure(implied, None, "a scan", law="weibull", lambda0=0.02,
+                                   measured=measured, measured_name="measured · run-a",
+                                   ratio=1.83)
+    preview_trace, _, run_trace = fig.data
+    assert preview_trace.name == "implied rate λ(f)" and list(preview_trace.y) == [0.1, 0.01, 0.001]
+    assert run_trace.name == "measured · run-a" and list(run_trace.y) == [0.2, 0.05, 0.02, 0.006]
+    assert list(run_trace.x) == [0.0, 0.25, 0.5, 0.75]  # the same axes: fraction of training
+    (note,) = fig.layout.annotations
+    assert note.text == "measured / preview: median ×1.8 over 10%–90% of training"
+    assert fig.layout.yaxis.type == "log"
+    fig = charts.implied_lr_figure(implied, None, "a scan", measured=measured, ratio=None)
+    assert "no measurement in 10%–90%" in fig.layout.annotations[0].text

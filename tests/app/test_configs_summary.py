@@ -43,6 +43,7 @@ def test_target_spec():
     assert json.loads(configs.target_spec("designed", designed)) == designed
     assert configs.target_spec("saved", saved_name="hot") == "hot"
     assert configs.target_spec("power", t_start=3.17, gamma=2) == "power:3.17,2"
+    assert configs.target_spec("default") == "default"
     with pytest.raises(ValueError, match="Design page"):
         configs.target_spec("designed", None)
 
@@ -79,6 +80,76 @@ def test_demo_is_actcool_against_onecycle_on_digits():
         assert isinstance(config, RunConfig)
         assert config.dataset == "digits" and configs.DEMO_TAG in config.tags
         assert config.epochs * 10 <= 100  # 10 steps per epoch at batch 128: a minute on a CPU
+        assert config.lr == 0.1  # ActCoolLR's ceiling is 1-cycle's peak
+    actcool = demo[0]
+    assert (actcool.target, actcool.calibration, actcool.response) == (
+        "default", "auto", "weibull")
+    assert actcool.lr_max is None and actcool.granularity == "unit:64"
+
+
+def test_demo_actcool_run_finishes_sensibly_on_digits(tmp_path):
+    """The demo's ActCoolLR run, trained for real (80 steps on digits, under a minute)."""
+    from storage import Store
+    from trainer.run import train_run
+
+    store = Store(tmp_path / "home")
+    result = train_run(configs.demo_configs()[0], store, progress=False)
+    assert result.status == "finished", result.message
+    run = store.get_run(result.run_id)
+    assert run["summary"]["calibration"] == "fixed:2" and run["summary"]["t_start"] == 2.0
+    assert run["summary"]["response"] == "weibull" and 0.3 < run["summary"]["k"] < 3
+    assert result.test_error is not None and result.test_error < 10.0  # % on digits
+    steps = store.steps(result.run_id, max_points=None)
+    assert len(steps) == 80
+    assert steps["lr"].between(1e-6, 0.1 + 1e-12).all()  # clamped at the ceiling, lr
+    late = steps[steps["step"] >= 40]
+    measured = late.dropna(subset=["mean_temperature"])
+    # it follows the cool-down: over the second half, measured within a bit of the target
+    error = (measured["mean_temperature"] - measured["target_temperature"]).abs()
+    assert error.median() < 0.5
+
+
+def test_calibration_spec():
+    assert configs.calibration_spec("auto") == "auto"
+    assert configs.calibration_spec("fixed", start_bits=2.5) == "fixed:2.5"
+    assert configs.calibration_spec("ramp", fraction=0.3) == "ramp:0.3"
+    with pytest.raises(ValueError, match="calibration warm-up share: fraction must lie"):
+        configs.calibration_spec("ramp", fraction=1.0)
+    with pytest.raises(ValueError, match=r"calibration start temperature \(bits\)"):
+        configs.calibration_spec("fixed", start_bits=0.0)
+    with pytest.raises(ValueError, match="calibration: unknown kind 'warm'"):
+        configs.calibration_spec("warm")
+
+
+def actcool_run(summary_: dict, status: str = "finished", **config) -> dict:
+    return {"schedule": "actcool", "status": status, "summary": summary_,
+            "config": RunConfig(**config).to_dict()}
+
+
+def test_actcool_details_of_the_calibrated_default():
+    fixed = actcool_run({"calibration": "fixed:2", "t_start": 2.0, "response": "weibull",
+                         "k": 0.97})
+    assert summary.actcool_details(fixed) == [
+        "calibrated default target, calibration fixed:2, T_start 2.00 bits",
+        "law weibull k = 0.97, smoothing 0.5"]
+    ramp = {"calibration": "ramp:0.25", "t_start": None, "response": "gaussian", "sigma": 1.2}
+    details = summary.actcool_details(actcool_run(ramp, "running", response="gaussian"))
+    assert details == ["calibrated default target, calibration ramp:0.25, T_start pending "
+                       "until the warm-up ends", "law gaussian σ = 1.20, smoothing 0.5"]
+    ended = summary.actcool_details(actcool_run(ramp, "stopped", response="gaussian"))
+    assert "T_start not reached (the run ended during the warm-up)" in ended[0]
+    # before the trainer wrote its summary: what was asked for
+    queued = summary.actcool_details(actcool_run({}, "queued", calibration="ramp:0.3"))
+    assert queued == ["calibrated default target, calibration ramp:0.3 (resolved when the "
+                      "run starts)", "law weibull k fitted at step 0, smoothing 0.5"]
+
+
+def test_actcool_details_of_a_given_target_and_other_schedules():
+    target = json.dumps({"kind": "power", "t_start": 6.0, "gamma": 2.0})
+    run = actcool_run({"response": "weibull", "k": 1.0}, target=target, k=1.0)
+    assert summary.actcool_details(run) == [
+        "target power cool-down from 6 bits, γ 2", "law weibull k = 1.00, smoothing 0.5"]
+    assert summary.actcool_details({"schedule": "onecycle", "summary": {}, "config": {}}) == []
 
 
 def test_run_label_and_durations():

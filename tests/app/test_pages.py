@@ -6,14 +6,15 @@ session_state under the widget's key, as the front end would send them.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from actcool import PatternFit
 from storage import LockTimeout, Store
 from tests.app.conftest import MAIN
 from tests.app.seed import seed_run
@@ -46,18 +47,22 @@ def figure(at: AppTest, title: str) -> dict:
     return found
 
 
+FAKE_WEIBULL = {"lambda0": 0.02, "k": 0.9}
+
+
 @pytest.fixture
 def fake_scan(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """Replace the quick LR range scan (a torch training step) by a fixed fit."""
-    from trainer import scan
+    """Replace the quick LR range scan (a torch training step) by fixed fits of both models."""
+    from app import preview
 
     calls = []
 
-    def quick_scan(config, batch_size=None):
-        calls.append((config.model, config.dataset, config.batch_size))
-        return PatternFit(mu=-5.0, sigma=1.2, rmse=0.01, n_informative=12), config.batch_size
+    def quick_fits(config):
+        calls.append((config.model, config.dataset, config.batch_size, config.granularity))
+        return preview.PreviewFits({"mu": -5.0, "sigma": 1.2}, dict(FAKE_WEIBULL),
+                                   config.batch_size)
 
-    monkeypatch.setattr(scan, "quick_scan", quick_scan)
+    monkeypatch.setattr(preview, "quick_fits", quick_fits)
     return calls
 
 
@@ -66,8 +71,9 @@ def test_design_opens_on_a_power_preset_with_its_implied_rate(store, fake_scan):
     at = open_page("design")
     assert_clean(at)
     assert len(at.data_editor[0].value) == 21
-    assert at.session_state["design_curve"] == {"kind": "power", "t_start": 3.17, "gamma": 1.0}
-    assert fake_scan == [("convnet4", "digits", 128)]
+    # the calibrated default a run follows without a target: fixed, 2 bits of unit:64
+    assert at.session_state["design_curve"] == {"kind": "power", "t_start": 2.0, "gamma": 1.0}
+    assert fake_scan == [("convnet4", "digits", 128, "unit:64")]
     assert any("μ = **-5.00**" in m.value for m in at.markdown)
     lr = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Implied"))
     assert lr["layout"]["yaxis"]["type"] == "log"
@@ -90,7 +96,7 @@ def test_design_lasso_stroke_replaces_that_stretch(store, fake_scan):
     inside = points[(points["fraction"] >= 0.2) & (points["fraction"] <= 0.6)]
     assert inside["temperature"].between(2.4, 2.6).all()
     assert points[points["fraction"] < 0.2]["temperature"].tolist() == pytest.approx(
-        [3.17, 3.0115, 2.853, 2.6945])
+        [2.0, 1.9, 1.8, 1.7])
     curve = at.session_state["design_curve"]
     assert curve["kind"] == "drawn"
     assert any(p[0] == pytest.approx(0.4) and 2.4 <= p[1] <= 2.6 for p in curve["points"])
@@ -191,6 +197,103 @@ def test_design_real_quick_scan_of_convnet4_on_digits(store):
     assert match and math.isfinite(float(match.group(1)))
 
 
+def values(trace: dict, axis: str) -> list[float]:
+    """A trace's x or y as floats (Plotly's JSON writes numpy arrays as typed base64 data)."""
+    data = trace[axis]
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return [float(v) for v in data]
+
+
+def implied_trace(at: AppTest) -> dict:
+    """The preview's implied rate, as {"x": fractions, "y": rates}."""
+    lr = figure(at, "Implied learning rate")
+    (trace,) = [t for t in lr["data"] if t["name"] == "implied rate λ(f)"]
+    return {"x": values(trace, "x"), "y": values(trace, "y")}
+
+
+def test_design_weibull_preview_is_the_closed_form_clamped_at_the_ceiling(store, fake_scan):
+    at = open_page("design")
+    assert_clean(at)
+    assert at.radio(key="design_law").value == "weibull"  # a run's default law
+    lr = figure(at, "Implied learning rate")
+    assert lr["layout"]["title"]["subtitle"]["text"] == (
+        "λ0 and k from quick scan, convnet4 on digits, unit:64")
+    assert [t["name"] for t in lr["data"]] == [
+        "implied rate λ(f)", "Weibull scale λ<sub>0</sub> (1.44 bits)", "ceiling (learning rate)"]
+    lambda0, k = FAKE_WEIBULL["lambda0"], FAKE_WEIBULL["k"]
+    def expected(ceiling: float) -> list[float]:  # the default target: 2 bits, linear to 0
+        trace = implied_trace(at)
+        return [min(ceiling, max(1e-6, lambda0 * (2.0 * (1 - f) * math.log(2)) ** (1 / k)))
+                for f in trace["x"]]
+
+    assert implied_trace(at)["y"] == pytest.approx(expected(0.05))  # below the 0.05 ceiling
+    assert max(implied_trace(at)["y"]) < 0.05
+    at.number_input(key="design_lr").set_value(0.02).run()  # now it clamps at the start
+    assert_clean(at)
+    assert implied_trace(at)["y"] == pytest.approx(expected(0.02))
+    assert implied_trace(at)["y"][0] == pytest.approx(0.02)
+    assert any("at the ceiling 0.02 over 0%–" in c.value for c in at.caption)
+    assert len(fake_scan) == 1  # the ceiling needs no new scan
+    # the paper's law from the same scan: μ and σ
+    at.radio(key="design_law").set_value("gaussian").run()
+    assert_clean(at)
+    lr = figure(at, "Implied learning rate")
+    assert lr["layout"]["title"]["subtitle"]["text"].startswith("μ and σ from quick scan")
+    assert lr["data"][1]["name"] == "critical rate e<sup>μ</sup> (1 bit)"
+
+
+def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
+    at = open_page("design")
+    at.number_input(key="design_pattern_length").set_value(32).run()
+    assert_clean(at)
+    assert fake_scan[-1] == ("convnet4", "digits", 128, "unit:32")
+    # the calibrated default at unit:32: fixed start 2 bits × 32/64
+    at.selectbox(key="design_preset").select("Calibrated default").run()
+    assert any("linear from **1 bits**" in c.value for c in at.sidebar.caption)
+    at.button(key="do_apply_preset").click().run()
+    assert_clean(at)
+    assert at.session_state["design_curve"] == {"kind": "power", "t_start": 1.0, "gamma": 1.0}
+    # auto at a pattern granularity is the ramp: read during the run, nothing to preview
+    at.selectbox(key="design_granularity").select("position").run()
+    assert_clean(at)
+    assert fake_scan[-1][3] == "position"
+    assert any("calibration **ramp:0.25** at position" in i.value and "during the run" in i.value
+               for i in at.sidebar.info)
+    assert at.button(key="do_apply_preset").disabled
+    at.selectbox(key="design_calibration").select("fixed").run()
+    assert any("fixed start is defined for the unit granularity" in i.value
+               for i in at.sidebar.info)
+
+
+def test_design_draws_a_finished_runs_measured_rate_over_the_preview(store, fake_scan):
+    other = seed_run(store, "onecycle")  # not ActCoolLR: not offered
+    run_id = seed_run(store, "actcool", granularity="unit:64", summary_extra={
+        "calibration": "fixed:2", "t_start": 2.0, "response": "weibull", "k": 0.97})
+    at = open_page("design")
+    box = at.selectbox(key="design_check_run")
+    assert box.options == ["—", f"actcool-s0 · {run_id} · finished"]
+    assert other not in box.options
+    box.select(run_id).run()
+    assert_clean(at)
+    lr = figure(at, "Implied learning rate")
+    names = [t["name"] for t in lr["data"]]
+    assert names[0] == "implied rate λ(f)" and names[-1] == "measured · actcool-s0"
+    measured = {axis: values(lr["data"][-1], axis) for axis in ("x", "y")}
+    assert measured["y"][0] == pytest.approx(0.1001)  # the seeded rate, step 0
+    # measured / preview over 10-90% of training, as computed from the two traces
+    implied = implied_trace(at)
+    ratios = [y / float(np.exp(np.interp(x, implied["x"], np.log(implied["y"]))))
+              for x, y in zip(measured["x"], measured["y"], strict=True) if 0.1 <= x <= 0.9]
+    ratio = float(np.median(ratios))
+    (note,) = lr["layout"]["annotations"]
+    assert note["text"] == f"measured / preview: median ×{ratio:.2g} over 10%–90% of training"
+    (caption,) = [c.value for c in at.caption if "measured rate is a median" in c.value]
+    assert f"median **×{ratio:.2g}** of the preview over 10%–90% of training" in caption
+    assert "calibration fixed:2, T_start 2.00 bits" in caption
+    assert "differs from the preview in: ceiling" not in caption  # both 0.05
+
+
 # ---------------------------------------------------------------------- Launch
 def test_launch_offers_the_demo_on_an_empty_store(store, fake_worker):
     at = open_page("launch")
@@ -276,7 +379,11 @@ def test_launch_actcool_with_the_designed_curve(store, fake_worker):
     at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
     at.session_state["design_curve"] = designed
     at.switch_page("views/launch.py").run()
-    assert at.radio(key="launch_target_source").value == "designed"
+    source = at.radio(key="launch_target_source")
+    assert source.value == "default"  # the calibrated default stays the default
+    assert source.options[:2] == ["Calibrated default (linear cool-down)",
+                                  "the curve on the Design page"]
+    source.set_value("designed").run()
     at.button(key="do_launch").click().run()
     assert_clean(at)
     (config,) = Store(store.home).list_runs()["config"]
@@ -303,6 +410,81 @@ def test_launch_queue_lists_and_removes_queued_runs(store, fake_worker):
     at.button(key=f"do_remove_{queued}").click().run()
     assert_clean(at)
     assert queued not in Store(store.home).list_runs()["id"].tolist()
+
+
+def test_launch_queues_the_calibrated_default_by_default(store, fake_worker):
+    seed_run(store)
+    at = open_page("launch")
+    assert at.radio(key="launch_target_source").value == "default"
+    assert at.selectbox(key="launch_calibration").value == "auto"
+    assert at.radio(key="launch_response").value == "weibull"
+    assert at.checkbox(key="launch_fit_k").value  # k fitted by the step-0 scan
+    assert not [w for w in at.number_input if w.key == "launch_sigma"]  # σ: gaussian only
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    # fixed with its start, a fixed k
+    at.selectbox(key="launch_calibration").select("fixed").run()
+    at.number_input(key="launch_start_bits").set_value(2.5)
+    at.checkbox(key="launch_fit_k").uncheck().run()
+    at.number_input(key="launch_k").set_value(1.1)
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    # ramp with its warm-up share, the Gaussian law with a fixed σ and no smoothing
+    at.selectbox(key="launch_calibration").select("ramp").run()
+    at.number_input(key="launch_ramp_fraction").set_value(0.3)
+    at.radio(key="launch_response").set_value("gaussian").run()
+    assert not [w for w in at.number_input if w.key == "launch_k"]  # k: weibull only
+    at.checkbox(key="launch_fit_sigma").uncheck().run()
+    at.number_input(key="launch_sigma").set_value(1.5)
+    at.slider(key="launch_smoothing").set_value(0.0)
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    queued = Store(store.home).list_runs(status="queued").sort_values("created_at")
+    assert [(c["target"], c["calibration"], c["response"], c["k"], c["sigma"], c["smoothing"],
+             c["lr_max"]) for c in queued["config"]] == [
+        ("default", "auto", "weibull", None, None, 0.5, None),
+        ("default", "fixed:2.5", "weibull", 1.1, None, 0.5, None),
+        ("default", "ramp:0.3", "gaussian", None, 1.5, 0.0, None),
+    ]
+
+
+def test_launch_fixed_calibration_at_a_pattern_granularity_names_the_field(store, fake_worker):
+    at = open_page("launch")
+    at.selectbox(key="launch_calibration").select("fixed").run()
+    at.selectbox(key="launch_granularity").select("position").run()
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    assert any(e.value.startswith("calibration fixed:2: a fixed start temperature is defined "
+                                  "for the unit granularity, not position") for e in at.error)
+    assert len(Store(store.home).list_runs()) == 0
+    # other schedules do not care
+    at.selectbox(key="launch_schedule").select("cosine")
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    assert len(Store(store.home).list_runs()) == 1
+
+
+def test_launch_offers_every_trainer_schedule(store, fake_worker):
+    at = open_page("launch")
+    assert_clean(at)
+    box = at.selectbox(key="launch_schedule")
+    assert box.options[0] == "ActCoolLR" and "schedule-free" in box.options
+    box.select("schedulefree")
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (config,) = Store(store.home).list_runs()["config"]
+    assert config["schedule"] == "schedulefree"
+
+
+def test_launch_demo_follows_the_calibrated_default(store, fake_worker):
+    at = open_page("launch")
+    at.button(key="do_demo").click().run()
+    assert_clean(at)
+    runs = Store(store.home).list_runs().set_index("schedule")
+    actcool = runs.loc["actcool", "config"]
+    assert (actcool["target"], actcool["calibration"], actcool["response"]) == (
+        "default", "auto", "weibull")
+    assert actcool["lr"] == runs.loc["onecycle", "config"]["lr"] == 0.1
 
 
 # ---------------------------------------------------------------------- Runs
@@ -375,6 +557,35 @@ def test_runs_scan_view_shows_both_models_and_why_one_is_missing(store, fake_wor
     assert [t["name"] for t in scan["data"] if t.get("showlegend") is not False] == [
         "measured", "Gaussian CDF (RMSE 0.020)", "Weibull (RMSE 0.010)"]
     assert not scan["layout"].get("annotations")
+
+
+def test_runs_headline_shows_calibration_t_start_and_law(store, fake_worker):
+    seed_run(store, "actcool", granularity="unit:64", summary_extra={
+        "calibration": "fixed:2", "t_start": 2.0, "response": "weibull", "k": 0.9713})
+    at = open_page("runs")
+    assert_clean(at)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("ActCoolLR:")]
+    assert caption == ("ActCoolLR: calibrated default target, calibration fixed:2, T_start "
+                       "2.00 bits · law weibull k = 0.97, smoothing 0.5")
+
+
+def test_runs_headline_of_a_ramp_before_its_warm_up_ends(store, fake_worker):
+    seed_run(store, "actcool", status="running", steps=40, total_steps=400,
+             config_extra={"calibration": "ramp", "response": "gaussian"},
+             summary_extra={"calibration": "ramp:0.25", "t_start": None,
+                            "response": "gaussian", "sigma": 1.234})
+    at = open_page("runs")
+    assert_clean(at)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("ActCoolLR:")]
+    assert "calibration ramp:0.25, T_start pending until the warm-up ends" in caption
+    assert "law gaussian σ = 1.23" in caption
+
+
+def test_runs_headline_of_other_schedules_has_no_actcool_line(store, fake_worker):
+    seed_run(store, "onecycle")
+    at = open_page("runs")
+    assert_clean(at)
+    assert not [c for c in at.caption if c.value.startswith("ActCoolLR:")]
 
 
 def test_runs_failed_run_shows_its_message(store, fake_worker):
@@ -544,7 +755,7 @@ def test_a_deleted_saved_curve_is_forgotten_not_an_error(store, fake_worker):
     data.clear()
     at.run()
     assert_clean(at)
-    assert at.radio(key="launch_target_source").value == "power"
+    assert at.radio(key="launch_target_source").value == "default"
 
 
 def test_runs_prefers_a_running_run_and_waits_for_a_queued_one(store, fake_worker):

@@ -1,0 +1,267 @@
+"""The Design page's implied learning rate, computed as a run would: pure logic, plus the
+quick LR range scan it reads its response models from.
+
+A run's ActCoolLR steers the mean temperature through a response model (docs/algorithm.md
+§2, §4) and clamps the chosen rate to ``[lr_min, lr_max]``, ``lr_max`` being the optimizer's
+learning rate unless set. The preview inverts the same model, fitted to a scan at
+initialisation:
+
+- Weibull (the default law): ``T(λ) = (λ/λ0)^k / ln 2`` bits, so a target of ``C`` bits
+  implies ``λ = λ0·(C·ln 2)^(1/k)``.
+- Gaussian CDF (the paper's law): ``λ = exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C), B)))``.
+
+The calibrated default target (``RunConfig.target = "default"``, actcool/calibration.py) is
+previewed too: ``fixed`` is a linear cool-down from ``start_bits·L/64`` bits, known before
+the run; ``ramp`` reads its start temperature off the run's own warm-up, so it has no
+preview. Finally, a finished run's measured rate is compared with the preview over the bulk
+of training (:func:`measured_ratio`), so users learn how far to trust it.
+
+Everything but :func:`quick_fits` is pure; :func:`quick_fits` trains one step with torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from actcool import Calibration, Granularity, PowerCurve, TargetCurve
+from app.curve_edit import implied_lr as gaussian_implied_lr
+from trainer.config import RunConfig
+
+__all__ = [
+    "LAWS",
+    "LN2",
+    "RATIO_WINDOW",
+    "PreviewFits",
+    "calibrated_default",
+    "clamp_lr",
+    "implied_rates",
+    "measured_lr",
+    "measured_ratio",
+    "quick_fits",
+    "resolve_calibration",
+    "span_text",
+    "weibull_implied_lr",
+]
+
+LN2 = math.log(2.0)
+#: The control laws of RunConfig.response, as the pages name them.
+LAWS: dict[str, str] = {
+    "weibull": "Weibull (default)",
+    "gaussian": "Gaussian CDF (the paper's)",
+}
+#: The stretch of training (fractions) over which a measured rate is compared with the
+#: preview: the start (step-0 rate, first corrections) and the very end (near 0 bits) are left out.
+RATIO_WINDOW = (0.1, 0.9)
+LR_MIN = RunConfig().lr_min  # a run's lowest rate unless set
+
+
+@dataclass(frozen=True)
+class PreviewFits:
+    """The response models of one LR range scan, as plain numbers.
+
+    Attributes:
+        gaussian: ``{"mu", "sigma"}`` of the Gaussian CDF, or None (no fit).
+        weibull: ``{"lambda0", "k"}`` of the Weibull model, or None (no fit).
+        batch_size: B of the scan's batch (bounds the Gaussian law's probabilities).
+        reasons: why a model has no fit, keyed ``"gaussian"``/``"weibull"``.
+    """
+
+    gaussian: dict[str, float] | None
+    weibull: dict[str, float] | None
+    batch_size: int
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def law(self, response: str) -> dict[str, float] | None:
+        """The parameters of the law ``response`` (``"weibull"`` or ``"gaussian"``)."""
+        return self.weibull if response == "weibull" else self.gaussian
+
+
+def quick_fits(config: RunConfig) -> PreviewFits:
+    """Both response models of a quick LR range scan of ``config``'s model and data at
+    initialisation, at ``config.granularity`` (:func:`trainer.scan.scan_at_init`).
+
+    One training step at ``config.lr`` on one batch, then the scan of the run's grid
+    (``config.scan_low``/``scan_high``/``scan_count``), as a run's step-0 scan.
+    """
+    from trainer.scan import scan_at_init  # imports torch: only when a scan is asked for
+
+    batch = config.batch_size
+    try:
+        m = scan_at_init(config)
+    except RuntimeError:
+        m = None
+    if m is None or m.fits is None:
+        return PreviewFits(None, None, batch, {"gaussian": "no scan", "weibull": "no scan"})
+    reasons = {model_name: text for key, text in m.fits.reasons.items()
+               for model_name, _, site in [key.partition(":")] if site == "mean"}
+    g, w = m.fits.mean, m.fits.weibull_mean
+    gaussian = ({"mu": float(g.mu), "sigma": float(g.sigma)}
+                if g is not None and math.isfinite(g.mu) and math.isfinite(g.sigma) else None)
+    weibull = ({"lambda0": float(w.lambda0), "k": float(w.k)}
+               if w is not None and math.isfinite(w.lambda0) and math.isfinite(w.k) else None)
+    for name, fit in (("gaussian", gaussian), ("weibull", weibull)):
+        if fit is None:
+            reasons.setdefault(name, "too little signal to fit")
+    return PreviewFits(gaussian, weibull, int(m.batch_size), reasons)
+
+
+# ---------------------------------------------------------------------- implied rates
+def weibull_implied_lr(temperatures: np.ndarray, lambda0: float, k: float) -> np.ndarray:
+    """``λ = λ0·(C·ln 2)^(1/k)``: the rate at which the Weibull model ``T = (λ/λ0)^k / ln 2``
+    gives ``C`` bits (0 bits: rate 0; the caller clamps)."""
+    if not (math.isfinite(lambda0) and lambda0 > 0):
+        raise ValueError(f"lambda0 must be a finite number > 0, got {lambda0!r}")
+    if not (math.isfinite(k) and k > 0):
+        raise ValueError(f"k must be a finite number > 0, got {k!r}")
+    c = np.clip(np.asarray(temperatures, dtype=np.float64), 0.0, None)
+    with np.errstate(over="ignore"):
+        return lambda0 * (c * LN2) ** (1.0 / k)
+
+
+def clamp_lr(lrs: np.ndarray, lr_min: float, lr_max: float) -> np.ndarray:
+    """Clamp rates to ``[lr_min, lr_max]`` as ActCoolLR does (non-finite rates too)."""
+    values = np.nan_to_num(np.asarray(lrs, dtype=np.float64), nan=lr_min, posinf=lr_max,
+                           neginf=lr_min)
+    return np.clip(values, lr_min, lr_max)
+
+
+def implied_rates(
+    curve: TargetCurve,
+    response: str,
+    fit: Mapping[str, float],
+    batch_size: int,
+    lr_max: float,
+    lr_min: float = LR_MIN,
+    fractions: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The rate a run would use to follow ``curve`` under the law ``response``.
+
+    Args:
+        curve: the target C(f) in bits.
+        response: ``"weibull"`` (``fit`` has lambda0, k) or ``"gaussian"`` (mu, sigma).
+        batch_size: B (the Gaussian law clips its probabilities to ``[1/(2B), 1 − 1/(2B)]``).
+        lr_max: the run's highest rate (the optimizer's learning rate by default).
+        lr_min: the run's lowest rate.
+        fractions: where to evaluate, default 201 points over [0, 1].
+
+    Returns:
+        Columns ``fraction``, ``temperature`` (bits), ``model_lr`` (the law's rate before
+        clamping) and ``lr`` (clamped to ``[lr_min, lr_max]``: what a run would use).
+    """
+    if not lr_min <= lr_max:
+        raise ValueError(f"lr_min ({lr_min}) must not exceed lr_max ({lr_max})")
+    if fractions is None:
+        fractions = np.linspace(0.0, 1.0, 201)
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if response == "weibull":
+        temperatures = np.asarray(curve(fractions), dtype=np.float64)
+        model_lr = weibull_implied_lr(temperatures, fit["lambda0"], fit["k"])
+    elif response == "gaussian":
+        frame = gaussian_implied_lr(curve, fit["mu"], fit["sigma"], batch_size, fractions)
+        temperatures = frame["temperature"].to_numpy(np.float64)
+        model_lr = frame["lr"].to_numpy(np.float64)
+    else:
+        raise ValueError(f"unknown response {response!r}; choose one of: {', '.join(LAWS)}")
+    return pd.DataFrame({
+        "fraction": fractions, "temperature": temperatures, "model_lr": model_lr,
+        "lr": clamp_lr(model_lr, lr_min, lr_max),
+    })
+
+
+def span_text(fractions: pd.Series | np.ndarray, hit: pd.Series | np.ndarray) -> str:
+    """Where ``hit`` holds, in words: ``"over 0%–23% of training"``, ``"at 100% of
+    training"`` (one point), or ``"over 31% of training"`` (scattered)."""
+    f = np.asarray(fractions, dtype=np.float64)[np.asarray(hit, dtype=bool)]
+    if len(f) == 0:
+        return "nowhere"
+    if len(f) == 1:
+        return f"at {f[0]:.0%} of training"
+    all_f = np.asarray(fractions, dtype=np.float64)
+    inside = (all_f >= f.min()) & (all_f <= f.max())
+    if inside.sum() == len(f):  # one stretch
+        return f"over {f.min():.0%}–{f.max():.0%} of training"
+    return f"over {len(f) / len(all_f):.0%} of training"
+
+
+# ---------------------------------------------------------------------- calibrated default
+def resolve_calibration(calibration: str, granularity: str) -> Calibration:
+    """What ActCoolLR makes of ``RunConfig.calibration``: ``"auto"`` is ``fixed`` for the unit
+    granularity and ``ramp`` otherwise; anything else is parsed (ValueError naming it)."""
+    kind = Granularity.parse(granularity).kind
+    if calibration == "auto":
+        return Calibration("fixed" if kind == "unit" else "ramp")
+    try:
+        return Calibration.parse(calibration)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"calibration {calibration!r}: {exc}") from None
+
+
+def calibrated_default(calibration: str, granularity: str) -> tuple[TargetCurve | None, str]:
+    """The default target of a run at ``granularity`` with ``calibration``, and what it is.
+
+    ``fixed``: ``PowerCurve(start_bits·L/64, 1)``, linear from its start to 0. ``ramp``:
+    ``None``; its start temperature is read during the run, off the warm-up's measurements.
+
+    Raises:
+        ValueError: a bad calibration, or ``fixed`` at a pattern granularity (as the run
+            would refuse it), naming the calibration.
+    """
+    cal = resolve_calibration(calibration, granularity)
+    g = Granularity.parse(granularity)
+    if cal.kind == "fixed":
+        try:
+            t_start = cal.fixed_start(g)
+        except ValueError:
+            raise ValueError(
+                f"calibration {str(cal)!r}: a fixed start is defined for the unit granularity, "
+                f"not {str(g)!r}; choose auto or ramp"
+            ) from None
+        scaled = f" ({cal.start_bits:g} bits of unit:64 × {g.pattern_length}/64)" if (
+            g.pattern_length != 64) else ""
+        return PowerCurve(t_start, 1.0), (
+            f"calibration **{cal}** at {g}: linear from **{t_start:.3g} bits**{scaled} to 0"
+        )
+    return None, (
+        f"calibration **{cal}** at {g}: the rate warms up linearly to the learning rate over the "
+        f"first {cal.fraction:.0%} of training while the temperature is measured; T_start = "
+        "λ_peak × median(T̄/λ) of the warm-up's second half is read **during the run**, then the "
+        "target cools linearly to 0. There is nothing to preview before the run."
+    )
+
+
+# ---------------------------------------------------------------------- measured vs preview
+def measured_lr(steps: pd.DataFrame, total_steps: int | None) -> pd.DataFrame:
+    """A run's recorded rate against the fraction of training (``step / total_steps``);
+    positive, finite rates only. Empty without a total."""
+    if not total_steps or "lr" not in steps or len(steps) == 0:
+        return pd.DataFrame({"fraction": [], "lr": []})
+    lr = pd.to_numeric(steps["lr"], errors="coerce").to_numpy(np.float64)
+    fraction = steps["step"].to_numpy(np.float64) / float(total_steps)
+    keep = np.isfinite(lr) & (lr > 0)
+    return pd.DataFrame({"fraction": fraction[keep], "lr": lr[keep]})
+
+
+def measured_ratio(
+    implied: pd.DataFrame,
+    measured: pd.DataFrame,
+    window: tuple[float, float] = RATIO_WINDOW,
+) -> float | None:
+    """Median of measured / preview rate over ``window`` (fractions of training), the
+    preview interpolated linearly in log rate at the measured fractions; None when no
+    measurement falls in the window."""
+    preview = implied[np.isfinite(implied["lr"]) & (implied["lr"] > 0)].sort_values("fraction")
+    if len(preview) < 2 or len(measured) == 0:
+        return None
+    f = measured["fraction"].to_numpy(np.float64)
+    lr = measured["lr"].to_numpy(np.float64)
+    inside = (f >= window[0]) & (f <= window[1]) & np.isfinite(lr) & (lr > 0)
+    if not inside.any():
+        return None
+    at = np.exp(np.interp(f[inside], preview["fraction"].to_numpy(np.float64),
+                          np.log(preview["lr"].to_numpy(np.float64))))
+    return float(np.median(lr[inside] / at))

@@ -1,0 +1,95 @@
+"""The Design page's implied-rate preview: as a run would compute it (app/preview.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from actcool import ConstantCurve, PowerCurve, weibull_temperature
+from app import curve_edit, preview
+
+
+def test_weibull_implied_rate_is_the_closed_form():
+    lambda0, k = 0.03, 0.9
+    temperatures = np.array([0.0, 0.5, 1 / math.log(2), 2.0, 6.0])
+    rates = preview.weibull_implied_lr(temperatures, lambda0, k)
+    assert rates.tolist() == pytest.approx(
+        [lambda0 * (c * math.log(2)) ** (1 / k) for c in temperatures])
+    assert rates[2] == pytest.approx(lambda0)  # T(λ0) = 1/ln 2 bits
+    # the inverse of the Weibull model's temperature
+    assert weibull_temperature(rates[1:], lambda0, k).tolist() == pytest.approx(
+        temperatures[1:].tolist())
+    with pytest.raises(ValueError, match="k must be"):
+        preview.weibull_implied_lr(temperatures, lambda0, 0.0)
+
+
+def test_implied_rates_clamp_at_the_ceiling_and_floor_like_a_run():
+    fit = {"lambda0": 0.02, "k": 0.9}
+    implied = preview.implied_rates(PowerCurve(4.0, 1.0), "weibull", fit, 128, lr_max=0.03,
+                                    fractions=np.linspace(0, 1, 11))
+    closed = [0.02 * (4.0 * (1 - f) * math.log(2)) ** (1 / 0.9) for f in implied["fraction"]]
+    assert implied["model_lr"].tolist() == pytest.approx(closed)
+    assert implied["lr"].tolist() == pytest.approx(np.clip(closed, 1e-6, 0.03).tolist())
+    assert implied["lr"].iloc[0] == 0.03 and implied["model_lr"].iloc[0] > 0.03
+    assert implied["lr"].iloc[-1] == 1e-6  # 0 bits: the lowest rate
+    assert implied["temperature"].iloc[0] == 4.0
+
+
+def test_implied_rates_under_the_gaussian_law_match_the_design_formula():
+    curve = ConstantCurve(1.0)
+    fractions = np.array([0.0, 0.5, 1.0])
+    implied = preview.implied_rates(curve, "gaussian", {"mu": -3.0, "sigma": 1.2}, 128,
+                                    lr_max=10.0, fractions=fractions)
+    plain = curve_edit.implied_lr(curve, -3.0, 1.2, 128, fractions)
+    assert implied["lr"].tolist() == pytest.approx(plain["lr"].tolist())
+    assert implied["lr"].iloc[0] == pytest.approx(math.exp(-3.0))  # 1 bit: e^μ
+    with pytest.raises(ValueError, match="unknown response"):
+        preview.implied_rates(curve, "cauchy", {}, 128, lr_max=1.0)
+
+
+@pytest.mark.parametrize(
+    ("calibration", "granularity", "t_start"),
+    [("auto", "unit:64", 2.0), ("auto", "unit:32", 1.0), ("fixed:3", "unit:128", 6.0),
+     ("fixed", "unit", 2.0)],
+)
+def test_calibrated_default_fixed_is_a_linear_cool_down(calibration, granularity, t_start):
+    curve, text = preview.calibrated_default(calibration, granularity)
+    assert curve.to_dict() == {"kind": "power", "t_start": t_start, "gamma": 1.0}
+    assert f"linear from **{t_start:.3g} bits**" in text
+
+
+def test_calibrated_default_ramp_is_read_during_the_run():
+    for calibration, granularity in (("auto", "position"), ("ramp:0.3", "unit:64")):
+        curve, text = preview.calibrated_default(calibration, granularity)
+        assert curve is None and "during the run" in text
+    assert "first 30% of training" in preview.calibrated_default("ramp:0.3", "sample")[1]
+    with pytest.raises(ValueError, match="calibration 'fixed:2'.*unit granularity"):
+        preview.calibrated_default("fixed", "sample")
+    with pytest.raises(ValueError, match="calibration 'warm'"):
+        preview.calibrated_default("warm", "unit:64")
+
+
+def test_measured_ratio_over_the_bulk_of_training():
+    implied = pd.DataFrame({"fraction": [0.0, 0.5, 1.0], "lr": [0.1, 0.01, 0.001]})
+    steps = pd.DataFrame({"step": np.arange(100), "lr": np.nan})
+    fraction = steps["step"] / 100
+    preview_at = np.exp(np.interp(fraction, implied["fraction"], np.log(implied["lr"])))
+    steps["lr"] = 2.0 * preview_at  # twice the preview throughout...
+    steps.loc[steps["step"] < 10, "lr"] = 50.0  # ...but for the first 10%, left out
+    measured = preview.measured_lr(steps, 100)
+    assert measured["fraction"].iloc[-1] == pytest.approx(0.99)
+    assert preview.measured_ratio(implied, measured) == pytest.approx(2.0)
+    assert preview.measured_ratio(implied, measured, window=(0.0, 0.15)) > 2.0
+    assert preview.measured_ratio(implied, measured.iloc[:5]) is None  # nothing in 10-90%
+    assert len(preview.measured_lr(steps, None)) == 0  # no total: no fractions
+
+
+def test_span_text_says_where_the_preview_is_clamped():
+    f = np.linspace(0, 1, 11)
+    assert preview.span_text(f, f <= 0.31) == "over 0%–30% of training"
+    assert preview.span_text(f, f == 1.0) == "at 100% of training"
+    assert preview.span_text(f, (f < 0.15) | (f > 0.85)) == "over 36% of training"
+    assert preview.span_text(f, f > 2) == "nowhere"
