@@ -104,7 +104,8 @@ def preserved_model_state(model: nn.Module, params: bool = False) -> Iterator[li
     finally:
         with torch.no_grad():
             if params:
-                torch._foreach_copy_([p.detach() for p in model.parameters()], saved_params)
+                for p, saved in zip(model.parameters(), saved_params, strict=True):
+                    p.copy_(saved)
             reset_buffers(model, buffers)
         loop_rng.restore()
 

@@ -2,17 +2,17 @@
 
 Usage, in any training loop::
 
-    monitor = TemperatureMonitor(model, measure_every=10)
-    for inputs, targets in loader:
-        loss = criterion(model(inputs), targets)
-        optimizer.zero_grad(); loss.backward(); optimizer.step()
-        m = monitor.step(inputs)          # a Measurement every 10th step, else None
+    with TemperatureMonitor(model, measure_every=10, optimizer=optimizer) as monitor:
+        for inputs, targets in loader:
+            loss = criterion(model(inputs), targets)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+            m = monitor.step()            # a Measurement every 10th step, else None
 
-On a measurement step the training forward itself records each site's pattern at θ_t; after
-``optimizer.step()`` the monitor runs the same batch once more at θ_{t+1} (no gradients, same
-train/eval mode, same dropout masks) and counts the samples whose pattern changed (SPEC §1).
-With ``scan_every`` (and the optimizer) it also re-evaluates the step's update at a grid of
-learning rates: the LR range analysis of SPEC §3.
+On a measurement step the training forward itself records each site's pattern at θ_t, and the
+arguments it was called with; after ``optimizer.step()`` the monitor runs the same call once
+more at θ_{t+1} (no gradients, same train/eval mode, same dropout masks) and counts the
+samples whose pattern changed (SPEC §1). With ``scan_every`` (and the optimizer) it also
+re-evaluates the step's update at a grid of learning rates: the LR range analysis of SPEC §3.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from .distributed import all_reduce_sum
 from .granularity import COUNTERS, DEFAULT_GRANULARITY, Granularity
@@ -45,13 +46,22 @@ logger = logging.getLogger(__name__)
 DEFAULT_SCAN_LRS: tuple[float, ...] = tuple(np.logspace(-4, 2, 25).tolist())
 
 
-def call_model(model: nn.Module, inputs: Any) -> Any:
-    """Run ``model`` on a batch given as a tensor, a tuple/list of arguments or a dict."""
+def call_arguments(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(args, kwargs)`` of a batch given as a tensor, a tuple/list of arguments or a dict."""
     if isinstance(inputs, Mapping):
-        return model(**inputs)
+        return (), dict(inputs)
     if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
+        return tuple(inputs), {}
+    return (inputs,), {}
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module to hook: a ``DistributedDataParallel`` wrapper's ``.module``, else ``model``.
+
+    The measurement pass calls the plain module, so it runs no collective of DDP's own (buffer
+    broadcast, gradient hooks); the counts are summed over ranks once per measurement instead.
+    """
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
@@ -77,22 +87,34 @@ def _check_lrs(scan_lrs: Iterable[float] | None) -> tuple[float, ...]:
 class TemperatureMonitor:
     """Measures per-site activation pattern temperatures of a ReLU network (SPEC §1, §3).
 
-    Call :meth:`step` right after ``optimizer.step()`` with the inputs of the batch just
-    trained on. Steps are numbered from 0; step ``t`` is a measurement step when
-    ``t % measure_every == 0``, a scan step when ``t % scan_every == 0`` or a scan was
-    requested with :meth:`request_scan`. Use as a context manager (or call :meth:`remove`)
-    to take every hook off the model.
+    Call :meth:`step` once per training step, right after ``optimizer.step()``. Steps are
+    numbered from 0; step ``t`` is a measurement step when ``t % measure_every == 0``, a scan
+    step when ``t % scan_every == 0`` or a scan was requested with :meth:`request_scan`.
+
+    The measurement replays the last forward pass run with gradients enabled during the step,
+    with the same arguments (kept by reference, on measurement steps only). With gradient
+    accumulation (several forwards per ``optimizer.step()``) that is the last micro-batch.
+
+    With the ``optimizer`` given, the monitor sees whether ``optimizer.step()`` ran (its step
+    post-hook). On a step where it did not, as when ``torch.amp.GradScaler`` skips a step
+    with non-finite gradients, the parameters did not move and there is nothing to measure: a
+    measurement (and scan) due on that step moves to the next step on which the optimizer
+    steps; the step count still advances. Without the optimizer every due step is measured.
+
+    The monitor owns its hooks: use it as a context manager or call :meth:`close` to remove
+    every one of them (model and optimizer hooks); a closed monitor cannot be stepped.
 
     Args:
-        model: the network. Pass the plain module (not a DDP wrapper) in distributed training;
-            counts are summed over ranks when ``torch.distributed`` is initialised.
+        model: the network, or its ``DistributedDataParallel`` wrapper (the wrapped
+            ``.module`` is hooked and replayed). Counts are summed over ranks when
+            ``torch.distributed`` is initialised.
         measure_every: measure every K-th step (SPEC §1.5; default 10).
         sites: modules (or dotted paths) to measure instead of every ``nn.ReLU``.
         scan_every: run an LR range scan every this many steps (must be a multiple of
             nothing in particular: a scan step is always also a measurement step).
         scan_lrs: the scan's learning-rate grid (default: 25 log-spaced from 1e-4 to 1e2).
         optimizer: required for LR range scans (it tells the step's learning rate and the
-            parameters before the step).
+            parameters before the step); also tells which steps the optimizer skipped.
         granularity: what one pattern is: ``"unit"`` (the default, L = 64 units per pattern),
             ``"unit:L"``, ``"position"`` or ``"sample"`` (docs/algorithm.md §1), or a
             :class:`~actcool.granularity.Granularity`.
@@ -120,6 +142,7 @@ class TemperatureMonitor:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        model = unwrap_model(model)
         self.model = model
         self.measure_every = _positive_int("measure_every", measure_every)
         self.scan_every = _positive_int("scan_every", scan_every, allow_none=True)
@@ -145,11 +168,19 @@ class TemperatureMonitor:
         )
         self._ctx: ForwardContext | None = None
         self._before_step: tuple[list[Tensor], float, list[Tensor] | None] | None = None
-        self._opt_handle = (
-            optimizer.register_step_pre_hook(self._on_optimizer_step) if optimizer else None
+        self._opt_handles = (
+            [
+                optimizer.register_step_pre_hook(self._on_optimizer_step),
+                optimizer.register_step_post_hook(self._on_optimizer_stepped),
+            ]
+            if optimizer is not None
+            else []
         )
         self._step = 0
+        self._stepped = False  # optimizer.step() ran during the current step
+        self._pending = False  # a measurement moved here from a step the optimizer skipped
         self._requested_scans: set[int] = set()
+        self._closed = False
         self.last_measurement: Measurement | None = None
         self._arm()
 
@@ -170,7 +201,11 @@ class TemperatureMonitor:
         )
 
     def is_measure_step(self, t: int) -> bool:
-        return t % self.measure_every == 0 or self.is_scan_step(t)
+        return (
+            t % self.measure_every == 0
+            or self.is_scan_step(t)
+            or (self._pending and t == self._step)
+        )
 
     def request_scan(self, step: int | None = None) -> None:
         """Run an LR range scan at ``step`` (default: the next step to be trained).
@@ -189,12 +224,17 @@ class TemperatureMonitor:
 
     def _arm(self) -> None:
         self._probe.clear()
+        self._ctx = None
         self._before_step = None
-        self._probe.mode = RECORD if self.is_measure_step(self._step) else IDLE
+        if not self._closed:
+            self._probe.mode = RECORD if self.is_measure_step(self._step) else IDLE
 
     # -- hooks -----------------------------------------------------------------------------
     def _on_record(self) -> None:
         self._ctx = capture_forward_context(self.model, self._device_type)
+
+    def _on_optimizer_stepped(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self._stepped = True
 
     def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if not self.is_scan_step(self._step):
@@ -215,42 +255,81 @@ class TemperatureMonitor:
     def step(self, inputs: Any = None) -> Measurement | None:
         """Finish training step t: measure if t is a measurement step, then advance.
 
+        Call it once per training step, after ``optimizer.step()`` (or after
+        ``scaler.step(optimizer)``, whether or not the scaler skipped the step).
+
         Args:
-            inputs: the model inputs of the batch just trained on (a tensor, a tuple of
-                positional arguments or a dict of keyword arguments). Needed on measurement
-                steps; with gradient accumulation, those of the last micro-batch.
+            inputs: the model inputs to measure on (a tensor, a tuple of positional arguments
+                or a dict of keyword arguments). ``None`` (the default) replays the arguments
+                of the step's last forward pass with gradients enabled, which is the batch just
+                trained on; with gradient accumulation, the last micro-batch. Given inputs win.
 
         Returns:
-            A :class:`Measurement` on measurement steps, else ``None``.
+            A :class:`Measurement` on measurement steps, else ``None`` (also on a measurement
+            step whose ``optimizer.step()`` did not run: the measurement moves to the next
+            step that trains, see the class docstring).
 
         Raises:
-            ValueError: ``inputs`` missing on a measurement step.
-            RuntimeError: no forward pass with gradients ran since the previous step.
+            RuntimeError: the monitor is closed, or no forward pass with gradients reached the
+                ReLU sites during a measurement step.
         """
+        self._check_open()
         t = self._step
         measurement = None
         if self.is_measure_step(t):
-            if inputs is None:
-                raise ValueError(
-                    f"step {t} is a measurement step: call monitor.step(inputs) with the "
-                    "model inputs of the batch just trained on"
-                )
-            if not self._probe.recorded:
-                raise RuntimeError(
-                    f"no training forward pass (with gradients enabled) reached the ReLU sites "
-                    f"during step {t}; call monitor.step(inputs) once per step, right after "
-                    "optimizer.step()"
-                )
-            measurement = self._measure(t, inputs, self.is_scan_step(t))
-            self.last_measurement = measurement
+            if self.optimizer is not None and not self._stepped:
+                self._defer(t)
+            else:
+                measurement = self._measure(t, self._call_for(t, inputs), self.is_scan_step(t))
+                self.last_measurement = measurement
+                self._pending = False
         self._requested_scans.discard(t)
         self._step = t + 1
+        self._stepped = False
         self._arm()
         return measurement
 
-    def _measure(self, t: int, inputs: Any, scan: bool) -> Measurement:
+    def _defer(self, t: int) -> None:
+        """θ did not move on step t (the optimizer skipped it): measure at the next step."""
+        self._pending = True
+        if self.is_scan_step(t):
+            self._requested_scans.add(t + 1)
+        logger.info(
+            "step %d: optimizer.step() did not run (e.g. GradScaler skipped it); the "
+            "measurement moves to the next step that trains", t,
+        )
+
+    def _call_for(self, t: int, inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The ``(args, kwargs)`` to replay: the given inputs, else the recorded forward's."""
+        if not self._probe.recorded:
+            raise RuntimeError(
+                f"no training forward pass (with gradients enabled) reached the ReLU sites "
+                f"during step {t}; call monitor.step() once per step, right after "
+                "optimizer.step()"
+            )
+        call = self._probe.last_call if inputs is None else call_arguments(inputs)
+        if call is None or self._ctx is None:
+            raise RuntimeError(
+                f"the ReLU sites ran during step {t}, but not inside a call of the measured "
+                f"model ({type(self.model).__name__}): pass the module the training step "
+                "calls, e.g. ActCoolLR(optimizer, self.net, ...) when training_step runs "
+                "self.net(x)"
+            )
+        return call
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(
+                "TemperatureMonitor is closed: its hooks were removed by close(); "
+                "create a new monitor"
+            )
+
+    def _measure(
+        self, t: int, call: tuple[tuple[Any, ...], dict[str, Any]], scan: bool
+    ) -> Measurement:
         assert self._ctx is not None  # set by the recording forward's pre-hook
         probe, model, ctx = self._probe, self.model, self._ctx
+        args, kwargs = call
         before = self._before_step if scan else None
         if scan and before is None:
             logger.warning(
@@ -268,10 +347,10 @@ class TemperatureMonitor:
             probe.mode = COMPARE
             try:
                 ctx.rng.restore()
-                call_model(model, inputs)
+                model(*args, **kwargs)
                 counts = probe.take_counts()  # (S, K)
                 if before is not None:
-                    scan_counts = self._scan(inputs, before, buffers, ctx)  # (S, K, R)
+                    scan_counts = self._scan(call, before, buffers, ctx)  # (S, K, R)
             finally:
                 probe.mode = IDLE
                 probe.clear()
@@ -303,32 +382,34 @@ class TemperatureMonitor:
 
     def _scan(
         self,
-        inputs: Any,
+        call: tuple[tuple[Any, ...], dict[str, Any]],
         before: tuple[list[Tensor], float, list[Tensor] | None],
         buffers: list[Tensor],
         ctx: ForwardContext,
     ) -> Tensor:
         """Counts at θ_t + λ·Δ for every λ in the grid, ``(S, K, R)`` (SPEC §3)."""
         theta_t, lr_t, neg_grad = before
+        args, kwargs = call
         params = [p.detach() for p in self.model.parameters()]
         if neg_grad is not None:
             delta = neg_grad
         else:
             # Δ = (θ_{t+1} − θ_t)/λ_t: covers momentum, weight decay and Adam alike.
-            delta = torch._foreach_sub(params, theta_t)
-            torch._foreach_div_(delta, lr_t)
+            delta = [torch.sub(p, p0).div_(lr_t) for p, p0 in zip(params, theta_t, strict=True)]
         # `alpha` must fit the parameters' dtype; beyond that, multiply (overflowing to inf).
         largest = min(torch.finfo(p.dtype).max for p in params) if params else float("inf")
         rows = []
         for lr in self.scan_lrs:
-            torch._foreach_copy_(params, theta_t)
-            if lr <= largest:
-                torch._foreach_add_(params, delta, alpha=lr)
-            else:
-                torch._foreach_add_(params, torch._foreach_mul(delta, lr))
+            # θ = θ_t + λ·Δ, written into the parameters: one kernel per parameter, public API
+            # only (no torch._foreach_*), as cheap as a copy followed by an add.
+            for p, p0, d in zip(params, theta_t, delta, strict=True):
+                if lr <= largest:
+                    torch.add(p0, d, alpha=lr, out=p)
+                else:
+                    torch.add(p0, d * lr, out=p)
             reset_buffers(self.model, buffers)
             ctx.rng.restore()
-            call_model(self.model, inputs)  # inf/NaN activations count as changed
+            self.model(*args, **kwargs)  # inf/NaN activations count as changed
             rows.append(self._probe.take_counts())
         return torch.stack(rows, dim=2)
 
@@ -341,6 +422,8 @@ class TemperatureMonitor:
             "scan_every": self.scan_every,
             "scan_lrs": list(self.scan_lrs),
             "requested_scans": sorted(self._requested_scans),
+            # a measurement moved off a step the optimizer skipped, due at "step"
+            "pending_measurement": self._pending,
             "granularity": str(self.granularity),
         }
 
@@ -355,6 +438,7 @@ class TemperatureMonitor:
         self.scan_lrs = _check_lrs(state["scan_lrs"])
         self._step = int(state["step"])
         self._requested_scans = {int(s) for s in state["requested_scans"]}
+        self._pending = bool(state.get("pending_measurement", False))
         # A state saved before granularities existed was measured per sample.
         saved = Granularity.parse(state.get("granularity", "sample"))
         if saved != self.granularity:
@@ -365,15 +449,29 @@ class TemperatureMonitor:
         self._arm()
 
     # -- lifetime --------------------------------------------------------------------------
-    def remove(self) -> None:
-        """Remove every hook this monitor installed; it measures nothing afterwards."""
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has removed the hooks."""
+        return self._closed
+
+    def close(self) -> None:
+        """Remove every hook this monitor installed (on the model and on the optimizer) and
+        drop what it recorded. Idempotent; :meth:`step` raises afterwards, while
+        :meth:`state_dict` still works (for a last checkpoint)."""
+        self._closed = True
         self._probe.remove()
-        if self._opt_handle is not None:
-            self._opt_handle.remove()
-            self._opt_handle = None
+        for handle in self._opt_handles:
+            handle.remove()
+        self._opt_handles.clear()
+        self._ctx = None
+        self._before_step = None
+
+    def remove(self) -> None:
+        """The former name of :meth:`close`, kept as an alias."""
+        self.close()
 
     def __enter__(self) -> TemperatureMonitor:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.remove()
+        self.close()

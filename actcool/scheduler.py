@@ -54,13 +54,30 @@ class ActCoolLR(LRScheduler):
     t+1 … t+K the rate moves linearly from λ_t to λ*. The law's shape (k or σ) is fitted from
     an LR range scan at step 0 unless given.
 
-    Training loop (the order matters)::
+    It is a ``torch.optim.lr_scheduler.LRScheduler`` and is used like ``OneCycleLR``: step it
+    once per training step, after ``optimizer.step()``::
 
-        scheduler = ActCoolLR(optimizer, model, total_steps=len(loader) * epochs)
-        for inputs, targets in batches:
-            loss = criterion(model(inputs), targets)
-            optimizer.zero_grad(); loss.backward(); optimizer.step()
-            scheduler.step(inputs)
+        with ActCoolLR(optimizer, model, total_steps=len(loader) * epochs) as scheduler:
+            for inputs, targets in batches:
+                loss = criterion(model(inputs), targets)
+                optimizer.zero_grad(); loss.backward(); optimizer.step()
+                scheduler.step()
+
+    Trainers that step schedulers themselves (PyTorch Lightning with ``"interval": "step"``)
+    need nothing more. The measurement replays the last forward pass with gradients enabled of
+    the step, with the same arguments (kept by reference, on measurement steps only): with
+    gradient accumulation, the last micro-batch. ``step(inputs)`` measures on ``inputs``
+    instead.
+
+    A step whose ``optimizer.step()`` did not run (``torch.amp.GradScaler`` skips steps with
+    non-finite gradients) still advances the schedule by one step, as every torch scheduler
+    does, so ``total_steps`` counts calls of :meth:`step`; a measurement (and LR range scan)
+    due on it moves to the next step on which the optimizer steps, since the parameters did
+    not move. Stepping the scheduler before the optimizer at the first step gives torch's
+    usual warning.
+
+    The scheduler owns hooks on the model and the optimizer: :meth:`close` (or leaving the
+    ``with`` block) removes them all.
 
     With several parameter groups, group 0 carries the controlled rate and the others keep
     their initial ratio to it.
@@ -68,7 +85,9 @@ class ActCoolLR(LRScheduler):
     Args:
         optimizer: any optimizer whose step is proportional to the learning rate (SGD with
             momentum/Nesterov/weight decay, Adam, AdamW, ...). Its current rate is λ_0.
-        model: the network trained by ``optimizer`` (the plain module, not a DDP wrapper).
+        model: the network trained by ``optimizer``: the module whose forward the training
+            step calls, or its ``DistributedDataParallel`` wrapper (its ``.module`` is
+            hooked).
         target: a :class:`~actcool.curves.TargetCurve` (or its ``to_dict()``), in bits over
             the fraction of training; ``None`` (the default) is a linear cool-down whose start
             temperature is calibrated for the run (see ``calibration``).
@@ -185,7 +204,13 @@ class ActCoolLR(LRScheduler):
         self.last_measurement: Measurement | None = None
         if not self.sigma_fitted:
             self.monitor.request_scan(0)
+        self._closed = False
+        # The base constructor steps once to set the rate of step 0; that step measures
+        # nothing. A flag of our own marks it: torch's `_is_initial` is private, and absent
+        # from the older torch versions this package admits.
+        self._constructed = False
         super().__init__(optimizer, last_epoch)
+        self._constructed = True
 
     # -- what users look at ----------------------------------------------------------------
     @property
@@ -228,25 +253,45 @@ class ActCoolLR(LRScheduler):
     def get_lr(self) -> list[float]:  # type: ignore[override]
         lr = self.controller.lr_at(self.last_epoch)
         ref = float(self.base_lrs[0])
-        return [lr * float(b) / ref if ref > 0 else lr for b in self.base_lrs]
+        # (b / ref) first, so that group 0 gets exactly the controlled rate (ratio 1.0)
+        return [lr * (float(b) / ref) if ref > 0 else lr for b in self.base_lrs]
 
     def step(self, inputs: Any = None, loss: float | torch.Tensor | None = None) -> None:  # type: ignore[override]
         """Finish training step t: measure on measurement steps, then set the rate of t+1.
 
+        Call it once per training step, after ``optimizer.step()`` (with a ``GradScaler``,
+        after ``scaler.step(optimizer)``, whether or not the scaler skipped the step).
+
         Args:
-            inputs: the model inputs of the batch just trained on (tensor, tuple or dict);
-                required on measurement steps.
+            inputs: the model inputs to measure on (a tensor, a tuple of positional arguments
+                or a dict of keyword arguments). ``None`` (the default) replays the arguments
+                of the step's last forward pass with gradients enabled: the batch just trained
+                on, or with gradient accumulation its last micro-batch.
             loss: optionally, the step's loss; a non-finite loss marks the run diverged and
                 holds the learning rate.
+
+        Raises:
+            RuntimeError: the scheduler is closed, or no forward pass with gradients reached
+                the ReLU sites during a measurement step.
+            TypeError: an integer was passed, as in torch's deprecated ``step(epoch)``.
         """
-        if self._is_initial:
+        if not self._constructed:  # the base constructor's step: set the rate of step 0
             super().step()
             return
+        if self._closed:
+            raise RuntimeError(
+                "ActCoolLR is closed: its hooks were removed by close(); create a new scheduler"
+            )
+        if isinstance(inputs, int):
+            raise TypeError(
+                f"ActCoolLR.step() takes the model inputs or nothing, not an epoch ({inputs!r}); "
+                "call scheduler.step() once per training step, after optimizer.step()"
+            )
         t = self.last_epoch
         if self.monitor.step_count != t:
             raise RuntimeError(
                 f"scheduler is at step {t} but its monitor at {self.monitor.step_count}; "
-                "call scheduler.step(inputs) exactly once per optimizer.step()"
+                "call scheduler.step() exactly once per training step"
             )
         measurement = self.monitor.step(inputs)
         if measurement is not None:
@@ -310,9 +355,35 @@ class ActCoolLR(LRScheduler):
         self.target = cooldown_after(self.calibrated_start, c.warmup_steps / c.total_steps)
         logger.info("step %d: warm-up calibrated T_start = %.3f bits", t, t_start)
 
+    # -- lifetime --------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has removed the hooks."""
+        return self._closed
+
+    def close(self) -> None:
+        """Remove every hook this scheduler installed: the monitor's hooks on the model and
+        its step hooks on the optimizer. Idempotent. :meth:`step` raises afterwards;
+        :meth:`get_last_lr` and :meth:`state_dict` still work. (The ``optimizer.step`` wrapper
+        that torch's ``LRScheduler`` installs to detect stepping order is torch's own and
+        stays, as with every torch scheduler.)"""
+        self._closed = True
+        self.monitor.close()
+
+    def __enter__(self) -> ActCoolLR:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Plain numbers only: everything needed to continue the identical rate sequence."""
+        """Plain numbers only: everything needed to continue the identical rate sequence.
+
+        ``last_epoch``, ``_step_count``, ``base_lrs`` and ``_last_lr`` are the keys of every
+        torch scheduler's ``state_dict`` (torch 1.4 on), so :meth:`get_last_lr` and torch's
+        stepping-order check behave after :meth:`load_state_dict` as for a torch scheduler.
+        """
         return {
             "last_epoch": self.last_epoch,
             "_step_count": self._step_count,
@@ -330,6 +401,8 @@ class ActCoolLR(LRScheduler):
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`; load the optimizer's state as well (it holds the
+        rate of the next step), as for any torch scheduler."""
         missing = {"last_epoch", "controller", "monitor", "target"} - set(state_dict)
         if missing:
             raise KeyError(f"not an ActCoolLR state dict: missing {sorted(missing)}")

@@ -5,7 +5,9 @@
 - ``idle``: hooks return at once and keep nothing (between measurements, SPEC §1.5);
 - ``record``: every forward pass run with gradients enabled stores each site's pattern
   ``out > 0`` as a bool tensor, replacing the previous one, so the patterns are those of the
-  *last* grad-enabled forward (SPEC §1.6); ``no_grad``/``inference_mode`` passes are ignored;
+  *last* grad-enabled forward (SPEC §1.6); ``no_grad``/``inference_mode`` passes are ignored.
+  The root module's arguments of that forward are kept too (a reference, not a copy), so the
+  measurement pass can replay the call without being handed the batch;
 - ``compare``: each forward pass counts, per site, what differs from the recorded pattern, for
   each requested counter (``samples``, ``positions``, ``bits``; see ``granularity.py``). Counts
   stay on the device until :meth:`PatternProbe.take_counts`.
@@ -110,6 +112,11 @@ class PatternProbe:
             ``("samples", "positions", "bits")`` in that order.
         on_record: called at the start of every grad-enabled forward in ``record`` mode
             (the monitor saves RNG state there).
+
+    Attributes:
+        last_call: ``(args, kwargs)`` of the root module's last grad-enabled forward in
+            ``record`` mode, or ``None``. The tensors themselves, not copies: held only while
+            recording, dropped by :meth:`clear`.
     """
 
     def __init__(
@@ -132,7 +139,10 @@ class PatternProbe:
         self._changed: dict[int, Tensor] = {}  # site index -> int64 (K,), one per counter
         self._scratch: dict[int, tuple[Tensor, Tensor]] = {}  # site -> reused compare buffers
         self.recorded = False
-        self._handles: list[RemovableHandle] = [model.register_forward_pre_hook(self._pre_hook)]
+        self.last_call: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._handles: list[RemovableHandle] = [
+            model.register_forward_pre_hook(self._pre_hook, with_kwargs=True)
+        ]
         for name, module in sites:
             self._handles.append(module.register_forward_hook(self._make_hook(name)))
 
@@ -140,13 +150,14 @@ class PatternProbe:
     def _active(self) -> bool:
         return self.mode == COMPARE or (self.mode == RECORD and torch.is_grad_enabled())
 
-    def _pre_hook(self, module: nn.Module, args: Any) -> None:
+    def _pre_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if not self._active():
             return
         self._calls.clear()
         if self.mode == RECORD:
             self._patterns.clear()
             self.recorded = False
+            self.last_call = (args, dict(kwargs))  # the tensors themselves, not copies
             if self._on_record is not None:
                 self._on_record()
 
@@ -232,6 +243,7 @@ class PatternProbe:
         self._changed.clear()
         self._scratch.clear()
         self.recorded = False
+        self.last_call = None
 
     def remove(self) -> None:
         for h in self._handles:

@@ -187,7 +187,7 @@ def _dependent(store, runs: list[Planned], fm: RunConfig, cifar: RunConfig) -> l
 
 
 def replay_target(store, run: dict) -> str:
-    """The measured mean temperature of a finished run as a replay curve's JSON (SPEC §5)."""
+    """The measured mean temperature of a finished run as a replay curve's JSON (docs/algorithm.md §5)."""
     from actcool import ReplayCurve
 
     steps = store.steps(run["id"]).dropna(subset=["mean_temperature"])

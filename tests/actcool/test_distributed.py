@@ -1,4 +1,8 @@
-"""SPEC §1: in distributed training, changed counts and B are summed over ranks (gloo, 2 CPUs)."""
+"""SPEC §1: in distributed training, changed counts and B are summed over ranks (gloo, 2 CPUs).
+
+ActCoolLR under DistributedDataParallel, stepped with no argument, given either the DDP wrapper
+or its ``.module``, follows the same rates as with hand-written gradient averaging.
+"""
 
 import json
 import os
@@ -8,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from actcool import ActCoolLR, PowerCurve, TemperatureMonitor
 
@@ -48,6 +53,35 @@ def _perturbed_measurement(x):
     return monitor.step(x)
 
 
+def _train(x, y, world, given):
+    """20 steps of ActCoolLR; the scheduler gets the plain model (gradients averaged by hand,
+    ``step(x)``), the DDP wrapper or its ``.module`` (both ``step()``)."""
+    torch.manual_seed(1)
+    model = MLP()
+    ddp = DistributedDataParallel(model) if given != "manual" else None
+    trained = ddp if ddp is not None else model
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    measured = {"manual": model, "ddp": ddp, "ddp.module": ddp.module if ddp else None}[given]
+    lrs, temps = [], []
+    with ActCoolLR(opt, measured, PowerCurve(3.17), total_steps=20, measure_every=2) as sched:
+        for _ in range(20):
+            loss = nn.functional.cross_entropy(trained(x), y)
+            opt.zero_grad()
+            loss.backward()
+            if ddp is None:
+                for p in model.parameters():
+                    dist.all_reduce(p.grad)
+                    p.grad /= world
+            opt.step()
+            if ddp is None:
+                sched.step(x)
+            else:
+                sched.step()
+            lrs.append(opt.param_groups[0]["lr"])
+            temps.append(sched.last_measurement.mean_temperature)
+    return {"lrs": lrs, "temps": temps, "sigma": sched.sigma}
+
+
 def _worker(rank, world, port, out_dir):
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
@@ -57,22 +91,7 @@ def _worker(rank, world, port, out_dir):
         half = slice(rank * 32, (rank + 1) * 32)
         m = _perturbed_measurement(x[half])
         # ActCoolLR with gradient averaging across ranks: identical rates on every rank
-        torch.manual_seed(1)
-        model = MLP()
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=20, measure_every=2)
-        lrs, temps = [], []
-        for _ in range(20):
-            loss = nn.functional.cross_entropy(model(x[half]), y[half])
-            opt.zero_grad()
-            loss.backward()
-            for p in model.parameters():
-                dist.all_reduce(p.grad)
-                p.grad /= world
-            opt.step()
-            sched.step(x[half])
-            lrs.append(opt.param_groups[0]["lr"])
-            temps.append(sched.last_measurement.mean_temperature)
+        runs = {g: _train(x[half], y[half], world, g) for g in ("manual", "ddp", "ddp.module")}
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
             json.dump(
                 {
@@ -80,9 +99,7 @@ def _worker(rank, world, port, out_dir):
                     "counts": {k: list(v) for k, v in m.counts.items()},
                     "totals": {k: list(v) for k, v in m.totals.items()},
                     "batch": m.batch_size,
-                    "lrs": lrs,
-                    "temps": temps,
-                    "sigma": sched.sigma,
+                    "runs": runs,
                 },
                 f,
             )
@@ -109,6 +126,8 @@ def test_two_ranks_sum_counts_and_agree_on_the_rate(tmp_path):
         assert r0["totals"][counter] == r1["totals"][counter] == list(single.totals[counter])
     assert 0 < sum(single.counts["samples"]) < 128
     assert 0 < sum(single.changed) < sum(single.total)
-    assert r0["lrs"] == r1["lrs"]
-    assert r0["temps"] == r1["temps"]
-    assert r0["sigma"] == r1["sigma"]
+    manual = r0["runs"]["manual"]
+    assert len(set(manual["lrs"])) > 2 and max(manual["temps"]) > 0  # the rate moved
+    for r in (r0, r1):  # every rank, whichever module the scheduler was given
+        for given in ("manual", "ddp", "ddp.module"):
+            assert r["runs"][given] == manual, given

@@ -243,9 +243,14 @@ def test_usage_errors_say_what_to_do():
     monitor = TemperatureMonitor(model, measure_every=1)
     with pytest.raises(RuntimeError, match="right after optimizer.step"):
         monitor.step(torch.randn(2, 1, 8, 8))
-    model(torch.randn(2, 1, 8, 8)).sum().backward()
-    with pytest.raises(ValueError, match=r"monitor.step\(inputs\)"):
+    with pytest.raises(RuntimeError, match="right after optimizer.step"):
         monitor.step()
+    # the ReLU sites ran, but not inside a call of the module given to the monitor
+    holder = nn.ModuleDict({"net": BNDropNet()})
+    with TemperatureMonitor(holder, measure_every=1) as held:
+        holder["net"](torch.randn(2, 1, 8, 8)).sum().backward()
+        with pytest.raises(RuntimeError, match=r"pass the module the training step calls"):
+            held.step()
     with pytest.raises(ValueError, match="measure_every"):
         TemperatureMonitor(model, measure_every=0)
     with pytest.raises(ValueError, match="optimizer"):
@@ -268,6 +273,7 @@ def test_state_dict_round_trip(image_batches):
         "scan_every": 8,
         "scan_lrs": list(monitor.scan_lrs),
         "requested_scans": [6],
+        "pending_measurement": False,
         "granularity": "unit:64",
     }
     other = TemperatureMonitor(model, optimizer=opt)

@@ -1,0 +1,106 @@
+"""ActCoolLR in a mixed-precision loop: ``torch.autocast`` (bfloat16 on the CPU) and a
+``torch.amp.GradScaler`` that skips steps with non-finite gradients.
+
+What a skipped step does (ActCoolLR's docstring): ``scaler.step(optimizer)`` did not call
+``optimizer.step()``, so the parameters did not move. The schedule still advances by one step,
+like every torch scheduler (``last_epoch`` counts ``scheduler.step()`` calls); a measurement,
+or LR range scan, due on that step is made on the next step on which the optimizer steps.
+"""
+
+import io
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import StepLR
+
+from actcool import ActCoolLR, PowerCurve
+
+from .conftest import BNDropNet
+
+STEPS = 15
+SKIPPED = (0, 3)  # an inf gradient: the scaler skips these optimizer steps
+
+
+def _run(batches, steps=STEPS, save_at=None, checkpoint=None, scheduler="actcool"):
+    torch.manual_seed(7)
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    scaler = torch.amp.GradScaler("cpu")
+    if scheduler == "actcool":
+        sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=STEPS, measure_every=3)
+    else:
+        sched = StepLR(opt, 5)
+    optimizer_steps = []
+    opt.register_step_post_hook(lambda *_: optimizer_steps.append(sched.last_epoch))
+    start = 0
+    if checkpoint is not None:
+        state = torch.load(io.BytesIO(checkpoint), weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"])
+        start = state["step"]
+    lrs, measured, saved = [], [], None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for t in range(start, steps):
+            x, y = batches[t % len(batches)]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            if t in SKIPPED:
+                model.head.weight.grad[0, 0] = float("inf")
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            lrs.append(opt.param_groups[0]["lr"])
+            m = getattr(sched, "last_measurement", None)
+            if m is not None and m.step == t:
+                measured.append((t, m.scan is not None, m.mean_temperature))
+            if t + 1 == save_at:
+                buf = io.BytesIO()
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                            "rng": torch.get_rng_state(), "step": t + 1}, buf)
+                saved = buf.getvalue()
+    order = [str(w.message) for w in caught if "lr_scheduler.step()" in str(w.message)]
+    return {"lrs": lrs, "measured": measured, "saved": saved, "sched": sched,
+            "optimizer_steps": optimizer_steps, "warnings": order}
+
+
+def test_a_skipped_step_is_not_measured_and_its_measurement_moves(image_batches):
+    run = _run(image_batches)
+    sched = run["sched"]
+    # the scaler really skipped steps 0 and 3, and nothing else
+    assert run["optimizer_steps"] == [t for t in range(STEPS) if t not in SKIPPED]
+    # the schedule advanced once per scheduler.step(), in step with the loop
+    assert sched.last_epoch == sched.monitor.step_count == STEPS
+    # step 0's measurement and scan (which fits k) happen at step 1, step 3's at step 4;
+    # the regular ones (6, 9, 12) stay where they are
+    assert [(t, scan) for t, scan, _ in run["measured"]] == [
+        (1, True), (4, False), (6, False), (9, False), (12, False)
+    ]
+    assert all(temp > 0 for _, _, temp in run["measured"][:4])  # (lr_min by step 12)
+    assert sched.k is not None
+    # λ_0 until the first measurement (step 1), then the rate follows the temperature
+    assert run["lrs"][0] == 0.05 and len(set(run["lrs"])) > 5
+    # a skipped first step gives torch's usual warning, exactly as for a torch scheduler
+    assert run["warnings"] == _run(image_batches, scheduler="step")["warnings"]
+    assert len(run["warnings"]) == 1
+    sched.close()
+
+
+@pytest.mark.parametrize("save_at", [1, 4, 5])
+def test_resume_after_a_skipped_step_continues_the_identical_sequence(save_at, image_batches):
+    full = _run(image_batches)
+    head = _run(image_batches, steps=save_at, save_at=save_at)
+    assert head["lrs"] == full["lrs"][:save_at]
+    tail = _run(image_batches, checkpoint=head["saved"])
+    assert tail["lrs"] == full["lrs"][save_at:]  # exactly
+    assert tail["measured"] == [m for m in full["measured"] if m[0] >= save_at]
+    for run in (full, head, tail):
+        run["sched"].close()

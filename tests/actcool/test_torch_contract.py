@@ -1,0 +1,128 @@
+"""ActCoolLR keeps torch's ``LRScheduler`` contract and uses only public torch API.
+
+How the declared range ``torch>=2.4,<2.15`` is tested: only torch 2.14.1 is installed on the
+development machines and in CI, so the older versions are covered by construction rather than
+by running them. :func:`test_no_private_torch_attribute_is_read` fails if the package reads any
+private attribute of torch (``torch._foreach_*``, ``LRScheduler._is_initial``, which torch 2.4
+lacks, ...) beyond the two keys every torch scheduler's ``state_dict`` has had since torch 1.4;
+every public call the package makes exists in torch 2.4 (``register_forward_pre_hook(...,
+with_kwargs=True)`` and the optimizer's step pre/post hooks since 2.0,
+``torch.get_autocast_dtype(device)`` since 2.4). The behaviour tests below compare ActCoolLR
+with a torch scheduler on the installed torch, so they follow whatever that version does.
+"""
+
+import ast
+import io
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LRScheduler, StepLR
+
+import actcool
+from actcool import ActCoolLR, PowerCurve
+
+from .conftest import BNDropNet
+
+PACKAGE = Path(actcool.__file__).parent
+
+#: Private names of torch's scheduler state that ActCoolLR reads and writes: both are keys of
+#: every torch scheduler's ``state_dict`` (checked below), i.e. part of the checkpoint format.
+ALLOWED = {"_step_count", "_last_lr"}
+#: Private torch names that differ between versions; never to be read.
+FORBIDDEN = {"_is_initial", "_opt_called", "_wrapped_by_lr_sched", "_with_counter",
+             "_get_lr_called_within_step", "_initial_step", "_update_lr"}
+
+
+def _dotted(node):
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def test_no_private_torch_attribute_is_read():
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    step_lr = StepLR(opt, 3)
+    assert set(step_lr.state_dict()) >= ALLOWED
+    torch_private = FORBIDDEN.copy()
+    for obj in (LRScheduler, step_lr, torch.optim.Optimizer, opt, nn.Module, model,
+                torch.amp.GradScaler):
+        torch_private |= {n for n in dir(obj) if n.startswith("_") and not n.endswith("__")}
+    used, module_private = set(), []
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+                if not node.attr.endswith("__"):
+                    used.add(node.attr)
+                name = _dotted(node)
+                if name.startswith("torch.") and any(
+                    p.startswith("_") for p in name.split(".")[1:]
+                ):
+                    module_private.append(f"{path.name}: {name}")
+    assert module_private == []  # e.g. torch._foreach_add_
+    assert used & torch_private <= ALLOWED
+
+
+def _first_steps(make, order):
+    """Two training steps, the first in ``order``; the stepping-order warnings torch gives."""
+    torch.manual_seed(0)
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    sched = make(opt, model)
+    x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 3, (8,))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if order == "optimizer replaced":
+            opt.step = type(opt).step.__get__(opt)  # loses torch's wrapper
+        for t in range(2):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            if t == 0 and order == "scheduler first":
+                sched.step()
+                opt.step()
+            else:
+                opt.step()
+                sched.step()
+    return [str(w.message) for w in caught if "step()" in str(w.message)]
+
+
+@pytest.mark.parametrize("order", ["optimizer first", "scheduler first", "optimizer replaced"])
+def test_stepping_order_warnings_are_torchs(order):
+    ours = _first_steps(
+        lambda o, m: ActCoolLR(o, m, PowerCurve(3.17), total_steps=10, measure_every=1), order
+    )
+    theirs = _first_steps(lambda o, m: StepLR(o, 5), order)
+    assert ours == theirs
+    assert len(ours) == (0 if order == "optimizer first" else 1)
+
+
+def test_constructor_get_last_lr_and_state_dict_follow_lrscheduler():
+    model = BNDropNet()
+    opt = torch.optim.SGD(
+        [{"params": model.conv.parameters(), "lr": 0.1},
+         {"params": model.head.parameters(), "lr": 0.02}], momentum=0.9
+    )
+    sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=10, k=1.0)
+    assert isinstance(sched, LRScheduler)
+    assert sched.last_epoch == 0 and sched.base_lrs == [0.1, 0.02]
+    assert [g["initial_lr"] for g in opt.param_groups] == [0.1, 0.02]
+    assert sched.get_last_lr() == [g["lr"] for g in opt.param_groups] == [0.1, 0.02]
+    buf = io.BytesIO()
+    torch.save(sched.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)  # plain data: loads without unpickling code
+    other = ActCoolLR(opt, BNDropNet(), PowerCurve(3.17), total_steps=10, k=1.0)
+    other.load_state_dict(state)
+    assert other.state_dict() == sched.state_dict()
+    assert other.get_last_lr() == sched.get_last_lr()
+    with pytest.raises(KeyError, match="not an ActCoolLR state dict"):
+        other.load_state_dict({"last_epoch": 3})
+    sched.close()
+    other.close()
