@@ -202,9 +202,10 @@ def gamma_of(p: Planned) -> float:
 
 
 def _same(stored: dict, cfg: RunConfig) -> bool:
-    """Whether a stored run was trained from ``cfg`` (targets are stored resolved)."""
+    """Whether a stored run was trained from ``cfg`` (targets are stored resolved; names and
+    tags are bookkeeping: the plan key is matched on the run's tags)."""
     mine = cfg.to_dict()
-    return all(stored.get(k) == v for k, v in mine.items() if k not in ("target", "name"))
+    return all(stored.get(k) == v for k, v in mine.items() if k not in ("target", "name", "tags"))
 
 
 def find_runs(store, runs: list, tag: str = TAG) -> dict[str, dict]:
@@ -249,6 +250,40 @@ def train(store, runs: list, tag: str = TAG) -> None:
                  time.monotonic() - t0, result.test_error)
 
 
+# Training order: what the headline figures need first, so that a reproduction cut short (it
+# may span sessions) has the most important comparisons.
+PRIORITY = ("grid/onecycle/", "actcool/fixed/", "best/onecycle/", "replay/", "actcool/ramp/",
+            "grid/", "best/", "gamma/", "cifar/onecycle/", "cifar/actcool/", "cifar/replay/")
+
+
+def _priority(p: Planned) -> int:
+    return next((i for i, prefix in enumerate(PRIORITY) if p.key.startswith(prefix)), len(PRIORITY))
+
+
+def train_all(store, quick: bool = False, data_dir: Path = SHARED_DATA) -> None:
+    """Train the whole plan, one run at a time in :data:`PRIORITY` order, re-planning after each
+    run so that runs depending on finished ones (best rates with seed 1, replays) come in as
+    soon as they can."""
+    failed: set[str] = set()
+    while True:
+        runs = plan(quick, data_dir, store)
+        found = find_runs(store, runs)
+        todo = [p for p in sorted(runs, key=_priority)
+                if p.key not in failed and (found.get(p.key) or {}).get("status") != "finished"
+                and (p.replay_of is None
+                     or (found.get(p.replay_of) or {}).get("status") == "finished")]
+        if not todo:
+            return
+        before = find_runs(store, [todo[0]]).get(todo[0].key)
+        source = [q for q in runs if q.key == todo[0].replay_of]
+        train(store, source + [todo[0]])  # a finished source is only reused
+        after = find_runs(store, [todo[0]]).get(todo[0].key)
+        if (after or {}).get("status") != "finished":
+            # diverged, failed or skipped: do not retry it in this invocation
+            failed.add(todo[0].key)
+            log.warning("%s ended as %s", todo[0].key, (after or before or {}).get("status"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a miniature on digits (pipeline check)")
@@ -270,9 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(args.home)
     t0 = time.monotonic()
     if not args.report_only:
-        train(store, plan(args.quick, args.data_dir))
-        # then what depends on finished runs: best rates with a second seed, and the replays
-        train(store, plan(args.quick, args.data_dir, store))
+        train_all(store, args.quick, args.data_dir)
     runs = plan(args.quick, args.data_dir, store)
     out = args.out or (RESULTS.with_name("results-quick") if args.quick else RESULTS)
     path = write_report(store, runs, find_runs(store, runs), out, quick=args.quick,

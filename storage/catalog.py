@@ -141,6 +141,20 @@ class Catalog:
             pass  # creates the file with the current schema
         return run_id
 
+    def add_tags(self, run_id: str, tags: Iterable[str]) -> list[str]:
+        """Add labels to a run's tags (kept in order, no duplicates); returns the new tags.
+
+        Raises KeyError for an unknown run.
+        """
+        extra = check_tags(tags)
+        with self._catalog_update() as con:
+            row = first_row(con.execute("SELECT tags FROM runs WHERE id = ?", [check_run_id(run_id)]))
+            if row is None:
+                raise self._unknown(con, run_id)
+            merged = list(dict.fromkeys([*(row[0] or []), *extra]))
+            con.execute("UPDATE runs SET tags = ? WHERE id = ?", [merged, run_id])
+        return merged
+
     def update_run(
         self,
         run_id: str,

@@ -199,3 +199,13 @@ def test_home_defaults_to_the_environment(tmp_path, monkeypatch):
     assert store.home == tmp_path / "from-env"
     store.create_run({}, name="x")
     assert (tmp_path / "from-env" / "catalog.duckdb").exists()
+
+
+def test_add_tags_appends_in_order_without_duplicates(tmp_path):
+    store = Store(tmp_path)
+    rid = store.create_run({"model": "m"}, name="r", tags=["a"])
+    assert store.add_tags(rid, ["b", "a", "c"]) == ["a", "b", "c"]
+    assert store.get_run(rid)["tags"] == ["a", "b", "c"]
+    assert list(store.list_runs(tag="c")["id"]) == [rid]
+    with pytest.raises(KeyError):
+        store.add_tags("nope0000", ["x"])
