@@ -209,14 +209,16 @@ def _same(stored: dict, cfg: RunConfig) -> bool:
 
 
 def find_runs(store, runs: list, tag: str = TAG) -> dict[str, dict]:
-    """The newest stored run of each plan key whose config matches, as ``get_run`` dicts."""
+    """For each plan key, the stored run whose config matches, as ``get_run`` dicts: the newest
+    finished one, else the newest of any status."""
     table = store.list_runs(tag=tag)
     found: dict[str, dict] = {}
     for p in runs:
-        for _, row in table.iterrows():  # newest first
-            if f"plan:{p.key}" in row["tags"] and _same(row["config"], p.config):
-                found[p.key] = row.to_dict()
-                break
+        matches = [row for _, row in table.iterrows()  # newest first
+                   if f"plan:{p.key}" in row["tags"] and _same(row["config"], p.config)]
+        best = next((r for r in matches if r["status"] == "finished"), matches[0] if matches else None)
+        if best is not None:
+            found[p.key] = best.to_dict()
     return found
 
 
