@@ -46,6 +46,17 @@ _HELP = {
     + " (L units per pattern; unit = unit:64); the target curve is in bits of it",
     "compare_granularities": "comma-separated granularities (" + ", ".join(GRANULARITIES)
     + ") also counted and recorded, to compare with --granularity",
+    "schedule": "constant, step, onecycle, cosine, schedulefree (schedule-free SGD/AdamW) or "
+    "actcool (ActCoolLR)",
+    "target": "actcool: default (a linear cool-down with a calibrated start), power:T_start,gamma, "
+    "constant:T, cosine:T_start,T_end, a saved curve's name or curve JSON",
+    "calibration": "actcool default target: auto (fixed for unit granularities, else ramp), "
+    "fixed[:bits of unit:64] or ramp[:warm-up fraction]",
+    "response": "actcool control law: weibull (lr* = lr*(C/T)^(1/k)) or gaussian (the paper's)",
+    "smoothing": "actcool: weight of the past in the control law's parameter, in [0, 1)",
+    "k": "actcool weibull law: the exponent; none fits it from an LR range scan at step 0",
+    "sigma": "actcool gaussian law: sigma; none fits it from an LR range scan at step 0",
+    "lr_max": "actcool: the highest rate; none: --lr (the optimizer's rate is the ceiling)",
 }
 
 
