@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from scipy import stats
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,61 @@ def relative_variation(values: Sequence[float]) -> float:
     if v.size < 2 or v.mean() == 0:
         return float("nan")
     return float(v.std() / abs(v.mean()))
+
+
+def at_most(value: float | None, goal: float) -> bool | None:
+    """``value <= goal``; ``None`` (no verdict) when the value is missing or not finite."""
+    if value is None or not np.isfinite(value):
+        return None
+    return bool(value <= goal)
+
+
+def best_of(values: Mapping[K, float | None]) -> K | None:
+    """The key with the lowest finite value (the first of equal ones); ``None`` if none."""
+    best, low = None, np.inf
+    for key, v in values.items():
+        if v is not None and np.isfinite(v) and v < low:
+            best, low = key, float(v)
+    return best
+
+
+def beyond_noise(difference: float, *spreads: Spread) -> bool | None:
+    """Whether ``|difference|`` exceeds the widest seed range (high − low) of ``spreads``.
+
+    With two seeds the range is the seed-to-seed difference: a gap inside it could be one
+    seed's luck. ``None`` when no spread has two or more values, or the difference is NaN.
+    """
+    ranges = [s.high - s.low for s in spreads if s.n >= 2]
+    if not ranges or difference is None or not np.isfinite(difference):
+        return None
+    return bool(abs(difference) > max(ranges))
+
+
+def relative_tracking_error(
+    fraction: Sequence[float],
+    measured: Sequence[float],
+    target: Sequence[float],
+    low: float = 0.1,
+    high: float = 0.9,
+    window: int = 1,
+) -> float:
+    """How far a measured temperature stays from its target: mean |T̄ − C| / mean C.
+
+    Over the measurements with ``low <= fraction <= high`` and a finite target. With
+    ``window > 1`` the measured series is first smoothed by a centered moving average of that
+    many measurements (:func:`smooth`, over the whole series so the window's edges use their
+    neighbours), which takes out the noise of single measurements. NaN when no measurement
+    qualifies or the mean target is not > 0.
+    """
+    f = np.asarray(fraction, dtype=float)
+    t = smooth(np.asarray(measured, dtype=float), window)
+    c = np.asarray(target, dtype=float)
+    if not (f.shape == t.shape == c.shape):
+        raise ValueError(f"fraction, measured and target differ in length: {f.size}, {t.size}, {c.size}")
+    ok = (f >= low) & (f <= high) & np.isfinite(t) & np.isfinite(c)
+    if not ok.any():
+        return float("nan")
+    scale = float(c[ok].mean())
+    if not scale > 0:
+        return float("nan")
+    return float(np.mean(np.abs(t[ok] - c[ok])) / scale)

@@ -229,6 +229,11 @@ def lines(model: str, p: Planned, row: dict, figs: dict[str, dict]) -> list[dict
     return out
 
 
+def _dataset_name(dataset: str) -> str:
+    """``fashion-mnist``, or the folder of an ``imagefolder:<path>`` (``cifar10-jpeg``)."""
+    return Path(dataset.partition(":")[2]).name if dataset.startswith("imagefolder:") else dataset
+
+
 def render(results: dict[str, tuple[Planned, dict, dict]], errors: dict[str, list]) -> str:
     """The markdown report: one table per model, a row per granularity."""
     default = str(Granularity())
@@ -244,7 +249,7 @@ def render(results: dict[str, tuple[Planned, dict, dict]], errors: dict[str, lis
         "",
     ]
     for model, (p, row, figs) in results.items():
-        out += [f"## {model} / {p.config.dataset.split(':')[0].split('/')[-1]}", ""]
+        out += [f"## {model} / {_dataset_name(p.config.dataset)}", ""]
         grid = ", ".join(f"{lr:g}: {err:.2f}%" for lr, err in errors.get(model, []))
         out += [f"Peak-rate grid (test error): {grid}. Figures at the best rate, {p.lr:g} "
                 f"(run `{row['id']}`).", ""]

@@ -223,7 +223,9 @@ def find_runs(store, runs: list, tag: str = TAG) -> dict[str, dict]:
 
 
 def train(store, runs: list, tag: str = TAG) -> None:
-    """Train what is missing: reuse finished runs, resume stopped/lost ones, start the rest."""
+    """Train what is missing: reuse finished runs, resume stopped/lost ones from their last
+    checkpoint (or train them anew when they ended before it), start the rest."""
+    from trainer.checkpoint import checkpoint_path
     from trainer.run import train_run
 
     existing = find_runs(store, runs, tag)
@@ -236,16 +238,20 @@ def train(store, runs: list, tag: str = TAG) -> None:
         t0 = time.monotonic()
         config = p.config
         replay_of = getattr(p, "replay_of", None)
-        if replay_of is not None and status not in ("stopped", "lost"):
+        resumable = status in ("stopped", "lost") and checkpoint_path(store.home, row["id"]).exists()
+        if replay_of is not None and not resumable:
             source = find_runs(store, [q for q in runs if q.key == replay_of], tag).get(replay_of)
             if source is None or source["status"] != "finished":
                 log.warning("[%d/%d] %s: skipped, %s has not finished", i, len(runs), p.key, replay_of)
                 continue
             config = config.replace(target=replay_target(store, source))
-        if status in ("stopped", "lost"):
+        if resumable:
             log.info("[%d/%d] %s: resuming %s run %s", i, len(runs), p.key, status, row["id"])
             result = train_run(p.config, store, run_id=row["id"], resume=True, progress=False)
         else:
+            if status in ("stopped", "lost"):  # ended before its first checkpoint: start over
+                log.info("[%d/%d] %s: %s run %s has no checkpoint; training it anew", i,
+                         len(runs), p.key, status, row["id"])
             log.info("[%d/%d] %s: training", i, len(runs), p.key)
             result = train_run(config, store, progress=False)
         log.info("[%d/%d] %s: %s in %.0f s, test error %s", i, len(runs), p.key, result.status,
@@ -255,7 +261,8 @@ def train(store, runs: list, tag: str = TAG) -> None:
 # Training order: what the headline figures need first, so that a reproduction cut short (it
 # may span sessions) has the most important comparisons.
 PRIORITY = ("grid/onecycle/", "actcool/fixed/", "best/onecycle/", "replay/", "actcool/ramp/",
-            "grid/", "best/", "gamma/", "cifar/onecycle/", "cifar/actcool/", "cifar/replay/")
+            "cifar/onecycle/", "cifar/actcool/seed0", "grid/", "best/", "cifar/replay/",
+            "cifar/actcool/", "gamma/")
 
 
 def _priority(p: Planned) -> int:
