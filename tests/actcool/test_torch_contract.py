@@ -1,8 +1,8 @@
 """ActCoolLR keeps torch's ``LRScheduler`` contract and uses only public torch API.
 
-How the declared range ``torch>=2.4,<2.15`` is tested: only torch 2.14.1 is installed on the
-development machines and in CI, so the older versions are covered by construction rather than
-by running them. :func:`test_no_private_torch_attribute_is_read` fails if the package reads any
+The declared range ``torch>=2.14,<2.15`` (pyproject.toml) is the one the tests run on: torch
+2.14.1 on the development machines and in CI. Older torch releases are not declared, because no
+test runs on them; they are likely to work, by construction: :func:`test_no_private_torch_attribute_is_read` fails if the package reads any
 private attribute of torch (``torch._foreach_*``, ``LRScheduler._is_initial``, which torch 2.4
 lacks, ...) beyond the two keys every torch scheduler's ``state_dict`` has had since torch 1.4;
 every public call the package makes exists in torch 2.4 (``register_forward_pre_hook(...,
