@@ -35,6 +35,19 @@ _MAX_SIGMA_SCANS = 3
 _FALLBACK_SIGMA = 1.0
 
 
+# The keys of torch's LRScheduler.state_dict() that ActCoolLR's state carries over.
+_TORCH_KEYS = ("last_epoch", "base_lrs", "_last_lr", "_step_count")
+
+
+def _plain(value: Any) -> Any:
+    """Numbers and lists of numbers as plain Python floats/ints (no tensors in a state)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.item()
+    return value
+
+
 def _resolve_calibration(calibration: str | Calibration, granularity: Granularity) -> Calibration:
     """``"auto"``: the fixed start for the unit granularity, else the ramp (a pattern
     granularity's bits depend on the layer widths, so no fixed start carries over)."""
@@ -380,15 +393,16 @@ class ActCoolLR(LRScheduler):
     def state_dict(self) -> dict[str, Any]:
         """Plain numbers only: everything needed to continue the identical rate sequence.
 
-        ``last_epoch``, ``_step_count``, ``base_lrs`` and ``_last_lr`` are the keys of every
-        torch scheduler's ``state_dict`` (torch 1.4 on), so :meth:`get_last_lr` and torch's
-        stepping-order check behave after :meth:`load_state_dict` as for a torch scheduler.
+        The scheduler keys torch's own ``LRScheduler.state_dict()`` returns (``last_epoch``,
+        ``base_lrs``, the last rates and the step count of its stepping-order check) are taken
+        from it, so :meth:`get_last_lr` and that check behave after :meth:`load_state_dict` as
+        for a torch scheduler; the rest is ours.
         """
+        base = super().state_dict()  # every attribute but the optimizer: keep torch's own keys
         return {
+            **{k: _plain(base[k]) for k in _TORCH_KEYS if k in base},
             "last_epoch": self.last_epoch,
-            "_step_count": self._step_count,
             "base_lrs": [float(b) for b in self.base_lrs],
-            "_last_lr": [float(x) for x in self._last_lr],
             "refit_sigma": self.refit_sigma,
             "sigma_scans": self.sigma_scans,
             "sigma_fitted": self.sigma_fitted,
@@ -406,10 +420,10 @@ class ActCoolLR(LRScheduler):
         missing = {"last_epoch", "controller", "monitor", "target"} - set(state_dict)
         if missing:
             raise KeyError(f"not an ActCoolLR state dict: missing {sorted(missing)}")
+        # torch's own keys go through torch's public load_state_dict
+        super().load_state_dict({k: state_dict[k] for k in _TORCH_KEYS if k in state_dict})
         self.last_epoch = int(state_dict["last_epoch"])
-        self._step_count = int(state_dict.get("_step_count", self.last_epoch + 1))
         self.base_lrs = list(state_dict.get("base_lrs", self.base_lrs))
-        self._last_lr = list(state_dict.get("_last_lr", self._last_lr))
         self.refit_sigma = bool(state_dict.get("refit_sigma", self.refit_sigma))
         self.sigma_scans = int(state_dict.get("sigma_scans", 0))
         self.sigma_fitted = bool(state_dict.get("sigma_fitted", True))
