@@ -282,6 +282,9 @@ def train_all(store, quick: bool = False, data_dir: Path = SHARED_DATA) -> None:
                 and (p.replay_of is None
                      or (found.get(p.replay_of) or {}).get("status") == "finished")]
         if not todo:
+            log.info("nothing left to train: %d planned runs reused, %d not trainable now",
+                     sum((found.get(p.key) or {}).get("status") == "finished" for p in runs),
+                     sum((found.get(p.key) or {}).get("status") != "finished" for p in runs))
             return
         before = find_runs(store, [todo[0]]).get(todo[0].key)
         source = [q for q in runs if q.key == todo[0].replay_of]
