@@ -224,10 +224,14 @@ def baselines(runs: dict[str, Run], plan: Sequence) -> dict[str, Any]:
     grids = [v for v in schedules.values() if v["rates"]]
     grid_ok = (None if not grids or not all(v["complete"] for v in grids)
                else not any(v["at_edge"] for v in grids))
+    tuned = [s for s, v in schedules.items() if v["complete"] and v["at_best"]["n"] >= 2]
     return {"schedules": schedules, "best_baseline": best,
             "best_mean": means.get(best) if best else None,
             "best_n": schedules[best]["at_best"]["n"] if best else 0,
-            "grid_ok": grid_ok, "missing": missing}
+            "grid_ok": grid_ok, "missing": missing,
+            # every baseline tuned (complete grid, best rate with 2 seeds): only then is "the
+            # best tuned baseline" final, and a verdict against it more than provisional
+            "tuned": tuned, "all_tuned": len(tuned) == len(schedules)}
 
 
 # ----------------------------------------------------------------------------- 2. no tuning
@@ -244,7 +248,9 @@ def no_tuning(runs: dict[str, Run], base: dict[str, Any]) -> dict[str, Any]:
         err = stat({r.seed: r.test_error for r in got})
         gap = _diff(err["mean"], ref)
         cals[cal] = {
-            "test_error": err, "gap_points": gap, "ok": at_most(gap, GAP_GOAL),
+            "test_error": err, "gap_points": gap,
+            "ok": at_most(gap, GAP_GOAL) if base["all_tuned"] else None,
+            "ok_against_tuned_so_far": at_most(gap, GAP_GOAL),
             "beats_best_baseline": None if gap is None else bool(gap < 0),
             "t_start_bits": {str(r.seed): _num(r.summary.get("t_start")) for r in got},
             "k": {str(r.seed): _num(r.summary.get("k")) for r in got},
@@ -260,6 +266,7 @@ def no_tuning(runs: dict[str, Run], base: dict[str, Any]) -> dict[str, Any]:
     return {
         "best_baseline": base["best_baseline"], "best_baseline_error": ref,
         "best_baseline_n": base["best_n"], "goal_points": GAP_GOAL, "calibrations": cals,
+        "provisional": not base["all_tuned"], "tuned_baselines": base["tuned"],
         "fixed_minus_ramp": diff, "better_calibration": better,
         "difference_beyond_seed_noise": beyond_noise(diff, _spread_of(a), _spread_of(b))
         if diff is not None else None,

@@ -626,8 +626,11 @@ def summary_rows(figs: dict[str, Any]) -> list[dict[str, Any]]:
                   for s, v in b["schedules"].items()), "complete grids, no best rate at an end", b["grid_ok"])
     n = figs["no_tuning"]
     for cal, c in n["calibrations"].items():
+        so_far = ("" if not n["provisional"] else
+                  " — provisional: only " + (", ".join(NAMES[t] for t in n["tuned_baselines"]) or "no baseline")
+                  + " tuned so far")
         add("no_tuning", f"ActCoolLR no tuning ({cal}) vs best tuned baseline ({main})",
-            f"{_f(c['gap_points'], '+.2f')} points ({c['test_error']['n']} seeds)",
+            f"{_f(c['gap_points'], '+.2f')} points ({c['test_error']['n']} seeds){so_far}",
             f"≤ +{n['goal_points']} points", c["ok"])
     if n["better_calibration"]:
         beyond = n["difference_beyond_seed_noise"]

@@ -143,7 +143,8 @@ def test_grid_best_and_the_edge_verdict():
 
 
 def test_no_tuning_gaps_and_which_calibration_is_better():
-    base = {"best_baseline": "onecycle", "best_mean": 5.0, "best_n": 2}
+    base = {"best_baseline": "onecycle", "best_mean": 5.0, "best_n": 2, "all_tuned": True,
+            "tuned": ["onecycle"]}
     runs = _index(_run("actcool/fixed/seed0", "actcool", "actcool-fixed", error=5.1, t_start=2.0),
                   _run("actcool/fixed/seed1", "actcool", "actcool-fixed", seed=1, error=5.3),
                   _run("actcool/ramp/seed0", "actcool", "actcool-ramp", error=6.0),
@@ -156,8 +157,13 @@ def test_no_tuning_gaps_and_which_calibration_is_better():
     assert n["better_calibration"] == "fixed" and n["fixed_minus_ramp"] == pytest.approx(-0.9)
     assert n["difference_beyond_seed_noise"] is True  # 0.9 > the 0.2 seed ranges
     assert n["ok"] is False and n["any_ok"] is True and n["missing"] == []
-    empty = F.no_tuning({}, {"best_baseline": None, "best_mean": None, "best_n": 0})
+    empty = F.no_tuning({}, {"best_baseline": None, "best_mean": None, "best_n": 0,
+                             "all_tuned": False, "tuned": []})
     assert empty["better_calibration"] is None and empty["ok"] is None and len(empty["missing"]) == 4
+    # while some baseline is not tuned yet the verdict is provisional: no ✅/❌, the number stays
+    partial = F.no_tuning(runs, {**base, "all_tuned": False})
+    assert partial["provisional"] and partial["calibrations"]["fixed"]["ok"] is None
+    assert partial["calibrations"]["fixed"]["ok_against_tuned_so_far"] is True
 
 
 def test_replay_pairs_each_replay_with_its_source():
