@@ -131,15 +131,19 @@ def _fit_gaussian(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> Patt
         sigma0 = max(float(np.median(np.abs(np.diff(np.sort(log_lr))))), 0.1)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", OptimizeWarning)
-            (mu, sigma), _ = curve_fit(
-                _model,
+            warnings.simplefilter("ignore", OptimizeWarning)  # the covariance is not used
+            # σ = exp(s) keeps σ > 0 without bounds, so the fast Levenberg-Marquardt solver
+            # applies (bounds force the slower trust-region one)
+            (mu, log_sigma), _ = curve_fit(
+                lambda x, m, s: _model(x, m, np.exp(s)),
                 log_lr,
                 p,
-                p0=(mu0, sigma0),
-                bounds=([-np.inf, _SIGMA_FLOOR], [np.inf, np.inf]),
+                p0=(mu0, math.log(sigma0)),
                 maxfev=10_000,
             )
+            sigma = float(np.exp(log_sigma))
+            if sigma < _SIGMA_FLOOR:
+                return f"the transition is sharper than the grid resolves (sigma={sigma:.2g})"
     except (RuntimeError, OptimizeWarning, ValueError) as exc:
         return f"the optimiser failed ({exc})"
     if not (np.isfinite(mu) and np.isfinite(sigma)):
@@ -166,15 +170,18 @@ def _fit_weibull(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> Weibu
 
     try:
         with warnings.catch_warnings(), np.errstate(over="ignore"):
-            warnings.simplefilter("error", OptimizeWarning)
-            (log_lambda0, k), _ = curve_fit(
-                model,
+            warnings.simplefilter("ignore", OptimizeWarning)  # the covariance is not used
+            # k = exp(log k), unbounded: the fast Levenberg-Marquardt solver applies
+            (log_lambda0, log_k), _ = curve_fit(
+                lambda x, a, b: model(x, a, np.exp(b)),
                 log_lr,
                 p,
-                p0=(log_l0, k0),
-                bounds=([-np.inf, _K_FLOOR], [np.inf, _K_CEIL]),
+                p0=(log_l0, math.log(k0)),
                 maxfev=10_000,
             )
+            k = float(np.exp(log_k))
+            if not _K_FLOOR <= k <= _K_CEIL:
+                return f"k={k:.3g} outside [{_K_FLOOR}, {_K_CEIL}]"
     except (RuntimeError, OptimizeWarning, ValueError) as exc:
         return f"the optimiser failed ({exc})"
     if not (np.isfinite(log_lambda0) and np.isfinite(k)):
