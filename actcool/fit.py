@@ -14,6 +14,7 @@ import logging
 import math
 import warnings
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -119,6 +120,20 @@ def _too_few(n_inf: int, n: int) -> str | None:
     )
 
 
+def _least_squares(
+    model: Any, x: np.ndarray, y: np.ndarray, p0: tuple[float, float]
+) -> tuple[float, float] | str:
+    """``curve_fit`` of a two-parameter model, unbounded (so the fast Levenberg-Marquardt
+    solver applies; positive parameters are fitted as logs), or the reason it failed."""
+    try:
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
+            warnings.simplefilter("ignore", OptimizeWarning)  # the covariance is not used
+            (a, b), _ = curve_fit(model, x, y, p0=p0, maxfev=10_000)
+    except (RuntimeError, OptimizeWarning, ValueError) as exc:
+        return f"the optimiser failed ({exc})"
+    return float(a), float(b)
+
+
 def _fit_gaussian(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> PatternFit | str:
     n_inf = int(_informative(p, resolution).sum())
     if (reason := _too_few(n_inf, p.size)) is not None:
@@ -129,23 +144,14 @@ def _fit_gaussian(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> Patt
     if not sigma0 > _SIGMA_FLOOR:
         # Points nearest 0.16/0.84 coincide or are inverted by noise: start from the grid step.
         sigma0 = max(float(np.median(np.abs(np.diff(np.sort(log_lr))))), 0.1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)  # the covariance is not used
-            # σ = exp(s) keeps σ > 0 without bounds, so the fast Levenberg-Marquardt solver
-            # applies (bounds force the slower trust-region one)
-            (mu, log_sigma), _ = curve_fit(
-                lambda x, m, s: _model(x, m, np.exp(s)),
-                log_lr,
-                p,
-                p0=(mu0, math.log(sigma0)),
-                maxfev=10_000,
-            )
-            sigma = float(np.exp(log_sigma))
-            if sigma < _SIGMA_FLOOR:
-                return f"the transition is sharper than the grid resolves (sigma={sigma:.2g})"
-    except (RuntimeError, OptimizeWarning, ValueError) as exc:
-        return f"the optimiser failed ({exc})"
+    # σ = exp(s) keeps σ > 0 without bounds
+    fitted = _least_squares(lambda x, m, s: _model(x, m, np.exp(s)), log_lr, p,
+                            (mu0, math.log(sigma0)))
+    if isinstance(fitted, str):
+        return fitted
+    mu, sigma = fitted[0], float(np.exp(fitted[1]))
+    if sigma < _SIGMA_FLOOR:
+        return f"the transition is sharper than the grid resolves (sigma={sigma:.2g})"
     if not (np.isfinite(mu) and np.isfinite(sigma)):
         return f"non-finite parameters mu={mu!r} sigma={sigma!r}"
     rmse = float(np.sqrt(np.mean((_model(log_lr, mu, sigma) - p) ** 2)))
@@ -168,22 +174,14 @@ def _fit_weibull(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> Weibu
         # (λ/λ0)^k in log space: no overflow for any ln λ0 the optimiser tries
         return -np.expm1(-np.exp(np.minimum(k * (x - log_lambda0), 700.0)))
 
-    try:
-        with warnings.catch_warnings(), np.errstate(over="ignore"):
-            warnings.simplefilter("ignore", OptimizeWarning)  # the covariance is not used
-            # k = exp(log k), unbounded: the fast Levenberg-Marquardt solver applies
-            (log_lambda0, log_k), _ = curve_fit(
-                lambda x, a, b: model(x, a, np.exp(b)),
-                log_lr,
-                p,
-                p0=(log_l0, math.log(k0)),
-                maxfev=10_000,
-            )
-            k = float(np.exp(log_k))
-            if not _K_FLOOR <= k <= _K_CEIL:
-                return f"k={k:.3g} outside [{_K_FLOOR}, {_K_CEIL}]"
-    except (RuntimeError, OptimizeWarning, ValueError) as exc:
-        return f"the optimiser failed ({exc})"
+    # k = exp(log k), unbounded
+    fitted = _least_squares(lambda x, a, b: model(x, a, np.exp(b)), log_lr, p,
+                            (log_l0, math.log(k0)))
+    if isinstance(fitted, str):
+        return fitted
+    log_lambda0, k = fitted[0], float(np.exp(fitted[1]))
+    if not _K_FLOOR <= k <= _K_CEIL:
+        return f"k={k:.3g} outside [{_K_FLOOR}, {_K_CEIL}]"
     if not (np.isfinite(log_lambda0) and np.isfinite(k)):
         return f"non-finite parameters ln lambda0={log_lambda0!r} k={k!r}"
     with np.errstate(over="ignore"):

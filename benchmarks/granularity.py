@@ -36,6 +36,7 @@ if __package__ in (None, ""):  # `python benchmarks/granularity.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actcool import Granularity, fit_response_models  # noqa: E402
+from benchmarks.analysis import rank_correlation  # noqa: E402
 from trainer.config import RunConfig  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -100,16 +101,6 @@ def temperatures(counts: pd.DataFrame, granularity: str) -> pd.DataFrame:
     cap = np.log2(2.0 * total) if g.kind != "unit" else np.full(len(total), np.inf)
     out["at_cap"] = out["temperature"] >= cap - 1e-9
     return out
-
-
-def rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's ρ (average ranks for ties); NaN with fewer than 3 points or a constant side."""
-    if len(x) < 3:
-        return float("nan")
-    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def measure_figures(temps: pd.DataFrame, total_steps: int, peak_fraction: float) -> dict[str, float]:
