@@ -1,4 +1,7 @@
-"""ActCoolLR: a learning-rate scheduler that makes the temperature follow a target curve (SPEC §4)."""
+"""ActCoolLR: a learning-rate scheduler that makes the temperature follow a target curve.
+
+The control law is docs/algorithm.md §4.
+"""
 
 from __future__ import annotations
 
@@ -46,14 +49,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.item()
     return value
-
-
-def _resolve_calibration(calibration: str | Calibration, granularity: Granularity) -> Calibration:
-    """``"auto"``: the fixed start for the unit granularity, else the ramp (a pattern
-    granularity's bits depend on the layer widths, so no fixed start carries over)."""
-    if calibration == "auto":
-        return Calibration("fixed" if granularity.kind == "unit" else "ramp")
-    return Calibration.parse(calibration)
 
 
 class ActCoolLR(LRScheduler):
@@ -132,7 +127,7 @@ class ActCoolLR(LRScheduler):
         calibration: how the default target (``target=None``) finds its start temperature:
             ``"fixed"`` (2 bits of unit:64, scaled by L/64), ``"ramp"`` (warm up to the
             optimizer's rate over 25% of training, then start from the temperature measured
-            there), ``"auto"`` (fixed for unit granularities, ramp otherwise) or a
+            there), ``"auto"`` (the default: ramp) or a
             :class:`~actcool.Calibration`. See ``actcool/calibration.py``.
     """
 
@@ -175,9 +170,7 @@ class ActCoolLR(LRScheduler):
             )
         lr0 = optimizer.param_groups[0]["lr"]
         lr0 = float(lr0.item() if isinstance(lr0, torch.Tensor) else lr0)
-        self.calibration = None if target is not None else _resolve_calibration(
-            calibration, Granularity.parse(granularity, pattern_length)
-        )
+        self.calibration = None if target is not None else Calibration.parse(calibration)
         #: What the calibration found: ``t_start`` in bits once known (``None`` with a user target).
         self.calibrated_start: float | None = None
         self._ramp_samples: list[tuple[float, float]] = []  # (λ_t, T̄_t) during a ramp warm-up

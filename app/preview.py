@@ -43,7 +43,6 @@ __all__ = [
     "measured_lr",
     "measured_ratio",
     "quick_fits",
-    "resolve_calibration",
     "span_text",
     "weibull_implied_lr",
 ]
@@ -189,18 +188,6 @@ def span_text(fractions: pd.Series | np.ndarray, hit: pd.Series | np.ndarray) ->
 
 
 # ---------------------------------------------------------------------- calibrated default
-def resolve_calibration(calibration: str, granularity: str) -> Calibration:
-    """What ActCoolLR makes of ``RunConfig.calibration``: ``"auto"`` is ``fixed`` for the unit
-    granularity and ``ramp`` otherwise; anything else is parsed (ValueError naming it)."""
-    kind = Granularity.parse(granularity).kind
-    if calibration == "auto":
-        return Calibration("fixed" if kind == "unit" else "ramp")
-    try:
-        return Calibration.parse(calibration)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"calibration {calibration!r}: {exc}") from None
-
-
 def calibrated_default(calibration: str, granularity: str) -> tuple[TargetCurve | None, str]:
     """The default target of a run at ``granularity`` with ``calibration``, and what it is.
 
@@ -211,7 +198,10 @@ def calibrated_default(calibration: str, granularity: str) -> tuple[TargetCurve 
         ValueError: a bad calibration, or ``fixed`` at a pattern granularity (as the run
             would refuse it), naming the calibration.
     """
-    cal = resolve_calibration(calibration, granularity)
+    try:
+        cal = Calibration.parse(calibration)  # what ActCoolLR makes of it ("auto" is ramp)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"calibration {calibration!r}: {exc}") from None
     g = Granularity.parse(granularity)
     if cal.kind == "fixed":
         try:
@@ -219,7 +209,7 @@ def calibrated_default(calibration: str, granularity: str) -> tuple[TargetCurve 
         except ValueError:
             raise ValueError(
                 f"calibration {str(cal)!r}: a fixed start is defined for the unit granularity, "
-                f"not {str(g)!r}; choose auto or ramp"
+                f"not {str(g)!r}; choose ramp (or auto)"
             ) from None
         scaled = f" ({cal.start_bits:g} bits of unit:64 × {g.pattern_length}/64)" if (
             g.pattern_length != 64) else ""

@@ -32,7 +32,7 @@ from .analysis import (
     spread,
 )
 from .control import tracking_error
-from .reproduce import BASELINES, CALIBRATIONS, GAMMAS, SEEDS
+from .reproduce import AUTO, BASELINES, CALIBRATIONS, GAMMAS, SEEDS
 
 GAP_GOAL = 0.3  # points of test error ActCoolLR (no tuning) may trail the best tuned baseline
 REPLAY_GOAL = 0.3  # points a replay may trail the 1-cycle it replays (Fashion-MNIST)
@@ -526,7 +526,9 @@ def cifar(runs: dict[str, Run], plan: Sequence, rep: dict[str, Any]) -> dict[str
     """ResNet-20 / CIFAR-10: the 1-cycle grid, ActCoolLR's default (seeds 0, 1) against the best
     1-cycle, the replay (from :func:`replay`) and ρ(depth, T) on ResNet-20's sites."""
     g = grid_best(runs, plan, "cifar", "onecycle")
-    keys = [p.key for p in plan if p.group == "cifar" and p.label == "actcool-fixed"]
+    keys = [p.key for p in plan if p.group == "cifar" and p.label == f"actcool-{AUTO}"]
+    others = {p.label.removeprefix("actcool-"): p.key for p in plan
+              if p.group == "cifar" and p.label.startswith("actcool-") and p.key not in keys}
     got = [runs[k] for k in keys if k in runs]
     err = stat({r.seed: r.test_error for r in got})
     gap = _diff(err["mean"], g["best_error"])
@@ -536,6 +538,10 @@ def cifar(runs: dict[str, Run], plan: Sequence, rep: dict[str, Any]) -> dict[str
         "ok": at_most(gap, CIFAR_GAP_GOAL),
         "beats_best_onecycle": None if gap is None else bool(gap < 0),
         "t_start_bits": {str(r.seed): _num(r.summary.get("t_start")) for r in got},
+        "calibration": AUTO,
+        "other_calibrations": {cal: {"key": k, "test_error": runs[k].test_error if k in runs else None,
+                                     "gap_points": _diff(runs[k].test_error, g["best_error"])
+                                     if k in runs else None} for cal, k in others.items()},
         "replay": rep["cifar"], "depth": dep,
         "missing": g["missing"] + _missing(keys, runs) + rep["cifar"]["missing"],
     }

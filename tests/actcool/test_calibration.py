@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from actcool import ActCoolLR, Calibration, Granularity, PowerCurve
-from actcool.calibration import cooldown_after, ramp_start_temperature, warmup_lr
+from actcool.calibration import AUTO, cooldown_after, ramp_start_temperature, warmup_lr
+from actcool.curves import PAPER_T_START
 
 from .conftest import BNDropNet, train_step
 
@@ -24,8 +25,11 @@ def test_parse_and_fixed_start_scale_with_the_pattern_length():
     assert cal.fixed_target(Granularity()) == PowerCurve(2.0, 1.0)
     with pytest.raises(ValueError, match="defined for the unit granularity, not 'sample'"):
         cal.fixed_start(Granularity("sample"))
-    with pytest.raises(ValueError, match="unknown calibration 'auto'"):
-        Calibration.parse("auto")
+    assert Calibration.parse("auto") == Calibration("ramp") == Calibration.parse(AUTO)
+    with pytest.raises(ValueError, match="auto takes no number"):
+        Calibration.parse("auto:0.3")
+    with pytest.raises(ValueError, match="unknown calibration 'warm'"):
+        Calibration.parse("warm")
     with pytest.raises(ValueError, match="fraction must lie in"):
         Calibration.parse("ramp:1.5")
 
@@ -43,20 +47,24 @@ def test_warmup_and_start_temperature_closed_forms():
     assert [c(f) for f in (0.0, 0.25, 0.625, 1.0)] == pytest.approx([1.5, 1.5, 0.75, 0.0])
 
 
-def test_no_target_follows_the_fixed_calibration():
+def test_no_target_ramps_by_default_and_fixed_starts_at_two_bits():
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    sched = ActCoolLR(opt, model, total_steps=100, k=1.0)
+    default = ActCoolLR(opt, model, total_steps=100, k=1.0)
+    assert default.calibration == Calibration("ramp") and default.target is None
+    assert default.controller.warmup_steps == 25 and default.calibrated_start is None
+    default.close()
+    sched = ActCoolLR(opt, model, total_steps=100, k=1.0, calibration="fixed")
     assert sched.target == PowerCurve(2.0, 1.0)
     assert sched.calibrated_start == 2.0 and str(sched.calibration) == "fixed:2"
     with pytest.raises(ValueError, match="total_steps must be a positive integer"):
         ActCoolLR(opt, model)
     with pytest.raises(ValueError, match="calibration='ramp' or an explicit target"):
         ActCoolLR(opt, model, total_steps=10, granularity="sample", calibration="fixed")
-    # "auto" (the default) ramps where no fixed start carries over
+    # the default ramps at every granularity
     auto = ActCoolLR(opt, model, total_steps=10, granularity="sample", k=1.0)
     assert auto.calibration == Calibration("ramp") and auto.target is None
-    user = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=10, k=1.0)
+    user = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=10, k=1.0)
     assert user.calibration is None and user.calibrated_start is None
 
 

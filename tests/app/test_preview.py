@@ -52,7 +52,7 @@ def test_implied_rates_under_the_gaussian_law_match_the_design_formula():
 
 @pytest.mark.parametrize(
     ("calibration", "granularity", "t_start"),
-    [("auto", "unit:64", 2.0), ("auto", "unit:32", 1.0), ("fixed:3", "unit:128", 6.0),
+    [("fixed", "unit:64", 2.0), ("fixed", "unit:32", 1.0), ("fixed:3", "unit:128", 6.0),
      ("fixed", "unit", 2.0)],
 )
 def test_calibrated_default_fixed_is_a_linear_cool_down(calibration, granularity, t_start):
@@ -62,7 +62,7 @@ def test_calibrated_default_fixed_is_a_linear_cool_down(calibration, granularity
 
 
 def test_calibrated_default_ramp_is_read_during_the_run():
-    for calibration, granularity in (("auto", "position"), ("ramp:0.3", "unit:64")):
+    for calibration, granularity in (("auto", "unit:64"), ("auto", "position"), ("ramp:0.3", "unit:64")):
         curve, text = preview.calibrated_default(calibration, granularity)
         assert curve is None and "during the run" in text
     assert "first 30% of training" in preview.calibrated_default("ramp:0.3", "sample")[1]

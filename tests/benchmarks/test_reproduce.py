@@ -35,7 +35,9 @@ def test_plan_covers_every_section_with_two_seeds(tmp_path):
     assert {p.config.calibration for p in runs if p.group == "actcool"} == {"fixed", "ramp"}
     assert {reproduce.gamma_of(p) for p in runs if p.group == "gamma"} == {0.5, 2.0, 4.0}
     assert {f"cifar/onecycle/lr{lr:g}/seed0" for lr in reproduce.CIFAR_RATES} <= keys
-    assert {f"cifar/actcool/seed{s}" for s in reproduce.SEEDS} <= keys
+    # the default calibration with both seeds, the other with seed 0
+    assert {f"cifar/actcool/{reproduce.AUTO}/seed{s}" for s in reproduce.SEEDS} <= keys
+    assert {f"cifar/actcool/{c}/seed0" for c in reproduce.CALIBRATIONS} <= keys
     assert {p.model for p in runs if p.group == "cifar"} == {"resnet20"}
     assert all(p.config.dataset == "fashion-mnist" for p in runs if p.group != "cifar")
     assert all(f"plan:{p.key}" in p.config.tags for p in runs)
@@ -130,6 +132,7 @@ def quick(tmp_path_factory):
     return Store(home), out
 
 
+@pytest.mark.e2e
 def test_quick_reproduction_writes_every_section_with_figures(quick):
     store, out = quick
     report = (out / "REPORT.md").read_text()
@@ -162,6 +165,7 @@ def test_quick_reproduction_writes_every_section_with_figures(quick):
     assert {r["section"] for r in results["summary"]} == set(PNGS)
 
 
+@pytest.mark.e2e
 def test_the_replay_run_follows_the_measured_one_cycle_curve(quick):
     store, _ = quick
     runs = reproduce.plan(quick=True, store=store)
@@ -179,6 +183,7 @@ def test_the_replay_run_follows_the_measured_one_cycle_curve(quick):
     assert target["temperatures"] == pytest.approx(steps["mean_temperature"].tolist())
 
 
+@pytest.mark.e2e
 def test_a_second_invocation_reuses_finished_runs(quick, caplog):
     store, out = quick
     before = len(store.list_runs(tag=reproduce.TAG))
@@ -191,6 +196,7 @@ def test_a_second_invocation_reuses_finished_runs(quick, caplog):
     assert done == [f"nothing left to train: {before} planned runs reused, 0 not trainable now"]
 
 
+@pytest.mark.e2e
 def test_a_run_with_another_config_is_not_reused(quick):
     store, _ = quick
     runs = reproduce.plan(quick=True, store=store)
@@ -198,3 +204,14 @@ def test_a_run_with_another_config_is_not_reused(quick):
                for p in runs[:1]]
     assert reproduce.find_runs(store, changed) == {}
     assert set(reproduce.find_runs(store, runs)) == {p.key for p in runs}
+
+
+def test_a_stored_run_matches_the_calibration_it_ran_not_the_word_auto():
+    cfg = reproduce.plan(quick=True)[0].config.replace(schedule="actcool", calibration="auto")
+    stored = cfg.to_dict()
+    # before the default became ramp, "auto" resolved to fixed; the summary says so
+    assert reproduce._same(stored, cfg.replace(calibration="fixed"), {"calibration": "fixed:2"})
+    assert not reproduce._same(stored, cfg, {"calibration": "fixed:2"})
+    assert reproduce._same(stored, cfg, {"calibration": "ramp:0.25"})
+    assert reproduce._same(stored, cfg.replace(calibration="ramp"), None)  # not started yet
+    assert not reproduce._same(stored, cfg.replace(calibration="fixed"), None)

@@ -27,11 +27,20 @@ def test_digits_actcool_run_records_everything(store):
     assert np.isfinite(steps["lr"]).all() and np.isfinite(steps["loss"]).all()
     measured = steps.dropna(subset=["mean_temperature"])
     assert measured["step"].tolist() == [0, 10]
-    # the default target: linear from the fixed calibration's 2 bits (unit:64), recorded
-    assert summary["calibration"] == "fixed:2" and summary["t_start"] == 2.0
+    # the default target (calibration auto = ramp): the rate warms up linearly from 4% of the
+    # optimizer's over the first 25% of steps, T_start = λ_peak·T̄/λ of the warm-up's (only)
+    # measurement, then the target cools linearly from there to 0; all recorded
+    assert summary["calibration"] == "ramp:0.25"
+    warm = total // 4
+    expected = [cfg.lr * (0.04 + 0.96 * s / warm) for s in range(warm)] + [cfg.lr]
+    assert steps["lr"].iloc[: warm + 1].tolist() == pytest.approx(expected)
+    lr0, t0 = steps.loc[0, ["lr", "mean_temperature"]]
+    assert summary["t_start"] == pytest.approx(cfg.lr * t0 / lr0)
     assert summary["response"] == "weibull" and summary["k"] > 0
-    assert steps["target_temperature"].iloc[0] == pytest.approx(2.0)
-    assert steps["target_temperature"].iloc[-1] == pytest.approx(2.0 / total)
+    target = steps["target_temperature"]
+    assert target.iloc[:10].isna().all()  # unknown until the warm-up's end is measured (step 10)
+    cooled = [summary["t_start"] * (1 - (s / total - 0.25) / 0.75) for s in range(10, total)]
+    assert target.iloc[10:].tolist() == pytest.approx(cooled)
     assert steps["lr"].max() <= cfg.lr * (1 + 1e-12)  # the optimizer's rate is the ceiling
     names, msteps, matrix = store.site_matrix(result.run_id)
     assert len(names) == 3 and list(msteps) == [0, 10]
@@ -191,6 +200,7 @@ def test_a_crash_is_recorded_as_failed(store, monkeypatch):
 
 
 @pytest.mark.data
+@pytest.mark.e2e
 def test_fashion_mnist_from_shared_data_trains_convnet4(store):
     if not (SHARED_DATA / "FashionMNIST").exists():
         pytest.skip(f"{SHARED_DATA} not found")
