@@ -167,10 +167,18 @@ def first_row(con: duckdb.DuckDBPyConnection) -> tuple | None:
     return rows[0] if rows else None
 
 
+_inherited: list[_Hub] = []  # the parent's hubs, in a forked child: kept, never closed
+
+
 def _reset_after_fork() -> None:
     # A DuckDB instance must not be used across fork, and a lock held by another thread at
-    # fork time would stay held forever in the child: start afresh there.
+    # fork time would stay held forever in the child: start afresh there. The parent's
+    # instance is kept referenced, not dropped: destroying it in the child (whose DuckDB
+    # threads did not survive the fork) crashes the child, e.g. every subprocess started
+    # with a preexec_fn (Ray starts its servers so) before it could exec.
     global _hub, _process_lock
+    if _hub is not None:
+        _inherited.append(_hub)
     _hub = None
     _process_lock = threading.RLock()
 
