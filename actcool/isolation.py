@@ -1,4 +1,4 @@
-"""Run extra forward passes that leave no trace (SPEC §1.3, §3).
+"""Run extra forward passes that leave no trace (docs/algorithm.md §1, §3).
 
 The measurement pass and the LR range scan run the model again. Afterwards the parameters,
 buffers (BatchNorm running statistics, ``num_batches_tracked``), module train/eval flags and

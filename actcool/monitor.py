@@ -11,8 +11,9 @@ Usage, in any training loop::
 On a measurement step the training forward itself records each site's pattern at θ_t, and the
 arguments it was called with; after ``optimizer.step()`` the monitor runs the same call once
 more at θ_{t+1} (no gradients, same train/eval mode, same dropout masks) and counts the
-samples whose pattern changed (SPEC §1). With ``scan_every`` (and the optimizer) it also
-re-evaluates the step's update at a grid of learning rates: the LR range analysis of SPEC §3.
+samples whose pattern changed (docs/algorithm.md §1). With ``scan_every`` (and the optimizer)
+it also re-evaluates the step's update at a grid of learning rates: the LR range analysis of
+docs/algorithm.md §3.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ __all__ = ["DEFAULT_SCAN_LRS", "TemperatureMonitor"]
 
 logger = logging.getLogger(__name__)
 
-#: SPEC §3: 25 log-spaced rates from 1e-4 to 1e2.
+#: docs/algorithm.md §3: 25 log-spaced rates from 1e-4 to 1e2.
 DEFAULT_SCAN_LRS: tuple[float, ...] = tuple(np.logspace(-4, 2, 25).tolist())
 
 
@@ -85,7 +86,9 @@ def _check_lrs(scan_lrs: Iterable[float] | None) -> tuple[float, ...]:
 
 
 class TemperatureMonitor:
-    """Measures per-site activation pattern temperatures of a ReLU network (SPEC §1, §3).
+    """Measures per-site activation pattern temperatures of a ReLU network.
+
+    See docs/algorithm.md §1 (measurement) and §3 (LR range scans).
 
     Call :meth:`step` once per training step, right after ``optimizer.step()``. Steps are
     numbered from 0; step ``t`` is a measurement step when ``t % measure_every == 0``, a scan
@@ -108,7 +111,7 @@ class TemperatureMonitor:
         model: the network, or its ``DistributedDataParallel`` wrapper (the wrapped
             ``.module`` is hooked and replayed). Counts are summed over ranks when
             ``torch.distributed`` is initialised.
-        measure_every: measure every K-th step (SPEC §1.5; default 10).
+        measure_every: measure every K-th step (docs/algorithm.md §1; default 10).
         sites: modules (or dotted paths) to measure instead of every ``nn.ReLU``.
         scan_every: run an LR range scan every this many steps (must be a multiple of
             nothing in particular: a scan step is always also a measurement step).
@@ -244,7 +247,7 @@ class TemperatureMonitor:
         lr = float(lr.item() if isinstance(lr, Tensor) else lr)
         grads = None
         if lr == 0:
-            # SPEC §3: at λ_t = 0 the update direction is the plain negative gradient.
+            # At λ_t = 0 the update direction is the plain negative gradient (algorithm.md §3).
             grads = [
                 -p.grad.detach() if p.grad is not None else torch.zeros_like(p)
                 for p in self.model.parameters()
@@ -387,7 +390,7 @@ class TemperatureMonitor:
         buffers: list[Tensor],
         ctx: ForwardContext,
     ) -> Tensor:
-        """Counts at θ_t + λ·Δ for every λ in the grid, ``(S, K, R)`` (SPEC §3)."""
+        """Counts at θ_t + λ·Δ for every λ in the grid, ``(S, K, R)`` (algorithm.md §3)."""
         theta_t, lr_t, neg_grad = before
         args, kwargs = call
         params = [p.detach() for p in self.model.parameters()]

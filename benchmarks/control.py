@@ -1,10 +1,10 @@
 """Control accuracy: how closely ActCoolLR makes the measured temperature follow its target.
 
-For linear cooling from 3.17 bits (the paper's setting), the figure is the mean absolute
-difference |T̄ − C| between the measured mean temperature and the target over measurement
-steps after the first 10% of training (goal <= 0.5 bit), on convnet4/Fashion-MNIST and
-resnet20/CIFAR-10 (the JPEG copy in ../shared/data), trained by the trainer itself. Variants
-show how it changes with ``measure_every`` and the batch size.
+For linear cooling from the paper's start temperature (``PAPER_T_START`` bits), the figure is
+the mean absolute difference |T̄ − C| between the measured mean temperature and the target
+over measurement steps after the first 10% of training (goal <= 0.5 bit), on
+convnet4/Fashion-MNIST and resnet20/CIFAR-10 (the JPEG copy in ../shared/data), trained by the
+trainer itself. Variants show how it changes with ``measure_every`` and the batch size.
 
 Run: ``python -m benchmarks.control [--quick]``.
 """
@@ -33,11 +33,12 @@ def tracking_error(steps) -> float:
 
 
 def run_case(store, model: str, dataset: str, steps: int, batch: int, measure_every: int) -> dict:
+    from actcool.curves import PAPER_T_START
     from trainer.config import RunConfig
     from trainer.run import train_run
 
     cfg = RunConfig(model=model, dataset=dataset, data_dir=str(SHARED_DATA), schedule="actcool",
-                    target="power:3.17,1", max_steps=steps, epochs=100, batch_size=batch,
+                    target=f"power:{PAPER_T_START:g},1", max_steps=steps, epochs=100, batch_size=batch,
                     measure_every=measure_every, scan_every=0, download=False,
                     tags=("benchmark", "control"))
     t0 = time.monotonic()

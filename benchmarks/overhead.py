@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from actcool import ActCoolLR, PowerCurve, TemperatureMonitor
+from actcool.curves import PAPER_T_START
 
 from .timing import alternate, figure
 
@@ -48,7 +49,7 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
         model = _resnet20(device)
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
         sched = (
-            ActCoolLR(opt, model, PowerCurve(3.17), total_steps=10_000, k=1.0)
+            ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=10_000, k=1.0)
             if schedule == "actcool"
             else None
         )

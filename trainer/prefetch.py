@@ -12,13 +12,16 @@ T = TypeVar("T")
 __all__ = ["prefetch"]
 
 _DONE = object()
+_POLL_SECONDS = 0.1  # how often a producer waiting on a full queue checks for a gone consumer
 
 
 def prefetch(items: Iterable[T], workers: int) -> Iterator[T]:
     """Yield ``items`` in order, produced up to ``2 * workers`` ahead on a background thread.
 
     With ``workers == 0`` the items are produced inline. An exception in the producer is
-    re-raised in the consumer.
+    re-raised in the consumer. When the consumer stops early (``break``, an exception, or
+    the generator is closed or collected), the producer thread ends after at most the item
+    it is producing: it never waits forever on a full queue.
     """
     if workers <= 0:
         yield from items
@@ -26,20 +29,24 @@ def prefetch(items: Iterable[T], workers: int) -> Iterator[T]:
     q: queue.Queue = queue.Queue(maxsize=2 * workers)
     stop = threading.Event()
 
+    def put(item: object) -> bool:
+        """Queue ``item``; False when the consumer has gone before there was room."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(_DONE)
-        except BaseException as exc:  # handed to the consumer
-            q.put(exc)
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, if it is still there
+            put(exc)
 
     thread = threading.Thread(target=produce, daemon=True, name="prefetch")
     thread.start()
@@ -53,4 +60,3 @@ def prefetch(items: Iterable[T], workers: int) -> Iterator[T]:
             yield item
     finally:
         stop.set()
-

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from actcool import ActCoolLR, PowerCurve, TemperatureMonitor
+from actcool.curves import PAPER_T_START
 
 from .conftest import BNDropNet
 
@@ -47,7 +48,7 @@ def test_step_without_inputs_equals_step_with_them(image_batches):
         torch.manual_seed(4)
         model = BNDropNet()
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        with ActCoolLR(opt, model, PowerCurve(3.17), total_steps=14, measure_every=3,
+        with ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=14, measure_every=3,
                        scan_every=7) as sched:
             return _train(model, opt, image_batches, sched, 14, explicit)
 
@@ -147,7 +148,7 @@ def test_close_and_with_remove_every_hook(image_batches):
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     assert _hooks(model, opt) == (0, 0)
-    with ActCoolLR(opt, model, PowerCurve(3.17), total_steps=10, measure_every=2) as sched:
+    with ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=10, measure_every=2) as sched:
         assert _hooks(model, opt) == (4, 2)  # 3 sites + the model's pre-hook; pre + post step
         x, y = image_batches[0]
         nn.functional.cross_entropy(model(x), y).backward()
@@ -182,7 +183,7 @@ def test_a_closed_monitor_raises_and_remove_is_an_alias():
 def test_an_epoch_argument_is_refused():
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with ActCoolLR(opt, model, PowerCurve(3.17), total_steps=10) as sched, pytest.raises(
+    with ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=10) as sched, pytest.raises(
         TypeError, match=r"not an epoch \(3\)"
     ):
         sched.step(3)

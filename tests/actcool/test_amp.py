@@ -16,6 +16,7 @@ from torch import nn
 from torch.optim.lr_scheduler import StepLR
 
 from actcool import ActCoolLR, PowerCurve
+from actcool.curves import PAPER_T_START
 
 from .conftest import BNDropNet
 
@@ -29,7 +30,7 @@ def _run(batches, steps=STEPS, save_at=None, checkpoint=None, scheduler="actcool
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     scaler = torch.amp.GradScaler("cpu")
     if scheduler == "actcool":
-        sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=STEPS, measure_every=3)
+        sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=STEPS, measure_every=3)
     else:
         sched = StepLR(opt, 5)
     optimizer_steps = []

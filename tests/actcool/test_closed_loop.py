@@ -1,4 +1,5 @@
-"""Closed loop on a small real task (SPEC §4; paper §4): scikit-learn digits, a ConvNet with BN.
+"""Closed loop on a small real task (docs/algorithm.md §4; paper §4): scikit-learn digits, a
+ConvNet with BN.
 
 ActCoolLR (default granularity unit:64, Weibull law with smoothing) follows a linear cool-down
 from 2 bits; the measured temperature must track the target, and the model must train about as
@@ -92,6 +93,7 @@ def train(schedule: str, seed: int = 0):
     return test_error, np.array(errors)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_actcool_tracks_a_linear_cooldown_and_trains_like_one_cycle():
     act_err, act_trace = train("actcool")

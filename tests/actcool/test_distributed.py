@@ -1,4 +1,5 @@
-"""SPEC §1: in distributed training, changed counts and B are summed over ranks (gloo, 2 CPUs).
+"""docs/algorithm.md §1: in distributed training, changed counts and B are summed over ranks
+(gloo, 2 CPUs).
 
 ActCoolLR under DistributedDataParallel, stepped with no argument, given either the DDP wrapper
 or its ``.module``, follows the same rates as with hand-written gradient averaging.
@@ -15,6 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from actcool import ActCoolLR, PowerCurve, TemperatureMonitor
+from actcool.curves import PAPER_T_START
 
 
 class MLP(nn.Module):
@@ -63,7 +65,7 @@ def _train(x, y, world, given):
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     measured = {"manual": model, "ddp": ddp, "ddp.module": ddp.module if ddp else None}[given]
     lrs, temps = [], []
-    with ActCoolLR(opt, measured, PowerCurve(3.17), total_steps=20, measure_every=2) as sched:
+    with ActCoolLR(opt, measured, PowerCurve(PAPER_T_START), total_steps=20, measure_every=2) as sched:
         for _ in range(20):
             loss = nn.functional.cross_entropy(trained(x), y)
             opt.zero_grad()

@@ -1,4 +1,5 @@
-"""LR range scan (SPEC §3): Δ = (θ_{t+1} − θ_t)/λ_t, no trace, overflow is 'changed'."""
+"""LR range scan (docs/algorithm.md §3): Δ = (θ_{t+1} − θ_t)/λ_t, no trace, overflow is
+'changed'."""
 
 import copy
 

@@ -1,4 +1,5 @@
-"""ActCoolLR against SPEC §4: the exact rate sequence, clamping, divergence and resume."""
+"""ActCoolLR against docs/algorithm.md §4: the exact rate sequence, clamping, divergence and
+resume."""
 
 import io
 import json
@@ -17,6 +18,7 @@ from actcool import (
     PowerCurve,
     TemperatureController,
 )
+from actcool.curves import PAPER_T_START
 
 from .conftest import BNDropNet, train_step
 
@@ -28,7 +30,7 @@ def _clip(p, b):
 
 
 def expected_sequence(lr0, temps, sigma, curve, n, k, b, steps, lr_min=1e-6, lr_max=10.0):
-    """SPEC §4 written out by hand, with the standard library's normal quantile."""
+    """docs/algorithm.md §4 written out by hand, with the standard library's normal quantile."""
     lrs = [lr0]
     lr_t, lr_star, start = lr0, None, None
     for t in range(steps):
@@ -44,7 +46,7 @@ def expected_sequence(lr0, temps, sigma, curve, n, k, b, steps, lr_min=1e-6, lr_
 
 
 def test_controller_produces_the_spec_sequence():
-    curve = PowerCurve(3.17, 1.0)
+    curve = PowerCurve(PAPER_T_START, 1.0)
     temps = [0.4, 2.5, 3.4, 1.0, 6.0, 0.0]
     k, n, b, sigma = 4, 24, 64, 1.3
     ctrl = TemperatureController(response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.1, total_steps=n, measure_every=k, sigma=sigma)
@@ -62,13 +64,13 @@ def test_controller_produces_the_spec_sequence():
 
 
 def test_clamping_and_non_finite_inputs():
-    curve = PowerCurve(3.17)
+    curve = PowerCurve(PAPER_T_START)
     ctrl = TemperatureController(
         response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.1, total_steps=100, measure_every=10, sigma=1.0, lr_min=1e-3, lr_max=0.5
     )
     assert ctrl.observe(0, 0.1, 0.0, 128, curve) == 0.5  # cold: wants a huge rate, clamped
     assert ctrl.observe(10, 0.5, 8.0, 128, curve) == pytest.approx(
-        0.5 * math.exp(1.0 * (PHI_INV(1 - 2 ** -(3.17 * 0.8)) - PHI_INV(1 - 1 / 256)))
+        0.5 * math.exp(1.0 * (PHI_INV(1 - 2 ** -(PAPER_T_START * 0.8)) - PHI_INV(1 - 1 / 256)))
     )
     ctrl2 = TemperatureController(
         response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.1, total_steps=100, measure_every=10, sigma=50.0, lr_min=1e-3
@@ -89,13 +91,13 @@ def test_clamping_and_non_finite_inputs():
 
 
 def test_a_saturated_measurement_uses_the_scan_fit():
-    curve = PowerCurve(3.17)
+    curve = PowerCurve(PAPER_T_START)
     c = TemperatureController(response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.5, total_steps=100, measure_every=10, sigma=1.2)
     # every pattern changed (8 bits at B=128): the point estimate is biased, the scan's μ is used
     lr = c.observe(0, 0.5, 8.0, 128, curve, scan_mu=-4.0)
     assert c.mu == -4.0
     assert lr == pytest.approx(math.exp(-4.0 + 1.2 * PHI_INV(1 - 2 ** -curve(0.1))))
-    # an unsaturated measurement keeps SPEC §4.2's estimate even when a scan is present
+    # an unsaturated measurement keeps docs/algorithm.md §4's estimate even when a scan is present
     c.observe(10, lr, 2.0, 128, curve, scan_mu=-4.0)
     assert c.mu == pytest.approx(math.log(lr) - 1.2 * PHI_INV(0.75))
 
@@ -161,7 +163,7 @@ def test_sigma_is_fitted_from_a_scan_at_the_first_step(image_batches):
     torch.manual_seed(0)
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=50, response="gaussian",
+    sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=50, response="gaussian",
                       smoothing=0.0, granularity="sample")
     assert sched.sigma is None
     x, y = image_batches[0]
@@ -193,7 +195,7 @@ def test_k_is_fitted_from_a_scan_at_the_first_step(image_batches):
 def test_non_finite_loss_marks_divergence_and_holds_the_rate(image_batches):
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=50, sigma=1.0, measure_every=2)
+    sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=50, sigma=1.0, measure_every=2)
     x, y = image_batches[0]
     train_step(model, opt, x, y)
     sched.step(x, loss=float("nan"))
@@ -210,10 +212,10 @@ def test_non_finite_loss_marks_divergence_and_holds_the_rate(image_batches):
 def test_state_dict_is_plain_data():
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    sched = ActCoolLR(opt, model, PowerCurve(3.17, 2.0), total_steps=50)
+    sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START, 2.0), total_steps=50)
     state = sched.state_dict()
     json.dumps(state)  # numbers, strings, lists and dicts only
-    assert state["target"] == {"kind": "power", "t_start": 3.17, "gamma": 2.0}
+    assert state["target"] == {"kind": "power", "t_start": PAPER_T_START, "gamma": 2.0}
 
 
 def _run(steps, batches, save_at=None, checkpoint=None, total=20):
@@ -222,7 +224,7 @@ def _run(steps, batches, save_at=None, checkpoint=None, total=20):
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     sched = ActCoolLR(
-        opt, model, PowerCurve(3.17), total_steps=total, measure_every=3, scan_every=7
+        opt, model, PowerCurve(PAPER_T_START), total_steps=total, measure_every=3, scan_every=7
     )
     start = 0
     if checkpoint is not None:
@@ -276,7 +278,7 @@ def test_works_with_common_optimizers(make_opt, image_batches):
     torch.manual_seed(0)
     model = BNDropNet()
     opt = make_opt(model.parameters())
-    sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=30, measure_every=5)
+    sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=30, measure_every=5)
     for t in range(30):
         x, y = image_batches[t % 6]
         train_step(model, opt, x, y, sched)

@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from actcool.sites import PatternProbe, _count_changes, _padded_length, _pattern_buffer, _write_pattern
+from actcool.sites import (
+    PatternProbe,
+    _count_changes,
+    _padded_length,
+    _pattern_buffer,
+    _write_pattern,
+)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +72,6 @@ def test_probe_counts_a_relu_and_a_linear_site_like_the_definition():
         probe.mode = "compare"
         model(x)
     counts = probe.take_counts().tolist()
-    expected = [[int((b != a).any(1).sum()), int((b != a).sum())] for b, a in zip(before, after)]
+    expected = [[int((b != a).any(1).sum()), int((b != a).sum())] for b, a in zip(before, after, strict=True)]
     assert counts == expected
     assert probe.totals().tolist() == [[6, 6 * 9], [6, 6 * 4]]

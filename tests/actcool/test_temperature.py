@@ -67,7 +67,8 @@ def test_clip_probability():
 def test_mu_and_lr_formulas_round_trip():
     sigma, lr, p = 1.3, 0.05, 0.7
     mu = mu_from_observation(lr, p, sigma)
-    # closed form with the SPEC's single sign convention: mu = ln(lr) - sigma * Phi^-1(p)
+    # closed form with the single sign convention of docs/algorithm.md §2:
+    # mu = ln(lr) - sigma * Phi^-1(p)
     from statistics import NormalDist
 
     assert mu == pytest.approx(math.log(lr) - sigma * NormalDist().inv_cdf(p), rel=1e-12)

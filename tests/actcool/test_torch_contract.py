@@ -23,6 +23,7 @@ from torch.optim.lr_scheduler import LRScheduler, StepLR
 
 import actcool
 from actcool import ActCoolLR, PowerCurve
+from actcool.curves import PAPER_T_START
 
 from .conftest import BNDropNet
 
@@ -95,7 +96,7 @@ def _first_steps(make, order):
 @pytest.mark.parametrize("order", ["optimizer first", "scheduler first", "optimizer replaced"])
 def test_stepping_order_warnings_are_torchs(order):
     ours = _first_steps(
-        lambda o, m: ActCoolLR(o, m, PowerCurve(3.17), total_steps=10, measure_every=1), order
+        lambda o, m: ActCoolLR(o, m, PowerCurve(PAPER_T_START), total_steps=10, measure_every=1), order
     )
     theirs = _first_steps(lambda o, m: StepLR(o, 5), order)
     assert ours == theirs
@@ -108,7 +109,7 @@ def test_constructor_get_last_lr_and_state_dict_follow_lrscheduler():
         [{"params": model.conv.parameters(), "lr": 0.1},
          {"params": model.head.parameters(), "lr": 0.02}], momentum=0.9
     )
-    sched = ActCoolLR(opt, model, PowerCurve(3.17), total_steps=10, k=1.0)
+    sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=10, k=1.0)
     assert isinstance(sched, LRScheduler)
     assert sched.last_epoch == 0 and sched.base_lrs == [0.1, 0.02]
     assert [g["initial_lr"] for g in opt.param_groups] == [0.1, 0.02]
@@ -117,7 +118,7 @@ def test_constructor_get_last_lr_and_state_dict_follow_lrscheduler():
     torch.save(sched.state_dict(), buf)
     buf.seek(0)
     state = torch.load(buf, weights_only=True)  # plain data: loads without unpickling code
-    other = ActCoolLR(opt, BNDropNet(), PowerCurve(3.17), total_steps=10, k=1.0)
+    other = ActCoolLR(opt, BNDropNet(), PowerCurve(PAPER_T_START), total_steps=10, k=1.0)
     other.load_state_dict(state)
     assert other.state_dict() == sched.state_dict()
     assert other.get_last_lr() == sched.get_last_lr()

@@ -76,11 +76,14 @@ def main(mode: str, *args: str) -> None:
         print(
             json.dumps({"reads": reads, "errors": errors[:5], "n_errors": len(errors)}), flush=True
         )
-    elif mode == "hold":
+    elif mode == "hold":  # SECONDS, or "stdin": until the parent closes our stdin
         path, seconds = args
         with connect(path):
             print("held", flush=True)
-            time.sleep(float(seconds))
+            if seconds == "stdin":
+                sys.stdin.read()
+            else:
+                time.sleep(float(seconds))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -20,6 +20,7 @@ def spawn_child(*args: object) -> subprocess.Popen:
         [sys.executable, "-m", "tests.storage.child", *map(str, args)],
         cwd=REPO,
         env=env,
+        stdin=subprocess.PIPE,  # closing it tells a "hold ... stdin" child to let go
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -12,6 +12,8 @@ from storage import install_signal_flush
 
 from .processes import spawn_child, wait_for_line
 
+HANG_GUARD_S = 60.0  # only guards against a hang; the events normally come in a second
+
 
 @pytest.mark.parametrize("how", ["with", "atexit"])
 def test_sigterm_saves_every_logged_row(store, how):
@@ -35,23 +37,26 @@ def test_normal_exit_without_close_saves_every_logged_row(store):
     assert store.site_matrix(run_id)[2].shape == (8, 2500)
 
 
-@pytest.mark.parametrize("delay", [0.7, 1.5])
-def test_kill_9_loses_at_most_the_last_flush_and_leaves_a_readable_store(store, delay):
+@pytest.mark.parametrize("after", ["a pause", "a flush"])
+def test_kill_9_loses_no_saved_row_and_leaves_a_readable_store(store, after):
     run_id = store.create_run({}, name="killed")
     child = spawn_child("stream", store.home, run_id)
     store.update_run(run_id, pid=child.pid)  # as a trainer launched by a worker would
     wait_for_line(child, "ready")
-    time.sleep(delay)  # flushes of ~50k rows every 0.5 s: the kill often lands mid-write
-    killed_at = time.time()
+    if after == "a flush":  # kill once rows are saved (flushes of ~50k rows every 0.5 s)
+        deadline = time.monotonic() + HANG_GUARD_S
+        while store.steps(run_id).empty:
+            assert time.monotonic() < deadline, "the child saved no rows before the kill"
+            time.sleep(0.05)
+    else:
+        time.sleep(0.7)  # the kill often lands mid-write
+    saved = len(store.steps(run_id))
     child.kill()
     child.wait(timeout=30)
 
     steps = store.steps(run_id)
     assert steps["step"].tolist() == list(range(len(steps)))  # whole flushes only
-    if delay > 1.0:
-        assert len(steps) > 0
-    if len(steps):
-        assert killed_at - steps["wall_time"].max() <= 2.0
+    assert len(steps) >= saved  # what was saved before the kill is still there
     names, site_steps, temps = store.site_matrix(run_id)
     assert site_steps.tolist() == list(range(len(site_steps)))
     assert abs(len(site_steps) - len(steps)) <= 1  # a step and its sites may straddle a flush
