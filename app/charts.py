@@ -4,8 +4,9 @@ Every page draws through these, so a schedule has the same colour everywhere, le
 are on log axes, temperatures are in bits and errors in percent. Nothing here touches
 Streamlit or the store; the tests check the traces, axes and data of each figure.
 
-Conventions (SPEC §2-§3): temperature T in bits; ``e^μ`` is the critical learning rate at
-which half of the patterns change (T = 1 bit); σ is the width of the transition in ln-units.
+Conventions (docs/algorithm.md §2-§3): temperature T in bits; ``e^μ`` is the critical
+learning rate at which half of the patterns change (T = 1 bit); σ is the width of the
+transition in ln-units.
 A temperature depends on what counts as one pattern (its granularity: ``unit:64``,
 ``position``, ``sample``; see :mod:`actcool.granularity`), so every temperature axis and
 colour bar names the granularity it was measured at when the caller passes it.
@@ -23,6 +24,7 @@ from plotly.subplots import make_subplots
 
 from actcool.pattern_model import change_probability
 from actcool.weibull_model import weibull_probability
+from app.colors import OTHER_COLOR, SCHEDULE_COLORS, TARGET_COLOR
 from app.summary import FIT_MODELS, MODEL_LABELS, model_fit, normalize_fits
 
 __all__ = [
@@ -44,17 +46,6 @@ __all__ = [
     "temperature_title",
 ]
 
-# One colour per schedule on every page (colour-blind-safe Okabe-Ito hues).
-SCHEDULE_COLORS: dict[str, str] = {
-    "actcool": "#D55E00",  # vermillion: the temperature-controlled schedule
-    "onecycle": "#0072B2",  # blue
-    "cosine": "#009E73",  # green
-    "step": "#CC79A7",  # purple
-    "constant": "#7F7F7F",  # grey
-    "schedulefree": "#E69F00",  # orange
-}
-OTHER_COLOR = "#333333"
-TARGET_COLOR = "#222222"
 # The two response models of an LR range scan, on every figure that draws them.
 MODEL_COLORS = {"gaussian": "#0072B2", "weibull": "#D55E00"}
 MODEL_DASHES = {"gaussian": "solid", "weibull": "dash"}
@@ -422,8 +413,8 @@ def scan_heatmap(
     granularity: str | None = None,
 ) -> go.Figure:
     """The paper's LR range heatmap: training time × log learning rate, colour = mean
-    temperature (SPEC §3), with the learning rate actually used, ``e^μ`` of the Gaussian
-    fit and ``λ0`` of the Weibull fit drawn over it.
+    temperature (docs/algorithm.md §3), with the learning rate actually used, ``e^μ`` of the
+    Gaussian fit and ``λ0`` of the Weibull fit drawn over it.
 
     Each scan colours the stretch of training from its step to the next scan (the last one
     to the latest step in ``steps``, else to ``total_steps``). The y axis is log10 of the rate, labelled in powers of ten.

@@ -12,7 +12,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from actcool import Calibration
+from actcool.curves import PAPER_T_START
 from actcool.granularity import DEFAULT_PATTERN_LENGTH, Granularity
 from trainer.config import RunConfig
 
@@ -26,9 +29,12 @@ __all__ = [
     "build_configs",
     "calibration_spec",
     "demo_configs",
+    "field_problem",
     "granularity_spec",
     "parse_floats",
     "parse_seeds",
+    "reach_problems",
+    "settings_line",
     "target_spec",
 ]
 
@@ -52,7 +58,7 @@ GRANULARITY_LABELS: dict[str, str] = {
 
 # The Launch page's calibrations of the default target (RunConfig.calibration), default first.
 CALIBRATION_LABELS: dict[str, str] = {
-    "auto": "auto: fixed for unit granularities, ramp otherwise",
+    "auto": "auto: the recommended calibration (ramp)",
     "fixed": "fixed: start at a set temperature",
     "ramp": "ramp: warm up, then read T_start off the measurements",
 }
@@ -116,7 +122,7 @@ def target_spec(
     source: str,
     designed: Mapping[str, Any] | None = None,
     saved_name: str | None = None,
-    t_start: float = 3.17,
+    t_start: float = PAPER_T_START,
     gamma: float = 1.0,
 ) -> str:
     """The ``RunConfig.target`` string for a target source of the Launch page.
@@ -231,3 +237,77 @@ def demo_configs() -> list[RunConfig]:
         RunConfig(**shared, schedule="actcool", target="default", name="demo-actcool"),
         RunConfig(**shared, schedule="onecycle", name="demo-onecycle"),
     ]
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """What :class:`RunConfig` says about ``value`` for its field ``name`` (every other field
+    at its default), or None when it is accepted: the message shown under a Launch field."""
+    try:
+        RunConfig(**{name: value})
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def reach_problems(
+    curve: Mapping[str, Any] | None, granularity: str, batch_size: int
+) -> tuple[list[str], list[str]]:
+    """``(errors, warnings)`` about whether the temperature can follow ``curve`` (a curve
+    definition; None: the calibrated default, which is always reachable).
+
+    Errors: the curve rises above the largest temperature the granularity can measure at
+    this batch size (``sample``: log2(2·batch) bits; ``unit`` and ``position`` have no cap
+    that a target reaches). Warnings: a curve that never cools (as high at the end as at
+    the start) keeps the rate near its ceiling to the last step.
+    """
+    if not curve:
+        return [], []
+    from actcool.curves import curve_from_dict
+
+    values = curve_from_dict(dict(curve))(np.linspace(0.0, 1.0, 201))
+    errors, warnings = [], []
+    parsed = Granularity.parse(granularity)
+    cap = parsed.cap(int(batch_size)) if parsed.kind == "sample" and batch_size >= 1 else None
+    if cap is not None and float(values.max()) > cap:
+        errors.append(
+            f"the target reaches {values.max():.2f} bits, above what the {granularity} "
+            f"granularity can measure at batch {int(batch_size)} (log2(2·{int(batch_size)}) = "
+            f"{cap:.2f} bits): the rate would climb to its ceiling. Lower the curve, raise the "
+            "batch size or choose the unit granularity"
+        )
+    if float(values[-1]) > 0 and float(values[-1]) >= float(values[0]):
+        warnings.append(
+            f"the target never cools ({values[0]:.2f} bits at the start, {values[-1]:.2f} at "
+            "the end): the rate stays high to the last step; end the curve lower to anneal"
+        )
+    return errors, warnings
+
+
+def settings_line(config: RunConfig) -> str:
+    """The settings a run was queued with, in one line: ``convnet4 on digits · 5 epochs ·
+    batch 128 · sgd lr 0.05 · ActCoolLR (default target, calibration auto, weibull) ·
+    unit:64 · seed 0``."""
+    schedule = SCHEDULE_LABELS.get(config.schedule, config.schedule)
+    if config.schedule == "actcool":  # the calibration applies to the default target only
+        target = (f"default target, calibration {config.calibration}"
+                  if config.target == "default" else _short_target(config.target))
+        schedule += f" ({target}, {config.response})"
+    parts = [
+        f"{config.model} on {config.dataset}" + (
+            "" if config.dataset in ("digits", "synthetic") else f" from {config.data_dir}"),
+        f"{config.epochs} epochs" + (f" (at most {config.max_steps} steps)" if config.max_steps
+                                     else ""),
+        f"batch {config.batch_size}",
+        f"{config.optimizer} lr {config.lr:g}",
+        schedule,
+        config.granularity,
+        f"seed {config.seed}",
+    ]
+    return " · ".join(parts)
+
+
+def _short_target(target: str) -> str:
+    if not target.startswith("{"):
+        return f"target {target}"
+    kind = json.loads(target).get("kind", "curve")
+    return f"{kind} target curve"

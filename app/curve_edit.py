@@ -1,9 +1,9 @@
 """Pure logic of the Design page: presets to control points, lasso strokes, validation.
 
 A target curve on the Design page is edited as control points ``(fraction, temperature)``
-(SPEC §5): a preset is sampled into points, a stroke drawn with Plotly's lasso replaces the
-stretch of points it spans, and the points are validated by :class:`actcool.DrawnCurve`,
-whose ``ValueError`` names the bad point. Nothing here touches Streamlit, so all of it is
+(docs/algorithm.md §5): a preset is sampled into points, a stroke drawn with Plotly's lasso
+replaces the stretch of points it spans, and the points are validated by
+:class:`actcool.DrawnCurve`, whose ``ValueError`` names the bad point. Nothing here touches Streamlit, so all of it is
 unit-tested directly.
 """
 
@@ -28,6 +28,7 @@ from actcool import (
     lr_for_probability,
     probability_from_temperature,
 )
+from actcool.curves import PAPER_T_START
 
 __all__ = [
     "COLUMNS",
@@ -69,11 +70,11 @@ def preset_curve(name: str, **params: float) -> TargetCurve:
         ValueError: unknown preset, or a parameter the curve rejects (naming it).
     """
     if name == "Power cool-down":
-        return PowerCurve(params.get("t_start", 3.17), params.get("gamma", 1.0))
+        return PowerCurve(params.get("t_start", PAPER_T_START), params.get("gamma", 1.0))
     if name == "Constant":
         return ConstantCurve(params.get("temperature", 1.0))
     if name == "Cosine":
-        return CosineCurve(params.get("t_start", 3.17), params.get("t_end", 0.0))
+        return CosineCurve(params.get("t_start", PAPER_T_START), params.get("t_end", 0.0))
     raise ValueError(
         f"unknown parametric preset {name!r}; choose one of: Power cool-down, Constant, Cosine"
     )
@@ -239,7 +240,7 @@ def implied_lr(
     batch_size: int,
     fractions: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The learning rate a target curve implies under the pattern model (SPEC §2, §4):
+    """The learning rate a target curve implies under the pattern model (algorithm.md §2, §4):
 
     ``λ(f) = exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C(f)), B)))``.
 

@@ -23,13 +23,14 @@ import pandas as pd
 import streamlit as st
 
 from app.charts import DISPLAY_POINTS, DISPLAY_STEPS
-from storage import LockTimeout, Store
+from storage import LockTimeout, Store, UnreadableStore
 from storage.store import default_home
 
 __all__ = [
     "DISPLAY_POINTS",
     "DISPLAY_STEPS",
     "aligned",
+    "check_store",
     "clear",
     "comparison_csv",
     "curves",
@@ -50,6 +51,7 @@ LOCK_TIMEOUT = 10.0  # seconds to wait for a trainer's file lock before "store b
 RETRY_SECONDS = 1.0
 RETRIES = 30  # reruns in a row before the page waits for the user (or its live refresh)
 _RETRIED = "store_busy_retries"  # session key: reruns in a row caused by lock conflicts
+_SEEN = "store_seen"  # session key: (home, creation time of its catalog) when last read
 EXPORT_METRICS = (
     "lr", "loss", "mean_temperature", "target_temperature", "train_error", "val_error",
     "test_error",
@@ -70,6 +72,42 @@ def _store(at: str) -> Store:
     return Store(at, lock_timeout=LOCK_TIMEOUT)
 
 
+def check_store() -> None:
+    """Before a page: say so when the store was deleted or replaced since this session last
+    read it (its runs are gone from view; an empty store is in its place), and stop the page
+    at a store file that cannot be read, offering to move it aside."""
+    try:
+        identity = (home(), store().created_at())  # creates an empty store where none is
+    except UnreadableStore as exc:
+        unreadable(exc)
+    except LockTimeout:
+        return  # the page's own reads wait for the lock and say "store busy"
+    seen = st.session_state.get(_SEEN)
+    if seen is not None and seen[0] == identity[0] and seen != identity:
+        st.cache_data.clear()  # nothing read from the old store may be shown
+        st.warning(
+            f"The store at `{home()}` was deleted or replaced while the dashboard was open: "
+            "the runs it held are no longer shown, and an empty store is used in its place. "
+            "A worker still serving the old folder carries on; its runs are not listed here.",
+            icon=":material/folder_off:",
+        )
+    st.session_state[_SEEN] = identity
+
+
+def unreadable(exc: UnreadableStore) -> None:
+    """The page for a store file that cannot be read: what happened, and a button that moves
+    the file aside so that an empty store takes its place. Stops the page."""
+    st.error(f"The store cannot be read: {exc}", icon=":material/error:")
+    if st.button("Move it aside and start an empty store", key="do_set_aside",
+                 icon=":material/drive_file_move:"):
+        moved = store().set_aside()
+        clear()
+        st.session_state.pop(_SEEN, None)
+        st.success(f"Moved it to `{moved}`; the store is empty now.")
+        st.button("Continue", key="do_after_set_aside")
+    st.stop()
+
+
 @contextmanager
 def guard() -> Iterator[None]:
     """Turn a lock conflict in the block into a warning and a rerun a second later.
@@ -79,6 +117,8 @@ def guard() -> Iterator[None]:
     """
     try:
         yield
+    except UnreadableStore as exc:
+        unreadable(exc)
     except LockTimeout:
         retried = st.session_state.get(_RETRIED, 0)
         st.warning("Store busy (a trainer is writing to it), retrying…", icon=":material/hourglass_top:")

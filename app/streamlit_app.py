@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import ui  # noqa: E402
+from app import data, ui  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "views"
 
@@ -30,4 +30,5 @@ page = st.navigation(
     position="top",
 )
 ui.sidebar_store_info()
+data.check_store()
 page.run()

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from actcool.granularity import Granularity
+from storage.status import LIVE, RESUMABLE
 
 __all__ = [
     "FIT_MODELS",
@@ -29,9 +30,11 @@ __all__ = [
     "fit_table",
     "format_duration",
     "granularity_groups",
+    "grid_edge_fits",
     "granularity_of",
     "model_fit",
     "normalize_fits",
+    "picker_label",
     "progress",
     "run_label",
 ]
@@ -46,8 +49,6 @@ STATUS_ICONS: dict[str, str] = {
     "diverged": ":material/warning:",
     "lost": ":material/help:",
 }
-LIVE = ("queued", "running")  # statuses whose data still changes
-RESUMABLE = ("stopped", "lost", "failed")  # what trainer.worker.resume_detached accepts
 #: What a run recorded before measurement granularities existed measured: one pattern per sample.
 LEGACY_GRANULARITY = "sample"
 #: The response models fitted to every LR range scan, and their names in legends and tables.
@@ -61,6 +62,18 @@ def run_label(run: Mapping[str, Any]) -> str:
     """``"convnet4-digits-actcool · 1a2b3c4d · finished"``: name, id and status, as plain
     text (select boxes show no icons)."""
     return f"{run.get('name') or '(unnamed)'} · {run.get('id')} · {run.get('status')}"
+
+
+def picker_label(run: Mapping[str, Any]) -> str:
+    """:func:`run_label` plus, for a run that has ended, the steps it trained
+    (``"… · finished · 120/120 steps"``); a live run's step changes every second, so the
+    Runs page shows it beside the picker instead."""
+    label = run_label(run)
+    summary = run.get("summary") or {}
+    steps, total = summary.get("steps"), summary.get("total_steps")
+    if run.get("status") in ("finished", "stopped", "diverged") and steps is not None:
+        label += f" · {steps}" + (f"/{total}" if total else "") + " steps"
+    return label
 
 
 def format_duration(seconds: float | None) -> str:
@@ -344,3 +357,42 @@ def fit_table(fits: pd.DataFrame, step: int) -> pd.DataFrame:
             "note": "; ".join(notes),
         })
     return pd.DataFrame(rows)
+
+
+def grid_edge_fits(scans: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
+    """Where a scan's fit of the mean temperature lies at the edge of that scan's rate grid:
+    e^μ (Gaussian) or λ0 (Weibull) at or beyond the second-lowest or second-highest rate
+    scanned. Such a fit rests on one side of the transition only, so its value is little
+    more than a bound. One message per fit, naming the step, the value, the grid, and a grid
+    of the same span centred on the value to scan instead.
+
+    Args:
+        scans: :meth:`Store.scans` rows (step, rate, site...).
+        fits: :meth:`Store.fits` rows (either layout, see :func:`normalize_fits`).
+    """
+    fits = normalize_fits(fits)
+    mean = fits[fits["site"] == "mean"]
+    messages = []
+    for step, rows in mean.groupby("step", sort=True):
+        rates = np.sort(pd.unique(scans.loc[scans["step"] == step, "rate"].astype(float)))
+        if len(rates) < 3:
+            continue
+        low, high = float(rates[0]), float(rates[-1])
+        for model, name in (("gaussian", "e^μ"), ("weibull", "λ0")):
+            fit, _ = model_fit(rows, step, "mean", model)
+            if fit is None:
+                continue
+            value = math.exp(fit["mu"]) if model == "gaussian" else fit["lambda0"]
+            if rates[1] < value < rates[-2]:
+                continue
+            edge = "low" if value <= rates[1] else "high"
+            span = math.log10(high / low)
+            new_low = 10.0 ** round(math.log10(value) - span / 2)
+            new_high = new_low * 10.0 ** round(span)
+            messages.append(
+                f"step {int(step)}: {name} = {value:.3g} lies at the {edge} edge of the scan "
+                f"grid {low:.3g}–{high:.3g}, so it is little more than a bound; scan "
+                f"{new_low:.3g}–{new_high:.3g} instead (scan_low={new_low:g}, "
+                f"scan_high={new_high:g})"
+            )
+    return messages

@@ -8,10 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from app import data, summary
+from trainer.data.names import DATASET_NAMES
 
 __all__ = [
     "SELECTED_RUN",
     "chart",
+    "dataset_input",
     "drop_stale",
     "empty_store_hint",
     "keep_settings",
@@ -24,6 +26,9 @@ SELECTED_RUN = "selected_run"  # session key: the run the Runs page shows (set b
 # Keys of the pages' setting widgets; action widgets (buttons, the points table, the drawing
 # chart) have keys that start otherwise ("do_", "points_", "draw_", "chart_").
 SETTING_PREFIXES = ("design_", "launch_", "compare_", "runs_")
+SIDEBAR_REFRESH_SECONDS = 3.0
+_STATUSES = "store_statuses"  # session key: (id, status) of every run when last counted
+IMAGEFOLDER = "imagefolder"  # the dataset choice that takes a folder path
 CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
 
@@ -53,21 +58,50 @@ def drop_stale(key: str, options: Sequence) -> None:
 
 def sidebar_store_info() -> None:
     """Where the store is and whether a worker serves it, in the sidebar of every page."""
-    from trainer.worker import worker_pid
-
     with st.sidebar:
         st.markdown("**ActCool** · activation pattern temperature")
         st.caption(f"Store: `{data.home()}`")
-        try:
-            with data.guard():
-                runs = data.runs()
-        except Exception:  # the page itself reports store problems; the sidebar stays quiet
-            return
-        counts = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)
-        parts = [f"{counts[s]} {s}" for s in ("running", "queued") if s in counts]
-        st.caption(f"{len(runs)} runs" + (f" ({', '.join(parts)})" if parts else ""))
-        pid = worker_pid(data.store())
-        st.caption(f"Worker: running (pid {pid})" if pid else "Worker: not running")
+        store_counts()
+
+
+@st.fragment(run_every=SIDEBAR_REFRESH_SECONDS)
+def store_counts() -> None:
+    """How many runs there are, running and queued, and the worker: refreshed on its own
+    every few seconds, so counts never outlive the runs they count. When a run appears,
+    disappears or changes status, the whole page reruns, so that its run pickers and
+    panels are not left behind either."""
+    from trainer.worker import worker_pid
+
+    try:
+        runs = data.runs()
+    except Exception:  # the page itself reports store problems; the sidebar stays quiet
+        return
+    statuses = tuple(zip(runs["id"], runs["status"], strict=True))
+    previous = st.session_state.get(_STATUSES)
+    st.session_state[_STATUSES] = statuses
+    if previous is not None and previous != statuses:
+        data.clear()
+        st.rerun()  # the whole page: run pickers and panels show the new statuses too
+    counts = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)
+    parts = [f"{counts[s]} {s}" for s in ("running", "queued") if s in counts]
+    st.caption(f"{len(runs)} runs" + (f" ({', '.join(parts)})" if parts else ""))
+    pid = worker_pid(data.store())
+    st.caption(f"Worker: running (pid {pid})" if pid else "Worker: not running")
+
+
+def dataset_input(key: str, default: str = "digits", help: str | None = None) -> str:
+    """A dataset picker: every trainer dataset, and ``imagefolder:<path>`` with a path field
+    (absolute, or relative to the data folder). Returns the dataset name a RunConfig takes."""
+    choices = [*DATASET_NAMES, IMAGEFOLDER]
+    choice = st.selectbox("Dataset", choices, index=choices.index(default), key=key, help=help,
+                          format_func=lambda d: "imagefolder:<path>" if d == IMAGEFOLDER else d)
+    if choice != IMAGEFOLDER:
+        return choice
+    path = st.text_input("Image folder", "", key=f"{key}_path",
+                         placeholder="path/with/train-and-test",
+                         help="A folder with train/ and test/ (or val/) subfolders of one "
+                         "folder per class; absolute, or relative to the data folder.")
+    return f"{IMAGEFOLDER}:{path.strip()}"
 
 
 def empty_store_hint(what: str) -> None:
@@ -83,23 +117,29 @@ def empty_store_hint(what: str) -> None:
 def run_picker(
     runs: pd.DataFrame, label: str, key: str, default: str | None = None
 ) -> str:
-    """A selectbox of runs (newest first, labelled by status, name and id); returns an id."""
+    """A selectbox of runs (newest first, labelled by name, id, status and, once a run has
+    ended, its steps); returns an id."""
     ids = runs["id"].tolist()
-    labels = {row["id"]: summary.run_label(row) for row in runs.to_dict("records")}
+    labels = {row["id"]: summary.picker_label(row) for row in runs.to_dict("records")}
     drop_stale(key, ids)
     index = ids.index(default) if default in labels else 0
     return st.selectbox(label, ids, index=index, format_func=labels.__getitem__, key=key)
 
 
-def status_message(run: dict) -> None:
-    """One line on the run's state; the error of failed and diverged runs, with traceback."""
+def status_message(run: dict, log: str = "") -> None:
+    """One line on the run's state; the error of failed and diverged runs, with traceback,
+    and ``log`` (its training process's output) one click away."""
     status = run["status"]
     icon = summary.STATUS_ICONS.get(status)
     if status in ("failed", "diverged"):
         st.error(f"Run {status}: {run.get('error') or 'no message recorded'}", icon=icon)
-        if run.get("traceback"):
+        traceback = (run.get("traceback") or "").strip()
+        if traceback and traceback not in log:
             with st.expander("Traceback"):
                 st.code(run["traceback"], language="text")
+        if log:
+            with st.expander("Full log of its training process"):
+                st.code(log, language="text")
     elif status == "lost":
         st.warning(
             "Run lost: its trainer stopped sending heartbeats without recording an end "

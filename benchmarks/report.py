@@ -12,7 +12,7 @@ import json
 import math
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,30 +20,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actcool.calibration import DEFAULT_START_BITS
+from app.colors import SCHEDULE_COLORS, TARGET_COLOR
+from app.summary import MODEL_LABELS
+
 from . import figures as F
 from .analysis import smooth
 from .reproduce import CALIBRATIONS, HINT_LR, SEEDS
 
-# One colour per schedule in every figure of the report (Okabe-Ito hues). The dashboard keeps
-# its own table in app/charts.py (SCHEDULE_COLORS) with the same hues for the schedules both
-# know; the two are duplicated on purpose (the report must not import the app).
+# A schedule has the dashboard's colour (app/colors.py); the report's ActCoolLR variants add two.
 COLORS: dict[str, str] = {
-    "onecycle": "#0072B2",  # blue
-    "cosine": "#009E73",  # green
-    "step": "#CC79A7",  # purple
-    "schedulefree": "#E69F00",  # orange
-    "actcool-fixed": "#D55E00",  # vermillion: ActCoolLR's default
-    "actcool-ramp": "#8C2D04",  # dark vermillion
+    **{s: SCHEDULE_COLORS[s] for s in ("onecycle", "cosine", "step", "schedulefree")},
+    "actcool-ramp": SCHEDULE_COLORS["actcool"],  # ActCoolLR's default (calibration auto)
+    "actcool-fixed": "#8C2D04",  # dark vermillion
     "replay": "#56B4E9",  # sky blue: ActCoolLR following 1-cycle's T̄
 }
-TARGET_COLOR = "#222222"
 NAMES = {"onecycle": "1-cycle", "cosine": "cosine", "step": "step decay",
          "schedulefree": "schedule-free", "actcool-fixed": "ActCoolLR (fixed start)",
          "actcool-ramp": "ActCoolLR (ramp)", "replay": "ActCoolLR replaying 1-cycle's T̄"}
 PNGS = {"baselines": "baselines.png", "no_tuning": "no_tuning.png", "replay": "replay.png",
         "tracking": "tracking.png", "gamma": "gamma.png", "claims": "claims.png",
         "cifar": "cifar.png"}
-MODEL_NAMES = {"gaussian": "Gaussian CDF", "weibull": "Weibull"}
 OLD_PNGS = ("schedules.png", "onecycle_linearity.png", "depth.png", "fits.png")  # the previous plan's
 HEADINGS = {
     "baselines": "## 1. Baselines at their best rate",
@@ -118,6 +115,14 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A markdown table: the header, its rule and one line per row; every table of the report."""
+    def line(cells: Sequence[Any]) -> str:
+        return "| " + " | ".join(_cell(str(c)) for c in cells) + " |"
+
+    return [line(header), "|---" * len(header) + "|", *(line(r) for r in rows)]
+
+
 def _stat(st: dict) -> str:
     if st["n"] == 0:
         return "n/a"
@@ -134,16 +139,11 @@ def _missing_line(keys: list[str]) -> list[str]:
     return ["", "Missing here: " + ", ".join(f"`{k}`" for k in keys) + "."] if keys else []
 
 
-def _default_calibration() -> str | None:
-    """What the trainer's ``calibration="auto"`` picks at its default granularity."""
-    try:
-        from actcool import Granularity
-        from actcool.scheduler import _resolve_calibration
-        from trainer.config import RunConfig
+def _default_calibration() -> str:
+    """What ``calibration="auto"``, the default, means."""
+    from actcool.calibration import AUTO
 
-        return _resolve_calibration("auto", Granularity.parse(RunConfig().granularity)).kind
-    except Exception:  # a report must not fail on this remark
-        return None
+    return AUTO
 
 
 # ----------------------------------------------------------------------------- plotting
@@ -190,17 +190,17 @@ def section_baselines(fig: dict, runs: dict[str, F.Run], out: Path) -> list[str]
     lines = [HEADINGS["baselines"], "",
              "Claim: every baseline got a fair chance: a grid of peak rates (seed 0), its best rate "
              "repeated with seed 1, and its best rate inside the grid (not at an end, where a rate "
-             "outside the grid might do better).", "",
-             "| schedule | " + " | ".join(f"lr {r:g}" for r in rates)
-             + " | best rate | seed 0 | seed 1 | mean at best rate |",
-             "|---" * (len(rates) + 5) + "|"]
+             "outside the grid might do better).", ""]
+    rows = []
     for s, v in sch.items():
         cells = [_f(v["test_error"].get(f"{r:g}")) for r in rates]
         if v["best_rate"] is not None:
             i = next(i for i, r in enumerate(rates) if math.isclose(r, v["best_rate"]))
             cells[i] = f"**{cells[i]}**"
-        lines.append(f"| {NAMES[s]} | " + " | ".join(cells) + f" | {_f(v['best_rate'], 'g')} | "
-                     f"{_seed(v['at_best'], 0)} | {_seed(v['at_best'], 1)} | {_stat(v['at_best'])} |")
+        rows.append([NAMES[s], *cells, _f(v["best_rate"], "g"), _seed(v["at_best"], 0),
+                     _seed(v["at_best"], 1), _stat(v["at_best"])])
+    lines += _table(["schedule", *(f"lr {r:g}" for r in rates), "best rate", "seed 0", "seed 1",
+                     "mean at best rate"], rows)
     best = fig["best_baseline"]
     lines += ["", "Test error in %. "
               + (f"The best tuned baseline is **{NAMES[best]}** at rate {sch[best]['best_rate']:g}: "
@@ -252,13 +252,13 @@ def section_no_tuning(fig: dict, runs: dict[str, F.Run], plan: Sequence, out: Pa
              f"Claim: ActCoolLR with no tuning at all (the optimizer's default rate {HINT_LR:g} as its "
              "only hint and rate ceiling, the calibrated default target) matches the best tuned "
              f"baseline. Goal: within {fig['goal_points']} points of it (aim: beat it); mean over "
-             f"seeds {', '.join(map(str, SEEDS))}.", "",
-             "| calibration | seed 0 | seed 1 | mean (range) | T_start (bits) | vs best baseline | verdict |",
-             "|---|---|---|---|---|---|---|"]
-    for cal, c in fig["calibrations"].items():
-        ts = ", ".join(_f(v) for v in c["t_start_bits"].values()) or "n/a"
-        lines.append(f"| {cal} | {_seed(c['test_error'], 0)} | {_seed(c['test_error'], 1)} | "
-                     f"{_stat(c['test_error'])} | {ts} | {_f(c['gap_points'], '+.2f')} | {_v(c['ok'])} |")
+             f"seeds {', '.join(map(str, SEEDS))}.", ""]
+    lines += _table(
+        ["calibration", "seed 0", "seed 1", "mean (range)", "T_start (bits)", "vs best baseline", "verdict"],
+        ([cal, _seed(c["test_error"], 0), _seed(c["test_error"], 1), _stat(c["test_error"]),
+          ", ".join(_f(v) for v in c["t_start_bits"].values()) or "n/a", _f(c["gap_points"], "+.2f"),
+          _v(c["ok"])] for cal, c in fig["calibrations"].items()),
+    )
     lines.append("")
     for cal, c in fig["calibrations"].items():
         if c["test_error"]["n"] == 0:
@@ -282,13 +282,13 @@ def section_no_tuning(fig: dict, runs: dict[str, F.Run], plan: Sequence, out: Pa
         elif beyond:
             text += ("The difference is larger than the seed-to-seed range of either calibration, so these runs "
                      f"favour `{better}` as the default")
-            text += (f" (the trainer's default at unit:64 is `{default}`: "
+            text += (f" (the default, `auto`, is `{default}`: "
                      + ("the runs support it)." if default == better else "the runs argue for changing it).")
                      if default else ".")
         else:
             text += ("That is within the seed-to-seed range of a calibration, so these runs do not separate the "
                      "two: no evidence to choose the default either way"
-                     + (f" (the trainer's default at unit:64 is `{default}`)." if default else "."))
+                     + (f" (the default, `auto`, is `{default}`)." if default else "."))
         lines.append(text)
     lines += _missing_line(fig["missing"])
     one = F.best_onecycle_keys(runs, plan)
@@ -314,13 +314,14 @@ def section_replay(fig: dict, runs: dict[str, F.Run], out: Path, setups: dict) -
              "best 1-cycle run measured (rate ceiling = that run's peak rate) ends where that 1-cycle ends. "
              f"Goal: the replay at most {fig['fmnist']['goal_points']} points behind its 1-cycle on "
              f"{setups['main']} (mean over seeds), at most {fig['cifar']['goal_points']} on {setups['cifar']} "
-             "(one seed).", "",
-             "| setup | seed | 1-cycle replayed (rate) | its error | replay's error | replay − 1-cycle |",
-             "|---|---|---|---|---|---|"]
-    for setup, name in (("fmnist", setups["main"]), ("cifar", setups["cifar"])):
-        for p in fig[setup]["pairs"]:
-            lines.append(f"| {name} | {p['seed']} | `{p['source']}` ({p['rate']:g}) | {_f(p['source_error'])} | "
-                         f"{_f(p['replay_error'])} | {_f(p['gap_points'], '+.2f')} |")
+             "(one seed).", ""]
+    lines += _table(
+        ["setup", "seed", "1-cycle replayed (rate)", "its error", "replay's error", "replay − 1-cycle"],
+        ([name, p["seed"], f"`{p['source']}` ({p['rate']:g})", _f(p["source_error"]), _f(p["replay_error"]),
+          _f(p["gap_points"], "+.2f")]
+         for setup, name in (("fmnist", setups["main"]), ("cifar", setups["cifar"]))
+         for p in fig[setup]["pairs"]),
+    )
     lines.append("")
     for setup, name in (("fmnist", setups["main"]), ("cifar", setups["cifar"])):
         g = fig[setup]
@@ -356,11 +357,12 @@ def section_tracking(fig: dict, out: Path) -> list[str]:
              f"{fig['goal']} for every run.", ""]
     if not per:
         return lines + ["No finished ActCoolLR run yet.", ""]
-    lines += ["| run | measurements | mean target (bits) | relative, raw | relative, "
-              f"{fig['window']}-avg | mean abs. (bits) |", "|---|---|---|---|---|---|"]
-    for k, v in per.items():
-        lines.append(f"| `{k}` | {v['measurements']} | {_f(v['mean_target_bits'])} | {_f(v['relative'], '.3f')} | "
-                     f"{_f(v['relative_smoothed'], '.3f')} | {_f(v['absolute_bits'], '.3f')} |")
+    lines += _table(
+        ["run", "measurements", "mean target (bits)", "relative, raw", f"relative, {fig['window']}-avg",
+         "mean abs. (bits)"],
+        ([f"`{k}`", v["measurements"], _f(v["mean_target_bits"]), _f(v["relative"], ".3f"),
+          _f(v["relative_smoothed"], ".3f"), _f(v["absolute_bits"], ".3f")] for k, v in per.items()),
+    )
     n = len(per)
     few = [k for k, v in per.items() if v["relative_smoothed"] is None and v["relative"] is not None]
     if few:
@@ -401,13 +403,14 @@ def section_gamma(fig: dict, runs: dict[str, F.Run], out: Path) -> list[str]:
     err, hot = fig["test_error"], fig["first_half_temperature"]
     lines = [HEADINGS["gamma"], "",
              "Claim (paper): a target that stays hot for longer helps. The power curve C(f) = T_start·(1 − f^γ) "
-             "from the fixed start (2 bits of unit:64) stays hotter for longer as γ grows; γ = 1 is the "
+             f"from the fixed start ({DEFAULT_START_BITS:g} bits of unit:64) stays hotter for longer as γ grows; "
+             "γ = 1 is the "
              "default run (`actcool/fixed/seed0`). Seed 0 only. Goal: error falls with γ (Spearman ρ(γ, error) "
              "< 0) by more than the seed-to-seed difference of the γ = 1 run.", ""]
     if not err:
         return lines + ["No finished run yet."] + _missing_line(fig["missing"]) + [""]
-    lines += ["| γ | test error % | mean T̄ over the first half (bits) |", "|---|---|---|"]
-    lines += [f"| {g} | {_f(e)} | {_f(hot.get(g))} |" for g, e in err.items()]
+    lines += _table(["γ", "test error %", "mean T̄ over the first half (bits)"],
+                    ([g, _f(e), _f(hot.get(g))] for g, e in err.items()))
     rho, rho_hot = fig["spearman_gamma_error"], fig["spearman_gamma_first_half_temperature"]
     lines.append("")
     if rho is None:
@@ -456,24 +459,26 @@ def section_claims(fig: dict, runs: dict[str, F.Run], out: Path, setups: dict) -
     lin, dep, fits, dr = fig["linearity"], fig["depth"], fig["fits"], fig["drift"]
     lines = [HEADINGS["claims"], "",
              f"The paper's claims rerun on the default measure (unit:64) with {setups['main']}.", "",
-             f"**T̄ falls linearly under 1-cycle** (best 1-cycle rate, both seeds). R² of a straight line through "
+             f"**Claim (paper): T̄ falls linearly under 1-cycle** (best 1-cycle rate, both seeds). R² of a straight line through "
              f"the {F.SMOOTH}-measurement average of T̄ from the end of warm-up to 90% of training (the claim), and "
              f"through every raw measurement of the whole run. Goal: R² ≥ {lin['goal']} with a falling slope.", ""]
     if lin["runs"]:
-        lines += ["| run | rate | R², warm-up → 90% (avg) | slope there (bits/run) | R², whole run (raw) | "
-                  "peak T̄ | T̄ last 5% |", "|---|---|---|---|---|---|---|"]
-        lines += [f"| `{x['key']}` | {x['rate']:g} | {_f(x['r2_warmup_to_90pct_smoothed'], '.3f')} | "
-                  f"{_f(x['slope_warmup_to_90pct'], '+.2f')} | {_f(x['r2_whole_run'], '.3f')} | "
-                  f"{_f(x['peak_bits'])} | {_f(x['end_bits'])} |" for x in lin["runs"]]
+        lines += _table(
+            ["run", "rate", "R², warm-up → 90% (avg)", "slope there (bits/run)", "R², whole run (raw)",
+             "peak T̄", "T̄ last 5%"],
+            ([f"`{x['key']}`", f"{x['rate']:g}", _f(x["r2_warmup_to_90pct_smoothed"], ".3f"),
+              _f(x["slope_warmup_to_90pct"], "+.2f"), _f(x["r2_whole_run"], ".3f"), _f(x["peak_bits"]),
+              _f(x["end_bits"])] for x in lin["runs"]),
+        )
         lines += ["", f"Mean R² (warm-up → 90%) {_f(lin['mean_r2'], '.3f')} → {_verdict(lin['ok'])}."]
     else:
         lines.append("No finished 1-cycle run at its best rate yet.")
-    lines += ["", "**Deeper layers are hotter**: Spearman ρ(site index, site temperature averaged over the run), "
+    lines += ["", "**Claim (paper): deeper layers are hotter.** Spearman ρ(site index, site temperature averaged over the run), "
               f"each baseline at its best rate (seed 0). Goal: mean ρ ≥ {dep['goal']}.", ""]
     if dep["runs"]:
-        lines += ["| run | site temperatures, input → output (bits) | ρ |", "|---|---|---|"]
-        lines += [f"| `{d['key']}` | " + ", ".join(_f(t) for t in d["mean_temperature"])
-                  + f" | {_f(d['spearman'], '+.2f')} |" for d in dep["runs"]]
+        lines += _table(["run", "site temperatures, input → output (bits)", "ρ"],
+                        ([f"`{d['key']}`", ", ".join(_f(t) for t in d["mean_temperature"]),
+                          _f(d["spearman"], "+.2f")] for d in dep["runs"]))
         lines += ["", f"Mean ρ {_f(dep['mean_spearman'], '+.2f')} → {_verdict(dep['ok'])}."]
     else:
         lines.append("No finished baseline run yet.")
@@ -490,25 +495,24 @@ def section_claims(fig: dict, runs: dict[str, F.Run], out: Path, setups: dict) -
                   f"{_f(med['weibull'], '.4f')}."]
         if fits["better"] is not None:
             share = fits["weibull_wins_share"]
-            lines.append(f"{MODEL_NAMES[fits['better']]} fits better: its "
+            lines.append(f"{MODEL_LABELS[fits['better']]} fits better: its "
                          f"median RMSE is {_f(fits['ratio'])}× lower; Weibull has the lower RMSE on "
                          f"{100 * share:.0f}% of the curves.")
         else:
             lines.append("The two medians are equal: neither model fits better.")
     else:
         lines.append("No scan was fitted by both models.")
-    lines += ["", f"**σ drifts little and μ follows the schedule** (the fit of the mean over sites at each scan, "
+    lines += ["", f"**Claim (paper): σ drifts little and μ follows the schedule** (the fit of the mean over sites at each scan, "
               f"best-rate runs of 1-cycle and step decay, seed 0). Goals: σ std/mean ≤ {dr['sigma_goal']}; "
               f"Spearman ρ(μ, ln rate used) ≥ {dr['mu_goal']} under both. The Weibull analogues (k's std/mean, "
               "ρ(ln λ0, ln rate)) for comparison.", ""]
     if dr["runs"]:
-        lines += ["| run | scans | σ range | σ std/mean | ρ(μ, ln rate) | k std/mean | ρ(ln λ0, ln rate) |",
-                  "|---|---|---|---|---|---|---|"]
-        for d in dr["runs"].values():
-            rng = d.get("sigma_range") or [None, None]
-            lines.append(f"| `{d['key']}` | {d['scans']} | {_f(rng[0])}–{_f(rng[1])} | {_f(d['sigma_cv'])} | "
-                         f"{_f(d['spearman_mu_ln_lr'], '+.2f')} | {_f(d['k_cv'])} | "
-                         f"{_f(d['spearman_ln_lambda0_ln_lr'], '+.2f')} |")
+        lines += _table(
+            ["run", "scans", "σ range", "σ std/mean", "ρ(μ, ln rate)", "k std/mean", "ρ(ln λ0, ln rate)"],
+            ([f"`{d['key']}`", d["scans"], "–".join(_f(x) for x in (d.get("sigma_range") or [None, None])),
+              _f(d["sigma_cv"]), _f(d["spearman_mu_ln_lr"], "+.2f"), _f(d["k_cv"]),
+              _f(d["spearman_ln_lambda0_ln_lr"], "+.2f")] for d in dr["runs"].values()),
+        )
         against = [NAMES[s] for s, d in dr["runs"].items()
                    if d["spearman_mu_ln_lr"] is not None and d["spearman_mu_ln_lr"] < 0]
         lines += ["", f"σ drifts little → {_verdict(dr['sigma_ok'])}. μ follows the schedule → {_verdict(dr['mu_ok'])}"
@@ -576,28 +580,37 @@ def section_claims(fig: dict, runs: dict[str, F.Run], out: Path, setups: dict) -
 def section_cifar(fig: dict, runs: dict[str, F.Run], out: Path, setups: dict) -> list[str]:
     g, act = fig["grid"], fig["actcool"]
     lines = [HEADINGS["cifar"], "",
-             f"Claim: the same holds on a deeper network ({setups['cifar']}): ActCoolLR's default (fixed start, rate "
+             f"Claim: the same holds on a deeper network ({setups['cifar']}): ActCoolLR's default (calibration "
+             f"{fig['calibration']}, rate "
              f"{HINT_LR:g}, no tuning; seeds {', '.join(map(str, SEEDS))}) against 1-cycle at its best rate of a "
              f"grid (seed 0). Goal: within {fig['goal_points']} points of the best 1-cycle.", ""]
     if g["rates"]:
-        lines += ["| 1-cycle rate | " + " | ".join(f"{r:g}" for r in g["rates"]) + " |",
-                  "|---" * (len(g["rates"]) + 1) + "|",
-                  "| test error % | " + " | ".join(_f(g["test_error"][f"{r:g}"]) for r in g["rates"]) + " |", ""]
+        lines += _table(["1-cycle rate", *(f"{r:g}" for r in g["rates"])],
+                        [["test error %", *(_f(g["test_error"][f"{r:g}"]) for r in g["rates"])]]) + [""]
     lines.append(f"ActCoolLR default on {setups['cifar']}: {_stat(act)}; T_start "
                  + (", ".join(f"seed {s}: {_f(v)} bits" for s, v in fig["t_start_bits"].items()) or "n/a") + ".")
     if g["best_rate"] is not None:
         lines.append(f"Best 1-cycle: rate {g['best_rate']:g}, {_f(g['best_error'])}%"
                      + (" (at an end of the grid: a rate outside it might do better)." if g["at_edge"] else "."))
     lines += ["", f"ActCoolLR is {_behind(fig['gap_points'], 'the best 1-cycle')} → {_verdict(fig['ok'])}."]
+    for cal, o in fig.get("other_calibrations", {}).items():
+        if o["test_error"] is not None:
+            lines.append(f"With calibration {cal} (seed 0): {_f(o['test_error'])}%, "
+                         f"{_behind(o['gap_points'], 'the best 1-cycle')}.")
     rp = fig["replay"]
     if rp["pairs"]:
         lines.append(f"The replay of that 1-cycle's T̄ (section 3) is {_behind(rp['gap_points'], 'it')} "
                      f"(goal: at most {rp['goal_points']} points behind) → {_verdict(rp['ok'])}.")
     if fig["depth"]:
-        lines.append("Deeper layers hotter on ResNet-20: " + "; ".join(
+        rhos = [d["spearman"] for d in fig["depth"] if d["spearman"] is not None]
+        trend = ("deeper layers hotter" if rhos and min(rhos) > 0 else
+                 "deeper layers colder" if rhos and max(rhos) < 0 else "no consistent depth trend")
+        lines.append(f"Site temperature against depth on {setups['cifar']} ({trend}): " + "; ".join(
             f"`{d['key']}` ρ = {_f(d['spearman'], '+.2f')}" for d in fig["depth"]) + ".")
     lines += _missing_line(fig["missing"])
-    shown = [(runs[k], lab) for k, lab in ((g["best_key"], "onecycle"), ("cifar/actcool/seed0", "actcool-fixed"),
+    cal = fig["calibration"]
+    shown = [(runs[k], lab) for k, lab in ((g["best_key"], "onecycle"),
+                                           (f"cifar/actcool/{cal}/seed0", f"actcool-{cal}"),
                                            ("cifar/replay/seed0", "replay")) if k in runs]
     if shown:
         plt = _plt()
@@ -666,7 +679,7 @@ def summary_rows(figs: dict[str, Any]) -> list[dict[str, Any]]:
     add("claims", "Gaussian CDF fits the LR scans", f"median RMSE {_f(med['gaussian'], '.4f')}",
         f"≤ {c['fits']['goal']}", c["fits"]["gaussian_ok"])
     add("claims", "Weibull fits the scans better than the Gaussian CDF",
-        (f"{MODEL_NAMES[c['fits']['better']]} {_f(c['fits']['ratio'])}× lower median RMSE ({_f(med['weibull'], '.4f')} vs "
+        (f"{MODEL_LABELS[c['fits']['better']]} {_f(c['fits']['ratio'])}× lower median RMSE ({_f(med['weibull'], '.4f')} vs "
          f"{_f(med['gaussian'], '.4f')})") if c["fits"]["better"] else "n/a",
         "Weibull lower", c["fits"]["weibull_better"])
     d = c["drift"]["runs"]
@@ -729,9 +742,8 @@ def write_report(store, runs: Sequence, found: dict[str, dict], out: Path, quick
     if quick:
         head += ["This is the `--quick` miniature on scikit-learn digits: it checks the pipeline; its numbers "
                  "say nothing about the claims.", ""]
-    head += ["| claim | measured | goal | verdict |", "|---|---|---|---|"]
-    head += ["| " + " | ".join(_cell(c) for c in (r["claim"], r["measured"], r["goal"])) + f" | {_v(r['ok'])} |"
-             for r in rows]
+    head += _table(["claim", "measured", "goal", "verdict"],
+                   ([r["claim"], r["measured"], r["goal"], _v(r["ok"])] for r in rows))
     head.append("")
     if missing:
         head += ["Missing runs (rerun the script to train or resume them):", ""] + [f"- {m}" for m in missing] + [""]

@@ -23,8 +23,9 @@ The plan (data from ``../shared/data``; 2 epochs at batch 128, SGD momentum 0.9,
   1-cycle run of the same seed (rate ceiling = that run's peak rate).
 - ``gamma``: the power curve from the fixed start with γ = 0.5, 2 and 4 (γ = 1 is the
   ``actcool`` run), seed 0.
-- ``cifar``: resnet20 / CIFAR-10 (the JPEG copy): 1-cycle at 0.05, 0.1 and 0.2, ActCoolLR
-  default (seeds 0 and 1) and the replay of the best 1-cycle, seed 0.
+- ``cifar``: resnet20 / CIFAR-10 (the JPEG copy): 1-cycle at 0.05, 0.1 and 0.2, ActCoolLR's
+  default (calibration ``auto`` = ``ramp``, seeds 0 and 1) and ``fixed`` (seed 0), and the
+  replay of the best 1-cycle, seed 0.
 
 ``--quick`` runs a miniature of the same plan on scikit-learn's digits (no data needed, a few
 minutes): it checks the pipeline, not the claims.
@@ -43,6 +44,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/reproduce.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actcool.calibration import AUTO, CALIBRATIONS, Calibration  # noqa: E402
 from trainer.config import RunConfig  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -51,7 +53,6 @@ TAG = "reproduce"
 BASELINES = ("onecycle", "cosine", "step", "schedulefree")
 RATES = (0.02, 0.05, 0.1, 0.2)
 CIFAR_RATES = (0.05, 0.1, 0.2)
-CALIBRATIONS = ("fixed", "ramp")
 GAMMAS = (0.5, 2.0, 4.0)
 HINT_LR = 0.05  # the optimizer's rate ActCoolLR gets: a common default, not tuned
 SEEDS = (0, 1)
@@ -126,11 +127,12 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[
         cfg = _baseline(cifar, "onecycle", lr, 0, f"{cifar.model}/cifar10 onecycle lr {lr:g} seed 0")
         runs.append(Planned(f"cifar/onecycle/lr{lr:g}/seed0", "cifar", "onecycle", 0, cfg,
                             model=cifar.model))
-    for seed in SEEDS:
-        cfg = cifar.replace(schedule="actcool", lr=HINT_LR, seed=seed,
-                            name=f"reproduce {cifar.model}/cifar10 actcool seed {seed}")
-        runs.append(Planned(f"cifar/actcool/seed{seed}", "cifar", "actcool-fixed", seed, cfg,
-                            model=cifar.model))
+    for cal in (AUTO, *(c for c in CALIBRATIONS if c != AUTO)):  # the default first
+        for seed in SEEDS if cal == AUTO else SEEDS[:1]:
+            cfg = cifar.replace(schedule="actcool", lr=HINT_LR, seed=seed, calibration=cal,
+                                name=f"reproduce {cifar.model}/cifar10 actcool {cal} seed {seed}")
+            runs.append(Planned(f"cifar/actcool/{cal}/seed{seed}", "cifar", f"actcool-{cal}",
+                                seed, cfg, model=cifar.model))
     runs = [_tagged(p, quick) for p in runs]
     if store is not None:
         runs += [_tagged(p, quick) for p in _dependent(store, runs, fm, cifar)]
@@ -201,11 +203,19 @@ def gamma_of(p: Planned) -> float:
     return float(p.config.target.split(",")[1]) if p.config.target.startswith("power:") else 1.0
 
 
-def _same(stored: dict, cfg: RunConfig) -> bool:
+def _same(stored: dict, cfg: RunConfig, summary: dict | None = None) -> bool:
     """Whether a stored run was trained from ``cfg`` (targets are stored resolved; names and
     tags are bookkeeping: the plan key is matched on the run's tags)."""
-    mine = cfg.to_dict()
-    return all(stored.get(k) == v for k, v in mine.items() if k not in ("target", "name", "tags"))
+    mine, defaults = cfg.to_dict(), RunConfig().to_dict()
+    # A field added after the run was stored (e.g. nproc) ran at that field's default.
+    stored = {**defaults, **stored}
+    # The calibration as run: "auto" meant "fixed" before it meant "ramp", and the summary
+    # records what a run resolved it to.
+    ran = (summary or {}).get("calibration") or stored["calibration"]
+    if str(Calibration.parse(ran)) != str(Calibration.parse(mine["calibration"])):
+        return False
+    return all(stored[k] == v for k, v in mine.items()
+               if k not in ("target", "name", "tags", "calibration"))
 
 
 def find_runs(store, runs: list, tag: str = TAG) -> dict[str, dict]:
@@ -215,7 +225,8 @@ def find_runs(store, runs: list, tag: str = TAG) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for p in runs:
         matches = [row for _, row in table.iterrows()  # newest first
-                   if f"plan:{p.key}" in row["tags"] and _same(row["config"], p.config)]
+                   if f"plan:{p.key}" in row["tags"]
+                   and _same(row["config"], p.config, row.get("summary"))]
         best = next((r for r in matches if r["status"] == "finished"), matches[0] if matches else None)
         if best is not None:
             found[p.key] = best.to_dict()
@@ -261,7 +272,7 @@ def train(store, runs: list, tag: str = TAG) -> None:
 # Training order: what the headline figures need first, so that a reproduction cut short (it
 # may span sessions) has the most important comparisons.
 PRIORITY = ("grid/onecycle/", "actcool/fixed/", "best/onecycle/", "replay/", "actcool/ramp/",
-            "cifar/onecycle/", "cifar/actcool/seed0", "grid/", "best/", "cifar/replay/",
+            "cifar/onecycle/", f"cifar/actcool/{AUTO}/", "grid/", "best/", "cifar/replay/",
             "cifar/actcool/", "gamma/")
 
 

@@ -16,21 +16,23 @@ wait). Quick start::
     store.steps(run_id)
 """
 
-from .catalog import Catalog
+from .catalog import Catalog, UnreadableStore
 from .connection import LockTimeout
 from .reader import METRICS
 from .shutdown import install_signal_flush
-from .status import LOST, STATUSES
+from .status import LOST, RESUMABLE, STATUSES
 from .store import Store
 from .writer import RunWriter
 
 __all__ = [
     "LOST",
     "METRICS",
+    "RESUMABLE",
     "STATUSES",
     "Catalog",
     "LockTimeout",
     "RunWriter",
     "Store",
+    "UnreadableStore",
     "install_signal_flush",
 ]

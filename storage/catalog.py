@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .connection import DEFAULT_LOCK_TIMEOUT, connect, first_row, transaction
+from .connection import DEFAULT_LOCK_TIMEOUT, LockTimeout, connect, first_row, transaction
 from .schema import CATALOG_MIGRATIONS, RUN_MIGRATIONS, ensure_migrated, forget, utcnow
 from .status import (
     DEFAULT_LOST_AFTER,
     HOST,
     LOST,
+    RESUMABLE,
     RUN_COLUMNS,
     STATUSES,
     TERMINAL,
@@ -34,6 +35,19 @@ from .status import (
     first_run,
 )
 from .validate import check_run_id, check_statuses, check_tags, check_text, check_time, to_json
+
+
+class UnreadableStore(RuntimeError):
+    """A store file exists but cannot be opened or migrated: not a DuckDB file, or one
+    written by another DuckDB or ActCool version. The message names the file and the cause."""
+
+    def __init__(self, path: Path, kind: str, cause: BaseException) -> None:
+        self.path = Path(path)
+        detail = " ".join(str(cause).split())
+        super().__init__(
+            f"the {kind} file {str(path)!r} cannot be read ({detail}); move it aside to start "
+            "an empty store there"
+        )
 
 
 class Catalog:
@@ -73,16 +87,55 @@ class Catalog:
 
     @contextmanager
     def _catalog(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect(self.catalog_path, self.lock_timeout) as con:
-            ensure_migrated(con, self.catalog_path, CATALOG_MIGRATIONS, "catalog")
+        with self._open(self.catalog_path, CATALOG_MIGRATIONS, "catalog") as con:
             yield con
 
     @contextmanager
     def _run_file(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = self.run_path(run_id)
-        with connect(path, self.lock_timeout) as con:
-            ensure_migrated(con, path, RUN_MIGRATIONS, f"run {run_id!r}")
+        with self._open(self.run_path(run_id), RUN_MIGRATIONS, f"run {run_id!r}") as con:
             yield con
+
+    @contextmanager
+    def _open(self, path: Path, migrations: list, kind: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """``connect`` and migrate; a file that cannot be opened or migrated (not a DuckDB
+        file, one of an older or newer DuckDB or ActCool) is :class:`UnreadableStore`."""
+        if not self.home.is_dir():  # the store folder was deleted: start an empty one
+            (self.home / "runs").mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # a new file (also where a deleted one was): migrate it
+            forget(path)
+        stack = ExitStack()
+        try:
+            con = stack.enter_context(connect(path, self.lock_timeout))
+            ensure_migrated(con, path, migrations, kind)
+        except LockTimeout:
+            stack.close()
+            raise
+        except (duckdb.Error, RuntimeError) as exc:
+            stack.close()
+            raise UnreadableStore(path, kind, exc) from exc
+        with stack:
+            yield con
+
+    def created_at(self) -> datetime:
+        """When the catalog file was created (its first migration; naive UTC). A store
+        deleted and made afresh at the same path has another, so a reader can tell it from
+        the one it saw before. Creates the catalog when missing."""
+        with self._catalog() as con:
+            return con.execute("SELECT min(applied_at) FROM schema_version").fetchall()[0][0]
+
+    def set_aside(self) -> Path:
+        """Rename an unreadable catalog file to ``catalog.duckdb.unreadable-<UTC time>``, so
+        that the next access starts an empty catalog; return the new name. The run files
+        stay where they are."""
+        target = self.catalog_path.with_name(
+            f"{self.catalog_path.name}.unreadable-{utcnow():%Y%m%d-%H%M%S}"
+        )
+        self.catalog_path.rename(target)
+        wal = self.catalog_path.with_name(self.catalog_path.name + ".wal")
+        if wal.exists():
+            wal.rename(target.with_name(target.name + ".wal"))
+        forget(self.catalog_path)
+        return target
 
     @contextmanager
     def _catalog_update(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -297,11 +350,40 @@ class Catalog:
             con.execute("DELETE FROM requests WHERE run_id = ?", [row[0]])
             return first_run(self._runs_frame(con, row[0]))
 
+    def requeue(self, run_id: str) -> None:
+        """Put a stopped, lost or failed run back in the queue, to be resumed by a worker.
+
+        The run reads ``queued`` at once and keeps its place in the creation order; the
+        worker that claims it continues it from its checkpoint. ValueError for any other
+        status, KeyError for an unknown run.
+        """
+        with self._catalog_update() as con:  # check and update at once: no race
+            runs = self._runs_frame(con, check_run_id(run_id))
+            if runs.empty:
+                raise self._unknown(con, run_id)
+            status = runs["status"].iloc[0]  # derived: a silent 'running' run reads lost
+            if status not in RESUMABLE:
+                raise ValueError(
+                    f"run {run_id!r} is {status}; only {', '.join(RESUMABLE)} runs resume"
+                )
+            con.execute(
+                "UPDATE runs SET status = 'queued', finished_at = NULL, pid = NULL, "
+                "worker = NULL WHERE id = ?",
+                [run_id],
+            )
+            con.execute("DELETE FROM requests WHERE run_id = ?", [run_id])
+
     def remove_queued(self, run_id: str) -> None:
-        """Delete a run that is still queued; ValueError if it has been claimed or ended."""
+        """Take a run out of the queue; ValueError if it has been claimed or ended.
+
+        A run that never trained is deleted; one queued to resume (it has trained before:
+        see :meth:`requeue`) keeps its metrics and goes back to ``stopped``.
+        """
         with self._catalog_update() as con:
             row = first_row(
-                con.execute("SELECT status FROM runs WHERE id = ?", [check_run_id(run_id)])
+                con.execute(
+                    "SELECT status, started_at FROM runs WHERE id = ?", [check_run_id(run_id)]
+                )
             )
             if row is None:
                 raise self._unknown(con, run_id)
@@ -309,7 +391,13 @@ class Catalog:
                 raise ValueError(
                     f"run {run_id!r} is {row[0]}, not queued; only queued runs can be removed"
                 )
-            self._delete(con, run_id)
+            if row[1] is not None:
+                con.execute(
+                    "UPDATE runs SET status = 'stopped', finished_at = ? WHERE id = ?",
+                    [utcnow(), run_id],
+                )
+            else:
+                self._delete(con, run_id)
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run and all its metrics; ValueError while it is running (and not lost)."""

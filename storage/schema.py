@@ -275,7 +275,10 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations: Sequence[Migration], kin
     return before
 
 
-_checked: set[str] = set()  # files already migrated by this process
+# Files already migrated by this process: real path -> (device, inode) of the file then. A
+# file deleted and created afresh (a store folder removed under a running app) has another
+# identity, so it is migrated again instead of being taken for the old, migrated one.
+_checked: dict[str, tuple[int, int]] = {}
 
 
 def ensure_migrated(
@@ -289,14 +292,20 @@ def ensure_migrated(
     Call it inside the ``connect`` block of ``con``, which keeps other threads out.
     """
     key = os.path.realpath(path)
-    if key not in _checked:
+    try:
+        stat = os.stat(key)
+        identity = (stat.st_dev, stat.st_ino)
+    except OSError:  # not on disk (yet): always check
+        identity = None
+    if identity is None or _checked.get(key) != identity:
         migrate(con, migrations, kind)
-        _checked.add(key)
+        if identity is not None:
+            _checked[key] = identity
 
 
 def forget(path: str | os.PathLike) -> None:
     """Drop ``path`` from the per-process migration cache (after deleting the file)."""
-    _checked.discard(os.path.realpath(path))
+    _checked.pop(os.path.realpath(path), None)
 
 
 def utcnow() -> datetime:

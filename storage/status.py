@@ -19,6 +19,8 @@ import pandas as pd
 STATUSES = ("queued", "running", "finished", "stopped", "failed", "diverged")
 LOST = "lost"  # derived on read: 'running' but silent for too long or its process is gone
 TERMINAL = ("finished", "stopped", "failed", "diverged")
+LIVE = ("queued", "running")  # statuses whose data still changes
+RESUMABLE = ("stopped", LOST, "failed")  # can continue from the last checkpoint (resume)
 DEFAULT_LOST_AFTER = 30.0  # seconds without a heartbeat before a running run reads as lost
 HOST = socket.gethostname()
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from .catalog import Catalog
 from .connection import DEFAULT_LOCK_TIMEOUT, transaction
-from .export import FORMATS, read_all, write_export
+from .export import check_format, write_export
 from .reader import (
     METRICS,
     minmax_indices,
@@ -157,6 +157,13 @@ class Store(Catalog):
         max_points = check_limit(max_points, "max_points")
         return self._read(run_id, lambda con: read_steps(con, max_points))
 
+    def last_step(self, run_id: str) -> int | None:
+        """The highest step the run has recorded, read from its metrics (None before its
+        first step); live, unlike the ``steps`` of its summary, which is set when it ends."""
+        return self._read(
+            run_id, lambda con: con.execute("SELECT max(step) FROM steps").fetchall()[0][0]
+        )
+
     def site_matrix(
         self,
         run_id: str,
@@ -253,23 +260,28 @@ class Store(Catalog):
         return pd.concat(frames, ignore_index=True)
 
     def export(
-        self, run_id: str, format: str = "csv", out: str | os.PathLike | None = None
+        self,
+        run_id: str,
+        format: str | None = None,
+        out: str | os.PathLike | None = None,
+        force: bool = False,
     ) -> Path:
-        """Write all of a run's tables (and its catalog entry as run.json) to files.
+        """Write all of a run's tables (and its catalog entry) to files; return the path.
 
-        ``format`` is ``"csv"`` or ``"parquet"``. ``out`` ending in ``.zip`` gives one zip
-        archive, any other path a folder (created; same-named files replaced); None means
-        the folder ``<home>/exports/<run_id>-<format>``. Returns the path written. See
-        :mod:`storage.export` for the layout.
+        ``format`` is ``"csv"`` or ``"parquet"`` (None: from ``out``'s suffix, else csv).
+        ``out`` ending in ``.csv``/``.parquet`` gives one file (one table with a ``kind``
+        column), ``.zip`` one zip archive, any other path a folder; None means the folder
+        ``<home>/exports/<run_id>-<format>``. An existing output is a FileExistsError unless
+        ``force``. DuckDB writes the files itself, so memory does not grow with the run. See
+        :mod:`storage.export` for the layouts.
         """
-        if format not in FORMATS:
-            raise ValueError(
-                f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}"
-            )
+        if format is not None:
+            check_format(format)
         run = self.get_run(run_id)
-        tables = self._read(run_id, read_all)
-        out = Path(out) if out is not None else self.home / "exports" / f"{run_id}-{format}"
-        return write_export(run, tables, format, out)
+        if out is None:
+            out = self.home / "exports" / f"{run_id}-{format or 'csv'}"
+        out = Path(out)
+        return self._read(run_id, lambda con: write_export(con, run, format, out, force))
 
     # ------------------------------------------------------------------ internals
     def _known(self, run_id: str) -> None:

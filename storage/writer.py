@@ -440,9 +440,7 @@ class RunWriter:
                 arrow = {
                     table: _to_arrow(table, chunks) for table, chunks in batch.items() if chunks
                 }
-                with self.store._run_file(self.run_id) as con, transaction(con):
-                    for table, data in arrow.items():
-                        insert_arrow(con, table, self.run_id, data)
+                self._save(arrow)
             except BaseException as exc:
                 with self._cond:  # put the rows back in front of anything logged since
                     for table in _TABLES:
@@ -454,6 +452,11 @@ class RunWriter:
                 raise
             self._error = None
             return rows
+
+    def _save(self, tables: dict[str, pa.Table]) -> None:
+        """Commit one flush's Arrow batches (see :func:`write_batches`); a subclass may send
+        them elsewhere (:class:`storage.remote.RemoteWriter`)."""
+        write_batches(self.store, self.run_id, tables)
 
     def _loop(self) -> None:
         delay = self.flush_interval
@@ -491,6 +494,15 @@ class RunWriter:
         arrays = (np.array(names, dtype=object), np.arange(len(names), dtype=np.int32))
         self._site_cache = (names, *arrays)
         return arrays
+
+
+def write_batches(store: Catalog, run_id: str, tables: Mapping[str, pa.Table]) -> int:
+    """Insert one Arrow batch per run table (every column but ``run_id``, as the writer
+    builds them) into the run's file, all in one transaction; return the rows written."""
+    with store._run_file(run_id) as con, transaction(con):
+        for table, data in tables.items():
+            insert_arrow(con, table, run_id, data)
+    return sum(len(data) for data in tables.values())
 
 
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, run_id: str, data: pa.Table) -> None:

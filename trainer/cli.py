@@ -1,8 +1,10 @@
-"""``python -m trainer``: run, queue, resume, stop, list and export training runs.
+"""``python -m trainer``: run, queue, resume, stop, list, delete and export training runs.
 
 The ``run`` options are generated from :class:`~trainer.config.RunConfig`, so the CLI and the
-config never disagree. Bad arguments exit with status 2 and one line on stderr, never a
-traceback.
+config never disagree; every option shows what it means, its choices and its default. User
+errors (bad arguments, a configuration that cannot work, an unknown run, a store locked for too
+long) exit with status 2 and one line on stderr; anything else is a bug or an environment
+failure (out of memory, ...) and keeps its full traceback.
 """
 
 from __future__ import annotations
@@ -10,12 +12,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
+import tempfile
 import typing
 from pathlib import Path
 from typing import Any
 
-from .config import GRANULARITIES, RunConfig
+from storage import LockTimeout
+from storage.export import FORMATS
+from storage.status import RESUMABLE
+
+from .config import RunConfig
+from .errors import ConfigError
 
 __all__ = ["main"]
 
@@ -29,6 +38,17 @@ class UsageError(Exception):
     """A user mistake: reported in one line, exit status 2."""
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: a positive int (its errors read like argparse's own)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _parse_value(hint: Any) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if type(None) in args:  # Optional[X]: "none" clears it
@@ -40,26 +60,6 @@ def _parse_value(hint: Any) -> Any:
     return hint
 
 
-# Help for options whose values need explaining (the rest show only their default).
-_HELP = {
-    "granularity": "what one activation pattern is: " + ", ".join(GRANULARITIES)
-    + " (L units per pattern; unit = unit:64); the target curve is in bits of it",
-    "compare_granularities": "comma-separated granularities (" + ", ".join(GRANULARITIES)
-    + ") also counted and recorded, to compare with --granularity",
-    "schedule": "constant, step, onecycle, cosine, schedulefree (schedule-free SGD/AdamW) or "
-    "actcool (ActCoolLR)",
-    "target": "actcool: default (a linear cool-down with a calibrated start), power:T_start,gamma, "
-    "constant:T, cosine:T_start,T_end, a saved curve's name or curve JSON",
-    "calibration": "actcool default target: auto (fixed for unit granularities, else ramp), "
-    "fixed[:bits of unit:64] or ramp[:warm-up fraction]",
-    "response": "actcool control law: weibull (lr* = lr*(C/T)^(1/k)) or gaussian (the paper's)",
-    "smoothing": "actcool: weight of the past in the control law's parameter, in [0, 1)",
-    "k": "actcool weibull law: the exponent; none fits it from an LR range scan at step 0",
-    "sigma": "actcool gaussian law: sigma; none fits it from an LR range scan at step 0",
-    "lr_max": "actcool: the highest rate; none: --lr (the optimizer's rate is the ceiling)",
-}
-
-
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     hints = typing.get_type_hints(RunConfig)
     defaults = RunConfig()
@@ -68,13 +68,16 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         hint = hints[f.name]
         default = getattr(defaults, f.name)
         shown = (",".join(map(str, default)) or "none") if isinstance(default, tuple) else default
-        text = f"{_HELP[f.name]} " if f.name in _HELP else ""
+        shown = "none" if default is None else '""' if default == "" else shown
+        choices = f.metadata.get("choices")
+        listed = f"; choices: {', '.join(choices)}" if choices else ""
+        text = f"{f.metadata['help']} (default: {shown}{listed})"
         if hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=f"{text}(default: {shown})")
+                                help=text)
         else:
             parser.add_argument(flag, type=_parse_value(hint), default=argparse.SUPPRESS,
-                                metavar=f.name.upper(), help=f"{text}(default: {shown})")
+                                choices=choices, metavar=f.name.upper(), help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress line")
     _add_config_options(run)
     w = sub.add_parser("worker", help="train queued runs until stopped")
-    w.add_argument("--parallel", type=int, default=1, help="runs trained at the same time (default 1)")
+    w.add_argument("--parallel", type=_at_least_one, default=None,
+                   help="runs trained at the same time (default: one per GPU, 1 without GPUs; "
+                   "with --ray: the cluster's GPUs, else its CPUs / --cpus-per-run)")
+    w.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="train each run as a Ray task (pip install -e '.[ray]'); ADDRESS: the "
+                   "cluster, e.g. auto or HEAD:6379 (default: the one started on this machine "
+                   "with ray start, else a new local one)")
+    w.add_argument("--checkpoints", default=None, metavar="ROOT",
+                   help="with --ray: where runs save checkpoints, a folder every node reaches or "
+                   "a pyarrow.fs URI (s3://bucket/path, gs://..., file://...) (default: "
+                   "<home>/checkpoints, enough on one machine)")
+    w.add_argument("--cpus-per-run", type=float, default=1,
+                   help="with --ray: CPUs each run's task reserves (default 1)")
     w.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
     ls = sub.add_parser("list", help="list runs")
     ls.add_argument("--status", help="only runs with this status")
@@ -100,8 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_id")
     e = sub.add_parser("export", help="export a run's data")
     e.add_argument("run_id")
-    e.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--format", choices=FORMATS, default=None,
+                   help="csv or parquet (default: from the suffix of --out, else csv)")
+    e.add_argument("--out", type=Path, required=True,
+                   help="run.parquet or run.csv: one file (one table, a 'kind' column says what "
+                   "each row is); run.zip: an archive; a path without a suffix: a folder of "
+                   "one file per table")
+    e.add_argument("--force", action="store_true", help="replace existing output files")
+    d = sub.add_parser("delete", help="delete runs with their metrics, checkpoints and logs")
+    d.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     x = sub.add_parser("_execute")  # used by the worker for a claimed run
     x.add_argument("run_id")
     return p
@@ -136,23 +158,61 @@ def _print_runs(store: Any, status: str | None) -> None:
     if runs.empty:
         print("no runs yet: start one with  python -m trainer run")
         return
-    print(f"{'id':10} {'status':9} {'name':34} {'steps':>13} {'test err':>8}")
+    from .gpus import run_location
+
+    print(f"{'id':10} {'status':9} {'name':34} {'steps':>13} {'test err':>8}  device")
     for _, r in runs.iterrows():
         summary = r.get("summary") or {}
-        steps = f"{summary.get('steps', '')}/{summary.get('total_steps', '')}"
+        done = summary.get("steps")
+        if r["status"] != "finished":  # the summary's count is written when a run ends
+            done = store.last_step(r["id"])
+            done = "" if done is None else done + 1
+        total = summary.get("total_steps") or (r.get("config") or {}).get("max_steps") or ""
+        steps = f"{'' if done is None else done}/{total}"
         err = summary.get("test_error")
         print(f"{r['id']:10} {r['status']:9} {str(r['name'])[:34]:34} {steps:>13} "
-              f"{'' if err is None else f'{err:.2f}%':>8}")
+              f"{'' if err is None else f'{err:.2f}%':>8}  {run_location(r['device'], r['host'])}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
-    except (UsageError, ValueError, TypeError, KeyError, FileNotFoundError, RuntimeError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"python -m trainer: error: {' '.join(str(message).split())}", file=sys.stderr)
-        return 2
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, so that a reader gone early is caught below
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`python -m trainer list | head`): end quietly, with
+        # stdout on /dev/null so that the interpreter's last flush has nowhere to fail.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
+    except (UsageError, ConfigError, LockTimeout) as exc:
+        return _error(exc)
+    except (KeyError, ValueError, FileExistsError) as exc:
+        if args.command not in _STORE_COMMANDS:
+            raise  # out of training code: a bug, shown with its traceback
+        return _error(exc)  # the store refused: an unknown run, its status, an existing file
+
+
+# Commands that only ask the store; its KeyError/ValueError/FileExistsError are user errors.
+_STORE_COMMANDS = ("list", "stop", "export", "delete")
+
+
+def _error(exc: BaseException) -> int:
+    """Report a user error in one line on stderr; exit status 2."""
+    message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    message = " ".join(str(message).split()).replace("see list_runs()", "see: python -m trainer list")
+    print(f"python -m trainer: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _get_run(store: Any, run_id: str) -> dict:
+    try:
+        return store.get_run(run_id)
+    except KeyError as exc:
+        raise UsageError(exc.args[0] if exc.args else f"unknown run {run_id}") from None
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -168,25 +228,59 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 0
         from .run import train_run
 
-        result = train_run(config, store, progress=not args.quiet)
+        if args.dry_run:  # a check of the set-up, not a run: recorded in a throw-away store
+            with tempfile.TemporaryDirectory(prefix="actcool-dry-run-") as tmp:
+                result = train_run(config, Store(tmp), progress=not args.quiet)
+            if result.status == "finished":
+                print(f"dry run finished ({config.max_steps} steps on synthetic data); "
+                      "nothing was recorded")
+            return _report(result)
+
+        def started(run_id: str) -> None:
+            print(f"run {run_id}: training (stop: python -m trainer stop {run_id})", flush=True)
+
+        result = train_run(config, store, progress=not args.quiet, started=started)
         return _report(result)
     if args.command == "_execute":
+        from .checkpoint import checkpoint_exists, run_checkpoint
         from .run import train_run
 
         run = store.get_run(args.run_id)
-        return _report(train_run(RunConfig.from_dict(run["config"]), store, run_id=args.run_id))
+        # A run put back in the queue by `resume` continues from its checkpoint.
+        resume = checkpoint_exists(run_checkpoint(store, args.run_id))
+        return _report(train_run(RunConfig.from_dict(run["config"]), store, run_id=args.run_id,
+                                 resume=resume))
     if args.command == "resume":
         from .run import train_run
 
-        run = store.get_run(args.run_id)
-        if run["status"] not in ("stopped", "lost", "failed"):
-            raise UsageError(f"run {args.run_id} is {run['status']}; only stopped, lost or failed runs resume")
+        run = _get_run(store, args.run_id)
+        if run["status"] not in RESUMABLE:
+            raise UsageError(
+                f"run {args.run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs resume"
+            )
         result = train_run(RunConfig.from_dict(run["config"]), store, run_id=args.run_id, resume=True,
                            progress=not args.quiet)
         return _report(result)
     if args.command == "worker":
-        from .worker import run_worker
+        if args.ray is not None:
+            import importlib.util
 
+            if importlib.util.find_spec("ray") is None:
+                raise UsageError("--ray needs Ray: pip install -e '.[ray]'")
+            from .ray_backend import run_ray_worker
+
+            run_ray_worker(store, address=args.ray or None, checkpoints=args.checkpoints,
+                           parallel=args.parallel, idle_exit=args.idle_exit,
+                           cpus_per_run=args.cpus_per_run)
+            return 0
+        if args.checkpoints is not None or args.cpus_per_run != 1:
+            raise UsageError("--checkpoints and --cpus-per-run are for --ray workers; local runs "
+                             "checkpoint in <home>/checkpoints and use the CPUs they find")
+        from .worker import run_worker, worker_pid
+
+        other = worker_pid(store)
+        if other is not None:
+            raise UsageError(f"a worker (pid {other}) is already serving {store.home}")
         run_worker(store, parallel=args.parallel, idle_exit=args.idle_exit)
         return 0
     if args.command == "list":
@@ -202,8 +296,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"asked run {args.run_id} to stop")
         return 0
     if args.command == "export":
-        path = store.export(args.run_id, format=args.format, out=args.out)
+        path = store.export(args.run_id, format=args.format, out=args.out, force=args.force)
         print(f"exported run {args.run_id} to {path}")
+        return 0
+    if args.command == "delete":
+        from .worker import delete
+
+        for run_id in dict.fromkeys(args.run_ids):
+            delete(store, run_id)
+            print(f"deleted run {run_id}")
         return 0
     raise AssertionError(args.command)
 

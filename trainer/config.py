@@ -16,7 +16,8 @@ from typing import Any
 
 from actcool import Calibration, Granularity
 
-from .data.names import DATASET_NAMES
+from .data.names import DATASET_NAMES, NAME_PATTERNS
+from .errors import ConfigError, ConfigTypeError
 from .models.names import MODEL_NAMES
 
 __all__ = ["GRANULARITIES", "OPTIMIZERS", "SCHEDULES", "RunConfig"]
@@ -33,67 +34,119 @@ def _default_data_dir() -> str:
     return os.environ.get("ACTCOOL_DATA_DIR", "./data")
 
 
+def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A field with a default, its ``--help`` text and, where the values are a fixed list,
+    its choices (the CLI is generated from these; RunConfig validates them all the same)."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """One training run. Every field has a default; ``python -m trainer run --help`` lists them."""
+    """One training run. Every field has a default and a help text (its metadata, with the
+    choices where the values are a fixed list); ``python -m trainer run --help`` lists them."""
 
     # what to train
-    model: str = "convnet4"
-    dataset: str = "digits"  # or fashion-mnist, cifar10, imagefolder:<path>, synthetic
-    data_dir: str = field(default_factory=_default_data_dir)  # env ACTCOOL_DATA_DIR
-    download: bool = True  # fetch fashion-mnist/cifar10 into data_dir when missing (needs internet)
-    epochs: int = 5
-    batch_size: int = 128  # global batch; split over ranks under torchrun
-    max_steps: int | None = None  # cap on training steps (None: epochs x steps per epoch)
+    model: str = _opt("convnet4", "the network to train", choices=MODEL_NAMES)
+    dataset: str = _opt(
+        "digits",
+        "the data: " + ", ".join(DATASET_NAMES + NAME_PATTERNS)
+        + " (imagefolder: train/ and test/ folders of class folders)",
+    )
+    data_dir: str = field(
+        default_factory=_default_data_dir,
+        metadata={"help": "where datasets are read and downloaded ($ACTCOOL_DATA_DIR or ./data)"},
+    )
+    download: bool = _opt(
+        True, "fetch fashion-mnist/cifar10 into data_dir when missing (needs internet)"
+    )
+    epochs: int = _opt(5, "passes over the training set")
+    batch_size: int = _opt(128, "the global batch; split over ranks under torchrun")
+    max_steps: int | None = _opt(None, "cap on training steps; none: epochs x steps per epoch")
     # optimizer
-    optimizer: str = "sgd"
-    lr: float = 0.05  # the initial rate (ActCoolLR), the constant rate, or the peak of onecycle/cosine
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
+    optimizer: str = _opt("sgd", "sgd (with momentum) or adamw", choices=OPTIMIZERS)
+    lr: float = _opt(
+        0.05, "the learning rate: ActCoolLR's initial rate and ceiling, the constant rate, or the "
+        "peak of onecycle/cosine",
+    )
+    momentum: float = _opt(0.9, "sgd momentum (adamw ignores it)")
+    nesterov: bool = _opt(False, "Nesterov momentum (sgd only)")
+    weight_decay: float = _opt(5e-4, "weight decay (decoupled for adamw)")
     # schedule
-    schedule: str = "actcool"
-    step_milestones: tuple[float, ...] = (0.5, 0.75)  # step decay, as fractions of training
-    step_factor: float = 0.1
-    onecycle_pct_start: float = 0.3
-    # cosine and schedulefree: linear warm-up over this fraction of training
-    warmup_fraction: float = 0.0
-    # actcool: "default" (a linear cool-down whose start is calibrated, see `calibration`) |
-    # power:T_start,gamma | a saved curve's name | curve JSON
-    target: str = "default"
-    # actcool default target: auto (fixed for unit, else ramp) | fixed[:bits of unit:64] | ramp[:fraction]
-    calibration: str = "auto"
-    response: str = "weibull"  # actcool control law: weibull (λ* = λ·(C/T)^(1/k)) | gaussian
-    smoothing: float = 0.5  # actcool: weight of the past in the law's parameter, in [0, 1)
-    sigma: float | None = None  # actcool, gaussian law: None fits σ from an LR range scan at step 0
-    k: float | None = None  # actcool, weibull law: None fits k from an LR range scan at step 0
-    lr_min: float = 1e-6
-    lr_max: float | None = None  # actcool: the highest rate; None: lr (the optimizer's rate)
+    schedule: str = _opt(
+        "actcool", "the learning-rate schedule: constant, step (decay), onecycle, cosine, "
+        "schedulefree (schedule-free SGD/AdamW) or actcool (ActCoolLR)", choices=SCHEDULES,
+    )
+    step_milestones: tuple[float, ...] = _opt(
+        (0.5, 0.75), "step: comma-separated fractions of training where the rate drops"
+    )
+    step_factor: float = _opt(0.1, "step: the factor the rate is multiplied by at each milestone")
+    onecycle_pct_start: float = _opt(0.3, "onecycle: the fraction of training spent warming up")
+    warmup_fraction: float = _opt(
+        0.0, "cosine and schedulefree: linear warm-up over this fraction of training"
+    )
+    target: str = _opt(
+        "default", "actcool: default (a linear cool-down with a calibrated start, see "
+        "calibration), power:T_start,gamma, constant:T, cosine:T_start,T_end, a saved curve's "
+        "name or curve JSON",
+    )
+    calibration: str = _opt(
+        "auto", "actcool default target: auto (the default: ramp), "
+        "fixed[:bits of unit:64] or ramp[:warm-up fraction]",
+    )
+    response: str = _opt(
+        "weibull", "actcool control law: weibull (lr* = lr*(C/T)^(1/k)) or gaussian (the paper's)",
+        choices=RESPONSES,
+    )
+    smoothing: float = _opt(
+        0.5, "actcool: weight of the past in the control law's parameter, in [0, 1)"
+    )
+    sigma: float | None = _opt(
+        None, "actcool gaussian law: sigma; none fits it from an LR range scan at step 0"
+    )
+    k: float | None = _opt(
+        None, "actcool weibull law: the exponent; none fits it from an LR range scan at step 0"
+    )
+    lr_min: float = _opt(1e-6, "actcool: the lowest rate")
+    lr_max: float | None = _opt(
+        None, "actcool: the highest rate; none: lr (the optimizer's rate is the ceiling)"
+    )
     # measurement
-    measure_every: int = 10
-    scan_every: int = 1  # LR range scan every N scan_units, plus one at the start; 0: none
-    scan_unit: str = "epoch"
-    scan_low: float = 1e-4
-    scan_high: float = 1e2
-    scan_count: int = 25
-    granularity: str = "unit:64"  # what one activation pattern is: sample | position | unit[:L]
-    compare_granularities: tuple[str, ...] = ()  # also count these, to compare (e.g. sample)
+    measure_every: int = _opt(10, "measure the temperature every N steps")
+    scan_every: int = _opt(
+        1, "an LR range scan every N scan units, plus one at the start; 0: none"
+    )
+    scan_unit: str = _opt("epoch", "the unit of scan_every", choices=SCAN_UNITS)
+    scan_low: float = _opt(1e-4, "the lowest rate of an LR range scan")
+    scan_high: float = _opt(1e2, "the highest rate of an LR range scan")
+    scan_count: int = _opt(25, "rates per LR range scan, log-spaced (at least 3)")
+    granularity: str = _opt(
+        "unit:64", "what one activation pattern is: " + ", ".join(GRANULARITIES)
+        + " (L units per pattern; unit = unit:64); the target curve is in bits of it",
+    )
+    compare_granularities: tuple[str, ...] = _opt(
+        (), "comma-separated granularities (" + ", ".join(GRANULARITIES)
+        + ") also counted and recorded, to compare with granularity",
+    )
     # data and hardware
-    val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = False  # mixed precision on CUDA
-    num_workers: int = 0  # background threads prefetching batches (0: none)
+    val_fraction: float = _opt(0.1, "fraction of the training set held out for validation")
+    seed: int = _opt(0, "seed of the initial weights, the split and the batch order")
+    device: str = _opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
+    nproc: int = _opt(
+        1, "processes a worker starts for the run (torchrun ranks, one GPU each where there "
+        "are GPUs)"
+    )
+    amp: bool = _opt(False, "mixed precision on CUDA")
+    num_workers: int = _opt(0, "background threads prefetching batches (0: none)")
     # bookkeeping
-    name: str = ""  # default: model-dataset-schedule
-    tags: tuple[str, ...] = ()
+    name: str = _opt("", "the run's name; empty: model-dataset-schedule")
+    tags: tuple[str, ...] = _opt((), "comma-separated tags")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), _hints()[f.name])
         _choice("model", self.model, MODEL_NAMES)
         if not (self.dataset in DATASET_NAMES or self.dataset.startswith(("imagefolder:", "synthetic:"))):
-            raise ValueError(
+            raise ConfigError(
                 f"unknown dataset {self.dataset!r}; choose one of: "
                 + ", ".join(DATASET_NAMES)
                 + ", imagefolder:<path>"
@@ -101,7 +154,7 @@ class RunConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("scan_unit", self.scan_unit, SCAN_UNITS)
-        for name in ("epochs", "batch_size", "measure_every", "scan_count"):
+        for name in ("epochs", "batch_size", "measure_every", "scan_count", "nproc"):
             _at_least(name, getattr(self, name), 1)
         for name in ("scan_every", "num_workers", "seed"):
             _at_least(name, getattr(self, name), 0)
@@ -114,58 +167,62 @@ class RunConfig:
         for name in ("momentum", "weight_decay"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+                raise ConfigError(f"{name} must be a finite number >= 0, got {v!r}")
         if self.sigma is not None:
             _positive("sigma", self.sigma)
         if self.k is not None:
             _positive("k", self.k)
         _choice("response", self.response, RESPONSES)
         if not (math.isfinite(self.smoothing) and 0 <= self.smoothing < 1):
-            raise ValueError(f"smoothing must lie in [0, 1), got {self.smoothing!r}")
+            raise ConfigError(f"smoothing must lie in [0, 1), got {self.smoothing!r}")
         try:
-            if self.calibration != "auto":
-                Calibration.parse(self.calibration)
+            Calibration.parse(self.calibration)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"bad calibration {self.calibration!r}: {exc}") from None
+            raise ConfigError(f"bad calibration {self.calibration!r}: {exc}") from None
         lr_max = self.lr_max if self.lr_max is not None else self.lr
         if self.lr_min > lr_max:
-            raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr_max ({lr_max})")
+            raise ConfigError(f"lr_min ({self.lr_min}) must not exceed lr_max ({lr_max})")
         if self.scan_low >= self.scan_high:
-            raise ValueError(f"scan_low ({self.scan_low}) must be below scan_high ({self.scan_high})")
+            raise ConfigError(f"scan_low ({self.scan_low}) must be below scan_high ({self.scan_high})")
         if self.scan_count < 3:
-            raise ValueError(f"scan_count must be >= 3 to fit a curve, got {self.scan_count}")
+            raise ConfigError(f"scan_count must be >= 3 to fit a curve, got {self.scan_count}")
         for name in ("val_fraction", "warmup_fraction"):
             v = getattr(self, name)
             if not 0 <= v < 1:
-                raise ValueError(f"{name} must lie in [0, 1), got {v!r}")
+                raise ConfigError(f"{name} must lie in [0, 1), got {v!r}")
         if not 0 < self.onecycle_pct_start < 1:
-            raise ValueError(f"onecycle_pct_start must lie in (0, 1), got {self.onecycle_pct_start!r}")
+            raise ConfigError(f"onecycle_pct_start must lie in (0, 1), got {self.onecycle_pct_start!r}")
         if list(self.step_milestones) != sorted(self.step_milestones) or any(
             not 0 < m < 1 for m in self.step_milestones
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"step_milestones must be increasing fractions of training in (0, 1), "
                 f"got {list(self.step_milestones)}"
             )
         if self.device != "auto" and not (
             self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")
         ):
-            raise ValueError(f"unknown device {self.device!r}; choose one of: auto, cpu, cuda, cuda:N")
+            raise ConfigError(f"unknown device {self.device!r}; choose one of: auto, cpu, cuda, cuda:N")
+        if self.nproc > 1 and self.device.startswith("cuda:"):
+            raise ConfigError(
+                f"nproc {self.nproc} needs one GPU per process; device {self.device!r} names "
+                "one GPU: use device auto or cuda"
+            )
         if self.schedule == "schedulefree" and self.optimizer == "sgd" and not 0 < self.momentum < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"schedule-free SGD needs a momentum in (0, 1), got {self.momentum!r}"
             )
         if self.schedule == "schedulefree" and self.nesterov:
-            raise ValueError("schedule-free SGD has no Nesterov variant; drop nesterov")
+            raise ConfigError("schedule-free SGD has no Nesterov variant; drop nesterov")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
-            raise ValueError("nesterov needs optimizer 'sgd' with momentum > 0")
+            raise ConfigError("nesterov needs optimizer 'sgd' with momentum > 0")
         # Stored normalised ("unit" -> "unit:64"), so equal configs compare and print equal.
         object.__setattr__(self, "granularity", _granularity("granularity", self.granularity))
         compared = (_granularity("compare_granularities entry", g) for g in self.compare_granularities)
         object.__setattr__(self, "compare_granularities", tuple(dict.fromkeys(compared)))
         default_target = self.schedule == "actcool" and self.target == "default"
         if default_target and self.calibration.startswith("fixed") and self.granularity[:4] != "unit":
-            raise ValueError(
+            raise ConfigError(
                 f"the default target's fixed start is defined for the unit granularity, not "
                 f"{self.granularity!r}; use calibration 'ramp' or give a target"
             )
@@ -193,11 +250,11 @@ class RunConfig:
         ActCoolLR used the Gaussian law without smoothing.
         """
         if not isinstance(d, dict):
-            raise TypeError(f"a run config must be a JSON object, got {type(d).__name__}")
+            raise ConfigTypeError(f"a run config must be a JSON object, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
             )
         legacy = {} if "granularity" in d else {
@@ -214,7 +271,7 @@ class RunConfig:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"config is not valid JSON: {exc}") from None
+            raise ConfigError(f"config is not valid JSON: {exc}") from None
         return cls.from_dict(d)
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -235,7 +292,7 @@ def _check_type(name: str, value: Any, hint: Any) -> None:
         origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple:
         if not isinstance(value, tuple):
-            raise TypeError(f"{name} must be a list, got {value!r}")
+            raise ConfigTypeError(f"{name} must be a list, got {value!r}")
         for v in value:
             _check_type(name, v, args[0])
         return
@@ -246,14 +303,14 @@ def _check_type(name: str, value: Any, hint: Any) -> None:
         str: lambda v: isinstance(v, str),
     }[hint](value)
     if not ok:
-        raise TypeError(f"{name} must be of type {hint.__name__}, got {value!r}")
+        raise ConfigTypeError(f"{name} must be of type {hint.__name__}, got {value!r}")
 
 
 def _granularity(name: str, value: str) -> str:
     try:
         return str(Granularity.parse(value))
     except ValueError:
-        raise ValueError(
+        raise ConfigError(
             f"bad {name} {value!r}; choose one of: {', '.join(GRANULARITIES)} "
             "(L units per pattern, a positive integer; unit means unit:64)"
         ) from None
@@ -261,14 +318,14 @@ def _granularity(name: str, value: str) -> str:
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+        raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
 
 
 def _at_least(name: str, value: int, low: int) -> None:
     if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+        raise ConfigError(f"{name} must be >= {low}, got {value!r}")
 
 
 def _positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")

@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +28,12 @@ from torch import nn
 from actcool import Measurement
 from storage import Store
 
-from .checkpoint import checkpoint_path, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, run_checkpoint, save_checkpoint, set_rng_state
 from .config import RunConfig
 from .data import DatasetBundle, epoch_generator, load_dataset
 from .device import DistInfo, init_distributed, resolve_device
+from .errors import ConfigError
+from .gpus import device_label
 from .models import build_model
 from .prefetch import prefetch
 from .progress import Progress
@@ -157,6 +159,8 @@ def train_run(
     run_id: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    started: Callable[[str], None] | None = None,
+    checkpoints: str | None = None,
 ) -> RunResult:
     """Train one run to its end; record into ``store``.
 
@@ -166,6 +170,11 @@ def train_run(
         run_id: an existing run (claimed from the queue, or to resume); ``None`` creates one.
         resume: continue ``run_id`` from its last checkpoint.
         progress: print a progress line (rank 0).
+        started: called with the run id once the run is recorded as running (rank 0), before
+            the first step; the CLI prints the id there.
+        checkpoints: where a new run's checkpoints go: a folder or a URI that
+            ``pyarrow.fs`` opens (see :mod:`trainer.checkpoint`); None:
+            ``<home>/checkpoints``. A run keeps the place it first recorded.
 
     Returns:
         The :class:`RunResult`. Errors inside training are recorded as status ``failed`` (with
@@ -176,22 +185,31 @@ def train_run(
     if resume:
         if run_id is None:
             raise ValueError("resume needs a run id")
-        ckpt = load_checkpoint(checkpoint_path(store.home, run_id))
+        ckpt = load_checkpoint(run_checkpoint(store, run_id, checkpoints))
         config = RunConfig.from_dict(ckpt["config"])
     config = prepare_config(config, store if info.is_main else None)
     device = resolve_device(config.device, info.local_rank)
     if config.amp and device.type != "cuda":
         logger.info("amp is only used on CUDA; training in float32 on %s", device)
-    trainer = _Trainer(config, store, info, device, progress)
-    return trainer.run(run_id, ckpt)
+    if config.nproc > 1 and info.world_size != config.nproc:
+        raise ConfigError(
+            f"nproc {config.nproc} trains in {config.nproc} processes, but this job has "
+            f"{info.world_size}: queue the run (trainer.worker.submit) and a worker starts it "
+            "through torchrun"
+        )
+    trainer = _Trainer(config, store, info, device, progress, checkpoints)
+    return trainer.run(run_id, ckpt, started)
 
 
 class _Trainer:
-    def __init__(self, config: RunConfig, store: Store, info: DistInfo, device: torch.device, progress: bool) -> None:
+    def __init__(self, config: RunConfig, store: Store, info: DistInfo, device: torch.device, progress: bool,
+                 checkpoints: str | None = None) -> None:
         self.config, self.store, self.info, self.device = config, store, info, device
+        self.checkpoints = checkpoints  # the root for a new run's checkpoint (None: the home's)
+        self.checkpoint_at: Any = None  # the run's checkpoint file or URI, known once it runs
         self.show_progress = progress and info.is_main
         if config.batch_size % info.world_size:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size {config.batch_size} must be divisible by the number of processes "
                 f"({info.world_size})"
             )
@@ -204,7 +222,7 @@ class _Trainer:
         self.model = build_model(config.model, b.in_channels, b.num_classes, b.image_size).to(device)
         self.steps_per_epoch = b.num_batches("train", config.batch_size, drop_last=True)
         if self.steps_per_epoch == 0:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size {config.batch_size} is larger than the training set "
                 f"({len(b.split('train'))} samples); choose a smaller batch"
             )
@@ -242,21 +260,28 @@ class _Trainer:
             **extra,
         }
 
-    def run(self, run_id: str | None, ckpt: dict[str, Any] | None) -> RunResult:
+    def run(
+        self, run_id: str | None, ckpt: dict[str, Any] | None,
+        started: Callable[[str], None] | None = None,
+    ) -> RunResult:
         cfg, store, main = self.config, self.store, self.info.is_main
         if main:
             if run_id is None:
                 run_id = store.create_run(cfg.to_dict(), name=cfg.display_name, tags=cfg.tags)
+            self.checkpoint_at = run_checkpoint(store, run_id, self.checkpoints)
+            where = {"checkpoint": self.checkpoint_at} if isinstance(self.checkpoint_at, str) else {}
             store.update_run(
                 run_id,
                 status="running",
                 pid=os.getpid(),
                 host=socket.gethostname(),
-                device=f"{self.device}" + (f" x{self.info.world_size}" if self.info.active else ""),
-                summary=self._summary(),
+                device=device_label(str(self.device), self.info.world_size),
+                summary=self._summary(**where),
                 error="",
                 traceback="",
             )
+            if started is not None:
+                started(run_id)
         run_id = self._broadcast_run_id(run_id)
         state = self._restore(ckpt, run_id) if ckpt is not None else None
         writer = store.writer(run_id) if main else None
@@ -300,7 +325,7 @@ class _Trainer:
         if not self.info.is_main:
             return
         save_checkpoint(
-            checkpoint_path(self.store.home, run_id),
+            self.checkpoint_at,
             {
                 "config": self.config.to_dict(),
                 "model": self.model.state_dict(),

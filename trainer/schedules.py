@@ -27,8 +27,10 @@ from actcool import (
     TemperatureMonitor,
     curve_from_dict,
 )
+from actcool.curves import PAPER_T_START
 
 from .config import RunConfig
+from .errors import ConfigError
 
 __all__ = ["Schedule", "build_optimizer", "build_schedule", "parse_target"]
 
@@ -41,7 +43,7 @@ def build_optimizer(config: RunConfig, model: nn.Module, total_steps: int = 1) -
         try:
             import schedulefree
         except ImportError:
-            raise ValueError(
+            raise ConfigError(
                 "schedule 'schedulefree' needs the schedulefree package: pip install schedulefree"
             ) from None
         warmup = round(config.warmup_fraction * total_steps)
@@ -84,31 +86,52 @@ def parse_target(spec: str, load_curve: Callable[[str], dict] | None = None) -> 
     (looked up with ``load_curve``, which raises ``KeyError`` listing the saved names).
 
     Raises:
-        ValueError: a malformed spec, naming it and the accepted forms.
+        ConfigError: a malformed spec, naming it and the accepted forms, an invalid curve, or
+            an unknown saved curve (a ``ValueError``).
     """
     text = spec.strip()
     if text.startswith("{"):
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"target curve JSON is invalid: {exc}") from None
-        return curve_from_dict(d).to_dict()
+            raise ConfigError(f"target curve JSON is invalid: {exc}") from None
+        return _valid_curve(d)
     kind, sep, args = text.partition(":")
     if sep and kind in _SHORTHANDS:
         cls, lo, hi = _SHORTHANDS[kind]
         try:
             values = [float(a) for a in args.split(",")] if args else []
         except ValueError:
-            raise ValueError(f"target {spec!r}: arguments must be numbers, e.g. power:3.17,1") from None
+            raise ConfigError(
+                f"target {spec!r}: arguments must be numbers, e.g. power:{PAPER_T_START:g},1"
+            ) from None
         if not lo <= len(values) <= hi:
-            raise ValueError(f"target {spec!r}: {kind} takes {lo} to {hi} numbers, e.g. power:3.17,1")
-        return cls(*values).to_dict()
+            raise ConfigError(
+                f"target {spec!r}: {kind} takes {lo} to {hi} numbers, "
+                f"e.g. power:{PAPER_T_START:g},1"
+            )
+        try:
+            return cls(*values).to_dict()
+        except ValueError as exc:
+            raise ConfigError(f"target {spec!r}: {exc}") from None
     if load_curve is None:
-        raise ValueError(
+        raise ConfigError(
             f"unknown target {spec!r}; use power:T_start,gamma, constant:T, cosine:T_start,T_end, "
             "curve JSON, or the name of a saved curve"
         )
-    return curve_from_dict(load_curve(text)).to_dict()
+    try:
+        saved = load_curve(text)
+    except KeyError as exc:  # the store names the saved curves
+        raise ConfigError(exc.args[0] if exc.args else f"unknown target {spec!r}") from None
+    return _valid_curve(saved)
+
+
+def _valid_curve(definition: Any) -> dict[str, Any]:
+    try:
+        return curve_from_dict(definition).to_dict()
+    except (TypeError, ValueError, KeyError) as exc:  # curve_from_dict names the bad field
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise ConfigError(f"bad target curve: {message}") from None
 
 
 def scan_grid(config: RunConfig) -> list[float]:

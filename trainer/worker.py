@@ -3,23 +3,30 @@
 ``python -m trainer worker [--parallel N]``. The dashboard queues runs in the store and calls
 :func:`ensure_worker` so that one worker is alive per store. Each run trains in a child
 process (``python -m trainer _execute RUN_ID``) whose output goes to ``<home>/logs/RUN_ID.log``,
-so a crash in one run never takes down the worker or the others.
+so a crash in one run never takes down the worker or the others. On a machine with GPUs each
+run gets its own (the least busy free ones; a run of ``nproc`` k gets k and starts through
+torchrun) through ``CUDA_VISIBLE_DEVICES``: see :mod:`trainer.placement`.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from storage import Store
 from storage.status import pid_alive
 
-__all__ = ["ensure_worker", "resume_detached", "run_worker", "submit", "worker_pid"]
+from .gpus import Gpu, query_gpus
+from .placement import child_process, free_port, gpu_request, place
+
+__all__ = ["delete", "ensure_worker", "resume", "run_worker", "submit", "worker_pid"]
 
 POLL_SECONDS = 1.0
 
@@ -47,19 +54,22 @@ def worker_pid(store: Store) -> int | None:
     return pid if _alive(pid) else None
 
 
-def ensure_worker(store: Store, parallel: int = 1) -> int:
-    """Start a detached worker for ``store`` unless one is alive; return its pid."""
+def ensure_worker(store: Store, parallel: int | None = None) -> int:
+    """Start a detached worker for ``store`` unless one is alive; return its pid.
+
+    ``parallel`` None: one run per GPU where there are GPUs, else one at a time."""
     pid = worker_pid(store)
     if pid is not None:
         return pid
     Path(store.home).mkdir(parents=True, exist_ok=True)
-    log = open(Path(store.home) / "worker.log", "ab")
     env = {**os.environ, "ACTCOOL_HOME": str(store.home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trainer", "worker", "--parallel", str(parallel)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env=env, start_new_session=True, cwd=os.getcwd(),
-    )
+    with open(Path(store.home) / "worker.log", "ab") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trainer", "worker",
+             *(["--parallel", str(parallel)] if parallel is not None else [])],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True, cwd=os.getcwd(),
+        )
     for _ in range(50):  # wait until it has claimed the pidfile
         if worker_pid(store) == proc.pid:
             break
@@ -67,40 +77,79 @@ def ensure_worker(store: Store, parallel: int = 1) -> int:
     return proc.pid
 
 
-def resume_detached(store: Store, run_id: str) -> int:
-    """Resume a stopped, lost or failed run in a detached process; return its pid.
+def resume(store: Store, run_id: str, parallel: int = 1) -> int:
+    """Queue a stopped, lost or failed run to continue from its last checkpoint, and make
+    sure a worker serves the store; return the worker's pid.
 
-    Output goes to ``<home>/logs/RUN_ID.log``. The run's status shows the outcome.
+    The run goes through the queue like any run (it reads ``queued`` at once), so a worker's
+    ``parallel`` limit holds. ValueError when the run cannot resume (its status, or no
+    checkpoint yet), KeyError for an unknown run.
     """
+    from .checkpoint import checkpoint_exists, run_checkpoint
+
+    if not checkpoint_exists(run_checkpoint(store, run_id)):
+        status = store.get_run(run_id)["status"]  # KeyError for an unknown run first
+        raise ValueError(
+            f"run {run_id} ({status}) has no checkpoint to resume from: it ended before "
+            "its first epoch did"
+        )
+    store.requeue(run_id)
+    return ensure_worker(store, parallel)
+
+
+def delete(store: Store, run_id: str) -> None:
+    """Delete a run: its catalog entry, metrics, checkpoints and log. ValueError while it is
+    running or queued (stop it first), KeyError for an unknown run."""
     status = store.get_run(run_id)["status"]
-    if status not in ("stopped", "lost", "failed"):
-        raise ValueError(f"run {run_id} is {status}; only stopped, lost or failed runs resume")
-    logs = Path(store.home) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trainer", "resume", run_id, "--quiet"],
-        stdout=open(logs / f"{run_id}.log", "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, "ACTCOOL_HOME": str(store.home)}, start_new_session=True,
-    )
-    return proc.pid
+    if status in ("running", "queued"):
+        raise ValueError(
+            f"run {run_id} is {status}; stop it first (python -m trainer stop {run_id}), "
+            "then delete it"
+        )
+    from .checkpoint import run_checkpoint
+
+    recorded = run_checkpoint(store, run_id)  # before the run's entry is gone
+    store.delete_run(run_id)
+    shutil.rmtree(Path(store.home) / "checkpoints" / run_id, ignore_errors=True)
+    if isinstance(recorded, Path) or "://" not in str(recorded):  # a local checkpoint root
+        Path(recorded).unlink(missing_ok=True)
+    (Path(store.home) / "logs" / f"{run_id}.log").unlink(missing_ok=True)
 
 
 def submit(config, store: Store) -> str:
-    """Queue a run (validated and resolved now, trained by a worker later); return its id."""
+    """Queue a run (validated and resolved now, trained by a worker later); return its id.
+
+    MissingInputError (a FileNotFoundError), naming the folder, when its dataset is not where
+    the run will look (and may not be downloaded): reported now, not when the run starts.
+    """
+    from .data.locate import missing_dataset
+    from .errors import MissingInputError
     from .run import prepare_config
 
     config = prepare_config(config, store)
+    if problem := missing_dataset(config.dataset, config.data_dir, config.download):
+        raise MissingInputError(problem)
     return store.create_run(config.to_dict(), name=config.display_name, tags=config.tags, status="queued")
 
 
-def run_worker(store: Store, parallel: int = 1, idle_exit: float | None = None) -> None:
+def run_worker(
+    store: Store,
+    parallel: int | None = None,
+    idle_exit: float | None = None,
+    gpus: Callable[[], list[Gpu]] = query_gpus,
+) -> None:
     """Claim and train queued runs, ``parallel`` at a time, until SIGTERM/SIGINT.
 
     Args:
+        parallel: runs at a time; None: the number of GPUs, or 1 without GPUs.
         idle_exit: exit after this many seconds with nothing queued or running (None: never).
+        gpus: the machine's GPUs with their current load, asked before each placement.
     """
+    machine = gpus()
+    if parallel is None:
+        parallel = max(1, len(machine))
     if parallel < 1:
-        raise ValueError(f"--parallel must be >= 1, got {parallel}")
+        raise ValueError(f"parallel must be >= 1, got {parallel}")
     other = worker_pid(store)
     if other is not None and other != os.getpid():
         raise RuntimeError(f"a worker (pid {other}) is already running for {store.home}")
@@ -108,6 +157,7 @@ def run_worker(store: Store, parallel: int = 1, idle_exit: float | None = None) 
     _pidfile(store).write_text(f"{os.getpid()}\n")
     name = f"{socket.gethostname()}:{os.getpid()}"
     children: dict[str, subprocess.Popen] = {}
+    held: dict[str, tuple[int, ...]] = {}  # the GPUs of each child
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -121,19 +171,23 @@ def run_worker(store: Store, parallel: int = 1, idle_exit: float | None = None) 
     print(f"worker {name}: serving {store.home} ({parallel} at a time)", flush=True)
     try:
         while not stopping:
+            _keep_home(store, logs)
             _reap(store, children, logs)
+            for run_id in set(held) - set(children):
+                del held[run_id]
             while len(children) < parallel and not stopping:
-                run = store.claim_next_queued(name)
-                if run is None:
+                claimed = _claim(store, name, gpus() if machine else [], held)
+                if claimed is None:
                     break
-                run_id = run["id"]
-                log = open(logs / f"{run_id}.log", "ab")
-                children[run_id] = subprocess.Popen(
-                    [sys.executable, "-m", "trainer", "_execute", run_id],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env={**os.environ, "ACTCOOL_HOME": str(store.home)},
-                )
-                print(f"worker: started run {run_id} (pid {children[run_id].pid})", flush=True)
+                run_id, argv, env, placed = claimed
+                with open(logs / f"{run_id}.log", "ab") as log:  # the child keeps its own copy
+                    children[run_id] = subprocess.Popen(
+                        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        env={**env, "ACTCOOL_HOME": str(store.home)},
+                    )
+                held[run_id] = placed
+                on = f" on cuda:{','.join(map(str, placed))}" if placed else ""
+                print(f"worker: started run {run_id}{on} (pid {children[run_id].pid})", flush=True)
             if children:
                 idle_since = time.monotonic()
             elif idle_exit is not None and time.monotonic() - idle_since > idle_exit:
@@ -151,6 +205,53 @@ def run_worker(store: Store, parallel: int = 1, idle_exit: float | None = None) 
             _pidfile(store).unlink(missing_ok=True)
 
 
+def _claim(
+    store: Store, name: str, gpus: list[Gpu], held: dict[str, tuple[int, ...]]
+) -> tuple[str, list[str], dict[str, str], tuple[int, ...]] | None:
+    """Claim the oldest queued run once the GPUs it asks for are free; return its id, the
+    child's command line and environment, and its GPUs. None: nothing to start now."""
+    from .config import RunConfig
+
+    taken = {index for placed in held.values() for index in placed}
+    if gpus:  # look before claiming: a run waits in the queue until its GPUs are free
+        queued = store.list_runs(status="queued")
+        if queued.empty:
+            return None
+        try:
+            head = RunConfig.from_dict(queued.iloc[-1]["config"])  # the oldest
+            if place(gpus, taken, gpu_request(head, gpus)) is None:
+                return None
+        except (TypeError, ValueError):
+            pass  # claimed below and failed with the reason
+    while (run := store.claim_next_queued(name)) is not None:
+        run_id = run["id"]
+        try:
+            request = gpu_request(RunConfig.from_dict(run["config"]), gpus)
+        except (TypeError, ValueError) as exc:
+            store.update_run(run_id, status="failed", finished=True, error=f"not started: {exc}")
+            continue
+        placed = place(gpus, taken, request)
+        if placed is None:  # another run overtook the one looked at: back to the queue
+            store.update_run(run_id, status="queued")
+            return None
+        port = free_port() if request.nproc > 1 else None
+        argv, env = child_process(run_id, request, placed, os.environ, port)
+        if placed:
+            store.update_run(run_id, device="cuda:" + ",".join(map(str, placed)))
+        return run_id, argv, env, placed
+    return None
+
+
+def _keep_home(store: Store, logs: Path) -> None:
+    """Put back the worker's pidfile and log folder when the store folder was deleted under
+    it, so that the dashboard still finds this worker (and starts no second one)."""
+    if not _pidfile(store).exists():
+        logs.mkdir(parents=True, exist_ok=True)
+        _pidfile(store).write_text(f"{os.getpid()}\n")
+        print(f"worker: the store folder {store.home} was deleted or replaced; serving the "
+              "new one", flush=True)
+
+
 def _reap(store: Store, children: dict[str, subprocess.Popen], logs: Path) -> None:
     for run_id, proc in list(children.items()):
         code = proc.poll()
@@ -158,8 +259,23 @@ def _reap(store: Store, children: dict[str, subprocess.Popen], logs: Path) -> No
             continue
         del children[run_id]
         print(f"worker: run {run_id} exited with code {code}", flush=True)
-        if store.get_run(run_id)["status"] in ("running", "lost"):
-            tail = (logs / f"{run_id}.log").read_text(errors="replace")[-2000:]
+        try:
+            status = store.get_run(run_id)["status"]
+        except KeyError:  # deleted meanwhile, or the store folder was removed or replaced
+            print(f"worker: run {run_id} is no longer in the store", flush=True)
+            continue
+        if status in ("running", "lost"):
+            try:
+                tail = (logs / f"{run_id}.log").read_text(errors="replace")[-2000:]
+            except OSError:
+                tail = ""
             store.update_run(run_id, status="failed", finished=True,
-                             error=f"the training process exited with code {code} before recording an outcome",
-                             traceback=tail)
+                             error=f"{last_line(tail) or 'no output'} (the training process "
+                             f"exited with code {code})", traceback=tail)
+
+
+def last_line(log: str) -> str:
+    """The last non-empty line of a log: the error message of a failed run's process (the
+    CLI's one-line error, or a traceback's final line), without the CLI's prefix."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    return lines[-1].removeprefix("python -m trainer: error: ") if lines else ""

@@ -3,7 +3,7 @@
 Start from a preset (the calibrated default a run follows without a target is the first),
 draw over the chart with the lasso (the stroke replaces the stretch of the curve it spans),
 fine-tune the control points in the table, check the implied learning rate for a model,
-dataset and granularity, and save the curve by name for the Launch page (SPEC §5).
+dataset and granularity, and save the curve by name for the Launch page (docs/algorithm.md §5).
 
 The implied rate is what a run would use (app/preview.py): the control law's response model
 (Weibull by default, or the Gaussian CDF) fitted to a quick LR range scan at initialisation,
@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from actcool.curves import PAPER_T_START
 from app import charts, configs, curve_edit, data, preview, summary, ui
 from trainer.config import RunConfig
-from trainer.data.names import DATASET_NAMES
+from trainer.data.locate import missing_dataset
 from trainer.models.names import MODEL_NAMES
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,12 @@ def replace_points(
 
 DEFAULTS = RunConfig()
 NO_RUN = ""  # the check-run selectbox's "none" option
+REPLACING = "replace_curve"  # session key: the saved curve's name a save would replace
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def scan_fit(
-    model: str, dataset: str, batch_size: int, granularity: str
+    model: str, dataset: str, batch_size: int, granularity: str, data_dir: str = DEFAULTS.data_dir
 ) -> preview.PreviewFits | str:
     """Both response models of a quick LR range scan at initialisation, as a run's step-0
     scan would measure them (the run's model, data, batch and granularity), or why there are
@@ -65,8 +67,10 @@ def scan_fit(
     try:
         # download=False: a dataset missing from the data folder is reported at once, where
         # a download attempt could hang the page on a machine without internet.
+        if problem := missing_dataset(dataset, data_dir):
+            return problem
         config = RunConfig(model=model, dataset=dataset, batch_size=batch_size,
-                           granularity=granularity, download=False)
+                           granularity=granularity, data_dir=data_dir, download=False)
         fits = preview.quick_fits(config)
     except Exception as exc:  # a missing dataset, no memory...: a message, not a traceback
         log.warning("quick scan of %s on %s failed", model, dataset, exc_info=True)
@@ -74,6 +78,26 @@ def scan_fit(
     if fits.gaussian is None and fits.weibull is None:
         return "the quick scan showed too little signal to fit either response model"
     return fits
+
+
+def parametric(preset: str, **params: float):
+    """``(curve, None)`` of a parametric preset, or ``(None, the curve's message)``."""
+    try:
+        return curve_edit.preset_curve(preset, **params), None
+    except ValueError as exc:
+        return None, f"Not a valid curve: {exc}"
+
+
+def save_curve(name: str, curve) -> None:
+    """Save ``curve`` under ``name`` (replacing one of that name) and say so."""
+    try:
+        with data.guard():
+            data.store().save_curve(name, curve.to_dict())
+    except (ValueError, TypeError) as exc:
+        st.error(f"Not saved: {exc}")
+    else:
+        data.clear()
+        st.success(f"Saved as '{name}'. Launch it from the Launch page (ActCoolLR target).")
 
 
 def run_fits(fits: pd.DataFrame, step: int, batch: int) -> preview.PreviewFits:
@@ -108,8 +132,8 @@ def fit_line(fits: preview.PreviewFits, law: str) -> str:
     return (f"{parts[law]} ← in use  \n{parts[other]}  \nbatch B = **{fits.batch_size}**")
 
 
-if REV not in state:  # start from what a run follows without a target: fixed, unit:64
-    start, _ = preview.calibrated_default("auto", DEFAULTS.granularity)
+if REV not in state:  # start from the fixed calibration's curve (ramp's start is only known in a run)
+    start, _ = preview.calibrated_default("fixed", DEFAULTS.granularity)
     replace_points(curve_edit.preset_points(start), start.to_dict())
 
 # ---------------------------------------------------------------- a stroke drawn last time
@@ -166,8 +190,16 @@ with source_col:
     if source == "quick LR range scan":
         model_col, dataset_col, batch_col = st.columns(3)
         model = model_col.selectbox("Model", MODEL_NAMES, key="design_model")
-        dataset = dataset_col.selectbox("Dataset", DATASET_NAMES, key="design_dataset")
+        with dataset_col:
+            dataset = ui.dataset_input("design_dataset", DEFAULTS.dataset)
         batch = batch_col.number_input("Batch size", 1, 4096, 128, key="design_batch")
+        data_dir = DEFAULTS.data_dir
+        if dataset not in ("digits", "synthetic"):
+            data_dir = st.text_input(
+                "Data folder", DEFAULTS.data_dir, key="design_data_dir",
+                help="Where fashion-mnist, cifar10 and relative image folders are read from; "
+                "defaults to $ACTCOOL_DATA_DIR, else ./data. Nothing is downloaded here.",
+            )
         kind_col, length_col = st.columns(2)
         granularity_kind = kind_col.selectbox(
             "Pattern granularity", list(configs.GRANULARITY_LABELS),
@@ -180,7 +212,7 @@ with source_col:
         )
         granularity = configs.granularity_spec(granularity_kind, int(pattern_length))
         with st.spinner(f"Quick LR range scan of {model} on {dataset} ({granularity})…"):
-            result = scan_fit(model, dataset, int(batch), granularity)
+            result = scan_fit(model, dataset, int(batch), granularity, data_dir.strip())
         if isinstance(result, str):
             st.warning(f"No implied rate: {result}.")
         else:
@@ -256,8 +288,8 @@ with st.sidebar:
         )
         start_bits = 2.0
         if calibration_kind == "fixed":
-            start_bits = st.number_input("Start temperature (bits of unit:64)", 0.01, 64.0, 2.0,
-                                         0.1, key="design_start_bits")
+            start_bits = st.number_input("Start temperature (bits of unit:64)", value=2.0,
+                                         step=0.1, key="design_start_bits")
         try:
             chosen, described = preview.calibrated_default(
                 configs.calibration_spec(calibration_kind, start_bits), granularity)
@@ -269,17 +301,21 @@ with st.sidebar:
             else:
                 st.caption(described)
     elif preset == "Power cool-down":
-        t_start = st.number_input("T_start (bits)", 0.0, 16.0, 3.17, 0.1, key="design_t_start")
-        gamma = st.number_input("γ (1: linear; > 1 stays hot longer)", 0.05, 20.0, 1.0, 0.1,
+        # No bounds on these fields (a bounded one silently keeps its last valid value): the
+        # curve checks each number, and a reachable range is the granularity's business.
+        t_start = st.number_input("T_start (bits)", value=PAPER_T_START, step=0.1,
+                                  key="design_t_start")
+        gamma = st.number_input("γ (1: linear; > 1 stays hot longer)", value=1.0, step=0.1,
                                 key="design_gamma")
-        chosen = curve_edit.preset_curve(preset, t_start=t_start, gamma=gamma)
+        chosen, preset_error = parametric(preset, t_start=t_start, gamma=gamma)
     elif preset == "Constant":
-        level = st.number_input("T (bits)", 0.0, 16.0, 2.0, 0.1, key="design_level")
-        chosen = curve_edit.preset_curve(preset, temperature=level)
+        level = st.number_input("T (bits)", value=2.0, step=0.1, key="design_level")
+        chosen, preset_error = parametric(preset, temperature=level)
     elif preset == "Cosine":
-        t_start = st.number_input("T_start (bits)", 0.0, 16.0, 3.17, 0.1, key="design_cos_start")
-        t_end = st.number_input("T_end (bits)", 0.0, 16.0, 0.0, 0.1, key="design_cos_end")
-        chosen = curve_edit.preset_curve(preset, t_start=t_start, t_end=t_end)
+        t_start = st.number_input("T_start (bits)", value=PAPER_T_START, step=0.1,
+                                  key="design_cos_start")
+        t_end = st.number_input("T_end (bits)", value=0.0, step=0.1, key="design_cos_end")
+        chosen, preset_error = parametric(preset, t_start=t_start, t_end=t_end)
     elif preset == "Replay a finished run":
         with data.guard():
             finished = data.runs()
@@ -325,12 +361,15 @@ with table_col:
         num_rows="dynamic",
         height=300,
         column_config={
+            # No min/max: the table's editor would drop a typed minus sign (−1 becoming 1);
+            # every value reaches the curve's validation, whose message names it.
             "fraction": st.column_config.NumberColumn(
-                "fraction of training", min_value=0.0, max_value=1.0, step=0.01, format="%.3f",
+                "fraction of training", step=0.01, format="%.3f",
                 help="0 = first step, 1 = last step",
             ),
             "temperature": st.column_config.NumberColumn(
-                "temperature (bits)", min_value=0.0, step=0.05, format="%.3f",
+                "temperature (bits)", step=0.05, format="%.3f",
+                help="In bits, >= 0",
             ),
         },
     )
@@ -368,6 +407,14 @@ with curve_col:
         key=draw_key, on_select="rerun", selection_mode="lasso", width="stretch",
         config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "zoom2d", "pan2d"]},
     )
+    if curve is not None:  # where it is drawn: can the measure follow it?
+        reach_batch = fits.batch_size if fits is not None else DEFAULTS.batch_size
+        reach_errors, reach_warnings = configs.reach_problems(curve.to_dict(), granularity,
+                                                              reach_batch)
+        for message in reach_errors:
+            st.error(f"Unreachable target: {message}.", icon=":material/thermostat:")
+        for message in reach_warnings:
+            st.warning(f"Note: {message}.", icon=":material/thermostat:")
 with lr_col:
     if curve is None:
         st.info("Fix the control points (see the message below the chart) to see the implied rate.")
@@ -439,15 +486,23 @@ save_col, saved_col = st.columns(2, gap="medium")
 with save_col:
     st.subheader("Save")
     name = st.text_input("Curve name", placeholder="e.g. hot-start-linear", key="design_name")
+    with data.guard():
+        existing = set(data.curves()["name"])
     if st.button("Save curve", type="primary", disabled=curve is None, key="do_save_curve"):
-        try:
-            with data.guard():
-                data.store().save_curve(name.strip(), curve.to_dict())
-        except (ValueError, TypeError) as exc:
-            st.error(f"Not saved: {exc}")
+        if name.strip() in existing:  # ask before replacing a saved curve
+            state[REPLACING] = name.strip()
         else:
-            data.clear()
-            st.success(f"Saved as '{name.strip()}'. Launch it from the Launch page (ActCoolLR target).")
+            save_curve(name.strip(), curve)
+    if curve is not None and state.get(REPLACING) == name.strip() and name.strip() in existing:
+        st.warning(f"A curve named '{name.strip()}' is saved already. Replace it with this one?",
+                   icon=":material/warning:")
+        replace_col, keep_col, _ = st.columns([1, 1, 2])
+        if replace_col.button("Replace it", type="primary", key="do_replace_curve"):
+            state.pop(REPLACING, None)
+            save_curve(name.strip(), curve)
+        if keep_col.button("Keep it", key="do_keep_curve"):
+            state.pop(REPLACING, None)
+            st.rerun()
 with saved_col:
     with data.guard():
         saved = data.curves()

@@ -3,7 +3,11 @@
 Runs are queued in the store (``trainer.worker.submit``) and trained by a background
 worker process (``trainer.worker.ensure_worker`` starts one when none is alive); this
 page never trains. Every choice comes from the trainer's registries and every number is
-validated by ``RunConfig``, whose message is shown as is.
+validated by ``RunConfig``, whose message is shown under the field and blocks Launch (number
+fields have no bounds of their own, which would silently keep the last valid value). A
+dataset missing from the data folder, and an ActCoolLR target above what the granularity can
+measure, are reported here before anything is queued; the confirmation lists each run's
+settings.
 """
 
 from __future__ import annotations
@@ -13,15 +17,19 @@ import time
 import pandas as pd
 import streamlit as st
 
+from actcool.curves import PAPER_T_START
 from app import configs, data, summary, ui
 from trainer import worker
 from trainer.config import OPTIMIZERS, SCHEDULES, RunConfig
-from trainer.data.names import DATASET_NAMES
+from trainer.data.locate import missing_dataset
+from trainer.gpus import run_location
 from trainer.models.names import MODEL_NAMES
+from trainer.schedules import parse_target
 
 state = st.session_state
 ORDER = configs.schedule_order(SCHEDULES)
-FLASH = "launch_flash"
+FLASH = "launch_flash"  # session key: (time, what was queued), shown for FLASH_SECONDS
+FLASH_SECONDS = 120.0
 DEFAULTS = RunConfig()
 TARGET_SOURCES = {
     "default": "Calibrated default (linear cool-down)",
@@ -40,6 +48,16 @@ def schedule_label(schedule: str) -> str:
     return configs.SCHEDULE_LABELS.get(schedule, schedule)
 
 
+def checked(column, name: str, value):
+    """``value`` of the RunConfig field ``name``; RunConfig's message about it, if any, is
+    shown under the field and recorded in ``field_problems`` (which block Launch)."""
+    problem = configs.field_problem(name, value)
+    if problem and problem.startswith(f"{name} "):  # not a cross-field rule of the defaults
+        column.error(problem)
+        field_problems.append(problem)
+    return value
+
+
 def queue(run_configs: list[RunConfig]) -> None:
     """Queue the runs, make sure a worker serves the store, and report on the next run."""
     store = data.store()
@@ -54,20 +72,25 @@ def queue(run_configs: list[RunConfig]) -> None:
     except KeyError as exc:  # an unknown saved curve: the message lists the saved ones
         st.error(f"Not queued: {exc.args[0] if exc.args else exc}")
         return
+    except FileNotFoundError as exc:  # the dataset is not in the data folder
+        st.error(f"Not queued: {exc}")
+        return
     finally:
         if run_ids:
             worker.ensure_worker(store)
             data.clear()
     state[ui.SELECTED_RUN] = run_ids[0]
-    state[FLASH] = f"Queued {len(run_ids)} run{'s' if len(run_ids) > 1 else ''}: " + ", ".join(
-        f"{config.display_name} ({run_id})"
-        for config, run_id in zip(run_configs, run_ids, strict=True)
-    )
+    state[FLASH] = (time.time(), f"Queued {len(run_ids)} run{'s' if len(run_ids) > 1 else ''}:\n"
+                    + "\n".join(f"- **{config.display_name}** ({run_id}): "
+                                f"{configs.settings_line(config)}"
+                                for config, run_id in zip(run_configs, run_ids, strict=True)))
     st.rerun()
 
 
 st.title("Launch runs")
-if flash := state.pop(FLASH, None):
+field_problems: list[str] = []  # messages of fields RunConfig rejects; they block Launch
+flash_time, flash = state.get(FLASH, (0.0, ""))
+if flash and time.time() - flash_time < FLASH_SECONDS:  # outlives the reruns of live panels
     st.success(flash)
     st.page_link("views/runs.py", label="Watch it on the Runs page", icon=":material/monitoring:")
 
@@ -91,26 +114,33 @@ if len(runs) == 0:
 st.subheader("Model and data")
 c1, c2, c3, c4 = st.columns(4)
 model = c1.selectbox("Model", MODEL_NAMES, index=MODEL_NAMES.index(DEFAULTS.model), key="launch_model")
-dataset = c2.selectbox(
-    "Dataset", DATASET_NAMES, index=DATASET_NAMES.index(DEFAULTS.dataset), key="launch_dataset",
-    help="digits ships with scikit-learn; fashion-mnist and cifar10 are read from the data "
-    "folder (see Advanced) and downloaded there when missing.",
-)
-epochs = c3.number_input("Epochs", 1, 100_000, DEFAULTS.epochs, key="launch_epochs")
-batch_size = c4.number_input("Batch size", 1, 65_536, DEFAULTS.batch_size, key="launch_batch")
+with c2:
+    dataset = ui.dataset_input(
+        "launch_dataset", DEFAULTS.dataset,
+        help="digits ships with scikit-learn; fashion-mnist, cifar10 and image folders are read "
+        "from the data folder (see Measurement and advanced settings).",
+    )
+# Number fields have no bounds: a bounded field silently keeps its last valid value when a
+# value out of range is typed, and the run would be queued with a number the user did not
+# see. RunConfig checks every value instead, and its message blocks Launch.
+epochs = checked(c3, "epochs", c3.number_input("Epochs", value=DEFAULTS.epochs, step=1,
+                                               key="launch_epochs"))
+batch_size = checked(c4, "batch_size", c4.number_input(
+    "Batch size", value=DEFAULTS.batch_size, step=1, key="launch_batch"))
 
 st.subheader("Optimizer")
 c1, c2, c3, c4 = st.columns(4)
 optimizer = c1.selectbox("Optimizer", OPTIMIZERS, key="launch_optimizer")
-lr = c2.number_input(
-    "Learning rate", 1e-8, 100.0, DEFAULTS.lr, format="%.4g", key="launch_lr",
+lr = checked(c2, "lr", c2.number_input(
+    "Learning rate", value=DEFAULTS.lr, format="%.4g", key="launch_lr",
     help="ActCoolLR: the initial rate. constant: the rate. 1-cycle and cosine: the peak. "
     "step: the rate before the first drop.",
-)
-momentum = c3.number_input("Momentum", 0.0, 0.999, DEFAULTS.momentum, 0.05, key="launch_momentum",
-                           disabled=optimizer != "sgd")
-weight_decay = c4.number_input("Weight decay", 0.0, 1.0, DEFAULTS.weight_decay, format="%.2e",
-                               key="launch_wd")
+))
+momentum = checked(c3, "momentum", c3.number_input(
+    "Momentum", value=DEFAULTS.momentum, step=0.05, key="launch_momentum",
+    disabled=optimizer != "sgd"))
+weight_decay = checked(c4, "weight_decay", c4.number_input(
+    "Weight decay", value=DEFAULTS.weight_decay, format="%.2e", key="launch_wd"))
 
 # ---------------------------------------------------------------- schedules
 st.subheader("Schedule parameters")
@@ -126,7 +156,7 @@ with tabs[ORDER.index("actcool")]:
     ui.drop_stale("launch_target_source", sources)
     source = c1.radio("Target temperature curve", sources, format_func=TARGET_SOURCES.get,
                       key="launch_target_source")
-    t_start, gamma, saved_name = 3.17, 1.0, None
+    t_start, gamma, saved_name = PAPER_T_START, 1.0, None
     calibration = DEFAULTS.calibration
     with c2:
         if source == "default":
@@ -136,14 +166,14 @@ with tabs[ORDER.index("actcool")]:
             start_bits, fraction = 2.0, 0.25
             if kind == "fixed":
                 start_bits = st.number_input(
-                    "Start temperature (bits of unit:64)", 0.01, 64.0, 2.0, 0.1,
+                    "Start temperature (bits of unit:64)", value=2.0, step=0.1,
                     key="launch_start_bits",
                     help="Scaled by L/64 for unit:L (the temperature is about proportional to "
                     "L). The fixed start needs the unit granularity.",
                 )
             elif kind == "ramp":
                 fraction = st.number_input(
-                    "Warm-up share of training", 0.01, 0.99, 0.25, 0.05, key="launch_ramp_fraction",
+                    "Warm-up share of training", value=0.25, step=0.05, key="launch_ramp_fraction",
                     help="The rate warms up linearly to the learning rate over this share; "
                     "T_start = λ_peak × median(T̄/λ) of the warm-up's second half.",
                 )
@@ -154,11 +184,12 @@ with tabs[ORDER.index("actcool")]:
             st.caption(
                 "Cools linearly from T_start to 0. **fixed** starts at the given bits of unit:64 "
                 "(× L/64); **ramp** warms the rate up first and reads T_start off the measured "
-                "temperature; **auto** is fixed for unit granularities and ramp otherwise."
+                "temperature; **auto** (the default) is ramp."
             )
         elif source == "power":
-            t_start = st.number_input("T_start (bits)", 0.0, 16.0, 3.17, 0.1, key="launch_t_start")
-            gamma = st.number_input("γ", 0.05, 20.0, 1.0, 0.1, key="launch_gamma")
+            t_start = st.number_input("T_start (bits)", value=PAPER_T_START, step=0.1,
+                                      key="launch_t_start")
+            gamma = st.number_input("γ", value=1.0, step=0.1, key="launch_gamma")
         elif source == "saved":
             ui.drop_stale("launch_saved", saved["name"].tolist())
             saved_name = st.selectbox("Saved curve", saved["name"].tolist(), key="launch_saved")
@@ -180,19 +211,20 @@ with tabs[ORDER.index("actcool")]:
     sigma = k = None
     if response == "weibull":
         fit_k = c2.checkbox("Fit k by an LR range scan at step 0", True, key="launch_fit_k")
-        k_value = c2.number_input("k", 0.05, 20.0, 1.0, 0.05, disabled=fit_k, key="launch_k",
+        k_value = c2.number_input("k", value=1.0, step=0.05, disabled=fit_k, key="launch_k",
                                   help="T ∝ λ^k; measured scans give k ≈ 0.9-1.1.")
-        k = None if fit_k else float(k_value)
+        k = None if fit_k else checked(c2, "k", float(k_value))
     else:
         fit_sigma = c2.checkbox("Fit σ by an LR range scan at step 0", True,
                                 key="launch_fit_sigma")
-        sigma_value = c2.number_input("σ", 0.01, 20.0, 1.0, 0.1, disabled=fit_sigma,
+        sigma_value = c2.number_input("σ", value=1.0, step=0.1, disabled=fit_sigma,
                                       key="launch_sigma")
-        sigma = None if fit_sigma else float(sigma_value)
-    lr_min = c3.number_input("Lowest rate", 1e-12, 100.0, DEFAULTS.lr_min, format="%.1e",
-                             key="launch_lr_min")
-    lr_max = c3.number_input("Highest rate (0: the learning rate)", 0.0, 1000.0, 0.0,
-                             format="%.1e", key="launch_lr_max")
+        sigma = None if fit_sigma else checked(c2, "sigma", float(sigma_value))
+    lr_min = checked(c3, "lr_min", c3.number_input(
+        "Lowest rate", value=DEFAULTS.lr_min, format="%.1e", key="launch_lr_min"))
+    lr_max = checked(c3, "lr_max", c3.number_input(
+        "Highest rate (0: the learning rate)", value=0.0, format="%.1e", key="launch_lr_max"
+    ) or None)
     schedule_settings.update(target=target, calibration=calibration, response=response,
                              smoothing=float(smoothing), sigma=sigma, k=k, lr_min=lr_min,
                              lr_max=lr_max or None)
@@ -210,8 +242,8 @@ with tabs[ORDER.index("step")]:
         "Drops at (fractions of training)", ", ".join(f"{m:g}" for m in DEFAULTS.step_milestones),
         key="launch_milestones",
     )
-    factor = c2.number_input("Factor per drop", 1e-6, 1.0, DEFAULTS.step_factor, format="%.3g",
-                             key="launch_factor")
+    factor = checked(c2, "step_factor", c2.number_input(
+        "Factor per drop", value=DEFAULTS.step_factor, format="%.3g", key="launch_factor"))
     schedule_settings["step_factor"] = factor
 with tabs[ORDER.index("constant")]:
     st.caption("Trains at the learning rate above throughout.")
@@ -224,17 +256,24 @@ if "schedulefree" in ORDER:
 
 with st.expander("Measurement and advanced settings"):
     c1, c2, c3, c4 = st.columns(4)
-    measure_every = c1.number_input("Measure every (steps)", 1, 100_000, DEFAULTS.measure_every,
-                                    key="launch_measure_every")
-    scan_every = c2.number_input("LR range scan every (epochs, 0: none)", 0, 10_000,
-                                 DEFAULTS.scan_every, key="launch_scan_every")
-    max_steps = c3.number_input("Stop after steps (0: all)", 0, 100_000_000, 0, key="launch_max_steps")
-    val_fraction = c4.number_input("Validation share", 0.0, 0.9, DEFAULTS.val_fraction, 0.05,
-                                   key="launch_val")
+    measure_every = checked(c1, "measure_every", c1.number_input(
+        "Measure every (steps)", value=DEFAULTS.measure_every, step=1, key="launch_measure_every"))
+    scan_every = checked(c2, "scan_every", c2.number_input(
+        "LR range scan every (epochs, 0: none)", value=DEFAULTS.scan_every, step=1,
+        key="launch_scan_every"))
+    max_steps = checked(c3, "max_steps", c3.number_input(
+        "Stop after steps (0: all)", value=0, step=1, key="launch_max_steps") or None)
+    val_fraction = checked(c4, "val_fraction", c4.number_input(
+        "Validation share", value=DEFAULTS.val_fraction, step=0.05, key="launch_val"))
     c1, c2, c3, c4 = st.columns(4)
     device = c1.selectbox("Device", ("auto", "cpu", "cuda"), key="launch_device")
-    workers = c2.number_input("Prefetch threads", 0, 64, 0, key="launch_workers")
-    data_dir = c3.text_input("Data folder", DEFAULTS.data_dir, key="launch_data_dir")
+    workers = checked(c2, "num_workers", c2.number_input(
+        "Prefetch threads", value=0, step=1, key="launch_workers"))
+    data_dir = c3.text_input("Data folder", DEFAULTS.data_dir, key="launch_data_dir",
+                             help="Where fashion-mnist, cifar10 and relative image folders are "
+                             "read from; defaults to $ACTCOOL_DATA_DIR, else ./data.")
+    download = c3.checkbox("Download a missing dataset into it (needs internet)", False,
+                           key="launch_download")
     tags_text = c4.text_input("Tags (comma-separated)", "", key="launch_tags")
     c1, c2, c3 = st.columns([1, 1, 2])
     granularity_kind = c1.selectbox(
@@ -244,7 +283,7 @@ with st.expander("Measurement and advanced settings"):
         "Temperatures of different granularities are not comparable.",
     )
     pattern_length = c2.number_input(
-        "Units per pattern (L)", 1, 1_000_000, configs.DEFAULT_PATTERN_LENGTH,
+        "Units per pattern (L)", value=configs.DEFAULT_PATTERN_LENGTH, step=1,
         key="launch_pattern_length", disabled=granularity_kind != "unit",
         help="unit granularity only: T = −L·log2(1 − q), q the fraction of flipped units.",
     )
@@ -274,13 +313,28 @@ try:
     granularity = configs.granularity_spec(granularity_kind, int(pattern_length))
 except ValueError as exc:
     granularity, problems = configs.granularity_spec("unit"), [*problems, str(exc)]
+problems += field_problems
+if data_problem := missing_dataset(dataset, data_dir, download):
+    st.error(f"{data_problem}.", icon=":material/folder_off:")
+    problems.append(data_problem)
+reach_errors: list[str] = []
+if target != "default" and not target_problem:
+    try:
+        curve = parse_target(target, data.store().load_curve)
+    except (ValueError, KeyError) as exc:
+        target_problem = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+    else:
+        reach_errors, reach_warnings = configs.reach_problems(curve, granularity, int(batch_size))
+        for message in [*reach_errors, *reach_warnings]:
+            st.warning(f"ActCoolLR target: {message}.", icon=":material/thermostat:")
 settings = {
     "model": model, "dataset": dataset, "epochs": int(epochs), "batch_size": int(batch_size),
     "optimizer": optimizer, "lr": float(lr), "momentum": float(momentum) if optimizer == "sgd" else 0.0,
     "weight_decay": float(weight_decay), "measure_every": int(measure_every),
-    "scan_every": int(scan_every), "max_steps": int(max_steps) or None,
+    "scan_every": int(scan_every), "max_steps": None if max_steps is None else int(max_steps),
     "val_fraction": float(val_fraction), "device": device, "num_workers": int(workers),
-    "data_dir": data_dir, "tags": tags, "step_milestones": milestones, "granularity": granularity,
+    "data_dir": data_dir, "download": download, "tags": tags, "step_milestones": milestones,
+    "granularity": granularity,
     **schedule_settings,
 }
 
@@ -301,6 +355,8 @@ if launch or compare:
     chosen = [schedule] if launch else compared
     if "actcool" in chosen and target_problem:
         problems.append(target_problem)
+    if "actcool" in chosen:
+        problems.extend(reach_errors)
     if "actcool" in chosen and target == "default" and calibration.startswith("fixed") and (
             not granularity.startswith("unit")):
         problems.append(
@@ -344,7 +400,9 @@ def queue_panel() -> None:
     for run in live.sort_values("created_at").to_dict("records"):
         c1, c2, c3 = st.columns([4, 2, 1], vertical_alignment="center")
         c1.write(summary.run_label(run))
-        c2.caption(f"queued at {pd.Timestamp(run['created_at']).strftime('%H:%M:%S')} UTC")
+        where = run_location(run.get("device"), run.get("host")) if run["status"] == "running" else ""
+        c2.caption(f"queued at {pd.Timestamp(run['created_at']).strftime('%H:%M:%S')} UTC"
+                   + (f" · {where}" if where else ""))
         if run["status"] == "queued" and c3.button("Remove", key=f"do_remove_{run['id']}"):
             try:
                 with data.guard():

@@ -7,21 +7,26 @@ e^μ and λ0, the pattern-model fits over time, and one chosen scan with both re
 (Gaussian CDF and Weibull) fitted to it. Every temperature is labelled with the granularity
 the run measured it at (``unit:64``, ``position`` or ``sample``). An ActCoolLR run's headline
 also says what it steers by: its calibration and T_start (the calibrated default target) and
-its control law (Weibull k or Gaussian σ).
+its control law (Weibull k or Gaussian σ). Resume puts a run back in the queue (offered only
+when it has a checkpoint); Delete asks before removing a run with its checkpoints and log; a
+failed run's headline is the last line of its process's log, the whole log one click away.
 """
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from app import charts, data, summary, ui
 from trainer import worker
+from trainer.checkpoint import checkpoint_exists, run_checkpoint
 
 REFRESH_SECONDS = 2.0
-RESUMED = "runs_resumed"  # session key: {run_id: time} of resumes asked for here
+DELETING = "confirm_delete"  # session key: the run whose deletion awaits confirmation
+DELETED = "deleted_flash"  # session key: what was deleted, said once on the next run
+LOG_CHARS = 20_000  # the end of a run's log shown on the page
 state = st.session_state
 FIT_COLUMNS = {  # the scan-fit table's number formats
     "e^μ": "%.3g", "σ": "%.2f", "Gaussian RMSE": "%.3f", "λ0": "%.3g", "k": "%.2f",
@@ -29,6 +34,8 @@ FIT_COLUMNS = {  # the scan-fit table's number formats
 }
 
 st.title("Runs")
+if deleted := state.pop(DELETED, None):
+    st.success(deleted, icon=":material/delete:")
 with data.guard():
     runs = data.runs()
 if len(runs) == 0:
@@ -47,20 +54,22 @@ with c1:
     run_id = ui.run_picker(shown, "Run", key="runs_pick", default=default)
 state[ui.SELECTED_RUN] = run_id
 
-resumed_at = state.setdefault(RESUMED, {}).get(run_id, 0.0)
-starting = time.time() - resumed_at < 60  # a resumed run takes a few seconds to start
 with data.guard():
-    live = data.get_run(run_id)["status"] in summary.LIVE or starting
+    live = data.get_run(run_id)["status"] in summary.LIVE
 
 
 @st.fragment(run_every=REFRESH_SECONDS if live else None)
 def run_panel(run_id: str, was_live: bool) -> None:
     """Status, progress, buttons and every chart of one run."""
-    with data.guard():
-        run = data.get_run(run_id)
-        steps = data.steps(run_id)
+    try:
+        with data.guard():
+            run = data.get_run(run_id)
+            steps = data.steps(run_id)
+    except KeyError:  # deleted meanwhile (here, by the CLI, or with the store): pick again
+        data.clear()
+        st.rerun()
     status = run["status"]
-    now_live = status in summary.LIVE or time.time() - state[RESUMED].get(run_id, 0.0) < 60
+    now_live = status in summary.LIVE
     if now_live != was_live:
         data.clear()  # the picker's labels and the refresh timer must see the new status
         st.rerun()
@@ -91,19 +100,29 @@ def run_panel(run_id: str, was_live: bool) -> None:
                     data.store().request_stop(run_id)
                 data.clear()
                 st.toast("Stop requested: the trainer checkpoints and stops within seconds.")
-        elif status in summary.RESUMABLE:
-            if st.button("Resume", icon=":material/play_arrow:", key=f"do_resume_{run_id}",
-                         width="stretch"):
+        else:
+            if status in summary.RESUMABLE and has_checkpoint(run_id) and st.button(
+                    "Resume", icon=":material/play_arrow:", key=f"do_resume_{run_id}",
+                    width="stretch", help="Back into the queue; a worker continues it from its "
+                    "last checkpoint."):
                 try:
-                    worker.resume_detached(data.store(), run_id)
+                    with data.guard():
+                        worker.resume(data.store(), run_id)
                 except (ValueError, KeyError, OSError) as exc:
                     st.error(f"Cannot resume: {exc}")
                 else:
-                    state[RESUMED][run_id] = time.time()
                     data.clear()
                     st.rerun()
+            if st.button("Delete", icon=":material/delete:", key=f"do_delete_{run_id}",
+                         width="stretch"):
+                state[DELETING] = run_id
+    if state.get(DELETING) == run_id and status not in summary.LIVE:
+        confirm_delete(run)
 
-    ui.status_message(run)
+    ui.status_message(run, run_log(run_id) if status in ("failed", "diverged") else "")
+    if status in summary.RESUMABLE and not has_checkpoint(run_id):
+        st.caption("It cannot resume: it ended before its first checkpoint (written at the end "
+                   "of each epoch and at a stop). Launch it again instead.")
     if status == "queued" and len(steps) == 0:
         st.caption("Its charts appear here as soon as the worker starts it.")
         return
@@ -142,6 +161,43 @@ def run_panel(run_id: str, was_live: bool) -> None:
         st.caption(f"Refreshing every {REFRESH_SECONDS:g} s while the run is live.")
 
 
+def has_checkpoint(run_id: str) -> bool:
+    """Whether the run has a checkpoint to resume from (where it recorded one, else under
+    the store's ``checkpoints/``)."""
+    return checkpoint_exists(run_checkpoint(data.store(), run_id))
+
+
+def run_log(run_id: str) -> str:
+    """The end of the log its worker process wrote (``<home>/logs/RUN_ID.log``), or ""."""
+    try:
+        return (Path(data.home()) / "logs" / f"{run_id}.log").read_text(errors="replace")[-LOG_CHARS:]
+    except OSError:
+        return ""
+
+
+def confirm_delete(run: dict) -> None:
+    """Ask before deleting a run with its metrics, checkpoints and log."""
+    with st.container(border=True):
+        st.warning(f"Delete run **{run['name']}** ({run['id']}) with its metrics, checkpoints "
+                   "and log? This cannot be undone.", icon=":material/delete:")
+        c1, c2, _ = st.columns([1, 1, 4])
+        if c1.button("Delete permanently", type="primary", key=f"do_confirm_delete_{run['id']}"):
+            state.pop(DELETING, None)
+            try:
+                with data.guard():
+                    worker.delete(data.store(), run["id"])
+            except (ValueError, KeyError) as exc:
+                st.error(f"Not deleted: {exc.args[0] if exc.args else exc}")
+                return
+            state.pop(ui.SELECTED_RUN, None)
+            state[DELETED] = f"Deleted run {run['name']} ({run['id']})."
+            data.clear()
+            st.rerun()
+        if c2.button("Cancel", key=f"do_cancel_delete_{run['id']}"):
+            state.pop(DELETING, None)
+            st.rerun(scope="fragment")
+
+
 def scan_fits(scans: pd.DataFrame, fits: pd.DataFrame, granularity: str) -> None:
     """One LR range scan (a step, the mean or one site) with both response models over it,
     and every site's fits of that scan in a table."""
@@ -149,6 +205,8 @@ def scan_fits(scans: pd.DataFrame, fits: pd.DataFrame, granularity: str) -> None
     if len(scans) == 0:
         st.caption("No LR range scan yet: one runs at the start and every scan interval.")
         return
+    for message in summary.grid_edge_fits(scans, fits):
+        st.warning(f"Fit at the edge of the scan grid: {message}.", icon=":material/straighten:")
     scan_steps = sorted(int(s) for s in pd.unique(scans["step"]))
     sites = ["mean", *(scans[scans["site"] != "mean"].sort_values("site_index")["site"].unique())]
     ui.drop_stale("runs_scan_step", scan_steps)

@@ -35,9 +35,11 @@ class FakeWorker:
     def worker_pid(self, store: Store) -> int | None:
         return 4242 if self.ensured else None
 
-    def resume_detached(self, store: Store, run_id: str) -> int:
+    def resume(self, store: Store, run_id: str, parallel: int = 1) -> int:
+        """Like trainer.worker.resume without the checkpoint check: back into the queue."""
         self.resumed.append(run_id)
-        return 4343
+        store.requeue(run_id)
+        return self.ensure_worker(store, parallel)
 
 
 @pytest.fixture
@@ -45,6 +47,6 @@ def fake_worker(monkeypatch: pytest.MonkeyPatch) -> FakeWorker:
     from trainer import worker
 
     fake = FakeWorker()
-    for name in ("ensure_worker", "worker_pid", "resume_detached"):
+    for name in ("ensure_worker", "worker_pid", "resume"):
         monkeypatch.setattr(worker, name, getattr(fake, name))
     return fake

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from actcool.curves import PAPER_T_START
 from storage import Store
 from storage.schema import column_names
 from trainer.config import RunConfig
@@ -57,7 +58,7 @@ def seed_run(
     lr = 0.1 * (1 - fraction) + 1e-4
     measured = step % 2 == 0
     mean_t = np.where(measured, 3.0 * (1 - fraction) + 0.2, np.nan)
-    target = 3.17 * (1 - fraction) if schedule == "actcool" else np.full(steps, np.nan)
+    target = PAPER_T_START * (1 - fraction) if schedule == "actcool" else np.full(steps, np.nan)
     append(store, run_id, "steps", pd.DataFrame({
         "step": step, "epoch": step / steps_per_epoch, "lr": lr,
         "loss": 2.3 * np.exp(-step / 50), "mean_temperature": mean_t,

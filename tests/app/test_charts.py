@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from actcool.curves import PAPER_T_START
 from actcool.pattern_model import change_probability
 from actcool.weibull_model import weibull_probability
 from app import charts
@@ -22,7 +23,7 @@ def steps_frame(n: int = 50) -> pd.DataFrame:
         "lr": np.linspace(0.1, 0.001, n),
         "loss": np.linspace(2, 0.1, n),
         "mean_temperature": np.where(step % 5 == 0, np.linspace(3, 0.5, n), np.nan),
-        "target_temperature": np.linspace(3.17, 0, n),
+        "target_temperature": np.linspace(PAPER_T_START, 0, n),
         "wall_time": 1000.0 + step,
     })
 

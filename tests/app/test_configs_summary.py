@@ -87,6 +87,7 @@ def test_demo_is_actcool_against_onecycle_on_digits():
     assert actcool.lr_max is None and actcool.granularity == "unit:64"
 
 
+@pytest.mark.e2e
 def test_demo_actcool_run_finishes_sensibly_on_digits(tmp_path):
     """The demo's ActCoolLR run, trained for real (80 steps on digits, under a minute)."""
     from storage import Store
@@ -96,17 +97,21 @@ def test_demo_actcool_run_finishes_sensibly_on_digits(tmp_path):
     result = train_run(configs.demo_configs()[0], store, progress=False)
     assert result.status == "finished", result.message
     run = store.get_run(result.run_id)
-    assert run["summary"]["calibration"] == "fixed:2" and run["summary"]["t_start"] == 2.0
+    assert run["summary"]["calibration"] == "ramp:0.25" and run["summary"]["t_start"] > 0
     assert run["summary"]["response"] == "weibull" and 0.3 < run["summary"]["k"] < 3
     assert result.test_error is not None and result.test_error < 10.0  # % on digits
     steps = store.steps(result.run_id, max_points=None)
     assert len(steps) == 80
     assert steps["lr"].between(1e-6, 0.1 + 1e-12).all()  # clamped at the ceiling, lr
-    late = steps[steps["step"] >= 40]
-    measured = late.dropna(subset=["mean_temperature"])
-    # it follows the cool-down: over the second half, measured within a bit of the target
-    error = (measured["mean_temperature"] - measured["target_temperature"]).abs()
-    assert error.median() < 0.5
+    measured = steps.dropna(subset=["mean_temperature", "target_temperature"])
+    # After the ramp the rate stays at the ceiling only while the temperature there is below
+    # the target (T̄/λ keeps falling after the warm-up, docs/algorithm.md §5) ...
+    ceiling = 0.1 * (1 - 1e-9)
+    capped, free = measured[measured["lr"] >= ceiling], measured[measured["lr"] < ceiling]
+    assert (capped["mean_temperature"] - capped["target_temperature"]).median() < 0
+    # ... and wherever the rate is free, the measured temperature follows the cool-down
+    assert len(free) >= 3
+    assert (free["mean_temperature"] - free["target_temperature"]).abs().median() < 0.5
 
 
 def test_calibration_spec():
@@ -278,3 +283,53 @@ def test_fits_of_an_old_store_read_as_gaussian_only():
     assert params is None and why == "not recorded for this scan"
     params, why = summary.model_fit(fits, 0, "relu1", "gaussian")
     assert params is None and why == "reason not recorded"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("lr", float("inf"), "lr must be a finite number > 0, got inf"),
+        ("lr", float("nan"), "lr must be a finite number > 0, got nan"),
+        ("epochs", 0, "epochs must be >= 1, got 0"),
+        ("lr_max", -1.0, "lr_max must be a finite number > 0, got -1.0"),
+    ],
+)
+def test_a_launch_fields_problem_is_runconfigs_message(name, value, message):
+    # (Streamlit's number field itself refuses inf and nan; the check does not rely on it.)
+    assert configs.field_problem(name, value) == message
+    assert configs.field_problem(name, 1) is None
+
+
+def test_reach_problems_flag_a_target_above_the_sample_cap_and_one_that_never_cools():
+    errors, warnings = configs.reach_problems({"kind": "power", "t_start": 9.0, "gamma": 1.0},
+                                              "sample", 128)
+    assert len(errors) == 1 and "log2(2·128) = 8.00 bits" in errors[0] and warnings == []
+    assert configs.reach_problems({"kind": "power", "t_start": 9.0, "gamma": 1.0},
+                                  "unit:64", 128) == ([], [])  # unit has no cap
+    errors, warnings = configs.reach_problems({"kind": "constant", "temperature": 2.0},
+                                              "unit:64", 128)
+    assert errors == [] and "never cools" in warnings[0]
+
+
+def test_fits_at_the_edge_of_the_scan_grid_are_named_with_a_grid_to_use():
+    rates = np.logspace(-4, 2, 25)  # 1e-4 .. 1e2, as RunConfig scans
+    scans = pd.DataFrame({"step": 0, "rate": rates, "site": "mean"})
+    fits = pd.DataFrame({
+        "step": [0, 0], "site": ["mean", "mean"], "model": ["gaussian", "weibull"],
+        "mu": [np.log(1.2e-4), np.nan], "sigma": [1.0, np.nan],
+        "lambda0": [np.nan, 0.05], "k": [np.nan, 1.0], "rmse": [0.01, 0.01], "reason": [None, None],
+    })
+    (message,) = summary.grid_edge_fits(scans, fits)  # λ0 = 0.05 lies well inside
+    assert message.startswith("step 0: e^μ = 0.00012 lies at the low edge of the scan grid "
+                              "0.0001–100")
+    assert "scan 1e-07–0.1 instead (scan_low=1e-07, scan_high=0.1)" in message
+    inside = fits.assign(mu=np.log(0.05))
+    assert summary.grid_edge_fits(scans, inside) == []
+
+
+def test_picker_label_names_the_steps_of_an_ended_run_only():
+    ended = {"id": "ab12", "name": "x", "status": "stopped",
+             "summary": {"steps": 40, "total_steps": 400}}
+    assert summary.picker_label(ended) == "x · ab12 · stopped · 40/400 steps"
+    # once it runs again, the stop's count is out of date: the panel shows the live step
+    assert summary.picker_label({**ended, "status": "running"}) == "x · ab12 · running"

@@ -10,14 +10,18 @@ import base64
 import json
 import math
 import re
+import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from storage import LockTimeout, Store
-from tests.app.conftest import MAIN
+from tests.app.conftest import MAIN, REPO
 from tests.app.seed import seed_run
+from trainer.checkpoint import checkpoint_path
 
 TIMEOUT = 120
 
@@ -187,6 +191,78 @@ def test_design_constant_and_saved_presets(store, fake_scan):
     at.button(key="do_delete_curve").click().run()
     assert_clean(at)
     assert len(Store(store.home).list_curves()) == 0
+
+
+def test_design_saving_over_a_saved_curve_asks_first(store, fake_scan):
+    store.save_curve("mine", {"kind": "constant", "temperature": 1.5})
+    at = open_page("design")
+    at.text_input(key="design_name").input("mine")
+    at.button(key="do_save_curve").click().run()
+    assert any("A curve named 'mine' is saved already. Replace it" in w.value for w in at.warning)
+    assert Store(store.home).load_curve("mine")["kind"] == "constant"  # not replaced yet
+    at.button(key="do_keep_curve").click().run()
+    assert Store(store.home).load_curve("mine")["kind"] == "constant"
+    assert not [w for w in at.warning if "saved already" in w.value]
+    at.button(key="do_save_curve").click().run()
+    at.button(key="do_replace_curve").click().run()
+    assert_clean(at)
+    assert Store(store.home).load_curve("mine") == at.session_state["design_curve"]
+    assert any("Saved as 'mine'" in s.value for s in at.success)
+
+
+def test_design_flags_targets_the_measure_cannot_follow(store, fake_scan):
+    at = open_page("design")
+    at.selectbox(key="design_preset").select("Constant").run()
+    at.button(key="do_apply_preset").click().run()
+    assert any("the target never cools" in w.value for w in at.warning)
+    at.selectbox(key="design_preset").select("Power cool-down").run()
+    at.number_input(key="design_t_start").set_value(9.0).run()
+    at.button(key="do_apply_preset").click().run()
+    assert not [e for e in at.error if "Unreachable" in e.value]  # unit:64 has no cap
+    at.selectbox(key="design_granularity").select("sample").run()  # batch 128: at most 8 bits
+    (error,) = [e for e in at.error if "Unreachable" in e.value]
+    assert "the target reaches 9.00 bits, above what the sample granularity can measure" in (
+        error.value)
+
+
+def test_design_preset_numbers_are_checked_not_silently_kept(store, fake_scan):
+    at = open_page("design")
+    at.selectbox(key="design_preset").select("Power cool-down").run()
+    at.number_input(key="design_t_start").set_value(-1.0).run()
+    assert any("Not a valid curve: t_start must be a finite number >= 0, got -1.0" in i.value
+               for i in at.info)
+    assert at.button(key="do_apply_preset").disabled
+    at.number_input(key="design_t_start").set_value(20.0).run()  # above any old bound
+    at.selectbox(key="design_granularity").select("sample")
+    at.button(key="do_apply_preset").click().run()
+    assert_clean(at)
+    assert at.session_state["design_curve"]["t_start"] == 20.0
+    assert any("the target reaches 20.00 bits" in e.value for e in at.error)
+
+
+def test_design_points_table_lets_a_minus_sign_through_to_the_check(store, fake_scan):
+    at = open_page("design")
+    columns = json.loads(at.data_editor[0].proto.columns)
+    # a min_value of 0 makes the browser's editor drop the "-" of a typed -1 (giving +1)
+    assert "min_value" not in json.dumps(columns["temperature"])
+    assert "min_value" not in json.dumps(columns["fraction"])
+
+
+def test_design_quick_scan_reads_the_data_folder(store, fake_scan, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTCOOL_DATA_DIR", str(tmp_path / "data"))
+    at = open_page("design")
+    at.selectbox(key="design_dataset").select("fashion-mnist").run()
+    assert at.text_input(key="design_data_dir").value == str(tmp_path / "data")  # the default
+    assert any(f"data folder {tmp_path / 'data'} does not exist" in w.value for w in at.warning)
+    (tmp_path / "data" / "FashionMNIST" / "raw").mkdir(parents=True)
+    at.text_input(key="design_data_dir").input(str(tmp_path / "data") + "/").run()
+    assert fake_scan[-1][:2] == ("convnet4", "fashion-mnist")
+    for split in ("train", "test"):
+        (tmp_path / "data" / "pets" / split / "cat").mkdir(parents=True)
+    at.selectbox(key="design_dataset").select("imagefolder").run()
+    at.text_input(key="design_dataset_path").input("pets").run()
+    assert_clean(at)
+    assert fake_scan[-1][:2] == ("convnet4", "imagefolder:pets")
 
 
 def test_design_real_quick_scan_of_convnet4_on_digits(store):
@@ -374,6 +450,89 @@ def test_launch_shows_validation_errors(store, fake_worker):
     assert len(Store(store.home).list_runs()) == 0
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("launch_epochs", 0, "epochs must be >= 1, got 0"),
+        ("launch_batch", 0, "batch_size must be >= 1, got 0"),
+        ("launch_lr", -0.1, "lr must be a finite number > 0, got -0.1"),
+    ],
+)
+def test_launch_never_queues_a_value_the_user_did_not_see(store, fake_worker, key, value,
+                                                           message):
+    at = open_page("launch")
+    at.number_input(key=key).set_value(5 if key != "launch_lr" else 0.2).run()
+    at.number_input(key=key).set_value(value).run()  # typed after a valid value
+    assert any(e.value == message for e in at.error)  # under the field, before any click
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    assert len(Store(store.home).list_runs()) == 0  # not queued with the previous value
+    assert sum(e.value == message for e in at.error) == 2  # and again at Launch
+
+
+def test_launch_confirmation_names_the_settings_queued(store, fake_worker):
+    at = open_page("launch")
+    at.number_input(key="launch_epochs").set_value(3)
+    at.number_input(key="launch_batch").set_value(64)
+    at.number_input(key="launch_lr").set_value(0.02)
+    at.selectbox(key="launch_schedule").select("cosine")
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (run_id,) = Store(store.home).list_runs()["id"].tolist()
+    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    assert f"({run_id}): convnet4 on digits · 3 epochs · batch 64 · sgd lr 0.02 · cosine" in flash
+
+
+def test_launch_a_sample_target_above_the_cap_is_blocked(store, fake_worker):
+    at = open_page("launch")
+    at.radio(key="launch_target_source").set_value("power").run()
+    at.number_input(key="launch_t_start").set_value(9.0)
+    at.selectbox(key="launch_granularity").select("sample").run()  # batch 128: 8 bits at most
+    assert any("above what the sample granularity can measure at batch 128" in w.value
+               for w in at.warning)
+    at.button(key="do_launch").click().run()
+    assert any("log2(2·128) = 8.00 bits" in e.value for e in at.error)
+    assert len(Store(store.home).list_runs()) == 0
+    at.number_input(key="launch_batch").set_value(512)  # cap 10 bits: reachable
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    assert len(Store(store.home).list_runs()) == 1
+
+
+def test_launch_reports_a_missing_dataset_before_queueing(store, fake_worker, tmp_path):
+    at = open_page("launch")
+    at.selectbox(key="launch_dataset").select("fashion-mnist")
+    at.text_input(key="launch_data_dir").input(str(tmp_path / "nowhere")).run()
+    assert any(f"data folder {tmp_path / 'nowhere'} does not exist" in e.value for e in at.error)
+    at.button(key="do_launch").click().run()
+    assert len(Store(store.home).list_runs()) == 0
+    (tmp_path / "empty").mkdir()
+    at.text_input(key="launch_data_dir").input(str(tmp_path / "empty"))
+    at.button(key="do_launch").click().run()
+    assert any("fashion-mnist is not in the data folder" in e.value for e in at.error)
+    assert len(Store(store.home).list_runs()) == 0
+    shared = REPO.parent / "shared" / "data"
+    if (shared / "FashionMNIST" / "raw").is_dir():  # the real layout is found
+        at.text_input(key="launch_data_dir").input(str(shared))
+        at.button(key="do_launch").click().run()
+        assert_clean(at)
+        (config,) = Store(store.home).list_runs()["config"]
+        assert config["dataset"] == "fashion-mnist" and config["data_dir"] == str(shared)
+
+
+def test_launch_offers_image_folders(store, fake_worker, tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / "pets" / split / "cat").mkdir(parents=True)
+    at = open_page("launch")
+    at.selectbox(key="launch_dataset").select("imagefolder").run()
+    at.text_input(key="launch_dataset_path").input("pets")  # relative to the data folder
+    at.text_input(key="launch_data_dir").input(str(tmp_path))
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (config,) = Store(store.home).list_runs()["config"]
+    assert config["dataset"] == "imagefolder:pets"
+
+
 def test_launch_actcool_with_the_designed_curve(store, fake_worker):
     designed = {"kind": "drawn", "points": [[0.0, 4.0], [1.0, 0.5]], "interpolation": "linear"}
     at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
@@ -509,7 +668,8 @@ def test_runs_shows_every_chart_of_a_finished_run(store, fake_worker):
     assert [t.get("name") for t in scan["data"]] == [
         "mean temperature", "rate used", "critical rate e<sup>μ</sup>",
         "Weibull scale λ<sub>0</sub>"]
-    assert not at.button  # finished: neither stop nor resume
+    # finished: neither stop nor resume, only delete
+    assert [b.key for b in at.button] == [f"do_delete_{run_id}"]
 
 
 def test_runs_labels_every_temperature_with_the_granularity(store, fake_worker):
@@ -593,8 +753,77 @@ def test_runs_failed_run_shows_its_message(store, fake_worker):
     at = open_page("runs")
     assert_clean(at)
     assert any("out of memory" in e.value for e in at.error)
-    at.button(key=next(b.key for b in at.button if b.key.startswith("do_resume"))).click().run()
-    assert len(fake_worker.resumed) == 1
+    assert not [b for b in at.button if b.key.startswith("do_resume")]  # no checkpoint
+
+
+def test_runs_failed_process_headline_is_its_last_log_line_with_the_log_a_click_away(
+        store, fake_worker):
+    from trainer.worker import _reap
+
+    run_id = seed_run(store, "cosine", status="running", steps=1, steps_per_epoch=1)
+    logs = store.home / "logs"
+    logs.mkdir()
+    (logs / f"{run_id}.log").write_text(
+        "loading fashion-mnist\npython -m trainer: error: Fashion-MNIST not found under "
+        "/nowhere/FashionMNIST/raw; run with --data-dir pointing at it\n")
+
+    class Exited:  # the worker's view of a child process that exited with status 2
+        def poll(self):
+            return 2
+
+    _reap(store, {run_id: Exited()}, logs)
+    at = open_page("runs")
+    assert_clean(at)
+    (headline,) = at.error
+    assert headline.value.startswith("Run failed: Fashion-MNIST not found under /nowhere")
+    assert "exited with code 2" in headline.value
+    (log,) = [c for c in at.code if "loading fashion-mnist" in c.value]
+    assert "Fashion-MNIST not found" in log.value
+    assert not [b for b in at.button if b.key.startswith("do_resume")]
+
+
+def test_runs_delete_asks_first_and_removes_the_run(store, fake_worker):
+    keep = seed_run(store, "onecycle", seed=1)
+    run_id = seed_run(store, "cosine", status="stopped", steps=40, total_steps=400)
+    checkpoint = checkpoint_path(store.home, run_id)
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"weights")
+    at = open_page("runs")
+    at.selectbox(key="runs_pick").select(run_id).run()
+    at.button(key=f"do_delete_{run_id}").click().run()
+    assert any("cannot be undone" in w.value for w in at.warning)
+    at.button(key=f"do_cancel_delete_{run_id}").click().run()
+    assert run_id in Store(store.home).list_runs()["id"].tolist()
+    at.button(key=f"do_delete_{run_id}").click().run()
+    at.button(key=f"do_confirm_delete_{run_id}").click().run()
+    assert_clean(at)
+    assert Store(store.home).list_runs()["id"].tolist() == [keep]
+    assert not checkpoint.parent.exists()
+    assert any("Deleted run" in s.value and run_id in s.value for s in at.success)
+    assert at.selectbox(key="runs_pick").value == keep
+
+
+def test_runs_a_running_run_offers_stop_not_delete(store, fake_worker):
+    run_id = seed_run(store, "actcool", status="running", steps=40, total_steps=400)
+    at = open_page("runs")
+    assert [b.key for b in at.button] == [f"do_stop_{run_id}"]
+
+
+def test_runs_marks_a_fit_at_the_edge_of_the_scan_grid(store, fake_worker):
+    run_id = seed_run(store, "actcool")
+    at = open_page("runs")
+    assert not [w for w in at.warning if "edge of the scan grid" in w.value]
+    last = int(store.fits(run_id)["step"].max())
+    store.append_rows(run_id, "fits", pd.DataFrame({  # a later fit, e^μ near the top rate
+        "step": [last], "site": ["mean"], "model": ["gaussian"], "mu": [np.log(50.0)],
+        "sigma": [1.0], "rmse": [0.01], "n_informative": [3],
+    }))
+    st.cache_data.clear()
+    at.run()
+    assert_clean(at)
+    (warning,) = [w for w in at.warning if "edge of the scan grid" in w.value]
+    assert f"step {last}: e^μ = 50 lies at the high edge" in warning.value
+    assert "scan_low=" in warning.value
 
 
 def test_runs_stop_a_running_run(store, fake_worker):
@@ -611,9 +840,19 @@ def test_runs_stop_a_running_run(store, fake_worker):
 def test_runs_stopped_run_can_resume(store, fake_worker):
     run_id = seed_run(store, "onecycle", status="stopped", steps=40, total_steps=400)
     at = open_page("runs")
+    assert f"do_resume_{run_id}" not in [b.key for b in at.button]  # no checkpoint yet
+    assert any("cannot resume: it ended before its first checkpoint" in c.value for c in at.caption)
+    checkpoint = checkpoint_path(store.home, run_id)
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"weights")
+    at.run()
     at.button(key=f"do_resume_{run_id}").click().run()
     assert_clean(at)
     assert fake_worker.resumed == [run_id]
+    # through the queue: it reads queued at once, in the picker and the headline
+    assert store.get_run(run_id)["status"] == "queued"
+    assert at.selectbox(key="runs_pick").format_func(run_id).endswith("· queued")
+    assert any("Queued: a worker will start it soon." in i.value for i in at.info)
 
 
 def test_runs_lock_conflict_is_a_warning_not_a_traceback(store, monkeypatch):
@@ -770,3 +1009,40 @@ def test_runs_prefers_a_running_run_and_waits_for_a_queued_one(store, fake_worke
     assert not at.get("plotly_chart")
     at.button(key=f"do_stop_{queued}").click().run()  # stopping a queued run cancels it
     assert Store(store.home).get_run(queued)["status"] == "stopped"
+
+
+# ---------------------------------------------------------------------- the store itself
+@pytest.mark.parametrize("page", ["design", "launch", "runs", "compare"])
+def test_a_store_deleted_under_the_app_is_said_and_replaced_by_an_empty_one(
+        store, fake_worker, fake_scan, page):
+    run_id = seed_run(store, "onecycle")
+    at = open_page(page)
+    assert_clean(at)
+    shutil.rmtree(store.home)
+    at.run()
+    assert_clean(at)
+    assert any(f"The store at `{store.home}` was deleted or replaced" in w.value
+               for w in at.warning)
+    assert Store(store.home).list_runs().empty and store.catalog_path.exists()
+    if page == "runs":
+        assert not [s for s in at.selectbox if s.key == "runs_pick"]  # nothing stale shown
+        assert run_id not in str([m.value for m in at.markdown])
+    at.run()
+    assert not [w for w in at.warning if "was deleted" in w.value]  # said once
+
+
+def test_an_unreadable_store_file_is_explained_and_can_be_moved_aside(store, fake_worker):
+    seed_run(store, "onecycle")
+    store.catalog_path.unlink()
+    store.catalog_path.write_bytes(b"written by another version" * 200)
+    at = open_page("runs")
+    assert_clean(at)
+    (message,) = at.main.error  # on the page, not in the sidebar
+    assert "The store cannot be read: the catalog file" in message.value
+    assert "not a valid DuckDB database file" in message.value
+    at.button(key="do_set_aside").click().run()
+    assert_clean(at)
+    assert any("catalog.duckdb.unreadable-" in s.value for s in at.success)
+    at.run()
+    assert_clean(at)
+    assert any("No runs yet" in i.value for i in at.info)

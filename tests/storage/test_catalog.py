@@ -16,6 +16,8 @@ from storage.status import HOST
 
 from .workers import claim_all_into
 
+HANG_GUARD_S = 60.0  # only guards against a hang; the events normally come in a second
+
 CONFIG = {
     "model": "resnet20",
     "dataset": "cifar10",
@@ -25,16 +27,18 @@ CONFIG = {
 
 
 def test_create_and_get_run_round_trip(store):
+    before = datetime.now(timezone.utc)
     run_id = store.create_run(CONFIG, name="first", tags=["baseline", "seed0"])
     run = store.get_run(run_id)
+    after = datetime.now(timezone.utc)
     assert run["id"] == run_id and len(run_id) == 8
     assert run["name"] == "first" and run["status"] == "running"
     assert run["config"] == CONFIG and run["summary"] == {}
     assert run["tags"] == ["baseline", "seed0"]
     assert (run["model"], run["dataset"], run["schedule"]) == ("resnet20", "cifar10", "actcool")
     assert run["pid"] == os.getpid() and run["host"] == HOST
-    now = datetime.now(timezone.utc)
-    assert timedelta(0) <= now - run["created_at"] < timedelta(seconds=10)
+    # UTC, between the calls (a second of slack for the stored precision)
+    assert before - timedelta(seconds=1) <= run["created_at"] <= after
     assert run["started_at"] == run["created_at"] and run["finished_at"] is None
 
 
@@ -77,15 +81,24 @@ def test_list_runs_filters(store):
 
 
 def test_silent_running_run_reads_as_lost_until_it_beats_again(tmp_path):
-    store = Store(tmp_path / "home", lost_after=0.5)
-    run_id = store.create_run({}, name="quiet")
-    assert store.get_run(run_id)["status"] == "running"
-    time.sleep(0.7)
-    assert store.get_run(run_id)["status"] == "lost"
-    assert store.list_runs(status="lost")["id"].tolist() == [run_id]
-    assert store.list_runs(status="running").empty
-    store.heartbeat(run_id)
-    assert store.get_run(run_id)["status"] == "running"
+    patient = Store(tmp_path / "home")  # lost after 30 s of silence
+    impatient = Store(tmp_path / "home", lost_after=0.2)  # the same store, lost after 0.2 s
+    run_id = patient.create_run({}, name="quiet")
+    assert patient.get_run(run_id)["status"] == "running"
+    deadline = time.monotonic() + HANG_GUARD_S
+    while impatient.get_run(run_id)["status"] != "lost":  # wait for the silence to count
+        assert time.monotonic() < deadline, "a silent run never read as lost"
+        time.sleep(0.05)
+    assert impatient.list_runs(status="lost")["id"].tolist() == [run_id]
+    assert impatient.list_runs(status="running").empty
+    assert patient.get_run(run_id)["status"] == "running"  # silent for less than its lost_after
+    # A heartbeat makes it running again; on a busy machine a read may come more than 0.2 s
+    # after the beat, so beat and read until one read is close enough.
+    while True:
+        impatient.heartbeat(run_id)
+        if impatient.get_run(run_id)["status"] == "running":
+            break
+        assert time.monotonic() < deadline, "a heartbeat never made the run read running again"
 
 
 def test_running_run_whose_process_died_on_this_host_is_lost(store):
@@ -116,15 +129,15 @@ def test_stop_requests(store):
     assert store.request_stop(queued) is False  # already over: nothing to stop
 
 
-def test_writer_sees_a_stop_request_within_seconds(store):
+def test_writer_sees_a_stop_request(store):
     run_id = store.create_run({}, name="stop-me")
     with store.writer(run_id, heartbeat_interval=0.2, flush_interval=0.2) as writer:
         assert writer.stop_requested is False
         store.request_stop(run_id)
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + HANG_GUARD_S  # seen at the next heartbeat, normally
         while not writer.stop_requested and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert writer.stop_requested is True
+        assert writer.stop_requested is True, "the writer never saw the stop request"
 
 
 def test_queue_claims_oldest_first_and_remove_queued(store):

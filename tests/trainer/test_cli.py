@@ -18,7 +18,11 @@ from .conftest import REPO, cli, popen
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--model", "resnet-33"], "unknown model 'resnet-33'; choose one of: convnet4"),
+        (["run", "--model", "resnet-33"], "argument --model: invalid choice: 'resnet-33'"),
+        (["run", "--schedule", "warp"], "argument --schedule: invalid choice: 'warp'"),
+        (["run", "--target", "mine"], "unknown curve 'mine'"),
+        (["run", "--batch-size", "4096"], "batch_size 4096 is larger than the training set"),
+        (["worker", "--parallel", "0"], "argument --parallel: must be >= 1, got 0"),
         (["run", "--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
         (["run", "--lr", "-1"], "lr must be a finite number > 0"),
         (["run", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent/x", "--no-download"],
@@ -31,13 +35,29 @@ from .conftest import REPO, cli, popen
         (["run", "--compare-granularities", "sample,unit:0"], "bad compare_granularities entry 'unit:0'"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path):
-    r = cli(*args, home=tmp_path)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
+def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, capsys, monkeypatch):
+    from trainer.cli import main
+
+    monkeypatch.setenv("ACTCOOL_HOME", str(tmp_path))
+    try:  # in-process: any exception other than a user error fails the test
+        code = main(args)
+    except SystemExit as exit:  # argparse's errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
     assert message in lines[0]
-    assert "Traceback" not in r.stderr
+
+
+def test_a_user_error_is_one_line_from_a_real_process(tmp_path):
+    r = cli("run", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent/x", "--no-download",
+            home=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "python -m trainer: error: Fashion-MNIST not found under /nonexistent/x/FashionMNIST/raw; "
+        "point data_dir at a folder that holds FashionMNIST/raw or set download=True (needs internet)"
+    ]
 
 
 def test_granularity_flags_and_config_files(tmp_path, capsys):
@@ -63,14 +83,75 @@ def test_granularity_flags_and_config_files(tmp_path, capsys):
     assert "sample, position, unit, unit:L" in " ".join(help_text.split())
 
 
-def test_run_digits_actcool_quickly_and_list_export(tmp_path):
-    start = time.monotonic()
+def test_help_says_what_every_option_means_and_lists_its_choices(capsys):
+    import dataclasses
+
+    from trainer.cli import build_parser
+    from trainer.config import GRANULARITIES, SCHEDULES, RunConfig
+    from trainer.models.names import MODEL_NAMES
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: actcool; choices: {', '.join(SCHEDULES)})" in help_text
+    assert f"(default: convnet4; choices: {', '.join(MODEL_NAMES)})" in help_text
+    assert "what one activation pattern is: " + ", ".join(GRANULARITIES) in help_text
+    run = next(a for a in build_parser()._actions if a.dest == "command").choices["run"]
+    options = {a.dest: a for a in run._actions}
+    for f in dataclasses.fields(RunConfig):
+        action = options[f.name]
+        assert not action.help.startswith("(default"), f"--{f.name} says only its default"
+        assert action.help.startswith(f.metadata["help"]) and "(default: " in action.help
+        assert action.choices == f.metadata.get("choices"), f.name  # argparse checks them too
+
+
+def _python(code: str, *args: str, home) -> subprocess.CompletedProcess:
+    """Run ``code`` (which ends by calling the CLI with ``args``) in a fresh interpreter."""
+    env = {**os.environ, "ACTCOOL_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=240)
+
+
+_CLI_WITH_FAILING = """
+import sys
+import {module} as target
+def failing(*args, **kwargs):
+    raise {error}
+target.{attribute} = failing
+from trainer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "error",
+    ['RuntimeError("CUDA out of memory")', 'KeyError("internal key")', 'ValueError("a bug")'],
+)
+def test_bugs_and_environment_failures_keep_their_traceback(error, tmp_path):
+    code = _CLI_WITH_FAILING.format(module="trainer.run", attribute="_Trainer.__init__", error=error)
+    r = _python(code, "run", "--epochs", "1", "--quiet", home=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback (most recent call last)" in r.stderr and ", in failing" in r.stderr
+    assert error.split("(")[0] in r.stderr.strip().splitlines()[-1]
+
+
+def test_a_locked_store_is_one_line(tmp_path):
+    error = 'LockTimeout("database file \'catalog.duckdb\' stayed locked by another process")'
+    code = _CLI_WITH_FAILING.format(module="storage", attribute="Store.list_runs",
+                                    error=error).replace("import sys", "import sys\nfrom storage import LockTimeout")
+    r = _python(code, "list", home=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "python -m trainer: error: database file 'catalog.duckdb' stayed locked by another process"
+    ]
+
+
+@pytest.mark.e2e
+def test_run_digits_actcool_and_list_export(tmp_path):
     r = cli("run", "--model", "convnet4", "--dataset", "digits", "--epochs", "2", "--schedule", "actcool",
             home=tmp_path)
-    elapsed = time.monotonic() - start
     assert r.returncode == 0, r.stderr
     assert "finished 20 steps" in r.stderr and "test error" in r.stderr
-    assert elapsed < 60, f"took {elapsed:.0f} s"
     store = Store(tmp_path)
     (run_id,) = store.list_runs()["id"].tolist()
     listing = cli("list", home=tmp_path)
@@ -93,12 +174,12 @@ def test_stop_command_records_the_request(tmp_path):
     assert queued not in store.list_runs()["id"].tolist()
 
 
+@pytest.mark.e2e
 def test_dry_run_uses_synthetic_data(tmp_path):
     r = cli("run", "--dry-run", "--model", "resnet20", home=tmp_path)
     assert r.returncode == 0, r.stderr
-    run = Store(tmp_path).list_runs().iloc[0]
-    assert run["status"] == "finished" and "dry-run" in list(run["tags"])
-    assert run["summary"]["steps"] == 5
+    assert "dry run finished (5 steps on synthetic data); nothing was recorded" in r.stdout
+    assert Store(tmp_path).list_runs().empty  # a check of the set-up leaves no run behind
 
 
 def _wait_for_steps(store, run_id=None, at_least=1, timeout=60):
@@ -116,22 +197,23 @@ def _wait_for_steps(store, run_id=None, at_least=1, timeout=60):
 LONG_RUN = ["run", "--epochs", "30", "--batch-size", "16", "--measure-every", "5", "--quiet"]
 
 
-def test_stop_request_is_honoured_within_seconds(tmp_path):
+@pytest.mark.e2e
+def test_stop_request_is_honoured(tmp_path):
     store = Store(tmp_path)
     proc = popen(*LONG_RUN, home=tmp_path)
     try:
         run_id = _wait_for_steps(store, at_least=5)
-        asked = time.monotonic()
         store.request_stop(run_id)  # what `python -m trainer stop` and the dashboard do
-        proc.wait(timeout=30)
-        took = time.monotonic() - asked
+        proc.wait(timeout=120)  # only guards against a hang: the run stops at its next step
     finally:
         proc.kill()
     assert proc.returncode == 0, proc.stdout.read()
-    assert store.get_run(run_id)["status"] == "stopped"
-    assert took < 8, f"stop took {took:.1f} s"
+    run = store.get_run(run_id)
+    assert run["status"] == "stopped"
+    assert run["summary"]["steps"] < run["summary"]["total_steps"]  # it stopped, not finished
 
 
+@pytest.mark.e2e
 def test_sigterm_stops_gracefully(tmp_path):
     store = Store(tmp_path)
     proc = popen(*LONG_RUN, home=tmp_path)
@@ -147,10 +229,11 @@ def test_sigterm_stops_gracefully(tmp_path):
     assert steps["step"].tolist() == list(range(run["summary"]["steps"]))  # everything flushed
 
 
+@pytest.mark.e2e
 def test_killed_run_shows_as_lost_and_resume_finishes_it(tmp_path):
     store = Store(tmp_path)
-    # long enough that the kill lands mid-run however fast the machine is
-    proc = popen("run", "--epochs", "40", "--batch-size", "16", "--quiet", home=tmp_path)
+    # long enough that the kill lands mid-run however fast the machine is (960 steps)
+    proc = popen("run", "--epochs", "12", "--batch-size", "16", "--quiet", home=tmp_path)
     try:
         run_id = _wait_for_steps(store, at_least=100)  # past the first epoch's checkpoint (80 steps)
         proc.send_signal(signal.SIGKILL)
@@ -158,7 +241,7 @@ def test_killed_run_shows_as_lost_and_resume_finishes_it(tmp_path):
     finally:
         proc.kill()
     assert store.get_run(run_id)["status"] == "lost"
-    r = cli("resume", run_id, "--quiet", home=tmp_path)
+    r = cli("resume", run_id, "--quiet", home=tmp_path, timeout=900)  # a guard against a hang
     assert r.returncode == 0, r.stderr
     run = store.get_run(run_id)
     assert run["status"] == "finished"
@@ -167,6 +250,7 @@ def test_killed_run_shows_as_lost_and_resume_finishes_it(tmp_path):
     assert cli("resume", run_id, home=tmp_path).returncode == 2  # a finished run does not resume
 
 
+@pytest.mark.e2e
 def test_worker_trains_queued_runs(tmp_path):
     store = Store(tmp_path)
     for schedule in ("actcool", "onecycle"):
@@ -180,6 +264,7 @@ def test_worker_trains_queued_runs(tmp_path):
     assert sorted(r["schedule"] for r in runs["summary"]) == ["actcool", "onecycle"]
 
 
+@pytest.mark.e2e
 def test_torchrun_two_cpu_ranks(tmp_path):
     with socket.socket() as sock:  # torchrun hangs with --master_port=0: give it a free port
         sock.bind(("127.0.0.1", 0))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import MissingInputError
 from .bundle import RawDataset
 from .cache import decode_cached
 from .folder import list_image_folder
@@ -43,8 +44,7 @@ def load_cifar10_raw(
         return _from_jpeg_tree(jpeg, cache_dir, max_per_class)
     hint = (
         f"CIFAR-10 not found: looked for {official.resolve()} and {jpeg.resolve()}/{{train,test}}; "
-        "run with --data-dir pointing at a folder that holds either, or allow downloading "
-        "(needs internet)"
+        "point data_dir at a folder that holds either, or set download=True (needs internet)"
     )
     try:
         from torchvision.datasets import CIFAR10
@@ -52,7 +52,7 @@ def load_cifar10_raw(
         train = CIFAR10(data_dir, train=True, download=download and not official.is_dir())
         test = CIFAR10(data_dir, train=False)
     except (OSError, RuntimeError) as err:
-        raise FileNotFoundError(f"{hint} ({err})") from err
+        raise MissingInputError(f"{hint} ({err})") from err
     return RawDataset(
         name="cifar10",
         class_names=tuple(train.classes),

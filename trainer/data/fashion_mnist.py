@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import MissingInputError
 from .bundle import RawDataset
 
 MEAN = (0.2860,)
@@ -28,16 +29,16 @@ def load_fashion_mnist_raw(data_dir: Path, download: bool = False) -> RawDataset
         train, test = FashionMNIST(data_dir, train=True), FashionMNIST(data_dir, train=False)
     except RuntimeError as missing:
         hint = (
-            f"Fashion-MNIST not found under {raw.resolve()}; run with --data-dir pointing at a "
-            "folder that holds FashionMNIST/raw or allow downloading (needs internet)"
+            f"Fashion-MNIST not found under {raw.resolve()}; point data_dir at a folder that "
+            "holds FashionMNIST/raw or set download=True (needs internet)"
         )
         if not download:
-            raise FileNotFoundError(hint) from missing
+            raise MissingInputError(hint) from missing
         try:
             train = FashionMNIST(data_dir, train=True, download=True)
             test = FashionMNIST(data_dir, train=False, download=True)
         except (OSError, RuntimeError) as err:
-            raise FileNotFoundError(f"{hint}; the download failed: {err}") from err
+            raise MissingInputError(f"{hint}; the download failed: {err}") from err
     return RawDataset(
         name="fashion-mnist",
         class_names=tuple(train.classes),

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..errors import MissingInputError
+
 if TYPE_CHECKING:  # torchvision is imported where it is used: it takes seconds
     from torchvision.io import ImageReadMode
 
@@ -47,7 +49,7 @@ def list_image_folder(root: str | Path, max_per_class: int | None = None) -> Fol
     """List ``root/<class>/<image>``; ``max_per_class`` keeps only each class's first files."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist")
+        raise MissingInputError(f"image folder {root} does not exist")
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
     classes, class_to_idx = find_classes(str(root))  # FileNotFoundError if no class folder

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ConfigError, MissingInputError
 from .bundle import RawDataset, channel_stats
 from .cache import decode_cached
 from .folder import LazyImages, decode_files, list_image_folder, probe_image
@@ -40,18 +41,18 @@ def load_imagefolder_raw(
     """
     test_dir = root / "test" if (root / "test").is_dir() else root / "val"
     if not (root / "train").is_dir() or not test_dir.is_dir():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"image folder {root.resolve()} needs train/ and test/ (or val/) subfolders"
         )
     train = list_image_folder(root / "train")
     test = list_image_folder(test_dir)
     if train.class_names != test.class_names:
-        raise ValueError(
+        raise ConfigError(
             f"classes differ between {root / 'train'} {list(train.class_names)} "
             f"and {test_dir} {list(test.class_names)}"
         )
     if not train.files:
-        raise ValueError(f"no images under {root / 'train'}")
+        raise ConfigError(f"no images under {root / 'train'}")
     channels, height, width = probe_image(train.files[0])
     gray = channels in (1, 2)  # 2 = greyscale with alpha
     size = min(height, width, MAX_IMAGE_SIZE)

@@ -13,6 +13,7 @@ import re
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
 from .bundle import RawDataset, channel_stats
 
 DEFAULT_SHAPE = (3, 32, 32)
@@ -30,12 +31,12 @@ def parse_synthetic_name(name: str) -> tuple[int, int, int]:
         return DEFAULT_SHAPE
     match = re.fullmatch(r"synthetic:(\d+)x(\d+)x(\d+)", name)
     if match is None:
-        raise ValueError(
+        raise ConfigError(
             f"bad synthetic dataset name {name!r}; use 'synthetic' or 'synthetic:CxHxW', e.g. synthetic:1x8x8"
         )
     c, h, w = (int(g) for g in match.groups())
     if h != w or not 1 <= c <= 4 or h < 1:
-        raise ValueError(
+        raise ConfigError(
             f"bad synthetic shape in {name!r}: need square images (H = W >= 1) and 1 to 4 channels"
         )
     return c, h, w
