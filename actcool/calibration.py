@@ -99,7 +99,9 @@ class Calibration:
         try:
             x = float(number)
         except ValueError:
-            raise ValueError(f"bad calibration {value!r}: the part after ':' must be a number") from None
+            raise ValueError(
+                f"bad calibration {value!r}: the part after ':' must be a number"
+            ) from None
         return cls(kind, start_bits=x) if kind == "fixed" else cls(kind, fraction=x)
 
     def __str__(self) -> str:

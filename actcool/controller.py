@@ -116,7 +116,9 @@ class TemperatureController:
                 + ", ".join(RESPONSE_MODELS)
             )
         if self.max_rise is not None and not (math.isfinite(self.max_rise) and self.max_rise >= 1):
-            raise ValueError(f"max_rise must be a finite number >= 1 or None, got {self.max_rise!r}")
+            raise ValueError(
+                f"max_rise must be a finite number >= 1 or None, got {self.max_rise!r}"
+            )
         if not (isinstance(self.smoothing, (int, float)) and 0 <= self.smoothing < 1):
             raise ValueError(f"smoothing must lie in [0, 1), got {self.smoothing!r}")
 
@@ -169,7 +171,9 @@ class TemperatureController:
         else:
             lr_star = self._gaussian(lr_t, mean_temperature, resolution, target, scan_mu)
         if lr_star is None or math.isnan(lr_star):
-            return self._hold(step, lr_t, f"mu={self.mu!r}, ln a={self.log_gain!r}, lr*={lr_star!r}")
+            return self._hold(
+                step, lr_t, f"mu={self.mu!r}, ln a={self.log_gain!r}, lr*={lr_star!r}"
+            )
         if self.max_rise is not None and lr_t > 0:
             lr_star = min(lr_star, self.max_rise * lr_t)
         self.ramp_to = min(max(lr_star, self.lr_min), self.lr_max)
@@ -180,7 +184,9 @@ class TemperatureController:
             return value
         return self.smoothing * previous + (1.0 - self.smoothing) * value
 
-    def _weibull(self, lr_t: float, temperature: float, resolution: int, target: float) -> float | None:
+    def _weibull(
+        self, lr_t: float, temperature: float, resolution: int, target: float
+    ) -> float | None:
         if self.k is None:
             raise RuntimeError("k is not known yet: fit it from an LR range scan first")
         # A temperature of 0 means "below what the measurement resolves": read it as the

@@ -145,8 +145,9 @@ def _fit_gaussian(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> Patt
         # Points nearest 0.16/0.84 coincide or are inverted by noise: start from the grid step.
         sigma0 = max(float(np.median(np.abs(np.diff(np.sort(log_lr))))), 0.1)
     # σ = exp(s) keeps σ > 0 without bounds
-    fitted = _least_squares(lambda x, m, s: _model(x, m, np.exp(s)), log_lr, p,
-                            (mu0, math.log(sigma0)))
+    fitted = _least_squares(
+        lambda x, m, s: _model(x, m, np.exp(s)), log_lr, p, (mu0, math.log(sigma0))
+    )
     if isinstance(fitted, str):
         return fitted
     mu, sigma = fitted[0], float(np.exp(fitted[1]))
@@ -175,8 +176,9 @@ def _fit_weibull(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> Weibu
         return -np.expm1(-np.exp(np.minimum(k * (x - log_lambda0), 700.0)))
 
     # k = exp(log k), unbounded
-    fitted = _least_squares(lambda x, a, b: model(x, a, np.exp(b)), log_lr, p,
-                            (log_l0, math.log(k0)))
+    fitted = _least_squares(
+        lambda x, a, b: model(x, a, np.exp(b)), log_lr, p, (log_l0, math.log(k0))
+    )
     if isinstance(fitted, str):
         return fitted
     log_lambda0, k = fitted[0], float(np.exp(fitted[1]))
@@ -188,7 +190,9 @@ def _fit_weibull(lr: np.ndarray, p: np.ndarray, resolution: int | None) -> Weibu
         rmse = float(np.sqrt(np.mean((model(log_lr, log_lambda0, k) - p) ** 2)))
     if not -700 < log_lambda0 < 700:
         return f"lambda0 outside the float range (ln lambda0 = {log_lambda0:.3g})"
-    return WeibullFit(lambda0=float(math.exp(log_lambda0)), k=float(k), rmse=rmse, n_informative=n_inf)
+    return WeibullFit(
+        lambda0=float(math.exp(log_lambda0)), k=float(k), rmse=rmse, n_informative=n_inf
+    )
 
 
 def fit_pattern_model(
@@ -250,7 +254,9 @@ def fit_response_models(
     """
     lr, p = _check_scan(lrs, probabilities)
     gauss, weib = _fit_gaussian(lr, p, resolution), _fit_weibull(lr, p, resolution)
-    reasons = {name: f for name, f in (("gaussian", gauss), ("weibull", weib)) if isinstance(f, str)}
+    reasons = {
+        name: f for name, f in (("gaussian", gauss), ("weibull", weib)) if isinstance(f, str)
+    }
     return (
         None if isinstance(gauss, str) else gauss,
         None if isinstance(weib, str) else weib,

@@ -299,7 +299,8 @@ class TemperatureMonitor:
             self._requested_scans.add(t + 1)
         logger.info(
             "step %d: optimizer.step() did not run (e.g. GradScaler skipped it); the "
-            "measurement moves to the next step that trains", t,
+            "measurement moves to the next step that trains",
+            t,
         )
 
     def _call_for(self, t: int, inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -331,7 +331,11 @@ class ActCoolLR(LRScheduler):
             elif needs_shape:
                 logger.warning(
                     "no %s after %d LR range scans; using %s=%.1f (pass %s= to choose)",
-                    name, self.sigma_scans, name, _FALLBACK_SIGMA, name,
+                    name,
+                    self.sigma_scans,
+                    name,
+                    _FALLBACK_SIGMA,
+                    name,
                 )
         if getattr(c, name) is None:
             setattr(c, name, _FALLBACK_SIGMA)  # provisional until a scan fits one
@@ -343,8 +347,14 @@ class ActCoolLR(LRScheduler):
                 return
             self._end_ramp(t)
         fit = m.fits.mean if m.fits is not None else None
-        c.observe(t, lr_used, m.mean_temperature, m.resolution, self.target,
-                  scan_mu=fit.mu if fit is not None else None)
+        c.observe(
+            t,
+            lr_used,
+            m.mean_temperature,
+            m.resolution,
+            self.target,
+            scan_mu=fit.mu if fit is not None else None,
+        )
 
     def _end_ramp(self, t: int) -> None:
         assert self.calibration is not None
@@ -355,7 +365,9 @@ class ActCoolLR(LRScheduler):
             t_start = DEFAULT_START_BITS * self.monitor.granularity.pattern_length / 64
             logger.warning(
                 "step %d: no usable measurement during the warm-up; starting the cool-down "
-                "from %.2f bits", t, t_start,
+                "from %.2f bits",
+                t,
+                t_start,
             )
         self.calibrated_start = float(t_start)
         self.target = cooldown_after(self.calibrated_start, c.warmup_steps / c.total_steps)

@@ -244,7 +244,11 @@ class PatternProbe:
                     "on the same batch"
                 )
             scratch = self._scratch.get(idx)
-            if scratch is None or scratch[0].device != out.device or scratch[0].numel() != ref.numel():
+            if (
+                scratch is None
+                or scratch[0].device != out.device
+                or scratch[0].numel() != ref.numel()
+            ):
                 # Reused by every compare pass of this measurement: the pattern's bools and
                 # the difference words, so a 25-rate scan allocates nothing per rate.
                 self._scratch[idx] = (
@@ -268,8 +272,7 @@ class PatternProbe:
 
     def totals(self) -> Tensor:
         """Per site and counter, how many patterns (or bits) a compare pass compares; ``(S, K)``."""
-        rows = [count_totals(tuple(self._shapes[i]), self.counters)
-                for i in range(len(self.names))]
+        rows = [count_totals(tuple(self._shapes[i]), self.counters) for i in range(len(self.names))]
         return torch.tensor(rows, dtype=torch.int64, device=self._patterns[0].device)
 
     def take_counts(self) -> Tensor:
@@ -279,9 +282,13 @@ class PatternProbe:
         """
         device = self._patterns[0].device
         counts = [
-            self._changed[i] if i in self._changed else
-            torch.tensor(count_totals(tuple(self._shapes[i]), self.counters),
-                         dtype=torch.int64, device=device)
+            self._changed[i]
+            if i in self._changed
+            else torch.tensor(
+                count_totals(tuple(self._shapes[i]), self.counters),
+                dtype=torch.int64,
+                device=device,
+            )
             for i in range(len(self.names))
         ]
         self._changed.clear()

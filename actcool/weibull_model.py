@@ -37,9 +37,7 @@ def weibull_temperature(lr: ArrayLike, lambda0: float, k: float) -> NDArray[np.f
         return (np.asarray(lr, dtype=np.float64) / lambda0) ** k / math.log(2)
 
 
-def weibull_lr_for_temperature(
-    lr_t: float, temperature: float, target: float, k: float
-) -> float:
+def weibull_lr_for_temperature(lr_t: float, temperature: float, target: float, k: float) -> float:
     """``λ* = λ_t·(C/T)^(1/k)``: the rate that moves temperature ``T`` (at ``λ_t``) to ``C``.
 
     Needs ``λ_t > 0`` and ``T > 0`` (a measurement of exactly 0 carries no information about

@@ -54,8 +54,18 @@ MODEL_DASHES = {"gaussian": "solid", "weibull": "dash"}
 TEMPERATURE_SCALE: list[list] = [
     [i / 9, color]
     for i, color in enumerate(
-        ("#03020c", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60",
-         "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4")
+        (
+            "#03020c",
+            "#1b0c41",
+            "#4a0c6b",
+            "#781c6d",
+            "#a52c60",
+            "#cf4446",
+            "#ed6925",
+            "#fb9b06",
+            "#f7d13d",
+            "#fcffa4",
+        )
     )
 ]
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -120,7 +130,12 @@ def _empty(title: str, message: str, height: int = HEIGHT) -> go.Figure:
     """A blank figure that says why it is blank (no data yet) instead of empty axes."""
     fig = go.Figure()
     fig.add_annotation(
-        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+        text=message,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
         font={"size": 13, "color": "#666666"},
     )
     _layout(fig, title, "", "", height, legend=False)
@@ -168,14 +183,20 @@ def design_figure(points: pd.DataFrame, curve: pd.DataFrame | None, y_max: float
     if curve is not None:
         fig.add_trace(
             go.Scatter(
-                x=curve["fraction"], y=curve["temperature"], mode="lines", name="target C(f)",
+                x=curve["fraction"],
+                y=curve["temperature"],
+                mode="lines",
+                name="target C(f)",
                 line={"color": SCHEDULE_COLORS["actcool"], "width": 3},
                 hovertemplate="%{x:.1%} of training: %{y:.3f} bits<extra></extra>",
             )
         )
     fig.add_trace(
         go.Scatter(
-            x=points["fraction"], y=points["temperature"], mode="markers", name="control points",
+            x=points["fraction"],
+            y=points["temperature"],
+            mode="markers",
+            name="control points",
             marker={"color": "#FFFFFF", "size": 8, "line": {"color": TARGET_COLOR, "width": 1.5}},
             hovertemplate="point: %{x:.3f}, %{y:.3f} bits<extra></extra>",
         )
@@ -220,7 +241,10 @@ def implied_lr_figure(
         return _empty("Implied learning rate", "no finite learning rate for this curve")
     fig = go.Figure(
         go.Scatter(
-            x=data["fraction"], y=data["lr"], mode="lines", name="implied rate λ(f)",
+            x=data["fraction"],
+            y=data["lr"],
+            mode="lines",
+            name="implied rate λ(f)",
             line={"color": SCHEDULE_COLORS["actcool"], "width": 3},
             hovertemplate="%{x:.1%} of training: λ = %{y:.3g}<extra></extra>",
         )
@@ -234,7 +258,10 @@ def implied_lr_figure(
     for value, name, hover in references:
         fig.add_trace(
             go.Scatter(
-                x=[0, 1], y=[value, value], mode="lines", name=name,
+                x=[0, 1],
+                y=[value, value],
+                mode="lines",
+                name=name,
                 line={"color": TARGET_COLOR, "width": 1.5, "dash": "dot"},
                 hovertemplate=f"{hover} = %{{y:.3g}}<extra></extra>",
             )
@@ -243,7 +270,10 @@ def implied_lr_figure(
     if lr_max is not None:
         fig.add_trace(
             go.Scatter(
-                x=[0, 1], y=[lr_max, lr_max], mode="lines", name="ceiling (learning rate)",
+                x=[0, 1],
+                y=[lr_max, lr_max],
+                mode="lines",
+                name="ceiling (learning rate)",
                 line={"color": "#7F7F7F", "width": 1.5, "dash": "dash"},
                 hovertemplate="ceiling = %{y:.3g}<extra></extra>",
             )
@@ -254,26 +284,43 @@ def implied_lr_figure(
         run_data = run_data[run_data["lr"] > 0]
         fig.add_trace(
             go.Scatter(
-                x=run_data["fraction"], y=run_data["lr"], mode="lines", name=measured_name,
+                x=run_data["fraction"],
+                y=run_data["lr"],
+                mode="lines",
+                name=measured_name,
                 line={"color": SCHEDULE_COLORS["onecycle"], "width": 1.5},
                 hovertemplate="%{x:.1%} of training: measured λ = %{y:.3g}<extra></extra>",
             )
         )
         shown.append(run_data["lr"].to_numpy(np.float64))
         low, high = ratio_window
-        text = (f"measured / preview: median ×{ratio:.2g} over {low:.0%}–{high:.0%} of training"
-                if ratio is not None else
-                f"measured / preview: no measurement in {low:.0%}–{high:.0%} of training")
+        text = (
+            f"measured / preview: median ×{ratio:.2g} over {low:.0%}–{high:.0%} of training"
+            if ratio is not None
+            else f"measured / preview: no measurement in {low:.0%}–{high:.0%} of training"
+        )
         fig.add_annotation(
-            text=text, x=0.01, y=0.02, xref="paper", yref="paper", xanchor="left",
-            yanchor="bottom", showarrow=False, font={"size": 12, "color": "#333333"},
+            text=text,
+            x=0.01,
+            y=0.02,
+            xref="paper",
+            yref="paper",
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 12, "color": "#333333"},
             bgcolor="rgba(255,255,255,0.8)",
         )
     parameters = "λ0 and k" if law == "weibull" else "μ and σ"
     _layout(fig, "Implied learning rate", "fraction of training", "learning rate", height=380)
     fig.update_layout(
         title={"subtitle": {"text": f"{parameters} from {source}"}},
-        legend={"y": -0.28, "yanchor": "top", "x": 0.0, "xanchor": "left"},  # below: the subtitle is long
+        legend={
+            "y": -0.28,
+            "yanchor": "top",
+            "x": 0.0,
+            "xanchor": "left",
+        },  # below: the subtitle is long
         margin={"t": 70, "b": 90},
     )
     fig.update_xaxes(range=[-0.02, 1.02], tickformat=".0%")
@@ -290,7 +337,10 @@ def lr_figure(steps: pd.DataFrame, schedule: str | None = None) -> go.Figure:
         return _empty("Learning rate", "no steps recorded yet")
     fig = go.Figure(
         go.Scatter(
-            x=data["step"], y=data["lr"], mode="lines", name="learning rate",
+            x=data["step"],
+            y=data["lr"],
+            mode="lines",
+            name="learning rate",
             line={"color": schedule_color(schedule), "width": 2},
             hovertemplate="step %{x}: λ = %{y:.3g}<extra></extra>",
         )
@@ -313,16 +363,22 @@ def temperature_figure(
         return _empty("Mean temperature", "no temperature measured yet")
     traces = [
         go.Scatter(
-            x=measured["step"], y=measured["mean_temperature"],
+            x=measured["step"],
+            y=measured["mean_temperature"],
             mode="lines+markers" if len(measured) <= MARKERS_UP_TO else "lines",
-            name="measured", line={"color": schedule_color(schedule), "width": 2},
-            marker={"size": 4}, hovertemplate="step %{x}: %{y:.3f} bits<extra></extra>",
+            name="measured",
+            line={"color": schedule_color(schedule), "width": 2},
+            marker={"size": 4},
+            hovertemplate="step %{x}: %{y:.3f} bits<extra></extra>",
         )
     ]
     if not target.empty:
         traces.append(
             go.Scatter(
-                x=target["step"], y=target["target_temperature"], mode="lines", name="target",
+                x=target["step"],
+                y=target["target_temperature"],
+                mode="lines",
+                name="target",
                 line={"color": TARGET_COLOR, "width": 1.5, "dash": "dash"},
                 hovertemplate="step %{x}: target %{y:.3f} bits<extra></extra>",
             )
@@ -351,9 +407,15 @@ def site_heatmap(
     top = float(np.nanmax(finite)) if np.isfinite(finite).any() else 1.0
     fig = go.Figure(
         go.Heatmap(  # Plotly ignores zmin unless zmax is set too
-            z=matrix, x=steps, y=list(names), colorscale=TEMPERATURE_SCALE, zmin=0,
-            zmax=max(1.0, top), colorbar=_bits_colorbar(granularity),
-            hovertemplate="%{y}<br>step %{x}: %{z:.3f} bits" + _hover_granularity(granularity)
+            z=matrix,
+            x=steps,
+            y=list(names),
+            colorscale=TEMPERATURE_SCALE,
+            zmin=0,
+            zmax=max(1.0, top),
+            colorbar=_bits_colorbar(granularity),
+            hovertemplate="%{y}<br>step %{x}: %{z:.3f} bits"
+            + _hover_granularity(granularity)
             + "<extra></extra>",
         )
     )
@@ -374,7 +436,10 @@ def error_figure(evaluations: pd.DataFrame, schedule: str | None = None) -> go.F
     if not val.empty:
         traces.append(
             go.Scatter(
-                x=val["step"], y=val["val_error"], mode="lines+markers", name="validation",
+                x=val["step"],
+                y=val["val_error"],
+                mode="lines+markers",
+                name="validation",
                 line={"color": color, "width": 2},
                 hovertemplate="step %{x}: %{y:.2f}% validation error<extra></extra>",
             )
@@ -382,7 +447,10 @@ def error_figure(evaluations: pd.DataFrame, schedule: str | None = None) -> go.F
     if not train.empty:
         traces.append(
             go.Scatter(
-                x=train["step"], y=train["train_error"], mode="lines", name="training",
+                x=train["step"],
+                y=train["train_error"],
+                mode="lines",
+                name="training",
                 line={"color": color, "width": 1.5, "dash": "dot"},
                 hovertemplate="step %{x}: %{y:.2f}% training error<extra></extra>",
             )
@@ -390,9 +458,16 @@ def error_figure(evaluations: pd.DataFrame, schedule: str | None = None) -> go.F
     if not test.empty:
         traces.append(
             go.Scatter(
-                x=test["step"], y=test["test_error"], mode="markers", name="test",
-                marker={"color": color, "size": 13, "symbol": "star",
-                        "line": {"color": TARGET_COLOR, "width": 1}},
+                x=test["step"],
+                y=test["test_error"],
+                mode="markers",
+                name="test",
+                marker={
+                    "color": color,
+                    "size": 13,
+                    "symbol": "star",
+                    "line": {"color": TARGET_COLOR, "width": 1},
+                },
                 hovertemplate="step %{x}: %{y:.2f}% test error<extra></extra>",
             )
         )
@@ -443,11 +518,17 @@ def scan_heatmap(
     top = float(zmax) if zmax is not None else max(1.0, float(np.nanmax(grid.to_numpy())))
     traces: list[go.BaseTraceType] = [
         go.Heatmap(
-            z=grid.to_numpy(), x=edges, y=log_rates, colorscale=TEMPERATURE_SCALE,
-            zmin=0, zmax=top, colorbar=_bits_colorbar(granularity),
+            z=grid.to_numpy(),
+            x=edges,
+            y=log_rates,
+            colorscale=TEMPERATURE_SCALE,
+            zmin=0,
+            zmax=top,
+            colorbar=_bits_colorbar(granularity),
             customdata=np.repeat(10.0 ** log_rates[:, None], len(scan_steps), axis=1),
             hovertemplate="scan from step %{x}<br>λ = %{customdata:.3g}: %{z:.2f} bits"
-            + _hover_granularity(granularity) + "<extra></extra>",
+            + _hover_granularity(granularity)
+            + "<extra></extra>",
             name="mean temperature",
         )
     ]
@@ -457,8 +538,11 @@ def scan_heatmap(
         if len(used):
             traces.append(
                 go.Scatter(
-                    x=used["step"], y=np.log10(used["lr"].to_numpy(np.float64)), mode="lines",
-                    name="rate used", line={"color": "#00E5FF", "width": 2.5},
+                    x=used["step"],
+                    y=np.log10(used["lr"].to_numpy(np.float64)),
+                    mode="lines",
+                    name="rate used",
+                    line={"color": "#00E5FF", "width": 2.5},
                     customdata=used["lr"],
                     hovertemplate="step %{x}: λ = %{customdata:.3g}<extra>rate used</extra>",
                 )
@@ -471,11 +555,17 @@ def scan_heatmap(
             mu = fitted["mu"].to_numpy(np.float64)
             traces.append(
                 go.Scatter(
-                    x=fitted["step"], y=mu / math.log(10), mode="lines+markers",
-                    name="critical rate e<sup>μ</sup>", line={"color": "#FFFFFF", "width": 2,
-                                                              "dash": "dash"},
-                    marker={"size": 7, "symbol": "diamond", "color": "#FFFFFF",
-                            "line": {"color": "#000000", "width": 1}},
+                    x=fitted["step"],
+                    y=mu / math.log(10),
+                    mode="lines+markers",
+                    name="critical rate e<sup>μ</sup>",
+                    line={"color": "#FFFFFF", "width": 2, "dash": "dash"},
+                    marker={
+                        "size": 7,
+                        "symbol": "diamond",
+                        "color": "#FFFFFF",
+                        "line": {"color": "#000000", "width": 1},
+                    },
                     customdata=np.exp(mu),
                     hovertemplate="step %{x}: e^μ = %{customdata:.3g}<extra>Gaussian fit</extra>",
                 )
@@ -486,11 +576,17 @@ def scan_heatmap(
             lambda0 = scales["lambda0"].to_numpy(np.float64)
             traces.append(
                 go.Scatter(
-                    x=scales["step"], y=np.log10(lambda0), mode="lines+markers",
+                    x=scales["step"],
+                    y=np.log10(lambda0),
+                    mode="lines+markers",
                     name="Weibull scale λ<sub>0</sub>",
                     line={"color": "#FFFFFF", "width": 1.5, "dash": "dot"},
-                    marker={"size": 8, "symbol": "circle-open", "color": "#FFFFFF",
-                            "line": {"width": 2}},
+                    marker={
+                        "size": 8,
+                        "symbol": "circle-open",
+                        "color": "#FFFFFF",
+                        "line": {"width": 2},
+                    },
                     customdata=lambda0,
                     hovertemplate="step %{x}: λ0 = %{customdata:.3g}<extra>Weibull fit</extra>",
                 )
@@ -501,8 +597,9 @@ def scan_heatmap(
     _layout(fig, title, "step", "learning rate", height)
     fig.update_yaxes(tickvals=ticks, ticktext=labels, range=[low - 0.15, high + 0.15])
     fig.update_xaxes(range=[float(edges[0]), float(edges[-1])])
-    fig.update_layout(legend={"y": -0.3, "yanchor": "top", "x": 0.0, "xanchor": "left"},
-                      margin={"b": 80})
+    fig.update_layout(
+        legend={"y": -0.3, "yanchor": "top", "x": 0.0, "xanchor": "left"}, margin={"b": 80}
+    )
     return fig
 
 
@@ -515,9 +612,15 @@ def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
     if len(fitted) == 0:
         return _empty("Pattern-model fits", "no fit yet (one per LR range scan)", 2 * HEIGHT)
     fig = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-        subplot_titles=("Gaussian μ (ln of the critical rate)", "Gaussian σ (width, ln units)",
-                        "fit RMSE (probability)"),
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        subplot_titles=(
+            "Gaussian μ (ln of the critical rate)",
+            "Gaussian σ (width, ln units)",
+            "fit RMSE (probability)",
+        ),
     )
     sites = [s for s in pd.unique(fitted["site"]) if s != "mean"]
     bands = _depth_bands(sites)
@@ -528,8 +631,14 @@ def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
             x, y, text = _gapped(fitted, members, column)
             traces.append(
                 go.Scatter(
-                    x=x, y=y, text=text, mode="lines", name=label, legendgroup=label,
-                    showlegend=row == 1, line={"color": color, "width": 1},
+                    x=x,
+                    y=y,
+                    text=text,
+                    mode="lines",
+                    name=label,
+                    legendgroup=label,
+                    showlegend=row == 1,
+                    line={"color": color, "width": 1},
                     hovertemplate="%{text}<br>step %{x}: %{y:.3g}<extra></extra>",
                 )
             )
@@ -537,9 +646,14 @@ def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
         mean = fitted[fitted["site"] == "mean"]
         traces.append(
             go.Scatter(
-                x=mean["step"], y=mean[column], mode="lines+markers", name="mean temperature fit",
-                legendgroup="mean", showlegend=row == 1,
-                line={"color": schedule_color(schedule), "width": 3}, marker={"size": 5},
+                x=mean["step"],
+                y=mean[column],
+                mode="lines+markers",
+                name="mean temperature fit",
+                legendgroup="mean",
+                showlegend=row == 1,
+                line={"color": schedule_color(schedule), "width": 3},
+                marker={"size": 5},
                 hovertemplate="mean<br>step %{x}: %{y:.3g}<extra></extra>",
             )
         )
@@ -549,8 +663,11 @@ def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
     if len(weibull):
         traces.append(
             go.Scatter(
-                x=weibull["step"], y=weibull["rmse"], mode="lines+markers",
-                name="mean, Weibull fit (RMSE)", legendgroup="weibull",
+                x=weibull["step"],
+                y=weibull["rmse"],
+                mode="lines+markers",
+                name="mean, Weibull fit (RMSE)",
+                legendgroup="weibull",
                 line={"color": schedule_color(schedule), "width": 2, "dash": "dash"},
                 marker={"size": 5, "symbol": "circle-open"},
                 hovertemplate="mean, Weibull<br>step %{x}: RMSE %{y:.3g}<extra></extra>",
@@ -599,7 +716,10 @@ def scan_fit_figure(
     grid = np.logspace(np.log10(rates.min()) - 0.25, np.log10(rates.max()) + 0.25, 200)
     traces: list[go.BaseTraceType] = [
         go.Scatter(
-            x=rows["rate"], y=rows["probability"], mode="markers", name="measured",
+            x=rows["rate"],
+            y=rows["probability"],
+            mode="markers",
+            name="measured",
             marker={"color": TARGET_COLOR, "size": 8},
             customdata=rows["temperature"] if "temperature" in rows else None,
             hovertemplate="λ = %{x:.3g}: P = %{y:.3f} (%{customdata:.2f} bits)<extra>measured</extra>",
@@ -625,29 +745,53 @@ def scan_fit_figure(
         style = {"color": MODEL_COLORS[model], "width": 2.5, "dash": MODEL_DASHES[model]}
         traces.append(
             go.Scatter(
-                x=grid, y=curve, mode="lines", name=f"{label} (RMSE {rmse})", line=style,
+                x=grid,
+                y=curve,
+                mode="lines",
+                name=f"{label} (RMSE {rmse})",
+                line=style,
                 legendgroup=model,
                 hovertemplate=f"λ = %{{x:.3g}}: P = %{{y:.3f}}<extra>{label}</extra>",
             )
         )
         traces.append(
             go.Scatter(
-                x=[mark], y=[mark_p], mode="markers", name=mark_text, legendgroup=model,
+                x=[mark],
+                y=[mark_p],
+                mode="markers",
+                name=mark_text,
+                legendgroup=model,
                 showlegend=False,
-                marker={"color": MODEL_COLORS[model], "size": 11, "symbol": "diamond",
-                        "line": {"color": "#FFFFFF", "width": 1}},
+                marker={
+                    "color": MODEL_COLORS[model],
+                    "size": 11,
+                    "symbol": "diamond",
+                    "line": {"color": "#FFFFFF", "width": 1},
+                },
                 hovertemplate=f"{mark_text}<extra>{label}</extra>",
             )
         )
     fig = go.Figure(traces)
-    _layout(fig, title, "learning rate", "change probability P"
-            + (f" ({granularity})" if granularity else ""))
+    _layout(
+        fig,
+        title,
+        "learning rate",
+        "change probability P" + (f" ({granularity})" if granularity else ""),
+    )
     fig.update_xaxes(type="log", exponentformat="power")
     fig.update_yaxes(range=[-0.03, 1.03])
     for i, note in enumerate(notes):
         fig.add_annotation(
-            text=note, x=0.01, y=0.98 - 0.09 * i, xref="paper", yref="paper", xanchor="left",
-            yanchor="top", showarrow=False, align="left", font={"size": 12, "color": "#B00020"},
+            text=note,
+            x=0.01,
+            y=0.98 - 0.09 * i,
+            xref="paper",
+            yref="paper",
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            align="left",
+            font={"size": 12, "color": "#B00020"},
             bgcolor="rgba(255,255,255,0.85)",
         )
     return fig
@@ -663,7 +807,9 @@ def _depth_bands(sites: list[str]) -> list[tuple[str, list[str], str]]:
     parts = np.array_split(np.arange(len(sites)), 3)
     labels = ("early sites", "middle sites", "late sites")
     return [
-        (labels[i], [sites[j] for j in part], colors[i]) for i, part in enumerate(parts) if len(part)
+        (labels[i], [sites[j] for j in part], colors[i])
+        for i, part in enumerate(parts)
+        if len(part)
     ]
 
 
@@ -741,9 +887,11 @@ def overlay_figure(
         seen[schedule] = seen.get(schedule, 0) + 1
         traces.append(
             go.Scatter(
-                x=rows["x"], y=rows["value"], mode="lines+markers" if few else "lines",
-                name=labels.get(run_id, run_id), line={"color": schedule_color(schedule),
-                                                       "width": 2, "dash": dash},
+                x=rows["x"],
+                y=rows["value"],
+                mode="lines+markers" if few else "lines",
+                name=labels.get(run_id, run_id),
+                line={"color": schedule_color(schedule), "width": 2, "dash": dash},
                 marker={"size": 5},
                 hovertemplate=f"{labels.get(run_id, run_id)}<br>%{{x}}: %{{y:.4g}}<extra></extra>",
             )
@@ -772,13 +920,22 @@ def result_bars(table: pd.DataFrame) -> go.Figure:
     data = data.sort_values(column, ascending=False)  # plotly draws the first bar at the bottom
     fig = go.Figure(
         go.Bar(
-            x=data[column], y=data["run"] + " · " + data["id"], orientation="h",
+            x=data[column],
+            y=data["run"] + " · " + data["id"],
+            orientation="h",
             marker={"color": [schedule_color(s) for s in data["schedule"]]},
-            text=[f"{v:.2f}%" for v in data[column]], textposition="auto",
+            text=[f"{v:.2f}%" for v in data[column]],
+            textposition="auto",
             hovertemplate="%{y}: %{x:.2f}% test error<extra></extra>",
         )
     )
-    _layout(fig, "Final test error", "test error (%)", "", height=max(200, 60 + 40 * len(data)),
-            legend=False)
+    _layout(
+        fig,
+        "Final test error",
+        "test error (%)",
+        "",
+        height=max(200, 60 + 40 * len(data)),
+        legend=False,
+    )
     fig.update_xaxes(rangemode="tozero")
     return fig

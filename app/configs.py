@@ -68,6 +68,8 @@ def schedule_order(schedules: Iterable[str]) -> list[str]:
     """The trainer's schedules in display order (ActCoolLR first); unknown ones last."""
     known = list(SCHEDULE_LABELS)
     return sorted(schedules, key=lambda s: known.index(s) if s in known else len(known))
+
+
 MAX_SEEDS = 32
 
 
@@ -206,8 +208,9 @@ def build_configs(
     configs = []
     for schedule in schedules:
         for seed in seeds:
-            config = RunConfig.from_dict({"granularity": NEW_RUN_GRANULARITY, **settings,
-                                          "schedule": schedule, "seed": seed})
+            config = RunConfig.from_dict(
+                {"granularity": NEW_RUN_GRANULARITY, **settings, "schedule": schedule, "seed": seed}
+            )
             base = name or config.display_name
             if name and len(schedules) > 1:
                 base = f"{name}-{schedule}"
@@ -289,14 +292,17 @@ def settings_line(config: RunConfig) -> str:
     unit:64 · seed 0``."""
     schedule = SCHEDULE_LABELS.get(config.schedule, config.schedule)
     if config.schedule == "actcool":  # the calibration applies to the default target only
-        target = (f"default target, calibration {config.calibration}"
-                  if config.target == "default" else _short_target(config.target))
+        target = (
+            f"default target, calibration {config.calibration}"
+            if config.target == "default"
+            else _short_target(config.target)
+        )
         schedule += f" ({target}, {config.response})"
     parts = [
-        f"{config.model} on {config.dataset}" + (
-            "" if config.dataset in ("digits", "synthetic") else f" from {config.data_dir}"),
-        f"{config.epochs} epochs" + (f" (at most {config.max_steps} steps)" if config.max_steps
-                                     else ""),
+        f"{config.model} on {config.dataset}"
+        + ("" if config.dataset in ("digits", "synthetic") else f" from {config.data_dir}"),
+        f"{config.epochs} epochs"
+        + (f" (at most {config.max_steps} steps)" if config.max_steps else ""),
         f"batch {config.batch_size}",
         f"{config.optimizer} lr {config.lr:g}",
         schedule,

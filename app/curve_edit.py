@@ -48,7 +48,11 @@ __all__ = [
 COLUMNS = ("fraction", "temperature")  # the editable table's columns
 # "Calibrated default" is the run's default target (app.preview.calibrated_default).
 PRESETS = (
-    "Calibrated default", "Power cool-down", "Constant", "Cosine", "Replay a finished run",
+    "Calibrated default",
+    "Power cool-down",
+    "Constant",
+    "Cosine",
+    "Replay a finished run",
     "Saved curve",
 )
 STROKE_SPACING = 0.02  # fraction of training between resampled stroke points
@@ -215,10 +219,7 @@ def build_curve(
         table = points[list(COLUMNS)]
     except KeyError:
         return None, f"the table needs the columns {', '.join(COLUMNS)}"
-    rows = [
-        [_number(value) for value in row]
-        for row in table.itertuples(index=False, name=None)
-    ]
+    rows = [[_number(value) for value in row] for row in table.itertuples(index=False, name=None)]
     try:
         return DrawnCurve(rows, interpolation=interpolation), None
     except (ValueError, TypeError) as exc:

@@ -53,7 +53,12 @@ RETRIES = 30  # reruns in a row before the page waits for the user (or its live 
 _RETRIED = "store_busy_retries"  # session key: reruns in a row caused by lock conflicts
 _SEEN = "store_seen"  # session key: (home, creation time of its catalog) when last read
 EXPORT_METRICS = (
-    "lr", "loss", "mean_temperature", "target_temperature", "train_error", "val_error",
+    "lr",
+    "loss",
+    "mean_temperature",
+    "target_temperature",
+    "train_error",
+    "val_error",
     "test_error",
 )
 
@@ -98,8 +103,11 @@ def unreadable(exc: UnreadableStore) -> None:
     """The page for a store file that cannot be read: what happened, and a button that moves
     the file aside so that an empty store takes its place. Stops the page."""
     st.error(f"The store cannot be read: {exc}", icon=":material/error:")
-    if st.button("Move it aside and start an empty store", key="do_set_aside",
-                 icon=":material/drive_file_move:"):
+    if st.button(
+        "Move it aside and start an empty store",
+        key="do_set_aside",
+        icon=":material/drive_file_move:",
+    ):
         moved = store().set_aside()
         clear()
         st.session_state.pop(_SEEN, None)
@@ -121,7 +129,9 @@ def guard() -> Iterator[None]:
         unreadable(exc)
     except LockTimeout:
         retried = st.session_state.get(_RETRIED, 0)
-        st.warning("Store busy (a trainer is writing to it), retrying…", icon=":material/hourglass_top:")
+        st.warning(
+            "Store busy (a trainer is writing to it), retrying…", icon=":material/hourglass_top:"
+        )
         if retried >= RETRIES:
             st.session_state[_RETRIED] = 0
             st.stop()

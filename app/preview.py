@@ -96,13 +96,23 @@ def quick_fits(config: RunConfig) -> PreviewFits:
         m = None
     if m is None or m.fits is None:
         return PreviewFits(None, None, batch, {"gaussian": "no scan", "weibull": "no scan"})
-    reasons = {model_name: text for key, text in m.fits.reasons.items()
-               for model_name, _, site in [key.partition(":")] if site == "mean"}
+    reasons = {
+        model_name: text
+        for key, text in m.fits.reasons.items()
+        for model_name, _, site in [key.partition(":")]
+        if site == "mean"
+    }
     g, w = m.fits.mean, m.fits.weibull_mean
-    gaussian = ({"mu": float(g.mu), "sigma": float(g.sigma)}
-                if g is not None and math.isfinite(g.mu) and math.isfinite(g.sigma) else None)
-    weibull = ({"lambda0": float(w.lambda0), "k": float(w.k)}
-               if w is not None and math.isfinite(w.lambda0) and math.isfinite(w.k) else None)
+    gaussian = (
+        {"mu": float(g.mu), "sigma": float(g.sigma)}
+        if g is not None and math.isfinite(g.mu) and math.isfinite(g.sigma)
+        else None
+    )
+    weibull = (
+        {"lambda0": float(w.lambda0), "k": float(w.k)}
+        if w is not None and math.isfinite(w.lambda0) and math.isfinite(w.k)
+        else None
+    )
     for name, fit in (("gaussian", gaussian), ("weibull", weibull)):
         if fit is None:
             reasons.setdefault(name, "too little signal to fit")
@@ -124,8 +134,9 @@ def weibull_implied_lr(temperatures: np.ndarray, lambda0: float, k: float) -> np
 
 def clamp_lr(lrs: np.ndarray, lr_min: float, lr_max: float) -> np.ndarray:
     """Clamp rates to ``[lr_min, lr_max]`` as ActCoolLR does (non-finite rates too)."""
-    values = np.nan_to_num(np.asarray(lrs, dtype=np.float64), nan=lr_min, posinf=lr_max,
-                           neginf=lr_min)
+    values = np.nan_to_num(
+        np.asarray(lrs, dtype=np.float64), nan=lr_min, posinf=lr_max, neginf=lr_min
+    )
     return np.clip(values, lr_min, lr_max)
 
 
@@ -166,10 +177,14 @@ def implied_rates(
         model_lr = frame["lr"].to_numpy(np.float64)
     else:
         raise ValueError(f"unknown response {response!r}; choose one of: {', '.join(LAWS)}")
-    return pd.DataFrame({
-        "fraction": fractions, "temperature": temperatures, "model_lr": model_lr,
-        "lr": clamp_lr(model_lr, lr_min, lr_max),
-    })
+    return pd.DataFrame(
+        {
+            "fraction": fractions,
+            "temperature": temperatures,
+            "model_lr": model_lr,
+            "lr": clamp_lr(model_lr, lr_min, lr_max),
+        }
+    )
 
 
 def span_text(fractions: pd.Series | np.ndarray, hit: pd.Series | np.ndarray) -> str:
@@ -211,8 +226,11 @@ def calibrated_default(calibration: str, granularity: str) -> tuple[TargetCurve 
                 f"calibration {str(cal)!r}: a fixed start is defined for the unit granularity, "
                 f"not {str(g)!r}; choose ramp (or auto)"
             ) from None
-        scaled = f" ({cal.start_bits:g} bits of unit:64 × {g.pattern_length}/64)" if (
-            g.pattern_length != 64) else ""
+        scaled = (
+            f" ({cal.start_bits:g} bits of unit:64 × {g.pattern_length}/64)"
+            if (g.pattern_length != 64)
+            else ""
+        )
         return PowerCurve(t_start, 1.0), (
             f"calibration **{cal}** at {g}: linear from **{t_start:.3g} bits**{scaled} to 0"
         )
@@ -252,6 +270,11 @@ def measured_ratio(
     inside = (f >= window[0]) & (f <= window[1]) & np.isfinite(lr) & (lr > 0)
     if not inside.any():
         return None
-    at = np.exp(np.interp(f[inside], preview["fraction"].to_numpy(np.float64),
-                          np.log(preview["lr"].to_numpy(np.float64))))
+    at = np.exp(
+        np.interp(
+            f[inside],
+            preview["fraction"].to_numpy(np.float64),
+            np.log(preview["lr"].to_numpy(np.float64)),
+        )
+    )
     return float(np.median(lr[inside] / at))

@@ -225,8 +225,9 @@ def actcool_details(run: Mapping[str, Any]) -> list[str]:
         calibration = summary.get("calibration")
         if not calibration:
             asked = config.get("calibration", "auto")
-            details.append(f"calibrated default target, calibration {asked} (resolved when the "
-                           "run starts)")
+            details.append(
+                f"calibrated default target, calibration {asked} (resolved when the run starts)"
+            )
         else:
             t_start = summary.get("t_start")
             if isinstance(t_start, (int, float)) and math.isfinite(t_start):
@@ -341,21 +342,31 @@ def fit_table(fits: pd.DataFrame, step: int) -> pd.DataFrame:
         gaussian, why_not_gaussian = model_fit(at, step, site, "gaussian")
         weibull, why_not_weibull = model_fit(at, step, site, "weibull")
         better = ""
-        if gaussian and weibull and math.isfinite(gaussian["rmse"]) and math.isfinite(weibull["rmse"]):
+        if (
+            gaussian
+            and weibull
+            and math.isfinite(gaussian["rmse"])
+            and math.isfinite(weibull["rmse"])
+        ):
             better = MODEL_LABELS["weibull" if weibull["rmse"] < gaussian["rmse"] else "gaussian"]
-        notes = [f"{MODEL_LABELS[m]} — no fit: {why}" for m, why in
-                 (("gaussian", why_not_gaussian), ("weibull", why_not_weibull)) if why]
-        rows.append({
-            "site": site,
-            "e^μ": math.exp(gaussian["mu"]) if gaussian else np.nan,
-            "σ": gaussian["sigma"] if gaussian else np.nan,
-            "Gaussian RMSE": gaussian["rmse"] if gaussian else np.nan,
-            "λ0": weibull["lambda0"] if weibull else np.nan,
-            "k": weibull["k"] if weibull else np.nan,
-            "Weibull RMSE": weibull["rmse"] if weibull else np.nan,
-            "better": better,
-            "note": "; ".join(notes),
-        })
+        notes = [
+            f"{MODEL_LABELS[m]} — no fit: {why}"
+            for m, why in (("gaussian", why_not_gaussian), ("weibull", why_not_weibull))
+            if why
+        ]
+        rows.append(
+            {
+                "site": site,
+                "e^μ": math.exp(gaussian["mu"]) if gaussian else np.nan,
+                "σ": gaussian["sigma"] if gaussian else np.nan,
+                "Gaussian RMSE": gaussian["rmse"] if gaussian else np.nan,
+                "λ0": weibull["lambda0"] if weibull else np.nan,
+                "k": weibull["k"] if weibull else np.nan,
+                "Weibull RMSE": weibull["rmse"] if weibull else np.nan,
+                "better": better,
+                "note": "; ".join(notes),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -93,14 +93,24 @@ def dataset_input(key: str, default: str = "digits", help: str | None = None) ->
     """A dataset picker: every trainer dataset, and ``imagefolder:<path>`` with a path field
     (absolute, or relative to the data folder). Returns the dataset name a RunConfig takes."""
     choices = [*DATASET_NAMES, IMAGEFOLDER]
-    choice = st.selectbox("Dataset", choices, index=choices.index(default), key=key, help=help,
-                          format_func=lambda d: "imagefolder:<path>" if d == IMAGEFOLDER else d)
+    choice = st.selectbox(
+        "Dataset",
+        choices,
+        index=choices.index(default),
+        key=key,
+        help=help,
+        format_func=lambda d: "imagefolder:<path>" if d == IMAGEFOLDER else d,
+    )
     if choice != IMAGEFOLDER:
         return choice
-    path = st.text_input("Image folder", "", key=f"{key}_path",
-                         placeholder="path/with/train-and-test",
-                         help="A folder with train/ and test/ (or val/) subfolders of one "
-                         "folder per class; absolute, or relative to the data folder.")
+    path = st.text_input(
+        "Image folder",
+        "",
+        key=f"{key}_path",
+        placeholder="path/with/train-and-test",
+        help="A folder with train/ and test/ (or val/) subfolders of one "
+        "folder per class; absolute, or relative to the data folder.",
+    )
     return f"{IMAGEFOLDER}:{path.strip()}"
 
 
@@ -114,9 +124,7 @@ def empty_store_hint(what: str) -> None:
     st.stop()
 
 
-def run_picker(
-    runs: pd.DataFrame, label: str, key: str, default: str | None = None
-) -> str:
+def run_picker(runs: pd.DataFrame, label: str, key: str, default: str | None = None) -> str:
     """A selectbox of runs (newest first, labelled by name, id, status and, once a run has
     ended, its steps); returns an id."""
     ids = runs["id"].tolist()
@@ -143,7 +151,8 @@ def status_message(run: dict, log: str = "") -> None:
     elif status == "lost":
         st.warning(
             "Run lost: its trainer stopped sending heartbeats without recording an end "
-            "(killed or crashed). Resume it from its last checkpoint.", icon=icon,
+            "(killed or crashed). Resume it from its last checkpoint.",
+            icon=icon,
         )
     elif status == "stopped":
         st.info("Stopped. Resume continues from the last checkpoint.", icon=icon)

@@ -132,7 +132,9 @@ def relative_tracking_error(
     t = smooth(np.asarray(measured, dtype=float), window)
     c = np.asarray(target, dtype=float)
     if not (f.shape == t.shape == c.shape):
-        raise ValueError(f"fraction, measured and target differ in length: {f.size}, {t.size}, {c.size}")
+        raise ValueError(
+            f"fraction, measured and target differ in length: {f.size}, {t.size}, {c.size}"
+        )
     ok = (f >= low) & (f <= high) & np.isfinite(t) & np.isfinite(c)
     if not ok.any():
         return float("nan")

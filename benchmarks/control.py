@@ -37,16 +37,29 @@ def run_case(store, model: str, dataset: str, steps: int, batch: int, measure_ev
     from trainer.config import RunConfig
     from trainer.run import train_run
 
-    cfg = RunConfig(model=model, dataset=dataset, data_dir=str(SHARED_DATA), schedule="actcool",
-                    target=f"power:{PAPER_T_START:g},1", max_steps=steps, epochs=100, batch_size=batch,
-                    measure_every=measure_every, scan_every=0, download=False,
-                    tags=("benchmark", "control"))
+    cfg = RunConfig(
+        model=model,
+        dataset=dataset,
+        data_dir=str(SHARED_DATA),
+        schedule="actcool",
+        target=f"power:{PAPER_T_START:g},1",
+        max_steps=steps,
+        epochs=100,
+        batch_size=batch,
+        measure_every=measure_every,
+        scan_every=0,
+        download=False,
+        tags=("benchmark", "control"),
+    )
     t0 = time.monotonic()
     result = train_run(cfg, store, progress=False)
     if result.status != "finished":
         raise RuntimeError(f"{model}/{dataset} run {result.status}: {result.message}")
-    return {"error": tracking_error(store.steps(result.run_id)), "seconds": time.monotonic() - t0,
-            "run_id": result.run_id}
+    return {
+        "error": tracking_error(store.steps(result.run_id)),
+        "seconds": time.monotonic() - t0,
+        "run_id": result.run_id,
+    }
 
 
 def main(quick: bool = False, home: str | None = None, smoke: bool = False) -> list[dict]:
@@ -57,24 +70,62 @@ def main(quick: bool = False, home: str | None = None, smoke: bool = False) -> l
     if smoke:
         store = Store(home or tempfile.mkdtemp(prefix="actcool-control-"))
         r = run_case(store, "convnet4", "digits", 60, 64, 2)
-        return [figure("control_accuracy[convnet4/digits,B=64,K=2,smoke]", round(r["error"], 3), "bit",
-                       f"<= {GOAL}", r["error"] <= GOAL, steps=60, seconds=round(r["seconds"], 1))]
+        return [
+            figure(
+                "control_accuracy[convnet4/digits,B=64,K=2,smoke]",
+                round(r["error"], 3),
+                "bit",
+                f"<= {GOAL}",
+                r["error"] <= GOAL,
+                steps=60,
+                seconds=round(r["seconds"], 1),
+            )
+        ]
     if not SHARED_DATA.exists():
-        return [figure("control_accuracy", None, "bit", f"<= {GOAL}", False,
-                       skipped=f"{SHARED_DATA} not found")]
+        return [
+            figure(
+                "control_accuracy",
+                None,
+                "bit",
+                f"<= {GOAL}",
+                False,
+                skipped=f"{SHARED_DATA} not found",
+            )
+        ]
     store = Store(home or tempfile.mkdtemp(prefix="actcool-control-"))
-    cases = [("convnet4", "fashion-mnist", 300 if quick else 1200, 128, 10),
-             ("resnet20", "imagefolder:" + str(SHARED_DATA / "cifar10-jpeg"), 100 if quick else 400, 128, 10)]
+    cases = [
+        ("convnet4", "fashion-mnist", 300 if quick else 1200, 128, 10),
+        (
+            "resnet20",
+            "imagefolder:" + str(SHARED_DATA / "cifar10-jpeg"),
+            100 if quick else 400,
+            128,
+            10,
+        ),
+    ]
     if not quick:  # sensitivity to measure_every and batch size on the cheaper setup
-        cases += [("convnet4", "fashion-mnist", 1200, 128, 5), ("convnet4", "fashion-mnist", 1200, 128, 20),
-                  ("convnet4", "fashion-mnist", 1200, 64, 10), ("convnet4", "fashion-mnist", 1200, 256, 10)]
+        cases += [
+            ("convnet4", "fashion-mnist", 1200, 128, 5),
+            ("convnet4", "fashion-mnist", 1200, 128, 20),
+            ("convnet4", "fashion-mnist", 1200, 64, 10),
+            ("convnet4", "fashion-mnist", 1200, 256, 10),
+        ]
     rows = []
     for model, dataset, steps, batch, k in cases:
         r = run_case(store, model, dataset, steps, batch, k)
         label = dataset.split("/")[-1]
-        rows.append(figure(f"control_accuracy[{model}/{label},B={batch},K={k}]", round(r["error"], 3), "bit",
-                           f"<= {GOAL}", r["error"] <= GOAL, steps=steps, seconds=round(r["seconds"], 1),
-                           run_id=r["run_id"]))
+        rows.append(
+            figure(
+                f"control_accuracy[{model}/{label},B={batch},K={k}]",
+                round(r["error"], 3),
+                "bit",
+                f"<= {GOAL}",
+                r["error"] <= GOAL,
+                steps=steps,
+                seconds=round(r["seconds"], 1),
+                run_id=r["run_id"],
+            )
+        )
     return rows
 
 

@@ -44,8 +44,13 @@ def page_queries(store: Store, run_id: str) -> dict:
 
 def build_figures(results: dict, total_steps: int) -> dict:
     return charts.run_figures(
-        results["steps"], results["site_matrix"], results["evaluations"], results["scans"],
-        results["fits"], schedule="actcool", total_steps=total_steps,
+        results["steps"],
+        results["site_matrix"],
+        results["evaluations"],
+        results["scans"],
+        results["fits"],
+        schedule="actcool",
+        total_steps=total_steps,
     )
 
 
@@ -68,26 +73,58 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="actcool-dashboard-bench-") as tmp:
         store = Store(Path(tmp) / "store")
         run_id, build_s = build_big_run(store, steps=steps)
-        figures.append(figure(f"build {steps // 1000}k-step x 56-site run with bulk inserts", round(build_s, 2),
-                              "s", "informational", True))
+        figures.append(
+            figure(
+                f"build {steps // 1000}k-step x 56-site run with bulk inserts",
+                round(build_s, 2),
+                "s",
+                "informational",
+                True,
+            )
+        )
         results = page_queries(store, run_id)
         query_s = median_seconds(lambda: page_queries(store, run_id), repeats)
-        figures.append(figure(f"Runs page queries (downsampled), {steps // 1000}k steps x 56 sites",
-                              round(query_s * 1e3, 1), "ms", "informational", True))
+        figures.append(
+            figure(
+                f"Runs page queries (downsampled), {steps // 1000}k steps x 56 sites",
+                round(query_s * 1e3, 1),
+                "ms",
+                "informational",
+                True,
+            )
+        )
         build_figures(results, steps)  # warm-up: imports and plotly's validators
         build = median_seconds(lambda: build_figures(results, steps), repeats)
-        figures.append(figure(
-            f"Runs page figures built (6 charts, median of {repeats}), {steps // 1000}k steps x 56 sites",
-            round(build, 3), "s", f"<= {BUILD_GOAL_S:g}", build <= BUILD_GOAL_S,
-        ))
+        figures.append(
+            figure(
+                f"Runs page figures built (6 charts, median of {repeats}), {steps // 1000}k steps x 56 sites",
+                round(build, 3),
+                "s",
+                f"<= {BUILD_GOAL_S:g}",
+                build <= BUILD_GOAL_S,
+            )
+        )
         built = build_figures(results, steps)
         serialise = median_seconds(lambda: [f.to_json() for f in built.values()], repeats)
-        figures.append(figure("Runs page figures serialised to JSON (what the browser receives)",
-                              round(serialise, 3), "s", "informational", True))
+        figures.append(
+            figure(
+                "Runs page figures serialised to JSON (what the browser receives)",
+                round(serialise, 3),
+                "s",
+                "informational",
+                True,
+            )
+        )
         points = len(results["steps"]) + results["site_matrix"][2].size
-        figures.append(figure("values drawn of the step series and site heatmap", points,
-                              "values", f"<= {DISPLAY_POINTS + 56 * DISPLAY_STEPS}",
-                              points <= DISPLAY_POINTS + 56 * DISPLAY_STEPS))
+        figures.append(
+            figure(
+                "values drawn of the step series and site heatmap",
+                points,
+                "values",
+                f"<= {DISPLAY_POINTS + 56 * DISPLAY_STEPS}",
+                points <= DISPLAY_POINTS + 56 * DISPLAY_STEPS,
+            )
+        )
     return figures
 
 

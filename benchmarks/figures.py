@@ -99,8 +99,13 @@ class Run:
 def stat(by_seed: dict[int, float]) -> dict[str, Any]:
     """Mean and range over seeds, with the values per seed (JSON keys are strings)."""
     s = spread(list(by_seed.values()))
-    return {"mean": _num(s.mean), "low": _num(s.low), "high": _num(s.high), "n": s.n,
-            "by_seed": {str(k): _num(v) for k, v in sorted(by_seed.items())}}
+    return {
+        "mean": _num(s.mean),
+        "low": _num(s.low),
+        "high": _num(s.high),
+        "n": s.n,
+        "by_seed": {str(k): _num(v) for k, v in sorted(by_seed.items())},
+    }
 
 
 def _spread_of(st: dict[str, Any]):
@@ -128,8 +133,10 @@ def _same_rate(a: float, b: float) -> bool:
 
 
 def _grid(plan: Sequence, group: str, label: str, seed: int = 0) -> list:
-    return sorted((p for p in plan if p.group == group and p.label == label and p.seed == seed),
-                  key=lambda p: p.config.lr)
+    return sorted(
+        (p for p in plan if p.group == group and p.label == label and p.seed == seed),
+        key=lambda p: p.config.lr,
+    )
 
 
 def _all_or_none(values: list[bool | None]) -> bool | None:
@@ -144,7 +151,9 @@ def _all_or_none(values: list[bool | None]) -> bool | None:
 def setup_name(config) -> str:
     """``model/dataset`` of a planned config, the dataset without its path (``cifar10-jpeg``
     read as cifar10)."""
-    dataset = config.dataset.split(":")[-1].rstrip("/").split("/")[-1].replace("cifar10-jpeg", "cifar10")
+    dataset = (
+        config.dataset.split(":")[-1].rstrip("/").split("/")[-1].replace("cifar10-jpeg", "cifar10")
+    )
     return f"{config.model}/{dataset}"
 
 
@@ -152,8 +161,10 @@ def setups(plan: Sequence) -> dict[str, str | None]:
     """The two setups of the plan: the main one (the rate grids) and the deeper one (cifar)."""
     main = next((p for p in plan if p.group == "grid"), None)
     deep = next((p for p in plan if p.group == "cifar"), None)
-    return {"main": setup_name(main.config) if main else None,
-            "cifar": setup_name(deep.config) if deep else None}
+    return {
+        "main": setup_name(main.config) if main else None,
+        "cifar": setup_name(deep.config) if deep else None,
+    }
 
 
 def expected_keys(plan: Sequence) -> dict[str, str]:
@@ -180,10 +191,15 @@ def grid_best(runs: dict[str, Run], plan: Sequence, group: str, label: str) -> d
         "test_error": {f"{lr:g}": _num(errors.get(lr)) for lr in rates},
         "complete": bool(rates) and len(errors) == len(rates),
         "best_rate": best,
-        "best_key": next((p.key for p in grid if best is not None and _same_rate(p.config.lr, best)), None),
+        "best_key": next(
+            (p.key for p in grid if best is not None and _same_rate(p.config.lr, best)), None
+        ),
         "best_error": _num(errors.get(best)) if best is not None else None,
-        "at_edge": (best is not None and len(rates) > 1
-                    and (_same_rate(best, rates[0]) or _same_rate(best, rates[-1]))),
+        "at_edge": (
+            best is not None
+            and len(rates) > 1
+            and (_same_rate(best, rates[0]) or _same_rate(best, rates[-1]))
+        ),
         "missing": _missing([p.key for p in grid], runs),
     }
 
@@ -222,16 +238,24 @@ def baselines(runs: dict[str, Run], plan: Sequence) -> dict[str, Any]:
     means = {s: v["at_best"]["mean"] for s, v in schedules.items()}
     best = best_of(means)
     grids = [v for v in schedules.values() if v["rates"]]
-    grid_ok = (None if not grids or not all(v["complete"] for v in grids)
-               else not any(v["at_edge"] for v in grids))
+    grid_ok = (
+        None
+        if not grids or not all(v["complete"] for v in grids)
+        else not any(v["at_edge"] for v in grids)
+    )
     tuned = [s for s, v in schedules.items() if v["complete"] and v["at_best"]["n"] >= 2]
-    return {"schedules": schedules, "best_baseline": best,
-            "best_mean": means.get(best) if best else None,
-            "best_n": schedules[best]["at_best"]["n"] if best else 0,
-            "grid_ok": grid_ok, "missing": missing,
-            # every baseline tuned (complete grid, best rate with 2 seeds): only then is "the
-            # best tuned baseline" final, and a verdict against it more than provisional
-            "tuned": tuned, "all_tuned": len(tuned) == len(schedules)}
+    return {
+        "schedules": schedules,
+        "best_baseline": best,
+        "best_mean": means.get(best) if best else None,
+        "best_n": schedules[best]["at_best"]["n"] if best else 0,
+        "grid_ok": grid_ok,
+        "missing": missing,
+        # every baseline tuned (complete grid, best rate with 2 seeds): only then is "the
+        # best tuned baseline" final, and a verdict against it more than provisional
+        "tuned": tuned,
+        "all_tuned": len(tuned) == len(schedules),
+    }
 
 
 # ----------------------------------------------------------------------------- 2. no tuning
@@ -248,31 +272,47 @@ def no_tuning(runs: dict[str, Run], base: dict[str, Any]) -> dict[str, Any]:
         err = stat({r.seed: r.test_error for r in got})
         gap = _diff(err["mean"], ref)
         cals[cal] = {
-            "test_error": err, "gap_points": gap,
+            "test_error": err,
+            "gap_points": gap,
             "ok": at_most(gap, GAP_GOAL) if base["all_tuned"] else None,
             "ok_against_tuned_so_far": at_most(gap, GAP_GOAL),
             "beats_best_baseline": None if gap is None else bool(gap < 0),
             "t_start_bits": {str(r.seed): _num(r.summary.get("t_start")) for r in got},
             "k": {str(r.seed): _num(r.summary.get("k")) for r in got},
-            "response": sorted({str(r.summary.get("response")) for r in got if r.summary.get("response")}),
-            "calibration": sorted({str(r.summary.get("calibration")) for r in got
-                                   if r.summary.get("calibration")}),
+            "response": sorted(
+                {str(r.summary.get("response")) for r in got if r.summary.get("response")}
+            ),
+            "calibration": sorted(
+                {str(r.summary.get("calibration")) for r in got if r.summary.get("calibration")}
+            ),
             "median_lr": _num(np.median(np.concatenate([r.steps["lr"].to_numpy() for r in got])))
-            if got else None,
+            if got
+            else None,
         }
     a, b = cals["fixed"]["test_error"], cals["ramp"]["test_error"]
     diff = _diff(a["mean"], b["mean"])  # fixed − ramp: > 0 means ramp had the lower error
     better = None if diff is None or diff == 0 else ("ramp" if diff > 0 else "fixed")
     return {
-        "best_baseline": base["best_baseline"], "best_baseline_error": ref,
-        "best_baseline_n": base["best_n"], "goal_points": GAP_GOAL, "calibrations": cals,
-        "provisional": not base["all_tuned"], "tuned_baselines": base["tuned"],
-        "fixed_minus_ramp": diff, "better_calibration": better,
+        "best_baseline": base["best_baseline"],
+        "best_baseline_error": ref,
+        "best_baseline_n": base["best_n"],
+        "goal_points": GAP_GOAL,
+        "calibrations": cals,
+        "provisional": not base["all_tuned"],
+        "tuned_baselines": base["tuned"],
+        "fixed_minus_ramp": diff,
+        "better_calibration": better,
         "difference_beyond_seed_noise": beyond_noise(diff, _spread_of(a), _spread_of(b))
-        if diff is not None else None,
+        if diff is not None
+        else None,
         "ok": _all_or_none([c["ok"] for c in cals.values()]),
-        "any_ok": (True if any(c["ok"] for c in cals.values())
-                   else None if all(c["ok"] is None for c in cals.values()) else False),
+        "any_ok": (
+            True
+            if any(c["ok"] for c in cals.values())
+            else None
+            if all(c["ok"] is None for c in cals.values())
+            else False
+        ),
         "missing": missing,
     }
 
@@ -284,17 +324,34 @@ def _replay_pairs(runs: dict[str, Run], keys: list[str], goal: float) -> dict[st
         r = runs.get(k)
         src = runs.get(r.replay_of) if r is not None and r.replay_of else None
         if r is not None and src is not None:
-            pairs.append({"seed": r.seed, "replay": k, "source": src.key, "rate": src.lr,
-                          "replay_error": r.test_error, "source_error": src.test_error,
-                          "gap_points": _num(r.test_error - src.test_error)})
+            pairs.append(
+                {
+                    "seed": r.seed,
+                    "replay": k,
+                    "source": src.key,
+                    "rate": src.lr,
+                    "replay_error": r.test_error,
+                    "source_error": src.test_error,
+                    "gap_points": _num(r.test_error - src.test_error),
+                }
+            )
     rep = stat({p["seed"]: p["replay_error"] for p in pairs})
     src = stat({p["seed"]: p["source_error"] for p in pairs})
     gap = _diff(rep["mean"], src["mean"])
-    return {"pairs": pairs, "replay_error": rep, "source_error": src, "gap_points": gap,
-            "goal_points": goal, "ok": at_most(gap, goal),
-            "missing": [k for k in keys if k not in runs]
-            + [runs[k].replay_of for k in keys
-               if k in runs and runs[k].replay_of and runs[k].replay_of not in runs]}
+    return {
+        "pairs": pairs,
+        "replay_error": rep,
+        "source_error": src,
+        "gap_points": gap,
+        "goal_points": goal,
+        "ok": at_most(gap, goal),
+        "missing": [k for k in keys if k not in runs]
+        + [
+            runs[k].replay_of
+            for k in keys
+            if k in runs and runs[k].replay_of and runs[k].replay_of not in runs
+        ],
+    }
 
 
 def replay(runs: dict[str, Run]) -> dict[str, Any]:
@@ -313,13 +370,17 @@ def run_tracking(run: Run) -> dict[str, Any]:
     f, t = m["fraction"].to_numpy(), m["mean_temperature"].to_numpy()
     c = m["target_temperature"].to_numpy(dtype=float)
     return {
-        "group": run.group, "label": run.label, "seed": run.seed,
+        "group": run.group,
+        "label": run.label,
+        "seed": run.seed,
         "relative": _num(relative_tracking_error(f, t, c)),
         "relative_smoothed": _num(relative_tracking_error(f, t, c, window=TRACKING_WINDOW))
-        if len(m) >= TRACKING_MIN_MEASUREMENTS else None,
+        if len(m) >= TRACKING_MIN_MEASUREMENTS
+        else None,
         "absolute_bits": _num(tracking_error(run.steps)) if np.isfinite(c).any() else None,
         "mean_target_bits": _num(np.nanmean(c[(f >= 0.1) & (f <= 0.9)]))
-        if np.isfinite(c[(f >= 0.1) & (f <= 0.9)]).any() else None,
+        if np.isfinite(c[(f >= 0.1) & (f <= 0.9)]).any()
+        else None,
         "measurements": int(len(m)),
     }
 
@@ -341,13 +402,18 @@ def tracking(runs: dict[str, Run]) -> dict[str, Any]:
         return _num(np.median(values)) if values else None
 
     return {
-        "runs": per, "goal": TRACKING_GOAL, "window": TRACKING_WINDOW,
+        "runs": per,
+        "goal": TRACKING_GOAL,
+        "window": TRACKING_WINDOW,
         "min_measurements_smoothed": TRACKING_MIN_MEASUREMENTS,
         "met_raw": sum(1 for v in raw if v is not None and v <= TRACKING_GOAL),
         "met_smoothed": sum(1 for v in sm if v is not None and v <= TRACKING_GOAL),
-        "median_raw": median(raw), "median_smoothed": median(sm), "median_raw_paired": median(paired),
+        "median_raw": median(raw),
+        "median_smoothed": median(sm),
+        "median_raw_paired": median(paired),
         "smoothed_runs": len(sm),
-        "ok_raw": verdict(raw), "ok_smoothed": verdict(sm),
+        "ok_raw": verdict(raw),
+        "ok_smoothed": verdict(sm),
     }
 
 
@@ -373,8 +439,11 @@ def gamma(runs: dict[str, Run]) -> dict[str, Any]:
     rho = rank_correlation(gs, [errors[g] for g in gs])
     rho_hot = rank_correlation(gs, [hot[g] for g in gs])
     noise_runs = [runs.get(f"actcool/fixed/seed{s}") for s in SEEDS]
-    noise = (abs(noise_runs[0].test_error - noise_runs[1].test_error)
-             if all(r is not None for r in noise_runs) else None)
+    noise = (
+        abs(noise_runs[0].test_error - noise_runs[1].test_error)
+        if all(r is not None for r in noise_runs)
+        else None
+    )
     finite = [e for e in errors.values() if np.isfinite(e)]
     span = float(max(finite) - min(finite)) if len(finite) >= 2 else None
     beyond = None if span is None or noise is None else bool(span > noise)
@@ -386,9 +455,13 @@ def gamma(runs: dict[str, Run]) -> dict[str, Any]:
     return {
         "test_error": {f"{g:g}": _num(e) for g, e in errors.items()},
         "first_half_temperature": {f"{g:g}": _num(t) for g, t in hot.items()},
-        "spearman_gamma_error": _num(rho), "spearman_gamma_first_half_temperature": _num(rho_hot),
-        "best_gamma": best, "error_span_points": _num(span), "seed_noise_points": _num(noise),
-        "span_beyond_seed_noise": beyond, "ok": ok,
+        "spearman_gamma_error": _num(rho),
+        "spearman_gamma_first_half_temperature": _num(rho_hot),
+        "best_gamma": best,
+        "error_span_points": _num(span),
+        "seed_noise_points": _num(noise),
+        "span_beyond_seed_noise": beyond,
+        "ok": ok,
         "missing": _missing(keys.values(), runs),
     }
 
@@ -404,22 +477,33 @@ def linearity(run: Run) -> dict[str, Any]:
     mid = (f >= warm) & (f <= 0.9)
     r2_mid, a_mid, b_mid = linear_r2(f[mid], ts[mid])
     r2, a, b = linear_r2(f, t)
-    return {"key": run.key, "seed": run.seed, "rate": run.lr, "warmup_end": warm,
-            "r2_warmup_to_90pct_smoothed": _num(r2_mid), "slope_warmup_to_90pct": _num(b_mid),
-            "intercept_warmup_to_90pct": _num(a_mid), "points_warmup_to_90pct": int(mid.sum()),
-            "r2_whole_run": _num(r2), "slope_whole_run": _num(b),
-            "peak_bits": _num(np.nanmax(ts)) if ts.size else None,
-            "end_bits": _num(np.nanmean(t[f > 0.95])) if (f > 0.95).any() else None}
+    return {
+        "key": run.key,
+        "seed": run.seed,
+        "rate": run.lr,
+        "warmup_end": warm,
+        "r2_warmup_to_90pct_smoothed": _num(r2_mid),
+        "slope_warmup_to_90pct": _num(b_mid),
+        "intercept_warmup_to_90pct": _num(a_mid),
+        "points_warmup_to_90pct": int(mid.sum()),
+        "r2_whole_run": _num(r2),
+        "slope_whole_run": _num(b),
+        "peak_bits": _num(np.nanmax(ts)) if ts.size else None,
+        "end_bits": _num(np.nanmean(t[f > 0.95])) if (f > 0.95).any() else None,
+    }
 
 
 def depth(run: Run) -> dict[str, Any]:
     """Spearman ρ(site index, time-averaged site temperature) of one run."""
     temps = run.site_temperatures
-    mean = (np.nanmean(temps, axis=1) if temps.size
-            else np.full(len(run.site_names), np.nan))
-    return {"key": run.key, "label": run.label, "sites": list(run.site_names),
-            "mean_temperature": [_num(v) for v in mean],
-            "spearman": _num(rank_correlation(np.arange(len(mean)), mean))}
+    mean = np.nanmean(temps, axis=1) if temps.size else np.full(len(run.site_names), np.nan)
+    return {
+        "key": run.key,
+        "label": run.label,
+        "sites": list(run.site_names),
+        "mean_temperature": [_num(v) for v in mean],
+        "spearman": _num(rank_correlation(np.arange(len(mean)), mean)),
+    }
 
 
 def fit_comparison(fit_rows: pd.DataFrame) -> dict[str, Any]:
@@ -428,8 +512,14 @@ def fit_comparison(fit_rows: pd.DataFrame) -> dict[str, Any]:
     those curves where Weibull wins, and per model how many curves it fitted or refused."""
     out: dict[str, Any] = {"fitted": {}, "not_fitted": {}}
     if fit_rows.empty:
-        return {**out, "paired": 0, "median_rmse": {"gaussian": None, "weibull": None},
-                "better": None, "ratio": None, "weibull_wins_share": None}
+        return {
+            **out,
+            "paired": 0,
+            "median_rmse": {"gaussian": None, "weibull": None},
+            "better": None,
+            "ratio": None,
+            "weibull_wins_share": None,
+        }
     rows = fit_rows.copy()
     rows["model"] = rows["model"].fillna("gaussian")
     for model in ("gaussian", "weibull"):
@@ -443,12 +533,24 @@ def fit_comparison(fit_rows: pd.DataFrame) -> dict[str, Any]:
     med = {m: _num(both[m].median()) if len(both) else None for m in ("gaussian", "weibull")}
     better = None
     ratio = None
-    if med["gaussian"] is not None and med["weibull"] is not None and med["gaussian"] != med["weibull"]:
+    if (
+        med["gaussian"] is not None
+        and med["weibull"] is not None
+        and med["gaussian"] != med["weibull"]
+    ):
         better = "weibull" if med["weibull"] < med["gaussian"] else "gaussian"
         worse = "gaussian" if better == "weibull" else "weibull"
         ratio = _num(med[worse] / med[better]) if med[better] > 0 else None
-    return {**out, "paired": int(len(both)), "median_rmse": med, "better": better, "ratio": ratio,
-            "weibull_wins_share": _num((both["weibull"] < both["gaussian"]).mean()) if len(both) else None}
+    return {
+        **out,
+        "paired": int(len(both)),
+        "median_rmse": med,
+        "better": better,
+        "ratio": ratio,
+        "weibull_wins_share": _num((both["weibull"] < both["gaussian"]).mean())
+        if len(both)
+        else None,
+    }
 
 
 def drift(run: Run) -> dict[str, Any]:
@@ -457,8 +559,17 @@ def drift(run: Run) -> dict[str, Any]:
     fits = run.fits
     out: dict[str, Any] = {"key": run.key, "label": run.label, "scans": 0}
     if fits.empty:
-        return {**out, "sigma_cv": None, "spearman_mu_ln_lr": None, "k_cv": None,
-                "spearman_ln_lambda0_ln_lr": None, "mu": [], "sigma": [], "lr": [], "fraction": []}
+        return {
+            **out,
+            "sigma_cv": None,
+            "spearman_mu_ln_lr": None,
+            "k_cv": None,
+            "spearman_ln_lambda0_ln_lr": None,
+            "mu": [],
+            "sigma": [],
+            "lr": [],
+            "fraction": [],
+        }
     mean = fits[fits["site"] == "mean"]
     model = mean["model"].fillna("gaussian")
     g = mean[model == "gaussian"].dropna(subset=["mu", "sigma"]).sort_values("step")
@@ -467,24 +578,34 @@ def drift(run: Run) -> dict[str, Any]:
     lr_g = lr.reindex(g["step"]).to_numpy(dtype=float)
     lr_w = lr.reindex(w["step"]).to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return {**out, "scans": int(len(g)),
-                "sigma_cv": _num(relative_variation(g["sigma"])),
-                "sigma_range": [_num(g["sigma"].min()), _num(g["sigma"].max())] if len(g) else None,
-                "spearman_mu_ln_lr": _num(rank_correlation(g["mu"], np.log(lr_g))),
-                "k_cv": _num(relative_variation(w["k"])),
-                "spearman_ln_lambda0_ln_lr": _num(rank_correlation(np.log(w["lambda0"].astype(float)),
-                                                                   np.log(lr_w))),
-                "mu": [_num(v) for v in g["mu"]], "sigma": [_num(v) for v in g["sigma"]],
-                "lr": [_num(v) for v in lr_g],
-                "fraction": [_num(v) for v in g["step"].to_numpy() / run.total_steps]}
+        return {
+            **out,
+            "scans": int(len(g)),
+            "sigma_cv": _num(relative_variation(g["sigma"])),
+            "sigma_range": [_num(g["sigma"].min()), _num(g["sigma"].max())] if len(g) else None,
+            "spearman_mu_ln_lr": _num(rank_correlation(g["mu"], np.log(lr_g))),
+            "k_cv": _num(relative_variation(w["k"])),
+            "spearman_ln_lambda0_ln_lr": _num(
+                rank_correlation(np.log(w["lambda0"].astype(float)), np.log(lr_w))
+            ),
+            "mu": [_num(v) for v in g["mu"]],
+            "sigma": [_num(v) for v in g["sigma"]],
+            "lr": [_num(v) for v in lr_g],
+            "fraction": [_num(v) for v in g["step"].to_numpy() / run.total_steps],
+        }
 
 
 def claims(runs: dict[str, Run], plan: Sequence, base: dict[str, Any]) -> dict[str, Any]:
     """The paper's claims on Fashion-MNIST at the default measure (unit:64)."""
     lin = [linearity(runs[k]) for k in best_onecycle_keys(runs, plan)]
     r2s = [x["r2_warmup_to_90pct_smoothed"] for x in lin]
-    lin_ok = (None if not lin or any(v is None for v in r2s)
-              else bool(np.mean(r2s) >= R2_GOAL and all((x["slope_warmup_to_90pct"] or 0) < 0 for x in lin)))
+    lin_ok = (
+        None
+        if not lin or any(v is None for v in r2s)
+        else bool(
+            np.mean(r2s) >= R2_GOAL and all((x["slope_warmup_to_90pct"] or 0) < 0 for x in lin)
+        )
+    )
 
     depth_runs = [runs[v["best_key"]] for v in base["schedules"].values() if v["best_key"] in runs]
     dep = [depth(r) for r in depth_runs]
@@ -492,8 +613,11 @@ def claims(runs: dict[str, Run], plan: Sequence, base: dict[str, Any]) -> dict[s
     depth_ok = bool(np.mean(rhos) >= DEPTH_GOAL) if rhos else None
 
     fm = [r for r in runs.values() if r.group != "cifar" and not r.fits.empty]
-    rows = (pd.concat([r.fits.assign(run=r.key) for r in fm], ignore_index=True) if fm
-            else pd.DataFrame(columns=["run", "step", "site", "model", "rmse"]))
+    rows = (
+        pd.concat([r.fits.assign(run=r.key) for r in fm], ignore_index=True)
+        if fm
+        else pd.DataFrame(columns=["run", "step", "site", "model", "rmse"])
+    )
     fits = fit_comparison(rows)
     g_med = fits["median_rmse"]["gaussian"]
     fits["gaussian_ok"] = at_most(g_med, RMSE_GOAL)
@@ -507,15 +631,28 @@ def claims(runs: dict[str, Run], plan: Sequence, base: dict[str, Any]) -> dict[s
     cvs = [d["sigma_cv"] for d in drifts.values()]
     sigma_ok = _all_or_none([at_most(v, SIGMA_CV_GOAL) for v in cvs]) if cvs else None
     mus = [d["spearman_mu_ln_lr"] for d in drifts.values()]
-    mu_ok = (None if not mus or any(v is None for v in mus) else bool(min(mus) >= MU_GOAL))
+    mu_ok = None if not mus or any(v is None for v in mus) else bool(min(mus) >= MU_GOAL)
     return {
-        "linearity": {"runs": lin, "goal": R2_GOAL, "ok": lin_ok,
-                      "mean_r2": _num(np.mean(r2s)) if r2s and None not in r2s else None},
-        "depth": {"runs": dep, "goal": DEPTH_GOAL, "ok": depth_ok,
-                  "mean_spearman": _num(np.mean(rhos)) if rhos else None},
+        "linearity": {
+            "runs": lin,
+            "goal": R2_GOAL,
+            "ok": lin_ok,
+            "mean_r2": _num(np.mean(r2s)) if r2s and None not in r2s else None,
+        },
+        "depth": {
+            "runs": dep,
+            "goal": DEPTH_GOAL,
+            "ok": depth_ok,
+            "mean_spearman": _num(np.mean(rhos)) if rhos else None,
+        },
         "fits": {**fits, "goal": RMSE_GOAL},
-        "drift": {"runs": drifts, "sigma_goal": SIGMA_CV_GOAL, "sigma_ok": sigma_ok,
-                  "mu_goal": MU_GOAL, "mu_ok": mu_ok},
+        "drift": {
+            "runs": drifts,
+            "sigma_goal": SIGMA_CV_GOAL,
+            "sigma_ok": sigma_ok,
+            "mu_goal": MU_GOAL,
+            "mu_ok": mu_ok,
+        },
         "missing": _missing(["best/onecycle/seed1"], runs)
         + [k for v in base["schedules"].values() for k in v["missing"]],
     }
@@ -527,22 +664,34 @@ def cifar(runs: dict[str, Run], plan: Sequence, rep: dict[str, Any]) -> dict[str
     1-cycle, the replay (from :func:`replay`) and ρ(depth, T) on ResNet-20's sites."""
     g = grid_best(runs, plan, "cifar", "onecycle")
     keys = [p.key for p in plan if p.group == "cifar" and p.label == f"actcool-{AUTO}"]
-    others = {p.label.removeprefix("actcool-"): p.key for p in plan
-              if p.group == "cifar" and p.label.startswith("actcool-") and p.key not in keys}
+    others = {
+        p.label.removeprefix("actcool-"): p.key
+        for p in plan
+        if p.group == "cifar" and p.label.startswith("actcool-") and p.key not in keys
+    }
     got = [runs[k] for k in keys if k in runs]
     err = stat({r.seed: r.test_error for r in got})
     gap = _diff(err["mean"], g["best_error"])
     dep = [depth(runs[k]) for k in [g["best_key"], *keys] if k in runs]
     return {
-        "grid": g, "actcool": err, "gap_points": gap, "goal_points": CIFAR_GAP_GOAL,
+        "grid": g,
+        "actcool": err,
+        "gap_points": gap,
+        "goal_points": CIFAR_GAP_GOAL,
         "ok": at_most(gap, CIFAR_GAP_GOAL),
         "beats_best_onecycle": None if gap is None else bool(gap < 0),
         "t_start_bits": {str(r.seed): _num(r.summary.get("t_start")) for r in got},
         "calibration": AUTO,
-        "other_calibrations": {cal: {"key": k, "test_error": runs[k].test_error if k in runs else None,
-                                     "gap_points": _diff(runs[k].test_error, g["best_error"])
-                                     if k in runs else None} for cal, k in others.items()},
-        "replay": rep["cifar"], "depth": dep,
+        "other_calibrations": {
+            cal: {
+                "key": k,
+                "test_error": runs[k].test_error if k in runs else None,
+                "gap_points": _diff(runs[k].test_error, g["best_error"]) if k in runs else None,
+            }
+            for cal, k in others.items()
+        },
+        "replay": rep["cifar"],
+        "depth": dep,
         "missing": g["missing"] + _missing(keys, runs) + rep["cifar"]["missing"],
     }
 

@@ -46,9 +46,19 @@ def spec_checks() -> bool:
     ok = True
     x = torch.randn(128, 3, 32, 32, device=dev)
     y = torch.randint(0, 10, (128,), device=dev)
-    drop = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 256), nn.ReLU(), nn.Dropout(0.5),
-                         nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)).to(dev)
-    for name, model in [("resnet20", build_model("resnet20", 3, 10, 32).to(dev)), ("dropout-mlp", drop)]:
+    drop = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(3 * 32 * 32, 256),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(256, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    ).to(dev)
+    for name, model in [
+        ("resnet20", build_model("resnet20", 3, 10, 32).to(dev)),
+        ("dropout-mlp", drop),
+    ]:
         for amp in (False, True):
             opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
             with TemperatureMonitor(model, measure_every=1) as mon:
@@ -62,8 +72,10 @@ def spec_checks() -> bool:
                     temps.append(mon.step(x).mean_temperature)
             ok &= check(f"lr0_zero_temperature[{name},amp={amp}]", temps == [0.0] * 3, temps=temps)
     model = build_model("resnet20", 3, 10, 32).to(dev)
-    for opt in (torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4),
-                torch.optim.AdamW(model.parameters(), lr=1e-3)):
+    for opt in (
+        torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4),
+        torch.optim.AdamW(model.parameters(), lr=1e-3),
+    ):
         with TemperatureMonitor(model, measure_every=1, scan_every=2, optimizer=opt) as mon:
             for step in range(4):
                 loss = nn.functional.cross_entropy(model(x), y)
@@ -76,10 +88,13 @@ def spec_checks() -> bool:
                 m = mon.step(x)
                 ok &= check(
                     f"no_trace[{type(opt).__name__},step={step},scan={m.scan is not None}]",
-                    _same(state, model.state_dict()) and _same(opt_state, opt.state_dict())
+                    _same(state, model.state_dict())
+                    and _same(opt_state, opt.state_dict())
                     and torch.equal(rng, torch.cuda.get_rng_state()),
                     mean_temperature=round(m.mean_temperature, 4),
-                    fit_mu=None if m.fits is None or m.fits.mean is None else round(m.fits.mean.mu, 3),
+                    fit_mu=None
+                    if m.fits is None or m.fits.mean is None
+                    else round(m.fits.mean.mu, 3),
                 )
     return ok
 
@@ -92,17 +107,25 @@ def trainer_checks() -> bool:
     ok = True
     with tempfile.TemporaryDirectory() as home:
         store = Store(home)
-        for cfg in (RunConfig(epochs=3, amp=True, device="cuda"),
-                    RunConfig(model="resnet20", dataset="synthetic", epochs=2, amp=True, device="cuda")):
+        for cfg in (
+            RunConfig(epochs=3, amp=True, device="cuda"),
+            RunConfig(model="resnet20", dataset="synthetic", epochs=2, amp=True, device="cuda"),
+        ):
             t0 = time.monotonic()
             result = train_run(cfg, store, progress=False)
             run = store.get_run(result.run_id)
             temps = store.steps(result.run_id)["mean_temperature"].dropna()
-            ok &= check(f"trainer_cuda_amp[{cfg.model}/{cfg.dataset}]",
-                        result.status == "finished" and len(temps) > 0,
-                        status=result.status, steps=result.steps, test_error=result.test_error,
-                        device=run["device"], seconds=round(time.monotonic() - t0, 1),
-                        first_temps=[round(t, 3) for t in temps.head(5)], message=result.message)
+            ok &= check(
+                f"trainer_cuda_amp[{cfg.model}/{cfg.dataset}]",
+                result.status == "finished" and len(temps) > 0,
+                status=result.status,
+                steps=result.steps,
+                test_error=result.test_error,
+                device=run["device"],
+                seconds=round(time.monotonic() - t0, 1),
+                first_temps=[round(t, 3) for t in temps.head(5)],
+                message=result.message,
+            )
     return ok
 
 

@@ -64,26 +64,58 @@ class Planned:
 
 def plan(smoke: bool = False, data_dir: Path = SHARED_DATA) -> list[Planned]:
     """The 1-cycle runs, each counting every granularity."""
-    common = dict(schedule="onecycle", granularity="unit:64",
-                  compare_granularities=("sample", "position"), measure_every=10)
+    common = dict(
+        schedule="onecycle",
+        granularity="unit:64",
+        compare_granularities=("sample", "position"),
+        measure_every=10,
+    )
     if smoke:
-        groups = [(RunConfig(model="convnet4", dataset="digits", epochs=2, batch_size=64,
-                             scan_every=10, scan_unit="step",
-                             **{**common, "measure_every": 2}), (0.05, 0.2))]
+        groups = [
+            (
+                RunConfig(
+                    model="convnet4",
+                    dataset="digits",
+                    epochs=2,
+                    batch_size=64,
+                    scan_every=10,
+                    scan_unit="step",
+                    **{**common, "measure_every": 2},
+                ),
+                (0.05, 0.2),
+            )
+        ]
     else:
-        fmnist = RunConfig(model="convnet4", dataset="fashion-mnist", data_dir=str(data_dir),
-                           download=False, epochs=2, batch_size=128, scan_every=100,
-                           scan_unit="step", **common)
-        cifar = RunConfig(model="resnet20", dataset="imagefolder:" + str(data_dir / "cifar10-jpeg"),
-                          data_dir=str(data_dir), download=False, epochs=2, batch_size=128,
-                          scan_every=1, scan_unit="epoch", **common)
+        fmnist = RunConfig(
+            model="convnet4",
+            dataset="fashion-mnist",
+            data_dir=str(data_dir),
+            download=False,
+            epochs=2,
+            batch_size=128,
+            scan_every=100,
+            scan_unit="step",
+            **common,
+        )
+        cifar = RunConfig(
+            model="resnet20",
+            dataset="imagefolder:" + str(data_dir / "cifar10-jpeg"),
+            data_dir=str(data_dir),
+            download=False,
+            epochs=2,
+            batch_size=128,
+            scan_every=1,
+            scan_unit="epoch",
+            **common,
+        )
         groups = [(fmnist, (0.02, 0.05, 0.1, 0.2)), (cifar, (0.05, 0.1))]
     runs = []
     for base, rates in groups:
         for lr in rates:
             key = f"{TAG}/{base.model}/onecycle/lr{lr:g}" + ("/smoke" if smoke else "")
-            cfg = base.replace(lr=lr, name=f"granularity {base.model} 1-cycle lr {lr:g}",
-                               tags=(TAG, f"plan:{key}"))
+            cfg = base.replace(
+                lr=lr, name=f"granularity {base.model} 1-cycle lr {lr:g}", tags=(TAG, f"plan:{key}")
+            )
             runs.append(Planned(key, base.model, lr, cfg))
     return runs
 
@@ -103,7 +135,9 @@ def temperatures(counts: pd.DataFrame, granularity: str) -> pd.DataFrame:
     return out
 
 
-def measure_figures(temps: pd.DataFrame, total_steps: int, peak_fraction: float) -> dict[str, float]:
+def measure_figures(
+    temps: pd.DataFrame, total_steps: int, peak_fraction: float
+) -> dict[str, float]:
     """``at_cap`` (%), ``depth_rho`` and ``late_vs_peak`` of one run at one granularity."""
     mean = temps.groupby("step")["temperature"].mean()
     frac = mean.index.to_numpy() / total_steps
@@ -113,8 +147,9 @@ def measure_figures(temps: pd.DataFrame, total_steps: int, peak_fraction: float)
     return {
         "at_cap": 100.0 * float(temps["at_cap"].mean()),
         "depth_rho": rank_correlation(per_site.index.to_numpy(), per_site.to_numpy()),
-        "late_vs_peak": float(late.mean() / near_peak.mean()) if len(late) and len(near_peak)
-        and near_peak.mean() > 0 else float("nan"),
+        "late_vs_peak": float(late.mean() / near_peak.mean())
+        if len(late) and len(near_peak) and near_peak.mean() > 0
+        else float("nan"),
         "peak_temperature": float(near_peak.mean()) if len(near_peak) else float("nan"),
     }
 
@@ -137,7 +172,7 @@ def scan_figures(scans: pd.DataFrame, granularity: str) -> dict[str, float | str
         lrs = table.columns.to_numpy(dtype=float)
         temps = g.temperatures(table.to_numpy(dtype=np.int64), totals[:, None])
         res = g.resolution(totals)
-        curves = [(1 - 2.0 ** -t, int(r)) for t, r in zip(temps, res, strict=True)]
+        curves = [(1 - 2.0**-t, int(r)) for t, r in zip(temps, res, strict=True)]
         curves.append((1 - 2.0 ** -temps.mean(axis=0), int(res.min())))
         for p, n in curves:
             gauss, weib, _ = fit_response_models(lrs, p, resolution=n)
@@ -211,12 +246,18 @@ def lines(model: str, p: Planned, row: dict, figs: dict[str, dict]) -> list[dict
         for name in GOALS:
             value = values[name]
             unit = "%" if name == "at_cap" else ("rmse" if name == "scan_rmse" else "ratio")
-            out.append({
-                "figure": f"granularity.{model}.{g}.{name}", "value": round(value, 4),
-                "unit": unit, "goal": ("≥ " if name == "depth_rho" else "≤ ") + f"{GOALS[name]:g}",
-                "ok": verdict(name, value), "default": g == str(Granularity()),
-                "run": row["id"], "lr": p.lr,
-            })
+            out.append(
+                {
+                    "figure": f"granularity.{model}.{g}.{name}",
+                    "value": round(value, 4),
+                    "unit": unit,
+                    "goal": ("≥ " if name == "depth_rho" else "≤ ") + f"{GOALS[name]:g}",
+                    "ok": verdict(name, value),
+                    "default": g == str(Granularity()),
+                    "run": row["id"],
+                    "lr": p.lr,
+                }
+            )
     return out
 
 
@@ -229,7 +270,7 @@ def render(results: dict[str, tuple[Planned, dict, dict]], errors: dict[str, lis
     """The markdown report: one table per model, a row per granularity."""
     default = str(Granularity())
     out = [
-        "# Granularity: which reading of \"pattern\" makes a portable temperature",
+        '# Granularity: which reading of "pattern" makes a portable temperature',
         "",
         "Written by `python -m benchmarks.granularity` from the runs in the store. Each run is "
         "1-cycle (30% warm-up, SGD momentum 0.9, weight decay 5e-4, batch 128, 2 epochs), measured "
@@ -242,11 +283,16 @@ def render(results: dict[str, tuple[Planned, dict, dict]], errors: dict[str, lis
     for model, (p, row, figs) in results.items():
         out += [f"## {model} / {_dataset_name(p.config.dataset)}", ""]
         grid = ", ".join(f"{lr:g}: {err:.2f}%" for lr, err in errors.get(model, []))
-        out += [f"Peak-rate grid (test error): {grid}. Figures at the best rate, {p.lr:g} "
-                f"(run `{row['id']}`).", ""]
-        out += ["| granularity | T̄ at peak (bits) | at cap | ρ(depth, T) | late / peak | "
-                "scan RMSE (better model) | Gaussian / Weibull RMSE | verdict |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [
+            f"Peak-rate grid (test error): {grid}. Figures at the best rate, {p.lr:g} "
+            f"(run `{row['id']}`).",
+            "",
+        ]
+        out += [
+            "| granularity | T̄ at peak (bits) | at cap | ρ(depth, T) | late / peak | "
+            "scan RMSE (better model) | Gaussian / Weibull RMSE | verdict |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for g, f in figs.items():
             checks = [verdict(k, f[k]) for k in GOALS]
             met = sum(checks)
@@ -318,7 +364,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a digits miniature (pipeline check)")
     parser.add_argument("--home", help="the store (default: $ACTCOOL_HOME or ./actcool-data)")
-    parser.add_argument("--out", type=Path, help=f"report folder (default: {RESULTS}; none with --smoke)")
+    parser.add_argument(
+        "--out", type=Path, help=f"report folder (default: {RESULTS}; none with --smoke)"
+    )
     parser.add_argument("--report-only", action="store_true", help="figures from stored runs only")
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
     args = parser.parse_args(argv)

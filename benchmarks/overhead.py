@@ -74,9 +74,18 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
     # Align ActCoolLR so each 10-step block holds exactly one measurement.
     r = alternate(act_step, const_step, blocks=2 if smoke else 6 if quick else 16, calls=10)
     rows.append(
-        figure("step_overhead", round(r.median, 4), "ratio", "<= 1.06", r.median <= 1.06,
-               spread=[round(r.low, 4), round(r.high, 4)], blocks=r.blocks,
-               step_s=round(r.b_seconds, 4), device=device.type, batch=batch)
+        figure(
+            "step_overhead",
+            round(r.median, 4),
+            "ratio",
+            "<= 1.06",
+            r.median <= 1.06,
+            spread=[round(r.low, 4), round(r.high, 4)],
+            blocks=r.blocks,
+            step_s=round(r.b_seconds, 4),
+            device=device.type,
+            batch=batch,
+        )
     )
 
     # One measurement vs one train-mode forward without gradients.
@@ -98,10 +107,22 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
             model(x)
         sync()
 
-    r = alternate(measure, forward, blocks=2 if smoke else 8 if quick else 20, setup={measure: train_step_untimed})
+    r = alternate(
+        measure,
+        forward,
+        blocks=2 if smoke else 8 if quick else 20,
+        setup={measure: train_step_untimed},
+    )
     rows.append(
-        figure("measurement_vs_forward", round(r.median, 4), "ratio", "<= 1.3", r.median <= 1.3,
-               spread=[round(r.low, 4), round(r.high, 4)], forward_s=round(r.b_seconds, 4))
+        figure(
+            "measurement_vs_forward",
+            round(r.median, 4),
+            "ratio",
+            "<= 1.3",
+            r.median <= 1.3,
+            spread=[round(r.low, 4), round(r.high, 4)],
+            forward_s=round(r.b_seconds, 4),
+        )
     )
 
     # One LR range scan of 25 rates (its 25 forwards, compares and fits): a scan step minus a
@@ -120,14 +141,26 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
                 model(x)
         sync()
 
-    r = alternate(scan_step, forwards25, blocks=2 if smoke else 3 if quick else 9, minus=measure,
-                  setup={scan_step: arm_scan, measure: train_step_untimed})
+    r = alternate(
+        scan_step,
+        forwards25,
+        blocks=2 if smoke else 3 if quick else 9,
+        minus=measure,
+        setup={scan_step: arm_scan, measure: train_step_untimed},
+    )
     rows.append(
-        figure("scan_vs_forwards", round(r.median, 4), "ratio", "<= 1.2", r.median <= 1.2,
-               spread=[round(r.low, 4), round(r.high, 4)], forwards_s=round(r.b_seconds, 3),
-               scan_step_s=round(r.a_seconds, 3),
-               # the whole scan step (its measurement pass too) per forward it runs
-               scan_step_vs_26_forwards=round(r.a_seconds / (r.b_seconds * 26 / 25), 4))
+        figure(
+            "scan_vs_forwards",
+            round(r.median, 4),
+            "ratio",
+            "<= 1.2",
+            r.median <= 1.2,
+            spread=[round(r.low, 4), round(r.high, 4)],
+            forwards_s=round(r.b_seconds, 3),
+            scan_step_s=round(r.a_seconds, 3),
+            # the whole scan step (its measurement pass too) per forward it runs
+            scan_step_vs_26_forwards=round(r.a_seconds / (r.b_seconds * 26 / 25), 4),
+        )
     )
     monitor.remove()
     return rows

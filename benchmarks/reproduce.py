@@ -76,18 +76,42 @@ class Planned:
 def _bases(quick: bool, data_dir: Path) -> tuple[RunConfig, RunConfig]:
     common = dict(tags=(TAG,), compare_granularities=("sample", "position"), measure_every=10)
     if quick:
-        fm = RunConfig(model="convnet4", dataset="digits", epochs=3, batch_size=64,
-                       scan_every=10, scan_unit="step", measure_every=2,
-                       **{k: v for k, v in common.items() if k != "measure_every"})
-        cifar = RunConfig(model="resnet20", dataset="digits", epochs=2, batch_size=64,
-                          scan_every=0, **common)
+        fm = RunConfig(
+            model="convnet4",
+            dataset="digits",
+            epochs=3,
+            batch_size=64,
+            scan_every=10,
+            scan_unit="step",
+            measure_every=2,
+            **{k: v for k, v in common.items() if k != "measure_every"},
+        )
+        cifar = RunConfig(
+            model="resnet20", dataset="digits", epochs=2, batch_size=64, scan_every=0, **common
+        )
         return fm, cifar
-    fm = RunConfig(model="convnet4", dataset="fashion-mnist", data_dir=str(data_dir),
-                   download=False, epochs=2, batch_size=128, scan_every=100, scan_unit="step",
-                   **common)
-    cifar = RunConfig(model="resnet20", dataset="imagefolder:" + str(data_dir / "cifar10-jpeg"),
-                      data_dir=str(data_dir), download=False, epochs=2, batch_size=128,
-                      scan_every=1, scan_unit="epoch", **common)
+    fm = RunConfig(
+        model="convnet4",
+        dataset="fashion-mnist",
+        data_dir=str(data_dir),
+        download=False,
+        epochs=2,
+        batch_size=128,
+        scan_every=100,
+        scan_unit="step",
+        **common,
+    )
+    cifar = RunConfig(
+        model="resnet20",
+        dataset="imagefolder:" + str(data_dir / "cifar10-jpeg"),
+        data_dir=str(data_dir),
+        download=False,
+        epochs=2,
+        batch_size=128,
+        scan_every=1,
+        scan_unit="epoch",
+        **common,
+    )
     return fm, cifar
 
 
@@ -114,25 +138,55 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[
     grid("onecycle")  # first: the reference, and the source of the replays
     for cal in CALIBRATIONS:
         for seed in SEEDS:
-            cfg = fm.replace(schedule="actcool", lr=HINT_LR, seed=seed, calibration=cal,
-                             name=f"reproduce {fm.model}/{ds} actcool {cal} seed {seed}")
-            runs.append(Planned(f"actcool/{cal}/seed{seed}", "actcool", f"actcool-{cal}", seed, cfg))
+            cfg = fm.replace(
+                schedule="actcool",
+                lr=HINT_LR,
+                seed=seed,
+                calibration=cal,
+                name=f"reproduce {fm.model}/{ds} actcool {cal} seed {seed}",
+            )
+            runs.append(
+                Planned(f"actcool/{cal}/seed{seed}", "actcool", f"actcool-{cal}", seed, cfg)
+            )
     for schedule in BASELINES[1:]:
         grid(schedule)
     for g in GAMMAS:
-        cfg = fm.replace(schedule="actcool", lr=HINT_LR, seed=0, target=f"power:2,{g:g}",
-                         name=f"reproduce {fm.model}/{ds} actcool γ={g:g} seed 0")
+        cfg = fm.replace(
+            schedule="actcool",
+            lr=HINT_LR,
+            seed=0,
+            target=f"power:2,{g:g}",
+            name=f"reproduce {fm.model}/{ds} actcool γ={g:g} seed 0",
+        )
         runs.append(Planned(f"gamma/{g:g}/seed0", "gamma", f"γ={g:g}", 0, cfg))
     for lr in cifar_rates:
-        cfg = _baseline(cifar, "onecycle", lr, 0, f"{cifar.model}/cifar10 onecycle lr {lr:g} seed 0")
-        runs.append(Planned(f"cifar/onecycle/lr{lr:g}/seed0", "cifar", "onecycle", 0, cfg,
-                            model=cifar.model))
+        cfg = _baseline(
+            cifar, "onecycle", lr, 0, f"{cifar.model}/cifar10 onecycle lr {lr:g} seed 0"
+        )
+        runs.append(
+            Planned(
+                f"cifar/onecycle/lr{lr:g}/seed0", "cifar", "onecycle", 0, cfg, model=cifar.model
+            )
+        )
     for cal in (AUTO, *(c for c in CALIBRATIONS if c != AUTO)):  # the default first
         for seed in SEEDS if cal == AUTO else SEEDS[:1]:
-            cfg = cifar.replace(schedule="actcool", lr=HINT_LR, seed=seed, calibration=cal,
-                                name=f"reproduce {cifar.model}/cifar10 actcool {cal} seed {seed}")
-            runs.append(Planned(f"cifar/actcool/{cal}/seed{seed}", "cifar", f"actcool-{cal}",
-                                seed, cfg, model=cifar.model))
+            cfg = cifar.replace(
+                schedule="actcool",
+                lr=HINT_LR,
+                seed=seed,
+                calibration=cal,
+                name=f"reproduce {cifar.model}/cifar10 actcool {cal} seed {seed}",
+            )
+            runs.append(
+                Planned(
+                    f"cifar/actcool/{cal}/seed{seed}",
+                    "cifar",
+                    f"actcool-{cal}",
+                    seed,
+                    cfg,
+                    model=cifar.model,
+                )
+            )
     runs = [_tagged(p, quick) for p in runs]
     if store is not None:
         runs += [_tagged(p, quick) for p in _dependent(store, runs, fm, cifar)]
@@ -141,12 +195,14 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[
 
 def _tagged(p: Planned, quick: bool) -> Planned:
     tags = (TAG, f"plan:{p.key}", "quick" if quick else "full")
-    return Planned(p.key, p.group, p.label, p.seed, p.config.replace(tags=tags), p.replay_of,
-                   p.model)
+    return Planned(
+        p.key, p.group, p.label, p.seed, p.config.replace(tags=tags), p.replay_of, p.model
+    )
 
 
-def best_rate(found: dict[str, dict], runs: list[Planned], group: str, label: str,
-              seed: int = 0) -> tuple[float, str] | None:
+def best_rate(
+    found: dict[str, dict], runs: list[Planned], group: str, label: str, seed: int = 0
+) -> tuple[float, str] | None:
     """The peak rate with the lowest test error among finished runs of a grid, and its key;
     ``None`` until every run of that grid has finished."""
     grid = [p for p in runs if p.group == group and p.label == label and p.seed == seed]
@@ -174,17 +230,36 @@ def _dependent(store, runs: list[Planned], fm: RunConfig, cifar: RunConfig) -> l
         out.append(Planned(f"best/{s}/seed1", "best", s, 1, cfg))
         if s == "onecycle":
             for seed, source in ((0, key), (1, "best/onecycle/seed1")):
-                cfg = fm.replace(schedule="actcool", lr=lr, seed=seed,
-                                 name=f"reproduce {fm.model}/{fm.dataset} actcool replaying 1-cycle seed {seed}")
-                out.append(Planned(f"replay/onecycle/seed{seed}", "replay", "replay", seed, cfg,
-                                   replay_of=source))
+                cfg = fm.replace(
+                    schedule="actcool",
+                    lr=lr,
+                    seed=seed,
+                    name=f"reproduce {fm.model}/{fm.dataset} actcool replaying 1-cycle seed {seed}",
+                )
+                out.append(
+                    Planned(
+                        f"replay/onecycle/seed{seed}",
+                        "replay",
+                        "replay",
+                        seed,
+                        cfg,
+                        replay_of=source,
+                    )
+                )
     best = best_rate(found, runs, "cifar", "onecycle")
     if best is not None:
         lr, key = best
-        cfg = cifar.replace(schedule="actcool", lr=lr, seed=0,
-                            name=f"reproduce {cifar.model}/cifar10 actcool replaying 1-cycle seed 0")
-        out.append(Planned("cifar/replay/seed0", "cifar", "replay", 0, cfg, replay_of=key,
-                           model=cifar.model))
+        cfg = cifar.replace(
+            schedule="actcool",
+            lr=lr,
+            seed=0,
+            name=f"reproduce {cifar.model}/cifar10 actcool replaying 1-cycle seed 0",
+        )
+        out.append(
+            Planned(
+                "cifar/replay/seed0", "cifar", "replay", 0, cfg, replay_of=key, model=cifar.model
+            )
+        )
     return out
 
 
@@ -194,7 +269,9 @@ def replay_target(store, run: dict) -> str:
 
     steps = store.steps(run["id"]).dropna(subset=["mean_temperature"])
     total = (run["summary"] or {}).get("total_steps")
-    curve = ReplayCurve.from_measurements(steps["step"], steps["mean_temperature"], total_steps=total)
+    curve = ReplayCurve.from_measurements(
+        steps["step"], steps["mean_temperature"], total_steps=total
+    )
     return json.dumps(curve.to_dict())
 
 
@@ -214,8 +291,11 @@ def _same(stored: dict, cfg: RunConfig, summary: dict | None = None) -> bool:
     ran = (summary or {}).get("calibration") or stored["calibration"]
     if str(Calibration.parse(ran)) != str(Calibration.parse(mine["calibration"])):
         return False
-    return all(stored[k] == v for k, v in mine.items()
-               if k not in ("target", "name", "tags", "calibration"))
+    return all(
+        stored[k] == v
+        for k, v in mine.items()
+        if k not in ("target", "name", "tags", "calibration")
+    )
 
 
 def find_runs(store, runs: list, tag: str = TAG) -> dict[str, dict]:
@@ -224,10 +304,14 @@ def find_runs(store, runs: list, tag: str = TAG) -> dict[str, dict]:
     table = store.list_runs(tag=tag)
     found: dict[str, dict] = {}
     for p in runs:
-        matches = [row for _, row in table.iterrows()  # newest first
-                   if f"plan:{p.key}" in row["tags"]
-                   and _same(row["config"], p.config, row.get("summary"))]
-        best = next((r for r in matches if r["status"] == "finished"), matches[0] if matches else None)
+        matches = [
+            row
+            for _, row in table.iterrows()  # newest first
+            if f"plan:{p.key}" in row["tags"] and _same(row["config"], p.config, row.get("summary"))
+        ]
+        best = next(
+            (r for r in matches if r["status"] == "finished"), matches[0] if matches else None
+        )
         if best is not None:
             found[p.key] = best.to_dict()
     return found
@@ -249,11 +333,15 @@ def train(store, runs: list, tag: str = TAG) -> None:
         t0 = time.monotonic()
         config = p.config
         replay_of = getattr(p, "replay_of", None)
-        resumable = status in ("stopped", "lost") and checkpoint_path(store.home, row["id"]).exists()
+        resumable = (
+            status in ("stopped", "lost") and checkpoint_path(store.home, row["id"]).exists()
+        )
         if replay_of is not None and not resumable:
             source = find_runs(store, [q for q in runs if q.key == replay_of], tag).get(replay_of)
             if source is None or source["status"] != "finished":
-                log.warning("[%d/%d] %s: skipped, %s has not finished", i, len(runs), p.key, replay_of)
+                log.warning(
+                    "[%d/%d] %s: skipped, %s has not finished", i, len(runs), p.key, replay_of
+                )
                 continue
             config = config.replace(target=replay_target(store, source))
         if resumable:
@@ -261,19 +349,43 @@ def train(store, runs: list, tag: str = TAG) -> None:
             result = train_run(p.config, store, run_id=row["id"], resume=True, progress=False)
         else:
             if status in ("stopped", "lost"):  # ended before its first checkpoint: start over
-                log.info("[%d/%d] %s: %s run %s has no checkpoint; training it anew", i,
-                         len(runs), p.key, status, row["id"])
+                log.info(
+                    "[%d/%d] %s: %s run %s has no checkpoint; training it anew",
+                    i,
+                    len(runs),
+                    p.key,
+                    status,
+                    row["id"],
+                )
             log.info("[%d/%d] %s: training", i, len(runs), p.key)
             result = train_run(config, store, progress=False)
-        log.info("[%d/%d] %s: %s in %.0f s, test error %s", i, len(runs), p.key, result.status,
-                 time.monotonic() - t0, result.test_error)
+        log.info(
+            "[%d/%d] %s: %s in %.0f s, test error %s",
+            i,
+            len(runs),
+            p.key,
+            result.status,
+            time.monotonic() - t0,
+            result.test_error,
+        )
 
 
 # Training order: what the headline figures need first, so that a reproduction cut short (it
 # may span sessions) has the most important comparisons.
-PRIORITY = ("grid/onecycle/", "actcool/fixed/", "best/onecycle/", "replay/", "actcool/ramp/",
-            "cifar/onecycle/", f"cifar/actcool/{AUTO}/", "grid/", "best/", "cifar/replay/",
-            "cifar/actcool/", "gamma/")
+PRIORITY = (
+    "grid/onecycle/",
+    "actcool/fixed/",
+    "best/onecycle/",
+    "replay/",
+    "actcool/ramp/",
+    "cifar/onecycle/",
+    f"cifar/actcool/{AUTO}/",
+    "grid/",
+    "best/",
+    "cifar/replay/",
+    "cifar/actcool/",
+    "gamma/",
+)
 
 
 def _priority(p: Planned) -> int:
@@ -288,14 +400,19 @@ def train_all(store, quick: bool = False, data_dir: Path = SHARED_DATA) -> None:
     while True:
         runs = plan(quick, data_dir, store)
         found = find_runs(store, runs)
-        todo = [p for p in sorted(runs, key=_priority)
-                if p.key not in failed and (found.get(p.key) or {}).get("status") != "finished"
-                and (p.replay_of is None
-                     or (found.get(p.replay_of) or {}).get("status") == "finished")]
+        todo = [
+            p
+            for p in sorted(runs, key=_priority)
+            if p.key not in failed
+            and (found.get(p.key) or {}).get("status") != "finished"
+            and (p.replay_of is None or (found.get(p.replay_of) or {}).get("status") == "finished")
+        ]
         if not todo:
-            log.info("nothing left to train: %d planned runs reused, %d not trainable now",
-                     sum((found.get(p.key) or {}).get("status") == "finished" for p in runs),
-                     sum((found.get(p.key) or {}).get("status") != "finished" for p in runs))
+            log.info(
+                "nothing left to train: %d planned runs reused, %d not trainable now",
+                sum((found.get(p.key) or {}).get("status") == "finished" for p in runs),
+                sum((found.get(p.key) or {}).get("status") != "finished" for p in runs),
+            )
             return
         before = find_runs(store, [todo[0]]).get(todo[0].key)
         source = [q for q in runs if q.key == todo[0].replay_of]
@@ -309,12 +426,21 @@ def train_all(store, quick: bool = False, data_dir: Path = SHARED_DATA) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a miniature on digits (pipeline check)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a miniature on digits (pipeline check)"
+    )
     parser.add_argument("--home", help="the store (default: $ACTCOOL_HOME or ./actcool-data)")
-    parser.add_argument("--out", type=Path, help=f"report folder (default: {RESULTS}, or "
-                        "results-quick next to it with --quick)")
-    parser.add_argument("--report-only", action="store_true", help="write the report from stored runs")
-    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA, help="Fashion-MNIST and cifar10-jpeg")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"report folder (default: {RESULTS}, or results-quick next to it with --quick)",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the report from stored runs"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=SHARED_DATA, help="Fashion-MNIST and cifar10-jpeg"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
@@ -323,16 +449,24 @@ def main(argv: list[str] | None = None) -> int:
     from .report import write_report
 
     if not args.quick and not args.data_dir.exists():
-        parser.error(f"{args.data_dir} not found: it must hold FashionMNIST/ and cifar10-jpeg/ "
-                     "(see ../shared/data/README.md), or use --quick")
+        parser.error(
+            f"{args.data_dir} not found: it must hold FashionMNIST/ and cifar10-jpeg/ "
+            "(see ../shared/data/README.md), or use --quick"
+        )
     store = Store(args.home)
     t0 = time.monotonic()
     if not args.report_only:
         train_all(store, args.quick, args.data_dir)
     runs = plan(args.quick, args.data_dir, store)
     out = args.out or (RESULTS.with_name("results-quick") if args.quick else RESULTS)
-    path = write_report(store, runs, find_runs(store, runs), out, quick=args.quick,
-                        train_seconds=None if args.report_only else time.monotonic() - t0)
+    path = write_report(
+        store,
+        runs,
+        find_runs(store, runs),
+        out,
+        quick=args.quick,
+        train_seconds=None if args.report_only else time.monotonic() - t0,
+    )
     log.info("report: %s", path)
     return 0
 

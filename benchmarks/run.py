@@ -25,8 +25,11 @@ SUITES = ("overhead", "storage_bench", "dashboard_bench", "control", "granularit
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the short version (< 10 minutes)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="every suite at toy sizes, to check the code path (about a minute)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every suite at toy sizes, to check the code path (about a minute)",
+    )
     parser.add_argument("--only", choices=SUITES, action="append", help="run only these suites")
     args = parser.parse_args(argv)
     figures: list[dict] = []

@@ -275,7 +275,11 @@ def bench_queries(store: Store, repeats: int, steps: int = 100_000) -> list[dict
     }
     figures = [
         figure(
-            f"build {steps // 1000}k-step x 56-site run with bulk inserts", build_s, "s", "informational", None
+            f"build {steps // 1000}k-step x 56-site run with bulk inserts",
+            build_s,
+            "s",
+            "informational",
+            None,
         )
     ]
     for name, (query, goal_applies) in queries.items():
@@ -303,11 +307,17 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
     ``smoke`` (CI) shrinks everything, the query run to 5k steps, to check the code path."""
     figures = []
     with tempfile.TemporaryDirectory(prefix="actcool-bench-") as tmp:
-        figures += bench_writer(Store(Path(tmp) / "writer"),
-                                steps=1_000 if smoke else 5_000 if quick else 20_000)
-        figures += bench_lag(Store(Path(tmp) / "lag"), seconds=3.0 if smoke else 5.0 if quick else 30.0)
-        figures += bench_queries(Store(Path(tmp) / "queries"), repeats=1 if smoke else 3 if quick else 7,
-                                 steps=5_000 if smoke else 100_000)
+        figures += bench_writer(
+            Store(Path(tmp) / "writer"), steps=1_000 if smoke else 5_000 if quick else 20_000
+        )
+        figures += bench_lag(
+            Store(Path(tmp) / "lag"), seconds=3.0 if smoke else 5.0 if quick else 30.0
+        )
+        figures += bench_queries(
+            Store(Path(tmp) / "queries"),
+            repeats=1 if smoke else 3 if quick else 7,
+            steps=5_000 if smoke else 100_000,
+        )
     return figures
 
 

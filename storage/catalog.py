@@ -201,7 +201,9 @@ class Catalog:
         """
         extra = check_tags(tags)
         with self._catalog_update() as con:
-            row = first_row(con.execute("SELECT tags FROM runs WHERE id = ?", [check_run_id(run_id)]))
+            row = first_row(
+                con.execute("SELECT tags FROM runs WHERE id = ?", [check_run_id(run_id)])
+            )
             if row is None:
                 raise self._unknown(con, run_id)
             merged = list(dict.fromkeys([*(row[0] or []), *extra]))

@@ -130,8 +130,9 @@ def write_export(
 def _write_folder(con: duckdb.DuckDBPyConnection, run_json: str, format: str, folder: Path) -> None:
     (folder / "run.json").write_text(run_json)
     for table in RUN_TABLES:
-        _copy(con, f"SELECT * FROM {table} ORDER BY step, rowid", folder / f"{table}.{format}",
-              format)
+        _copy(
+            con, f"SELECT * FROM {table} ORDER BY step, rowid", folder / f"{table}.{format}", format
+        )
 
 
 def _one_table_query(run_json: str) -> str:

@@ -29,8 +29,14 @@ SITE_COUNTS = (
 #: What :func:`read_site_matrix` can lay out as a matrix.
 SITE_VALUES = ("temperature", *SITE_COUNTS)
 SCAN_COUNTS = (
-    "changed", "total", "flipped_bits", "total_bits",
-    "changed_samples", "batch_size", "changed_positions", "total_positions",
+    "changed",
+    "total",
+    "flipped_bits",
+    "total_bits",
+    "changed_samples",
+    "batch_size",
+    "changed_positions",
+    "total_positions",
 )
 
 

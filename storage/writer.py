@@ -269,8 +269,12 @@ class RunWriter:
         }
         _check_parts(
             {**per_rate, **{k: v[:, None] for k, v in per_site.items()}},
-            [("changed", "total"), ("flipped_bits", "total_bits"),
-             ("changed_samples", "batch_size"), ("changed_positions", "total_positions")],
+            [
+                ("changed", "total"),
+                ("flipped_bits", "total_bits"),
+                ("changed_samples", "batch_size"),
+                ("changed_positions", "total_positions"),
+            ],
         )
         n = (s + 1) * r
         none = np.full(r, _NULL, np.int64)  # the 'mean' rows

@@ -9,7 +9,9 @@ def test_the_two_first_commands_stay_the_first_lines():
     lines = README.splitlines()
     assert lines[2] == "```bash"
     assert lines[3].startswith("pip install -e . && streamlit run app")
-    assert lines[4].startswith('python -m pip install -e ".[test') and "python -m pytest" in lines[4]
+    assert (
+        lines[4].startswith('python -m pip install -e ".[test') and "python -m pytest" in lines[4]
+    )
 
 
 def test_cpu_only_machines_are_told_how_to_install_a_cpu_torch_and_why():

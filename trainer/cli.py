@@ -73,54 +73,102 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         listed = f"; choices: {', '.join(choices)}" if choices else ""
         text = f"{f.metadata['help']} (default: {shown}{listed})"
         if hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=text)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text
+            )
         else:
-            parser.add_argument(flag, type=_parse_value(hint), default=argparse.SUPPRESS,
-                                choices=choices, metavar=f.name.upper(), help=text)
+            parser.add_argument(
+                flag,
+                type=_parse_value(hint),
+                default=argparse.SUPPRESS,
+                choices=choices,
+                metavar=f.name.upper(),
+                help=text,
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m trainer", description="Train models under any learning-rate schedule "
-                "while ActCool measures their activation pattern temperature; record into ACTCOOL_HOME.")
+    p = _Parser(
+        prog="python -m trainer",
+        description="Train models under any learning-rate schedule "
+        "while ActCool measures their activation pattern temperature; record into ACTCOOL_HOME.",
+    )
     p.add_argument("--home", help="the store folder (default: $ACTCOOL_HOME or ./actcool-data)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="train one run in the foreground (or --queue it)")
-    run.add_argument("--config", type=Path, help="a JSON run config; options given here override it")
-    run.add_argument("--dry-run", action="store_true", help="a few steps on synthetic data, to check the set-up")
-    run.add_argument("--queue", action="store_true", help="queue the run for a worker instead of training it here")
+    run.add_argument(
+        "--config", type=Path, help="a JSON run config; options given here override it"
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="a few steps on synthetic data, to check the set-up"
+    )
+    run.add_argument(
+        "--queue",
+        action="store_true",
+        help="queue the run for a worker instead of training it here",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress line")
     _add_config_options(run)
     w = sub.add_parser("worker", help="train queued runs until stopped")
-    w.add_argument("--parallel", type=_at_least_one, default=None,
-                   help="runs trained at the same time (default: one per GPU, 1 without GPUs; "
-                   "with --ray: the cluster's GPUs, else its CPUs / --cpus-per-run)")
-    w.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                   help="train each run as a Ray task (pip install -e '.[ray]'); ADDRESS: the "
-                   "cluster, e.g. auto or HEAD:6379 (default: the one started on this machine "
-                   "with ray start, else a new local one)")
-    w.add_argument("--checkpoints", default=None, metavar="ROOT",
-                   help="with --ray: where runs save checkpoints, a folder every node reaches or "
-                   "a pyarrow.fs URI (s3://bucket/path, gs://..., file://...) (default: "
-                   "<home>/checkpoints, enough on one machine)")
-    w.add_argument("--cpus-per-run", type=float, default=1,
-                   help="with --ray: CPUs each run's task reserves (default 1)")
-    w.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
+    w.add_argument(
+        "--parallel",
+        type=_at_least_one,
+        default=None,
+        help="runs trained at the same time (default: one per GPU, 1 without GPUs; "
+        "with --ray: the cluster's GPUs, else its CPUs / --cpus-per-run)",
+    )
+    w.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="train each run as a Ray task (pip install -e '.[ray]'); ADDRESS: the "
+        "cluster, e.g. auto or HEAD:6379 (default: the one started on this machine "
+        "with ray start, else a new local one)",
+    )
+    w.add_argument(
+        "--checkpoints",
+        default=None,
+        metavar="ROOT",
+        help="with --ray: where runs save checkpoints, a folder every node reaches or "
+        "a pyarrow.fs URI (s3://bucket/path, gs://..., file://...) (default: "
+        "<home>/checkpoints, enough on one machine)",
+    )
+    w.add_argument(
+        "--cpus-per-run",
+        type=float,
+        default=1,
+        help="with --ray: CPUs each run's task reserves (default 1)",
+    )
+    w.add_argument(
+        "--idle-exit", type=float, default=None, help="exit after this many idle seconds"
+    )
     ls = sub.add_parser("list", help="list runs")
     ls.add_argument("--status", help="only runs with this status")
-    r = sub.add_parser("resume", help="continue a stopped, lost or failed run from its last checkpoint")
+    r = sub.add_parser(
+        "resume", help="continue a stopped, lost or failed run from its last checkpoint"
+    )
     r.add_argument("run_id")
     r.add_argument("--quiet", action="store_true")
     s = sub.add_parser("stop", help="ask a running run to stop (checkpoint, flush, status stopped)")
     s.add_argument("run_id")
     e = sub.add_parser("export", help="export a run's data")
     e.add_argument("run_id")
-    e.add_argument("--format", choices=FORMATS, default=None,
-                   help="csv or parquet (default: from the suffix of --out, else csv)")
-    e.add_argument("--out", type=Path, required=True,
-                   help="run.parquet or run.csv: one file (one table, a 'kind' column says what "
-                   "each row is); run.zip: an archive; a path without a suffix: a folder of "
-                   "one file per table")
+    e.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="csv or parquet (default: from the suffix of --out, else csv)",
+    )
+    e.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="run.parquet or run.csv: one file (one table, a 'kind' column says what "
+        "each row is); run.zip: an archive; a path without a suffix: a folder of "
+        "one file per table",
+    )
     e.add_argument("--force", action="store_true", help="replace existing output files")
     d = sub.add_parser("delete", help="delete runs with their metrics, checkpoints and logs")
     d.add_argument("run_ids", nargs="+", metavar="RUN_ID")
@@ -148,8 +196,13 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     names = {f.name for f in dataclasses.fields(RunConfig)}
     values.update({k: v for k, v in vars(args).items() if k in names})
     if args.dry_run:
-        values.update(dataset="synthetic", epochs=1, max_steps=5, batch_size=min(values.get("batch_size", 32), 32),
-                      tags=tuple(values.get("tags", ())) + ("dry-run",))
+        values.update(
+            dataset="synthetic",
+            epochs=1,
+            max_steps=5,
+            batch_size=min(values.get("batch_size", 32), 32),
+            tags=tuple(values.get("tags", ())) + ("dry-run",),
+        )
     return RunConfig.from_dict(values)
 
 
@@ -170,8 +223,10 @@ def _print_runs(store: Any, status: str | None) -> None:
         total = summary.get("total_steps") or (r.get("config") or {}).get("max_steps") or ""
         steps = f"{'' if done is None else done}/{total}"
         err = summary.get("test_error")
-        print(f"{r['id']:10} {r['status']:9} {str(r['name'])[:34]:34} {steps:>13} "
-              f"{'' if err is None else f'{err:.2f}%':>8}  {run_location(r['device'], r['host'])}")
+        print(
+            f"{r['id']:10} {r['status']:9} {str(r['name'])[:34]:34} {steps:>13} "
+            f"{'' if err is None else f'{err:.2f}%':>8}  {run_location(r['device'], r['host'])}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,7 +258,9 @@ _STORE_COMMANDS = ("list", "stop", "export", "delete")
 def _error(exc: BaseException) -> int:
     """Report a user error in one line on stderr; exit status 2."""
     message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-    message = " ".join(str(message).split()).replace("see list_runs()", "see: python -m trainer list")
+    message = " ".join(str(message).split()).replace(
+        "see list_runs()", "see: python -m trainer list"
+    )
     print(f"python -m trainer: error: {message}", file=sys.stderr)
     return 2
 
@@ -232,8 +289,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             with tempfile.TemporaryDirectory(prefix="actcool-dry-run-") as tmp:
                 result = train_run(config, Store(tmp), progress=not args.quiet)
             if result.status == "finished":
-                print(f"dry run finished ({config.max_steps} steps on synthetic data); "
-                      "nothing was recorded")
+                print(
+                    f"dry run finished ({config.max_steps} steps on synthetic data); "
+                    "nothing was recorded"
+                )
             return _report(result)
 
         def started(run_id: str) -> None:
@@ -248,8 +307,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         run = store.get_run(args.run_id)
         # A run put back in the queue by `resume` continues from its checkpoint.
         resume = checkpoint_exists(run_checkpoint(store, args.run_id))
-        return _report(train_run(RunConfig.from_dict(run["config"]), store, run_id=args.run_id,
-                                 resume=resume))
+        return _report(
+            train_run(RunConfig.from_dict(run["config"]), store, run_id=args.run_id, resume=resume)
+        )
     if args.command == "resume":
         from .run import train_run
 
@@ -258,8 +318,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"run {args.run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs resume"
             )
-        result = train_run(RunConfig.from_dict(run["config"]), store, run_id=args.run_id, resume=True,
-                           progress=not args.quiet)
+        result = train_run(
+            RunConfig.from_dict(run["config"]),
+            store,
+            run_id=args.run_id,
+            resume=True,
+            progress=not args.quiet,
+        )
         return _report(result)
     if args.command == "worker":
         if args.ray is not None:
@@ -269,13 +334,20 @@ def _dispatch(args: argparse.Namespace) -> int:
                 raise UsageError("--ray needs Ray: pip install -e '.[ray]'")
             from .ray_backend import run_ray_worker
 
-            run_ray_worker(store, address=args.ray or None, checkpoints=args.checkpoints,
-                           parallel=args.parallel, idle_exit=args.idle_exit,
-                           cpus_per_run=args.cpus_per_run)
+            run_ray_worker(
+                store,
+                address=args.ray or None,
+                checkpoints=args.checkpoints,
+                parallel=args.parallel,
+                idle_exit=args.idle_exit,
+                cpus_per_run=args.cpus_per_run,
+            )
             return 0
         if args.checkpoints is not None or args.cpus_per_run != 1:
-            raise UsageError("--checkpoints and --cpus-per-run are for --ray workers; local runs "
-                             "checkpoint in <home>/checkpoints and use the CPUs they find")
+            raise UsageError(
+                "--checkpoints and --cpus-per-run are for --ray workers; local runs "
+                "checkpoint in <home>/checkpoints and use the CPUs they find"
+            )
         from .worker import run_worker, worker_pid
 
         other = worker_pid(store)

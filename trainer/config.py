@@ -49,7 +49,8 @@ class RunConfig:
     model: str = _opt("convnet4", "the network to train", choices=MODEL_NAMES)
     dataset: str = _opt(
         "digits",
-        "the data: " + ", ".join(DATASET_NAMES + NAME_PATTERNS)
+        "the data: "
+        + ", ".join(DATASET_NAMES + NAME_PATTERNS)
         + " (imagefolder: train/ and test/ folders of class folders)",
     )
     data_dir: str = field(
@@ -65,7 +66,8 @@ class RunConfig:
     # optimizer
     optimizer: str = _opt("sgd", "sgd (with momentum) or adamw", choices=OPTIMIZERS)
     lr: float = _opt(
-        0.05, "the learning rate: ActCoolLR's initial rate and ceiling, the constant rate, or the "
+        0.05,
+        "the learning rate: ActCoolLR's initial rate and ceiling, the constant rate, or the "
         "peak of onecycle/cosine",
     )
     momentum: float = _opt(0.9, "sgd momentum (adamw ignores it)")
@@ -73,8 +75,10 @@ class RunConfig:
     weight_decay: float = _opt(5e-4, "weight decay (decoupled for adamw)")
     # schedule
     schedule: str = _opt(
-        "actcool", "the learning-rate schedule: constant, step (decay), onecycle, cosine, "
-        "schedulefree (schedule-free SGD/AdamW) or actcool (ActCoolLR)", choices=SCHEDULES,
+        "actcool",
+        "the learning-rate schedule: constant, step (decay), onecycle, cosine, "
+        "schedulefree (schedule-free SGD/AdamW) or actcool (ActCoolLR)",
+        choices=SCHEDULES,
     )
     step_milestones: tuple[float, ...] = _opt(
         (0.5, 0.75), "step: comma-separated fractions of training where the rate drops"
@@ -85,16 +89,19 @@ class RunConfig:
         0.0, "cosine and schedulefree: linear warm-up over this fraction of training"
     )
     target: str = _opt(
-        "default", "actcool: default (a linear cool-down with a calibrated start, see "
+        "default",
+        "actcool: default (a linear cool-down with a calibrated start, see "
         "calibration), power:T_start,gamma, constant:T, cosine:T_start,T_end, a saved curve's "
         "name or curve JSON",
     )
     calibration: str = _opt(
-        "auto", "actcool default target: auto (the default: ramp), "
+        "auto",
+        "actcool default target: auto (the default: ramp), "
         "fixed[:bits of unit:64] or ramp[:warm-up fraction]",
     )
     response: str = _opt(
-        "weibull", "actcool control law: weibull (lr* = lr*(C/T)^(1/k)) or gaussian (the paper's)",
+        "weibull",
+        "actcool control law: weibull (lr* = lr*(C/T)^(1/k)) or gaussian (the paper's)",
         choices=RESPONSES,
     )
     smoothing: float = _opt(
@@ -112,19 +119,21 @@ class RunConfig:
     )
     # measurement
     measure_every: int = _opt(10, "measure the temperature every N steps")
-    scan_every: int = _opt(
-        1, "an LR range scan every N scan units, plus one at the start; 0: none"
-    )
+    scan_every: int = _opt(1, "an LR range scan every N scan units, plus one at the start; 0: none")
     scan_unit: str = _opt("epoch", "the unit of scan_every", choices=SCAN_UNITS)
     scan_low: float = _opt(1e-4, "the lowest rate of an LR range scan")
     scan_high: float = _opt(1e2, "the highest rate of an LR range scan")
     scan_count: int = _opt(25, "rates per LR range scan, log-spaced (at least 3)")
     granularity: str = _opt(
-        "unit:64", "what one activation pattern is: " + ", ".join(GRANULARITIES)
+        "unit:64",
+        "what one activation pattern is: "
+        + ", ".join(GRANULARITIES)
         + " (L units per pattern; unit = unit:64); the target curve is in bits of it",
     )
     compare_granularities: tuple[str, ...] = _opt(
-        (), "comma-separated granularities (" + ", ".join(GRANULARITIES)
+        (),
+        "comma-separated granularities ("
+        + ", ".join(GRANULARITIES)
         + ") also counted and recorded, to compare with granularity",
     )
     # data and hardware
@@ -132,8 +141,8 @@ class RunConfig:
     seed: int = _opt(0, "seed of the initial weights, the split and the batch order")
     device: str = _opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
     nproc: int = _opt(
-        1, "processes a worker starts for the run (torchrun ranks, one GPU each where there "
-        "are GPUs)"
+        1,
+        "processes a worker starts for the run (torchrun ranks, one GPU each where there are GPUs)",
     )
     amp: bool = _opt(False, "mixed precision on CUDA")
     num_workers: int = _opt(0, "background threads prefetching batches (0: none)")
@@ -145,7 +154,9 @@ class RunConfig:
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), _hints()[f.name])
         _choice("model", self.model, MODEL_NAMES)
-        if not (self.dataset in DATASET_NAMES or self.dataset.startswith(("imagefolder:", "synthetic:"))):
+        if not (
+            self.dataset in DATASET_NAMES or self.dataset.startswith(("imagefolder:", "synthetic:"))
+        ):
             raise ConfigError(
                 f"unknown dataset {self.dataset!r}; choose one of: "
                 + ", ".join(DATASET_NAMES)
@@ -183,7 +194,9 @@ class RunConfig:
         if self.lr_min > lr_max:
             raise ConfigError(f"lr_min ({self.lr_min}) must not exceed lr_max ({lr_max})")
         if self.scan_low >= self.scan_high:
-            raise ConfigError(f"scan_low ({self.scan_low}) must be below scan_high ({self.scan_high})")
+            raise ConfigError(
+                f"scan_low ({self.scan_low}) must be below scan_high ({self.scan_high})"
+            )
         if self.scan_count < 3:
             raise ConfigError(f"scan_count must be >= 3 to fit a curve, got {self.scan_count}")
         for name in ("val_fraction", "warmup_fraction"):
@@ -191,7 +204,9 @@ class RunConfig:
             if not 0 <= v < 1:
                 raise ConfigError(f"{name} must lie in [0, 1), got {v!r}")
         if not 0 < self.onecycle_pct_start < 1:
-            raise ConfigError(f"onecycle_pct_start must lie in (0, 1), got {self.onecycle_pct_start!r}")
+            raise ConfigError(
+                f"onecycle_pct_start must lie in (0, 1), got {self.onecycle_pct_start!r}"
+            )
         if list(self.step_milestones) != sorted(self.step_milestones) or any(
             not 0 < m < 1 for m in self.step_milestones
         ):
@@ -202,13 +217,19 @@ class RunConfig:
         if self.device != "auto" and not (
             self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")
         ):
-            raise ConfigError(f"unknown device {self.device!r}; choose one of: auto, cpu, cuda, cuda:N")
+            raise ConfigError(
+                f"unknown device {self.device!r}; choose one of: auto, cpu, cuda, cuda:N"
+            )
         if self.nproc > 1 and self.device.startswith("cuda:"):
             raise ConfigError(
                 f"nproc {self.nproc} needs one GPU per process; device {self.device!r} names "
                 "one GPU: use device auto or cuda"
             )
-        if self.schedule == "schedulefree" and self.optimizer == "sgd" and not 0 < self.momentum < 1:
+        if (
+            self.schedule == "schedulefree"
+            and self.optimizer == "sgd"
+            and not 0 < self.momentum < 1
+        ):
             raise ConfigError(
                 f"schedule-free SGD needs a momentum in (0, 1), got {self.momentum!r}"
             )
@@ -218,10 +239,16 @@ class RunConfig:
             raise ConfigError("nesterov needs optimizer 'sgd' with momentum > 0")
         # Stored normalised ("unit" -> "unit:64"), so equal configs compare and print equal.
         object.__setattr__(self, "granularity", _granularity("granularity", self.granularity))
-        compared = (_granularity("compare_granularities entry", g) for g in self.compare_granularities)
+        compared = (
+            _granularity("compare_granularities entry", g) for g in self.compare_granularities
+        )
         object.__setattr__(self, "compare_granularities", tuple(dict.fromkeys(compared)))
         default_target = self.schedule == "actcool" and self.target == "default"
-        if default_target and self.calibration.startswith("fixed") and self.granularity[:4] != "unit":
+        if (
+            default_target
+            and self.calibration.startswith("fixed")
+            and self.granularity[:4] != "unit"
+        ):
             raise ConfigError(
                 f"the default target's fixed start is defined for the unit granularity, not "
                 f"{self.granularity!r}; use calibration 'ramp' or give a target"
@@ -257,9 +284,15 @@ class RunConfig:
             raise ConfigError(
                 f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
             )
-        legacy = {} if "granularity" in d else {
-            "granularity": "sample", "response": "gaussian", "smoothing": 0.0,
-        }
+        legacy = (
+            {}
+            if "granularity" in d
+            else {
+                "granularity": "sample",
+                "response": "gaussian",
+                "smoothing": 0.0,
+            }
+        )
         values = {**legacy, **d}
         for key in ("step_milestones", "tags", "compare_granularities"):
             if key in values and isinstance(values[key], list):

@@ -38,10 +38,14 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {spec!r} asked for, but this machine has no CUDA GPU; use device 'cpu'")
+            raise ConfigError(
+                f"device {spec!r} asked for, but this machine has no CUDA GPU; use device 'cpu'"
+            )
         index = int(spec.split(":")[1]) if ":" in spec else local_rank
         if index >= torch.cuda.device_count():
-            raise ConfigError(f"device cuda:{index} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+            raise ConfigError(
+                f"device cuda:{index} does not exist; this machine has {torch.cuda.device_count()} GPU(s)"
+            )
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
     return torch.device("cpu")

@@ -19,8 +19,15 @@ def _duration(seconds: float) -> str:
 class Progress:
     """Prints ``epoch 2/5 [#####.....] step 120/250 loss 0.432 lr 4.21e-02 T 2.31 bit ETA 0:35``."""
 
-    def __init__(self, total_steps: int, epochs: int, start_step: int = 0,
-                 stream: TextIO | None = None, interval: float = 5.0, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        total_steps: int,
+        epochs: int,
+        start_step: int = 0,
+        stream: TextIO | None = None,
+        interval: float = 5.0,
+        enabled: bool = True,
+    ) -> None:
         self.total, self.epochs = total_steps, epochs
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
@@ -38,8 +45,10 @@ class Progress:
         bar = "#" * int(20 * frac) + "." * (20 - int(20 * frac))
         temp = f" T {self.temperature:.2f} bit" if self.temperature is not None else ""
         eta_s = _duration(eta) if eta == eta else "?"
-        return (f"epoch {epoch + 1}/{self.epochs} [{bar}] step {step}/{self.total} "
-                f"loss {loss:.4f} lr {lr:.3g}{temp} ETA {eta_s}")
+        return (
+            f"epoch {epoch + 1}/{self.epochs} [{bar}] step {step}/{self.total} "
+            f"loss {loss:.4f} lr {lr:.3g}{temp} ETA {eta_s}"
+        )
 
     def update(self, epoch: int, step: int, loss: float, lr: float, force: bool = False) -> None:
         if not self.enabled:

@@ -69,7 +69,9 @@ def prepare_config(config: RunConfig, store: Store | None) -> RunConfig:
     return config.replace(target=json.dumps(curve, sort_keys=True))
 
 
-def _evaluate(model: nn.Module, bundle: DatasetBundle, split: str) -> tuple[float | None, float | None]:
+def _evaluate(
+    model: nn.Module, bundle: DatasetBundle, split: str
+) -> tuple[float | None, float | None]:
     """Mean cross-entropy and error (%) over a split, in eval mode; (None, None) if empty."""
     if len(bundle.split(split)) == 0:
         return None, None
@@ -130,9 +132,13 @@ def _measurement_rows(m: Measurement) -> list[dict[str, Any]]:
             if fit is None:
                 row["reason"] = fits.reasons.get(f"{model}:{name}", "no fit")
             elif model == "gaussian":
-                row.update(mu=fit.mu, sigma=fit.sigma, rmse=fit.rmse, n_informative=fit.n_informative)
+                row.update(
+                    mu=fit.mu, sigma=fit.sigma, rmse=fit.rmse, n_informative=fit.n_informative
+                )
             else:
-                row.update(lambda0=fit.lambda0, k=fit.k, rmse=fit.rmse, n_informative=fit.n_informative)
+                row.update(
+                    lambda0=fit.lambda0, k=fit.k, rmse=fit.rmse, n_informative=fit.n_informative
+                )
             rows.append(row)
     return rows
 
@@ -202,8 +208,15 @@ def train_run(
 
 
 class _Trainer:
-    def __init__(self, config: RunConfig, store: Store, info: DistInfo, device: torch.device, progress: bool,
-                 checkpoints: str | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        store: Store,
+        info: DistInfo,
+        device: torch.device,
+        progress: bool,
+        checkpoints: str | None = None,
+    ) -> None:
         self.config, self.store, self.info, self.device = config, store, info, device
         self.checkpoints = checkpoints  # the root for a new run's checkpoint (None: the home's)
         self.checkpoint_at: Any = None  # the run's checkpoint file or URI, known once it runs
@@ -215,11 +228,16 @@ class _Trainer:
             )
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.bundle = load_dataset(
-            config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
+            config.dataset,
+            config.data_dir,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
             download=config.download,
         ).to(device)
         b = self.bundle
-        self.model = build_model(config.model, b.in_channels, b.num_classes, b.image_size).to(device)
+        self.model = build_model(config.model, b.in_channels, b.num_classes, b.image_size).to(
+            device
+        )
         self.steps_per_epoch = b.num_batches("train", config.batch_size, drop_last=True)
         if self.steps_per_epoch == 0:
             raise ConfigError(
@@ -234,7 +252,9 @@ class _Trainer:
             if config.schedule == "actcool" and config.target != "default"
             else None
         )
-        self.schedule: Schedule = build_schedule(config, self.optimizer, self.model, self.total_steps, target)
+        self.schedule: Schedule = build_schedule(
+            config, self.optimizer, self.model, self.total_steps, target
+        )
         self.ddp = (
             nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None
@@ -261,7 +281,9 @@ class _Trainer:
         }
 
     def run(
-        self, run_id: str | None, ckpt: dict[str, Any] | None,
+        self,
+        run_id: str | None,
+        ckpt: dict[str, Any] | None,
         started: Callable[[str], None] | None = None,
     ) -> RunResult:
         cfg, store, main = self.config, self.store, self.info.is_main
@@ -269,7 +291,9 @@ class _Trainer:
             if run_id is None:
                 run_id = store.create_run(cfg.to_dict(), name=cfg.display_name, tags=cfg.tags)
             self.checkpoint_at = run_checkpoint(store, run_id, self.checkpoints)
-            where = {"checkpoint": self.checkpoint_at} if isinstance(self.checkpoint_at, str) else {}
+            where = (
+                {"checkpoint": self.checkpoint_at} if isinstance(self.checkpoint_at, str) else {}
+            )
             store.update_run(
                 run_id,
                 status="running",
@@ -285,7 +309,7 @@ class _Trainer:
         run_id = self._broadcast_run_id(run_id)
         state = self._restore(ckpt, run_id) if ckpt is not None else None
         writer = store.writer(run_id) if main else None
-        with _StopSignal() as stop, (writer or nullcontext()):
+        with _StopSignal() as stop, writer or nullcontext():
             try:
                 result = self._loop(run_id, writer, stop, state)
             except Exception as exc:  # recorded, then returned: a failed run is an outcome
@@ -293,8 +317,11 @@ class _Trainer:
                     if writer is not None:
                         writer.flush()
                     store.update_run(
-                        run_id, status="failed", error=f"{type(exc).__name__}: {exc}",
-                        traceback=traceback.format_exc(), finished=True,
+                        run_id,
+                        status="failed",
+                        error=f"{type(exc).__name__}: {exc}",
+                        traceback=traceback.format_exc(),
+                        finished=True,
                     )
                 result = RunResult(run_id, "failed", -1, message=f"{type(exc).__name__}: {exc}")
             finally:
@@ -321,7 +348,9 @@ class _Trainer:
             self.store.truncate_run(run_id, after_step=ckpt["step"] - 1)
         return ckpt
 
-    def _checkpoint(self, run_id: str, epoch: int, batch: int, step: int, extra: dict[str, Any]) -> None:
+    def _checkpoint(
+        self, run_id: str, epoch: int, batch: int, step: int, extra: dict[str, Any]
+    ) -> None:
         if not self.info.is_main:
             return
         save_checkpoint(
@@ -362,9 +391,13 @@ class _Trainer:
                 was_training = self.model.training
                 self.model.train()
                 with torch.no_grad():
-                    batches = self.bundle.batches("train", self.config.batch_size, shuffle=True,
-                                                  generator=torch.Generator().manual_seed(0),
-                                                  drop_last=True)
+                    batches = self.bundle.batches(
+                        "train",
+                        self.config.batch_size,
+                        shuffle=True,
+                        generator=torch.Generator().manual_seed(0),
+                        drop_last=True,
+                    )
                     for i, (x, _) in enumerate(batches):
                         if i == _BN_BATCHES:
                             break
@@ -387,7 +420,9 @@ class _Trainer:
             flag = bool(t.item())
         return flag
 
-    def _loop(self, run_id: str, writer: Any, stop: _StopSignal, state: dict[str, Any] | None) -> RunResult:
+    def _loop(
+        self, run_id: str, writer: Any, stop: _StopSignal, state: dict[str, Any] | None
+    ) -> RunResult:
         cfg, bundle, model = self.config, self.bundle, self.model
         start_epoch = state["epoch"] if state else 0
         start_batch = state["batch"] if state else 0
@@ -395,7 +430,9 @@ class _Trainer:
         carried = state.get("epoch_stats", (0.0, 0, 0)) if state else (0.0, 0, 0)
         wall_before = state.get("wall_time", 0.0) if state else 0.0
         t_start = time.monotonic()
-        progress = Progress(self.total_steps, cfg.epochs, start_step=step, enabled=self.show_progress)
+        progress = Progress(
+            self.total_steps, cfg.epochs, start_step=step, enabled=self.show_progress
+        )
         world, rank = self.info.world_size, self.info.rank
         shard = cfg.batch_size // world
         loss_value = float("nan")
@@ -407,18 +444,32 @@ class _Trainer:
             if step >= self.total_steps:
                 break
             loss_sum, correct, seen = carried if epoch == start_epoch else (0.0, 0, 0)
-            if cfg.scan_unit == "epoch" and cfg.scan_every and epoch % cfg.scan_every == 0 and start_batch == 0:
+            if (
+                cfg.scan_unit == "epoch"
+                and cfg.scan_every
+                and epoch % cfg.scan_every == 0
+                and start_batch == 0
+            ):
                 self.schedule.monitor.request_scan(step)
             batches = bundle.batches(
-                "train", cfg.batch_size, shuffle=True, generator=epoch_generator(cfg.seed, epoch),
-                drop_last=True, start_batch=start_batch,
+                "train",
+                cfg.batch_size,
+                shuffle=True,
+                generator=epoch_generator(cfg.seed, epoch),
+                drop_last=True,
+                start_batch=start_batch,
             )
             model.train()
-            for batch_index, (x, y) in enumerate(prefetch(batches, cfg.num_workers), start=start_batch):
+            for batch_index, (x, y) in enumerate(
+                prefetch(batches, cfg.num_workers), start=start_batch
+            ):
                 if step >= self.total_steps:
                     break
                 if world > 1:
-                    x, y = x[rank * shard : (rank + 1) * shard], y[rank * shard : (rank + 1) * shard]
+                    x, y = (
+                        x[rank * shard : (rank + 1) * shard],
+                        y[rank * shard : (rank + 1) * shard],
+                    )
                 lr = self.schedule.effective_lr(self.optimizer)
                 with torch.autocast("cuda", enabled=True) if self.use_amp else nullcontext():
                     out = self.ddp(x)
@@ -435,26 +486,45 @@ class _Trainer:
                 correct += int((out.detach().argmax(1) == y).sum())
                 seen += y.numel()
                 if writer is not None:
-                    self._record(writer, step, epoch + batch_index / self.steps_per_epoch, lr, loss_value, m)
+                    self._record(
+                        writer, step, epoch + batch_index / self.steps_per_epoch, lr, loss_value, m
+                    )
                 if m is not None:
                     progress.temperature = m.mean_temperature
                 step += 1
                 progress.update(epoch, step, loss_value, lr)
                 if self._stop_now(writer, stop):
-                    self._checkpoint(run_id, epoch, batch_index + 1, step,
-                                     {"epoch_stats": (loss_sum, correct, seen), "wall_time": wall()})
-                    progress.message(f"stopped at step {step}; resume with: python -m trainer resume {run_id}")
+                    self._checkpoint(
+                        run_id,
+                        epoch,
+                        batch_index + 1,
+                        step,
+                        {"epoch_stats": (loss_sum, correct, seen), "wall_time": wall()},
+                    )
+                    progress.message(
+                        f"stopped at step {step}; resume with: python -m trainer resume {run_id}"
+                    )
                     if self.info.is_main:
                         writer.flush()
-                        self.store.update_run(run_id, status="stopped", finished=True,
-                                              summary=self._summary(steps=step, wall_time=wall()))
+                        self.store.update_run(
+                            run_id,
+                            status="stopped",
+                            finished=True,
+                            summary=self._summary(steps=step, wall_time=wall()),
+                        )
                     return RunResult(run_id, "stopped", step)
             start_batch = 0
             with self._eval_weights():
                 val_loss, val_error = _evaluate(model, bundle, "val")
             if writer is not None and seen:
-                writer.log_eval(step - 1, epoch + 1, train_loss=loss_sum / seen,
-                                train_error=100.0 * (1 - correct / seen), val_loss=val_loss, val_error=val_error)
+                writer.log_eval(
+                    step - 1,
+                    epoch + 1,
+                    train_loss=loss_sum / seen,
+                    train_error=100.0 * (1 - correct / seen),
+                    val_loss=val_loss,
+                    val_error=val_error,
+                )
             progress.message(
                 f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss_sum / max(seen, 1):.4f}"
                 + (f", val error {val_error:.2f}%" if val_error is not None else "")
@@ -463,16 +533,25 @@ class _Trainer:
                 # rows up to the checkpoint must be on disk before it: a resume after a kill
                 # continues from the checkpoint and must find no gap before it
                 writer.flush()
-            self._checkpoint(run_id, epoch + 1, 0, step, {"epoch_stats": (0.0, 0, 0), "wall_time": wall()})
+            self._checkpoint(
+                run_id, epoch + 1, 0, step, {"epoch_stats": (0.0, 0, 0), "wall_time": wall()}
+            )
         with self._eval_weights():
             test_loss, test_error = _evaluate(model, bundle, "test")
         if writer is not None:
             writer.log_eval(max(step - 1, 0), cfg.epochs, test_error=test_error)
             writer.flush()
             self.store.update_run(
-                run_id, status="finished", finished=True,
-                summary=self._summary(steps=step, wall_time=wall(), test_error=test_error,
-                                      test_loss=test_loss, final_loss=loss_value),
+                run_id,
+                status="finished",
+                finished=True,
+                summary=self._summary(
+                    steps=step,
+                    wall_time=wall(),
+                    test_error=test_error,
+                    test_loss=test_loss,
+                    final_loss=loss_value,
+                ),
             )
         progress.message(
             f"finished {step} steps in {wall():.1f} s"
@@ -480,29 +559,63 @@ class _Trainer:
         )
         return RunResult(run_id, "finished", step, test_error)
 
-    def _record(self, writer: Any, step: int, epoch: float, lr: float, loss: float, m: Measurement | None) -> None:
-        writer.log_step(step, epoch, lr, loss,
-                        mean_temperature=m.mean_temperature if m is not None else None,
-                        target_temperature=self.schedule.target_temperature(step))
+    def _record(
+        self, writer: Any, step: int, epoch: float, lr: float, loss: float, m: Measurement | None
+    ) -> None:
+        writer.log_step(
+            step,
+            epoch,
+            lr,
+            loss,
+            mean_temperature=m.mean_temperature if m is not None else None,
+            target_temperature=self.schedule.target_temperature(step),
+        )
         if m is None:
             return
-        writer.log_sites(step, list(m.sites), list(m.changed), m.batch_size, list(m.temperatures),
-                         **_site_counts(m))
+        writer.log_sites(
+            step,
+            list(m.sites),
+            list(m.changed),
+            m.batch_size,
+            list(m.temperatures),
+            **_site_counts(m),
+        )
         if m.scan is not None:
             s = m.scan
-            writer.log_scan(step, epoch, s.lrs, list(s.sites), s.probabilities, s.temperatures,
-                            s.mean_probabilities, s.mean_temperatures, changed=s.changed, total=s.total,
-                            flipped_bits=s.counts["bits"], total_bits=s.totals["bits"],
-                            changed_samples=s.counts.get("samples"), batch_size=s.totals.get("samples"),
-                            changed_positions=s.counts.get("positions"),
-                            total_positions=s.totals.get("positions"))
+            writer.log_scan(
+                step,
+                epoch,
+                s.lrs,
+                list(s.sites),
+                s.probabilities,
+                s.temperatures,
+                s.mean_probabilities,
+                s.mean_temperatures,
+                changed=s.changed,
+                total=s.total,
+                flipped_bits=s.counts["bits"],
+                total_bits=s.totals["bits"],
+                changed_samples=s.counts.get("samples"),
+                batch_size=s.totals.get("samples"),
+                changed_positions=s.counts.get("positions"),
+                total_positions=s.totals.get("positions"),
+            )
             writer.log_fits(step, _measurement_rows(m))
 
-    def _diverged(self, run_id: str, writer: Any, step: int, epoch: int, lr: float, loss: float) -> RunResult:
-        message = f"loss became {loss} at step {step} (epoch {epoch + 1}) with learning rate {lr:.4g}"
+    def _diverged(
+        self, run_id: str, writer: Any, step: int, epoch: int, lr: float, loss: float
+    ) -> RunResult:
+        message = (
+            f"loss became {loss} at step {step} (epoch {epoch + 1}) with learning rate {lr:.4g}"
+        )
         if self.info.is_main:
             writer.log_step(step, epoch, lr, None)
             writer.flush()
-            self.store.update_run(run_id, status="diverged", error=message, finished=True,
-                                  summary=self._summary(steps=step))
+            self.store.update_run(
+                run_id,
+                status="diverged",
+                error=message,
+                finished=True,
+                summary=self._summary(steps=step),
+            )
         return RunResult(run_id, "diverged", step, message=message)

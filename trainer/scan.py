@@ -29,16 +29,37 @@ def scan_at_init(config: RunConfig, batch_size: int | None = None) -> Measuremen
     both response models fitted (``m.fits``)."""
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    bundle = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction,
-                          seed=config.seed, download=config.download).to(device)
-    model = build_model(config.model, bundle.in_channels, bundle.num_classes, bundle.image_size).to(device)
+    bundle = load_dataset(
+        config.dataset,
+        config.data_dir,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        download=config.download,
+    ).to(device)
+    model = build_model(config.model, bundle.in_channels, bundle.num_classes, bundle.image_size).to(
+        device
+    )
     optimizer = build_optimizer(config, model)
     batch = min(batch_size or config.batch_size, len(bundle.split("train")))
-    x, y = next(iter(bundle.batches("train", batch, shuffle=True,
-                                    generator=torch.Generator().manual_seed(config.seed), drop_last=True)))
-    with TemperatureMonitor(model, measure_every=1, scan_lrs=scan_grid(config), optimizer=optimizer,
-                            granularity=config.granularity,
-                            compare_with=config.compare_granularities) as monitor:
+    x, y = next(
+        iter(
+            bundle.batches(
+                "train",
+                batch,
+                shuffle=True,
+                generator=torch.Generator().manual_seed(config.seed),
+                drop_last=True,
+            )
+        )
+    )
+    with TemperatureMonitor(
+        model,
+        measure_every=1,
+        scan_lrs=scan_grid(config),
+        optimizer=optimizer,
+        granularity=config.granularity,
+        compare_with=config.compare_granularities,
+    ) as monitor:
         monitor.request_scan(0)
         model.train()
         loss = nn.functional.cross_entropy(model(x), y)

@@ -49,12 +49,17 @@ def build_optimizer(config: RunConfig, model: nn.Module, total_steps: int = 1) -
         warmup = round(config.warmup_fraction * total_steps)
         if config.optimizer == "sgd":
             opt = schedulefree.SGDScheduleFree(
-                model.parameters(), lr=config.lr, momentum=config.momentum,
-                weight_decay=config.weight_decay, warmup_steps=warmup,
+                model.parameters(),
+                lr=config.lr,
+                momentum=config.momentum,
+                weight_decay=config.weight_decay,
+                warmup_steps=warmup,
             )
         else:
             opt = schedulefree.AdamWScheduleFree(
-                model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                model.parameters(),
+                lr=config.lr,
+                weight_decay=config.weight_decay,
                 warmup_steps=warmup,
             )
         opt.train()  # training mode; the trainer switches to eval() around evaluation only
@@ -135,7 +140,9 @@ def _valid_curve(definition: Any) -> dict[str, Any]:
 
 
 def scan_grid(config: RunConfig) -> list[float]:
-    return np.logspace(math.log10(config.scan_low), math.log10(config.scan_high), config.scan_count).tolist()
+    return np.logspace(
+        math.log10(config.scan_low), math.log10(config.scan_high), config.scan_count
+    ).tolist()
 
 
 def _baseline(config: RunConfig, optimizer: Optimizer, total_steps: int) -> LRScheduler:
@@ -147,7 +154,10 @@ def _baseline(config: RunConfig, optimizer: Optimizer, total_steps: int) -> LRSc
         return MultiStepLR(optimizer, milestones=milestones, gamma=config.step_factor)
     if config.schedule == "onecycle":
         return OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=config.onecycle_pct_start
+            optimizer,
+            max_lr=config.lr,
+            total_steps=total_steps,
+            pct_start=config.onecycle_pct_start,
         )
     warm = int(config.warmup_fraction * total_steps)
 

@@ -65,10 +65,19 @@ def ensure_worker(store: Store, parallel: int | None = None) -> int:
     env = {**os.environ, "ACTCOOL_HOME": str(store.home)}
     with open(Path(store.home) / "worker.log", "ab") as log:  # the child keeps its own copy
         proc = subprocess.Popen(
-            [sys.executable, "-m", "trainer", "worker",
-             *(["--parallel", str(parallel)] if parallel is not None else [])],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True, cwd=os.getcwd(),
+            [
+                sys.executable,
+                "-m",
+                "trainer",
+                "worker",
+                *(["--parallel", str(parallel)] if parallel is not None else []),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            cwd=os.getcwd(),
         )
     for _ in range(50):  # wait until it has claimed the pidfile
         if worker_pid(store) == proc.pid:
@@ -129,7 +138,9 @@ def submit(config, store: Store) -> str:
     config = prepare_config(config, store)
     if problem := missing_dataset(config.dataset, config.data_dir, config.download):
         raise MissingInputError(problem)
-    return store.create_run(config.to_dict(), name=config.display_name, tags=config.tags, status="queued")
+    return store.create_run(
+        config.to_dict(), name=config.display_name, tags=config.tags, status="queued"
+    )
 
 
 def run_worker(
@@ -182,7 +193,10 @@ def run_worker(
                 run_id, argv, env, placed = claimed
                 with open(logs / f"{run_id}.log", "ab") as log:  # the child keeps its own copy
                     children[run_id] = subprocess.Popen(
-                        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        argv,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
                         env={**env, "ACTCOOL_HOME": str(store.home)},
                     )
                 held[run_id] = placed
@@ -248,8 +262,10 @@ def _keep_home(store: Store, logs: Path) -> None:
     if not _pidfile(store).exists():
         logs.mkdir(parents=True, exist_ok=True)
         _pidfile(store).write_text(f"{os.getpid()}\n")
-        print(f"worker: the store folder {store.home} was deleted or replaced; serving the "
-              "new one", flush=True)
+        print(
+            f"worker: the store folder {store.home} was deleted or replaced; serving the new one",
+            flush=True,
+        )
 
 
 def _reap(store: Store, children: dict[str, subprocess.Popen], logs: Path) -> None:
@@ -269,9 +285,14 @@ def _reap(store: Store, children: dict[str, subprocess.Popen], logs: Path) -> No
                 tail = (logs / f"{run_id}.log").read_text(errors="replace")[-2000:]
             except OSError:
                 tail = ""
-            store.update_run(run_id, status="failed", finished=True,
-                             error=f"{last_line(tail) or 'no output'} (the training process "
-                             f"exited with code {code})", traceback=tail)
+            store.update_run(
+                run_id,
+                status="failed",
+                finished=True,
+                error=f"{last_line(tail) or 'no output'} (the training process "
+                f"exited with code {code})",
+                traceback=tail,
+            )
 
 
 def last_line(log: str) -> str:

@@ -55,8 +55,12 @@ with st.expander("Filter runs", expanded=False):
     with c5:
         schedules = ui.multiselect_filter("Schedule", runs["schedule"], "compare_schedule")
 mask = pd.Series(True, index=runs.index)
-for column, wanted in (("status", statuses), ("model", models), ("dataset", datasets),
-                       ("schedule", schedules)):
+for column, wanted in (
+    ("status", statuses),
+    ("model", models),
+    ("dataset", datasets),
+    ("schedule", schedules),
+):
     if wanted:
         mask &= runs[column].isin(wanted)
 if tags:
@@ -72,8 +76,13 @@ if "compare_runs" in state:  # drop picks that the filters (or a deletion) remov
 else:
     state["compare_runs"] = default_selection(candidates)
 c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-picked = c1.multiselect("Runs", list(labels), format_func=labels.__getitem__, key="compare_runs",
-                        placeholder="choose runs to compare")
+picked = c1.multiselect(
+    "Runs",
+    list(labels),
+    format_func=labels.__getitem__,
+    key="compare_runs",
+    placeholder="choose runs to compare",
+)
 by = c2.radio("x axis", list(AXES), format_func=AXES.get, horizontal=True, key="compare_by")
 if not picked:
     st.info("Choose at least one run above.")
@@ -82,16 +91,18 @@ if not picked:
 chosen = candidates.set_index("id").loc[picked].reset_index()
 names = dict(zip(chosen["id"], chosen["name"] + " · " + chosen["id"], strict=True))
 schedule_of = dict(zip(chosen["id"], chosen["schedule"], strict=True))
-granularity_of = {row["id"]: summary.granularity_of(row.get("config"))
-                  for row in chosen.to_dict("records")}
+granularity_of = {
+    row["id"]: summary.granularity_of(row.get("config")) for row in chosen.to_dict("records")
+}
 groups = summary.granularity_groups(granularity_of)  # {granularity: run ids}
 live = bool(chosen["status"].isin(summary.LIVE).any())
 if len(groups) > 1:
     st.warning(
         "The chosen runs measured temperature at different granularities, and temperatures "
         "of different granularities are not comparable: "
-        + "; ".join(f"**{g}**: {', '.join(names[r] for r in members)}"
-                    for g, members in groups.items())
+        + "; ".join(
+            f"**{g}**: {', '.join(names[r] for r in members)}" for g, members in groups.items()
+        )
         + ". Temperatures are drawn once per granularity below; learning rates and errors "
         "are overlaid as usual.",
         icon=":material/warning:",
@@ -100,17 +111,21 @@ if len(groups) > 1:
 
 def in_rows(items: list, size: int = 2) -> list[list]:
     """``items`` in rows of ``size``, for side-by-side charts."""
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 @st.fragment(run_every=5 if live else None)
 def comparison(run_ids: tuple[str, ...], by: str) -> None:
     """Overlays, the table and the LR range heatmaps of the chosen runs."""
     with data.guard():
-        overlays = {metric: data.aligned(run_ids, metric, by)
-                    for metric in OVERLAYS if metric != "mean_temperature"}
-        temperatures = {g: data.aligned(tuple(members), "mean_temperature", by)
-                        for g, members in groups.items()}  # never across granularities
+        overlays = {
+            metric: data.aligned(run_ids, metric, by)
+            for metric in OVERLAYS
+            if metric != "mean_temperature"
+        }
+        temperatures = {
+            g: data.aligned(tuple(members), "mean_temperature", by) for g, members in groups.items()
+        }  # never across granularities
         evaluations = {run_id: data.evaluations(run_id) for run_id in run_ids}
         steps = {run_id: data.steps(run_id) for run_id in run_ids}
         scans = {run_id: data.scans(run_id) for run_id in run_ids}
@@ -118,8 +133,10 @@ def comparison(run_ids: tuple[str, ...], by: str) -> None:
     table = summary.compare_table(chosen, evaluations, steps)
     figures = [
         charts.overlay_figure(overlays["lr"], "lr", by, names, schedule_of),
-        *(charts.overlay_figure(values, "mean_temperature", by, names, schedule_of, g)
-          for g, values in temperatures.items()),
+        *(
+            charts.overlay_figure(values, "mean_temperature", by, names, schedule_of, g)
+            for g, values in temperatures.items()
+        ),
         charts.overlay_figure(overlays["val_error"], "val_error", by, names, schedule_of),
         charts.result_bars(table),
     ]
@@ -129,7 +146,9 @@ def comparison(run_ids: tuple[str, ...], by: str) -> None:
                 ui.chart(figure)
     st.subheader("Results")
     st.dataframe(
-        table.drop(columns=["id"]), hide_index=True, width="stretch",
+        table.drop(columns=["id"]),
+        hide_index=True,
+        width="stretch",
         column_config={
             "final test error (%)": st.column_config.NumberColumn(format="%.2f"),
             "best test error (%)": st.column_config.NumberColumn(format="%.2f"),
@@ -141,34 +160,53 @@ def comparison(run_ids: tuple[str, ...], by: str) -> None:
     d1.download_button(
         "Download data (CSV)",
         functools.partial(data.comparison_csv, run_ids, by, names, granularity_of),
-        file_name=f"actcool-compare-{by}.csv", mime="text/csv", on_click="ignore",
-        icon=":material/download:", key="do_download_data",
+        file_name=f"actcool-compare-{by}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key="do_download_data",
         help="Every recorded value of every chosen run (not downsampled), long format.",
     )
     d2.download_button(
-        "Download table (CSV)", table.to_csv(index=False).encode(),
-        file_name="actcool-compare-results.csv", mime="text/csv", on_click="ignore",
-        icon=":material/table:", key="do_download_table",
+        "Download table (CSV)",
+        table.to_csv(index=False).encode(),
+        file_name="actcool-compare-results.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/table:",
+        key="do_download_table",
     )
 
     st.subheader("LR range scans")
-    st.caption("Colour: mean temperature (bits), one colour scale for all runs of a "
-               "granularity. Cyan: the learning rate used; white diamonds: the critical rate "
-               "e^μ of the Gaussian fit at each scan; white circles: the Weibull scale λ0.")
+    st.caption(
+        "Colour: mean temperature (bits), one colour scale for all runs of a "
+        "granularity. Cyan: the learning rate used; white diamonds: the critical rate "
+        "e^μ of the Gaussian fit at each scan; white circles: the Weibull scale λ0."
+    )
     for g, members in groups.items():
         if len(groups) > 1:
             st.markdown(f"**Granularity {g}**")
-        tops = [scans[r].loc[scans[r]["site"] == "mean", "temperature"].max()
-                for r in members if len(scans[r])]
+        tops = [
+            scans[r].loc[scans[r]["site"] == "mean", "temperature"].max()
+            for r in members
+            if len(scans[r])
+        ]
         zmax = float(np.nanmax(tops)) if tops and np.isfinite(np.nanmax(tops)) else None
         for row in in_rows(members, HEATMAPS_PER_ROW):
             for column, run_id in zip(st.columns(HEATMAPS_PER_ROW), row, strict=False):
                 with column:
                     total = chosen.set_index("id").loc[run_id, "summary"].get("total_steps")
-                    ui.chart(charts.scan_heatmap(
-                        scans[run_id], steps[run_id], fits[run_id], total, title=names[run_id],
-                        zmax=zmax, granularity=g,
-                    ))
+                    ui.chart(
+                        charts.scan_heatmap(
+                            scans[run_id],
+                            steps[run_id],
+                            fits[run_id],
+                            total,
+                            title=names[run_id],
+                            zmax=zmax,
+                            granularity=g,
+                        )
+                    )
     if live:
         st.caption("Refreshing every 5 s while a chosen run is live.")
 

@@ -69,8 +69,14 @@ def scan_fit(
         # a download attempt could hang the page on a machine without internet.
         if problem := missing_dataset(dataset, data_dir):
             return problem
-        config = RunConfig(model=model, dataset=dataset, batch_size=batch_size,
-                           granularity=granularity, data_dir=data_dir, download=False)
+        config = RunConfig(
+            model=model,
+            dataset=dataset,
+            batch_size=batch_size,
+            granularity=granularity,
+            data_dir=data_dir,
+            download=False,
+        )
         fits = preview.quick_fits(config)
     except Exception as exc:  # a missing dataset, no memory...: a message, not a traceback
         log.warning("quick scan of %s on %s failed", model, dataset, exc_info=True)
@@ -109,7 +115,8 @@ def run_fits(fits: pd.DataFrame, step: int, batch: int) -> preview.PreviewFits:
     return preview.PreviewFits(
         {"mu": gaussian["mu"], "sigma": gaussian["sigma"]} if gaussian else None,
         {"lambda0": weibull["lambda0"], "k": weibull["k"]} if weibull else None,
-        batch, reasons,
+        batch,
+        reasons,
     )
 
 
@@ -117,22 +124,28 @@ def fit_line(fits: preview.PreviewFits, law: str) -> str:
     """Both models' parameters, the law in use first and marked."""
     parts = {}
     if fits.weibull:
-        parts["weibull"] = (f"Weibull: λ0 = **{fits.weibull['lambda0']:.3g}** (T = 1.44 bits "
-                            f"there) · k = **{fits.weibull['k']:.2f}**")
+        parts["weibull"] = (
+            f"Weibull: λ0 = **{fits.weibull['lambda0']:.3g}** (T = 1.44 bits "
+            f"there) · k = **{fits.weibull['k']:.2f}**"
+        )
     else:
         parts["weibull"] = f"Weibull: no fit ({fits.reasons.get('weibull', 'not recorded')})"
     if fits.gaussian:
         mu = fits.gaussian["mu"]
-        parts["gaussian"] = (f"Gaussian CDF: μ = **{mu:.2f}** (critical rate e^μ = "
-                             f"**{math.exp(mu):.3g}**, where T = 1 bit) · σ = "
-                             f"**{fits.gaussian['sigma']:.2f}**")
+        parts["gaussian"] = (
+            f"Gaussian CDF: μ = **{mu:.2f}** (critical rate e^μ = "
+            f"**{math.exp(mu):.3g}**, where T = 1 bit) · σ = "
+            f"**{fits.gaussian['sigma']:.2f}**"
+        )
     else:
         parts["gaussian"] = f"Gaussian CDF: no fit ({fits.reasons.get('gaussian', 'not recorded')})"
     other = "gaussian" if law == "weibull" else "weibull"
-    return (f"{parts[law]} ← in use  \n{parts[other]}  \nbatch B = **{fits.batch_size}**")
+    return f"{parts[law]} ← in use  \n{parts[other]}  \nbatch B = **{fits.batch_size}**"
 
 
-if REV not in state:  # start from the fixed calibration's curve (ramp's start is only known in a run)
+if (
+    REV not in state
+):  # start from the fixed calibration's curve (ramp's start is only known in a run)
     start, _ = preview.calibrated_default("fixed", DEFAULTS.granularity)
     replace_points(curve_edit.preset_points(start), start.to_dict())
 
@@ -147,7 +160,9 @@ if len(stroke_x):
         replace_points(state[POINTS], state[BASE], f"Stroke ignored: {exc}", kind="warning")
     else:
         low, high = float(np.clip(stroke_x.min(), 0, 1)), float(np.clip(stroke_x.max(), 0, 1))
-        replace_points(drawn, None, f"Stroke applied: replaced {low:.0%} to {high:.0%} of training.")
+        replace_points(
+            drawn, None, f"Stroke applied: replaced {low:.0%} to {high:.0%} of training."
+        )
     draw_key = f"draw_{state[REV]}"
 
 # ---------------------------------------------------------------- page
@@ -169,19 +184,28 @@ with source_col:
     st.subheader("Implied learning rate")
     law_col, ceiling_col = st.columns(2)
     law = law_col.radio(
-        "Control law", list(preview.LAWS), format_func=preview.LAWS.get, key="design_law",
+        "Control law",
+        list(preview.LAWS),
+        format_func=preview.LAWS.get,
+        key="design_law",
         help="Weibull: T = (λ/λ0)^k / ln 2, so λ(f) = λ0·(C(f)·ln 2)^(1/k). Gaussian CDF: "
         "λ(f) = exp(μ + σ·Φ⁻¹(1 − 2^(−C(f)))), probabilities clipped to [1/(2B), 1 − 1/(2B)].",
     )
     lr_max = ceiling_col.number_input(
-        "Learning rate (the run's ceiling)", DEFAULTS.lr_min, 100.0, DEFAULTS.lr,
-        format="%.4g", key="design_lr",
+        "Learning rate (the run's ceiling)",
+        DEFAULTS.lr_min,
+        100.0,
+        DEFAULTS.lr,
+        format="%.4g",
+        key="design_lr",
         help="A run's highest rate is the optimizer's learning rate (Launch: highest rate 0); "
         "the preview is clamped there and at the lowest rate "
         f"{DEFAULTS.lr_min:g}, as a run clamps it.",
     )
     source = st.radio(
-        "Response model from", ("quick LR range scan", "a past run"), horizontal=True,
+        "Response model from",
+        ("quick LR range scan", "a past run"),
+        horizontal=True,
         key="design_source",
     )
     fits: preview.PreviewFits | None = None
@@ -196,19 +220,27 @@ with source_col:
         data_dir = DEFAULTS.data_dir
         if dataset not in ("digits", "synthetic"):
             data_dir = st.text_input(
-                "Data folder", DEFAULTS.data_dir, key="design_data_dir",
+                "Data folder",
+                DEFAULTS.data_dir,
+                key="design_data_dir",
                 help="Where fashion-mnist, cifar10 and relative image folders are read from; "
                 "defaults to $ACTCOOL_DATA_DIR, else ./data. Nothing is downloaded here.",
             )
         kind_col, length_col = st.columns(2)
         granularity_kind = kind_col.selectbox(
-            "Pattern granularity", list(configs.GRANULARITY_LABELS),
-            format_func=configs.GRANULARITY_LABELS.get, key="design_granularity",
+            "Pattern granularity",
+            list(configs.GRANULARITY_LABELS),
+            format_func=configs.GRANULARITY_LABELS.get,
+            key="design_granularity",
             help="The scan measures temperatures at this granularity, as a run would.",
         )
         pattern_length = length_col.number_input(
-            "Units per pattern (L)", 1, 1_000_000, configs.DEFAULT_PATTERN_LENGTH,
-            key="design_pattern_length", disabled=granularity_kind != "unit",
+            "Units per pattern (L)",
+            1,
+            1_000_000,
+            configs.DEFAULT_PATTERN_LENGTH,
+            key="design_pattern_length",
+            disabled=granularity_kind != "unit",
         )
         granularity = configs.granularity_spec(granularity_kind, int(pattern_length))
         with st.spinner(f"Quick LR range scan of {model} on {dataset} ({granularity})…"):
@@ -230,30 +262,36 @@ with source_col:
             model = config.get("model", model)
             dataset = config.get("dataset", dataset)
             granularity = summary.granularity_of(config)
-            mean_fits = run_fit_rows[(run_fit_rows["site"] == "mean") & (
-                run_fit_rows["mu"].notna() | run_fit_rows["lambda0"].notna())]
+            mean_fits = run_fit_rows[
+                (run_fit_rows["site"] == "mean")
+                & (run_fit_rows["mu"].notna() | run_fit_rows["lambda0"].notna())
+            ]
             if len(mean_fits) == 0:
                 st.info("This run has no fit of the mean temperature yet (one per LR range scan).")
             else:
                 fit_steps = sorted(int(x) for x in pd.unique(mean_fits["step"]))
                 ui.drop_stale("design_fit_step", fit_steps)
                 fit_step = st.selectbox("Fit at step", fit_steps, key="design_fit_step")
-                fits = run_fits(run_fit_rows, fit_step,
-                                int(config.get("batch_size") or DEFAULTS.batch_size))
+                fits = run_fits(
+                    run_fit_rows, fit_step, int(config.get("batch_size") or DEFAULTS.batch_size)
+                )
                 source_label = f"run {fit_run}, step {fit_step}, {granularity}"
     law_fit = fits.law(law) if fits is not None else None
     if fits is not None:
         st.markdown(fit_line(fits, law))
         if law_fit is None:
-            st.warning(f"No implied rate under the {preview.LAWS[law]} law: "
-                       f"{fits.reasons.get(law, 'no fit')}. Choose the other law.")
+            st.warning(
+                f"No implied rate under the {preview.LAWS[law]} law: "
+                f"{fits.reasons.get(law, 'no fit')}. Choose the other law."
+            )
 
     # a finished ActCoolLR run's measured rate, to draw over the preview
     with data.guard():
         checkable = data.runs()
     if len(checkable):
-        checkable = checkable[(checkable["status"] == "finished")
-                              & (checkable["schedule"] == "actcool")]
+        checkable = checkable[
+            (checkable["status"] == "finished") & (checkable["schedule"] == "actcool")
+        ]
     check_run = NO_RUN
     if len(checkable):
         records = checkable.to_dict("records")
@@ -261,16 +299,22 @@ with source_col:
         def same(run: dict) -> bool:
             setup = run.get("config") or {}
             return (setup.get("model"), setup.get("dataset"), summary.granularity_of(setup)) == (
-                model, dataset, granularity)
+                model,
+                dataset,
+                granularity,
+            )
 
         records.sort(key=lambda r: not same(r))  # same model, data and granularity first
-        labels = {r["id"]: summary.run_label(r) + ("" if same(r) else " (other setup)")
-                  for r in records}
+        labels = {
+            r["id"]: summary.run_label(r) + ("" if same(r) else " (other setup)") for r in records
+        }
         options = [NO_RUN, *labels]
         ui.drop_stale("design_check_run", options)
         check_run = st.selectbox(
-            "Draw a finished run's measured rate over the preview", options,
-            format_func=lambda i: labels.get(i, "—"), key="design_check_run",
+            "Draw a finished run's measured rate over the preview",
+            options,
+            format_func=lambda i: labels.get(i, "—"),
+            key="design_check_run",
             help="Finished ActCoolLR runs, those of this model, dataset and granularity first.",
         )
 
@@ -281,18 +325,22 @@ with st.sidebar:
     chosen = None
     if preset == "Calibrated default":
         calibration_kind = st.selectbox(
-            "Calibration", list(configs.CALIBRATION_LABELS),
-            format_func=configs.CALIBRATION_LABELS.get, key="design_calibration",
+            "Calibration",
+            list(configs.CALIBRATION_LABELS),
+            format_func=configs.CALIBRATION_LABELS.get,
+            key="design_calibration",
             help="What a run without a target follows (Launch: Calibrated default), at the "
             "granularity chosen for the implied rate.",
         )
         start_bits = 2.0
         if calibration_kind == "fixed":
-            start_bits = st.number_input("Start temperature (bits of unit:64)", value=2.0,
-                                         step=0.1, key="design_start_bits")
+            start_bits = st.number_input(
+                "Start temperature (bits of unit:64)", value=2.0, step=0.1, key="design_start_bits"
+            )
         try:
             chosen, described = preview.calibrated_default(
-                configs.calibration_spec(calibration_kind, start_bits), granularity)
+                configs.calibration_spec(calibration_kind, start_bits), granularity
+            )
         except ValueError as exc:
             preset_error = str(exc)
         else:
@@ -303,17 +351,20 @@ with st.sidebar:
     elif preset == "Power cool-down":
         # No bounds on these fields (a bounded one silently keeps its last valid value): the
         # curve checks each number, and a reachable range is the granularity's business.
-        t_start = st.number_input("T_start (bits)", value=PAPER_T_START, step=0.1,
-                                  key="design_t_start")
-        gamma = st.number_input("γ (1: linear; > 1 stays hot longer)", value=1.0, step=0.1,
-                                key="design_gamma")
+        t_start = st.number_input(
+            "T_start (bits)", value=PAPER_T_START, step=0.1, key="design_t_start"
+        )
+        gamma = st.number_input(
+            "γ (1: linear; > 1 stays hot longer)", value=1.0, step=0.1, key="design_gamma"
+        )
         chosen, preset_error = parametric(preset, t_start=t_start, gamma=gamma)
     elif preset == "Constant":
         level = st.number_input("T (bits)", value=2.0, step=0.1, key="design_level")
         chosen, preset_error = parametric(preset, temperature=level)
     elif preset == "Cosine":
-        t_start = st.number_input("T_start (bits)", value=PAPER_T_START, step=0.1,
-                                  key="design_cos_start")
+        t_start = st.number_input(
+            "T_start (bits)", value=PAPER_T_START, step=0.1, key="design_cos_start"
+        )
         t_end = st.number_input("T_end (bits)", value=0.0, step=0.1, key="design_cos_end")
         chosen, preset_error = parametric(preset, t_start=t_start, t_end=t_end)
     elif preset == "Replay a finished run":
@@ -347,7 +398,9 @@ with st.sidebar:
         replace_points(curve_edit.preset_points(chosen), chosen.to_dict(), f"Preset: {preset}.")
         st.rerun()
     interpolation = st.radio(
-        "Interpolation between points", ("linear", "pchip"), horizontal=True,
+        "Interpolation between points",
+        ("linear", "pchip"),
+        horizontal=True,
         key="design_interpolation",
         help="pchip is a smooth monotone spline with no overshoot (never below 0 bits).",
     )
@@ -364,11 +417,15 @@ with table_col:
             # No min/max: the table's editor would drop a typed minus sign (−1 becoming 1);
             # every value reaches the curve's validation, whose message names it.
             "fraction": st.column_config.NumberColumn(
-                "fraction of training", step=0.01, format="%.3f",
+                "fraction of training",
+                step=0.01,
+                format="%.3f",
                 help="0 = first step, 1 = last step",
             ),
             "temperature": st.column_config.NumberColumn(
-                "temperature (bits)", step=0.05, format="%.3f",
+                "temperature (bits)",
+                step=0.05,
+                format="%.3f",
                 help="In bits, >= 0",
             ),
         },
@@ -404,13 +461,17 @@ with curve_col:
     y_max = max(4.0, math.ceil(top * 1.15 + 0.25))
     st.plotly_chart(
         charts.design_figure(edited.dropna(), shown, y_max),
-        key=draw_key, on_select="rerun", selection_mode="lasso", width="stretch",
+        key=draw_key,
+        on_select="rerun",
+        selection_mode="lasso",
+        width="stretch",
         config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "zoom2d", "pan2d"]},
     )
     if curve is not None:  # where it is drawn: can the measure follow it?
         reach_batch = fits.batch_size if fits is not None else DEFAULTS.batch_size
-        reach_errors, reach_warnings = configs.reach_problems(curve.to_dict(), granularity,
-                                                              reach_batch)
+        reach_errors, reach_warnings = configs.reach_problems(
+            curve.to_dict(), granularity, reach_batch
+        )
         for message in reach_errors:
             st.error(f"Unreachable target: {message}.", icon=":material/thermostat:")
         for message in reach_warnings:
@@ -419,34 +480,49 @@ with lr_col:
     if curve is None:
         st.info("Fix the control points (see the message below the chart) to see the implied rate.")
     elif fits is None:
-        st.info("Choose where the response model comes from (below) to see the implied learning "
-                "rate.")
+        st.info(
+            "Choose where the response model comes from (below) to see the implied learning rate."
+        )
     elif law_fit is None:
-        st.info(f"No {preview.LAWS[law]} fit from this scan: choose the other control law "
-                "(below) to see the implied learning rate.")
+        st.info(
+            f"No {preview.LAWS[law]} fit from this scan: choose the other control law "
+            "(below) to see the implied learning rate."
+        )
     else:
-        implied = preview.implied_rates(curve, law, law_fit, fits.batch_size, float(lr_max),
-                                        fractions=fractions)
+        implied = preview.implied_rates(
+            curve, law, law_fit, fits.batch_size, float(lr_max), fractions=fractions
+        )
         measured, ratio, check = None, None, None
         if check_run != NO_RUN:
             with data.guard():
                 check = data.get_run(check_run)
                 check_steps = data.steps(check_run)
-            measured = preview.measured_lr(check_steps,
-                                           (check.get("summary") or {}).get("total_steps"))
+            measured = preview.measured_lr(
+                check_steps, (check.get("summary") or {}).get("total_steps")
+            )
             ratio = preview.measured_ratio(implied, measured)
-        ui.chart(charts.implied_lr_figure(
-            implied, (fits.gaussian or {}).get("mu"), source_label, law=law,
-            lambda0=(fits.weibull or {}).get("lambda0"), lr_max=float(lr_max),
-            measured=measured, measured_name=f"measured · {check['name']}" if check else "",
-            ratio=ratio, ratio_window=preview.RATIO_WINDOW,
-        ), key="chart_implied_lr")
+        ui.chart(
+            charts.implied_lr_figure(
+                implied,
+                (fits.gaussian or {}).get("mu"),
+                source_label,
+                law=law,
+                lambda0=(fits.weibull or {}).get("lambda0"),
+                lr_max=float(lr_max),
+                measured=measured,
+                measured_name=f"measured · {check['name']}" if check else "",
+                ratio=ratio,
+                ratio_window=preview.RATIO_WINDOW,
+            ),
+            key="chart_implied_lr",
+        )
         clamps = [
             f"at the {edge} {value:.3g} {preview.span_text(implied['fraction'], hit)}"
             for edge, value, hit in (
                 ("ceiling", float(lr_max), implied["model_lr"] > implied["lr"]),
                 ("floor", DEFAULTS.lr_min, implied["model_lr"] < implied["lr"]),
-            ) if hit.any()
+            )
+            if hit.any()
         ]
         st.caption(
             f"What a run would use under the {preview.LAWS[law]} law, clamped like a run"
@@ -456,24 +532,32 @@ with lr_col:
             low, high = preview.RATIO_WINDOW
             config = check.get("config") or {}
             differences = [
-                what for what, theirs, ours in (
+                what
+                for what, theirs, ours in (
                     ("model", config.get("model"), model),
                     ("dataset", config.get("dataset"), dataset),
                     ("granularity", summary.granularity_of(config), granularity),
                     ("law", config.get("response", "gaussian"), law),
                     ("ceiling", config.get("lr_max") or config.get("lr"), float(lr_max)),
-                ) if theirs != ours
+                )
+                if theirs != ours
             ]
             verdict = (
                 f"**{check['name']}**'s measured rate is a median **×{ratio:.2g}** of the "
                 f"preview over {low:.0%}–{high:.0%} of training"
-                if ratio is not None else
-                f"**{check['name']}** recorded no rate in {low:.0%}–{high:.0%} of training"
+                if ratio is not None
+                else f"**{check['name']}** recorded no rate in {low:.0%}–{high:.0%} of training"
             )
             st.caption(
-                verdict + ". It followed: " + " · ".join(summary.actcool_details(check)) + "."
-                + (f" It differs from the preview in: {', '.join(differences)}."
-                   if differences else "")
+                verdict
+                + ". It followed: "
+                + " · ".join(summary.actcool_details(check))
+                + "."
+                + (
+                    f" It differs from the preview in: {', '.join(differences)}."
+                    if differences
+                    else ""
+                )
             )
 
 # ---------------------------------------------------------------- save
@@ -494,8 +578,10 @@ with save_col:
         else:
             save_curve(name.strip(), curve)
     if curve is not None and state.get(REPLACING) == name.strip() and name.strip() in existing:
-        st.warning(f"A curve named '{name.strip()}' is saved already. Replace it with this one?",
-                   icon=":material/warning:")
+        st.warning(
+            f"A curve named '{name.strip()}' is saved already. Replace it with this one?",
+            icon=":material/warning:",
+        )
         replace_col, keep_col, _ = st.columns([1, 1, 2])
         if replace_col.button("Replace it", type="primary", key="do_replace_curve"):
             state.pop(REPLACING, None)

@@ -80,10 +80,14 @@ def queue(run_configs: list[RunConfig]) -> None:
             worker.ensure_worker(store)
             data.clear()
     state[ui.SELECTED_RUN] = run_ids[0]
-    state[FLASH] = (time.time(), f"Queued {len(run_ids)} run{'s' if len(run_ids) > 1 else ''}:\n"
-                    + "\n".join(f"- **{config.display_name}** ({run_id}): "
-                                f"{configs.settings_line(config)}"
-                                for config, run_id in zip(run_configs, run_ids, strict=True)))
+    state[FLASH] = (
+        time.time(),
+        f"Queued {len(run_ids)} run{'s' if len(run_ids) > 1 else ''}:\n"
+        + "\n".join(
+            f"- **{config.display_name}** ({run_id}): {configs.settings_line(config)}"
+            for config, run_id in zip(run_configs, run_ids, strict=True)
+        ),
+    )
     st.rerun()
 
 
@@ -113,34 +117,59 @@ if len(runs) == 0:
 # ---------------------------------------------------------------- what to train
 st.subheader("Model and data")
 c1, c2, c3, c4 = st.columns(4)
-model = c1.selectbox("Model", MODEL_NAMES, index=MODEL_NAMES.index(DEFAULTS.model), key="launch_model")
+model = c1.selectbox(
+    "Model", MODEL_NAMES, index=MODEL_NAMES.index(DEFAULTS.model), key="launch_model"
+)
 with c2:
     dataset = ui.dataset_input(
-        "launch_dataset", DEFAULTS.dataset,
+        "launch_dataset",
+        DEFAULTS.dataset,
         help="digits ships with scikit-learn; fashion-mnist, cifar10 and image folders are read "
         "from the data folder (see Measurement and advanced settings).",
     )
 # Number fields have no bounds: a bounded field silently keeps its last valid value when a
 # value out of range is typed, and the run would be queued with a number the user did not
 # see. RunConfig checks every value instead, and its message blocks Launch.
-epochs = checked(c3, "epochs", c3.number_input("Epochs", value=DEFAULTS.epochs, step=1,
-                                               key="launch_epochs"))
-batch_size = checked(c4, "batch_size", c4.number_input(
-    "Batch size", value=DEFAULTS.batch_size, step=1, key="launch_batch"))
+epochs = checked(
+    c3, "epochs", c3.number_input("Epochs", value=DEFAULTS.epochs, step=1, key="launch_epochs")
+)
+batch_size = checked(
+    c4,
+    "batch_size",
+    c4.number_input("Batch size", value=DEFAULTS.batch_size, step=1, key="launch_batch"),
+)
 
 st.subheader("Optimizer")
 c1, c2, c3, c4 = st.columns(4)
 optimizer = c1.selectbox("Optimizer", OPTIMIZERS, key="launch_optimizer")
-lr = checked(c2, "lr", c2.number_input(
-    "Learning rate", value=DEFAULTS.lr, format="%.4g", key="launch_lr",
-    help="ActCoolLR: the initial rate. constant: the rate. 1-cycle and cosine: the peak. "
-    "step: the rate before the first drop.",
-))
-momentum = checked(c3, "momentum", c3.number_input(
-    "Momentum", value=DEFAULTS.momentum, step=0.05, key="launch_momentum",
-    disabled=optimizer != "sgd"))
-weight_decay = checked(c4, "weight_decay", c4.number_input(
-    "Weight decay", value=DEFAULTS.weight_decay, format="%.2e", key="launch_wd"))
+lr = checked(
+    c2,
+    "lr",
+    c2.number_input(
+        "Learning rate",
+        value=DEFAULTS.lr,
+        format="%.4g",
+        key="launch_lr",
+        help="ActCoolLR: the initial rate. constant: the rate. 1-cycle and cosine: the peak. "
+        "step: the rate before the first drop.",
+    ),
+)
+momentum = checked(
+    c3,
+    "momentum",
+    c3.number_input(
+        "Momentum",
+        value=DEFAULTS.momentum,
+        step=0.05,
+        key="launch_momentum",
+        disabled=optimizer != "sgd",
+    ),
+)
+weight_decay = checked(
+    c4,
+    "weight_decay",
+    c4.number_input("Weight decay", value=DEFAULTS.weight_decay, format="%.2e", key="launch_wd"),
+)
 
 # ---------------------------------------------------------------- schedules
 st.subheader("Schedule parameters")
@@ -154,26 +183,38 @@ with tabs[ORDER.index("actcool")]:
     sources = [s for s in sources if s != "saved" or len(saved)]
     c1, c2 = st.columns([1, 1])
     ui.drop_stale("launch_target_source", sources)
-    source = c1.radio("Target temperature curve", sources, format_func=TARGET_SOURCES.get,
-                      key="launch_target_source")
+    source = c1.radio(
+        "Target temperature curve",
+        sources,
+        format_func=TARGET_SOURCES.get,
+        key="launch_target_source",
+    )
     t_start, gamma, saved_name = PAPER_T_START, 1.0, None
     calibration = DEFAULTS.calibration
     with c2:
         if source == "default":
-            kind = st.selectbox("Calibration", list(configs.CALIBRATION_LABELS),
-                                format_func=configs.CALIBRATION_LABELS.get,
-                                key="launch_calibration")
+            kind = st.selectbox(
+                "Calibration",
+                list(configs.CALIBRATION_LABELS),
+                format_func=configs.CALIBRATION_LABELS.get,
+                key="launch_calibration",
+            )
             start_bits, fraction = 2.0, 0.25
             if kind == "fixed":
                 start_bits = st.number_input(
-                    "Start temperature (bits of unit:64)", value=2.0, step=0.1,
+                    "Start temperature (bits of unit:64)",
+                    value=2.0,
+                    step=0.1,
                     key="launch_start_bits",
                     help="Scaled by L/64 for unit:L (the temperature is about proportional to "
                     "L). The fixed start needs the unit granularity.",
                 )
             elif kind == "ramp":
                 fraction = st.number_input(
-                    "Warm-up share of training", value=0.25, step=0.05, key="launch_ramp_fraction",
+                    "Warm-up share of training",
+                    value=0.25,
+                    step=0.05,
+                    key="launch_ramp_fraction",
                     help="The rate warms up linearly to the learning rate over this share; "
                     "T_start = λ_peak × median(T̄/λ) of the warm-up's second half.",
                 )
@@ -187,63 +228,101 @@ with tabs[ORDER.index("actcool")]:
                 "temperature; **auto** (the default) is ramp."
             )
         elif source == "power":
-            t_start = st.number_input("T_start (bits)", value=PAPER_T_START, step=0.1,
-                                      key="launch_t_start")
+            t_start = st.number_input(
+                "T_start (bits)", value=PAPER_T_START, step=0.1, key="launch_t_start"
+            )
             gamma = st.number_input("γ", value=1.0, step=0.1, key="launch_gamma")
         elif source == "saved":
             ui.drop_stale("launch_saved", saved["name"].tolist())
             saved_name = st.selectbox("Saved curve", saved["name"].tolist(), key="launch_saved")
         else:
-            st.caption(f"Designed curve: {state['design_curve'].get('kind')} "
-                       "(change it on the Design page).")
+            st.caption(
+                f"Designed curve: {state['design_curve'].get('kind')} "
+                "(change it on the Design page)."
+            )
     try:
         target = configs.target_spec(source, state.get("design_curve"), saved_name, t_start, gamma)
     except ValueError as exc:
         target, target_problem = DEFAULTS.target, str(exc)
     c1, c2, c3 = st.columns(3)
-    response = c1.radio("Control law", list(RESPONSES), format_func=RESPONSES.get,
-                        key="launch_response")
+    response = c1.radio(
+        "Control law", list(RESPONSES), format_func=RESPONSES.get, key="launch_response"
+    )
     smoothing = c1.slider(
-        "Smoothing (weight of the past)", 0.0, 0.95, DEFAULTS.smoothing, 0.05,
-        key="launch_smoothing", help="Weight of the past in the law's running parameter (λ0 "
+        "Smoothing (weight of the past)",
+        0.0,
+        0.95,
+        DEFAULTS.smoothing,
+        0.05,
+        key="launch_smoothing",
+        help="Weight of the past in the law's running parameter (λ0 "
         "or μ) between measurements; 0: each measurement alone.",
     )
     sigma = k = None
     if response == "weibull":
         fit_k = c2.checkbox("Fit k by an LR range scan at step 0", True, key="launch_fit_k")
-        k_value = c2.number_input("k", value=1.0, step=0.05, disabled=fit_k, key="launch_k",
-                                  help="T ∝ λ^k; measured scans give k ≈ 0.9-1.1.")
+        k_value = c2.number_input(
+            "k",
+            value=1.0,
+            step=0.05,
+            disabled=fit_k,
+            key="launch_k",
+            help="T ∝ λ^k; measured scans give k ≈ 0.9-1.1.",
+        )
         k = None if fit_k else checked(c2, "k", float(k_value))
     else:
-        fit_sigma = c2.checkbox("Fit σ by an LR range scan at step 0", True,
-                                key="launch_fit_sigma")
-        sigma_value = c2.number_input("σ", value=1.0, step=0.1, disabled=fit_sigma,
-                                      key="launch_sigma")
+        fit_sigma = c2.checkbox("Fit σ by an LR range scan at step 0", True, key="launch_fit_sigma")
+        sigma_value = c2.number_input(
+            "σ", value=1.0, step=0.1, disabled=fit_sigma, key="launch_sigma"
+        )
         sigma = None if fit_sigma else checked(c2, "sigma", float(sigma_value))
-    lr_min = checked(c3, "lr_min", c3.number_input(
-        "Lowest rate", value=DEFAULTS.lr_min, format="%.1e", key="launch_lr_min"))
-    lr_max = checked(c3, "lr_max", c3.number_input(
-        "Highest rate (0: the learning rate)", value=0.0, format="%.1e", key="launch_lr_max"
-    ) or None)
-    schedule_settings.update(target=target, calibration=calibration, response=response,
-                             smoothing=float(smoothing), sigma=sigma, k=k, lr_min=lr_min,
-                             lr_max=lr_max or None)
+    lr_min = checked(
+        c3,
+        "lr_min",
+        c3.number_input("Lowest rate", value=DEFAULTS.lr_min, format="%.1e", key="launch_lr_min"),
+    )
+    lr_max = checked(
+        c3,
+        "lr_max",
+        c3.number_input(
+            "Highest rate (0: the learning rate)", value=0.0, format="%.1e", key="launch_lr_max"
+        )
+        or None,
+    )
+    schedule_settings.update(
+        target=target,
+        calibration=calibration,
+        response=response,
+        smoothing=float(smoothing),
+        sigma=sigma,
+        k=k,
+        lr_min=lr_min,
+        lr_max=lr_max or None,
+    )
 with tabs[ORDER.index("onecycle")]:
-    pct = st.slider("Warm-up share (pct_start)", 0.05, 0.95, DEFAULTS.onecycle_pct_start, 0.05,
-                    key="launch_pct")
+    pct = st.slider(
+        "Warm-up share (pct_start)", 0.05, 0.95, DEFAULTS.onecycle_pct_start, 0.05, key="launch_pct"
+    )
     schedule_settings["onecycle_pct_start"] = pct
 with tabs[ORDER.index("cosine")]:
-    warmup = st.slider("Linear warm-up share", 0.0, 0.9, DEFAULTS.warmup_fraction, 0.05,
-                       key="launch_warmup")
+    warmup = st.slider(
+        "Linear warm-up share", 0.0, 0.9, DEFAULTS.warmup_fraction, 0.05, key="launch_warmup"
+    )
     schedule_settings["warmup_fraction"] = warmup
 with tabs[ORDER.index("step")]:
     c1, c2 = st.columns(2)
     milestones_text = c1.text_input(
-        "Drops at (fractions of training)", ", ".join(f"{m:g}" for m in DEFAULTS.step_milestones),
+        "Drops at (fractions of training)",
+        ", ".join(f"{m:g}" for m in DEFAULTS.step_milestones),
         key="launch_milestones",
     )
-    factor = checked(c2, "step_factor", c2.number_input(
-        "Factor per drop", value=DEFAULTS.step_factor, format="%.3g", key="launch_factor"))
+    factor = checked(
+        c2,
+        "step_factor",
+        c2.number_input(
+            "Factor per drop", value=DEFAULTS.step_factor, format="%.3g", key="launch_factor"
+        ),
+    )
     schedule_settings["step_factor"] = factor
 with tabs[ORDER.index("constant")]:
     st.caption("Trains at the learning rate above throughout.")
@@ -256,35 +335,72 @@ if "schedulefree" in ORDER:
 
 with st.expander("Measurement and advanced settings"):
     c1, c2, c3, c4 = st.columns(4)
-    measure_every = checked(c1, "measure_every", c1.number_input(
-        "Measure every (steps)", value=DEFAULTS.measure_every, step=1, key="launch_measure_every"))
-    scan_every = checked(c2, "scan_every", c2.number_input(
-        "LR range scan every (epochs, 0: none)", value=DEFAULTS.scan_every, step=1,
-        key="launch_scan_every"))
-    max_steps = checked(c3, "max_steps", c3.number_input(
-        "Stop after steps (0: all)", value=0, step=1, key="launch_max_steps") or None)
-    val_fraction = checked(c4, "val_fraction", c4.number_input(
-        "Validation share", value=DEFAULTS.val_fraction, step=0.05, key="launch_val"))
+    measure_every = checked(
+        c1,
+        "measure_every",
+        c1.number_input(
+            "Measure every (steps)",
+            value=DEFAULTS.measure_every,
+            step=1,
+            key="launch_measure_every",
+        ),
+    )
+    scan_every = checked(
+        c2,
+        "scan_every",
+        c2.number_input(
+            "LR range scan every (epochs, 0: none)",
+            value=DEFAULTS.scan_every,
+            step=1,
+            key="launch_scan_every",
+        ),
+    )
+    max_steps = checked(
+        c3,
+        "max_steps",
+        c3.number_input("Stop after steps (0: all)", value=0, step=1, key="launch_max_steps")
+        or None,
+    )
+    val_fraction = checked(
+        c4,
+        "val_fraction",
+        c4.number_input(
+            "Validation share", value=DEFAULTS.val_fraction, step=0.05, key="launch_val"
+        ),
+    )
     c1, c2, c3, c4 = st.columns(4)
     device = c1.selectbox("Device", ("auto", "cpu", "cuda"), key="launch_device")
-    workers = checked(c2, "num_workers", c2.number_input(
-        "Prefetch threads", value=0, step=1, key="launch_workers"))
-    data_dir = c3.text_input("Data folder", DEFAULTS.data_dir, key="launch_data_dir",
-                             help="Where fashion-mnist, cifar10 and relative image folders are "
-                             "read from; defaults to $ACTCOOL_DATA_DIR, else ./data.")
-    download = c3.checkbox("Download a missing dataset into it (needs internet)", False,
-                           key="launch_download")
+    workers = checked(
+        c2,
+        "num_workers",
+        c2.number_input("Prefetch threads", value=0, step=1, key="launch_workers"),
+    )
+    data_dir = c3.text_input(
+        "Data folder",
+        DEFAULTS.data_dir,
+        key="launch_data_dir",
+        help="Where fashion-mnist, cifar10 and relative image folders are "
+        "read from; defaults to $ACTCOOL_DATA_DIR, else ./data.",
+    )
+    download = c3.checkbox(
+        "Download a missing dataset into it (needs internet)", False, key="launch_download"
+    )
     tags_text = c4.text_input("Tags (comma-separated)", "", key="launch_tags")
     c1, c2, c3 = st.columns([1, 1, 2])
     granularity_kind = c1.selectbox(
-        "Pattern granularity", list(configs.GRANULARITY_LABELS),
-        format_func=configs.GRANULARITY_LABELS.get, key="launch_granularity",
+        "Pattern granularity",
+        list(configs.GRANULARITY_LABELS),
+        format_func=configs.GRANULARITY_LABELS.get,
+        key="launch_granularity",
         help="What counts as one activation pattern when the temperature is measured. "
         "Temperatures of different granularities are not comparable.",
     )
     pattern_length = c2.number_input(
-        "Units per pattern (L)", value=configs.DEFAULT_PATTERN_LENGTH, step=1,
-        key="launch_pattern_length", disabled=granularity_kind != "unit",
+        "Units per pattern (L)",
+        value=configs.DEFAULT_PATTERN_LENGTH,
+        step=1,
+        key="launch_pattern_length",
+        disabled=granularity_kind != "unit",
         help="unit granularity only: T = −L·log2(1 − q), q the fraction of flipped units.",
     )
     c3.caption(
@@ -328,27 +444,53 @@ if target != "default" and not target_problem:
         for message in [*reach_errors, *reach_warnings]:
             st.warning(f"ActCoolLR target: {message}.", icon=":material/thermostat:")
 settings = {
-    "model": model, "dataset": dataset, "epochs": int(epochs), "batch_size": int(batch_size),
-    "optimizer": optimizer, "lr": float(lr), "momentum": float(momentum) if optimizer == "sgd" else 0.0,
-    "weight_decay": float(weight_decay), "measure_every": int(measure_every),
-    "scan_every": int(scan_every), "max_steps": None if max_steps is None else int(max_steps),
-    "val_fraction": float(val_fraction), "device": device, "num_workers": int(workers),
-    "data_dir": data_dir, "download": download, "tags": tags, "step_milestones": milestones,
+    "model": model,
+    "dataset": dataset,
+    "epochs": int(epochs),
+    "batch_size": int(batch_size),
+    "optimizer": optimizer,
+    "lr": float(lr),
+    "momentum": float(momentum) if optimizer == "sgd" else 0.0,
+    "weight_decay": float(weight_decay),
+    "measure_every": int(measure_every),
+    "scan_every": int(scan_every),
+    "max_steps": None if max_steps is None else int(max_steps),
+    "val_fraction": float(val_fraction),
+    "device": device,
+    "num_workers": int(workers),
+    "data_dir": data_dir,
+    "download": download,
+    "tags": tags,
+    "step_milestones": milestones,
     "granularity": granularity,
     **schedule_settings,
 }
 
 with c2.container(border=True):
-    schedule = st.selectbox("Schedule", ORDER, index=ORDER.index(DEFAULTS.schedule),
-                            format_func=schedule_label, key="launch_schedule")
-    st.caption(f"Queues {len(seeds)} run{'s' if len(seeds) > 1 else ''} (one per seed), "
-               f"temperature at granularity {granularity}.")
+    schedule = st.selectbox(
+        "Schedule",
+        ORDER,
+        index=ORDER.index(DEFAULTS.schedule),
+        format_func=schedule_label,
+        key="launch_schedule",
+    )
+    st.caption(
+        f"Queues {len(seeds)} run{'s' if len(seeds) > 1 else ''} (one per seed), "
+        f"temperature at granularity {granularity}."
+    )
     launch = st.button("Launch", type="primary", icon=":material/rocket_launch:", key="do_launch")
 with c3.container(border=True):
-    compared = st.multiselect("Schedules to compare", ORDER, default=["actcool", "onecycle"],
-                              format_func=schedule_label, key="launch_compared")
-    st.caption(f"Queues {len(compared) * len(seeds)} runs with otherwise identical settings, "
-               f"temperature at granularity {granularity}.")
+    compared = st.multiselect(
+        "Schedules to compare",
+        ORDER,
+        default=["actcool", "onecycle"],
+        format_func=schedule_label,
+        key="launch_compared",
+    )
+    st.caption(
+        f"Queues {len(compared) * len(seeds)} runs with otherwise identical settings, "
+        f"temperature at granularity {granularity}."
+    )
     compare = st.button("Compare schedules", icon=":material/compare_arrows:", key="do_compare")
 
 if launch or compare:
@@ -357,8 +499,12 @@ if launch or compare:
         problems.append(target_problem)
     if "actcool" in chosen:
         problems.extend(reach_errors)
-    if "actcool" in chosen and target == "default" and calibration.startswith("fixed") and (
-            not granularity.startswith("unit")):
+    if (
+        "actcool" in chosen
+        and target == "default"
+        and calibration.startswith("fixed")
+        and (not granularity.startswith("unit"))
+    ):
         problems.append(
             f"calibration {calibration}: a fixed start temperature is defined for the unit "
             f"granularity, not {granularity}; choose auto or ramp (or a unit granularity)"
@@ -391,7 +537,8 @@ def queue_panel() -> None:
         st.caption(f"Started a background worker (pid {pid}) for the queued runs.")
     st.subheader("Queue")
     st.caption(
-        f"Background worker: running (pid {pid})." if pid
+        f"Background worker: running (pid {pid})."
+        if pid
         else "Background worker: not running; it starts when you queue a run."
     )
     if len(live) == 0:
@@ -400,9 +547,13 @@ def queue_panel() -> None:
     for run in live.sort_values("created_at").to_dict("records"):
         c1, c2, c3 = st.columns([4, 2, 1], vertical_alignment="center")
         c1.write(summary.run_label(run))
-        where = run_location(run.get("device"), run.get("host")) if run["status"] == "running" else ""
-        c2.caption(f"queued at {pd.Timestamp(run['created_at']).strftime('%H:%M:%S')} UTC"
-                   + (f" · {where}" if where else ""))
+        where = (
+            run_location(run.get("device"), run.get("host")) if run["status"] == "running" else ""
+        )
+        c2.caption(
+            f"queued at {pd.Timestamp(run['created_at']).strftime('%H:%M:%S')} UTC"
+            + (f" · {where}" if where else "")
+        )
         if run["status"] == "queued" and c3.button("Remove", key=f"do_remove_{run['id']}"):
             try:
                 with data.guard():

@@ -29,7 +29,11 @@ DELETED = "deleted_flash"  # session key: what was deleted, said once on the nex
 LOG_CHARS = 20_000  # the end of a run's log shown on the page
 state = st.session_state
 FIT_COLUMNS = {  # the scan-fit table's number formats
-    "e^μ": "%.3g", "σ": "%.2f", "Gaussian RMSE": "%.3f", "λ0": "%.3g", "k": "%.2f",
+    "e^μ": "%.3g",
+    "σ": "%.2f",
+    "Gaussian RMSE": "%.3f",
+    "λ0": "%.3g",
+    "k": "%.2f",
     "Weibull RMSE": "%.3f",
 }
 
@@ -101,10 +105,17 @@ def run_panel(run_id: str, was_live: bool) -> None:
                 data.clear()
                 st.toast("Stop requested: the trainer checkpoints and stops within seconds.")
         else:
-            if status in summary.RESUMABLE and has_checkpoint(run_id) and st.button(
-                    "Resume", icon=":material/play_arrow:", key=f"do_resume_{run_id}",
-                    width="stretch", help="Back into the queue; a worker continues it from its "
-                    "last checkpoint."):
+            if (
+                status in summary.RESUMABLE
+                and has_checkpoint(run_id)
+                and st.button(
+                    "Resume",
+                    icon=":material/play_arrow:",
+                    key=f"do_resume_{run_id}",
+                    width="stretch",
+                    help="Back into the queue; a worker continues it from its last checkpoint.",
+                )
+            ):
                 try:
                     with data.guard():
                         worker.resume(data.store(), run_id)
@@ -113,16 +124,19 @@ def run_panel(run_id: str, was_live: bool) -> None:
                 else:
                     data.clear()
                     st.rerun()
-            if st.button("Delete", icon=":material/delete:", key=f"do_delete_{run_id}",
-                         width="stretch"):
+            if st.button(
+                "Delete", icon=":material/delete:", key=f"do_delete_{run_id}", width="stretch"
+            ):
                 state[DELETING] = run_id
     if state.get(DELETING) == run_id and status not in summary.LIVE:
         confirm_delete(run)
 
     ui.status_message(run, run_log(run_id) if status in ("failed", "diverged") else "")
     if status in summary.RESUMABLE and not has_checkpoint(run_id):
-        st.caption("It cannot resume: it ended before its first checkpoint (written at the end "
-                   "of each epoch and at a stop). Launch it again instead.")
+        st.caption(
+            "It cannot resume: it ended before its first checkpoint (written at the end "
+            "of each epoch and at a stop). Launch it again instead."
+        )
     if status == "queued" and len(steps) == 0:
         st.caption("Its charts appear here as soon as the worker starts it.")
         return
@@ -130,25 +144,34 @@ def run_panel(run_id: str, was_live: bool) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Steps", f"{done.done:,}" + (f" / {done.total:,}" if done.total else ""))
     if status == "running":
-        c2.metric("Speed (steps/s)",
-                  f"{done.steps_per_second:.1f}" if done.steps_per_second else "—")
+        c2.metric(
+            "Speed (steps/s)", f"{done.steps_per_second:.1f}" if done.steps_per_second else "—"
+        )
     else:
         wall = (run.get("summary") or {}).get("wall_time")
         c2.metric("Training time", summary.format_duration(wall))
     c3.metric("ETA", summary.format_duration(done.eta_seconds) if status == "running" else "—")
     last_temperature = steps["mean_temperature"].dropna()
-    c4.metric("Mean temperature",
-              f"{last_temperature.iloc[-1]:.2f} bits" if len(last_temperature) else "—",
-              help=f"Measured at granularity {granularity}: temperatures of runs at other "
-              "granularities are not comparable.")
+    c4.metric(
+        "Mean temperature",
+        f"{last_temperature.iloc[-1]:.2f} bits" if len(last_temperature) else "—",
+        help=f"Measured at granularity {granularity}: temperatures of runs at other "
+        "granularities are not comparable.",
+    )
     if done.total:
         st.progress(done.fraction, text=f"{done.fraction:.0%} of training")
 
     with data.guard():
         scans, fits = data.scans(run_id), data.fits(run_id)
         figures = charts.run_figures(
-            steps, data.site_matrix(run_id), data.evaluations(run_id), scans, fits,
-            schedule=schedule, total_steps=done.total, granularity=granularity,
+            steps,
+            data.site_matrix(run_id),
+            data.evaluations(run_id),
+            scans,
+            fits,
+            schedule=schedule,
+            total_steps=done.total,
+            granularity=granularity,
         )
     for left_name, right_name in (("lr", "temperature"), ("sites", "error"), ("scans", "fits")):
         left, right = st.columns(2, gap="medium")
@@ -170,7 +193,9 @@ def has_checkpoint(run_id: str) -> bool:
 def run_log(run_id: str) -> str:
     """The end of the log its worker process wrote (``<home>/logs/RUN_ID.log``), or ""."""
     try:
-        return (Path(data.home()) / "logs" / f"{run_id}.log").read_text(errors="replace")[-LOG_CHARS:]
+        return (Path(data.home()) / "logs" / f"{run_id}.log").read_text(errors="replace")[
+            -LOG_CHARS:
+        ]
     except OSError:
         return ""
 
@@ -178,8 +203,11 @@ def run_log(run_id: str) -> str:
 def confirm_delete(run: dict) -> None:
     """Ask before deleting a run with its metrics, checkpoints and log."""
     with st.container(border=True):
-        st.warning(f"Delete run **{run['name']}** ({run['id']}) with its metrics, checkpoints "
-                   "and log? This cannot be undone.", icon=":material/delete:")
+        st.warning(
+            f"Delete run **{run['name']}** ({run['id']}) with its metrics, checkpoints "
+            "and log? This cannot be undone.",
+            icon=":material/delete:",
+        )
         c1, c2, _ = st.columns([1, 1, 4])
         if c1.button("Delete permanently", type="primary", key=f"do_confirm_delete_{run['id']}"):
             state.pop(DELETING, None)
@@ -212,10 +240,13 @@ def scan_fits(scans: pd.DataFrame, fits: pd.DataFrame, granularity: str) -> None
     ui.drop_stale("runs_scan_step", scan_steps)
     ui.drop_stale("runs_scan_site", sites)
     c1, c2, _ = st.columns([1, 1, 2])
-    step = c1.selectbox("Scan at step", scan_steps, index=len(scan_steps) - 1,
-                        key="runs_scan_step")
-    site = c2.selectbox("Site", sites, key="runs_scan_site",
-                        format_func=lambda s: "mean over sites" if s == "mean" else s)
+    step = c1.selectbox("Scan at step", scan_steps, index=len(scan_steps) - 1, key="runs_scan_step")
+    site = c2.selectbox(
+        "Site",
+        sites,
+        key="runs_scan_site",
+        format_func=lambda s: "mean over sites" if s == "mean" else s,
+    )
     left, right = st.columns(2, gap="medium")
     with left:
         ui.chart(charts.scan_fit_figure(scans, fits, step, site, granularity))
@@ -225,9 +256,12 @@ def scan_fits(scans: pd.DataFrame, fits: pd.DataFrame, granularity: str) -> None
             "P = 1 − exp(−(λ/λ0)^k), RMSE in probability; *better* is the lower RMSE."
         )
         st.dataframe(
-            summary.fit_table(fits, step), hide_index=True, width="stretch",
-            column_config={c: st.column_config.NumberColumn(format=f)
-                           for c, f in FIT_COLUMNS.items()},
+            summary.fit_table(fits, step),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                c: st.column_config.NumberColumn(format=f) for c, f in FIT_COLUMNS.items()
+            },
         )
 
 

@@ -48,8 +48,9 @@ def test_step_without_inputs_equals_step_with_them(image_batches):
         torch.manual_seed(4)
         model = BNDropNet()
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        with ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=14, measure_every=3,
-                       scan_every=7) as sched:
+        with ActCoolLR(
+            opt, model, PowerCurve(PAPER_T_START), total_steps=14, measure_every=3, scan_every=7
+        ) as sched:
             return _train(model, opt, image_batches, sched, 14, explicit)
 
     lrs, found = run(explicit=False)
@@ -61,8 +62,14 @@ def test_step_without_inputs_equals_step_with_them(image_batches):
 def test_monitor_replays_positional_and_keyword_arguments():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(3)
-    batches = [(torch.randn(10, 6, generator=g), torch.randn(10, 6, generator=g),
-                torch.randint(0, 3, (10,), generator=g)) for _ in range(4)]
+    batches = [
+        (
+            torch.randn(10, 6, generator=g),
+            torch.randn(10, 6, generator=g),
+            torch.randint(0, 3, (10,), generator=g),
+        )
+        for _ in range(4)
+    ]
 
     def run(explicit):
         torch.manual_seed(1)
@@ -160,8 +167,11 @@ def test_close_and_with_remove_every_hook(image_batches):
     lr = sched.get_last_lr()
     state = sched.state_dict()  # still usable for a last checkpoint
     assert state["last_epoch"] == 1 and lr == [opt.param_groups[0]["lr"]]
-    with pytest.raises(RuntimeError, match=r"^ActCoolLR is closed: its hooks were removed by "
-                       r"close\(\); create a new scheduler$"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"^ActCoolLR is closed: its hooks were removed by "
+        r"close\(\); create a new scheduler$",
+    ):
         sched.step()
 
 
@@ -172,8 +182,11 @@ def test_a_closed_monitor_raises_and_remove_is_an_alias():
     assert _hooks(model, opt) == (4, 2)
     monitor.remove()
     assert monitor.closed and _hooks(model, opt) == (0, 0)
-    with pytest.raises(RuntimeError, match=r"TemperatureMonitor is closed: .*close\(\); "
-                       r"create a new monitor"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"TemperatureMonitor is closed: .*close\(\); "
+        r"create a new monitor",
+    ):
         monitor.step()
     with TemperatureMonitor(model, optimizer=opt) as m2:
         assert _hooks(model, opt) == (4, 2)
@@ -183,8 +196,9 @@ def test_a_closed_monitor_raises_and_remove_is_an_alias():
 def test_an_epoch_argument_is_refused():
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=10) as sched, pytest.raises(
-        TypeError, match=r"not an epoch \(3\)"
+    with (
+        ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=10) as sched,
+        pytest.raises(TypeError, match=r"not an epoch \(3\)"),
     ):
         sched.step(3)
 

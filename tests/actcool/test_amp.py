@@ -64,13 +64,27 @@ def _run(batches, steps=STEPS, save_at=None, checkpoint=None, scheduler="actcool
                 measured.append((t, m.scan is not None, m.mean_temperature))
             if t + 1 == save_at:
                 buf = io.BytesIO()
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                            "rng": torch.get_rng_state(), "step": t + 1}, buf)
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "scaler": scaler.state_dict(),
+                        "rng": torch.get_rng_state(),
+                        "step": t + 1,
+                    },
+                    buf,
+                )
                 saved = buf.getvalue()
     order = [str(w.message) for w in caught if "lr_scheduler.step()" in str(w.message)]
-    return {"lrs": lrs, "measured": measured, "saved": saved, "sched": sched,
-            "optimizer_steps": optimizer_steps, "warnings": order}
+    return {
+        "lrs": lrs,
+        "measured": measured,
+        "saved": saved,
+        "sched": sched,
+        "optimizer_steps": optimizer_steps,
+        "warnings": order,
+    }
 
 
 def test_a_skipped_step_is_not_measured_and_its_measurement_moves(image_batches):
@@ -83,7 +97,11 @@ def test_a_skipped_step_is_not_measured_and_its_measurement_moves(image_batches)
     # step 0's measurement and scan (which fits k) happen at step 1, step 3's at step 4;
     # the regular ones (6, 9, 12) stay where they are
     assert [(t, scan) for t, scan, _ in run["measured"]] == [
-        (1, True), (4, False), (6, False), (9, False), (12, False)
+        (1, True),
+        (4, False),
+        (6, False),
+        (9, False),
+        (12, False),
     ]
     assert all(temp > 0 for _, _, temp in run["measured"][:4])  # (lr_min by step 12)
     assert sched.k is not None

@@ -90,9 +90,16 @@ def _ramp_run(batches, steps, save_at=None, checkpoint=None):
             temps.append(sched.last_measurement.mean_temperature)
         if t + 1 == save_at:
             buf = io.BytesIO()
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "rng": torch.get_rng_state(),
-                        "step": t + 1}, buf)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "step": t + 1,
+                },
+                buf,
+            )
             saved = buf.getvalue()
     return sched, lrs, temps, saved
 

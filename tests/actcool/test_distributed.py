@@ -65,7 +65,9 @@ def _train(x, y, world, given):
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     measured = {"manual": model, "ddp": ddp, "ddp.module": ddp.module if ddp else None}[given]
     lrs, temps = [], []
-    with ActCoolLR(opt, measured, PowerCurve(PAPER_T_START), total_steps=20, measure_every=2) as sched:
+    with ActCoolLR(
+        opt, measured, PowerCurve(PAPER_T_START), total_steps=20, measure_every=2
+    ) as sched:
         for _ in range(20):
             loss = nn.functional.cross_entropy(trained(x), y)
             opt.zero_grad()

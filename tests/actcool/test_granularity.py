@@ -30,8 +30,12 @@ def test_parse_and_str_round_trip():
 
 @pytest.mark.parametrize(
     "bad, match",
-    [("channel", "unknown granularity 'channel'"), ("sample:4", "only 'unit'"),
-     ("unit:x", "must be an integer"), ("unit:0", "pattern_length must be a positive")],
+    [
+        ("channel", "unknown granularity 'channel'"),
+        ("sample:4", "only 'unit'"),
+        ("unit:x", "must be an integer"),
+        ("unit:0", "pattern_length must be a positive"),
+    ],
 )
 def test_bad_granularities_say_what_is_accepted(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -11,7 +11,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from actcool import ActCoolLR, PowerCurve
 
-L = pytest.importorskip("lightning", reason="needs the lightning extra: pip install -e .[lightning]")
+L = pytest.importorskip(
+    "lightning", reason="needs the lightning extra: pip install -e .[lightning]"
+)
 
 EPOCHS, BATCHES = 3, 10  # 30 steps, 10 per epoch
 
@@ -19,8 +21,9 @@ EPOCHS, BATCHES = 3, 10  # 30 steps, 10 per epoch
 class Classifier(L.LightningModule):
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
-                                 nn.Linear(32, 3))
+        self.net = nn.Sequential(
+            nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3)
+        )
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -28,10 +31,17 @@ class Classifier(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.parameters(), lr=0.2, momentum=0.9)
-        scheduler = ActCoolLR(optimizer, self.net, PowerCurve(3.0), measure_every=3,
-                              total_steps=self.trainer.estimated_stepping_batches)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = ActCoolLR(
+            optimizer,
+            self.net,
+            PowerCurve(3.0),
+            measure_every=3,
+            total_steps=self.trainer.estimated_stepping_batches,
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def on_train_end(self):
         self.lr_schedulers().close()  # the scheduler's hooks go with the fit
@@ -64,12 +74,20 @@ def _fit(tmp_path, ckpt_path=None, checkpoints=False):
     module, record = Classifier(), Record()
     callbacks = [record]
     if checkpoints:
-        callbacks.append(L.pytorch.callbacks.ModelCheckpoint(
-            dirpath=tmp_path, every_n_epochs=1, save_top_k=-1))
+        callbacks.append(
+            L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, every_n_epochs=1, save_top_k=-1)
+        )
     trainer = L.Trainer(
-        max_epochs=EPOCHS, accelerator="cpu", devices=1, logger=False,
-        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=checkpoints,
-        num_sanity_val_steps=0, default_root_dir=tmp_path, callbacks=callbacks,
+        max_epochs=EPOCHS,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=checkpoints,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+        callbacks=callbacks,
     )
     trainer.fit(module, _data(), ckpt_path=ckpt_path)
     return trainer, module, record

@@ -104,7 +104,11 @@ def test_every_granularity_matches_the_slow_reference(model_cls, batches, granul
         opt.step()
         after = _reference_step(model_cls, model, x, rng_before)
         m = monitor.step(x)
-        for ref_kind, counter in (("sample", "samples"), ("position", "positions"), ("unit", "bits")):
+        for ref_kind, counter in (
+            ("sample", "samples"),
+            ("position", "positions"),
+            ("unit", "bits"),
+        ):
             changed, totals = reference_counts(before, after, ref_kind)
             assert list(m.counts[counter]) == changed, (step, counter)
             assert list(m.totals[counter]) == totals, (step, counter)

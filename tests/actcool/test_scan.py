@@ -42,8 +42,13 @@ def test_scan_evaluates_theta_plus_lambda_delta(opt_name):
     opt = OPTIMIZERS[opt_name](model.parameters())
     lrs = np.logspace(-3, 3, 13)
     monitor = TemperatureMonitor(
-        model, measure_every=1, scan_every=2, scan_lrs=lrs, optimizer=opt,
-        granularity="sample", compare_with=("position",),
+        model,
+        measure_every=1,
+        scan_every=2,
+        scan_lrs=lrs,
+        optimizer=opt,
+        granularity="sample",
+        compare_with=("position",),
     )
     g = torch.Generator().manual_seed(1)
     for step in range(4):  # scans at steps 0 and 2, after optimizer state has built up
@@ -72,7 +77,8 @@ def test_scan_evaluates_theta_plus_lambda_delta(opt_name):
         assert m.scan.totals["bits"].tolist() == [640]
         np.testing.assert_allclose(
             m.scan.temperatures_at("unit:64")[0],
-            -64 * np.log2(1 - np.minimum(np.array([int(f.sum()) for f in flips]) / 640, 1 - 1 / 1280)),
+            -64
+            * np.log2(1 - np.minimum(np.array([int(f.sum()) for f in flips]) / 640, 1 - 1 / 1280)),
         )
         assert expected[0] < expected[-1]  # the grid spans a real transition
         np.testing.assert_allclose(
@@ -146,8 +152,9 @@ def test_overflowing_rates_count_as_changed(image_batches):
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     lrs = [1e-3, 1e10, 1e30, 1e38, 1e300]
-    monitor = TemperatureMonitor(model, scan_every=1, scan_lrs=lrs, optimizer=opt,
-                                 granularity="sample")
+    monitor = TemperatureMonitor(
+        model, scan_every=1, scan_lrs=lrs, optimizer=opt, granularity="sample"
+    )
     x, y = image_batches[0]
     m = train_step(model, opt, x, y, monitor)
     # at 1e300 every weight is inf/NaN: every pattern changed, temperature at its maximum
@@ -161,8 +168,9 @@ def test_zero_learning_rate_scans_along_the_negative_gradient(image_batches):
     model = OneLayer()
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
     lrs = [0.01, 1.0, 100.0]
-    monitor = TemperatureMonitor(model, scan_every=1, scan_lrs=lrs, optimizer=opt,
-                                 granularity="sample")
+    monitor = TemperatureMonitor(
+        model, scan_every=1, scan_lrs=lrs, optimizer=opt, granularity="sample"
+    )
     x = torch.randn(32, 6)
     loss = model(x).pow(2).mean()
     opt.zero_grad()

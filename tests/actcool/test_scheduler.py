@@ -49,7 +49,15 @@ def test_controller_produces_the_spec_sequence():
     curve = PowerCurve(PAPER_T_START, 1.0)
     temps = [0.4, 2.5, 3.4, 1.0, 6.0, 0.0]
     k, n, b, sigma = 4, 24, 64, 1.3
-    ctrl = TemperatureController(response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.1, total_steps=n, measure_every=k, sigma=sigma)
+    ctrl = TemperatureController(
+        response="gaussian",
+        smoothing=0.0,
+        max_rise=None,
+        lr_initial=0.1,
+        total_steps=n,
+        measure_every=k,
+        sigma=sigma,
+    )
     got = [ctrl.lr_at(0)]
     for t in range(n):
         if t % k == 0:
@@ -66,33 +74,88 @@ def test_controller_produces_the_spec_sequence():
 def test_clamping_and_non_finite_inputs():
     curve = PowerCurve(PAPER_T_START)
     ctrl = TemperatureController(
-        response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.1, total_steps=100, measure_every=10, sigma=1.0, lr_min=1e-3, lr_max=0.5
+        response="gaussian",
+        smoothing=0.0,
+        max_rise=None,
+        lr_initial=0.1,
+        total_steps=100,
+        measure_every=10,
+        sigma=1.0,
+        lr_min=1e-3,
+        lr_max=0.5,
     )
     assert ctrl.observe(0, 0.1, 0.0, 128, curve) == 0.5  # cold: wants a huge rate, clamped
     assert ctrl.observe(10, 0.5, 8.0, 128, curve) == pytest.approx(
         0.5 * math.exp(1.0 * (PHI_INV(1 - 2 ** -(PAPER_T_START * 0.8)) - PHI_INV(1 - 1 / 256)))
     )
     ctrl2 = TemperatureController(
-        response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.1, total_steps=100, measure_every=10, sigma=50.0, lr_min=1e-3
+        response="gaussian",
+        smoothing=0.0,
+        max_rise=None,
+        lr_initial=0.1,
+        total_steps=100,
+        measure_every=10,
+        sigma=50.0,
+        lr_min=1e-3,
     )
     assert ctrl2.observe(0, 0.1, 8.0, 128, PowerCurve(0.0)) == 1e-3  # hot: clamped below
     for bad in [float("nan"), float("inf")]:
-        c = TemperatureController(response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.1, total_steps=100, measure_every=10, sigma=1.0)
+        c = TemperatureController(
+            response="gaussian",
+            smoothing=0.0,
+            max_rise=None,
+            lr_initial=0.1,
+            total_steps=100,
+            measure_every=10,
+            sigma=1.0,
+        )
         lr = c.observe(0, 0.1, bad, 128, curve)
         assert lr == 0.1 and c.diverged
         assert all(math.isfinite(c.lr_at(t)) for t in range(30))
-    c = TemperatureController(response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.1, total_steps=100, measure_every=10, sigma=1.0)
+    c = TemperatureController(
+        response="gaussian",
+        smoothing=0.0,
+        max_rise=None,
+        lr_initial=0.1,
+        total_steps=100,
+        measure_every=10,
+        sigma=1.0,
+    )
     assert math.isfinite(c.observe(0, float("nan"), 1.0, 128, curve)) and c.diverged
     # a zero rate cannot give ln λ; it is read as lr_min, never NaN
-    c = TemperatureController(response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.0, total_steps=100, measure_every=10, sigma=1.0)
+    c = TemperatureController(
+        response="gaussian",
+        smoothing=0.0,
+        max_rise=None,
+        lr_initial=0.0,
+        total_steps=100,
+        measure_every=10,
+        sigma=1.0,
+    )
     assert math.isfinite(c.observe(0, 0.0, 0.0, 128, curve))
     with pytest.raises(ValueError, match="lr_min"):
-        TemperatureController(response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.1, total_steps=10, lr_min=1.0, lr_max=0.1)
+        TemperatureController(
+            response="gaussian",
+            smoothing=0.0,
+            max_rise=None,
+            lr_initial=0.1,
+            total_steps=10,
+            lr_min=1.0,
+            lr_max=0.1,
+        )
 
 
 def test_a_saturated_measurement_uses_the_scan_fit():
     curve = PowerCurve(PAPER_T_START)
-    c = TemperatureController(response="gaussian", smoothing=0.0, max_rise=None, lr_initial=0.5, total_steps=100, measure_every=10, sigma=1.2)
+    c = TemperatureController(
+        response="gaussian",
+        smoothing=0.0,
+        max_rise=None,
+        lr_initial=0.5,
+        total_steps=100,
+        measure_every=10,
+        sigma=1.2,
+    )
     # every pattern changed (8 bits at B=128): the point estimate is biased, the scan's μ is used
     lr = c.observe(0, 0.5, 8.0, 128, curve, scan_mu=-4.0)
     assert c.mu == -4.0
@@ -139,8 +202,17 @@ def test_scheduler_applies_the_sequence_to_every_param_group():
     )
     curve = DrawnCurve([(0, 3.0), (0.5, 2.0), (1, 0.5)])
     k, n, b = 5, 30, 16
-    sched = ActCoolLR(opt, model, curve, total_steps=n, sigma=0.9, measure_every=k,
-                      response="gaussian", smoothing=0.0, lr_max=10.0)
+    sched = ActCoolLR(
+        opt,
+        model,
+        curve,
+        total_steps=n,
+        sigma=0.9,
+        measure_every=k,
+        response="gaussian",
+        smoothing=0.0,
+        lr_max=10.0,
+    )
     sched.controller.max_rise = None
     assert isinstance(sched, LRScheduler)
     temps = [1.0, 3.5, 2.0, 2.2, 0.7, 1.5]
@@ -163,8 +235,15 @@ def test_sigma_is_fitted_from_a_scan_at_the_first_step(image_batches):
     torch.manual_seed(0)
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=50, response="gaussian",
-                      smoothing=0.0, granularity="sample")
+    sched = ActCoolLR(
+        opt,
+        model,
+        PowerCurve(PAPER_T_START),
+        total_steps=50,
+        response="gaussian",
+        smoothing=0.0,
+        granularity="sample",
+    )
     assert sched.sigma is None
     x, y = image_batches[0]
     train_step(model, opt, x, y, sched)
@@ -195,7 +274,9 @@ def test_k_is_fitted_from_a_scan_at_the_first_step(image_batches):
 def test_non_finite_loss_marks_divergence_and_holds_the_rate(image_batches):
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=50, sigma=1.0, measure_every=2)
+    sched = ActCoolLR(
+        opt, model, PowerCurve(PAPER_T_START), total_steps=50, sigma=1.0, measure_every=2
+    )
     x, y = image_batches[0]
     train_step(model, opt, x, y)
     sched.step(x, loss=float("nan"))
@@ -286,8 +367,9 @@ def test_works_with_common_optimizers(make_opt, image_batches):
     assert sched.k is not None and sched.controller.log_gain is not None
 
 
-def weibull_sequence(lr0, temps, k_exp, beta, curve, n, k, res, steps, lr_min=1e-6, lr_max=10.0,
-                     max_rise=2.0):
+def weibull_sequence(
+    lr0, temps, k_exp, beta, curve, n, k, res, steps, lr_min=1e-6, lr_max=10.0, max_rise=2.0
+):
     """The Weibull law with smoothing written out by hand: ln a_t = ln T − k ln λ_t,
     ln â ← β ln â + (1 − β) ln a_t, λ* = (C/â)^(1/k)."""
     lrs, log_a = [lr0], None
@@ -312,8 +394,9 @@ def test_weibull_law_with_smoothing_matches_the_closed_form(beta):
     curve = PowerCurve(2.0, 1.0)
     temps = [0.3, 2.5, 1.4, 0.0, 4.0, 1.0]
     k, n, res, k_exp = 4, 24, 1000, 1.1
-    ctrl = TemperatureController(lr_initial=0.05, total_steps=n, measure_every=k, k=k_exp,
-                                 smoothing=beta)
+    ctrl = TemperatureController(
+        lr_initial=0.05, total_steps=n, measure_every=k, k=k_exp, smoothing=beta
+    )
     got = [ctrl.lr_at(0)]
     for t in range(n):
         if t % k == 0:
@@ -321,16 +404,16 @@ def test_weibull_law_with_smoothing_matches_the_closed_form(beta):
         got.append(ctrl.lr_at(t + 1))
         if (t + 1) % k == 0:
             assert got[-1] == lr_star
-    assert got == pytest.approx(weibull_sequence(0.05, temps, k_exp, beta, curve, n, k, res, n),
-                                rel=1e-9)
+    assert got == pytest.approx(
+        weibull_sequence(0.05, temps, k_exp, beta, curve, n, k, res, n), rel=1e-9
+    )
     if beta == 0.0:  # the exact law λ_t·(C/T̄)^(1/k), here limited to 2·λ_t
         assert 0.05 * (curve(k / n) / 0.3) ** (1 / k_exp) > 0.1
         assert got[k] == pytest.approx(0.1)
 
 
 def test_weibull_law_at_the_end_and_for_bad_arguments():
-    c = TemperatureController(lr_initial=0.1, total_steps=10, measure_every=10, k=1.0,
-                              lr_min=1e-4)
+    c = TemperatureController(lr_initial=0.1, total_steps=10, measure_every=10, k=1.0, lr_min=1e-4)
     assert c.observe(0, 0.1, 1.0, 1000, PowerCurve(2.0)) == 1e-4  # target 0 at the end: lr_min
     with pytest.raises(ValueError, match="response"):
         TemperatureController(lr_initial=0.1, total_steps=10, response="cauchy")
@@ -341,9 +424,19 @@ def test_weibull_law_at_the_end_and_for_bad_arguments():
 
 
 def test_a_controller_state_saved_before_the_weibull_law_resumes_as_gaussian():
-    old = {"lr_initial": 0.1, "total_steps": 10, "measure_every": 2, "lr_min": 1e-6,
-           "lr_max": 10.0, "sigma": 1.0, "mu": -2.0, "ramp_start": 0, "ramp_from": 0.1,
-           "ramp_to": 0.2, "diverged": False}
+    old = {
+        "lr_initial": 0.1,
+        "total_steps": 10,
+        "measure_every": 2,
+        "lr_min": 1e-6,
+        "lr_max": 10.0,
+        "sigma": 1.0,
+        "mu": -2.0,
+        "ramp_start": 0,
+        "ramp_from": 0.1,
+        "ramp_to": 0.2,
+        "diverged": False,
+    }
     c = TemperatureController(lr_initial=0.1, total_steps=10)
     c.load_state_dict(old)
     assert c.response == "gaussian" and c.smoothing == 0.0 and c.lr_at(2) == 0.2

@@ -25,7 +25,7 @@ def test_counts_match_direct_counts_at_any_size(shape):
     _write_pattern(a, ref, nonnegative=False)
     _write_pattern(b, now, nonnegative=False)
     assert ref.numel() == _padded_length(a.numel()) and ref.numel() % (8 * 255) == 0
-    assert not ref[a.numel():].any()  # the padding compares equal
+    assert not ref[a.numel() :].any()  # the padding compares equal
     words = torch.bitwise_xor(now.view(torch.int64), ref.view(torch.int64))
     counts = _count_changes(words, a.shape, ("samples", "positions", "bits")).tolist()
     diff = (a > 0) != (b > 0)
@@ -37,7 +37,10 @@ def test_counts_match_direct_counts_at_any_size(shape):
 def test_bit_count_has_no_carries_when_every_bit_flips():
     # the worst case for the byte-lane sums: every unit of a large output changed
     shape = (64, 255 * 8 * 3 + 5)
-    ref, now = _pattern_buffer(shape, torch.device("cpu")), _pattern_buffer(shape, torch.device("cpu"))
+    ref, now = (
+        _pattern_buffer(shape, torch.device("cpu")),
+        _pattern_buffer(shape, torch.device("cpu")),
+    )
     _write_pattern(torch.ones(shape), ref, nonnegative=True)
     _write_pattern(torch.zeros(shape), now, nonnegative=True)
     words = torch.bitwise_xor(now.view(torch.int64), ref.view(torch.int64))
@@ -72,6 +75,9 @@ def test_probe_counts_a_relu_and_a_linear_site_like_the_definition():
         probe.mode = "compare"
         model(x)
     counts = probe.take_counts().tolist()
-    expected = [[int((b != a).any(1).sum()), int((b != a).sum())] for b, a in zip(before, after, strict=True)]
+    expected = [
+        [int((b != a).any(1).sum()), int((b != a).sum())]
+        for b, a in zip(before, after, strict=True)
+    ]
     assert counts == expected
     assert probe.totals().tolist() == [[6, 6 * 9], [6, 6 * 4]]

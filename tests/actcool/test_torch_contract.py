@@ -33,8 +33,15 @@ PACKAGE = Path(actcool.__file__).parent
 #: as ``_step_count``, travel through the public ``LRScheduler.state_dict()``/``load_state_dict``.)
 ALLOWED: set[str] = set()
 #: Private torch names that differ between versions; never to be read.
-FORBIDDEN = {"_is_initial", "_opt_called", "_wrapped_by_lr_sched", "_with_counter",
-             "_get_lr_called_within_step", "_initial_step", "_update_lr"}
+FORBIDDEN = {
+    "_is_initial",
+    "_opt_called",
+    "_wrapped_by_lr_sched",
+    "_with_counter",
+    "_get_lr_called_within_step",
+    "_initial_step",
+    "_update_lr",
+}
 
 
 def _dotted(node):
@@ -52,8 +59,15 @@ def test_no_private_torch_attribute_is_read():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     step_lr = StepLR(opt, 3)
     torch_private = FORBIDDEN.copy()
-    for obj in (LRScheduler, step_lr, torch.optim.Optimizer, opt, nn.Module, model,
-                torch.amp.GradScaler):
+    for obj in (
+        LRScheduler,
+        step_lr,
+        torch.optim.Optimizer,
+        opt,
+        nn.Module,
+        model,
+        torch.amp.GradScaler,
+    ):
         torch_private |= {n for n in dir(obj) if n.startswith("_") and not n.endswith("__")}
     used, module_private = set(), []
     for path in sorted(PACKAGE.glob("*.py")):
@@ -96,7 +110,8 @@ def _first_steps(make, order):
 @pytest.mark.parametrize("order", ["optimizer first", "scheduler first", "optimizer replaced"])
 def test_stepping_order_warnings_are_torchs(order):
     ours = _first_steps(
-        lambda o, m: ActCoolLR(o, m, PowerCurve(PAPER_T_START), total_steps=10, measure_every=1), order
+        lambda o, m: ActCoolLR(o, m, PowerCurve(PAPER_T_START), total_steps=10, measure_every=1),
+        order,
     )
     theirs = _first_steps(lambda o, m: StepLR(o, 5), order)
     assert ours == theirs
@@ -106,8 +121,11 @@ def test_stepping_order_warnings_are_torchs(order):
 def test_constructor_get_last_lr_and_state_dict_follow_lrscheduler():
     model = BNDropNet()
     opt = torch.optim.SGD(
-        [{"params": model.conv.parameters(), "lr": 0.1},
-         {"params": model.head.parameters(), "lr": 0.02}], momentum=0.9
+        [
+            {"params": model.conv.parameters(), "lr": 0.1},
+            {"params": model.head.parameters(), "lr": 0.02},
+        ],
+        momentum=0.9,
     )
     sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=10, k=1.0)
     assert isinstance(sched, LRScheduler)

@@ -43,8 +43,14 @@ def seed_run(
     records of ActCoolLR's calibration and law). Columns the store's
     schema does not have (yet) are left out, so the seed works before and after migrations.
     """
-    config = RunConfig(schedule=schedule, seed=seed, tags=tags, epochs=steps // steps_per_epoch,
-                       batch_size=128, name=name or f"{schedule}-s{seed}").to_dict()
+    config = RunConfig(
+        schedule=schedule,
+        seed=seed,
+        tags=tags,
+        epochs=steps // steps_per_epoch,
+        batch_size=128,
+        name=name or f"{schedule}-s{seed}",
+    ).to_dict()
     config.update(config_extra or {})
     if granularity is not None:
         config["granularity"] = granularity
@@ -59,19 +65,39 @@ def seed_run(
     measured = step % 2 == 0
     mean_t = np.where(measured, 3.0 * (1 - fraction) + 0.2, np.nan)
     target = PAPER_T_START * (1 - fraction) if schedule == "actcool" else np.full(steps, np.nan)
-    append(store, run_id, "steps", pd.DataFrame({
-        "step": step, "epoch": step / steps_per_epoch, "lr": lr,
-        "loss": 2.3 * np.exp(-step / 50), "mean_temperature": mean_t,
-        "target_temperature": target, "wall_time": t0 + step * 0.05,
-    }))
+    append(
+        store,
+        run_id,
+        "steps",
+        pd.DataFrame(
+            {
+                "step": step,
+                "epoch": step / steps_per_epoch,
+                "lr": lr,
+                "loss": 2.3 * np.exp(-step / 50),
+                "mean_temperature": mean_t,
+                "target_temperature": target,
+                "wall_time": t0 + step * 0.05,
+            }
+        ),
+    )
     m = step[measured]
-    append(store, run_id, "site_temperatures", pd.DataFrame({
-        "step": np.repeat(m, len(SITES)),
-        "site_index": np.tile(np.arange(len(SITES), dtype=np.int32), len(m)),
-        "site_name": np.tile(np.array(SITES, dtype=object), len(m)),
-        "changed": 10, "batch_size": 128,
-        "temperature": np.repeat(mean_t[measured], len(SITES)) * np.tile([0.8, 1.0, 1.2], len(m)),
-    }))
+    append(
+        store,
+        run_id,
+        "site_temperatures",
+        pd.DataFrame(
+            {
+                "step": np.repeat(m, len(SITES)),
+                "site_index": np.tile(np.arange(len(SITES), dtype=np.int32), len(m)),
+                "site_name": np.tile(np.array(SITES, dtype=object), len(m)),
+                "changed": 10,
+                "batch_size": 128,
+                "temperature": np.repeat(mean_t[measured], len(SITES))
+                * np.tile([0.8, 1.0, 1.2], len(m)),
+            }
+        ),
+    )
     scan_steps = step[::steps_per_epoch]
     rows = []
     fit_rows = []
@@ -81,19 +107,47 @@ def seed_run(
             p = 0.5 * (1 + np.tanh((np.log(RATES) - mu) / 1.5))
             p = np.clip(p, 0, 1 - 1 / 256)
             for rate, prob in zip(RATES, p, strict=True):
-                rows.append({"step": s, "epoch": s / steps_per_epoch, "rate": rate, "site": site,
-                             "site_index": site_index, "probability": prob,
-                             "temperature": -np.log2(1 - prob)})
+                rows.append(
+                    {
+                        "step": s,
+                        "epoch": s / steps_per_epoch,
+                        "rate": rate,
+                        "site": site,
+                        "site_index": site_index,
+                        "probability": prob,
+                        "temperature": -np.log2(1 - prob),
+                    }
+                )
             site_mu = mu + (site_index or 0) * 0.1
-            fit_rows.append({"step": s, "site": site, "model": "gaussian", "mu": site_mu,
-                             "sigma": 1.2, "lambda0": None, "k": None, "rmse": 0.02,
-                             "n_informative": 9, "reason": None})
+            fit_rows.append(
+                {
+                    "step": s,
+                    "site": site,
+                    "model": "gaussian",
+                    "mu": site_mu,
+                    "sigma": 1.2,
+                    "lambda0": None,
+                    "k": None,
+                    "rmse": 0.02,
+                    "n_informative": 9,
+                    "reason": None,
+                }
+            )
             failed = no_weibull_fit and site == "mean" and k == len(scan_steps) - 1
-            fit_rows.append({"step": s, "site": site, "model": "weibull", "mu": None,
-                             "sigma": None, "lambda0": None if failed else np.exp(site_mu),
-                             "k": None if failed else 0.9, "rmse": None if failed else 0.01,
-                             "n_informative": 2 if failed else 9,
-                             "reason": no_weibull_fit if failed else None})
+            fit_rows.append(
+                {
+                    "step": s,
+                    "site": site,
+                    "model": "weibull",
+                    "mu": None,
+                    "sigma": None,
+                    "lambda0": None if failed else np.exp(site_mu),
+                    "k": None if failed else 0.9,
+                    "rmse": None if failed else 0.01,
+                    "n_informative": 2 if failed else 9,
+                    "reason": no_weibull_fit if failed else None,
+                }
+            )
     scans = pd.DataFrame(rows)
     scans["site_index"] = scans["site_index"].astype("Int32")
     append(store, run_id, "lr_scans", scans)
@@ -102,23 +156,45 @@ def seed_run(
         fits = fits[fits["model"] == "gaussian"]
     append(store, run_id, "fits", fits)
     epochs_done = steps // steps_per_epoch
-    evals = pd.DataFrame({
-        "step": [(e + 1) * steps_per_epoch - 1 for e in range(epochs_done)],
-        "epoch": [float(e + 1) for e in range(epochs_done)],
-        "train_loss": [1.0 / (e + 1) for e in range(epochs_done)],
-        "train_error": [20.0 / (e + 1) for e in range(epochs_done)],
-        "val_loss": [1.1 / (e + 1) for e in range(epochs_done)],
-        "val_error": [25.0 / (e + 1) + seed for e in range(epochs_done)],
-        "test_error": [np.nan] * epochs_done,
-        "wall_time": [t0 + (e + 1) * steps_per_epoch * 0.05 for e in range(epochs_done)],
-    })
-    summary = {"total_steps": total, "steps_per_epoch": steps_per_epoch, "schedule": schedule,
-               **(summary_extra or {})}
+    evals = pd.DataFrame(
+        {
+            "step": [(e + 1) * steps_per_epoch - 1 for e in range(epochs_done)],
+            "epoch": [float(e + 1) for e in range(epochs_done)],
+            "train_loss": [1.0 / (e + 1) for e in range(epochs_done)],
+            "train_error": [20.0 / (e + 1) for e in range(epochs_done)],
+            "val_loss": [1.1 / (e + 1) for e in range(epochs_done)],
+            "val_error": [25.0 / (e + 1) + seed for e in range(epochs_done)],
+            "test_error": [np.nan] * epochs_done,
+            "wall_time": [t0 + (e + 1) * steps_per_epoch * 0.05 for e in range(epochs_done)],
+        }
+    )
+    summary = {
+        "total_steps": total,
+        "steps_per_epoch": steps_per_epoch,
+        "schedule": schedule,
+        **(summary_extra or {}),
+    }
     if status == "finished":
-        evals = pd.concat([evals, pd.DataFrame([{
-            "step": steps - 1, "epoch": float(epochs_done), "train_loss": np.nan,
-            "train_error": np.nan, "val_loss": np.nan, "val_error": np.nan,
-            "test_error": 5.0 + seed, "wall_time": t0 + steps * 0.05}])], ignore_index=True)
+        evals = pd.concat(
+            [
+                evals,
+                pd.DataFrame(
+                    [
+                        {
+                            "step": steps - 1,
+                            "epoch": float(epochs_done),
+                            "train_loss": np.nan,
+                            "train_error": np.nan,
+                            "val_loss": np.nan,
+                            "val_error": np.nan,
+                            "test_error": 5.0 + seed,
+                            "wall_time": t0 + steps * 0.05,
+                        }
+                    ]
+                ),
+            ],
+            ignore_index=True,
+        )
         summary.update(steps=steps, wall_time=steps * 0.05, test_error=5.0 + seed)
     if len(evals):
         append(store, run_id, "evaluations", evals)

@@ -24,8 +24,13 @@ from tests.app.conftest import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 WAIT_MS = 60_000  # generous: first page loads import torch in the app process
 
@@ -50,9 +55,24 @@ def app_url(tmp_path: Path):
     env = {**os.environ, "ACTCOOL_HOME": str(home), "PYTHONPATH": str(REPO)}
     log = open(tmp_path / "streamlit.log", "wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -126,7 +146,8 @@ def shot(page, path: Path) -> None:
 def nav(page, title: str) -> None:
     page.get_by_role("link", name=title, exact=True).first.click()
     page.get_by_role("heading", level=1).filter(has_text=re.compile(title, re.I)).first.wait_for(
-        timeout=WAIT_MS)
+        timeout=WAIT_MS
+    )
 
 
 def set_number(page, label: str, value: int) -> None:
@@ -159,8 +180,9 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
             for i in range(1, 31):  # a stroke along the top: keep 20%-70% of training hot
                 page.mouse.move(x0 + i * area["width"] * 0.5 / 30, y + (i % 3), steps=2)
             page.mouse.up()
-            page.get_by_text(re.compile(r"Stroke applied: replaced \d+% to \d+% of training")
-                             ).wait_for()
+            page.get_by_text(
+                re.compile(r"Stroke applied: replaced \d+% to \d+% of training")
+            ).wait_for()
             page.get_by_label("Curve name").fill("browser-drawn")
             page.get_by_label("Curve name").press("Enter")
             page.get_by_role("button", name="Save curve").click()
@@ -182,7 +204,9 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
             page.get_by_role("button", name="Launch", exact=True).click()
             page.get_by_text(re.compile(r"Queued 2 runs")).wait_for()
             shot(page, tmp_path / "launch.png")
-            runs = sorted(Store(home).list_runs().to_dict("records"), key=lambda r: r["config"]["seed"])
+            runs = sorted(
+                Store(home).list_runs().to_dict("records"), key=lambda r: r["config"]["seed"]
+            )
             assert [r["config"]["seed"] for r in runs] == [0, 1]
             for run in runs:
                 assert run["config"]["epochs"] == 100 and run["config"]["schedule"] == "actcool"
@@ -197,14 +221,20 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
             wait_for(lambda: steps_done(page) > before, 30, "the step count to grow")
             shot(page, tmp_path / "runs-live.png")
             page.get_by_role("button", name="Stop").click()
-            wait_for(lambda: Store(home).get_run(first["id"])["status"] == "stopped", 60,
-                     "the run to stop")
+            wait_for(
+                lambda: Store(home).get_run(first["id"])["status"] == "stopped",
+                60,
+                "the run to stop",
+            )
             page.get_by_role("button", name="Resume").wait_for()
             shot(page, tmp_path / "runs-stopped.png")
 
             # -------------------------------------------------------------- Compare
-            wait_for(lambda: len(Store(home).steps(second["id"])) >= 5, 90,
-                     "the second run to record steps")
+            wait_for(
+                lambda: len(Store(home).steps(second["id"])) >= 5,
+                90,
+                "the second run to record steps",
+            )
             nav(page, "Compare")
             for run in runs:  # no group tag: the newest runs are chosen; legends name them
                 page.get_by_text(f"{run['name']} · {run['id']}").first.wait_for()
@@ -245,8 +275,9 @@ def test_store_deleted_under_the_open_dashboard(app_url, tmp_path: Path):
 
             shutil.rmtree(home)
             nav(page, "Compare")  # any interaction reruns the app: it notices at once
-            page.get_by_text(re.compile(r"was deleted or replaced while the dashboard was open")
-                             ).first.wait_for()
+            page.get_by_text(
+                re.compile(r"was deleted or replaced while the dashboard was open")
+            ).first.wait_for()
             page.get_by_text("No runs to compare yet").first.wait_for()
             nav(page, "Runs")
             page.get_by_text("No runs yet").first.wait_for()
@@ -257,21 +288,32 @@ def test_store_deleted_under_the_open_dashboard(app_url, tmp_path: Path):
             # the sidebar follows the store without any interaction
             store = Store(home)
             queued = store.create_run({"model": "convnet4"}, name="waiting", status="queued")
-            wait_for(lambda: "1 runs (1 queued)" in sidebar_text(page), 30,
-                     "the sidebar to count the queued run")
+            wait_for(
+                lambda: "1 runs (1 queued)" in sidebar_text(page),
+                30,
+                "the sidebar to count the queued run",
+            )
+
             def picker() -> str:  # the chosen option, however the select box renders it
                 return page.locator('[data-testid="stSelectbox"]').first.evaluate(
                     "e => e.textContent + ' ' + [...e.querySelectorAll('input')]"
-                    ".map(i => i.value).join(' ')")
+                    ".map(i => i.value).join(' ')"
+                )
 
-            wait_for(lambda: f"{queued} · queued" in picker(), 30,
-                     "the run picker to show the new run")
+            wait_for(
+                lambda: f"{queued} · queued" in picker(), 30, "the run picker to show the new run"
+            )
             store.update_run(queued, status="finished")
-            wait_for(lambda: "1 runs" in sidebar_text(page)
-                     and "queued" not in sidebar_text(page), 30,
-                     "the sidebar to drop the finished run from 'queued'")
-            wait_for(lambda: f"{queued} · finished" in picker(), 30,
-                     "the run picker to show the run's new status")
+            wait_for(
+                lambda: "1 runs" in sidebar_text(page) and "queued" not in sidebar_text(page),
+                30,
+                "the sidebar to drop the finished run from 'queued'",
+            )
+            wait_for(
+                lambda: f"{queued} · finished" in picker(),
+                30,
+                "the run picker to show the run's new status",
+            )
             assert page.locator('[data-testid="stException"]').count() == 0
         except Exception:
             shot(page, tmp_path / "failure.png")

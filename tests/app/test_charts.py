@@ -17,15 +17,17 @@ from trainer.config import SCHEDULES
 
 def steps_frame(n: int = 50) -> pd.DataFrame:
     step = np.arange(n)
-    return pd.DataFrame({
-        "step": step,
-        "epoch": step / 10,
-        "lr": np.linspace(0.1, 0.001, n),
-        "loss": np.linspace(2, 0.1, n),
-        "mean_temperature": np.where(step % 5 == 0, np.linspace(3, 0.5, n), np.nan),
-        "target_temperature": np.linspace(PAPER_T_START, 0, n),
-        "wall_time": 1000.0 + step,
-    })
+    return pd.DataFrame(
+        {
+            "step": step,
+            "epoch": step / 10,
+            "lr": np.linspace(0.1, 0.001, n),
+            "loss": np.linspace(2, 0.1, n),
+            "mean_temperature": np.where(step % 5 == 0, np.linspace(3, 0.5, n), np.nan),
+            "target_temperature": np.linspace(PAPER_T_START, 0, n),
+            "wall_time": 1000.0 + step,
+        }
+    )
 
 
 def scans_frame() -> pd.DataFrame:
@@ -34,9 +36,17 @@ def scans_frame() -> pd.DataFrame:
     for step in (0, 20, 40):
         for site in ("mean", "relu1"):
             for k, rate in enumerate(rates):
-                rows.append({"step": step, "epoch": step / 20, "rate": rate, "site": site,
-                             "site_index": None if site == "mean" else 0,
-                             "probability": k / 7, "temperature": float(k) + step / 100})
+                rows.append(
+                    {
+                        "step": step,
+                        "epoch": step / 20,
+                        "rate": rate,
+                        "site": site,
+                        "site_index": None if site == "mean" else 0,
+                        "probability": k / 7,
+                        "temperature": float(k) + step / 100,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -44,8 +54,16 @@ def fits_frame(sites: tuple[str, ...] = ("relu1", "relu2", "relu3", "relu4")) ->
     rows = []
     for step, mu in ((0, -3.0), (20, -4.0), (40, math.nan)):
         for site in (*sites, "mean"):
-            rows.append({"step": step, "site": site, "mu": mu, "sigma": 1.5, "rmse": 0.01,
-                         "n_informative": 9})
+            rows.append(
+                {
+                    "step": step,
+                    "site": site,
+                    "mu": mu,
+                    "sigma": 1.5,
+                    "rmse": 0.01,
+                    "n_informative": 9,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -121,12 +139,18 @@ def test_site_heatmap_puts_the_first_site_at_the_bottom():
 
 
 def test_error_figure_shows_percent_and_the_final_test_error():
-    evals = pd.DataFrame({
-        "step": [9, 19, 19], "epoch": [1.0, 2.0, 2.0],
-        "train_loss": [1.0, 0.5, np.nan], "train_error": [30.0, 10.0, np.nan],
-        "val_loss": [1.1, 0.6, np.nan], "val_error": [32.0, 12.0, np.nan],
-        "test_error": [np.nan, np.nan, 11.5], "wall_time": [1.0, 2.0, 2.0],
-    })
+    evals = pd.DataFrame(
+        {
+            "step": [9, 19, 19],
+            "epoch": [1.0, 2.0, 2.0],
+            "train_loss": [1.0, 0.5, np.nan],
+            "train_error": [30.0, 10.0, np.nan],
+            "val_loss": [1.1, 0.6, np.nan],
+            "val_error": [32.0, 12.0, np.nan],
+            "test_error": [np.nan, np.nan, 11.5],
+            "wall_time": [1.0, 2.0, 2.0],
+        }
+    )
     fig = charts.error_figure(evals, "cosine")
     names = [t.name for t in fig.data]
     assert names == ["validation", "training", "test"]
@@ -179,11 +203,13 @@ def test_fit_figure_few_sites_get_their_own_lines():
 
 
 def test_overlay_figure_colours_by_schedule_and_dashes_repeats():
-    aligned = pd.DataFrame({
-        "run_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
-        "x": [0.0, 0.5, 1.0] * 3,
-        "value": [0.1, 0.05, 0.01, 0.2, 0.1, 0.0, 0.3, 0.2, 0.1],
-    })
+    aligned = pd.DataFrame(
+        {
+            "run_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+            "x": [0.0, 0.5, 1.0] * 3,
+            "value": [0.1, 0.05, 0.01, 0.2, 0.1, 0.0, 0.3, 0.2, 0.1],
+        }
+    )
     labels = {"a": "run a", "b": "run b", "c": "run c"}
     schedules = {"a": "actcool", "b": "onecycle", "c": "actcool"}
     fig = charts.overlay_figure(aligned, "lr", "fraction", labels, schedules)
@@ -230,24 +256,33 @@ def test_implied_lr_figure_marks_the_critical_rate():
 def test_run_figures_builds_every_runs_page_chart():
     names = ["relu1", "relu2"]
     figures = charts.run_figures(
-        steps_frame(), (names, np.array([0, 5]), np.ones((2, 2))),
+        steps_frame(),
+        (names, np.array([0, 5]), np.ones((2, 2))),
         pd.DataFrame(columns=["step", "val_error", "train_error", "test_error"]),
-        scans_frame(), fits_frame(), schedule="actcool", total_steps=50,
+        scans_frame(),
+        fits_frame(),
+        schedule="actcool",
+        total_steps=50,
     )
     assert set(figures) == {"lr", "temperature", "sites", "error", "scans", "fits"}
 
 
 def test_result_bars_in_schedule_colours_best_on_top():
-    table = pd.DataFrame({
-        "run": ["a", "b", "c"], "id": ["1", "2", "3"],
-        "schedule": ["actcool", "onecycle", "cosine"],
-        "final test error (%)": [5.0, 3.0, np.nan],
-    })
+    table = pd.DataFrame(
+        {
+            "run": ["a", "b", "c"],
+            "id": ["1", "2", "3"],
+            "schedule": ["actcool", "onecycle", "cosine"],
+            "final test error (%)": [5.0, 3.0, np.nan],
+        }
+    )
     (bars,) = charts.result_bars(table).data
     assert list(bars.x) == [5.0, 3.0]  # the last bar is drawn at the top: the best run
     assert list(bars.y) == ["a · 1", "b · 2"]
-    assert list(bars.marker.color) == [charts.SCHEDULE_COLORS["actcool"],
-                                       charts.SCHEDULE_COLORS["onecycle"]]
+    assert list(bars.marker.color) == [
+        charts.SCHEDULE_COLORS["actcool"],
+        charts.SCHEDULE_COLORS["onecycle"],
+    ]
     assert charts.result_bars(table.iloc[2:]).layout.annotations
 
 
@@ -258,15 +293,35 @@ def two_model_fits(weibull_reason: str | None = None) -> pd.DataFrame:
     rows = []
     for step, mu in ((0, -3.0), (20, -4.0), (40, -5.0)):
         for site in ("relu1", "mean"):
-            rows.append({"step": step, "site": site, "model": "gaussian", "mu": mu, "sigma": 1.5,
-                         "lambda0": np.nan, "k": np.nan, "rmse": 0.041, "n_informative": 7,
-                         "reason": None})
+            rows.append(
+                {
+                    "step": step,
+                    "site": site,
+                    "model": "gaussian",
+                    "mu": mu,
+                    "sigma": 1.5,
+                    "lambda0": np.nan,
+                    "k": np.nan,
+                    "rmse": 0.041,
+                    "n_informative": 7,
+                    "reason": None,
+                }
+            )
             failed = weibull_reason is not None and step == 40
-            rows.append({"step": step, "site": site, "model": "weibull", "mu": np.nan,
-                         "sigma": np.nan, "lambda0": np.nan if failed else math.exp(mu + 0.5),
-                         "k": np.nan if failed else 0.9, "rmse": np.nan if failed else 0.012,
-                         "n_informative": 2 if failed else 7,
-                         "reason": weibull_reason if failed else None})
+            rows.append(
+                {
+                    "step": step,
+                    "site": site,
+                    "model": "weibull",
+                    "mu": np.nan,
+                    "sigma": np.nan,
+                    "lambda0": np.nan if failed else math.exp(mu + 0.5),
+                    "k": np.nan if failed else 0.9,
+                    "rmse": np.nan if failed else 0.012,
+                    "n_informative": 2 if failed else 7,
+                    "reason": weibull_reason if failed else None,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -280,9 +335,14 @@ def test_temperature_axes_and_colour_bars_name_the_granularity():
     assert fig.data[0].colorbar.title.text == "bits<br>sample"
     names = ["relu1"]
     figures = charts.run_figures(
-        steps_frame(), (names, np.array([0, 5]), np.ones((1, 2))),
+        steps_frame(),
+        (names, np.array([0, 5]), np.ones((1, 2))),
         pd.DataFrame(columns=["step", "val_error", "train_error", "test_error"]),
-        scans_frame(), fits_frame(), schedule="actcool", total_steps=50, granularity="unit:32",
+        scans_frame(),
+        fits_frame(),
+        schedule="actcool",
+        total_steps=50,
+        granularity="unit:32",
     )
     assert figures["temperature"].layout.yaxis.title.text == "temperature (bits, unit:32)"
     assert figures["sites"].data[0].colorbar.title.text == "bits<br>unit:32"
@@ -322,7 +382,8 @@ def test_scan_fit_figure_draws_both_models_with_their_rmse():
     # the curves are the models' maths over the scanned range
     np.testing.assert_allclose(gaussian.y, change_probability(np.asarray(gaussian.x), -4.0, 1.5))
     np.testing.assert_allclose(
-        weibull.y, weibull_probability(np.asarray(weibull.x), math.exp(-3.5), 0.9))
+        weibull.y, weibull_probability(np.asarray(weibull.x), math.exp(-3.5), 0.9)
+    )
     assert gaussian_mark.x[0] == pytest.approx(math.exp(-4.0)) and gaussian_mark.y[0] == 0.5
     assert weibull_mark.x[0] == pytest.approx(math.exp(-3.5))
     assert weibull_mark.y[0] == pytest.approx(1 - math.exp(-1))
@@ -335,7 +396,9 @@ def test_scan_fit_figure_gives_the_reason_for_a_missing_fit():
     fig = charts.scan_fit_figure(scans_frame(), two_model_fits("too few informative points"), 40)
     assert fig.layout.title.text == "Scan at step 40: mean over sites"
     assert [t.name for t in fig.data if t.showlegend is not False] == [
-        "measured", "Gaussian CDF (RMSE 0.041)"]
+        "measured",
+        "Gaussian CDF (RMSE 0.041)",
+    ]
     (note,) = fig.layout.annotations
     assert note.text == "Weibull — no fit: too few informative points"
 
@@ -343,12 +406,16 @@ def test_scan_fit_figure_gives_the_reason_for_a_missing_fit():
 def test_scan_fit_figure_of_an_old_store_has_the_gaussian_only():
     fig = charts.scan_fit_figure(scans_frame(), fits_frame(("relu1",)), 0)
     assert [t.name for t in fig.data if t.showlegend is not False] == [
-        "measured", "Gaussian CDF (RMSE 0.010)"]
+        "measured",
+        "Gaussian CDF (RMSE 0.010)",
+    ]
     assert fig.layout.annotations[0].text == "Weibull — no fit: not recorded for this scan"
     # a failed Gaussian fit without a recorded reason (NaN μ in an old store) says so
     fig = charts.scan_fit_figure(scans_frame(), fits_frame(("relu1",)), 40)
     assert [a.text for a in fig.layout.annotations] == [
-        "Gaussian CDF — no fit: reason not recorded", "Weibull — no fit: not recorded for this scan"]
+        "Gaussian CDF — no fit: reason not recorded",
+        "Weibull — no fit: not recorded for this scan",
+    ]
 
 
 def test_scan_fit_figure_without_that_scan_explains():
@@ -359,11 +426,15 @@ def test_scan_fit_figure_without_that_scan_explains():
 
 def test_implied_lr_figure_under_the_weibull_law_with_a_ceiling():
     implied = pd.DataFrame({"fraction": [0.0, 0.5, 1.0], "lr": [0.05, 0.01, 1e-6]})
-    fig = charts.implied_lr_figure(implied, mu=-5.0, source="a scan", law="weibull",
-                                   lambda0=0.02, lr_max=0.05)
+    fig = charts.implied_lr_figure(
+        implied, mu=-5.0, source="a scan", law="weibull", lambda0=0.02, lr_max=0.05
+    )
     assert fig.layout.title.subtitle.text == "λ0 and k from a scan"
     assert [t.name for t in fig.data] == [
-        "implied rate λ(f)", "Weibull scale λ<sub>0</sub> (1.44 bits)", "ceiling (learning rate)"]
+        "implied rate λ(f)",
+        "Weibull scale λ<sub>0</sub> (1.44 bits)",
+        "ceiling (learning rate)",
+    ]
     assert fig.data[1].y[0] == 0.02 and fig.data[2].y[0] == 0.05
     assert not fig.layout.annotations
 
@@ -371,9 +442,16 @@ def test_implied_lr_figure_under_the_weibull_law_with_a_ceiling():
 def test_implied_lr_figure_overlays_a_measured_rate_with_the_ratio():
     implied = pd.DataFrame({"fraction": [0.0, 0.5, 1.0], "lr": [0.1, 0.01, 0.001]})
     measured = pd.DataFrame({"fraction": [0.0, 0.25, 0.5, 0.75], "lr": [0.2, 0.05, 0.02, 0.006]})
-    fig = charts.implied_lr_figure(implied, None, "a scan", law="weibull", lambda0=0.02,
-                                   measured=measured, measured_name="measured · run-a",
-                                   ratio=1.83)
+    fig = charts.implied_lr_figure(
+        implied,
+        None,
+        "a scan",
+        law="weibull",
+        lambda0=0.02,
+        measured=measured,
+        measured_name="measured · run-a",
+        ratio=1.83,
+    )
     preview_trace, _, run_trace = fig.data
     assert preview_trace.name == "implied rate λ(f)" and list(preview_trace.y) == [0.1, 0.01, 0.001]
     assert run_trace.name == "measured · run-a" and list(run_trace.y) == [0.2, 0.05, 0.02, 0.006]

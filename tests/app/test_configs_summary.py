@@ -22,8 +22,13 @@ def test_parse_seeds(text, seeds):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "at least one seed"), ("a", "not a whole number"), ("1.5", "not a whole number"),
-     ("0-40", "at most 32"), ("__import__('os')", "not a whole number")],
+    [
+        ("", "at least one seed"),
+        ("a", "not a whole number"),
+        ("1.5", "not a whole number"),
+        ("0-40", "at most 32"),
+        ("__import__('os')", "not a whole number"),
+    ],
 )
 def test_parse_seeds_rejects_anything_else(text, message):
     with pytest.raises(ValueError, match=message):
@@ -52,7 +57,11 @@ def test_build_configs_one_per_schedule_and_seed():
     settings = {"model": "convnet4", "dataset": "digits", "epochs": 2, "batch_size": 64}
     runs = configs.build_configs(settings, ["actcool", "onecycle"], [0, 1], name="cmp")
     assert [(c.schedule, c.seed) for c in runs] == [
-        ("actcool", 0), ("actcool", 1), ("onecycle", 0), ("onecycle", 1)]
+        ("actcool", 0),
+        ("actcool", 1),
+        ("onecycle", 0),
+        ("onecycle", 1),
+    ]
     assert runs[1].name == "cmp-actcool-s1"
     assert {c.epochs for c in runs} == {2}
     single = configs.build_configs(settings, ["cosine"], [3])
@@ -82,8 +91,7 @@ def test_demo_is_actcool_against_onecycle_on_digits():
         assert config.epochs * 10 <= 100  # 10 steps per epoch at batch 128: a minute on a CPU
         assert config.lr == 0.1  # ActCoolLR's ceiling is 1-cycle's peak
     actcool = demo[0]
-    assert (actcool.target, actcool.calibration, actcool.response) == (
-        "default", "auto", "weibull")
+    assert (actcool.target, actcool.calibration, actcool.response) == ("default", "auto", "weibull")
     assert actcool.lr_max is None and actcool.granularity == "unit:64"
 
 
@@ -127,38 +135,52 @@ def test_calibration_spec():
 
 
 def actcool_run(summary_: dict, status: str = "finished", **config) -> dict:
-    return {"schedule": "actcool", "status": status, "summary": summary_,
-            "config": RunConfig(**config).to_dict()}
+    return {
+        "schedule": "actcool",
+        "status": status,
+        "summary": summary_,
+        "config": RunConfig(**config).to_dict(),
+    }
 
 
 def test_actcool_details_of_the_calibrated_default():
-    fixed = actcool_run({"calibration": "fixed:2", "t_start": 2.0, "response": "weibull",
-                         "k": 0.97})
+    fixed = actcool_run(
+        {"calibration": "fixed:2", "t_start": 2.0, "response": "weibull", "k": 0.97}
+    )
     assert summary.actcool_details(fixed) == [
         "calibrated default target, calibration fixed:2, T_start 2.00 bits",
-        "law weibull k = 0.97, smoothing 0.5"]
+        "law weibull k = 0.97, smoothing 0.5",
+    ]
     ramp = {"calibration": "ramp:0.25", "t_start": None, "response": "gaussian", "sigma": 1.2}
     details = summary.actcool_details(actcool_run(ramp, "running", response="gaussian"))
-    assert details == ["calibrated default target, calibration ramp:0.25, T_start pending "
-                       "until the warm-up ends", "law gaussian σ = 1.20, smoothing 0.5"]
+    assert details == [
+        "calibrated default target, calibration ramp:0.25, T_start pending until the warm-up ends",
+        "law gaussian σ = 1.20, smoothing 0.5",
+    ]
     ended = summary.actcool_details(actcool_run(ramp, "stopped", response="gaussian"))
     assert "T_start not reached (the run ended during the warm-up)" in ended[0]
     # before the trainer wrote its summary: what was asked for
     queued = summary.actcool_details(actcool_run({}, "queued", calibration="ramp:0.3"))
-    assert queued == ["calibrated default target, calibration ramp:0.3 (resolved when the "
-                      "run starts)", "law weibull k fitted at step 0, smoothing 0.5"]
+    assert queued == [
+        "calibrated default target, calibration ramp:0.3 (resolved when the run starts)",
+        "law weibull k fitted at step 0, smoothing 0.5",
+    ]
 
 
 def test_actcool_details_of_a_given_target_and_other_schedules():
     target = json.dumps({"kind": "power", "t_start": 6.0, "gamma": 2.0})
     run = actcool_run({"response": "weibull", "k": 1.0}, target=target, k=1.0)
     assert summary.actcool_details(run) == [
-        "target power cool-down from 6 bits, γ 2", "law weibull k = 1.00, smoothing 0.5"]
+        "target power cool-down from 6 bits, γ 2",
+        "law weibull k = 1.00, smoothing 0.5",
+    ]
     assert summary.actcool_details({"schedule": "onecycle", "summary": {}, "config": {}}) == []
 
 
 def test_run_label_and_durations():
-    assert summary.run_label({"id": "ab12", "name": "x", "status": "running"}) == "x · ab12 · running"
+    assert (
+        summary.run_label({"id": "ab12", "name": "x", "status": "running"}) == "x · ab12 · running"
+    )
     assert summary.format_duration(5.4) == "5 s"
     assert summary.format_duration(125) == "2 min 05 s"
     assert summary.format_duration(3 * 3600 + 120) == "3 h 02 min"
@@ -179,22 +201,29 @@ def test_progress_of_a_queued_or_finished_run():
     empty = pd.DataFrame({"step": [], "wall_time": []})
     queued = summary.progress({"status": "queued", "summary": {}}, empty)
     assert (queued.done, queued.total, queued.eta_seconds, queued.fraction) == (0, None, None, 0.0)
-    finished = summary.progress({"status": "finished", "summary": {"total_steps": 10, "steps": 10}},
-                                empty)
+    finished = summary.progress(
+        {"status": "finished", "summary": {"total_steps": 10, "steps": 10}}, empty
+    )
     assert finished.done == 10 and finished.eta_seconds is None
 
 
 def test_compare_table_final_and_best_errors():
-    runs = pd.DataFrame([
-        {"id": "a", "name": "A", "status": "finished", "schedule": "actcool",
-         "summary": {"test_error": 4.0, "wall_time": 12.0, "steps": 100},
-         "config": {"granularity": "unit:32"}},
-        {"id": "b", "name": "B", "status": "running", "schedule": "onecycle", "summary": {}},
-    ])
+    runs = pd.DataFrame(
+        [
+            {
+                "id": "a",
+                "name": "A",
+                "status": "finished",
+                "schedule": "actcool",
+                "summary": {"test_error": 4.0, "wall_time": 12.0, "steps": 100},
+                "config": {"granularity": "unit:32"},
+            },
+            {"id": "b", "name": "B", "status": "running", "schedule": "onecycle", "summary": {}},
+        ]
+    )
     evals = {
         "a": pd.DataFrame({"step": [9, 99], "val_error": [9.0, 5.0], "test_error": [np.nan, 4.0]}),
-        "b": pd.DataFrame({"step": [9, 19], "val_error": [8.0, 7.0],
-                           "test_error": [6.0, 5.5]}),
+        "b": pd.DataFrame({"step": [9, 19], "val_error": [8.0, 7.0], "test_error": [6.0, 5.5]}),
     }
     steps = {"b": pd.DataFrame({"step": [0, 19], "wall_time": [100.0, 130.0]})}
     table = summary.compare_table(runs, evals, steps).set_index("id")
@@ -209,8 +238,12 @@ def test_compare_table_final_and_best_errors():
 
 @pytest.mark.parametrize(
     ("kind", "length", "spec"),
-    [("unit", 64, "unit:64"), ("unit", 32, "unit:32"), ("position", 32, "position"),
-     ("sample", 64, "sample")],
+    [
+        ("unit", 64, "unit:64"),
+        ("unit", 32, "unit:32"),
+        ("position", 32, "position"),
+        ("sample", 64, "sample"),
+    ],
 )
 def test_granularity_spec(kind, length, spec):
     assert configs.granularity_spec(kind, length) == spec
@@ -245,19 +278,70 @@ def test_granularity_groups_keep_the_order_of_the_runs():
 
 
 def two_model_fits() -> pd.DataFrame:
-    return pd.DataFrame([
-        {"step": 0, "site": "mean", "model": "gaussian", "mu": -3.0, "sigma": 1.5,
-         "lambda0": np.nan, "k": np.nan, "rmse": 0.05, "n_informative": 9, "reason": None},
-        {"step": 0, "site": "mean", "model": "weibull", "mu": np.nan, "sigma": np.nan,
-         "lambda0": 0.04, "k": 0.9, "rmse": 0.01, "n_informative": 9, "reason": None},
-        {"step": 0, "site": "relu1", "model": "gaussian", "mu": np.nan, "sigma": np.nan,
-         "lambda0": np.nan, "k": np.nan, "rmse": np.nan, "n_informative": 1,
-         "reason": "too few informative points"},
-        {"step": 0, "site": "relu1", "model": "weibull", "mu": np.nan, "sigma": np.nan,
-         "lambda0": 0.05, "k": 1.1, "rmse": 0.02, "n_informative": 1, "reason": None},
-        {"step": 10, "site": "mean", "model": "gaussian", "mu": -4.0, "sigma": 1.0,
-         "lambda0": np.nan, "k": np.nan, "rmse": 0.03, "n_informative": 9, "reason": None},
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "step": 0,
+                "site": "mean",
+                "model": "gaussian",
+                "mu": -3.0,
+                "sigma": 1.5,
+                "lambda0": np.nan,
+                "k": np.nan,
+                "rmse": 0.05,
+                "n_informative": 9,
+                "reason": None,
+            },
+            {
+                "step": 0,
+                "site": "mean",
+                "model": "weibull",
+                "mu": np.nan,
+                "sigma": np.nan,
+                "lambda0": 0.04,
+                "k": 0.9,
+                "rmse": 0.01,
+                "n_informative": 9,
+                "reason": None,
+            },
+            {
+                "step": 0,
+                "site": "relu1",
+                "model": "gaussian",
+                "mu": np.nan,
+                "sigma": np.nan,
+                "lambda0": np.nan,
+                "k": np.nan,
+                "rmse": np.nan,
+                "n_informative": 1,
+                "reason": "too few informative points",
+            },
+            {
+                "step": 0,
+                "site": "relu1",
+                "model": "weibull",
+                "mu": np.nan,
+                "sigma": np.nan,
+                "lambda0": 0.05,
+                "k": 1.1,
+                "rmse": 0.02,
+                "n_informative": 1,
+                "reason": None,
+            },
+            {
+                "step": 10,
+                "site": "mean",
+                "model": "gaussian",
+                "mu": -4.0,
+                "sigma": 1.0,
+                "lambda0": np.nan,
+                "k": np.nan,
+                "rmse": 0.03,
+                "n_informative": 9,
+                "reason": None,
+            },
+        ]
+    )
 
 
 def test_fit_table_has_both_models_per_site_and_why_one_is_missing():
@@ -301,35 +385,51 @@ def test_a_launch_fields_problem_is_runconfigs_message(name, value, message):
 
 
 def test_reach_problems_flag_a_target_above_the_sample_cap_and_one_that_never_cools():
-    errors, warnings = configs.reach_problems({"kind": "power", "t_start": 9.0, "gamma": 1.0},
-                                              "sample", 128)
+    errors, warnings = configs.reach_problems(
+        {"kind": "power", "t_start": 9.0, "gamma": 1.0}, "sample", 128
+    )
     assert len(errors) == 1 and "log2(2·128) = 8.00 bits" in errors[0] and warnings == []
-    assert configs.reach_problems({"kind": "power", "t_start": 9.0, "gamma": 1.0},
-                                  "unit:64", 128) == ([], [])  # unit has no cap
-    errors, warnings = configs.reach_problems({"kind": "constant", "temperature": 2.0},
-                                              "unit:64", 128)
+    assert configs.reach_problems(
+        {"kind": "power", "t_start": 9.0, "gamma": 1.0}, "unit:64", 128
+    ) == ([], [])  # unit has no cap
+    errors, warnings = configs.reach_problems(
+        {"kind": "constant", "temperature": 2.0}, "unit:64", 128
+    )
     assert errors == [] and "never cools" in warnings[0]
 
 
 def test_fits_at_the_edge_of_the_scan_grid_are_named_with_a_grid_to_use():
     rates = np.logspace(-4, 2, 25)  # 1e-4 .. 1e2, as RunConfig scans
     scans = pd.DataFrame({"step": 0, "rate": rates, "site": "mean"})
-    fits = pd.DataFrame({
-        "step": [0, 0], "site": ["mean", "mean"], "model": ["gaussian", "weibull"],
-        "mu": [np.log(1.2e-4), np.nan], "sigma": [1.0, np.nan],
-        "lambda0": [np.nan, 0.05], "k": [np.nan, 1.0], "rmse": [0.01, 0.01], "reason": [None, None],
-    })
+    fits = pd.DataFrame(
+        {
+            "step": [0, 0],
+            "site": ["mean", "mean"],
+            "model": ["gaussian", "weibull"],
+            "mu": [np.log(1.2e-4), np.nan],
+            "sigma": [1.0, np.nan],
+            "lambda0": [np.nan, 0.05],
+            "k": [np.nan, 1.0],
+            "rmse": [0.01, 0.01],
+            "reason": [None, None],
+        }
+    )
     (message,) = summary.grid_edge_fits(scans, fits)  # λ0 = 0.05 lies well inside
-    assert message.startswith("step 0: e^μ = 0.00012 lies at the low edge of the scan grid "
-                              "0.0001–100")
+    assert message.startswith(
+        "step 0: e^μ = 0.00012 lies at the low edge of the scan grid 0.0001–100"
+    )
     assert "scan 1e-07–0.1 instead (scan_low=1e-07, scan_high=0.1)" in message
     inside = fits.assign(mu=np.log(0.05))
     assert summary.grid_edge_fits(scans, inside) == []
 
 
 def test_picker_label_names_the_steps_of_an_ended_run_only():
-    ended = {"id": "ab12", "name": "x", "status": "stopped",
-             "summary": {"steps": 40, "total_steps": 400}}
+    ended = {
+        "id": "ab12",
+        "name": "x",
+        "status": "stopped",
+        "summary": {"steps": 40, "total_steps": 400},
+    }
     assert summary.picker_label(ended) == "x · ab12 · stopped · 40/400 steps"
     # once it runs again, the stop's count is out of date: the panel shows the live step
     assert summary.picker_label({**ended, "status": "running"}) == "x · ab12 · running"

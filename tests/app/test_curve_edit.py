@@ -42,10 +42,12 @@ def test_bad_preset_parameters_raise_value_errors():
 
 
 def test_replay_of_measured_steps_keeps_its_points():
-    steps = pd.DataFrame({
-        "step": np.arange(100), "mean_temperature": np.where(np.arange(100) % 10 == 0,
-                                                             np.linspace(4, 0, 100), np.nan),
-    })
+    steps = pd.DataFrame(
+        {
+            "step": np.arange(100),
+            "mean_temperature": np.where(np.arange(100) % 10 == 0, np.linspace(4, 0, 100), np.nan),
+        }
+    )
     curve = curve_edit.replay_curve(steps, total_steps=100)
     assert isinstance(curve, ReplayCurve)
     points = curve_edit.preset_points(curve)
@@ -56,10 +58,14 @@ def test_replay_of_measured_steps_keeps_its_points():
 
 
 def test_stroke_from_selection_reads_the_last_lasso():
-    selection = {"points": [], "box": [], "lasso": [
-        {"x": [0.0, 1.0], "y": [1.0, 1.0]},
-        {"xref": "x", "yref": "y", "x": [0.2, 0.3, None], "y": [2.0, 2.5, 1.0]},
-    ]}
+    selection = {
+        "points": [],
+        "box": [],
+        "lasso": [
+            {"x": [0.0, 1.0], "y": [1.0, 1.0]},
+            {"xref": "x", "yref": "y", "x": [0.2, 0.3, None], "y": [2.0, 2.5, 1.0]},
+        ],
+    }
     x, y = curve_edit.stroke_from_selection(selection)
     np.testing.assert_array_equal(x, [0.2, 0.3])
     np.testing.assert_array_equal(y, [2.0, 2.5])
@@ -143,8 +149,9 @@ def test_valid_points_make_a_drawn_curve_with_the_chosen_interpolation():
 
 
 def test_sort_points_orders_and_cleans():
-    points = pd.DataFrame({"fraction": [1.0, 0.0, 0.5, 0.5, None],
-                           "temperature": [0.0, 3.0, 1.0, 2.0, 1.0]})
+    points = pd.DataFrame(
+        {"fraction": [1.0, 0.0, 0.5, 0.5, None], "temperature": [0.0, 3.0, 1.0, 2.0, 1.0]}
+    )
     assert curve_edit.sort_points(points).values.tolist() == [[0.0, 3.0], [0.5, 1.0], [1.0, 0.0]]
 
 

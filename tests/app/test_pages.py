@@ -63,8 +63,9 @@ def fake_scan(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 
     def quick_fits(config):
         calls.append((config.model, config.dataset, config.batch_size, config.granularity))
-        return preview.PreviewFits({"mu": -5.0, "sigma": 1.2}, dict(FAKE_WEIBULL),
-                                   config.batch_size)
+        return preview.PreviewFits(
+            {"mu": -5.0, "sigma": 1.2}, dict(FAKE_WEIBULL), config.batch_size
+        )
 
     monkeypatch.setattr(preview, "quick_fits", quick_fits)
     return calls
@@ -87,11 +88,21 @@ def test_design_opens_on_a_power_preset_with_its_implied_rate(store, fake_scan):
 def test_design_lasso_stroke_replaces_that_stretch(store, fake_scan):
     at = open_page("design")
     rev = at.session_state["design_rev"]
-    at.session_state[f"draw_{rev}"] = {"selection": {
-        "points": [], "point_indices": [], "box": [],
-        "lasso": [{"xref": "x", "yref": "y", "x": [0.2, 0.3, 0.4, 0.5, 0.6],
-                   "y": [2.5, 2.6, 2.5, 2.4, 2.5]}],
-    }}
+    at.session_state[f"draw_{rev}"] = {
+        "selection": {
+            "points": [],
+            "point_indices": [],
+            "box": [],
+            "lasso": [
+                {
+                    "xref": "x",
+                    "yref": "y",
+                    "x": [0.2, 0.3, 0.4, 0.5, 0.6],
+                    "y": [2.5, 2.6, 2.5, 2.4, 2.5],
+                }
+            ],
+        }
+    }
     at.run()
     assert_clean(at)
     assert any("Stroke applied: replaced 20% to 60%" in s.value for s in at.success)
@@ -100,7 +111,8 @@ def test_design_lasso_stroke_replaces_that_stretch(store, fake_scan):
     inside = points[(points["fraction"] >= 0.2) & (points["fraction"] <= 0.6)]
     assert inside["temperature"].between(2.4, 2.6).all()
     assert points[points["fraction"] < 0.2]["temperature"].tolist() == pytest.approx(
-        [2.0, 1.9, 1.8, 1.7])
+        [2.0, 1.9, 1.8, 1.7]
+    )
     curve = at.session_state["design_curve"]
     assert curve["kind"] == "drawn"
     assert any(p[0] == pytest.approx(0.4) and 2.4 <= p[1] <= 2.6 for p in curve["points"])
@@ -110,7 +122,10 @@ def test_design_table_edit_to_a_negative_temperature_is_reported(store, fake_sca
     at = open_page("design")
     rev = at.session_state["design_rev"]
     at.session_state[f"points_{rev}"] = {
-        "edited_rows": {1: {"temperature": -1.0}}, "added_rows": [], "deleted_rows": []}
+        "edited_rows": {1: {"temperature": -1.0}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert_clean(at)
     assert any("point 1 has temperature -1.0" in e.value for e in at.error)
@@ -122,7 +137,10 @@ def test_design_with_one_point_left_is_reported(store, fake_scan):
     at = open_page("design")
     rev = at.session_state["design_rev"]
     at.session_state[f"points_{rev}"] = {
-        "edited_rows": {}, "added_rows": [], "deleted_rows": list(range(1, 21))}
+        "edited_rows": {},
+        "added_rows": [],
+        "deleted_rows": list(range(1, 21)),
+    }
     at.run()
     assert_clean(at)
     assert any("at least two points" in e.value for e in at.error)
@@ -132,7 +150,10 @@ def test_design_table_edit_makes_a_drawn_curve_and_saves_it(store, fake_scan):
     at = open_page("design")
     rev = at.session_state["design_rev"]
     at.session_state[f"points_{rev}"] = {
-        "edited_rows": {20: {"temperature": 0.5}}, "added_rows": [], "deleted_rows": []}
+        "edited_rows": {20: {"temperature": 0.5}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert at.session_state["design_curve"]["kind"] == "drawn"
     at.text_input(key="design_name").input("warm-finish")
@@ -147,8 +168,10 @@ def test_design_unsorted_points_can_be_sorted(store, fake_scan):
     at = open_page("design")
     rev = at.session_state["design_rev"]
     at.session_state[f"points_{rev}"] = {
-        "edited_rows": {}, "added_rows": [{"fraction": 0.01, "temperature": 3.0}],
-        "deleted_rows": []}
+        "edited_rows": {},
+        "added_rows": [{"fraction": 0.01, "temperature": 3.0}],
+        "deleted_rows": [],
+    }
     at.run()
     assert any("sorted by fraction" in e.value for e in at.error)
     at.button(key="do_sort_points").click().run()
@@ -222,15 +245,18 @@ def test_design_flags_targets_the_measure_cannot_follow(store, fake_scan):
     at.selectbox(key="design_granularity").select("sample").run()  # batch 128: at most 8 bits
     (error,) = [e for e in at.error if "Unreachable" in e.value]
     assert "the target reaches 9.00 bits, above what the sample granularity can measure" in (
-        error.value)
+        error.value
+    )
 
 
 def test_design_preset_numbers_are_checked_not_silently_kept(store, fake_scan):
     at = open_page("design")
     at.selectbox(key="design_preset").select("Power cool-down").run()
     at.number_input(key="design_t_start").set_value(-1.0).run()
-    assert any("Not a valid curve: t_start must be a finite number >= 0, got -1.0" in i.value
-               for i in at.info)
+    assert any(
+        "Not a valid curve: t_start must be a finite number >= 0, got -1.0" in i.value
+        for i in at.info
+    )
     assert at.button(key="do_apply_preset").disabled
     at.number_input(key="design_t_start").set_value(20.0).run()  # above any old bound
     at.selectbox(key="design_granularity").select("sample")
@@ -268,8 +294,9 @@ def test_design_quick_scan_reads_the_data_folder(store, fake_scan, tmp_path, mon
 def test_design_real_quick_scan_of_convnet4_on_digits(store):
     at = open_page("design")
     assert_clean(at)
-    match = next(re.search(r"μ = \*\*(-?[\d.]+)\*\*", m.value) for m in at.markdown
-                 if "μ =" in m.value)
+    match = next(
+        re.search(r"μ = \*\*(-?[\d.]+)\*\*", m.value) for m in at.markdown if "μ =" in m.value
+    )
     assert match and math.isfinite(float(match.group(1)))
 
 
@@ -294,14 +321,21 @@ def test_design_weibull_preview_is_the_closed_form_clamped_at_the_ceiling(store,
     assert at.radio(key="design_law").value == "weibull"  # a run's default law
     lr = figure(at, "Implied learning rate")
     assert lr["layout"]["title"]["subtitle"]["text"] == (
-        "λ0 and k from quick scan, convnet4 on digits, unit:64")
+        "λ0 and k from quick scan, convnet4 on digits, unit:64"
+    )
     assert [t["name"] for t in lr["data"]] == [
-        "implied rate λ(f)", "Weibull scale λ<sub>0</sub> (1.44 bits)", "ceiling (learning rate)"]
+        "implied rate λ(f)",
+        "Weibull scale λ<sub>0</sub> (1.44 bits)",
+        "ceiling (learning rate)",
+    ]
     lambda0, k = FAKE_WEIBULL["lambda0"], FAKE_WEIBULL["k"]
+
     def expected(ceiling: float) -> list[float]:  # the default target: 2 bits, linear to 0
         trace = implied_trace(at)
-        return [min(ceiling, max(1e-6, lambda0 * (2.0 * (1 - f) * math.log(2)) ** (1 / k)))
-                for f in trace["x"]]
+        return [
+            min(ceiling, max(1e-6, lambda0 * (2.0 * (1 - f) * math.log(2)) ** (1 / k)))
+            for f in trace["x"]
+        ]
 
     assert implied_trace(at)["y"] == pytest.approx(expected(0.05))  # below the 0.05 ceiling
     assert max(implied_trace(at)["y"]) < 0.05
@@ -334,18 +368,25 @@ def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
     at.selectbox(key="design_granularity").select("position").run()
     assert_clean(at)
     assert fake_scan[-1][3] == "position"
-    assert any("calibration **ramp:0.25** at position" in i.value and "during the run" in i.value
-               for i in at.sidebar.info)
+    assert any(
+        "calibration **ramp:0.25** at position" in i.value and "during the run" in i.value
+        for i in at.sidebar.info
+    )
     assert at.button(key="do_apply_preset").disabled
     at.selectbox(key="design_calibration").select("fixed").run()
-    assert any("fixed start is defined for the unit granularity" in i.value
-               for i in at.sidebar.info)
+    assert any(
+        "fixed start is defined for the unit granularity" in i.value for i in at.sidebar.info
+    )
 
 
 def test_design_draws_a_finished_runs_measured_rate_over_the_preview(store, fake_scan):
     other = seed_run(store, "onecycle")  # not ActCoolLR: not offered
-    run_id = seed_run(store, "actcool", granularity="unit:64", summary_extra={
-        "calibration": "fixed:2", "t_start": 2.0, "response": "weibull", "k": 0.97})
+    run_id = seed_run(
+        store,
+        "actcool",
+        granularity="unit:64",
+        summary_extra={"calibration": "fixed:2", "t_start": 2.0, "response": "weibull", "k": 0.97},
+    )
     at = open_page("design")
     box = at.selectbox(key="design_check_run")
     assert box.options == ["—", f"actcool-s0 · {run_id} · finished"]
@@ -359,8 +400,11 @@ def test_design_draws_a_finished_runs_measured_rate_over_the_preview(store, fake
     assert measured["y"][0] == pytest.approx(0.1001)  # the seeded rate, step 0
     # measured / preview over 10-90% of training, as computed from the two traces
     implied = implied_trace(at)
-    ratios = [y / float(np.exp(np.interp(x, implied["x"], np.log(implied["y"]))))
-              for x, y in zip(measured["x"], measured["y"], strict=True) if 0.1 <= x <= 0.9]
+    ratios = [
+        y / float(np.exp(np.interp(x, implied["x"], np.log(implied["y"]))))
+        for x, y in zip(measured["x"], measured["y"], strict=True)
+        if 0.1 <= x <= 0.9
+    ]
     ratio = float(np.median(ratios))
     (note,) = lr["layout"]["annotations"]
     assert note["text"] == f"measured / preview: median ×{ratio:.2g} over 10%–90% of training"
@@ -396,7 +440,9 @@ def test_launch_queues_one_run_per_seed(store, fake_worker):
     assert_clean(at)
     queued = Store(store.home).list_runs(status="queued")
     assert sorted(queued["config"].map(lambda c: (c["schedule"], c["seed"], c["epochs"]))) == [
-        ("cosine", 0, 2), ("cosine", 1, 2)]
+        ("cosine", 0, 2),
+        ("cosine", 1, 2),
+    ]
     assert fake_worker.ensured >= 1
 
 
@@ -433,7 +479,12 @@ def test_launch_granularity_choice_reaches_the_queued_config(store, fake_worker)
     assert_clean(at)
     queued = Store(store.home).list_runs(status="queued").sort_values("created_at")
     assert [c["granularity"] for c in queued["config"]] == [
-        "unit:64", "unit:32", "position", "sample", "sample"]
+        "unit:64",
+        "unit:32",
+        "position",
+        "sample",
+        "sample",
+    ]
 
 
 def test_launch_shows_validation_errors(store, fake_worker):
@@ -458,8 +509,7 @@ def test_launch_shows_validation_errors(store, fake_worker):
         ("launch_lr", -0.1, "lr must be a finite number > 0, got -0.1"),
     ],
 )
-def test_launch_never_queues_a_value_the_user_did_not_see(store, fake_worker, key, value,
-                                                           message):
+def test_launch_never_queues_a_value_the_user_did_not_see(store, fake_worker, key, value, message):
     at = open_page("launch")
     at.number_input(key=key).set_value(5 if key != "launch_lr" else 0.2).run()
     at.number_input(key=key).set_value(value).run()  # typed after a valid value
@@ -488,8 +538,9 @@ def test_launch_a_sample_target_above_the_cap_is_blocked(store, fake_worker):
     at.radio(key="launch_target_source").set_value("power").run()
     at.number_input(key="launch_t_start").set_value(9.0)
     at.selectbox(key="launch_granularity").select("sample").run()  # batch 128: 8 bits at most
-    assert any("above what the sample granularity can measure at batch 128" in w.value
-               for w in at.warning)
+    assert any(
+        "above what the sample granularity can measure at batch 128" in w.value for w in at.warning
+    )
     at.button(key="do_launch").click().run()
     assert any("log2(2·128) = 8.00 bits" in e.value for e in at.error)
     assert len(Store(store.home).list_runs()) == 0
@@ -540,8 +591,10 @@ def test_launch_actcool_with_the_designed_curve(store, fake_worker):
     at.switch_page("views/launch.py").run()
     source = at.radio(key="launch_target_source")
     assert source.value == "default"  # the calibrated default stays the default
-    assert source.options[:2] == ["Calibrated default (linear cool-down)",
-                                  "the curve on the Design page"]
+    assert source.options[:2] == [
+        "Calibrated default (linear cool-down)",
+        "the curve on the Design page",
+    ]
     source.set_value("designed").run()
     at.button(key="do_launch").click().run()
     assert_clean(at)
@@ -599,8 +652,18 @@ def test_launch_queues_the_calibrated_default_by_default(store, fake_worker):
     at.button(key="do_launch").click().run()
     assert_clean(at)
     queued = Store(store.home).list_runs(status="queued").sort_values("created_at")
-    assert [(c["target"], c["calibration"], c["response"], c["k"], c["sigma"], c["smoothing"],
-             c["lr_max"]) for c in queued["config"]] == [
+    assert [
+        (
+            c["target"],
+            c["calibration"],
+            c["response"],
+            c["k"],
+            c["sigma"],
+            c["smoothing"],
+            c["lr_max"],
+        )
+        for c in queued["config"]
+    ] == [
         ("default", "auto", "weibull", None, None, 0.5, None),
         ("default", "fixed:2.5", "weibull", 1.1, None, 0.5, None),
         ("default", "ramp:0.3", "gaussian", None, 1.5, 0.0, None),
@@ -613,8 +676,13 @@ def test_launch_fixed_calibration_at_a_pattern_granularity_names_the_field(store
     at.selectbox(key="launch_granularity").select("position").run()
     at.button(key="do_launch").click().run()
     assert_clean(at)
-    assert any(e.value.startswith("calibration fixed:2: a fixed start temperature is defined "
-                                  "for the unit granularity, not position") for e in at.error)
+    assert any(
+        e.value.startswith(
+            "calibration fixed:2: a fixed start temperature is defined "
+            "for the unit granularity, not position"
+        )
+        for e in at.error
+    )
     assert len(Store(store.home).list_runs()) == 0
     # other schedules do not care
     at.selectbox(key="launch_schedule").select("cosine")
@@ -642,7 +710,10 @@ def test_launch_demo_follows_the_calibrated_default(store, fake_worker):
     runs = Store(store.home).list_runs().set_index("schedule")
     actcool = runs.loc["actcool", "config"]
     assert (actcool["target"], actcool["calibration"], actcool["response"]) == (
-        "default", "auto", "weibull")
+        "default",
+        "auto",
+        "weibull",
+    )
     assert actcool["lr"] == runs.loc["onecycle", "config"]["lr"] == 0.1
 
 
@@ -659,15 +730,24 @@ def test_runs_shows_every_chart_of_a_finished_run(store, fake_worker):
     at = open_page("runs")
     assert_clean(at)
     assert at.selectbox(key="runs_pick").value == run_id
-    assert set(titles(at)) == {"Learning rate", "Mean temperature", "Temperature per site",
-                               "Error", "LR range scans", "Pattern-model fits",
-                               "Scan at step 80: mean over sites"}
+    assert set(titles(at)) == {
+        "Learning rate",
+        "Mean temperature",
+        "Temperature per site",
+        "Error",
+        "LR range scans",
+        "Pattern-model fits",
+        "Scan at step 80: mean over sites",
+    }
     steps = next(m for m in at.metric if m.label == "Steps")
     assert steps.value == "120 / 120"
     scan = figure(at, "LR range scans")
     assert [t.get("name") for t in scan["data"]] == [
-        "mean temperature", "rate used", "critical rate e<sup>μ</sup>",
-        "Weibull scale λ<sub>0</sub>"]
+        "mean temperature",
+        "rate used",
+        "critical rate e<sup>μ</sup>",
+        "Weibull scale λ<sub>0</sub>",
+    ]
     # finished: neither stop nor resume, only delete
     assert [b.key for b in at.button] == [f"do_delete_{run_id}"]
 
@@ -693,17 +773,21 @@ def test_runs_of_an_old_store_are_labelled_sample(store, fake_worker):
 
 
 def test_runs_scan_view_shows_both_models_and_why_one_is_missing(store, fake_worker):
-    seed_run(store, "actcool", granularity="unit:64",
-             no_weibull_fit="too few informative points (2 < 3)")
+    seed_run(
+        store, "actcool", granularity="unit:64", no_weibull_fit="too few informative points (2 < 3)"
+    )
     at = open_page("runs")
     assert_clean(at)
     assert at.selectbox(key="runs_scan_step").options == ["0", "40", "80"]
     assert at.selectbox(key="runs_scan_step").value == 80  # the latest scan
     scan = figure(at, "Scan at step 80: mean over sites")
     assert [t["name"] for t in scan["data"] if t.get("showlegend") is not False] == [
-        "measured", "Gaussian CDF (RMSE 0.020)"]
+        "measured",
+        "Gaussian CDF (RMSE 0.020)",
+    ]
     assert [a["text"] for a in scan["layout"]["annotations"]] == [
-        "Weibull — no fit: too few informative points (2 < 3)"]
+        "Weibull — no fit: too few informative points (2 < 3)"
+    ]
     assert scan["layout"]["yaxis"]["title"]["text"] == "change probability P (unit:64)"
     table = at.dataframe[0].value.set_index("site")
     assert list(table.index) == ["mean", "relu1", "relu2", "relu3"]
@@ -715,25 +799,49 @@ def test_runs_scan_view_shows_both_models_and_why_one_is_missing(store, fake_wor
     assert_clean(at)
     scan = figure(at, "Scan at step 40: site relu2")
     assert [t["name"] for t in scan["data"] if t.get("showlegend") is not False] == [
-        "measured", "Gaussian CDF (RMSE 0.020)", "Weibull (RMSE 0.010)"]
+        "measured",
+        "Gaussian CDF (RMSE 0.020)",
+        "Weibull (RMSE 0.010)",
+    ]
     assert not scan["layout"].get("annotations")
 
 
 def test_runs_headline_shows_calibration_t_start_and_law(store, fake_worker):
-    seed_run(store, "actcool", granularity="unit:64", summary_extra={
-        "calibration": "fixed:2", "t_start": 2.0, "response": "weibull", "k": 0.9713})
+    seed_run(
+        store,
+        "actcool",
+        granularity="unit:64",
+        summary_extra={
+            "calibration": "fixed:2",
+            "t_start": 2.0,
+            "response": "weibull",
+            "k": 0.9713,
+        },
+    )
     at = open_page("runs")
     assert_clean(at)
     (caption,) = [c.value for c in at.caption if c.value.startswith("ActCoolLR:")]
-    assert caption == ("ActCoolLR: calibrated default target, calibration fixed:2, T_start "
-                       "2.00 bits · law weibull k = 0.97, smoothing 0.5")
+    assert caption == (
+        "ActCoolLR: calibrated default target, calibration fixed:2, T_start "
+        "2.00 bits · law weibull k = 0.97, smoothing 0.5"
+    )
 
 
 def test_runs_headline_of_a_ramp_before_its_warm_up_ends(store, fake_worker):
-    seed_run(store, "actcool", status="running", steps=40, total_steps=400,
-             config_extra={"calibration": "ramp", "response": "gaussian"},
-             summary_extra={"calibration": "ramp:0.25", "t_start": None,
-                            "response": "gaussian", "sigma": 1.234})
+    seed_run(
+        store,
+        "actcool",
+        status="running",
+        steps=40,
+        total_steps=400,
+        config_extra={"calibration": "ramp", "response": "gaussian"},
+        summary_extra={
+            "calibration": "ramp:0.25",
+            "t_start": None,
+            "response": "gaussian",
+            "sigma": 1.234,
+        },
+    )
     at = open_page("runs")
     assert_clean(at)
     (caption,) = [c.value for c in at.caption if c.value.startswith("ActCoolLR:")]
@@ -757,7 +865,8 @@ def test_runs_failed_run_shows_its_message(store, fake_worker):
 
 
 def test_runs_failed_process_headline_is_its_last_log_line_with_the_log_a_click_away(
-        store, fake_worker):
+    store, fake_worker
+):
     from trainer.worker import _reap
 
     run_id = seed_run(store, "cosine", status="running", steps=1, steps_per_epoch=1)
@@ -765,7 +874,8 @@ def test_runs_failed_process_headline_is_its_last_log_line_with_the_log_a_click_
     logs.mkdir()
     (logs / f"{run_id}.log").write_text(
         "loading fashion-mnist\npython -m trainer: error: Fashion-MNIST not found under "
-        "/nowhere/FashionMNIST/raw; run with --data-dir pointing at it\n")
+        "/nowhere/FashionMNIST/raw; run with --data-dir pointing at it\n"
+    )
 
     class Exited:  # the worker's view of a child process that exited with status 2
         def poll(self):
@@ -814,10 +924,21 @@ def test_runs_marks_a_fit_at_the_edge_of_the_scan_grid(store, fake_worker):
     at = open_page("runs")
     assert not [w for w in at.warning if "edge of the scan grid" in w.value]
     last = int(store.fits(run_id)["step"].max())
-    store.append_rows(run_id, "fits", pd.DataFrame({  # a later fit, e^μ near the top rate
-        "step": [last], "site": ["mean"], "model": ["gaussian"], "mu": [np.log(50.0)],
-        "sigma": [1.0], "rmse": [0.01], "n_informative": [3],
-    }))
+    store.append_rows(
+        run_id,
+        "fits",
+        pd.DataFrame(
+            {  # a later fit, e^μ near the top rate
+                "step": [last],
+                "site": ["mean"],
+                "model": ["gaussian"],
+                "mu": [np.log(50.0)],
+                "sigma": [1.0],
+                "rmse": [0.01],
+                "n_informative": [3],
+            }
+        ),
+    )
     st.cache_data.clear()
     at.run()
     assert_clean(at)
@@ -888,7 +1009,8 @@ def test_compare_overlays_a_tagged_group(store):
     assert sorted(at.multiselect(key="compare_runs").value) == sorted([a, b])
     shown = titles(at)
     assert {"Learning rate", "Mean temperature (bits, unit:64)", "Validation error (%)"} <= set(
-        shown)
+        shown
+    )
     assert sum(t.startswith(("actcool-s0", "onecycle-s1")) for t in shown) == 2  # LR heatmaps
     lr = next(f for f in figures(at) if f["layout"]["title"]["text"] == "Learning rate")
     assert lr["layout"]["yaxis"]["type"] == "log"
@@ -910,9 +1032,11 @@ def test_compare_warns_on_mixed_granularities_and_splits_temperatures(store):
     assert sorted(at.multiselect(key="compare_runs").value) == sorted([a, b, c])
     (warning,) = at.warning
     assert "different granularities" in warning.value
+
     def named(granularity: str) -> set[str]:  # the runs the warning lists for a granularity
-        return set(warning.value.split(f"**{granularity}**: ")[1].split(";")[0]
-                   .split(". ")[0].split(", "))
+        return set(
+            warning.value.split(f"**{granularity}**: ")[1].split(";")[0].split(". ")[0].split(", ")
+        )
 
     assert named("unit:64") == {f"actcool-s0 · {a}", f"cosine-s2 · {c}"}
     assert named("sample") == {f"onecycle-s1 · {b}"}
@@ -960,8 +1084,11 @@ def test_comparison_csv_has_every_value_of_every_metric(store):
     b = seed_run(store, "onecycle", steps=80)
     csv = pd.read_csv(io.BytesIO(data.comparison_csv((a, b), "fraction", {a: "A", b: "B"})))
     assert list(csv.columns) == ["run_id", "run", "metric", "fraction", "value"]
-    csv = pd.read_csv(io.BytesIO(data.comparison_csv(
-        (a, b), "fraction", {a: "A", b: "B"}, {a: "unit:64", b: "sample"})))
+    csv = pd.read_csv(
+        io.BytesIO(
+            data.comparison_csv((a, b), "fraction", {a: "A", b: "B"}, {a: "unit:64", b: "sample"})
+        )
+    )
     assert list(csv.columns) == ["run_id", "run", "granularity", "metric", "fraction", "value"]
     assert set(csv.loc[csv["run_id"] == b, "granularity"]) == {"sample"}
     lr = csv[csv["metric"] == "lr"]
@@ -1014,15 +1141,17 @@ def test_runs_prefers_a_running_run_and_waits_for_a_queued_one(store, fake_worke
 # ---------------------------------------------------------------------- the store itself
 @pytest.mark.parametrize("page", ["design", "launch", "runs", "compare"])
 def test_a_store_deleted_under_the_app_is_said_and_replaced_by_an_empty_one(
-        store, fake_worker, fake_scan, page):
+    store, fake_worker, fake_scan, page
+):
     run_id = seed_run(store, "onecycle")
     at = open_page(page)
     assert_clean(at)
     shutil.rmtree(store.home)
     at.run()
     assert_clean(at)
-    assert any(f"The store at `{store.home}` was deleted or replaced" in w.value
-               for w in at.warning)
+    assert any(
+        f"The store at `{store.home}` was deleted or replaced" in w.value for w in at.warning
+    )
     assert Store(store.home).list_runs().empty and store.catalog_path.exists()
     if page == "runs":
         assert not [s for s in at.selectbox if s.key == "runs_pick"]  # nothing stale shown

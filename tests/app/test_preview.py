@@ -17,19 +17,22 @@ def test_weibull_implied_rate_is_the_closed_form():
     temperatures = np.array([0.0, 0.5, 1 / math.log(2), 2.0, 6.0])
     rates = preview.weibull_implied_lr(temperatures, lambda0, k)
     assert rates.tolist() == pytest.approx(
-        [lambda0 * (c * math.log(2)) ** (1 / k) for c in temperatures])
+        [lambda0 * (c * math.log(2)) ** (1 / k) for c in temperatures]
+    )
     assert rates[2] == pytest.approx(lambda0)  # T(λ0) = 1/ln 2 bits
     # the inverse of the Weibull model's temperature
     assert weibull_temperature(rates[1:], lambda0, k).tolist() == pytest.approx(
-        temperatures[1:].tolist())
+        temperatures[1:].tolist()
+    )
     with pytest.raises(ValueError, match="k must be"):
         preview.weibull_implied_lr(temperatures, lambda0, 0.0)
 
 
 def test_implied_rates_clamp_at_the_ceiling_and_floor_like_a_run():
     fit = {"lambda0": 0.02, "k": 0.9}
-    implied = preview.implied_rates(PowerCurve(4.0, 1.0), "weibull", fit, 128, lr_max=0.03,
-                                    fractions=np.linspace(0, 1, 11))
+    implied = preview.implied_rates(
+        PowerCurve(4.0, 1.0), "weibull", fit, 128, lr_max=0.03, fractions=np.linspace(0, 1, 11)
+    )
     closed = [0.02 * (4.0 * (1 - f) * math.log(2)) ** (1 / 0.9) for f in implied["fraction"]]
     assert implied["model_lr"].tolist() == pytest.approx(closed)
     assert implied["lr"].tolist() == pytest.approx(np.clip(closed, 1e-6, 0.03).tolist())
@@ -41,8 +44,9 @@ def test_implied_rates_clamp_at_the_ceiling_and_floor_like_a_run():
 def test_implied_rates_under_the_gaussian_law_match_the_design_formula():
     curve = ConstantCurve(1.0)
     fractions = np.array([0.0, 0.5, 1.0])
-    implied = preview.implied_rates(curve, "gaussian", {"mu": -3.0, "sigma": 1.2}, 128,
-                                    lr_max=10.0, fractions=fractions)
+    implied = preview.implied_rates(
+        curve, "gaussian", {"mu": -3.0, "sigma": 1.2}, 128, lr_max=10.0, fractions=fractions
+    )
     plain = curve_edit.implied_lr(curve, -3.0, 1.2, 128, fractions)
     assert implied["lr"].tolist() == pytest.approx(plain["lr"].tolist())
     assert implied["lr"].iloc[0] == pytest.approx(math.exp(-3.0))  # 1 bit: e^μ
@@ -52,8 +56,12 @@ def test_implied_rates_under_the_gaussian_law_match_the_design_formula():
 
 @pytest.mark.parametrize(
     ("calibration", "granularity", "t_start"),
-    [("fixed", "unit:64", 2.0), ("fixed", "unit:32", 1.0), ("fixed:3", "unit:128", 6.0),
-     ("fixed", "unit", 2.0)],
+    [
+        ("fixed", "unit:64", 2.0),
+        ("fixed", "unit:32", 1.0),
+        ("fixed:3", "unit:128", 6.0),
+        ("fixed", "unit", 2.0),
+    ],
 )
 def test_calibrated_default_fixed_is_a_linear_cool_down(calibration, granularity, t_start):
     curve, text = preview.calibrated_default(calibration, granularity)
@@ -62,7 +70,11 @@ def test_calibrated_default_fixed_is_a_linear_cool_down(calibration, granularity
 
 
 def test_calibrated_default_ramp_is_read_during_the_run():
-    for calibration, granularity in (("auto", "unit:64"), ("auto", "position"), ("ramp:0.3", "unit:64")):
+    for calibration, granularity in (
+        ("auto", "unit:64"),
+        ("auto", "position"),
+        ("ramp:0.3", "unit:64"),
+    ):
         curve, text = preview.calibrated_default(calibration, granularity)
         assert curve is None and "during the run" in text
     assert "first 30% of training" in preview.calibrated_default("ramp:0.3", "sample")[1]

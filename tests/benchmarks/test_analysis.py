@@ -103,23 +103,61 @@ def test_relative_tracking_error_by_hand():
     expected = (abs(11 / 3 - 1) + abs(3.2 / 3 - 1) + abs(3.7 - 1)) / 3
     assert relative_tracking_error(f, t, c, window=3) == pytest.approx(expected)
     # No target (a ramp's warm-up) -> that measurement does not count.
-    assert relative_tracking_error(f, t, [1.0, float("nan"), 1.0, 1.0, 1.0]) == pytest.approx(0.3 / 2)
+    assert relative_tracking_error(f, t, [1.0, float("nan"), 1.0, 1.0, 1.0]) == pytest.approx(
+        0.3 / 2
+    )
     assert math.isnan(relative_tracking_error(f, t, [float("nan")] * 5))
     assert math.isnan(relative_tracking_error(f, t, [0.0] * 5))
 
 
 # ----------------------------------------------------------------------------- figures
-def _run(key, group, label, seed=0, lr=0.05, error=10.0, temps=None, targets=None, schedule=None,
-         fits=None, site_temperatures=None, replay_of=None, total=100, **summary):
+def _run(
+    key,
+    group,
+    label,
+    seed=0,
+    lr=0.05,
+    error=10.0,
+    temps=None,
+    targets=None,
+    schedule=None,
+    fits=None,
+    site_temperatures=None,
+    replay_of=None,
+    total=100,
+    **summary,
+):
     steps = np.arange(total)
     t = np.full(total, np.nan) if temps is None else np.asarray(temps, dtype=float)
     c = np.full(total, np.nan) if targets is None else np.asarray(targets, dtype=float)
-    frame = pd.DataFrame({"step": steps, "lr": np.full(total, lr), "loss": 1.0,
-                          "mean_temperature": t, "target_temperature": c})
-    sites = np.empty((0, 0)) if site_temperatures is None else np.asarray(site_temperatures, dtype=float)
-    return F.Run(key, group, label, seed, f"id-{key}", {"test_error": error, "total_steps": total, **summary},
-                 {"lr": lr, "schedule": schedule or label, "onecycle_pct_start": 0.3}, frame,
-                 pd.DataFrame() if fits is None else fits, [f"s{i}" for i in range(len(sites))], sites, replay_of)
+    frame = pd.DataFrame(
+        {
+            "step": steps,
+            "lr": np.full(total, lr),
+            "loss": 1.0,
+            "mean_temperature": t,
+            "target_temperature": c,
+        }
+    )
+    sites = (
+        np.empty((0, 0))
+        if site_temperatures is None
+        else np.asarray(site_temperatures, dtype=float)
+    )
+    return F.Run(
+        key,
+        group,
+        label,
+        seed,
+        f"id-{key}",
+        {"test_error": error, "total_steps": total, **summary},
+        {"lr": lr, "schedule": schedule or label, "onecycle_pct_start": 0.3},
+        frame,
+        pd.DataFrame() if fits is None else fits,
+        [f"s{i}" for i in range(len(sites))],
+        sites,
+        replay_of,
+    )
 
 
 def _index(*runs):
@@ -128,9 +166,11 @@ def _index(*runs):
 
 def test_grid_best_and_the_edge_verdict():
     plan = [p for p in reproduce.plan(quick=True)]
-    runs = _index(_run("grid/onecycle/lr0.05/seed0", "grid", "onecycle", lr=0.05, error=5.0),
-                  _run("grid/onecycle/lr0.2/seed0", "grid", "onecycle", lr=0.2, error=4.0),
-                  _run("best/onecycle/seed1", "best", "onecycle", seed=1, lr=0.2, error=6.0))
+    runs = _index(
+        _run("grid/onecycle/lr0.05/seed0", "grid", "onecycle", lr=0.05, error=5.0),
+        _run("grid/onecycle/lr0.2/seed0", "grid", "onecycle", lr=0.2, error=4.0),
+        _run("best/onecycle/seed1", "best", "onecycle", seed=1, lr=0.2, error=6.0),
+    )
     g = F.grid_best(runs, plan, "grid", "onecycle")
     assert g["best_rate"] == 0.2 and g["best_key"] == "grid/onecycle/lr0.2/seed0"
     assert g["complete"] and g["at_edge"] and g["missing"] == []
@@ -143,12 +183,19 @@ def test_grid_best_and_the_edge_verdict():
 
 
 def test_no_tuning_gaps_and_which_calibration_is_better():
-    base = {"best_baseline": "onecycle", "best_mean": 5.0, "best_n": 2, "all_tuned": True,
-            "tuned": ["onecycle"]}
-    runs = _index(_run("actcool/fixed/seed0", "actcool", "actcool-fixed", error=5.1, t_start=2.0),
-                  _run("actcool/fixed/seed1", "actcool", "actcool-fixed", seed=1, error=5.3),
-                  _run("actcool/ramp/seed0", "actcool", "actcool-ramp", error=6.0),
-                  _run("actcool/ramp/seed1", "actcool", "actcool-ramp", seed=1, error=6.2))
+    base = {
+        "best_baseline": "onecycle",
+        "best_mean": 5.0,
+        "best_n": 2,
+        "all_tuned": True,
+        "tuned": ["onecycle"],
+    }
+    runs = _index(
+        _run("actcool/fixed/seed0", "actcool", "actcool-fixed", error=5.1, t_start=2.0),
+        _run("actcool/fixed/seed1", "actcool", "actcool-fixed", seed=1, error=5.3),
+        _run("actcool/ramp/seed0", "actcool", "actcool-ramp", error=6.0),
+        _run("actcool/ramp/seed1", "actcool", "actcool-ramp", seed=1, error=6.2),
+    )
     n = F.no_tuning(runs, base)
     fixed, ramp = n["calibrations"]["fixed"], n["calibrations"]["ramp"]
     assert fixed["gap_points"] == pytest.approx(0.2) and fixed["ok"] is True
@@ -157,9 +204,12 @@ def test_no_tuning_gaps_and_which_calibration_is_better():
     assert n["better_calibration"] == "fixed" and n["fixed_minus_ramp"] == pytest.approx(-0.9)
     assert n["difference_beyond_seed_noise"] is True  # 0.9 > the 0.2 seed ranges
     assert n["ok"] is False and n["any_ok"] is True and n["missing"] == []
-    empty = F.no_tuning({}, {"best_baseline": None, "best_mean": None, "best_n": 0,
-                             "all_tuned": False, "tuned": []})
-    assert empty["better_calibration"] is None and empty["ok"] is None and len(empty["missing"]) == 4
+    empty = F.no_tuning(
+        {}, {"best_baseline": None, "best_mean": None, "best_n": 0, "all_tuned": False, "tuned": []}
+    )
+    assert (
+        empty["better_calibration"] is None and empty["ok"] is None and len(empty["missing"]) == 4
+    )
     # while some baseline is not tuned yet the verdict is provisional: no ✅/❌, the number stays
     partial = F.no_tuning(runs, {**base, "all_tuned": False})
     assert partial["provisional"] and partial["calibrations"]["fixed"]["ok"] is None
@@ -167,11 +217,25 @@ def test_no_tuning_gaps_and_which_calibration_is_better():
 
 
 def test_replay_pairs_each_replay_with_its_source():
-    runs = _index(_run("grid/onecycle/lr0.2/seed0", "grid", "onecycle", lr=0.2, error=4.0),
-                  _run("replay/onecycle/seed0", "replay", "replay", lr=0.2, error=4.5,
-                       replay_of="grid/onecycle/lr0.2/seed0"),
-                  _run("replay/onecycle/seed1", "replay", "replay", seed=1, error=4.5,
-                       replay_of="best/onecycle/seed1"))
+    runs = _index(
+        _run("grid/onecycle/lr0.2/seed0", "grid", "onecycle", lr=0.2, error=4.0),
+        _run(
+            "replay/onecycle/seed0",
+            "replay",
+            "replay",
+            lr=0.2,
+            error=4.5,
+            replay_of="grid/onecycle/lr0.2/seed0",
+        ),
+        _run(
+            "replay/onecycle/seed1",
+            "replay",
+            "replay",
+            seed=1,
+            error=4.5,
+            replay_of="best/onecycle/seed1",
+        ),
+    )
     r = F.replay(runs)
     assert [p["seed"] for p in r["fmnist"]["pairs"]] == [0]
     assert r["fmnist"]["gap_points"] == pytest.approx(0.5) and r["fmnist"]["ok"] is False
@@ -180,9 +244,17 @@ def test_replay_pairs_each_replay_with_its_source():
 
 
 def test_tracking_of_every_actcool_run():
-    runs = _index(_run("actcool/fixed/seed0", "actcool", "actcool-fixed", schedule="actcool",
-                       temps=np.full(100, 1.1), targets=np.ones(100)),
-                  _run("grid/onecycle/lr0.2/seed0", "grid", "onecycle", temps=np.ones(100)))
+    runs = _index(
+        _run(
+            "actcool/fixed/seed0",
+            "actcool",
+            "actcool-fixed",
+            schedule="actcool",
+            temps=np.full(100, 1.1),
+            targets=np.ones(100),
+        ),
+        _run("grid/onecycle/lr0.2/seed0", "grid", "onecycle", temps=np.ones(100)),
+    )
     t = F.tracking(runs)
     assert list(t["runs"]) == ["actcool/fixed/seed0"]
     v = t["runs"]["actcool/fixed/seed0"]
@@ -190,8 +262,15 @@ def test_tracking_of_every_actcool_run():
     assert v["absolute_bits"] == pytest.approx(0.1) and t["ok_raw"] is True and t["met_raw"] == 1
     # A run with too few measurements to average has a raw figure only; the smoothed verdict
     # is over the runs that have one, and the medians compared are over the same runs.
-    runs["cifar/actcool/seed0"] = _run("cifar/actcool/seed0", "cifar", "actcool-fixed", schedule="actcool",
-                                       temps=np.full(10, 1.5), targets=np.ones(10), total=10)
+    runs["cifar/actcool/seed0"] = _run(
+        "cifar/actcool/seed0",
+        "cifar",
+        "actcool-fixed",
+        schedule="actcool",
+        temps=np.full(10, 1.5),
+        targets=np.ones(10),
+        total=10,
+    )
     t = F.tracking(runs)
     short = t["runs"]["cifar/actcool/seed0"]
     assert short["relative"] == pytest.approx(0.5) and short["relative_smoothed"] is None
@@ -200,23 +279,36 @@ def test_tracking_of_every_actcool_run():
 
 
 def test_gamma_rank_correlation_against_seed_noise():
-    runs = _index(*[_run(k, "gamma", f"γ={g:g}", error=e, temps=np.linspace(2, 0, 100))
-                    for (g, k), e in zip(sorted(F.gamma_keys().items()), [8.0, 7.0, 6.0, 5.0], strict=True)],
-                  _run("actcool/fixed/seed1", "actcool", "actcool-fixed", seed=1, error=7.5))
+    runs = _index(
+        *[
+            _run(k, "gamma", f"γ={g:g}", error=e, temps=np.linspace(2, 0, 100))
+            for (g, k), e in zip(sorted(F.gamma_keys().items()), [8.0, 7.0, 6.0, 5.0], strict=True)
+        ],
+        _run("actcool/fixed/seed1", "actcool", "actcool-fixed", seed=1, error=7.5),
+    )
     g = F.gamma(runs)
     assert g["spearman_gamma_error"] == pytest.approx(-1.0)
-    assert g["seed_noise_points"] == pytest.approx(0.5) and g["error_span_points"] == pytest.approx(3.0)
+    assert g["seed_noise_points"] == pytest.approx(0.5) and g["error_span_points"] == pytest.approx(
+        3.0
+    )
     assert g["span_beyond_seed_noise"] is True and g["ok"] is True and g["best_gamma"] == 4.0
     flat = dict(runs)
-    flat["actcool/fixed/seed1"] = _run("actcool/fixed/seed1", "actcool", "actcool-fixed", seed=1, error=3.0)
+    flat["actcool/fixed/seed1"] = _run(
+        "actcool/fixed/seed1", "actcool", "actcool-fixed", seed=1, error=3.0
+    )
     assert F.gamma(flat)["ok"] is False  # error falls with γ, but by less than one seed's luck
 
 
 def test_linearity_depth_and_fit_comparison():
     f = np.arange(100) / 100
     line = np.where(f < 0.3, 10 * f, 3.0 - 3.0 * (f - 0.3) / 0.7)
-    r = _run("grid/onecycle/lr0.2/seed0", "grid", "onecycle", temps=line,
-             site_temperatures=[[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    r = _run(
+        "grid/onecycle/lr0.2/seed0",
+        "grid",
+        "onecycle",
+        temps=line,
+        site_temperatures=[[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]],
+    )
     lin = F.linearity(r)
     # A straight fall after warm-up: R² 1 but for the moving average rounding the kink at 30%.
     assert lin["r2_warmup_to_90pct_smoothed"] == pytest.approx(1.0, abs=1e-3)
@@ -224,9 +316,15 @@ def test_linearity_depth_and_fit_comparison():
     assert lin["r2_whole_run"] < 0.9  # the warm-up's rise is not on that line
     d = F.depth(r)
     assert d["spearman"] == pytest.approx(1.0) and d["mean_temperature"] == [1.0, 2.0, 3.0]
-    rows = pd.DataFrame({"run": "a", "step": [0, 10, 20] * 2 + [30],
-                         "site": "mean", "model": ["gaussian"] * 3 + ["weibull"] * 3 + ["weibull"],
-                         "rmse": [0.02, 0.04, 0.06, 0.01, 0.02, 0.03, np.nan]})
+    rows = pd.DataFrame(
+        {
+            "run": "a",
+            "step": [0, 10, 20] * 2 + [30],
+            "site": "mean",
+            "model": ["gaussian"] * 3 + ["weibull"] * 3 + ["weibull"],
+            "rmse": [0.02, 0.04, 0.06, 0.01, 0.02, 0.03, np.nan],
+        }
+    )
     fc = F.fit_comparison(rows)
     assert fc["paired"] == 3 and fc["median_rmse"] == {"gaussian": 0.04, "weibull": 0.02}
     assert fc["better"] == "weibull" and fc["ratio"] == pytest.approx(2.0)
@@ -234,13 +332,24 @@ def test_linearity_depth_and_fit_comparison():
 
 
 def test_drift_of_sigma_and_mu_against_the_rate_used():
-    fits = pd.DataFrame({"step": [0, 50, 90], "site": "mean", "model": "gaussian",
-                         "mu": [-2.0, -3.0, -4.0], "sigma": [1.0, 1.0, 3.0], "lambda0": np.nan, "k": np.nan,
-                         "rmse": 0.01})
+    fits = pd.DataFrame(
+        {
+            "step": [0, 50, 90],
+            "site": "mean",
+            "model": "gaussian",
+            "mu": [-2.0, -3.0, -4.0],
+            "sigma": [1.0, 1.0, 3.0],
+            "lambda0": np.nan,
+            "k": np.nan,
+            "rmse": 0.01,
+        }
+    )
     r = _run("grid/onecycle/lr0.2/seed0", "grid", "onecycle", fits=fits)
     r.steps["lr"] = np.linspace(0.2, 0.001, 100)  # falls, as μ does
     d = F.drift(r)
-    assert d["scans"] == 3 and d["sigma_cv"] == pytest.approx(np.std([1, 1, 3]) / np.mean([1, 1, 3]))
+    assert d["scans"] == 3 and d["sigma_cv"] == pytest.approx(
+        np.std([1, 1, 3]) / np.mean([1, 1, 3])
+    )
     assert d["spearman_mu_ln_lr"] == pytest.approx(1.0)
 
 

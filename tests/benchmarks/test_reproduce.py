@@ -18,8 +18,12 @@ SECTIONS = list(HEADINGS.values())
 
 def _finish(store: Store, p: reproduce.Planned, test_error: float) -> str:
     rid = store.create_run(p.config.to_dict(), name=p.config.name, tags=p.config.tags)
-    store.update_run(rid, status="finished", finished=True,
-                     summary={"test_error": test_error, "total_steps": 10, "wall_time": 1.0})
+    store.update_run(
+        rid,
+        status="finished",
+        finished=True,
+        summary={"test_error": test_error, "total_steps": 10, "wall_time": 1.0},
+    )
     return rid
 
 
@@ -30,8 +34,11 @@ def test_plan_covers_every_section_with_two_seeds(tmp_path):
     for s in reproduce.BASELINES:
         assert {f"grid/{s}/lr{lr:g}/seed0" for lr in reproduce.RATES} <= keys
     assert {f"actcool/{c}/seed{s}" for c in reproduce.CALIBRATIONS for s in reproduce.SEEDS} <= keys
-    assert all(p.config.lr == reproduce.HINT_LR and p.config.schedule == "actcool"
-               for p in runs if p.group == "actcool")
+    assert all(
+        p.config.lr == reproduce.HINT_LR and p.config.schedule == "actcool"
+        for p in runs
+        if p.group == "actcool"
+    )
     assert {p.config.calibration for p in runs if p.group == "actcool"} == {"fixed", "ramp"}
     assert {reproduce.gamma_of(p) for p in runs if p.group == "gamma"} == {0.5, 2.0, 4.0}
     assert {f"cifar/onecycle/lr{lr:g}/seed0" for lr in reproduce.CIFAR_RATES} <= keys
@@ -53,8 +60,11 @@ def test_plan_covers_every_section_with_two_seeds(tmp_path):
         if p.group == "grid" and p.label == "onecycle":
             _finish(store, p, errors[p.config.lr])
     more = {p.key: p for p in reproduce.plan(quick=True, store=store)}
-    assert set(more) - {p.key for p in quick} == {"best/onecycle/seed1", "replay/onecycle/seed0",
-                                                  "replay/onecycle/seed1"}
+    assert set(more) - {p.key for p in quick} == {
+        "best/onecycle/seed1",
+        "replay/onecycle/seed0",
+        "replay/onecycle/seed1",
+    }
     assert more["best/onecycle/seed1"].config.lr == 0.2 and more["best/onecycle/seed1"].seed == 1
     assert more["replay/onecycle/seed0"].replay_of == "grid/onecycle/lr0.2/seed0"
     assert more["replay/onecycle/seed1"].replay_of == "best/onecycle/seed1"
@@ -69,15 +79,31 @@ class _FakeStore:
 
     def add(self, rid: str, temps: np.ndarray, targets: np.ndarray | None = None) -> None:
         n = len(temps)
-        steps = pd.DataFrame({"step": np.arange(n), "epoch": 0.0, "lr": np.linspace(0.05, 0.001, n),
-                              "loss": 1.0, "mean_temperature": temps,
-                              "target_temperature": np.full(n, np.nan) if targets is None else targets,
-                              "wall_time": 0.0})
-        fits = pd.DataFrame({"step": [0, 0, 5, 5], "site": "mean",
-                             "model": ["gaussian", "weibull"] * 2, "mu": [-3.0, np.nan, -3.5, np.nan],
-                             "sigma": [1.0, np.nan, 1.2, np.nan], "lambda0": [np.nan, 0.1, np.nan, 0.2],
-                             "k": [np.nan, 1.0, np.nan, 1.1], "rmse": [0.04, 0.01, 0.05, 0.02],
-                             "n_informative": 10, "reason": None})
+        steps = pd.DataFrame(
+            {
+                "step": np.arange(n),
+                "epoch": 0.0,
+                "lr": np.linspace(0.05, 0.001, n),
+                "loss": 1.0,
+                "mean_temperature": temps,
+                "target_temperature": np.full(n, np.nan) if targets is None else targets,
+                "wall_time": 0.0,
+            }
+        )
+        fits = pd.DataFrame(
+            {
+                "step": [0, 0, 5, 5],
+                "site": "mean",
+                "model": ["gaussian", "weibull"] * 2,
+                "mu": [-3.0, np.nan, -3.5, np.nan],
+                "sigma": [1.0, np.nan, 1.2, np.nan],
+                "lambda0": [np.nan, 0.1, np.nan, 0.2],
+                "k": [np.nan, 1.0, np.nan, 1.1],
+                "rmse": [0.04, 0.01, 0.05, 0.02],
+                "n_informative": 10,
+                "reason": None,
+            }
+        )
         sites = np.vstack([temps * 0.5, temps, temps * 1.5])
         self.data[rid] = (steps, fits, (["a", "b", "c"], np.arange(n), sites))
 
@@ -91,8 +117,18 @@ class _FakeStore:
         return self.data[rid][2]
 
 
-@pytest.mark.parametrize("keys", [(), ("grid/onecycle/lr0.05/seed0", "grid/onecycle/lr0.2/seed0",
-                                       "actcool/fixed/seed0", "gamma/2/seed0")])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        (),
+        (
+            "grid/onecycle/lr0.05/seed0",
+            "grid/onecycle/lr0.2/seed0",
+            "actcool/fixed/seed0",
+            "gamma/2/seed0",
+        ),
+    ],
+)
 def test_a_partial_reproduction_renders_every_section(tmp_path, keys):
     plan = reproduce.plan(quick=True)
     store, found = _FakeStore(), {}
@@ -100,8 +136,12 @@ def test_a_partial_reproduction_renders_every_section(tmp_path, keys):
         p = next(p for p in plan if p.key == key)
         temps = np.linspace(2.0, 0.2, 10)
         store.add(f"r{i}", temps, temps * 1.1 if p.config.schedule == "actcool" else None)
-        found[key] = {"id": f"r{i}", "status": "finished", "config": p.config.to_dict(),
-                      "summary": {"test_error": 5.0 + i, "total_steps": 10, "wall_time": 30.0}}
+        found[key] = {
+            "id": f"r{i}",
+            "status": "finished",
+            "config": p.config.to_dict(),
+            "summary": {"test_error": 5.0 + i, "total_steps": 10, "wall_time": 30.0},
+        }
     found["actcool/ramp/seed0"] = {"id": "x", "status": "stopped", "config": {}, "summary": {}}
     out = tmp_path / "out"
     path = write_report(store, plan, found, out, quick=True)
@@ -155,10 +195,13 @@ def test_quick_reproduction_writes_every_section_with_figures(quick):
         rid = results["runs"][f"grid/onecycle/lr{lr}/seed0"]["id"]
         assert store.get_run(rid)["summary"]["test_error"] == pytest.approx(err)
     assert results["wall_seconds_total"] == pytest.approx(
-        sum(store.get_run(r["id"])["summary"]["wall_time"] for r in results["runs"].values()))
+        sum(store.get_run(r["id"])["summary"]["wall_time"] for r in results["runs"].values())
+    )
     assert set(f["gamma"]["test_error"]) == {"0.5", "1", "2", "4"}
     assert f["no_tuning"]["calibrations"]["fixed"]["test_error"]["n"] == 2
-    assert f["replay"]["fmnist"]["gap_points"] is not None and len(f["replay"]["fmnist"]["pairs"]) == 2
+    assert (
+        f["replay"]["fmnist"]["gap_points"] is not None and len(f["replay"]["fmnist"]["pairs"]) == 2
+    )
     assert f["replay"]["cifar"]["gap_points"] is not None
     assert f["claims"]["fits"]["paired"] > 0
     assert all(v["relative"] is not None for v in f["tracking"]["runs"].values())
@@ -200,8 +243,10 @@ def test_a_second_invocation_reuses_finished_runs(quick, caplog):
 def test_a_run_with_another_config_is_not_reused(quick):
     store, _ = quick
     runs = reproduce.plan(quick=True, store=store)
-    changed = [reproduce.Planned(p.key, p.group, p.label, p.seed, p.config.replace(lr=0.01))
-               for p in runs[:1]]
+    changed = [
+        reproduce.Planned(p.key, p.group, p.label, p.seed, p.config.replace(lr=0.01))
+        for p in runs[:1]
+    ]
     assert reproduce.find_runs(store, changed) == {}
     assert set(reproduce.find_runs(store, runs)) == {p.key for p in runs}
 

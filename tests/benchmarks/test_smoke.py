@@ -18,8 +18,13 @@ GOAL = re.compile(r"^(<=|>=|≤|≥)\s*([-+0-9.e]+)$")  # "<= 1.2", "≥ 0.5"
 
 @pytest.mark.e2e
 def test_every_suite_prints_well_formed_figures_and_a_summary():
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     summary = rows.pop()

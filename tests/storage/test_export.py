@@ -61,8 +61,9 @@ def test_an_existing_output_is_kept_unless_forced(store, tmp_path):
         ("run.xlsx", None, r"cannot tell what to write from the suffix"),
     ],
 )
-def test_an_output_path_that_contradicts_the_format_is_refused(store, tmp_path, out, format,
-                                                               message):
+def test_an_output_path_that_contradicts_the_format_is_refused(
+    store, tmp_path, out, format, message
+):
     run_id = small_run(store)
     with pytest.raises(ValueError, match=message):
         store.export(run_id, format, tmp_path / out)
@@ -74,11 +75,20 @@ def test_a_million_row_run_is_written_by_duckdb_not_through_python(store, tmp_pa
     run_id = store.create_run({"model": "tiny"}, name="big")
     for start in range(0, n, chunk):  # in chunks, to keep this test's own Arrow peak small
         steps = np.arange(start, start + chunk, dtype=np.int64)
-        store.append_rows(run_id, "steps", pa.table({
-            "step": steps, "epoch": steps / 1000.0, "lr": np.full(chunk, 0.1),
-            "loss": np.ones(chunk), "mean_temperature": np.full(chunk, 2.0),
-            "target_temperature": np.full(chunk, 2.0),
-        }))
+        store.append_rows(
+            run_id,
+            "steps",
+            pa.table(
+                {
+                    "step": steps,
+                    "epoch": steps / 1000.0,
+                    "lr": np.full(chunk, 0.1),
+                    "loss": np.ones(chunk),
+                    "mean_temperature": np.full(chunk, 2.0),
+                    "target_temperature": np.full(chunk, 2.0),
+                }
+            ),
+        )
     pool = pa.default_memory_pool()
     arrow_peak_before = pool.max_memory()
     tracemalloc.start()

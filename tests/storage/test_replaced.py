@@ -28,8 +28,11 @@ def test_an_unreadable_catalog_is_named_and_can_be_set_aside(tmp_path):
     store.create_run({"model": "convnet4"}, name="before")
     store.catalog_path.unlink()
     store.catalog_path.write_bytes(b"not a database, e.g. a file of another version" * 100)
-    with pytest.raises(UnreadableStore, match=r"the catalog file '.*catalog\.duckdb' cannot be "
-                       r"read \(.*\); move it aside"):
+    with pytest.raises(
+        UnreadableStore,
+        match=r"the catalog file '.*catalog\.duckdb' cannot be "
+        r"read \(.*\); move it aside",
+    ):
         store.list_runs()
     moved = store.set_aside()
     assert moved.name.startswith("catalog.duckdb.unreadable-") and moved.exists()

@@ -22,11 +22,24 @@ def store(tmp_path, monkeypatch) -> Store:
 def cli(*args: str, home: Path, timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m trainer ...`` in a subprocess against the store at ``home``."""
     env = {**os.environ, "ACTCOOL_HOME": str(home), "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "trainer", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=timeout, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "trainer", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 def popen(*args: str, home: Path) -> subprocess.Popen:
     env = {**os.environ, "ACTCOOL_HOME": str(home), "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "trainer", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "trainer", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )

@@ -25,14 +25,21 @@ from .conftest import REPO, cli, popen
         (["worker", "--parallel", "0"], "argument --parallel: must be >= 1, got 0"),
         (["run", "--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
         (["run", "--lr", "-1"], "lr must be a finite number > 0"),
-        (["run", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent/x", "--no-download"],
-         "Fashion-MNIST not found under /nonexistent/x/FashionMNIST/raw"),
+        (
+            ["run", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent/x", "--no-download"],
+            "Fashion-MNIST not found under /nonexistent/x/FashionMNIST/raw",
+        ),
         (["run", "--config", "/nonexistent.json"], "cannot read --config /nonexistent.json"),
         (["resume", "abcdef12"], "abcdef12"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
-        (["run", "--granularity", "pixel"],
-         "bad granularity 'pixel'; choose one of: sample, position, unit, unit:L"),
-        (["run", "--compare-granularities", "sample,unit:0"], "bad compare_granularities entry 'unit:0'"),
+        (
+            ["run", "--granularity", "pixel"],
+            "bad granularity 'pixel'; choose one of: sample, position, unit, unit:L",
+        ),
+        (
+            ["run", "--compare-granularities", "sample,unit:0"],
+            "bad compare_granularities entry 'unit:0'",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, capsys, monkeypatch):
@@ -51,8 +58,15 @@ def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, capsys, mon
 
 
 def test_a_user_error_is_one_line_from_a_real_process(tmp_path):
-    r = cli("run", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent/x", "--no-download",
-            home=tmp_path)
+    r = cli(
+        "run",
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        "/nonexistent/x",
+        "--no-download",
+        home=tmp_path,
+    )
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [
         "python -m trainer: error: Fashion-MNIST not found under /nonexistent/x/FashionMNIST/raw; "
@@ -108,8 +122,14 @@ def test_help_says_what_every_option_means_and_lists_its_choices(capsys):
 def _python(code: str, *args: str, home) -> subprocess.CompletedProcess:
     """Run ``code`` (which ends by calling the CLI with ``args``) in a fresh interpreter."""
     env = {**os.environ, "ACTCOOL_HOME": str(home), "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=240,
+    )
 
 
 _CLI_WITH_FAILING = """
@@ -128,7 +148,9 @@ sys.exit(main(sys.argv[1:]))
     ['RuntimeError("CUDA out of memory")', 'KeyError("internal key")', 'ValueError("a bug")'],
 )
 def test_bugs_and_environment_failures_keep_their_traceback(error, tmp_path):
-    code = _CLI_WITH_FAILING.format(module="trainer.run", attribute="_Trainer.__init__", error=error)
+    code = _CLI_WITH_FAILING.format(
+        module="trainer.run", attribute="_Trainer.__init__", error=error
+    )
     r = _python(code, "run", "--epochs", "1", "--quiet", home=tmp_path)
     assert r.returncode == 1, r.stderr
     assert "Traceback (most recent call last)" in r.stderr and ", in failing" in r.stderr
@@ -136,9 +158,10 @@ def test_bugs_and_environment_failures_keep_their_traceback(error, tmp_path):
 
 
 def test_a_locked_store_is_one_line(tmp_path):
-    error = 'LockTimeout("database file \'catalog.duckdb\' stayed locked by another process")'
-    code = _CLI_WITH_FAILING.format(module="storage", attribute="Store.list_runs",
-                                    error=error).replace("import sys", "import sys\nfrom storage import LockTimeout")
+    error = "LockTimeout(\"database file 'catalog.duckdb' stayed locked by another process\")"
+    code = _CLI_WITH_FAILING.format(
+        module="storage", attribute="Store.list_runs", error=error
+    ).replace("import sys", "import sys\nfrom storage import LockTimeout")
     r = _python(code, "list", home=tmp_path)
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [
@@ -148,8 +171,18 @@ def test_a_locked_store_is_one_line(tmp_path):
 
 @pytest.mark.e2e
 def test_run_digits_actcool_and_list_export(tmp_path):
-    r = cli("run", "--model", "convnet4", "--dataset", "digits", "--epochs", "2", "--schedule", "actcool",
-            home=tmp_path)
+    r = cli(
+        "run",
+        "--model",
+        "convnet4",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--schedule",
+        "actcool",
+        home=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "finished 20 steps" in r.stderr and "test error" in r.stderr
     store = Store(tmp_path)
@@ -160,7 +193,12 @@ def test_run_digits_actcool_and_list_export(tmp_path):
     r = cli("export", run_id, "--format", "csv", "--out", str(out), home=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (out / "steps.csv").read_text().count("\n") == 21
-    assert cli("export", run_id, "--format", "parquet", "--out", str(tmp_path / "pq"), home=tmp_path).returncode == 0
+    assert (
+        cli(
+            "export", run_id, "--format", "parquet", "--out", str(tmp_path / "pq"), home=tmp_path
+        ).returncode
+        == 0
+    )
 
 
 def test_stop_command_records_the_request(tmp_path):
@@ -235,7 +273,9 @@ def test_killed_run_shows_as_lost_and_resume_finishes_it(tmp_path):
     # long enough that the kill lands mid-run however fast the machine is (960 steps)
     proc = popen("run", "--epochs", "12", "--batch-size", "16", "--quiet", home=tmp_path)
     try:
-        run_id = _wait_for_steps(store, at_least=100)  # past the first epoch's checkpoint (80 steps)
+        run_id = _wait_for_steps(
+            store, at_least=100
+        )  # past the first epoch's checkpoint (80 steps)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -271,10 +311,30 @@ def test_torchrun_two_cpu_ranks(tmp_path):
         port = sock.getsockname()[1]
     env = {**os.environ, "ACTCOOL_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     r = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-         "-m", "trainer", "run", "--device", "cpu", "--epochs", "1", "--batch-size", "64", "--quiet",
-         "--granularity", "sample"],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            f"--master_port={port}",
+            "-m",
+            "trainer",
+            "run",
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--quiet",
+            "--granularity",
+            "sample",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     store = Store(tmp_path)
@@ -283,7 +343,9 @@ def test_torchrun_two_cpu_ranks(tmp_path):
     run = runs.iloc[0]
     assert run["status"] == "finished" and run["summary"]["world_size"] == 2
     assert len(store.steps(run["id"])) == run["summary"]["total_steps"]
-    site_rows = pd.read_csv(store.export(run["id"], format="csv", out=tmp_path / "x") / "site_temperatures.csv")
+    site_rows = pd.read_csv(
+        store.export(run["id"], format="csv", out=tmp_path / "x") / "site_temperatures.csv"
+    )
     # changed counts are summed over ranks: each measurement covers the global batch of 64
     assert set(site_rows["batch_size"]) == set(site_rows["total"]) == {64}
     assert site_rows["temperature"].max() <= 7.0 + 1e-9  # log2(2 * 64), the cap of 'sample'

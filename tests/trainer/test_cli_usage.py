@@ -39,8 +39,13 @@ def test_unknown_run_hint_names_the_list_command(tmp_path, capsys):
 def test_list_into_a_closed_pipe_ends_quietly(tmp_path):
     finished_run(Store(tmp_path))
     env = {**os.environ, "ACTCOOL_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "trainer", "list"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
     proc.stdout.close()  # like `| head -0`: the reader is gone before the first line
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0
@@ -110,8 +115,9 @@ def test_resume_goes_through_the_queue(tmp_path, monkeypatch):
 
 @pytest.mark.e2e
 def test_run_prints_its_id_first_and_a_dry_run_leaves_nothing(tmp_path):
-    r = cli("run", "--dataset", "digits", "--epochs", "1", "--max-steps", "3", "--quiet",
-            home=tmp_path)
+    r = cli(
+        "run", "--dataset", "digits", "--epochs", "1", "--max-steps", "3", "--quiet", home=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     (run_id,) = Store(tmp_path).list_runs()["id"].tolist()
     assert r.stdout.splitlines()[0].startswith(f"run {run_id}: training")
@@ -146,8 +152,17 @@ def test_a_resumed_run_continues_under_the_worker(tmp_path):
 
 
 def test_queueing_a_run_whose_dataset_is_missing_is_refused_at_once(tmp_path, capsys):
-    args = ["--home", str(tmp_path), "run", "--queue", "--dataset", "fashion-mnist",
-            "--data-dir", str(tmp_path / "nowhere"), "--no-download"]
+    args = [
+        "--home",
+        str(tmp_path),
+        "run",
+        "--queue",
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        str(tmp_path / "nowhere"),
+        "--no-download",
+    ]
     assert main(args) == 2
     assert f"data folder {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
     assert Store(tmp_path).list_runs().empty

@@ -9,13 +9,26 @@ from trainer.schedules import parse_target
 def test_defaults_are_the_embedded_quick_run():
     c = RunConfig()
     assert (c.model, c.dataset, c.schedule, c.optimizer) == ("convnet4", "digits", "actcool", "sgd")
-    assert (c.scan_every, c.scan_unit, c.scan_count, c.scan_low, c.scan_high) == (1, "epoch", 25, 1e-4, 1e2)
+    assert (c.scan_every, c.scan_unit, c.scan_count, c.scan_low, c.scan_high) == (
+        1,
+        "epoch",
+        25,
+        1e-4,
+        1e2,
+    )
     assert c.display_name == "convnet4-digits-actcool"
 
 
 def test_json_round_trip():
-    c = RunConfig(model="resnet20", dataset="cifar10", epochs=3, tags=("a", "b"),
-                  step_milestones=(0.3, 0.6), sigma=1.2, schedule="step")
+    c = RunConfig(
+        model="resnet20",
+        dataset="cifar10",
+        epochs=3,
+        tags=("a", "b"),
+        step_milestones=(0.3, 0.6),
+        sigma=1.2,
+        schedule="step",
+    )
     text = c.to_json()
     assert json.loads(text)["tags"] == ["a", "b"]
     assert RunConfig.from_json(text) == c
@@ -24,9 +37,17 @@ def test_json_round_trip():
 @pytest.mark.parametrize(
     "changes, error, match",
     [
-        ({"model": "resnet-33"}, ValueError, r"unknown model 'resnet-33'; choose one of: convnet4, resnet20"),
+        (
+            {"model": "resnet-33"},
+            ValueError,
+            r"unknown model 'resnet-33'; choose one of: convnet4, resnet20",
+        ),
         ({"dataset": "mnist"}, ValueError, r"unknown dataset 'mnist'.*imagefolder:<path>"),
-        ({"schedule": "linear"}, ValueError, r"unknown schedule 'linear'; choose one of: constant, step"),
+        (
+            {"schedule": "linear"},
+            ValueError,
+            r"unknown schedule 'linear'; choose one of: constant, step",
+        ),
         ({"optimizer": "adam"}, ValueError, r"choose one of: sgd, adamw"),
         ({"lr": 0.0}, ValueError, r"lr must be a finite number > 0"),
         ({"lr": float("nan")}, ValueError, r"lr must be a finite number > 0"),
@@ -38,13 +59,19 @@ def test_json_round_trip():
         ({"step_milestones": (0.8, 0.2)}, ValueError, r"step_milestones must be increasing"),
         ({"nesterov": True, "optimizer": "adamw"}, ValueError, r"nesterov needs optimizer 'sgd'"),
         ({"lr_min": 1.0, "lr_max": 0.1}, ValueError, r"lr_min \(1.0\) must not exceed lr_max"),
-        ({"granularity": "pixel"}, ValueError,
-         r"bad granularity 'pixel'; choose one of: sample, position, unit, unit:L"),
+        (
+            {"granularity": "pixel"},
+            ValueError,
+            r"bad granularity 'pixel'; choose one of: sample, position, unit, unit:L",
+        ),
         ({"granularity": "unit:0"}, ValueError, r"bad granularity 'unit:0'; choose one of"),
         ({"granularity": "sample:4"}, ValueError, r"bad granularity 'sample:4'; choose one of"),
         ({"granularity": 64}, TypeError, r"granularity must be of type str"),
-        ({"compare_granularities": ("sample", "bits")}, ValueError,
-         r"bad compare_granularities entry 'bits'; choose one of: sample, position, unit, unit:L"),
+        (
+            {"compare_granularities": ("sample", "bits")},
+            ValueError,
+            r"bad compare_granularities entry 'bits'; choose one of: sample, position, unit, unit:L",
+        ),
     ],
 )
 def test_validation_names_the_problem(changes, error, match):

@@ -70,7 +70,8 @@ def _check_recorded_counts(store, run_id, granularity, names):
     assert (counts["flipped_bits"] <= counts["total_bits"]).all()
     np.testing.assert_allclose(
         granularity.temperatures(_ints(counts["changed"]), _ints(counts["total"])),
-        counts["temperature"], rtol=1e-12,
+        counts["temperature"],
+        rtol=1e-12,
     )
     if granularity.kind == "unit":  # the unit granularity counts flipped bits
         assert counts["changed"].tolist() == counts["flipped_bits"].tolist()
@@ -81,7 +82,8 @@ def _check_recorded_counts(store, run_id, granularity, names):
     assert scans.loc[scans["site"] == "mean", ["changed", "total"]].isna().all().all()
     np.testing.assert_allclose(
         granularity.temperatures(_ints(per_site["changed"]), _ints(per_site["total"])),
-        per_site["temperature"], rtol=1e-12,
+        per_site["temperature"],
+        rtol=1e-12,
     )
     fits = store.fits(run_id)
     per_scan = fits.groupby(["step", "model"])["site"].apply(sorted)
@@ -99,9 +101,16 @@ def _check_recorded_counts(store, run_id, granularity, names):
 
 
 def test_sample_granularity_with_positions_compared_records_every_counter(store):
-    cfg = RunConfig(dataset="synthetic:1x8x8", schedule="constant", epochs=1, batch_size=50,
-                    max_steps=5, measure_every=4, granularity="sample",
-                    compare_granularities=("position",))
+    cfg = RunConfig(
+        dataset="synthetic:1x8x8",
+        schedule="constant",
+        epochs=1,
+        batch_size=50,
+        max_steps=5,
+        measure_every=4,
+        granularity="sample",
+        compare_granularities=("position",),
+    )
     result = train_run(cfg, store, progress=False)
     assert result.status == "finished", result.message
     assert store.get_run(result.run_id)["summary"]["granularity"] == "sample"
@@ -123,8 +132,16 @@ def _lrs(store, run_id):
 
 @pytest.mark.parametrize("schedule", ["constant", "step", "onecycle", "cosine", "actcool"])
 def test_every_schedule_runs_under_the_monitor(schedule, store):
-    cfg = RunConfig(dataset="synthetic:1x8x8", schedule=schedule, epochs=2, batch_size=50,
-                    lr=0.1, measure_every=4, step_milestones=(0.5,), warmup_fraction=0.1)
+    cfg = RunConfig(
+        dataset="synthetic:1x8x8",
+        schedule=schedule,
+        epochs=2,
+        batch_size=50,
+        lr=0.1,
+        measure_every=4,
+        step_milestones=(0.5,),
+        warmup_fraction=0.1,
+    )
     result = train_run(cfg, store, progress=False)
     assert result.status == "finished", result.message
     lrs = np.array(_lrs(store, result.run_id))
@@ -204,7 +221,9 @@ def test_a_crash_is_recorded_as_failed(store, monkeypatch):
 def test_fashion_mnist_from_shared_data_trains_convnet4(store):
     if not (SHARED_DATA / "FashionMNIST").exists():
         pytest.skip(f"{SHARED_DATA} not found")
-    cfg = RunConfig(dataset="fashion-mnist", data_dir=str(SHARED_DATA), max_steps=40, download=False)
+    cfg = RunConfig(
+        dataset="fashion-mnist", data_dir=str(SHARED_DATA), max_steps=40, download=False
+    )
     result = train_run(cfg, store, progress=False)
     assert result.status == "finished"
     summary = store.get_run(result.run_id)["summary"]
@@ -217,17 +236,26 @@ def test_fashion_mnist_from_shared_data_trains_convnet4(store):
 def test_cifar10_jpeg_folder_trains_resnet20(store):
     if not (SHARED_DATA / "cifar10-jpeg").exists():
         pytest.skip(f"{SHARED_DATA} not found")
-    cfg = RunConfig(model="resnet20", dataset=f"imagefolder:{SHARED_DATA / 'cifar10-jpeg'}",
-                    max_steps=3, batch_size=64, scan_every=0, download=False)
+    cfg = RunConfig(
+        model="resnet20",
+        dataset=f"imagefolder:{SHARED_DATA / 'cifar10-jpeg'}",
+        max_steps=3,
+        batch_size=64,
+        scan_every=0,
+        download=False,
+    )
     result = train_run(cfg, store, progress=False)
     assert result.status == "finished"
     assert math.isfinite(store.steps(result.run_id)["loss"].iloc[-1])
 
 
 def test_schedulefree_warms_up_and_evaluation_at_averaged_weights_leaves_training_untouched(store):
-    pytest.importorskip("schedulefree", reason="schedule-free baseline needs: pip install schedulefree")
-    cfg = RunConfig(schedule="schedulefree", epochs=2, warmup_fraction=0.2, measure_every=5,
-                    scan_every=0)
+    pytest.importorskip(
+        "schedulefree", reason="schedule-free baseline needs: pip install schedulefree"
+    )
+    cfg = RunConfig(
+        schedule="schedulefree", epochs=2, warmup_fraction=0.2, measure_every=5, scan_every=0
+    )
     result = train_run(cfg, store, progress=False)
     assert result.status == "finished" and result.test_error < 60
     steps = store.steps(result.run_id)

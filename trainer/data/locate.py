@@ -33,7 +33,9 @@ def missing_dataset(name: str, data_dir: str | Path, download: bool = False) -> 
             path = data_dir / path
         if not path.is_dir():
             return f"image folder {path} does not exist"
-        if not (path / "train").is_dir() or not ((path / "test").is_dir() or (path / "val").is_dir()):
+        if not (path / "train").is_dir() or not (
+            (path / "test").is_dir() or (path / "val").is_dir()
+        ):
             return f"image folder {path} needs train/ and test/ (or val/) subfolders"
         return None
     if not data_dir.is_dir():

@@ -20,7 +20,6 @@ from .synthetic import load_synthetic_raw
 log = logging.getLogger(__name__)
 
 
-
 def load_dataset(
     name: str,
     data_dir: str | Path,

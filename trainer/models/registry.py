@@ -28,8 +28,6 @@ _BUILDERS: dict[str, Callable[[int, int, int], nn.Module]] = {
 }
 
 
-
-
 def build_model(name: str, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
     """A freshly initialised model for ``in_channels`` x ``image_size`` x ``image_size`` inputs.
 
