@@ -34,9 +34,17 @@ def _resnet20(device: torch.device) -> nn.Module:
     return build_model("resnet20", in_channels=3, num_classes=10, image_size=32).to(device)
 
 
-def main(quick: bool = False, smoke: bool = False) -> list[dict]:
-    """The three figures; ``smoke`` (CI) runs 2 blocks each at batch 32 to check the code path."""
+def main(quick: bool = False, smoke: bool = False, clock: str = "wall") -> list[dict]:
+    """The three figures; ``smoke`` (CI) runs 2 blocks each at batch 32 to check the code path.
+
+    ``clock="thread"`` times CPU time on one torch thread (``benchmarks/timing.py``), for a
+    CPU machine shared with other work; each figure says which clock it used.
+    """
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if clock == "thread":
+        if device.type == "cuda":
+            raise ValueError("clock 'thread' is for CPU runs; a GPU's time is not this thread's")
+        torch.set_num_threads(1)
     torch.manual_seed(0)
     batch = 32 if smoke else 128
     quick = quick or smoke
@@ -72,7 +80,9 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
         act_step()
         const_step()
     # Align ActCoolLR so each 10-step block holds exactly one measurement.
-    r = alternate(act_step, const_step, blocks=2 if smoke else 6 if quick else 16, calls=10)
+    r = alternate(
+        act_step, const_step, blocks=2 if smoke else 6 if quick else 16, calls=10, clock=clock
+    )
     rows.append(
         figure(
             "step_overhead",
@@ -84,6 +94,7 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
             blocks=r.blocks,
             step_s=round(r.b_seconds, 4),
             device=device.type,
+            clock=clock,
             batch=batch,
         )
     )
@@ -112,6 +123,7 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
         forward,
         blocks=2 if smoke else 8 if quick else 20,
         setup={measure: train_step_untimed},
+        clock=clock,
     )
     rows.append(
         figure(
@@ -147,6 +159,7 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
         blocks=2 if smoke else 3 if quick else 9,
         minus=measure,
         setup={scan_step: arm_scan, measure: train_step_untimed},
+        clock=clock,
     )
     rows.append(
         figure(
@@ -169,4 +182,12 @@ def main(quick: bool = False, smoke: bool = False) -> list[dict]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer blocks (about a minute)")
-    main(parser.parse_args().quick)
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "thread"),
+        default="wall",
+        help="wall: elapsed time (default); thread: CPU time on one torch thread, for a machine "
+        "shared with other work",
+    )
+    args = parser.parse_args()
+    main(args.quick, clock=args.clock)
