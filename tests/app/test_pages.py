@@ -358,13 +358,21 @@ def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
     at.number_input(key="design_pattern_length").set_value(32).run()
     assert_clean(at)
     assert fake_scan[-1] == ("convnet4", "digits", 128, "unit:32")
-    # the calibrated default at unit:32: fixed start 2 bits × 32/64
+    # the default calibration (auto = ramp) is only known during a run: said, not previewed
     at.selectbox(key="design_preset").select("Calibrated default").run()
+    assert any(
+        "calibration **ramp:0.25** at unit:32" in i.value and "during the run" in i.value
+        for i in at.sidebar.info
+    )
+    assert at.button(key="do_apply_preset").disabled
+    # the fixed calibration at unit:32: its start 2 bits × 32/64
+    at.selectbox(key="design_calibration").select("fixed").run()
     assert any("linear from **1 bits**" in c.value for c in at.sidebar.caption)
     at.button(key="do_apply_preset").click().run()
     assert_clean(at)
     assert at.session_state["design_curve"] == {"kind": "power", "t_start": 1.0, "gamma": 1.0}
-    # auto at a pattern granularity is the ramp: read during the run, nothing to preview
+    # ramp at a pattern granularity: read during the run, nothing to preview
+    at.selectbox(key="design_calibration").select("auto").run()
     at.selectbox(key="design_granularity").select("position").run()
     assert_clean(at)
     assert fake_scan[-1][3] == "position"
