@@ -130,13 +130,17 @@ def test_run_prints_its_id_first_and_a_dry_run_leaves_nothing(tmp_path):
 @pytest.mark.e2e
 def test_a_resumed_run_continues_under_the_worker(tmp_path):
     store = Store(tmp_path)
-    proc = popen("run", "--epochs", "3", "--batch-size", "16", "--quiet", home=tmp_path)
+    # 40 epochs of 23 steps: the stop lands after the first epoch's checkpoint (resume needs
+    # one) and long before the end, however busy the machine
+    proc = popen("run", "--epochs", "40", "--batch-size", "64", "--quiet", home=tmp_path)
     try:
         deadline = time.monotonic() + 120
-        while not (len(store.list_runs()) and len(store.steps(store.list_runs()["id"][0])) >= 20):
-            assert time.monotonic() < deadline, "the run recorded no steps"
-            time.sleep(0.2)
-        (run_id,) = store.list_runs()["id"].tolist()
+        while not (
+            len(store.list_runs())
+            and checkpoint_path(tmp_path, run_id := store.list_runs()["id"][0]).exists()
+        ):
+            assert time.monotonic() < deadline, "the run wrote no checkpoint"
+            time.sleep(0.05)
         store.request_stop(run_id)
         assert proc.wait(timeout=120) == 0
     finally:
