@@ -13,8 +13,9 @@ The plan (data from ``../shared/data``; 2 epochs at batch 128, SGD momentum 0.9,
 
 - ``grid``: the baselines get a fair chance: 1-cycle (30% warm-up), cosine, step decay (x0.1 at
   50% and 75%) and schedule-free SGD (5% warm-up, evaluated at its averaged weights), each at
-  peak rates 0.02, 0.05, 0.1 and 0.2 on convnet4 / Fashion-MNIST with seed 0; then each at its
-  best rate with seed 1 (``best`` runs, planned once the grid has finished).
+  peak rates 0.02, 0.05, 0.1 and 0.2 on convnet4 / Fashion-MNIST with seed 0, a grid whose best
+  rate sits at an end growing outward along 1-2-5 (0.01, 0.5, ...; up to 3 rates); then each
+  at its best rate with seed 1 (``best`` runs, planned once the grid has finished).
 - ``actcool``: ActCoolLR with no tuning at all: the optimizer's default rate 0.05 (its only
   hint, also the rate ceiling), the calibrated default target; seeds 0 and 1, for both
   calibrations (``fixed``: 2 bits of unit:64; ``ramp``: warm up, then start from the
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -52,6 +54,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TAG = "reproduce"
 BASELINES = ("onecycle", "cosine", "step", "schedulefree")
 RATES = (0.02, 0.05, 0.1, 0.2)
+#: How far a grid whose best rate sits at an end grows outward (full plan only), one rate of
+#: the 1-2-5 sequence at a time, so that no baseline is judged at the edge of its grid.
+MAX_EXTENSION = 3
 CIFAR_RATES = (0.05, 0.1, 0.2)
 GAMMAS = (0.5, 2.0, 4.0)
 HINT_LR = 0.05  # the optimizer's rate ActCoolLR gets: a common default, not tuned
@@ -189,7 +194,7 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[
             )
     runs = [_tagged(p, quick) for p in runs]
     if store is not None:
-        runs += [_tagged(p, quick) for p in _dependent(store, runs, fm, cifar)]
+        runs += [_tagged(p, quick) for p in _dependent(store, runs, fm, cifar, extend=not quick)]
     return runs
 
 
@@ -218,11 +223,56 @@ def best_rate(
     return lr, key
 
 
-def _dependent(store, runs: list[Planned], fm: RunConfig, cifar: RunConfig) -> list[Planned]:
+def outward_rate(lr: float, lower: bool) -> float:
+    """The next rate of the 1-2-5 sequence (…, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, …) below or
+    above ``lr``."""
+    exponent = math.floor(math.log10(lr) + 1e-9)
+    ladder = [m * 10.0**e for e in (exponent - 1, exponent, exponent + 1) for m in (1, 2, 5)]
+    if lower:
+        return float(f"{max(x for x in ladder if x < lr * (1 - 1e-9)):.3g}")
+    return float(f"{min(x for x in ladder if x > lr * (1 + 1e-9)):.3g}")
+
+
+def _extended(
+    store, runs: list[Planned], found: dict[str, dict], fm: RunConfig, schedule: str
+) -> list[Planned]:
+    """Seed-0 runs beyond the end of a baseline's grid while its best rate sits at that end
+    (at most :data:`MAX_EXTENSION`); ``found`` gains what the store holds of them."""
+    extra: list[Planned] = []
+    while len(extra) < MAX_EXTENSION:
+        best = best_rate(found, runs + extra, "grid", schedule)
+        if best is None:
+            break
+        rates = sorted(
+            p.config.lr for p in runs + extra if p.group == "grid" and p.label == schedule
+        )
+        lr = best[0]
+        if len(rates) < 2 or rates[0] < lr < rates[-1]:
+            break
+        nxt = outward_rate(lr, lower=lr == rates[0])
+        what = f"{fm.model}/{fm.dataset} {schedule} lr {nxt:g} seed 0"
+        p = Planned(
+            f"grid/{schedule}/lr{nxt:g}/seed0",
+            "grid",
+            schedule,
+            0,
+            _baseline(fm, schedule, nxt, 0, what),
+        )
+        p = _tagged(p, quick=False)
+        extra.append(p)
+        found.update(find_runs(store, [p]))
+    return extra
+
+
+def _dependent(
+    store, runs: list[Planned], fm: RunConfig, cifar: RunConfig, extend: bool = True
+) -> list[Planned]:
     found = find_runs(store, runs)
     out: list[Planned] = []
     for s in BASELINES:
-        best = best_rate(found, runs, "grid", s)
+        extra = _extended(store, runs, found, fm, s) if extend else []
+        out += extra
+        best = best_rate(found, runs + extra, "grid", s)
         if best is None:
             continue
         lr, key = best

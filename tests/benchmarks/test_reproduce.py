@@ -260,3 +260,35 @@ def test_a_stored_run_matches_the_calibration_it_ran_not_the_word_auto():
     assert reproduce._same(stored, cfg, {"calibration": "ramp:0.25"})
     assert reproduce._same(stored, cfg.replace(calibration="ramp"), None)  # not started yet
     assert not reproduce._same(stored, cfg.replace(calibration="fixed"), None)
+
+
+def test_outward_rates_follow_the_1_2_5_sequence():
+    assert [reproduce.outward_rate(x, lower=True) for x in (0.02, 0.01, 0.05, 0.1)] == [
+        0.01,
+        0.005,
+        0.02,
+        0.05,
+    ]
+    assert [reproduce.outward_rate(x, lower=False) for x in (0.2, 0.5, 1.0)] == [0.5, 1.0, 2.0]
+
+
+def test_a_grid_whose_best_rate_is_at_an_end_grows_outward(tmp_path):
+    store = Store(tmp_path / "store")
+    full = reproduce.plan(quick=False)
+    cosine = {p.config.lr: p for p in full if p.group == "grid" and p.label == "cosine"}
+    for lr, p in cosine.items():
+        _finish(store, p, {0.02: 9.7, 0.05: 9.9, 0.1: 10.8, 0.2: 12.9}[lr])
+    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
+    # best at the lowest rate: one rate below is planned, seed 1 waits for it
+    assert "grid/cosine/lr0.01/seed0" in planned and "best/cosine/seed1" not in planned
+    assert planned["grid/cosine/lr0.01/seed0"].config.lr == 0.01
+    assert "plan:grid/cosine/lr0.01/seed0" in planned["grid/cosine/lr0.01/seed0"].config.tags
+    _finish(store, planned["grid/cosine/lr0.01/seed0"], 9.5)  # better again: one more below
+    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
+    assert "grid/cosine/lr0.005/seed0" in planned and "best/cosine/seed1" not in planned
+    _finish(store, planned["grid/cosine/lr0.005/seed0"], 9.8)  # worse: 0.01 is inside now
+    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
+    assert "grid/cosine/lr0.002/seed0" not in planned
+    assert planned["best/cosine/seed1"].config.lr == 0.01
+    # a grid whose best rate lies inside is not extended
+    assert not any(k.startswith("grid/onecycle/lr0.01") for k in planned)
