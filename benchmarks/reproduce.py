@@ -24,7 +24,8 @@ The plan (data from ``../shared/data``; 2 epochs at batch 128, SGD momentum 0.9,
   1-cycle run of the same seed (rate ceiling = that run's peak rate).
 - ``gamma``: the power curve from the fixed start with γ = 0.5, 2 and 4 (γ = 1 is the
   ``actcool`` run), seed 0.
-- ``cifar``: resnet20 / CIFAR-10 (the JPEG copy): 1-cycle at 0.05, 0.1 and 0.2, ActCoolLR's
+- ``cifar``: resnet20 / CIFAR-10 (the JPEG copy): 1-cycle at 0.05, 0.1 and 0.2 (growing
+  outward like the grids above), ActCoolLR's
   default (calibration ``auto`` = ``ramp``, seeds 0 and 1) and ``fixed`` (seed 0), and the
   replay of the best 1-cycle, seed 0.
 
@@ -234,29 +235,37 @@ def outward_rate(lr: float, lower: bool) -> float:
 
 
 def _extended(
-    store, runs: list[Planned], found: dict[str, dict], fm: RunConfig, schedule: str
+    store,
+    runs: list[Planned],
+    found: dict[str, dict],
+    base: RunConfig,
+    schedule: str,
+    group: str = "grid",
 ) -> list[Planned]:
-    """Seed-0 runs beyond the end of a baseline's grid while its best rate sits at that end
-    (at most :data:`MAX_EXTENSION`); ``found`` gains what the store holds of them."""
+    """Seed-0 runs beyond the end of a baseline's grid (``group``: ``grid`` on the main setup,
+    ``cifar`` for its 1-cycle grid) while its best rate sits at that end (at most
+    :data:`MAX_EXTENSION`); ``found`` gains what the store holds of them."""
     extra: list[Planned] = []
     while len(extra) < MAX_EXTENSION:
-        best = best_rate(found, runs + extra, "grid", schedule)
+        best = best_rate(found, runs + extra, group, schedule)
         if best is None:
             break
         rates = sorted(
-            p.config.lr for p in runs + extra if p.group == "grid" and p.label == schedule
+            p.config.lr for p in runs + extra if p.group == group and p.label == schedule
         )
         lr = best[0]
         if len(rates) < 2 or rates[0] < lr < rates[-1]:
             break
         nxt = outward_rate(lr, lower=lr == rates[0])
-        what = f"{fm.model}/{fm.dataset} {schedule} lr {nxt:g} seed 0"
+        dataset = "cifar10" if group == "cifar" else base.dataset
+        what = f"{base.model}/{dataset} {schedule} lr {nxt:g} seed 0"
         p = Planned(
-            f"grid/{schedule}/lr{nxt:g}/seed0",
-            "grid",
+            f"{group}/{schedule}/lr{nxt:g}/seed0",
+            group,
             schedule,
             0,
-            _baseline(fm, schedule, nxt, 0, what),
+            _baseline(base, schedule, nxt, 0, what),
+            model=base.model,
         )
         p = _tagged(p, quick=False)
         extra.append(p)
@@ -296,7 +305,9 @@ def _dependent(
                         replay_of=source,
                     )
                 )
-    best = best_rate(found, runs, "cifar", "onecycle")
+    extra = _extended(store, runs, found, cifar, "onecycle", "cifar") if extend else []
+    out += extra
+    best = best_rate(found, runs + extra, "cifar", "onecycle")
     if best is not None:
         lr, key = best
         cfg = cifar.replace(

@@ -292,3 +292,19 @@ def test_a_grid_whose_best_rate_is_at_an_end_grows_outward(tmp_path):
     assert planned["best/cosine/seed1"].config.lr == 0.01
     # a grid whose best rate lies inside is not extended
     assert not any(k.startswith("grid/onecycle/lr0.01") for k in planned)
+
+
+def test_the_cifar_one_cycle_grid_grows_outward_too(tmp_path):
+    store = Store(tmp_path / "store")
+    full = reproduce.plan(quick=False)
+    for p in full:
+        if p.group == "cifar" and p.label == "onecycle":
+            _finish(store, p, {0.05: 36.5, 0.1: 33.8, 0.2: 33.7}[p.config.lr])
+    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
+    above = planned["cifar/onecycle/lr0.5/seed0"]
+    assert above.config.lr == 0.5 and above.config.model == "resnet20" and above.model == "resnet20"
+    assert "cifar/replay/seed0" not in planned  # the replay waits for the grid's best rate
+    _finish(store, above, 40.0)
+    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
+    assert planned["cifar/replay/seed0"].replay_of == "cifar/onecycle/lr0.2/seed0"
+    assert "cifar/onecycle/lr1/seed0" not in planned
