@@ -107,6 +107,9 @@ def _worker(rank, world, port, out_dir):
                 },
                 f,
             )
+        # both ranks done with their collectives before either tears down its gloo pairs
+        # (one rank leaving early could abort the other's connection threads)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
