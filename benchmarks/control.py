@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from .setups import SHARED_DATA, cifar10_dataset
 from .timing import figure
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GOAL = 0.5
 
 
@@ -97,7 +96,7 @@ def main(quick: bool = False, home: str | None = None, smoke: bool = False) -> l
         ("convnet4", "fashion-mnist", 300 if quick else 1200, 128, 10),
         (
             "resnet20",
-            "imagefolder:" + str(SHARED_DATA / "cifar10-jpeg"),
+            cifar10_dataset(SHARED_DATA),
             100 if quick else 400,
             128,
             10,

@@ -36,10 +36,11 @@ if __package__ in (None, ""):  # `python benchmarks/granularity.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actcool import Granularity, fit_response_models  # noqa: E402
+from benchmarks import setups  # noqa: E402
 from benchmarks.analysis import rank_correlation  # noqa: E402
+from benchmarks.setups import SHARED_DATA  # noqa: E402
 from trainer.config import RunConfig  # noqa: E402
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
 TAG = "granularity"
 GRANULARITIES = ("sample", "position", "unit:64")
@@ -86,28 +87,8 @@ def plan(smoke: bool = False, data_dir: Path = SHARED_DATA) -> list[Planned]:
             )
         ]
     else:
-        fmnist = RunConfig(
-            model="convnet4",
-            dataset="fashion-mnist",
-            data_dir=str(data_dir),
-            download=False,
-            epochs=2,
-            batch_size=128,
-            scan_every=100,
-            scan_unit="step",
-            **common,
-        )
-        cifar = RunConfig(
-            model="resnet20",
-            dataset="imagefolder:" + str(data_dir / "cifar10-jpeg"),
-            data_dir=str(data_dir),
-            download=False,
-            epochs=2,
-            batch_size=128,
-            scan_every=1,
-            scan_unit="epoch",
-            **common,
-        )
+        fmnist = setups.fashion_mnist(data_dir, **common)
+        cifar = setups.cifar10(data_dir, **common)
         groups = [(fmnist, (0.02, 0.05, 0.1, 0.2)), (cifar, (0.05, 0.1))]
     runs = []
     for base, rates in groups:

@@ -48,9 +48,11 @@ if __package__ in (None, ""):  # `python benchmarks/reproduce.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actcool.calibration import AUTO, CALIBRATIONS, Calibration  # noqa: E402
+from benchmarks import setups  # noqa: E402
+from benchmarks.setups import SHARED_DATA  # noqa: E402
+from storage.status import LOST  # noqa: E402
 from trainer.config import RunConfig  # noqa: E402
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
 TAG = "reproduce"
 BASELINES = ("onecycle", "cosine", "step", "schedulefree")
@@ -60,6 +62,9 @@ RATES = (0.02, 0.05, 0.1, 0.2)
 MAX_EXTENSION = 3
 CIFAR_RATES = (0.05, 0.1, 0.2)
 GAMMAS = (0.5, 2.0, 4.0)
+#: Stored statuses of a run that ended early and continues from its checkpoint; a failed run
+#: is trained anew instead (storage.status.RESUMABLE includes it: a user may resume one).
+INTERRUPTED = ("stopped", LOST)
 HINT_LR = 0.05  # the optimizer's rate ActCoolLR gets: a common default, not tuned
 SEEDS = (0, 1)
 
@@ -80,8 +85,8 @@ class Planned:
 
 
 def _bases(quick: bool, data_dir: Path) -> tuple[RunConfig, RunConfig]:
-    common = dict(tags=(TAG,), compare_granularities=("sample", "position"), measure_every=10)
     if quick:
+        common = dict(tags=(TAG,), compare_granularities=("sample", "position"))
         fm = RunConfig(
             model="convnet4",
             dataset="digits",
@@ -90,40 +95,38 @@ def _bases(quick: bool, data_dir: Path) -> tuple[RunConfig, RunConfig]:
             scan_every=10,
             scan_unit="step",
             measure_every=2,
-            **{k: v for k, v in common.items() if k != "measure_every"},
+            **common,
         )
         cifar = RunConfig(
-            model="resnet20", dataset="digits", epochs=2, batch_size=64, scan_every=0, **common
+            model="resnet20",
+            dataset="digits",
+            epochs=2,
+            batch_size=64,
+            scan_every=0,
+            measure_every=10,
+            **common,
         )
         return fm, cifar
-    fm = RunConfig(
-        model="convnet4",
-        dataset="fashion-mnist",
-        data_dir=str(data_dir),
-        download=False,
-        epochs=2,
-        batch_size=128,
-        scan_every=100,
-        scan_unit="step",
-        **common,
-    )
-    cifar = RunConfig(
-        model="resnet20",
-        dataset="imagefolder:" + str(data_dir / "cifar10-jpeg"),
-        data_dir=str(data_dir),
-        download=False,
-        epochs=2,
-        batch_size=128,
-        scan_every=1,
-        scan_unit="epoch",
-        **common,
-    )
-    return fm, cifar
+    return setups.fashion_mnist(data_dir, tags=(TAG,)), setups.cifar10(data_dir, tags=(TAG,))
 
 
 def _baseline(base: RunConfig, schedule: str, lr: float, seed: int, what: str) -> RunConfig:
     extra = {"warmup_fraction": 0.05} if schedule == "schedulefree" else {}
     return base.replace(schedule=schedule, lr=lr, seed=seed, name=f"reproduce {what}", **extra)
+
+
+def _grid_run(base: RunConfig, group: str, schedule: str, lr: float) -> Planned:
+    """A baseline run of a rate grid (seed 0)."""
+    dataset = "cifar10" if group == "cifar" else base.dataset
+    what = f"{base.model}/{dataset} {schedule} lr {lr:g} seed 0"
+    return Planned(
+        f"{group}/{schedule}/lr{lr:g}/seed0",
+        group,
+        schedule,
+        0,
+        _baseline(base, schedule, lr, 0, what),
+        model=base.model,
+    )
 
 
 def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[Planned]:
@@ -137,9 +140,7 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[
     runs: list[Planned] = []
 
     def grid(schedule: str) -> None:
-        for lr in rates:
-            cfg = _baseline(fm, schedule, lr, 0, f"{fm.model}/{ds} {schedule} lr {lr:g} seed 0")
-            runs.append(Planned(f"grid/{schedule}/lr{lr:g}/seed0", "grid", schedule, 0, cfg))
+        runs.extend(_grid_run(fm, "grid", schedule, lr) for lr in rates)
 
     grid("onecycle")  # first: the reference, and the source of the replays
     for cal in CALIBRATIONS:
@@ -165,15 +166,7 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[
             name=f"reproduce {fm.model}/{ds} actcool γ={g:g} seed 0",
         )
         runs.append(Planned(f"gamma/{g:g}/seed0", "gamma", f"γ={g:g}", 0, cfg))
-    for lr in cifar_rates:
-        cfg = _baseline(
-            cifar, "onecycle", lr, 0, f"{cifar.model}/cifar10 onecycle lr {lr:g} seed 0"
-        )
-        runs.append(
-            Planned(
-                f"cifar/onecycle/lr{lr:g}/seed0", "cifar", "onecycle", 0, cfg, model=cifar.model
-            )
-        )
+    runs.extend(_grid_run(cifar, "cifar", "onecycle", lr) for lr in cifar_rates)
     for cal in (AUTO, *(c for c in CALIBRATIONS if c != AUTO)):  # the default first
         for seed in SEEDS if cal == AUTO else SEEDS[:1]:
             cfg = cifar.replace(
@@ -257,17 +250,7 @@ def _extended(
         if len(rates) < 2 or rates[0] < lr < rates[-1]:
             break
         nxt = outward_rate(lr, lower=lr == rates[0])
-        dataset = "cifar10" if group == "cifar" else base.dataset
-        what = f"{base.model}/{dataset} {schedule} lr {nxt:g} seed 0"
-        p = Planned(
-            f"{group}/{schedule}/lr{nxt:g}/seed0",
-            group,
-            schedule,
-            0,
-            _baseline(base, schedule, nxt, 0, what),
-            model=base.model,
-        )
-        p = _tagged(p, quick=False)
+        p = _tagged(_grid_run(base, group, schedule, nxt), quick=False)
         extra.append(p)
         found.update(find_runs(store, [p]))
     return extra
@@ -394,9 +377,7 @@ def train(store, runs: list, tag: str = TAG) -> None:
         t0 = time.monotonic()
         config = p.config
         replay_of = getattr(p, "replay_of", None)
-        resumable = (
-            status in ("stopped", "lost") and checkpoint_path(store.home, row["id"]).exists()
-        )
+        resumable = status in INTERRUPTED and checkpoint_path(store.home, row["id"]).exists()
         if replay_of is not None and not resumable:
             source = find_runs(store, [q for q in runs if q.key == replay_of], tag).get(replay_of)
             if source is None or source["status"] != "finished":
@@ -409,7 +390,7 @@ def train(store, runs: list, tag: str = TAG) -> None:
             log.info("[%d/%d] %s: resuming %s run %s", i, len(runs), p.key, status, row["id"])
             result = train_run(p.config, store, run_id=row["id"], resume=True, progress=False)
         else:
-            if status in ("stopped", "lost"):  # ended before its first checkpoint: start over
+            if status in INTERRUPTED:  # ended before its first checkpoint: start over
                 log.info(
                     "[%d/%d] %s: %s run %s has no checkpoint; training it anew",
                     i,

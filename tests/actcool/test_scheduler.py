@@ -25,6 +25,14 @@ from .conftest import BNDropNet, train_step
 PHI_INV = NormalDist().inv_cdf
 
 
+@pytest.fixture
+def net():
+    """A seeded BNDropNet and its SGD optimizer (rate 0.05, momentum 0.9)."""
+    torch.manual_seed(0)
+    model = BNDropNet()
+    return model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+
 def _clip(p, b):
     return min(max(p, 1 / (2 * b)), 1 - 1 / (2 * b))
 
@@ -231,10 +239,8 @@ def test_scheduler_applies_the_sequence_to_every_param_group():
     assert sched.target_temperature == pytest.approx(0.5)
 
 
-def test_sigma_is_fitted_from_a_scan_at_the_first_step(image_batches):
-    torch.manual_seed(0)
-    model = BNDropNet()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+def test_sigma_is_fitted_from_a_scan_at_the_first_step(net, image_batches):
+    model, opt = net
     sched = ActCoolLR(
         opt,
         model,
@@ -255,10 +261,8 @@ def test_sigma_is_fitted_from_a_scan_at_the_first_step(image_batches):
     )
 
 
-def test_k_is_fitted_from_a_scan_at_the_first_step(image_batches):
-    torch.manual_seed(0)
-    model = BNDropNet()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+def test_k_is_fitted_from_a_scan_at_the_first_step(net, image_batches):
+    model, opt = net
     sched = ActCoolLR(opt, model, PowerCurve(2.0), total_steps=50, measure_every=5, lr_max=1.0)
     assert sched.k is None and sched.controller.response == "weibull"
     x, y = image_batches[0]
@@ -271,9 +275,8 @@ def test_k_is_fitted_from_a_scan_at_the_first_step(image_batches):
     assert sched.controller.ramp_to == pytest.approx(min(want, 0.1), rel=1e-12)  # max_rise 2
 
 
-def test_non_finite_loss_marks_divergence_and_holds_the_rate(image_batches):
-    model = BNDropNet()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+def test_non_finite_loss_marks_divergence_and_holds_the_rate(net, image_batches):
+    model, opt = net
     sched = ActCoolLR(
         opt, model, PowerCurve(PAPER_T_START), total_steps=50, sigma=1.0, measure_every=2
     )
@@ -290,9 +293,8 @@ def test_non_finite_loss_marks_divergence_and_holds_the_rate(image_batches):
     assert sched.diverged
 
 
-def test_state_dict_is_plain_data():
-    model = BNDropNet()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+def test_state_dict_is_plain_data(net):
+    model, opt = net
     sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START, 2.0), total_steps=50)
     state = sched.state_dict()
     json.dumps(state)  # numbers, strings, lists and dicts only
@@ -442,9 +444,8 @@ def test_a_controller_state_saved_before_the_weibull_law_resumes_as_gaussian():
     assert c.response == "gaussian" and c.smoothing == 0.0 and c.lr_at(2) == 0.2
 
 
-def test_bad_arguments():
-    model = BNDropNet()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+def test_bad_arguments(net):
+    model, opt = net
     with pytest.raises(ValueError, match="total_steps"):
         ActCoolLR(opt, model, PowerCurve(), total_steps=0)
     with pytest.raises(TypeError, match="TargetCurve"):
