@@ -222,6 +222,10 @@ class DrawnCurve(TargetCurve):
         }
 
 
+#: Bins of :meth:`ReplayCurve.from_measurements`: each averages 5% of the measured run.
+REPLAY_POINTS = 20
+
+
 class ReplayCurve(TargetCurve):
     """Replay of a measured mean-temperature profile, resampled to a new run's length (docs/algorithm.md §5).
 
@@ -245,13 +249,15 @@ class ReplayCurve(TargetCurve):
         steps: ArrayLike,
         temperatures: ArrayLike,
         total_steps: int | None = None,
-        points: int = 100,
+        points: int = REPLAY_POINTS,
     ) -> ReplayCurve:
         """Build a replay from a run's measured ``(step, mean temperature)`` series.
 
-        The series is averaged into at most ``points`` equal bins of training (which smooths
-        the measurement noise) and normalised by ``total_steps`` (default: the last step).
-        Non-finite measurements are dropped.
+        The series is averaged into at most ``points`` equal bins of training and normalised
+        by ``total_steps`` (default: the last step); non-finite measurements are dropped. A
+        single measurement is noisy (20–40% relative), so the default bins are wide (5% of
+        training): a replay that followed every measurement would chase the source run's
+        noise with its own (docs/algorithm.md §5).
         """
         s = np.asarray(steps, dtype=np.float64).ravel()
         t = np.asarray(temperatures, dtype=np.float64).ravel()

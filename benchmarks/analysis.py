@@ -112,6 +112,20 @@ def beyond_noise(difference: float, *spreads: Spread) -> bool | None:
     return bool(abs(difference) > max(ranges))
 
 
+def out_of_reach(
+    lr: Sequence[float],
+    measured: Sequence[float],
+    target: Sequence[float],
+    lr_min: float,
+    lr_max: float,
+) -> np.ndarray:
+    """Which measurements the controller could not act on: trained at the rate ceiling while
+    colder than the target, or at the floor while hotter (a relative tolerance of 1e-6)."""
+    r = np.asarray(lr, dtype=float)
+    t, c = np.asarray(measured, dtype=float), np.asarray(target, dtype=float)
+    return ((r >= lr_max * (1 - 1e-6)) & (t < c)) | ((r <= lr_min * (1 + 1e-6)) & (t > c))
+
+
 def relative_tracking_error(
     fraction: Sequence[float],
     measured: Sequence[float],
@@ -119,10 +133,12 @@ def relative_tracking_error(
     low: float = 0.1,
     high: float = 0.9,
     window: int = 1,
+    keep: Sequence[bool] | None = None,
 ) -> float:
     """How far a measured temperature stays from its target: mean |T̄ − C| / mean C.
 
-    Over the measurements with ``low <= fraction <= high`` and a finite target. With
+    Over the measurements with ``low <= fraction <= high``, a finite target and, if given,
+    ``keep`` true (e.g. only those the controller could act on). With
     ``window > 1`` the measured series is first smoothed by a centered moving average of that
     many measurements (:func:`smooth`, over the whole series so the window's edges use their
     neighbours), which takes out the noise of single measurements. NaN when no measurement
@@ -136,6 +152,8 @@ def relative_tracking_error(
             f"fraction, measured and target differ in length: {f.size}, {t.size}, {c.size}"
         )
     ok = (f >= low) & (f <= high) & np.isfinite(t) & np.isfinite(c)
+    if keep is not None:
+        ok &= np.asarray(keep, dtype=bool)
     if not ok.any():
         return float("nan")
     scale = float(c[ok].mean())

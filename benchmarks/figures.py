@@ -25,6 +25,7 @@ from .analysis import (
     best_of,
     beyond_noise,
     linear_r2,
+    out_of_reach,
     rank_correlation,
     relative_tracking_error,
     relative_variation,
@@ -365,10 +366,16 @@ def replay(runs: dict[str, Run]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- 4. tracking
 def run_tracking(run: Run) -> dict[str, Any]:
     """Tracking of one ActCoolLR run: relative (raw and on a moving average, the latter only with
-    at least :data:`TRACKING_MIN_MEASUREMENTS` measurements) and in bits."""
+    at least :data:`TRACKING_MIN_MEASUREMENTS` measurements) and in bits; also the share of
+    measurements the controller could not act on (rate at its ceiling while colder than the
+    target, or at its floor while hotter) and the relative figure over the others."""
     m = run.measured()
     f, t = m["fraction"].to_numpy(), m["mean_temperature"].to_numpy()
     c = m["target_temperature"].to_numpy(dtype=float)
+    lr_max = run.config.get("lr_max") or run.lr
+    lr_min = run.config.get("lr_min") or 0.0
+    pinned = out_of_reach(m["lr"].to_numpy(dtype=float), t, c, lr_min, lr_max)
+    window = (f >= 0.1) & (f <= 0.9) & np.isfinite(c)
     return {
         "group": run.group,
         "label": run.label,
@@ -377,6 +384,8 @@ def run_tracking(run: Run) -> dict[str, Any]:
         "relative_smoothed": _num(relative_tracking_error(f, t, c, window=TRACKING_WINDOW))
         if len(m) >= TRACKING_MIN_MEASUREMENTS
         else None,
+        "out_of_reach": _num(pinned[window].mean()) if window.any() else None,
+        "relative_in_reach": _num(relative_tracking_error(f, t, c, keep=~pinned)),
         "absolute_bits": _num(tracking_error(run.steps)) if np.isfinite(c).any() else None,
         "mean_target_bits": _num(np.nanmean(c[(f >= 0.1) & (f <= 0.9)]))
         if np.isfinite(c[(f >= 0.1) & (f <= 0.9)]).any()

@@ -553,6 +553,8 @@ def section_tracking(fig: dict, out: Path) -> list[str]:
             "relative, raw",
             f"relative, {fig['window']}-avg",
             "mean abs. (bits)",
+            "out of reach",
+            "relative, in reach",
         ],
         (
             [
@@ -562,10 +564,19 @@ def section_tracking(fig: dict, out: Path) -> list[str]:
                 _f(v["relative"], ".3f"),
                 _f(v["relative_smoothed"], ".3f"),
                 _f(v["absolute_bits"], ".3f"),
+                "n/a" if v["out_of_reach"] is None else f"{100 * v['out_of_reach']:.0f}%",
+                _f(v["relative_in_reach"], ".3f"),
             ]
             for k, v in per.items()
         ),
     )
+    lines += [
+        "",
+        "Out of reach: the share of the 10–90% measurements trained at the rate ceiling while "
+        "colder than the target (or at the floor while hotter), where no rate the controller may "
+        "choose could close the gap; relative, in reach: the raw figure over the other "
+        "measurements. The goal is judged on the raw figure over all of them.",
+    ]
     n = len(per)
     few = [
         k for k, v in per.items() if v["relative_smoothed"] is None and v["relative"] is not None

@@ -41,7 +41,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python benchmarks/reproduce.py`
@@ -304,7 +304,24 @@ def _dependent(
                 "cifar/replay/seed0", "cifar", "replay", 0, cfg, replay_of=key, model=cifar.model
             )
         )
-    return out
+    planned = {p.key: p for p in runs + out}
+    return [_with_replay_target(store, p, planned) for p in out]
+
+
+def _with_replay_target(store, p: Planned, planned: dict[str, Planned]) -> Planned:
+    """A replay with its target, the measured T̄ of its source once that has finished (so a
+    stored replay is reused only if it replayed exactly that curve); else ``p`` as it is."""
+    if p.replay_of is None:
+        return p
+    source = find_runs(store, [planned[p.replay_of]]).get(p.replay_of)
+    if source is None or source["status"] != "finished":
+        return p
+    try:
+        target = replay_target(store, source)
+    except ValueError as exc:  # too few measurements: train() reports it when it gets there
+        log.debug("%s: no replay target from %s: %s", p.key, p.replay_of, exc)
+        return p
+    return replace(p, config=p.config.replace(target=target))
 
 
 def replay_target(store, run: dict) -> str:
@@ -325,11 +342,18 @@ def gamma_of(p: Planned) -> float:
 
 
 def _same(stored: dict, cfg: RunConfig, summary: dict | None = None) -> bool:
-    """Whether a stored run was trained from ``cfg`` (targets are stored resolved; names and
-    tags are bookkeeping: the plan key is matched on the run's tags)."""
+    """Whether a stored run was trained from ``cfg`` (names and tags are bookkeeping: the plan
+    key is matched on the run's tags). A target given by name (``default``, ``power:…``) is
+    stored resolved, so only a curve given as JSON (a replay's) is compared."""
     mine, defaults = cfg.to_dict(), RunConfig().to_dict()
     # A field added after the run was stored (e.g. nproc) ran at that field's default.
     stored = {**defaults, **stored}
+    if mine["target"].lstrip().startswith("{"):
+        try:
+            if json.loads(stored["target"]) != json.loads(mine["target"]):
+                return False
+        except (TypeError, ValueError):
+            return False
     # The calibration as run: "auto" meant "fixed" before it meant "ramp", and the summary
     # records what a run resolved it to.
     ran = (summary or {}).get("calibration") or stored["calibration"]

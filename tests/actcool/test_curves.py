@@ -12,6 +12,7 @@ from actcool import (
     ReplayCurve,
     curve_from_dict,
 )
+from actcool.curves import REPLAY_POINTS
 
 
 def test_power_curve_closed_form():
@@ -94,6 +95,19 @@ def test_replay_resamples_a_measured_profile():
     assert c(0.25) == pytest.approx(2.25, abs=0.1)
     direct = ReplayCurve([0.0, 1.0], [2.0, 0.0])
     assert direct(0.75) == pytest.approx(0.5)
+
+
+def test_replay_averages_each_twentieth_of_the_run_by_default():
+    # 200 measurements, one every 5 steps of 1000 (none on a bin edge): 10 per 5% of training
+    steps = np.arange(2, 1000, 5)
+    rng = np.random.default_rng(0)
+    temps = 2.0 * (1 - steps / 1000) * rng.uniform(0.6, 1.4, steps.size)
+    c = ReplayCurve.from_measurements(steps, temps, total_steps=1000)
+    assert REPLAY_POINTS == 20 and len(c.fractions) == 20
+    for b in range(20):
+        sel = slice(10 * b, 10 * b + 10)
+        assert c.fractions[b] == pytest.approx(steps[sel].mean() / 1000, abs=1e-12)
+        assert c.temperatures[b] == pytest.approx(temps[sel].mean(), abs=1e-12)
 
 
 @pytest.mark.parametrize(

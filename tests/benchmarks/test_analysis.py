@@ -15,6 +15,7 @@ from benchmarks.analysis import (
     best_of,
     beyond_noise,
     linear_r2,
+    out_of_reach,
     rank_correlation,
     relative_tracking_error,
     relative_variation,
@@ -108,6 +109,24 @@ def test_relative_tracking_error_by_hand():
     )
     assert math.isnan(relative_tracking_error(f, t, [float("nan")] * 5))
     assert math.isnan(relative_tracking_error(f, t, [0.0] * 5))
+    # keep: only the kept measurements count (|0.1|, |0.2| of 0.2 and 0.8)
+    keep = [True, True, False, True, True]
+    assert relative_tracking_error(f, t, c, keep=keep) == pytest.approx(0.3 / 2)
+
+
+def test_out_of_reach_is_a_bound_against_the_direction_the_target_asks_for():
+    lr = [0.05, 0.05, 0.02, 1e-6, 1e-6]
+    t = [0.5, 1.5, 0.5, 1.5, 0.5]
+    c = [1.0, 1.0, 1.0, 1.0, 1.0]
+    # at the ceiling and colder: out of reach; at the ceiling and hotter: the controller can
+    # lower the rate; below the ceiling: in reach; at the floor and hotter: out of reach
+    assert out_of_reach(lr, t, c, lr_min=1e-6, lr_max=0.05).tolist() == [
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
 
 
 # ----------------------------------------------------------------------------- figures

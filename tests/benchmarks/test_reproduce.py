@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from actcool.curves import REPLAY_POINTS
 from benchmarks import reproduce
 from benchmarks.report import HEADINGS, PNGS, write_report
 from storage import Store
@@ -220,10 +221,25 @@ def test_the_replay_run_follows_the_measured_one_cycle_curve(quick):
     assert target["kind"] == "replay"
     steps = store.steps(source["id"]).dropna(subset=["mean_temperature"])
     total = source["summary"]["total_steps"]
-    # Fewer measurements than the replay's 100 bins: each one is a point of the curve, exactly.
-    assert len(steps) < 100
-    assert target["fractions"] == pytest.approx((steps["step"] / total).tolist())
-    assert target["temperatures"] == pytest.approx(steps["mean_temperature"].tolist())
+    # More measurements than the replay's 20 bins: each point averages the measurements of its
+    # twentieth of training.
+    f = steps["step"] / total
+    assert len(steps) > REPLAY_POINTS
+    bins = steps.assign(f=f).groupby(np.minimum((f * REPLAY_POINTS).astype(int), 19))
+    assert target["fractions"] == pytest.approx(bins["f"].mean().tolist())
+    assert target["temperatures"] == pytest.approx(bins["mean_temperature"].mean().tolist())
+
+
+def test_a_replay_is_matched_on_the_curve_it_replayed():
+    curve = {"kind": "replay", "fractions": [0.0, 1.0], "temperatures": [2.0, 0.0]}
+    cfg = reproduce.plan(quick=True)[0].config.replace(schedule="actcool", target=json.dumps(curve))
+    stored = {**cfg.to_dict(), "target": json.dumps(curve, indent=1)}
+    assert reproduce._same(stored, cfg)
+    hotter = {**curve, "temperatures": [3.0, 0.0]}
+    assert not reproduce._same(stored, cfg.replace(target=json.dumps(hotter)))
+    # a named target is stored resolved, so it is not compared
+    named = cfg.replace(target="default")
+    assert reproduce._same({**named.to_dict(), "target": json.dumps(curve)}, named)
 
 
 @pytest.mark.e2e
