@@ -14,6 +14,9 @@ models) but comes from one of two calibrations:
   ``T_start = λ_peak × median(T̄/λ)`` over the second half of the warm-up, and the target
   cools linearly from ``T_start`` at the end of the warm-up to 0 at the end of training.
 
+Either cools along a power curve of exponent ``gamma`` instead when given one (``"ramp:0.25:2"``:
+hotter for longer).
+
 ``"auto"`` (the default) is ``ramp``: in the reproduction it matched the best tuned 1-cycle on
 ResNet-20/CIFAR-10 where ``fixed`` lost 9.5 points, and was ahead of ``fixed`` on
 convnet4/Fashion-MNIST (docs/algorithm.md §5 has the numbers and why).
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .curves import DrawnCurve, PowerCurve, TargetCurve
+from .curves import PowerCurve, TargetCurve
 from .granularity import DEFAULT_PATTERN_LENGTH, Granularity
 
 __all__ = [
@@ -57,12 +60,15 @@ class Calibration:
         start_bits: ``fixed``: the start temperature in bits of ``unit:64``.
         fraction: ``ramp``: the warm-up's share of training, in (0, 1).
         floor: ``ramp``: the warm-up starts at ``floor × λ_peak`` (1-cycle's 1/25 by default).
+        gamma: the cool-down's exponent (the power curve's γ): 1 is linear, > 1 stays hotter
+            for longer, < 1 cools early.
     """
 
     kind: str = "fixed"
     start_bits: float = DEFAULT_START_BITS
     fraction: float = 0.25
     floor: float = 0.04
+    gamma: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in CALIBRATIONS:
@@ -75,11 +81,14 @@ class Calibration:
             raise ValueError(f"fraction must lie in (0, 1), got {self.fraction!r}")
         if not 0 < self.floor <= 1:
             raise ValueError(f"floor must lie in (0, 1], got {self.floor!r}")
+        if not (math.isfinite(self.gamma) and self.gamma > 0):
+            raise ValueError(f"gamma must be a finite number > 0, got {self.gamma!r}")
 
     @classmethod
     def parse(cls, value: str | Calibration | dict[str, Any]) -> Calibration:
         """``"auto"`` (the default: :data:`AUTO`), ``"fixed"``, ``"fixed:2.5"`` (start bits),
-        ``"ramp"``, ``"ramp:0.3"`` (fraction), a :class:`Calibration` or its :meth:`to_dict`."""
+        ``"ramp"``, ``"ramp:0.3"`` (fraction), either with a second number for the cool-down's
+        γ (``"ramp:0.25:2"``), a :class:`Calibration` or its :meth:`to_dict`."""
         if isinstance(value, Calibration):
             return value
         if isinstance(value, dict):
@@ -89,23 +98,31 @@ class Calibration:
                 f"calibration must be 'fixed', 'ramp' (optionally ':number') or a Calibration, "
                 f"got {type(value).__name__}"
             )
-        kind, _, number = value.strip().partition(":")
+        kind, *numbers = value.strip().split(":")
         if kind == "auto":
-            if number:
+            if numbers:
                 raise ValueError(f"bad calibration {value!r}: auto takes no number")
             return cls(AUTO)
-        if not number:
-            return cls(kind)
+        if len(numbers) > 2:
+            raise ValueError(
+                f"bad calibration {value!r}: at most two numbers, e.g. 'ramp:0.25:2' "
+                "(the warm-up's share, the cool-down's gamma)"
+            )
         try:
-            x = float(number)
+            xs = [float(x) for x in numbers]
         except ValueError:
             raise ValueError(
-                f"bad calibration {value!r}: the part after ':' must be a number"
+                f"bad calibration {value!r}: the parts after ':' must be numbers"
             ) from None
-        return cls(kind, start_bits=x) if kind == "fixed" else cls(kind, fraction=x)
+        if not xs:
+            return cls(kind)
+        first = {"start_bits": xs[0]} if kind == "fixed" else {"fraction": xs[0]}
+        return cls(kind, **first, **({"gamma": xs[1]} if len(xs) == 2 else {}))
 
     def __str__(self) -> str:
-        return f"fixed:{self.start_bits:g}" if self.kind == "fixed" else f"ramp:{self.fraction:g}"
+        first = self.start_bits if self.kind == "fixed" else self.fraction
+        gamma = f":{self.gamma:g}" if self.gamma != 1.0 else ""
+        return f"{self.kind}:{first:g}{gamma}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,8 +143,8 @@ class Calibration:
         return self.start_bits * granularity.pattern_length / DEFAULT_PATTERN_LENGTH
 
     def fixed_target(self, granularity: Granularity) -> TargetCurve:
-        """The default target of the ``fixed`` calibration: linear from its start to 0."""
-        return PowerCurve(self.fixed_start(granularity), 1.0)
+        """The default target of the ``fixed`` calibration: the power curve from its start."""
+        return PowerCurve(self.fixed_start(granularity), self.gamma)
 
     def ramp_steps(self, total_steps: int) -> int:
         """Length of the ``ramp`` warm-up in steps (at least 1)."""
@@ -160,6 +177,7 @@ def ramp_start_temperature(
     return float(lr_peak * np.median([t / lr for lr, t in late]))
 
 
-def cooldown_after(t_start: float, fraction: float) -> TargetCurve:
-    """Hold ``t_start`` until ``fraction`` of training, then cool linearly to 0 at the end."""
-    return DrawnCurve([(0.0, t_start), (fraction, t_start), (1.0, 0.0)])
+def cooldown_after(t_start: float, fraction: float, gamma: float = 1.0) -> TargetCurve:
+    """Hold ``t_start`` until ``fraction`` of training, then cool to 0 at the end along the
+    power curve of exponent ``gamma`` (1: linearly)."""
+    return PowerCurve(t_start, gamma, hold=fraction)

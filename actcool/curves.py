@@ -74,27 +74,38 @@ class TargetCurve(ABC):
 class PowerCurve(TargetCurve):
     """The paper's cool-down family ``C(f) = T_start · (1 − f^γ)`` (docs/algorithm.md §5).
 
-    γ = 1 is linear cooling; γ > 1 stays hot longer; γ < 1 cools early.
+    γ = 1 is linear cooling; γ > 1 stays hot longer; γ < 1 cools early. With ``hold`` = h > 0
+    the start is held over the first h of training (a warm-up) and the cool-down spans the
+    rest: ``C(f) = T_start`` for f ≤ h, ``T_start · (1 − ((f − h)/(1 − h))^γ)`` after.
 
     Args:
-        t_start: temperature at the start of training in bits (paper: 3.17).
+        t_start: temperature at the start of the cool-down in bits (paper: 3.17).
         gamma: exponent, > 0.
+        hold: fraction of training before the cool-down starts, in [0, 1).
     """
 
     kind = "power"
 
-    def __init__(self, t_start: float = PAPER_T_START, gamma: float = 1.0) -> None:
+    def __init__(
+        self, t_start: float = PAPER_T_START, gamma: float = 1.0, hold: float = 0.0
+    ) -> None:
         self.t_start = _finite_nonneg("t_start", t_start)
         g = float(gamma)
         if not math.isfinite(g) or g <= 0:
             raise ValueError(f"gamma must be a finite number > 0, got {gamma!r}")
         self.gamma = g
+        h = float(hold)
+        if not 0.0 <= h < 1.0:
+            raise ValueError(f"hold must lie in [0, 1), got {hold!r}")
+        self.hold = h
 
     def _evaluate(self, f: NDArray[np.float64]) -> NDArray[np.float64]:
-        return self.t_start * (1.0 - f**self.gamma)
+        x = np.clip((f - self.hold) / (1.0 - self.hold), 0.0, 1.0)
+        return self.t_start * (1.0 - x**self.gamma)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "t_start": self.t_start, "gamma": self.gamma}
+        d = {"kind": self.kind, "t_start": self.t_start, "gamma": self.gamma}
+        return {**d, "hold": self.hold} if self.hold > 0 else d
 
 
 class ConstantCurve(TargetCurve):

@@ -370,7 +370,9 @@ class ActCoolLR(LRScheduler):
                 t_start,
             )
         self.calibrated_start = float(t_start)
-        self.target = cooldown_after(self.calibrated_start, c.warmup_steps / c.total_steps)
+        self.target = cooldown_after(
+            self.calibrated_start, c.warmup_steps / c.total_steps, self.calibration.gamma
+        )
         logger.info("step %d: warm-up calibrated T_start = %.3f bits", t, t_start)
 
     # -- lifetime --------------------------------------------------------------------------

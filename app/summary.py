@@ -263,7 +263,12 @@ def _target_name(target: Any) -> str:
             return "curve (unreadable)"
         kind = curve.get("kind", "curve")
         if kind == "power":
-            return f"power cool-down from {curve.get('t_start', 0):g} bits, γ {curve.get('gamma', 1):g}"
+            hold = curve.get("hold", 0)
+            after = f" after {100 * hold:.0f}% of training" if hold else ""
+            return (
+                f"power cool-down from {curve.get('t_start', 0):g} bits{after}, "
+                f"γ {curve.get('gamma', 1):g}"
+            )
         return f"{kind} curve"
     return str(target)
 

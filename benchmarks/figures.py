@@ -428,12 +428,12 @@ def tracking(runs: dict[str, Run]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- 5. γ sweep
 def gamma_keys() -> dict[float, str]:
-    """The runs of the γ sweep, seed 0; γ = 1 is the default (fixed start) run."""
-    return {1.0: "actcool/fixed/seed0", **{g: f"gamma/{g:g}/seed0" for g in GAMMAS}}
+    """The runs of the γ sweep, seed 0; γ = 1 is the default's run."""
+    return {1.0: f"actcool/{AUTO}/seed0", **{g: f"gamma/{g:g}/seed0" for g in GAMMAS}}
 
 
 def gamma(runs: dict[str, Run]) -> dict[str, Any]:
-    """Error vs γ of the power curve from the fixed start; Spearman ρ(γ, error) (< 0: hotter for
+    """Error vs γ of the default's power-curve cool-down; Spearman ρ(γ, error) (< 0: hotter for
     longer helps); whether the spread of errors over γ exceeds the seed-to-seed difference of the
     γ = 1 run; and whether larger γ really ran hotter (ρ(γ, mean T̄ over the first half))."""
     keys = gamma_keys()
@@ -447,7 +447,7 @@ def gamma(runs: dict[str, Run]) -> dict[str, Any]:
     gs = list(errors)
     rho = rank_correlation(gs, [errors[g] for g in gs])
     rho_hot = rank_correlation(gs, [hot[g] for g in gs])
-    noise_runs = [runs.get(f"actcool/fixed/seed{s}") for s in SEEDS]
+    noise_runs = [runs.get(f"actcool/{AUTO}/seed{s}") for s in SEEDS]
     noise = (
         abs(noise_runs[0].test_error - noise_runs[1].test_error)
         if all(r is not None for r in noise_runs)

@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from actcool.calibration import DEFAULT_START_BITS
 from app.colors import SCHEDULE_COLORS, TARGET_COLOR
 from app.summary import MODEL_LABELS
 
 from . import figures as F
 from .analysis import smooth
-from .reproduce import CALIBRATIONS, HINT_LR, SEEDS
+from .reproduce import AUTO, CALIBRATIONS, HINT_LR, SEEDS
 
 # A schedule has the dashboard's colour (app/colors.py); the report's ActCoolLR variants add two.
 COLORS: dict[str, str] = {
@@ -172,13 +171,6 @@ def _seed(st: dict, seed: int) -> str:
 
 def _missing_line(keys: list[str]) -> list[str]:
     return ["", "Missing here: " + ", ".join(f"`{k}`" for k in keys) + "."] if keys else []
-
-
-def _default_calibration() -> str:
-    """What ``calibration="auto"``, the default, means."""
-    from actcool.calibration import AUTO
-
-    return AUTO
 
 
 # ----------------------------------------------------------------------------- plotting
@@ -411,7 +403,7 @@ def section_no_tuning(fig: dict, runs: dict[str, F.Run], plan: Sequence, out: Pa
             f"points against `{other}`. "
         )
         beyond = fig["difference_beyond_seed_noise"]
-        default = _default_calibration()
+        default = AUTO
         if beyond is None:
             text += "With one seed per calibration the seed noise is unknown, so this does not settle the default."
         elif beyond:
@@ -639,10 +631,10 @@ def section_gamma(fig: dict, runs: dict[str, F.Run], out: Path) -> list[str]:
     lines = [
         HEADINGS["gamma"],
         "",
-        "Claim (paper): a target that stays hot for longer helps. The power curve C(f) = T_start·(1 − f^γ) "
-        f"from the fixed start ({DEFAULT_START_BITS:g} bits of unit:64) stays hotter for longer as γ grows; "
-        "γ = 1 is the "
-        "default run (`actcool/fixed/seed0`). Seed 0 only. Goal: error falls with γ (Spearman ρ(γ, error) "
+        "Claim (paper): a target that stays hot for longer helps. The default target (calibration "
+        f"`{AUTO}`, rate hint {HINT_LR:g}) cooling along the power curve C = T_start·(1 − x^γ), x the "
+        "fraction of the cool-down done, stays hotter for longer as γ grows; γ = 1 is the default "
+        f"run (`actcool/{AUTO}/seed0`). Seed 0 only. Goal: error falls with γ (Spearman ρ(γ, error) "
         "< 0) by more than the seed-to-seed difference of the γ = 1 run.",
         "",
     ]

@@ -22,8 +22,8 @@ The plan (data from ``../shared/data``; 2 epochs at batch 128, SGD momentum 0.9,
   measured temperature).
 - ``replay``: ActCoolLR whose target replays the mean temperature measured in the best
   1-cycle run of the same seed (rate ceiling = that run's peak rate).
-- ``gamma``: the power curve from the fixed start with γ = 0.5, 2 and 4 (γ = 1 is the
-  ``actcool`` run), seed 0.
+- ``gamma``: the default (calibration ``auto``) cooling along the power curve with γ = 0.5, 2
+  and 4 (γ = 1 is the ``actcool`` run of the default), seed 0.
 - ``cifar``: resnet20 / CIFAR-10 (the JPEG copy): 1-cycle at 0.05, 0.1 and 0.2 (growing
   outward like the grids above), ActCoolLR's
   default (calibration ``auto`` = ``ramp``, seeds 0 and 1) and ``fixed`` (seed 0), and the
@@ -162,7 +162,7 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[
             schedule="actcool",
             lr=HINT_LR,
             seed=0,
-            target=f"power:2,{g:g}",
+            calibration=str(Calibration(AUTO, gamma=g)),
             name=f"reproduce {fm.model}/{ds} actcool γ={g:g} seed 0",
         )
         runs.append(Planned(f"gamma/{g:g}/seed0", "gamma", f"γ={g:g}", 0, cfg))
@@ -334,11 +334,6 @@ def replay_target(store, run: dict) -> str:
         steps["step"], steps["mean_temperature"], total_steps=total
     )
     return json.dumps(curve.to_dict())
-
-
-def gamma_of(p: Planned) -> float:
-    """The power-curve exponent of an ActCoolLR run of the plan (1 for the default target)."""
-    return float(p.config.target.split(",")[1]) if p.config.target.startswith("power:") else 1.0
 
 
 def _same(stored: dict, cfg: RunConfig, summary: dict | None = None) -> bool:

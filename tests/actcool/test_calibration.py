@@ -32,6 +32,17 @@ def test_parse_and_fixed_start_scale_with_the_pattern_length():
         Calibration.parse("warm")
     with pytest.raises(ValueError, match="fraction must lie in"):
         Calibration.parse("ramp:1.5")
+    # a second number is the cool-down's gamma; strings round-trip
+    assert Calibration.parse("ramp:0.25:2") == Calibration("ramp", fraction=0.25, gamma=2.0)
+    assert Calibration.parse("fixed:2:4").fixed_target(Granularity()) == PowerCurve(2.0, 4.0)
+    for text in ("ramp:0.25", "ramp:0.3:0.5", "fixed:2", "fixed:1.5:2"):
+        assert str(Calibration.parse(text)) == text
+    with pytest.raises(ValueError, match="gamma must be a finite number > 0"):
+        Calibration.parse("ramp:0.25:0")
+    with pytest.raises(ValueError, match="at most two numbers"):
+        Calibration.parse("ramp:0.25:2:3")
+    with pytest.raises(ValueError, match="must be numbers"):
+        Calibration.parse("ramp:0.25:hot")
 
 
 def test_warmup_and_start_temperature_closed_forms():
@@ -45,6 +56,11 @@ def test_warmup_and_start_temperature_closed_forms():
     assert ramp_start_temperature([0.0, float("nan")], [1.0, 1.0], 0.05) is None
     c = cooldown_after(1.5, 0.25)
     assert [c(f) for f in (0.0, 0.25, 0.625, 1.0)] == pytest.approx([1.5, 1.5, 0.75, 0.0])
+    # γ = 2: 1.5·(1 − x²) with x = (f − 0.25)/0.75
+    c = cooldown_after(1.5, 0.25, 2.0)
+    assert [c(f) for f in (0.1, 0.4, 0.625, 1.0)] == pytest.approx(
+        [1.5, 1.5 * (1 - 0.2**2), 1.5 * (1 - 0.5**2), 0.0]
+    )
 
 
 def test_no_target_ramps_by_default_and_fixed_starts_at_two_bits():
@@ -68,11 +84,11 @@ def test_no_target_ramps_by_default_and_fixed_starts_at_two_bits():
     assert user.calibration is None and user.calibrated_start is None
 
 
-def _ramp_run(batches, steps, save_at=None, checkpoint=None):
+def _ramp_run(batches, steps, save_at=None, checkpoint=None, calibration="ramp:0.3"):
     torch.manual_seed(3)
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.08, momentum=0.9)
-    sched = ActCoolLR(opt, model, total_steps=40, measure_every=2, k=1.0, calibration="ramp:0.3")
+    sched = ActCoolLR(opt, model, total_steps=40, measure_every=2, k=1.0, calibration=calibration)
     start = 0
     if checkpoint is not None:
         state = torch.load(io.BytesIO(checkpoint), weights_only=False)
@@ -114,6 +130,17 @@ def test_ramp_calibration_warms_up_then_cools_from_the_measured_start(image_batc
     assert sched.target(0.3) == pytest.approx(sched.calibrated_start)
     assert sched.target(1.0) == 0.0
     assert len(set(lrs[ramp:])) > 5  # the controller took over
+
+
+def test_ramp_calibration_with_gamma_cools_along_that_power_curve(image_batches):
+    linear, lrs, _, _ = _ramp_run(image_batches, 14)
+    hot, hot_lrs, _, _ = _ramp_run(image_batches, 14, calibration="ramp:0.3:2")
+    assert hot_lrs[:13] == lrs[:13]  # same warm-up, same measurements, same start
+    t0 = hot.calibrated_start
+    assert t0 == linear.calibrated_start
+    assert hot.target == PowerCurve(t0, 2.0, hold=0.3)
+    assert hot.target(0.65) == pytest.approx(t0 * (1 - 0.5**2))
+    assert linear.target(0.65) == pytest.approx(t0 * 0.5)
 
 
 @pytest.mark.parametrize("save_at", [5, 12, 13, 20])

@@ -85,6 +85,18 @@ def test_bad_parameters():
         DrawnCurve([(0, 1), (1, 0)], interpolation="cubic")
 
 
+def test_power_curve_with_a_hold_closed_form():
+    c = PowerCurve(2.0, gamma=3.0, hold=0.2)
+    f = np.array([0.0, 0.1, 0.2, 0.4, 0.6, 1.0])
+    x = np.clip((f - 0.2) / 0.8, 0, 1)
+    np.testing.assert_allclose(c(f), 2.0 * (1 - x**3))
+    assert c.to_dict() == {"kind": "power", "t_start": 2.0, "gamma": 3.0, "hold": 0.2}
+    assert curve_from_dict(c.to_dict()) == c
+    assert "hold" not in PowerCurve(2.0).to_dict()  # stored definitions of old runs unchanged
+    with pytest.raises(ValueError, match="hold must lie in"):
+        PowerCurve(2.0, hold=1.0)
+
+
 def test_replay_resamples_a_measured_profile():
     steps = np.arange(0, 1001, 10)
     temps = 3.0 * (1 - steps / 1000) + 0.05 * np.sin(steps)  # noisy linear cool-down

@@ -303,7 +303,13 @@ def test_gamma_rank_correlation_against_seed_noise():
             _run(k, "gamma", f"γ={g:g}", error=e, temps=np.linspace(2, 0, 100))
             for (g, k), e in zip(sorted(F.gamma_keys().items()), [8.0, 7.0, 6.0, 5.0], strict=True)
         ],
-        _run("actcool/fixed/seed1", "actcool", "actcool-fixed", seed=1, error=7.5),
+        _run(
+            f"actcool/{reproduce.AUTO}/seed1",
+            "actcool",
+            f"actcool-{reproduce.AUTO}",
+            seed=1,
+            error=7.5,
+        ),
     )
     g = F.gamma(runs)
     assert g["spearman_gamma_error"] == pytest.approx(-1.0)
@@ -312,8 +318,8 @@ def test_gamma_rank_correlation_against_seed_noise():
     )
     assert g["span_beyond_seed_noise"] is True and g["ok"] is True and g["best_gamma"] == 4.0
     flat = dict(runs)
-    flat["actcool/fixed/seed1"] = _run(
-        "actcool/fixed/seed1", "actcool", "actcool-fixed", seed=1, error=3.0
+    flat[f"actcool/{reproduce.AUTO}/seed1"] = _run(
+        f"actcool/{reproduce.AUTO}/seed1", "actcool", f"actcool-{reproduce.AUTO}", seed=1, error=3.0
     )
     assert F.gamma(flat)["ok"] is False  # error falls with γ, but by less than one seed's luck
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from actcool import Calibration
 from actcool.curves import REPLAY_POINTS
 from benchmarks import reproduce
 from benchmarks.report import HEADINGS, PNGS, write_report
@@ -41,7 +42,10 @@ def test_plan_covers_every_section_with_two_seeds(tmp_path):
         if p.group == "actcool"
     )
     assert {p.config.calibration for p in runs if p.group == "actcool"} == {"fixed", "ramp"}
-    assert {reproduce.gamma_of(p) for p in runs if p.group == "gamma"} == {0.5, 2.0, 4.0}
+    # the γ sweep cools the default target along power curves
+    gammas = {Calibration.parse(p.config.calibration) for p in runs if p.group == "gamma"}
+    assert gammas == {Calibration(reproduce.AUTO, gamma=g) for g in (0.5, 2.0, 4.0)}
+    assert {p.config.target for p in runs if p.group == "gamma"} == {"default"}
     assert {f"cifar/onecycle/lr{lr:g}/seed0" for lr in reproduce.CIFAR_RATES} <= keys
     # the default calibration with both seeds, the other with seed 0
     assert {f"cifar/actcool/{reproduce.AUTO}/seed{s}" for s in reproduce.SEEDS} <= keys
@@ -125,7 +129,7 @@ class _FakeStore:
         (
             "grid/onecycle/lr0.05/seed0",
             "grid/onecycle/lr0.2/seed0",
-            "actcool/fixed/seed0",
+            f"actcool/{reproduce.AUTO}/seed0",
             "gamma/2/seed0",
         ),
     ],
@@ -143,14 +147,14 @@ def test_a_partial_reproduction_renders_every_section(tmp_path, keys):
             "config": p.config.to_dict(),
             "summary": {"test_error": 5.0 + i, "total_steps": 10, "wall_time": 30.0},
         }
-    found["actcool/ramp/seed0"] = {"id": "x", "status": "stopped", "config": {}, "summary": {}}
+    found["actcool/fixed/seed0"] = {"id": "x", "status": "stopped", "config": {}, "summary": {}}
     out = tmp_path / "out"
     path = write_report(store, plan, found, out, quick=True)
     report = path.read_text()
     for heading in SECTIONS:
         assert heading in report
     assert "Missing runs" in report
-    assert "- actcool/ramp/seed0: stopped (run x)" in report
+    assert "- actcool/fixed/seed0: stopped (run x)" in report
     assert "- best/onecycle/seed1: not planned yet" in report
     results = json.loads((out / "results.json").read_text())
     assert set(results["runs"]) == set(keys)
