@@ -69,8 +69,8 @@ def export_layout(out: Path, format: str | None) -> tuple[str, str]:
     if suffix in FORMATS:
         if format is not None and format != suffix:
             raise ValueError(
-                f"--out {out} ends in .{suffix} but the format is {format}; write "
-                f"{out.with_suffix('.' + format)} or choose --format {suffix}"
+                f"{out} ends in .{suffix} but the format is {format}; write "
+                f"{out.with_suffix('.' + format)} or choose the format {suffix}"
             )
         return suffix, "file"
     if suffix:
@@ -154,7 +154,7 @@ def _refuse_existing(paths: list[Path], force: bool) -> None:
     if existing and not force:
         raise FileExistsError(
             f"{', '.join(existing)} already exists; choose another output or replace it "
-            "(--force, or force=True)"
+            "(force=True)"
         )
 
 

@@ -258,8 +258,10 @@ _STORE_COMMANDS = ("list", "stop", "export", "delete")
 def _error(exc: BaseException) -> int:
     """Report a user error in one line on stderr; exit status 2."""
     message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-    message = " ".join(str(message).split()).replace(
-        "see list_runs()", "see: python -m trainer list"
+    message = (
+        " ".join(str(message).split())
+        .replace("see list_runs()", "see: python -m trainer list")
+        .replace("(force=True)", "(--force)")
     )
     print(f"python -m trainer: error: {message}", file=sys.stderr)
     return 2

@@ -91,8 +91,8 @@ def _train(run_id: str, service: Any, home: str, checkpoints: str) -> dict[str, 
     if not resume and store.last_step(run_id) is not None:  # never start over silently
         raise FileNotFoundError(
             f"run {run_id} has trained before but its checkpoint {where} cannot be read on "
-            f"{socket.gethostname()}; give the Ray worker a --checkpoints root every node "
-            "reaches, or resume the run with a local worker"
+            f"{socket.gethostname()}; give the Ray worker a checkpoints root that every "
+            "node reaches, or resume the run with a local worker"
         )
     result = train_run(
         config, store, run_id=run_id, resume=resume, progress=False, checkpoints=checkpoints

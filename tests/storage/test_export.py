@@ -43,7 +43,7 @@ def test_an_existing_output_is_kept_unless_forced(store, tmp_path):
     run_id = small_run(store)
     out = tmp_path / "run.parquet"
     out.write_text("precious")
-    with pytest.raises(FileExistsError, match=r"run\.parquet already exists.*--force"):
+    with pytest.raises(FileExistsError, match=r"run\.parquet already exists.*force=True"):
         store.export(run_id, out=out)
     assert out.read_text() == "precious"
     folder = tmp_path / "folder"

@@ -90,7 +90,8 @@ def test_export_writes_one_parquet_file_and_keeps_an_existing_one(tmp_path, caps
     assert frame[frame["kind"] == "steps"]["step"].tolist() == [0, 1, 2]
     before = out.read_bytes()
     assert main(["--home", str(tmp_path), "export", run_id, "--out", str(out)]) == 2
-    assert "run.parquet already exists" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "run.parquet already exists" in err and err.rstrip().endswith("(--force)")
     assert out.read_bytes() == before
     assert main(["--home", str(tmp_path), "export", run_id, "--out", str(out), "--force"]) == 0
 
