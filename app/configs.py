@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from actcool import Calibration
+from actcool.calibration import AUTO
 from actcool.curves import PAPER_T_START
 from actcool.granularity import DEFAULT_PATTERN_LENGTH, Granularity
 from trainer.config import RunConfig
@@ -151,23 +152,31 @@ def target_spec(
     )
 
 
-def calibration_spec(kind: str, start_bits: float = 2.0, fraction: float = 0.25) -> str:
+def calibration_spec(
+    kind: str, start_bits: float = 2.0, fraction: float = 0.25, gamma: float = 1.0
+) -> str:
     """The ``RunConfig.calibration`` string of a Launch page choice: ``"auto"``,
-    ``"fixed:<start bits of unit:64>"`` or ``"ramp:<warm-up fraction>"``.
+    ``"fixed:<start bits of unit:64>"`` or ``"ramp:<warm-up fraction>"``, with ``":<gamma>"``
+    when the cool-down is not linear.
 
     Raises:
         ValueError: an unknown kind or a number the calibration rejects, naming the field.
     """
-    if kind == "auto":
+    if kind == "auto" and gamma == 1.0:
         return "auto"
-    if kind not in ("fixed", "ramp"):
+    if kind not in ("auto", "fixed", "ramp"):
         raise ValueError(f"calibration: unknown kind {kind!r}; choose one of: auto, fixed, ramp")
-    spec = f"fixed:{start_bits:g}" if kind == "fixed" else f"ramp:{fraction:g}"
+    kind = AUTO if kind == "auto" else kind
+    field, number = ("start_bits", start_bits) if kind == "fixed" else ("fraction", fraction)
     try:
-        return str(Calibration.parse(spec))
+        Calibration(kind, **{field: number})
     except (TypeError, ValueError) as exc:
-        field = "start temperature (bits)" if kind == "fixed" else "warm-up share"
-        raise ValueError(f"calibration {field}: {exc}") from None
+        label = "start temperature (bits)" if kind == "fixed" else "warm-up share"
+        raise ValueError(f"calibration {label}: {exc}") from None
+    try:
+        return str(Calibration(kind, **{field: number}, gamma=float(gamma)))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"calibration γ: {exc}") from None
 
 
 def granularity_spec(kind: str, pattern_length: int = DEFAULT_PATTERN_LENGTH) -> str:

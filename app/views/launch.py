@@ -218,12 +218,20 @@ with tabs[ORDER.index("actcool")]:
                     help="The rate warms up linearly to the learning rate over this share; "
                     "T_start = λ_peak × median(T̄/λ) of the warm-up's second half.",
                 )
+            cool_gamma = st.number_input(
+                "Cool-down γ",
+                value=1.0,
+                step=0.5,
+                key="launch_calibration_gamma",
+                help="1 cools linearly; > 1 stays hotter for longer, < 1 cools early "
+                "(C = T_start·(1 − x^γ), x the share of the cool-down done).",
+            )
             try:
-                calibration = configs.calibration_spec(kind, start_bits, fraction)
+                calibration = configs.calibration_spec(kind, start_bits, fraction, cool_gamma)
             except ValueError as exc:
                 target_problem = str(exc)
             st.caption(
-                "Cools linearly from T_start to 0. **fixed** starts at the given bits of unit:64 "
+                "Cools from T_start to 0. **fixed** starts at the given bits of unit:64 "
                 "(× L/64); **ramp** warms the rate up first and reads T_start off the measured "
                 "temperature; **auto** (the default) is ramp."
             )

@@ -132,6 +132,12 @@ def test_calibration_spec():
         configs.calibration_spec("fixed", start_bits=0.0)
     with pytest.raises(ValueError, match="calibration: unknown kind 'warm'"):
         configs.calibration_spec("warm")
+    # a cool-down γ other than 1 is written out (auto with γ is the ramp it stands for)
+    assert configs.calibration_spec("ramp", fraction=0.3, gamma=2.0) == "ramp:0.3:2"
+    assert configs.calibration_spec("auto", gamma=0.5) == "ramp:0.25:0.5"
+    assert configs.calibration_spec("fixed", start_bits=2.5, gamma=1.0) == "fixed:2.5"
+    with pytest.raises(ValueError, match="calibration γ: gamma must be a finite number > 0"):
+        configs.calibration_spec("ramp", gamma=0.0)
 
 
 def actcool_run(summary_: dict, status: str = "finished", **config) -> dict:

@@ -652,6 +652,7 @@ def test_launch_queues_the_calibrated_default_by_default(store, fake_worker):
     # ramp with its warm-up share, the Gaussian law with a fixed σ and no smoothing
     at.selectbox(key="launch_calibration").select("ramp").run()
     at.number_input(key="launch_ramp_fraction").set_value(0.3)
+    at.number_input(key="launch_calibration_gamma").set_value(2.0)
     at.radio(key="launch_response").set_value("gaussian").run()
     assert not [w for w in at.number_input if w.key == "launch_k"]  # k: weibull only
     at.checkbox(key="launch_fit_sigma").uncheck().run()
@@ -674,7 +675,7 @@ def test_launch_queues_the_calibrated_default_by_default(store, fake_worker):
     ] == [
         ("default", "auto", "weibull", None, None, 0.5, None),
         ("default", "fixed:2.5", "weibull", 1.1, None, 0.5, None),
-        ("default", "ramp:0.3", "gaussian", None, 1.5, 0.0, None),
+        ("default", "ramp:0.3:2", "gaussian", None, 1.5, 0.0, None),
     ]
 
 
