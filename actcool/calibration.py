@@ -39,6 +39,7 @@ from .granularity import DEFAULT_PATTERN_LENGTH, Granularity
 __all__ = [
     "AUTO",
     "CALIBRATIONS",
+    "START_FACTOR",
     "Calibration",
     "ramp_start_temperature",
     "warmup_lr",
@@ -49,6 +50,8 @@ CALIBRATIONS = ("fixed", "ramp")
 AUTO = "ramp"
 #: T_start of the ``fixed`` calibration, in bits of unit:64.
 DEFAULT_START_BITS = 2.0
+#: Where a run's rate starts, as a share of the optimizer's rate: 1-cycle's first rate (1/25).
+START_FACTOR = 0.04
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Calibration:
     kind: str = "fixed"
     start_bits: float = DEFAULT_START_BITS
     fraction: float = 0.25
-    floor: float = 0.04
+    floor: float = START_FACTOR
     gamma: float = 1.0
 
     def __post_init__(self) -> None:

@@ -17,6 +17,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from .calibration import (
     DEFAULT_START_BITS,
+    START_FACTOR,
     Calibration,
     cooldown_after,
     ramp_start_temperature,
@@ -129,6 +130,12 @@ class ActCoolLR(LRScheduler):
             optimizer's rate over 25% of training, then start from the temperature measured
             there), ``"auto"`` (the default: ramp) or a
             :class:`~actcool.Calibration`. See ``actcool/calibration.py``.
+        start_factor: with a target known from the start (a given curve, or the ``fixed``
+            calibration), the first step trains at ``start_factor ×`` the optimizer's rate
+            (like ``LinearLR``'s); the controller then raises the rate by at most 2× per
+            measurement until the temperature reaches the target. 1 starts at the optimizer's
+            rate, as the paper does: the first step of a fresh network is then far hotter than
+            any target. The ``ramp`` calibration starts its warm-up at its own ``floor``.
     """
 
     def __init__(
@@ -154,6 +161,7 @@ class ActCoolLR(LRScheduler):
         k: float | None = None,
         smoothing: float = 0.5,
         calibration: str | Calibration = "auto",
+        start_factor: float = START_FACTOR,
     ) -> None:
         # Set our own state before super().__init__, which already calls step() once.
         if isinstance(target, Mapping):
@@ -168,6 +176,8 @@ class ActCoolLR(LRScheduler):
                 f"total_steps must be a positive integer (the number of training steps), "
                 f"got {total_steps!r}"
             )
+        if not (isinstance(start_factor, (int, float)) and 0 < start_factor <= 1):
+            raise ValueError(f"start_factor must lie in (0, 1], got {start_factor!r}")
         lr0 = optimizer.param_groups[0]["lr"]
         lr0 = float(lr0.item() if isinstance(lr0, torch.Tensor) else lr0)
         self.calibration = None if target is not None else Calibration.parse(calibration)
@@ -204,6 +214,9 @@ class ActCoolLR(LRScheduler):
         if self.calibration is not None and self.calibration.kind == "ramp":
             self.controller.warmup_steps = self.calibration.ramp_steps(total_steps)
             self.controller.warmup_floor = self.calibration.floor
+        else:  # a target from the start: the first step is cold, the controller warms it up
+            self.controller.warmup_steps = 1
+            self.controller.warmup_floor = start_factor
         self.sigma_scans = 0
         # The law's shape parameter (σ or k) comes from a scan at step 0 unless given.
         self.sigma_fitted = (sigma if response == "gaussian" else k) is not None

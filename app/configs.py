@@ -18,7 +18,7 @@ from actcool import Calibration
 from actcool.calibration import AUTO
 from actcool.curves import PAPER_T_START
 from actcool.granularity import DEFAULT_PATTERN_LENGTH, Granularity
-from trainer.config import RunConfig
+from trainer.config import RunConfig, new_run_defaults
 
 __all__ = [
     "CALIBRATION_LABELS",
@@ -49,7 +49,6 @@ SCHEDULE_LABELS: dict[str, str] = {
     "schedulefree": "schedule-free",
 }
 DEMO_TAG = "demo"
-NEW_RUN_GRANULARITY: str = RunConfig().granularity  # "unit:64"
 # The Launch page's granularity choices (actcool.granularity), default first.
 GRANULARITY_LABELS: dict[str, str] = {
     "unit": "unit: L units per pattern (default)",
@@ -218,7 +217,7 @@ def build_configs(
     for schedule in schedules:
         for seed in seeds:
             config = RunConfig.from_dict(
-                {"granularity": NEW_RUN_GRANULARITY, **settings, "schedule": schedule, "seed": seed}
+                {**new_run_defaults(), **settings, "schedule": schedule, "seed": seed}
             )
             base = name or config.display_name
             if name and len(schedules) > 1:

@@ -52,6 +52,7 @@ from benchmarks import setups  # noqa: E402
 from benchmarks.setups import SHARED_DATA  # noqa: E402
 from storage.status import LOST  # noqa: E402
 from trainer.config import RunConfig  # noqa: E402
+from trainer.errors import ConfigError  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TAG = "reproduce"
@@ -340,9 +341,13 @@ def _same(stored: dict, cfg: RunConfig, summary: dict | None = None) -> bool:
     """Whether a stored run was trained from ``cfg`` (names and tags are bookkeeping: the plan
     key is matched on the run's tags). A target given by name (``default``, ``power:…``) is
     stored resolved, so only a curve given as JSON (a replay's) is compared."""
-    mine, defaults = cfg.to_dict(), RunConfig().to_dict()
-    # A field added after the run was stored (e.g. nproc) ran at that field's default.
-    stored = {**defaults, **stored}
+    mine = cfg.to_dict()
+    # A field added after the run was stored ran at its default (e.g. nproc), or at the value of
+    # its time where the default changed behaviour (RunConfig.from_dict's LEGACY).
+    try:
+        stored = RunConfig.from_dict(dict(stored)).to_dict()
+    except (ConfigError, TypeError, ValueError):
+        return False
     if mine["target"].lstrip().startswith("{"):
         try:
             if json.loads(stored["target"]) != json.loads(mine["target"]):
@@ -354,11 +359,13 @@ def _same(stored: dict, cfg: RunConfig, summary: dict | None = None) -> bool:
     ran = (summary or {}).get("calibration") or stored["calibration"]
     if str(Calibration.parse(ran)) != str(Calibration.parse(mine["calibration"])):
         return False
-    return all(
-        stored[k] == v
-        for k, v in mine.items()
-        if k not in ("target", "name", "tags", "calibration")
-    )
+    ignored = {"target", "name", "tags", "calibration"}
+    # start_factor sets only the first step of an ActCoolLR run whose target is known from the
+    # start; a baseline or a ramp calibration does not read it.
+    ramp = mine["target"] == "default" and Calibration.parse(mine["calibration"]).kind == "ramp"
+    if mine["schedule"] != "actcool" or ramp:
+        ignored.add("start_factor")
+    return all(stored[k] == v for k, v in mine.items() if k not in ignored)
 
 
 def find_runs(store, runs: list, tag: str = TAG) -> dict[str, dict]:

@@ -23,7 +23,7 @@ from storage import LockTimeout
 from storage.export import FORMATS
 from storage.status import RESUMABLE
 
-from .config import RunConfig
+from .config import RunConfig, new_run_defaults
 from .errors import ConfigError
 
 __all__ = ["main"]
@@ -178,9 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    # RunConfig.from_dict reads a config without a granularity as an old run's ("sample");
-    # a new run from the command line or a hand-written --config gets today's default.
-    values: dict[str, Any] = {"granularity": RunConfig().granularity}
+    # RunConfig.from_dict reads a config without, e.g., a granularity as an old run's
+    # ("sample"); a new run from the command line or a hand-written --config gets today's.
+    values: dict[str, Any] = new_run_defaults()
     if args.config is not None:
         try:
             text = args.config.read_text()

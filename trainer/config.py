@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actcool import Calibration, Granularity
+from actcool.calibration import START_FACTOR
 
 from .data.names import DATASET_NAMES, NAME_PATTERNS
 from .errors import ConfigError, ConfigTypeError
@@ -97,7 +98,12 @@ class RunConfig:
     calibration: str = _opt(
         "auto",
         "actcool default target: auto (the default: ramp), "
-        "fixed[:bits of unit:64] or ramp[:warm-up fraction]",
+        "fixed[:bits of unit:64[:gamma]] or ramp[:warm-up fraction[:gamma]]",
+    )
+    start_factor: float = _opt(
+        START_FACTOR,
+        "actcool with a target from the start (a given curve, calibration fixed): the first "
+        "step's rate as a share of lr, in (0, 1]; the controller warms it up (1: start at lr)",
     )
     response: str = _opt(
         "weibull",
@@ -186,6 +192,8 @@ class RunConfig:
         _choice("response", self.response, RESPONSES)
         if not (math.isfinite(self.smoothing) and 0 <= self.smoothing < 1):
             raise ConfigError(f"smoothing must lie in [0, 1), got {self.smoothing!r}")
+        if not (math.isfinite(self.start_factor) and 0 < self.start_factor <= 1):
+            raise ConfigError(f"start_factor must lie in (0, 1], got {self.start_factor!r}")
         try:
             Calibration.parse(self.calibration)
         except (TypeError, ValueError) as exc:
@@ -272,9 +280,11 @@ class RunConfig:
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Build from plain data; unknown keys are an error naming them and the valid keys.
 
-        Missing keys take their defaults, except where a config without ``granularity`` was
-        recorded before granularities existed: every run was then measured per ``sample``, and
-        ActCoolLR used the Gaussian law without smoothing.
+        Missing keys take their defaults, except those of :data:`LEGACY`: a stored config
+        recorded before a key existed ran as the key's old value says (without ``granularity``:
+        measured per ``sample``, the Gaussian law without smoothing; without ``start_factor``:
+        the first step at the optimizer's rate). A new run's partial config is read with
+        :func:`new_run_defaults` under it, so that it is not taken for an old run's.
         """
         if not isinstance(d, dict):
             raise ConfigTypeError(f"a run config must be a JSON object, got {type(d).__name__}")
@@ -284,15 +294,7 @@ class RunConfig:
             raise ConfigError(
                 f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
             )
-        legacy = (
-            {}
-            if "granularity" in d
-            else {
-                "granularity": "sample",
-                "response": "gaussian",
-                "smoothing": 0.0,
-            }
-        )
+        legacy = {k: v for key, old in LEGACY.items() if key not in d for k, v in old.items()}
         values = {**legacy, **d}
         for key in ("step_milestones", "tags", "compare_granularities"):
             if key in values and isinstance(values[key], list):
@@ -362,3 +364,17 @@ def _at_least(name: str, value: int, low: int) -> None:
 def _positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+#: What a stored config recorded before a key existed ran with, by the missing key.
+LEGACY: dict[str, dict[str, Any]] = {
+    "granularity": {"granularity": "sample", "response": "gaussian", "smoothing": 0.0},
+    "start_factor": {"start_factor": 1.0},
+}
+
+
+def new_run_defaults() -> dict[str, Any]:
+    """Today's defaults of the :data:`LEGACY` keys: put them under a new run's partial config
+    before :meth:`RunConfig.from_dict`, which reads a missing one as an old run's."""
+    today = RunConfig()
+    return {k: getattr(today, k) for old in LEGACY.values() for k in old}

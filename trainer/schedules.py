@@ -200,6 +200,7 @@ class Schedule:
                 response=config.response,
                 smoothing=config.smoothing,
                 calibration=config.calibration,
+                start_factor=config.start_factor,
                 measure_every=config.measure_every,
                 lr_min=config.lr_min,
                 lr_max=config.lr_max,

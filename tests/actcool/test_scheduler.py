@@ -18,6 +18,7 @@ from actcool import (
     PowerCurve,
     TemperatureController,
 )
+from actcool.calibration import START_FACTOR
 from actcool.curves import PAPER_T_START
 
 from .conftest import BNDropNet, train_step
@@ -232,7 +233,10 @@ def test_scheduler_applies_the_sequence_to_every_param_group():
         sched.step(torch.zeros(1))
         got.append(opt.param_groups[0]["lr"])
         ratio.append(opt.param_groups[1]["lr"] / opt.param_groups[0]["lr"])
-    assert got == pytest.approx(expected_sequence(0.1, temps, 0.9, curve, n, k, b, n), rel=1e-9)
+    # the first step is cold (START_FACTOR × the optimizer's rate), the law takes over from there
+    assert got[0] == pytest.approx(0.1 * START_FACTOR)
+    expected = expected_sequence(0.1 * START_FACTOR, temps, 0.9, curve, n, k, b, n)
+    assert got == pytest.approx(expected, rel=1e-9)
     assert sched.get_last_lr()[0] == got[-1]
     assert ratio == pytest.approx([0.2] * n)
     assert sched.mu is not None and sched.sigma == 0.9
@@ -249,6 +253,7 @@ def test_sigma_is_fitted_from_a_scan_at_the_first_step(net, image_batches):
         response="gaussian",
         smoothing=0.0,
         granularity="sample",
+        start_factor=1.0,  # the first step at the optimizer's rate: not saturated at 0
     )
     assert sched.sigma is None
     x, y = image_batches[0]
@@ -270,9 +275,32 @@ def test_k_is_fitted_from_a_scan_at_the_first_step(net, image_batches):
     m = sched.last_measurement
     assert m.fits.weibull_mean is not None
     assert sched.k == m.fits.weibull_mean.k
-    # first measurement: nothing to smooth yet, so λ* = λ_t·(C/T̄)^(1/k) exactly
-    want = 0.05 * (PowerCurve(2.0)(5 / 50) / m.mean_temperature) ** (1 / sched.k)
-    assert sched.controller.ramp_to == pytest.approx(min(want, 0.1), rel=1e-12)  # max_rise 2
+    # first measurement, on the cold first step (λ_t = START_FACTOR × 0.05): nothing to smooth
+    # yet, so λ* = λ_t·(C/T̄)^(1/k) exactly, at most 2·λ_t (max_rise)
+    lr_t = 0.05 * START_FACTOR
+    want = lr_t * (PowerCurve(2.0)(5 / 50) / m.mean_temperature) ** (1 / sched.k)
+    assert sched.controller.ramp_to == pytest.approx(min(want, 2 * lr_t), rel=1e-12)
+
+
+def test_the_first_step_is_cold_and_warms_up_by_the_rise_limit(net, image_batches):
+    model, opt = net
+    sched = ActCoolLR(opt, model, PowerCurve(2.0), total_steps=50, measure_every=2, k=1.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05 * START_FACTOR)
+    lrs = []
+    for t in range(12):
+        x, y = image_batches[t % len(image_batches)]
+        lrs.append(opt.param_groups[0]["lr"])
+        train_step(model, opt, x, y, sched)
+    # every measured rate is at most twice the one before, and the rate climbs from the floor
+    measured = lrs[::2]
+    assert all(b <= 2 * a * (1 + 1e-12) for a, b in zip(measured, measured[1:], strict=False))
+    assert max(lrs) > 2 * lrs[0]
+    with pytest.raises(ValueError, match=r"start_factor must lie in \(0, 1\]"):
+        ActCoolLR(opt, model, PowerCurve(2.0), total_steps=50, k=1.0, start_factor=0.0)
+    paper = ActCoolLR(opt, model, PowerCurve(2.0), total_steps=50, k=1.0, start_factor=1.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)  # as the paper: the first step hot
+    paper.close()
+    sched.close()
 
 
 def test_non_finite_loss_marks_divergence_and_holds_the_rate(net, image_batches):

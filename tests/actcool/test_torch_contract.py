@@ -23,6 +23,7 @@ from torch.optim.lr_scheduler import LRScheduler, StepLR
 
 import actcool
 from actcool import ActCoolLR, PowerCurve
+from actcool.calibration import START_FACTOR
 from actcool.curves import PAPER_T_START
 
 from .conftest import BNDropNet
@@ -131,7 +132,9 @@ def test_constructor_get_last_lr_and_state_dict_follow_lrscheduler():
     assert isinstance(sched, LRScheduler)
     assert sched.last_epoch == 0 and sched.base_lrs == [0.1, 0.02]
     assert [g["initial_lr"] for g in opt.param_groups] == [0.1, 0.02]
-    assert sched.get_last_lr() == [g["lr"] for g in opt.param_groups] == [0.1, 0.02]
+    # like LinearLR's start_factor: the first step is cold, every group by the same factor
+    assert sched.get_last_lr() == [g["lr"] for g in opt.param_groups]
+    assert sched.get_last_lr() == pytest.approx([0.1 * START_FACTOR, 0.02 * START_FACTOR])
     buf = io.BytesIO()
     torch.save(sched.state_dict(), buf)
     buf.seek(0)

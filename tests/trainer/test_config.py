@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from trainer.config import RunConfig
+from actcool.calibration import START_FACTOR
+from trainer.config import RunConfig, new_run_defaults
 from trainer.schedules import parse_target
 
 
@@ -91,6 +92,18 @@ def test_granularities_are_stored_normalised_and_old_configs_read_as_sample():
     # a config recorded before granularities existed was measured per sample
     assert RunConfig.from_dict({"epochs": 3}).granularity == "sample"
     assert RunConfig.from_dict({"granularity": "position"}).granularity == "position"
+
+
+def test_a_config_stored_before_the_cold_start_ran_its_first_step_at_lr():
+    assert RunConfig().start_factor == START_FACTOR == 0.04
+    assert RunConfig.from_dict(RunConfig().to_dict()).start_factor == START_FACTOR
+    stored = {k: v for k, v in RunConfig().to_dict().items() if k != "start_factor"}
+    assert RunConfig.from_dict(stored).start_factor == 1.0  # what it ran with
+    # a new run's partial config takes today's defaults of those keys
+    new = RunConfig.from_dict({**new_run_defaults(), "epochs": 3})
+    assert new.start_factor == START_FACTOR and new.granularity == "unit:64"
+    with pytest.raises(ValueError, match=r"start_factor must lie in \(0, 1\]"):
+        RunConfig(start_factor=0.0)
 
 
 def test_unknown_keys_are_reported():
