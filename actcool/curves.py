@@ -284,8 +284,7 @@ class ReplayCurve(TargetCurve):
         f = np.clip(s / n, 0.0, 1.0)
         if points < 2:
             raise ValueError(f"points must be >= 2, got {points}")
-        edges = np.linspace(0.0, 1.0, points + 1)
-        idx = np.clip(np.searchsorted(edges, f, side="right") - 1, 0, points - 1)
+        idx = np.minimum((f * points).astype(np.int64), points - 1)  # bin b: [b, b+1)/points
         fr, te = [], []
         for b in range(points):
             sel = idx == b
