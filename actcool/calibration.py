@@ -18,7 +18,7 @@ Either cools along a power curve of exponent ``gamma`` instead when given one (`
 hotter for longer).
 
 ``"auto"`` (the default) is ``ramp``: in the reproduction it matched the best tuned 1-cycle on
-ResNet-20/CIFAR-10 where ``fixed`` lost 9.5 points, and was ahead of ``fixed`` on
+ResNet-20/CIFAR-10 where ``fixed`` lost 8.6 points, and was level with ``fixed`` on
 convnet4/Fashion-MNIST (docs/algorithm.md §5 has the numbers and why).
 
 Everything here is pure arithmetic; :class:`~actcool.ActCoolLR` holds the state.

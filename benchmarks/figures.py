@@ -435,15 +435,16 @@ def gamma_keys() -> dict[float, str]:
 def gamma(runs: dict[str, Run]) -> dict[str, Any]:
     """Error vs γ of the default's power-curve cool-down; Spearman ρ(γ, error) (< 0: hotter for
     longer helps); whether the spread of errors over γ exceeds the seed-to-seed difference of the
-    γ = 1 run; and whether larger γ really ran hotter (ρ(γ, mean T̄ over the first half))."""
+    γ = 1 run; and whether larger γ really ran hotter (ρ(γ, mean T̄ over 10–90% of training), and
+    how far apart those means are, relative to their mean)."""
     keys = gamma_keys()
     got = {g: runs[k] for g, k in sorted(keys.items()) if k in runs}
     errors = {g: r.test_error for g, r in got.items()}
     hot = {}
     for g, r in got.items():
         m = r.measured()
-        first = m.loc[m["fraction"] < 0.5, "mean_temperature"]
-        hot[g] = float(first.mean()) if len(first) else float("nan")
+        middle = m.loc[(m["fraction"] >= 0.1) & (m["fraction"] <= 0.9), "mean_temperature"]
+        hot[g] = float(middle.mean()) if len(middle) else float("nan")
     gs = list(errors)
     rho = rank_correlation(gs, [errors[g] for g in gs])
     rho_hot = rank_correlation(gs, [hot[g] for g in gs])
@@ -463,9 +464,12 @@ def gamma(runs: dict[str, Run]) -> dict[str, Any]:
     best = best_of(errors)
     return {
         "test_error": {f"{g:g}": _num(e) for g, e in errors.items()},
-        "first_half_temperature": {f"{g:g}": _num(t) for g, t in hot.items()},
+        "mean_temperature": {f"{g:g}": _num(t) for g, t in hot.items()},
+        "temperature_spread": _num((max(temps) - min(temps)) / np.mean(temps))
+        if len(temps := [t for t in hot.values() if np.isfinite(t)]) >= 2
+        else None,
         "spearman_gamma_error": _num(rho),
-        "spearman_gamma_first_half_temperature": _num(rho_hot),
+        "spearman_gamma_temperature": _num(rho_hot),
         "best_gamma": best,
         "error_span_points": _num(span),
         "seed_noise_points": _num(noise),

@@ -629,7 +629,7 @@ def section_tracking(fig: dict, out: Path) -> list[str]:
 
 
 def section_gamma(fig: dict, runs: dict[str, F.Run], out: Path) -> list[str]:
-    err, hot = fig["test_error"], fig["first_half_temperature"]
+    err, hot = fig["test_error"], fig["mean_temperature"]
     lines = [
         HEADINGS["gamma"],
         "",
@@ -643,10 +643,10 @@ def section_gamma(fig: dict, runs: dict[str, F.Run], out: Path) -> list[str]:
     if not err:
         return lines + ["No finished run yet."] + _missing_line(fig["missing"]) + [""]
     lines += _table(
-        ["γ", "test error %", "mean T̄ over the first half (bits)"],
+        ["γ", "test error %", "mean T̄ over 10–90% (bits)"],
         ([g, _f(e), _f(hot.get(g))] for g, e in err.items()),
     )
-    rho, rho_hot = fig["spearman_gamma_error"], fig["spearman_gamma_first_half_temperature"]
+    rho, rho_hot = fig["spearman_gamma_error"], fig["spearman_gamma_temperature"]
     lines.append("")
     if rho is None:
         lines.append("Too few γ values finished for a rank correlation.")
@@ -673,10 +673,17 @@ def section_gamma(fig: dict, runs: dict[str, F.Run], out: Path) -> list[str]:
         else:
             text += "; the seed noise at γ = 1 is unknown (a seed of the default run is missing)"
         lines.append(text + f" → {_verdict(fig['ok'])}.")
-        if rho_hot is not None:
+        spread = fig["temperature_spread"]
+        if spread is not None and spread < 0.05:
             lines.append(
-                f"Larger γ did {'' if rho_hot > 0 else 'not '}run hotter over the first half "
-                f"(ρ(γ, T̄ first half) = {rho_hot:+.2f})."
+                f"The runs' mean T̄ over 10–90% differs by only {100 * spread:.0f}% across γ: a hotter "
+                "target did not make a hotter run (a rate at its ceiling cannot rise)."
+            )
+        elif rho_hot is not None:
+            lines.append(
+                f"Larger γ did {'' if rho_hot > 0 else 'not '}run hotter over 10–90% of training "
+                f"(ρ(γ, mean T̄) = {rho_hot:+.2f}; the means differ by "
+                f"{100 * (spread or 0):.0f}%)."
             )
         if fig["best_gamma"] is not None:
             lines.append(f"Lowest error at γ = {fig['best_gamma']:g}.")
