@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from actcool import Calibration, Granularity, PowerCurve, TargetCurve
+from actcool import Calibration, Granularity, TargetCurve
 from app.curve_edit import implied_lr as gaussian_implied_lr
 from trainer.config import RunConfig
 
@@ -206,7 +206,7 @@ def span_text(fractions: pd.Series | np.ndarray, hit: pd.Series | np.ndarray) ->
 def calibrated_default(calibration: str, granularity: str) -> tuple[TargetCurve | None, str]:
     """The default target of a run at ``granularity`` with ``calibration``, and what it is.
 
-    ``fixed``: ``PowerCurve(start_bits·L/64, 1)``, linear from its start to 0. ``ramp``:
+    ``fixed``: ``PowerCurve(start_bits·L/64, γ)`` from its start to 0 (γ = 1: linear). ``ramp``:
     ``None``; its start temperature is read during the run, off the warm-up's measurements.
 
     Raises:
@@ -231,14 +231,16 @@ def calibrated_default(calibration: str, granularity: str) -> tuple[TargetCurve 
             if (g.pattern_length != 64)
             else ""
         )
-        return PowerCurve(t_start, 1.0), (
-            f"calibration **{cal}** at {g}: linear from **{t_start:.3g} bits**{scaled} to 0"
+        shape = "linear" if cal.gamma == 1.0 else f"a power curve (γ = {cal.gamma:g})"
+        return cal.fixed_target(g), (
+            f"calibration **{cal}** at {g}: {shape} from **{t_start:.3g} bits**{scaled} to 0"
         )
+    cools = "linearly" if cal.gamma == 1.0 else f"along a power curve (γ = {cal.gamma:g})"
     return None, (
         f"calibration **{cal}** at {g}: the rate warms up linearly to the learning rate over the "
         f"first {cal.fraction:.0%} of training while the temperature is measured; T_start = "
         "λ_peak × median(T̄/λ) of the warm-up's second half is read **during the run**, then the "
-        "target cools linearly to 0. There is nothing to preview before the run."
+        f"target cools {cools} to 0. There is nothing to preview before the run."
     )
 
 

@@ -337,9 +337,17 @@ with st.sidebar:
             start_bits = st.number_input(
                 "Start temperature (bits of unit:64)", value=2.0, step=0.1, key="design_start_bits"
             )
+        cool_gamma = st.number_input(
+            "Cool-down γ",
+            value=1.0,
+            step=0.5,
+            key="design_calibration_gamma",
+            help="1 cools linearly; > 1 stays hotter for longer, < 1 cools early.",
+        )
         try:
             chosen, described = preview.calibrated_default(
-                configs.calibration_spec(calibration_kind, start_bits), granularity
+                configs.calibration_spec(calibration_kind, start_bits, gamma=cool_gamma),
+                granularity,
             )
         except ValueError as exc:
             preset_error = str(exc)

@@ -371,6 +371,12 @@ def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
     at.button(key="do_apply_preset").click().run()
     assert_clean(at)
     assert at.session_state["design_curve"] == {"kind": "power", "t_start": 1.0, "gamma": 1.0}
+    # with a cool-down γ, the preview is that power curve
+    at.number_input(key="design_calibration_gamma").set_value(2.0).run()
+    assert any("a power curve (γ = 2) from **1 bits**" in c.value for c in at.sidebar.caption)
+    at.button(key="do_apply_preset").click().run()
+    assert at.session_state["design_curve"] == {"kind": "power", "t_start": 1.0, "gamma": 2.0}
+    at.number_input(key="design_calibration_gamma").set_value(1.0).run()
     # ramp at a pattern granularity: read during the run, nothing to preview
     at.selectbox(key="design_calibration").select("auto").run()
     at.selectbox(key="design_granularity").select("position").run()

@@ -69,6 +69,15 @@ def test_calibrated_default_fixed_is_a_linear_cool_down(calibration, granularity
     assert f"linear from **{t_start:.3g} bits**" in text
 
 
+def test_calibrated_default_with_gamma_cools_along_that_power_curve():
+    curve, text = preview.calibrated_default("fixed:2:4", "unit:64")
+    assert curve.to_dict() == {"kind": "power", "t_start": 2.0, "gamma": 4.0}
+    assert curve(0.5) == pytest.approx(2.0 * (1 - 0.5**4))
+    assert "a power curve (γ = 4) from **2 bits**" in text
+    curve, text = preview.calibrated_default("ramp:0.25:2", "unit:64")
+    assert curve is None and "cools along a power curve (γ = 2) to 0" in text
+
+
 def test_calibrated_default_ramp_is_read_during_the_run():
     for calibration, granularity in (
         ("auto", "unit:64"),
