@@ -65,27 +65,9 @@ class Planned:
 
 def plan(smoke: bool = False, data_dir: Path = SHARED_DATA) -> list[Planned]:
     """The 1-cycle runs, each counting every granularity."""
-    common = dict(
-        schedule="onecycle",
-        granularity="unit:64",
-        compare_granularities=("sample", "position"),
-        measure_every=10,
-    )
+    common = dict(schedule="onecycle", granularity="unit:64")  # every granularity counted
     if smoke:
-        groups = [
-            (
-                RunConfig(
-                    model="convnet4",
-                    dataset="digits",
-                    epochs=2,
-                    batch_size=64,
-                    scan_every=10,
-                    scan_unit="step",
-                    **{**common, "measure_every": 2},
-                ),
-                (0.05, 0.2),
-            )
-        ]
+        groups = [(setups.digits(**common), (0.05, 0.2))]
     else:
         fmnist = setups.fashion_mnist(data_dir, **common)
         cifar = setups.cifar10(data_dir, **common)

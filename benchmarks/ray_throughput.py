@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from storage import Store  # noqa: E402
 from storage.schema import arrow_schema, column_names  # noqa: E402
+from storage.status import LIVE  # noqa: E402
 
 THROUGHPUT_GOAL = 50_000.0  # rows/s
 SITES = 56  # sites per measured step, as in storage_bench
@@ -70,7 +71,7 @@ def _time_to_first_row(store: Store, timeout: float = 300.0) -> tuple[str, float
 
 def _wait_finished(store: Store, run_id: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
-    while store.get_run(run_id)["status"] in ("queued", "running"):
+    while store.get_run(run_id)["status"] in LIVE:
         if time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} did not finish in {timeout:.0f} s")
         time.sleep(0.1)
@@ -94,14 +95,20 @@ def bench_local_first_row(repeats: int) -> list[float]:
         try:
             while worker_pid(store) != proc.pid:
                 time.sleep(0.05)
-            times = []
-            for _ in range(repeats):
-                run_id, seconds = _time_to_first_row(store)
-                times.append(seconds)
-                _wait_finished(store, run_id)
+            times = _first_rows(store, repeats)
         finally:
             proc.terminate()
             proc.wait(60)
+    return times
+
+
+def _first_rows(store: Store, repeats: int) -> list[float]:
+    """Queue-to-first-row seconds of ``repeats`` runs in turn, each waited for to the end."""
+    times = []
+    for _ in range(repeats):
+        run_id, seconds = _time_to_first_row(store)
+        times.append(seconds)
+        _wait_finished(store, run_id)
     return times
 
 
@@ -121,11 +128,7 @@ def bench_ray_first_row(repeats: int) -> list[float]:
             while worker_pid(store) is None:
                 time.sleep(0.05)
             time.sleep(1.0)  # the worker is idle, polling the queue
-            times = []
-            for _ in range(repeats):
-                run_id, seconds = _time_to_first_row(store)
-                times.append(seconds)
-                _wait_finished(store, run_id)
+            times = _first_rows(store, repeats)
         finally:
             stop.set()
             thread.join(120)

@@ -87,25 +87,9 @@ class Planned:
 
 def _bases(quick: bool, data_dir: Path) -> tuple[RunConfig, RunConfig]:
     if quick:
-        common = dict(tags=(TAG,), compare_granularities=("sample", "position"))
-        fm = RunConfig(
-            model="convnet4",
-            dataset="digits",
-            epochs=3,
-            batch_size=64,
-            scan_every=10,
-            scan_unit="step",
-            measure_every=2,
-            **common,
-        )
-        cifar = RunConfig(
-            model="resnet20",
-            dataset="digits",
-            epochs=2,
-            batch_size=64,
-            scan_every=0,
-            measure_every=10,
-            **common,
+        fm = setups.digits(epochs=3, tags=(TAG,))
+        cifar = setups.digits(
+            model="resnet20", scan_every=0, scan_unit="epoch", measure_every=10, tags=(TAG,)
         )
         return fm, cifar
     return setups.fashion_mnist(data_dir, tags=(TAG,)), setups.cifar10(data_dir, tags=(TAG,))
@@ -116,10 +100,14 @@ def _baseline(base: RunConfig, schedule: str, lr: float, seed: int, what: str) -
     return base.replace(schedule=schedule, lr=lr, seed=seed, name=f"reproduce {what}", **extra)
 
 
+def _setup(base: RunConfig, group: str) -> str:
+    """``model/dataset`` in a run's name (CIFAR-10's image folder named as cifar10)."""
+    return f"{base.model}/{'cifar10' if group == 'cifar' else base.dataset}"
+
+
 def _grid_run(base: RunConfig, group: str, schedule: str, lr: float) -> Planned:
     """A baseline run of a rate grid (seed 0)."""
-    dataset = "cifar10" if group == "cifar" else base.dataset
-    what = f"{base.model}/{dataset} {schedule} lr {lr:g} seed 0"
+    what = f"{_setup(base, group)} {schedule} lr {lr:g} seed 0"
     return Planned(
         f"{group}/{schedule}/lr{lr:g}/seed0",
         group,
@@ -130,6 +118,18 @@ def _grid_run(base: RunConfig, group: str, schedule: str, lr: float) -> Planned:
     )
 
 
+def _actcool_run(
+    base: RunConfig, key: str, group: str, label: str, seed: int, calibration: str
+) -> Planned:
+    """An ActCoolLR run with no tuning: the optimizer's default rate as its only hint, the
+    calibrated default target."""
+    what = f"{_setup(base, group)} actcool {label.removeprefix('actcool-')} seed {seed}"
+    cfg = base.replace(
+        schedule="actcool", lr=HINT_LR, seed=seed, calibration=calibration, name=f"reproduce {what}"
+    )
+    return Planned(key, group, label, seed, cfg, model=base.model)
+
+
 def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[Planned]:
     """The runs of the reproduction, in training order. With ``store``, the runs that depend on
     finished ones are planned too: each baseline's best grid rate with seed 1, and the replays
@@ -137,7 +137,6 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[
     fm, cifar = _bases(quick, data_dir)
     rates = (0.05, 0.2) if quick else RATES
     cifar_rates = (0.05, 0.2) if quick else CIFAR_RATES
-    ds = fm.dataset
     runs: list[Planned] = []
 
     def grid(schedule: str) -> None:
@@ -145,48 +144,21 @@ def plan(quick: bool = False, data_dir: Path = SHARED_DATA, store=None) -> list[
 
     grid("onecycle")  # first: the reference, and the source of the replays
     for cal in CALIBRATIONS:
-        for seed in SEEDS:
-            cfg = fm.replace(
-                schedule="actcool",
-                lr=HINT_LR,
-                seed=seed,
-                calibration=cal,
-                name=f"reproduce {fm.model}/{ds} actcool {cal} seed {seed}",
-            )
-            runs.append(
-                Planned(f"actcool/{cal}/seed{seed}", "actcool", f"actcool-{cal}", seed, cfg)
-            )
+        runs.extend(
+            _actcool_run(fm, f"actcool/{cal}/seed{s}", "actcool", f"actcool-{cal}", s, cal)
+            for s in SEEDS
+        )
     for schedule in BASELINES[1:]:
         grid(schedule)
     for g in GAMMAS:
-        cfg = fm.replace(
-            schedule="actcool",
-            lr=HINT_LR,
-            seed=0,
-            calibration=str(Calibration(AUTO, gamma=g)),
-            name=f"reproduce {fm.model}/{ds} actcool γ={g:g} seed 0",
-        )
-        runs.append(Planned(f"gamma/{g:g}/seed0", "gamma", f"γ={g:g}", 0, cfg))
+        gamma = str(Calibration(AUTO, gamma=g))
+        runs.append(_actcool_run(fm, f"gamma/{g:g}/seed0", "gamma", f"γ={g:g}", 0, gamma))
     runs.extend(_grid_run(cifar, "cifar", "onecycle", lr) for lr in cifar_rates)
     for cal in (AUTO, *(c for c in CALIBRATIONS if c != AUTO)):  # the default first
-        for seed in SEEDS if cal == AUTO else SEEDS[:1]:
-            cfg = cifar.replace(
-                schedule="actcool",
-                lr=HINT_LR,
-                seed=seed,
-                calibration=cal,
-                name=f"reproduce {cifar.model}/cifar10 actcool {cal} seed {seed}",
-            )
-            runs.append(
-                Planned(
-                    f"cifar/actcool/{cal}/seed{seed}",
-                    "cifar",
-                    f"actcool-{cal}",
-                    seed,
-                    cfg,
-                    model=cifar.model,
-                )
-            )
+        runs.extend(
+            _actcool_run(cifar, f"cifar/actcool/{cal}/seed{s}", "cifar", f"actcool-{cal}", s, cal)
+            for s in (SEEDS if cal == AUTO else SEEDS[:1])
+        )
     runs = [_tagged(p, quick) for p in runs]
     if store is not None:
         runs += [_tagged(p, quick) for p in _dependent(store, runs, fm, cifar, extend=not quick)]

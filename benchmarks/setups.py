@@ -1,4 +1,5 @@
-"""The two CPU-scale set-ups the benchmarks train on, so that their runs are comparable.
+"""The two CPU-scale set-ups the benchmarks train on, so that their runs are comparable, and
+their miniature on digits.
 
 convnet4 on Fashion-MNIST and ResNet-20 on CIFAR-10 (the JPEG copy), both read from
 ``../shared/data`` (never downloaded), 2 epochs at batch 128, with the trainer's defaults
@@ -24,6 +25,22 @@ _COMMON: dict[str, Any] = dict(
     compare_granularities=("sample", "position"),
     measure_every=10,
 )
+
+
+def digits(**overrides: Any) -> RunConfig:
+    """convnet4 on scikit-learn's digits (ships with the package, no data folder): the
+    miniature the benchmarks' smoke and ``--quick`` modes train, with ``overrides`` applied."""
+    miniature: dict[str, Any] = dict(
+        model="convnet4",
+        dataset="digits",
+        epochs=2,
+        batch_size=64,
+        scan_every=10,
+        scan_unit="step",
+        measure_every=2,
+        compare_granularities=("sample", "position"),
+    )
+    return RunConfig(**{**miniature, **overrides})
 
 
 def cifar10_dataset(data_dir: Path = SHARED_DATA) -> str:
