@@ -28,16 +28,16 @@ from torch import nn
 from actcool import Measurement
 from storage import Store
 
+from .build import build_run, epoch_batches, scans_at_epoch, train_step
 from .checkpoint import load_checkpoint, rng_state, run_checkpoint, save_checkpoint, set_rng_state
 from .config import RunConfig
-from .data import DatasetBundle, epoch_generator, load_dataset
+from .data import DatasetBundle
 from .device import DistInfo, init_distributed, resolve_device
 from .errors import ConfigError
 from .gpus import device_label
-from .models import build_model
 from .prefetch import prefetch
 from .progress import Progress
-from .schedules import Schedule, build_optimizer, build_schedule, parse_target
+from .schedules import parse_target
 
 __all__ = ["RunResult", "prepare_config", "train_run"]
 
@@ -226,35 +226,10 @@ class _Trainer:
                 f"batch_size {config.batch_size} must be divisible by the number of processes "
                 f"({info.world_size})"
             )
-        torch.manual_seed(config.seed)  # the same initial weights on every rank
-        self.bundle = load_dataset(
-            config.dataset,
-            config.data_dir,
-            val_fraction=config.val_fraction,
-            seed=config.seed,
-            download=config.download,
-        ).to(device)
-        b = self.bundle
-        self.model = build_model(config.model, b.in_channels, b.num_classes, b.image_size).to(
-            device
-        )
-        self.steps_per_epoch = b.num_batches("train", config.batch_size, drop_last=True)
-        if self.steps_per_epoch == 0:
-            raise ConfigError(
-                f"batch_size {config.batch_size} is larger than the training set "
-                f"({len(b.split('train'))} samples); choose a smaller batch"
-            )
-        planned = config.epochs * self.steps_per_epoch
-        self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
-        self.optimizer = build_optimizer(config, self.model, self.total_steps)
-        target = (
-            json.loads(config.target)
-            if config.schedule == "actcool" and config.target != "default"
-            else None
-        )
-        self.schedule: Schedule = build_schedule(
-            config, self.optimizer, self.model, self.total_steps, target
-        )
+        parts = build_run(config, device)
+        self.bundle, self.model = parts.bundle, parts.model
+        self.steps_per_epoch, self.total_steps = parts.steps_per_epoch, parts.total_steps
+        self.optimizer, self.schedule = parts.optimizer, parts.schedule
         self.ddp = (
             nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None
@@ -444,21 +419,9 @@ class _Trainer:
             if step >= self.total_steps:
                 break
             loss_sum, correct, seen = carried if epoch == start_epoch else (0.0, 0, 0)
-            if (
-                cfg.scan_unit == "epoch"
-                and cfg.scan_every
-                and epoch % cfg.scan_every == 0
-                and start_batch == 0
-            ):
+            if scans_at_epoch(cfg, epoch) and start_batch == 0:
                 self.schedule.monitor.request_scan(step)
-            batches = bundle.batches(
-                "train",
-                cfg.batch_size,
-                shuffle=True,
-                generator=epoch_generator(cfg.seed, epoch),
-                drop_last=True,
-                start_batch=start_batch,
-            )
+            batches = epoch_batches(cfg, bundle, epoch, start_batch)
             model.train()
             for batch_index, (x, y) in enumerate(
                 prefetch(batches, cfg.num_workers), start=start_batch
@@ -471,13 +434,7 @@ class _Trainer:
                         y[rank * shard : (rank + 1) * shard],
                     )
                 lr = self.schedule.effective_lr(self.optimizer)
-                with torch.autocast("cuda", enabled=True) if self.use_amp else nullcontext():
-                    out = self.ddp(x)
-                    loss = nn.functional.cross_entropy(out, y)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
+                out, loss = train_step(self.ddp, self.optimizer, self.scaler, x, y, self.use_amp)
                 loss_value = float(loss.detach())
                 m = self.schedule.step(x, loss_value)
                 if not math.isfinite(loss_value):

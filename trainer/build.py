@@ -1,0 +1,117 @@
+"""What one run trains, built the same way by a run (trainer/run.py) and by a preview of its
+first steps (trainer/warmup.py): the data, the model at its seeded initialisation, the step
+count, the optimizer and the schedule; the batches of an epoch; one training step.
+
+Sharing these keeps a preview exact: with the same config it trains the very steps the run
+will train.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+
+from .config import RunConfig
+from .data import DatasetBundle, epoch_generator, load_dataset
+from .errors import ConfigError
+from .models import build_model
+from .schedules import Schedule, build_optimizer, build_schedule
+
+__all__ = ["RunParts", "build_run", "epoch_batches", "scans_at_epoch", "train_step"]
+
+
+@dataclass
+class RunParts:
+    """The pieces of one run, freshly built (step 0)."""
+
+    bundle: DatasetBundle
+    model: nn.Module
+    steps_per_epoch: int
+    total_steps: int
+    optimizer: Optimizer
+    schedule: Schedule
+
+
+def build_run(config: RunConfig, device: torch.device) -> RunParts:
+    """Seed torch with ``config.seed``, load the data, build the model, the optimizer and the
+    schedule (ActCoolLR with the run's target, or a baseline) on ``device``.
+
+    Raises:
+        ConfigError: a batch larger than the training set.
+    """
+    torch.manual_seed(config.seed)  # the same initial weights on every rank, and in a preview
+    bundle = load_dataset(
+        config.dataset,
+        config.data_dir,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        download=config.download,
+    ).to(device)
+    model = build_model(config.model, bundle.in_channels, bundle.num_classes, bundle.image_size).to(
+        device
+    )
+    steps_per_epoch = bundle.num_batches("train", config.batch_size, drop_last=True)
+    if steps_per_epoch == 0:
+        raise ConfigError(
+            f"batch_size {config.batch_size} is larger than the training set "
+            f"({len(bundle.split('train'))} samples); choose a smaller batch"
+        )
+    planned = config.epochs * steps_per_epoch
+    total_steps = min(planned, config.max_steps) if config.max_steps else planned
+    optimizer = build_optimizer(config, model, total_steps)
+    target = (
+        json.loads(config.target)
+        if config.schedule == "actcool" and config.target != "default"
+        else None
+    )
+    schedule = build_schedule(config, optimizer, model, total_steps, target)
+    return RunParts(bundle, model, steps_per_epoch, total_steps, optimizer, schedule)
+
+
+def scans_at_epoch(config: RunConfig, epoch: int) -> bool:
+    """Whether the run requests an LR range scan at the first step of ``epoch``."""
+    return bool(
+        config.scan_unit == "epoch" and config.scan_every and epoch % config.scan_every == 0
+    )
+
+
+def epoch_batches(
+    config: RunConfig, bundle: DatasetBundle, epoch: int, start_batch: int = 0
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The training batches of ``epoch`` from ``start_batch`` on: a function of
+    ``(config.seed, epoch)`` only, so a resumed run or a preview sees the same ones."""
+    return bundle.batches(
+        "train",
+        config.batch_size,
+        shuffle=True,
+        generator=epoch_generator(config.seed, epoch),
+        drop_last=True,
+        start_batch=start_batch,
+    )
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: Optimizer,
+    scaler: torch.amp.GradScaler,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    use_amp: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on ``(x, y)``: forward (autocast on CUDA with ``use_amp``),
+    cross-entropy, backward through ``scaler``, optimizer step. Returns the outputs and the
+    loss (attached to the graph; ``.detach()`` them)."""
+    with torch.autocast("cuda", enabled=True) if use_amp else nullcontext():
+        out = model(x)
+        loss = nn.functional.cross_entropy(out, y)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return out, loss
