@@ -248,6 +248,12 @@ class ActCoolLR(LRScheduler):
         return self.controller.mu
 
     @property
+    def calibration_samples(self) -> tuple[tuple[float, float], ...]:
+        """The ``ramp`` warm-up's measurements so far, ``(λ_t, T̄_t)`` per measurement step
+        (empty with a given target or the ``fixed`` calibration)."""
+        return tuple(self._ramp_samples)
+
+    @property
     def target_temperature(self) -> float | None:
         """The target C(t) in bits for the step about to be trained (``None`` during a ramp
         calibration's warm-up, before the target is known)."""

@@ -12,23 +12,26 @@ initialisation:
 
 The calibrated default target (``RunConfig.target = "default"``, actcool/calibration.py) is
 previewed too: ``fixed`` is a linear cool-down from ``start_bits·L/64`` bits, known before
-the run; ``ramp`` reads its start temperature off the run's own warm-up, so it has no
-preview. Finally, a finished run's measured rate is compared with the preview over the bulk
+the run; ``ramp`` reads its start temperature off the run's own warm-up, so its preview
+trains that warm-up (:func:`ramp_preview`: the run's seed, data, model and ActCoolLR, up to
+the calibration and an LR range scan there) and draws the warm-up's rates, then the law
+fitted to that scan. Finally, a finished run's measured rate is compared with the preview over the bulk
 of training (:func:`measured_ratio`), so users learn how far to trust it.
 
-Everything but :func:`quick_fits` is pure; :func:`quick_fits` trains one step with torch.
+Everything but :func:`quick_fits` and :func:`ramp_preview` is pure: they train with torch.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from actcool import Calibration, Granularity, TargetCurve
+from actcool import Calibration, Granularity, Measurement, TargetCurve
+from actcool.calibration import cooldown_after, warmup_lr
 from app.curve_edit import implied_lr as gaussian_implied_lr
 from trainer.config import RunConfig
 
@@ -37,14 +40,19 @@ __all__ = [
     "LN2",
     "RATIO_WINDOW",
     "PreviewFits",
+    "RampPreview",
     "calibrated_default",
     "clamp_lr",
+    "fits_of",
     "implied_rates",
     "measured_lr",
     "measured_ratio",
     "quick_fits",
+    "ramp_preview",
+    "ramp_window",
     "span_text",
     "weibull_implied_lr",
+    "with_warmup",
 ]
 
 LN2 = math.log(2.0)
@@ -89,13 +97,18 @@ def quick_fits(config: RunConfig) -> PreviewFits:
     """
     from trainer.scan import scan_at_init  # imports torch: only when a scan is asked for
 
-    batch = config.batch_size
     try:
         m = scan_at_init(config)
     except RuntimeError:
         m = None
+    return fits_of(m, config.batch_size)
+
+
+def fits_of(m: Measurement | None, batch_size: int) -> PreviewFits:
+    """The response models fitted to the mean temperature of a measurement's LR range scan,
+    as plain numbers, with the reason for each one missing."""
     if m is None or m.fits is None:
-        return PreviewFits(None, None, batch, {"gaussian": "no scan", "weibull": "no scan"})
+        return PreviewFits(None, None, batch_size, {"gaussian": "no scan", "weibull": "no scan"})
     reasons = {
         model_name: text
         for key, text in m.fits.reasons.items()
@@ -117,6 +130,87 @@ def quick_fits(config: RunConfig) -> PreviewFits:
         if fit is None:
             reasons.setdefault(name, "too little signal to fit")
     return PreviewFits(gaussian, weibull, int(m.batch_size), reasons)
+
+
+# ---------------------------------------------------------------------- the ramp warm-up
+@dataclass(frozen=True)
+class RampPreview:
+    """A run's ``ramp`` warm-up, trained ahead of it (:func:`trainer.warmup.run_warmup`).
+
+    Attributes:
+        t_start: the start temperature the run will calibrate, in bits.
+        fraction: where the cool-down starts (the warm-up's steps / the run's steps).
+        gamma: the cool-down's exponent.
+        floor: the warm-up starts at ``floor × lr_peak``.
+        lr_peak: the optimizer's rate, where the warm-up ends.
+        ramp_steps, end_step, total_steps: the warm-up's length, the step its calibration
+            ended at (where the scan ran), the run's length.
+        fits: the response models of the LR range scan at ``end_step``: what the controller
+            meets as the cool-down begins.
+        seconds: how long the warm-up took to train.
+    """
+
+    t_start: float
+    fraction: float
+    gamma: float
+    floor: float
+    lr_peak: float
+    ramp_steps: int
+    end_step: int
+    total_steps: int
+    fits: PreviewFits
+    seconds: float
+
+    def target(self) -> TargetCurve:
+        """The run's target: ``t_start`` over the warm-up, then the cool-down to 0."""
+        return cooldown_after(self.t_start, self.fraction, self.gamma)
+
+    def warmup_lr(self, fractions: np.ndarray) -> np.ndarray:
+        """The warm-up's rate at ``fractions`` of training (the optimizer's rate after it)."""
+        steps = np.floor(np.asarray(fractions, dtype=np.float64) * self.total_steps)
+        return np.array(
+            [warmup_lr(int(s), self.ramp_steps, self.lr_peak, self.floor) for s in steps]
+        )
+
+
+def ramp_preview(
+    config: RunConfig, on_step: Callable[[int, int], None] | None = None
+) -> RampPreview:
+    """Train ``config``'s ``ramp`` warm-up (trains torch; see :func:`trainer.warmup.run_warmup`
+    for what it needs and raises) and keep what the Design page draws."""
+    from trainer.warmup import run_warmup  # imports torch: only when a warm-up is asked for
+
+    w = run_warmup(config, on_step)
+    return RampPreview(
+        t_start=w.t_start,
+        fraction=w.fraction,
+        gamma=w.calibration.gamma,
+        floor=w.calibration.floor,
+        lr_peak=w.lr_peak,
+        ramp_steps=w.ramp_steps,
+        end_step=w.end_step,
+        total_steps=w.total_steps,
+        fits=fits_of(w.scan, config.batch_size),
+        seconds=w.seconds,
+    )
+
+
+def with_warmup(implied: pd.DataFrame, ramp: RampPreview) -> pd.DataFrame:
+    """``implied`` with the warm-up's rates over the warm-up: a run with the ramp calibration
+    trains there at its linear warm-up whatever the law says (columns ``model_lr`` and
+    ``lr``), and follows the law after it."""
+    out = implied.copy()
+    during = out["fraction"].to_numpy(np.float64) < ramp.fraction
+    rates = ramp.warmup_lr(out["fraction"].to_numpy(np.float64)[during])
+    out.loc[during, "model_lr"] = rates
+    out.loc[during, "lr"] = rates
+    return out
+
+
+def ramp_window(ramp: RampPreview) -> tuple[float, float]:
+    """Where a run with this warm-up is compared with the preview: :data:`RATIO_WINDOW`,
+    starting no earlier than the end of the warm-up (whose rates are fixed, not predicted)."""
+    return max(RATIO_WINDOW[0], ramp.fraction), RATIO_WINDOW[1]
 
 
 # ---------------------------------------------------------------------- implied rates
@@ -240,7 +334,7 @@ def calibrated_default(calibration: str, granularity: str) -> tuple[TargetCurve 
         f"calibration **{cal}** at {g}: the rate warms up linearly to the learning rate over the "
         f"first {cal.fraction:.0%} of training while the temperature is measured; T_start = "
         "λ_peak × median(T̄/λ) of the warm-up's second half is read **during the run**, then the "
-        f"target cools {cools} to 0. There is nothing to preview before the run."
+        f"target cools {cools} to 0."
     )
 
 

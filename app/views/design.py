@@ -14,6 +14,8 @@ ratio measured / preview over 10-90% of training: how far to trust the preview.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import math
 
@@ -21,9 +23,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from actcool import Calibration, TargetCurve
 from actcool.curves import PAPER_T_START
 from app import charts, configs, curve_edit, data, preview, summary, ui
-from trainer.config import RunConfig
+from trainer.config import RunConfig, new_run_defaults
 from trainer.data.locate import missing_dataset
 from trainer.models.names import MODEL_NAMES
 
@@ -143,6 +146,75 @@ def fit_line(fits: preview.PreviewFits, law: str) -> str:
     return f"{parts[law]} ← in use  \n{parts[other]}  \nbatch B = **{fits.batch_size}**"
 
 
+RAMPS = "design_ramps"  # session key: {config JSON: RampPreview}, the warm-ups trained so far
+
+
+def warmup_config(
+    model: str, dataset: str, batch: int, granularity: str, data_dir: str, lr: float, epochs: int
+) -> RunConfig:
+    """The run the ramp preview trains the warm-up of: a new run's defaults (as the Launch
+    page builds one) with this page's model, data, batch, granularity, rate and length."""
+    return RunConfig(
+        **{
+            **new_run_defaults(),
+            "model": model,
+            "dataset": dataset,
+            "batch_size": batch,
+            "granularity": granularity,
+            "data_dir": data_dir,
+            "download": False,
+            "lr": lr,
+            "epochs": epochs,
+        }
+    )
+
+
+def ramp_preset(config: RunConfig, described: str) -> tuple[TargetCurve | None, str]:
+    """The ramp calibration's curve for ``config`` once its warm-up has been trained here (a
+    button trains it, with a progress bar), else ``(None, what to do)``."""
+    key = json.dumps(config.to_dict(), sort_keys=True)
+    done: dict[str, preview.RampPreview] = state.setdefault(RAMPS, {})
+    if key in done:
+        ramp = done[key]
+        return ramp.target(), (
+            f"{described}  \nIts warm-up, trained here ({config.model} on "
+            f"{config.dataset}, {ramp.ramp_steps} of {ramp.total_steps} steps, "
+            f"{ramp.seconds:.0f} s), calibrated **T_start = {ramp.t_start:.3g} bits**: the "
+            "start the run will find with the same settings and seed."
+        )
+    if problem := missing_dataset(config.dataset, config.data_dir):
+        return None, f"{described}  \nNo warm-up: {problem}."
+    if st.button(
+        "Train the warm-up",
+        key="do_ramp_warmup",
+        help=f"Trains the first {Calibration.parse(config.calibration).fraction:.0%} of a "
+        f"{config.epochs}-epoch run of {config.model} on {config.dataset} exactly as the run "
+        "would (seed, data order, ActCoolLR), then one LR range scan.",
+    ):
+        bar = st.progress(0.0, text="Training the warm-up…")
+        try:
+            ramp = preview.ramp_preview(
+                config, lambda i, n: bar.progress(i / n, text=f"Warm-up step {i} of {n}")
+            )
+        except (ValueError, RuntimeError, OSError) as exc:  # ConfigError is a ValueError
+            bar.empty()
+            return None, f"{described}  \nThe warm-up failed: {exc}"
+        done[key] = ramp
+        st.rerun()
+    return None, f"{described}  \nTrain its warm-up (the button below) to preview it."
+
+
+def ramp_of(curve: TargetCurve | None) -> preview.RampPreview | None:
+    """The warm-up trained here whose calibrated curve ``curve`` is, if any."""
+    if curve is None:
+        return None
+    definition = curve.to_dict()
+    for ramp in state.get(RAMPS, {}).values():
+        if ramp.target().to_dict() == definition:
+            return ramp
+    return None
+
+
 if (
     REV not in state
 ):  # start from the fixed calibration's curve (ramp's start is only known in a run)
@@ -211,13 +283,13 @@ with source_col:
     fits: preview.PreviewFits | None = None
     source_label = ""
     model, dataset, granularity = DEFAULTS.model, DEFAULTS.dataset, DEFAULTS.granularity
+    batch, data_dir = DEFAULTS.batch_size, DEFAULTS.data_dir
     if source == "quick LR range scan":
         model_col, dataset_col, batch_col = st.columns(3)
         model = model_col.selectbox("Model", MODEL_NAMES, key="design_model")
         with dataset_col:
             dataset = ui.dataset_input("design_dataset", DEFAULTS.dataset)
-        batch = batch_col.number_input("Batch size", 1, 4096, 128, key="design_batch")
-        data_dir = DEFAULTS.data_dir
+        batch = int(batch_col.number_input("Batch size", 1, 4096, 128, key="design_batch"))
         if dataset not in ("digits", "synthetic"):
             data_dir = st.text_input(
                 "Data folder",
@@ -244,7 +316,8 @@ with source_col:
         )
         granularity = configs.granularity_spec(granularity_kind, int(pattern_length))
         with st.spinner(f"Quick LR range scan of {model} on {dataset} ({granularity})…"):
-            result = scan_fit(model, dataset, int(batch), granularity, data_dir.strip())
+            data_dir = data_dir.strip()
+            result = scan_fit(model, dataset, batch, granularity, data_dir)
         if isinstance(result, str):
             st.warning(f"No implied rate: {result}.")
         else:
@@ -262,6 +335,8 @@ with source_col:
             model = config.get("model", model)
             dataset = config.get("dataset", dataset)
             granularity = summary.granularity_of(config)
+            batch = int(config.get("batch_size") or batch)
+            data_dir = config.get("data_dir") or data_dir
             mean_fits = run_fit_rows[
                 (run_fit_rows["site"] == "mean")
                 & (run_fit_rows["mu"].notna() | run_fit_rows["lambda0"].notna())
@@ -272,9 +347,7 @@ with source_col:
                 fit_steps = sorted(int(x) for x in pd.unique(mean_fits["step"]))
                 ui.drop_stale("design_fit_step", fit_steps)
                 fit_step = st.selectbox("Fit at step", fit_steps, key="design_fit_step")
-                fits = run_fits(
-                    run_fit_rows, fit_step, int(config.get("batch_size") or DEFAULTS.batch_size)
-                )
+                fits = run_fits(run_fit_rows, fit_step, batch)
                 source_label = f"run {fit_run}, step {fit_step}, {granularity}"
     law_fit = fits.law(law) if fits is not None else None
     if fits is not None:
@@ -344,15 +417,28 @@ with st.sidebar:
             key="design_calibration_gamma",
             help="1 cools linearly; > 1 stays hotter for longer, < 1 cools early.",
         )
+        calibration = configs.calibration_spec(calibration_kind, start_bits, gamma=cool_gamma)
         try:
-            chosen, described = preview.calibrated_default(
-                configs.calibration_spec(calibration_kind, start_bits, gamma=cool_gamma),
-                granularity,
-            )
+            chosen, described = preview.calibrated_default(calibration, granularity)
         except ValueError as exc:
             preset_error = str(exc)
         else:
-            if chosen is None:  # ramp: known only during the run
+            if chosen is None:  # ramp: its start comes from the run's own warm-up
+                epochs = st.number_input(
+                    "Epochs of the run",
+                    1,
+                    100_000,
+                    DEFAULTS.epochs,
+                    key="design_epochs",
+                    help="The warm-up is a share of the run's steps, so its length matters.",
+                )
+                warmup = warmup_config(
+                    model, dataset, batch, granularity, data_dir, float(lr_max), int(epochs)
+                )
+                chosen, described = ramp_preset(
+                    dataclasses.replace(warmup, calibration=calibration), described
+                )
+            if chosen is None:
                 preset_error = described
             else:
                 st.caption(described)
@@ -485,6 +571,13 @@ with curve_col:
         for message in reach_warnings:
             st.warning(f"Note: {message}.", icon=":material/thermostat:")
 with lr_col:
+    ramp = ramp_of(curve)  # the calibrated curve of a warm-up trained here: drawn as a run
+    if ramp is not None and ramp.fits.law(law) is not None:
+        fits, law_fit = ramp.fits, ramp.fits.law(law)
+        source_label = (
+            f"scan at the warm-up's end (step {ramp.end_step} of {ramp.total_steps}), "
+            f"{model} on {dataset}, {granularity}"
+        )
     if curve is None:
         st.info("Fix the control points (see the message below the chart) to see the implied rate.")
     elif fits is None:
@@ -500,6 +593,10 @@ with lr_col:
         implied = preview.implied_rates(
             curve, law, law_fit, fits.batch_size, float(lr_max), fractions=fractions
         )
+        window = preview.RATIO_WINDOW
+        if ramp is not None:  # the warm-up's own rates, then the law fitted at its end
+            implied = preview.with_warmup(implied, ramp)
+            window = preview.ramp_window(ramp)
         measured, ratio, check = None, None, None
         if check_run != NO_RUN:
             with data.guard():
@@ -508,7 +605,7 @@ with lr_col:
             measured = preview.measured_lr(
                 check_steps, (check.get("summary") or {}).get("total_steps")
             )
-            ratio = preview.measured_ratio(implied, measured)
+            ratio = preview.measured_ratio(implied, measured, window)
         ui.chart(
             charts.implied_lr_figure(
                 implied,
@@ -520,7 +617,7 @@ with lr_col:
                 measured=measured,
                 measured_name=f"measured · {check['name']}" if check else "",
                 ratio=ratio,
-                ratio_window=preview.RATIO_WINDOW,
+                ratio_window=window,
             ),
             key="chart_implied_lr",
         )
@@ -533,11 +630,25 @@ with lr_col:
             if hit.any()
         ]
         st.caption(
-            f"What a run would use under the {preview.LAWS[law]} law, clamped like a run"
+            (
+                f"The first {ramp.fraction:.0%} is the warm-up's linear rate, from "
+                f"{ramp.floor:g} × to the full learning rate. After it, what a run would use"
+                if ramp is not None
+                else "What a run would use"
+            )
+            + f" under the {preview.LAWS[law]} law, clamped like a run"
             + (f": {' and '.join(clamps)}." if clamps else " (never clamped here).")
         )
+        if ramp is not None and ramp.fits is fits:
+            st.markdown(f"At the warm-up's end (step {ramp.end_step}): " + fit_line(fits, law))
+        if ramp is not None and ramp.fits.law(law) is None:
+            st.caption(
+                f"The scan at the warm-up's end has no {preview.LAWS[law]} fit "
+                f"({ramp.fits.reasons.get(law, 'no fit')}): the rate after the warm-up uses "
+                "the scan chosen below."
+            )
         if check is not None:
-            low, high = preview.RATIO_WINDOW
+            low, high = window
             config = check.get("config") or {}
             differences = [
                 what

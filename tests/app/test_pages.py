@@ -358,10 +358,10 @@ def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
     at.number_input(key="design_pattern_length").set_value(32).run()
     assert_clean(at)
     assert fake_scan[-1] == ("convnet4", "digits", 128, "unit:32")
-    # the default calibration (auto = ramp) is only known during a run: said, not previewed
+    # the default calibration (auto = ramp) is read off the run's warm-up: train it to see it
     at.selectbox(key="design_preset").select("Calibrated default").run()
     assert any(
-        "calibration **ramp:0.25** at unit:32" in i.value and "during the run" in i.value
+        "calibration **ramp:0.25** at unit:32" in i.value and "Train its warm-up" in i.value
         for i in at.sidebar.info
     )
     assert at.button(key="do_apply_preset").disabled
@@ -377,13 +377,13 @@ def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
     at.button(key="do_apply_preset").click().run()
     assert at.session_state["design_curve"] == {"kind": "power", "t_start": 1.0, "gamma": 2.0}
     at.number_input(key="design_calibration_gamma").set_value(1.0).run()
-    # ramp at a pattern granularity: read during the run, nothing to preview
+    # ramp at a pattern granularity: a warm-up to train there too
     at.selectbox(key="design_calibration").select("auto").run()
     at.selectbox(key="design_granularity").select("position").run()
     assert_clean(at)
     assert fake_scan[-1][3] == "position"
     assert any(
-        "calibration **ramp:0.25** at position" in i.value and "during the run" in i.value
+        "calibration **ramp:0.25** at position" in i.value and "Train its warm-up" in i.value
         for i in at.sidebar.info
     )
     assert at.button(key="do_apply_preset").disabled
@@ -391,6 +391,78 @@ def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
     assert any(
         "fixed start is defined for the unit granularity" in i.value for i in at.sidebar.info
     )
+
+
+def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
+    store, fake_scan, monkeypatch
+):
+    from app import preview
+
+    trained = []
+
+    def ramp_preview(config, on_step=None):
+        trained.append(config)
+        for i in range(1, 4):
+            on_step(i, 3)
+        return preview.RampPreview(
+            t_start=3.0,
+            fraction=0.25,
+            gamma=config_gamma(config),
+            floor=0.04,
+            lr_peak=config.lr,
+            ramp_steps=12,
+            end_step=20,
+            total_steps=48,
+            fits=preview.PreviewFits(None, {"lambda0": 0.01, "k": 1.0}, config.batch_size),
+            seconds=4.0,
+        )
+
+    def config_gamma(config):
+        return 2.0 if config.calibration.endswith(":2") else 1.0
+
+    monkeypatch.setattr(preview, "ramp_preview", ramp_preview)
+    at = open_page("design")
+    at.selectbox(key="design_preset").select("Calibrated default").run()
+    assert at.button(key="do_apply_preset").disabled
+    at.button(key="do_ramp_warmup").click().run()
+    assert_clean(at)
+    (config,) = trained  # a new run's defaults with this page's set-up
+    assert (config.model, config.dataset, config.batch_size, config.granularity) == (
+        "convnet4",
+        "digits",
+        128,
+        "unit:64",
+    )
+    assert (config.schedule, config.target, config.calibration) == ("actcool", "default", "auto")
+    assert (config.lr, config.epochs, config.download) == (0.05, 5, False)
+    assert any(
+        "12 of 48 steps, 4 s), calibrated **T_start = 3 bits**" in c.value
+        for c in at.sidebar.caption
+    )
+    at.button(key="do_apply_preset").click().run()
+    assert_clean(at)
+    assert at.session_state["design_curve"] == {
+        "kind": "power",
+        "t_start": 3.0,
+        "gamma": 1.0,
+        "hold": 0.25,
+    }
+    # the implied rate: the warm-up's own rates, then the law of the scan at its end
+    lr = figure(at, "Implied learning rate")
+    assert "scan at the warm-up's end (step 20 of 48)" in lr["layout"]["title"]["subtitle"]["text"]
+    x, y = np.array(values(lr["data"][0], "x")), np.array(values(lr["data"][0], "y"))
+    assert y[0] == pytest.approx(0.04 * 0.05)  # the warm-up starts at 0.04 × the rate
+    after = x > 0.25
+    c = 3.0 * (1 - (x[after] - 0.25) / 0.75)
+    np.testing.assert_allclose(y[after], np.clip(0.01 * c * math.log(2), 1e-6, 0.05), rtol=1e-6)
+    assert any("The first 25% is the warm-up's linear rate" in c.value for c in at.caption)
+    # the same set-up again: no second training; another γ: another warm-up to train
+    at.run()
+    assert len(trained) == 1
+    at.number_input(key="design_calibration_gamma").set_value(2.0).run()
+    assert at.button(key="do_apply_preset").disabled
+    at.button(key="do_ramp_warmup").click().run()
+    assert len(trained) == 2 and trained[1].calibration == "ramp:0.25:2"
 
 
 def test_design_draws_a_finished_runs_measured_rate_over_the_preview(store, fake_scan):

@@ -114,3 +114,44 @@ def test_span_text_says_where_the_preview_is_clamped():
     assert preview.span_text(f, f == 1.0) == "at 100% of training"
     assert preview.span_text(f, (f < 0.15) | (f > 0.85)) == "over 36% of training"
     assert preview.span_text(f, f > 2) == "nowhere"
+
+
+def ramp(**changes) -> preview.RampPreview:
+    """A ramp warm-up over the first 25 of 100 steps to the rate 0.1, from 0.04 × 0.1."""
+    fields = {
+        "t_start": 3.0,
+        "fraction": 0.25,
+        "gamma": 1.0,
+        "floor": 0.04,
+        "lr_peak": 0.1,
+        "ramp_steps": 25,
+        "end_step": 30,
+        "total_steps": 100,
+        "fits": preview.PreviewFits(None, {"lambda0": 0.02, "k": 1.0}, 128),
+        "seconds": 1.0,
+    }
+    return preview.RampPreview(**{**fields, **changes})
+
+
+def test_ramp_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
+    r = ramp()
+    curve = r.target()
+    assert curve(0.1) == curve(0.25) == 3.0 and curve(0.625) == pytest.approx(1.5)
+    fractions = np.linspace(0.0, 1.0, 101)
+    implied = preview.implied_rates(curve, "weibull", r.fits.weibull, 128, 0.1, fractions=fractions)
+    out = preview.with_warmup(implied, r)
+    warm = out["fraction"] < 0.25
+    steps = np.floor(fractions[warm] * 100)
+    expected = 0.1 * (0.04 + 0.96 * steps / 25)  # the linear warm-up, step by step
+    np.testing.assert_allclose(out.loc[warm, "lr"], expected)
+    np.testing.assert_allclose(out.loc[warm, "model_lr"], expected)
+    # after it, the law: λ0·(C·ln 2)^(1/k), clamped at the ceiling 0.1
+    pd.testing.assert_frame_equal(out[~warm], implied[~warm])
+    at = out.set_index(np.round(out["fraction"], 3))
+    assert at.loc[0.7, "lr"] == pytest.approx(0.02 * 1.2 * preview.LN2)  # C(0.7) = 1.2 bits
+    assert len(implied) == len(out) and (implied.loc[warm, "lr"] != out.loc[warm, "lr"]).all()
+
+
+def test_a_ramp_run_is_compared_with_its_preview_after_the_warm_up():
+    assert preview.ramp_window(ramp()) == (0.25, 0.9)
+    assert preview.ramp_window(ramp(fraction=0.05)) == preview.RATIO_WINDOW
