@@ -241,6 +241,19 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
             page.get_by_role("button", name="Download data (CSV)").wait_for()
             shot(page, tmp_path / "compare.png")
             assert page.locator(".js-plotly-plot").count() >= 5  # 3 overlays, bars, heatmaps
+
+            # -------------------------------------------------------------- Design: ramp
+            # the calibrated default (ramp): its warm-up trained here, then drawn as a run
+            nav(page, "Design")
+            page.get_by_role("heading", name="Design a target temperature curve").wait_for()
+            page.get_by_label("Preset", exact=True).click()
+            page.get_by_role("option", name="Calibrated default").click()
+            page.get_by_role("button", name="Train the warm-up").click()
+            page.get_by_text(re.compile(r"calibrated T_start = [\d.]+ bits")).wait_for()
+            page.get_by_role("button", name="Use this preset").click()
+            page.get_by_text(re.compile(r"The first \d+% is the warm-up's linear rate")).wait_for()
+            page.get_by_text("scan at the warm-up's end").first.wait_for()
+            shot(page, tmp_path / "design-ramp.png")
         except Exception:
             shot(page, tmp_path / "failure.png")
             raise
