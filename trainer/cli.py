@@ -109,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress line")
     _add_config_options(run)
+    wu = sub.add_parser(
+        "warmup",
+        help="train the ramp warm-up of the run these options describe and print the start "
+        "temperature it calibrates (records nothing)",
+    )
+    wu.add_argument("--config", type=Path, help="a JSON run config; options given here override it")
+    wu.add_argument("--quiet", action="store_true", help="no progress line")
+    wu.set_defaults(dry_run=False)
+    _add_config_options(wu)
     w = sub.add_parser("worker", help="train queued runs until stopped")
     w.add_argument(
         "--parallel",
@@ -302,6 +311,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = train_run(config, store, progress=not args.quiet, started=started)
         return _report(result)
+    if args.command == "warmup":
+        return _warmup(_config_from_args(args), quiet=args.quiet)
     if args.command == "_execute":
         from .checkpoint import checkpoint_exists, run_checkpoint
         from .run import train_run
@@ -381,6 +392,58 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"deleted run {run_id}")
         return 0
     raise AssertionError(args.command)
+
+
+def _warmup(config: RunConfig, quiet: bool = False) -> int:
+    """Train ``config``'s ramp warm-up (trainer/warmup.py) and print what it calibrated."""
+    from .warmup import run_warmup
+
+    def progress(done: int, todo: int) -> None:
+        if not quiet and sys.stderr.isatty():  # a line redrawn in place: terminals only
+            end = "\n" if done == todo else ""
+            print(f"\rwarm-up: step {done}/{todo}", end=end, file=sys.stderr, flush=True)
+
+    try:
+        w = run_warmup(config, on_step=progress)
+    except RuntimeError as exc:  # the loss diverged during the warm-up
+        print(f"python -m trainer: warm-up failed: {exc}", file=sys.stderr)
+        return 1
+    floor = w.calibration.floor * w.lr_peak
+    print(
+        f"warm-up of {config.model} on {config.dataset}: {w.ramp_steps} of {w.total_steps} steps "
+        f"({w.fraction:.0%}), rate {floor:.3g} -> {w.lr_peak:g}, {w.seconds:.1f} s"
+    )
+    print(
+        f"T_start = {w.t_start:.4g} bits ({config.granularity}): lr_peak x median(T/lr) over "
+        "the warm-up's second half"
+    )
+    for lr, t in zip(w.lrs, w.temperatures, strict=True):
+        print(f"  lr {lr:.4g}  T {t:.4g} bits  T/lr {t / lr:.4g}")
+    fits = w.scan.fits
+    weibull, gaussian = (fits.weibull_mean, fits.mean) if fits is not None else (None, None)
+    print(
+        f"at the warm-up's end (step {w.end_step}): "
+        + (
+            f"Weibull lambda0 {weibull.lambda0:.4g}, k {weibull.k:.3g}"
+            if weibull
+            else "no Weibull fit"
+        )
+        + "; "
+        + (
+            f"Gaussian mu {gaussian.mu:.3g}, sigma {gaussian.sigma:.3g}"
+            if gaussian
+            else "no Gaussian fit"
+        )
+    )
+    shape = (
+        "linearly"
+        if w.calibration.gamma == 1
+        else f"along a power curve (gamma {w.calibration.gamma:g})"
+    )
+    print(
+        f"then the target cools {shape} from {w.t_start:.4g} bits at {w.fraction:.0%} to 0 at the end"
+    )
+    return 0
 
 
 def _report(result: Any) -> int:

@@ -350,3 +350,25 @@ def test_torchrun_two_cpu_ranks(tmp_path):
     assert set(site_rows["batch_size"]) == set(site_rows["total"]) == {64}
     assert site_rows["temperature"].max() <= 7.0 + 1e-9  # log2(2 * 64), the cap of 'sample'
     assert (site_rows["flipped_bits"] <= site_rows["total_bits"]).all()
+
+
+def test_warmup_prints_the_start_temperature_the_run_will_find(tmp_path, capsys, monkeypatch):
+    from trainer.cli import main
+    from trainer.config import RunConfig, new_run_defaults
+    from trainer.warmup import run_warmup
+
+    monkeypatch.setenv("ACTCOOL_HOME", str(tmp_path))
+    assert main(["warmup", "--epochs", "5", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    expected = run_warmup(RunConfig(**{**new_run_defaults(), "epochs": 5}))
+    assert f"T_start = {expected.t_start:.4g} bits (unit:64)" in out
+    assert "12 of 50 steps (24%), rate 0.002 -> 0.05" in out
+    assert (
+        f"at the warm-up's end (step 20): Weibull lambda0 {expected.scan.fits.weibull_mean.lambda0:.4g}"
+        in out
+    )
+    assert len([line for line in out.splitlines() if line.startswith("  lr ")]) == 2
+    assert not (tmp_path / "catalog.duckdb").exists()  # nothing recorded
+    # a run without a warm-up: one line saying why
+    assert main(["warmup", "--calibration", "fixed"]) == 2
+    assert "only a ramp calibration has a warm-up" in capsys.readouterr().err
