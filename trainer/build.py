@@ -23,7 +23,14 @@ from .errors import ConfigError
 from .models import build_model
 from .schedules import Schedule, build_optimizer, build_schedule
 
-__all__ = ["RunParts", "build_run", "epoch_batches", "scans_at_epoch", "train_step"]
+__all__ = [
+    "RunParts",
+    "build_run",
+    "epoch_batches",
+    "scans_at_epoch",
+    "seeded_model",
+    "train_step",
+]
 
 
 @dataclass
@@ -38,14 +45,10 @@ class RunParts:
     schedule: Schedule
 
 
-def build_run(config: RunConfig, device: torch.device) -> RunParts:
-    """Seed torch with ``config.seed``, load the data, build the model, the optimizer and the
-    schedule (ActCoolLR with the run's target, or a baseline) on ``device``.
-
-    Raises:
-        ConfigError: a batch larger than the training set.
-    """
-    torch.manual_seed(config.seed)  # the same initial weights on every rank, and in a preview
+def seeded_model(config: RunConfig, device: torch.device) -> tuple[DatasetBundle, nn.Module]:
+    """Seed torch with ``config.seed``, load the data and build the model on ``device``: the
+    same initial weights on every rank, in a preview and in a quick scan."""
+    torch.manual_seed(config.seed)
     bundle = load_dataset(
         config.dataset,
         config.data_dir,
@@ -53,9 +56,18 @@ def build_run(config: RunConfig, device: torch.device) -> RunParts:
         seed=config.seed,
         download=config.download,
     ).to(device)
-    model = build_model(config.model, bundle.in_channels, bundle.num_classes, bundle.image_size).to(
-        device
-    )
+    model = build_model(config.model, bundle.in_channels, bundle.num_classes, bundle.image_size)
+    return bundle, model.to(device)
+
+
+def build_run(config: RunConfig, device: torch.device) -> RunParts:
+    """Seed torch with ``config.seed``, load the data, build the model, the optimizer and the
+    schedule (ActCoolLR with the run's target, or a baseline) on ``device``.
+
+    Raises:
+        ConfigError: a batch larger than the training set.
+    """
+    bundle, model = seeded_model(config, device)
     steps_per_epoch = bundle.num_batches("train", config.batch_size, drop_last=True)
     if steps_per_epoch == 0:
         raise ConfigError(

@@ -14,10 +14,9 @@ from torch import nn
 
 from actcool import Measurement, PatternFit, TemperatureMonitor
 
+from .build import seeded_model
 from .config import RunConfig
-from .data import load_dataset
 from .device import resolve_device
-from .models import build_model
 from .schedules import build_optimizer, scan_grid
 
 __all__ = ["quick_scan", "scan_at_init"]
@@ -28,17 +27,7 @@ def scan_at_init(config: RunConfig, batch_size: int | None = None) -> Measuremen
     ``config.granularity``, as a run's step-0 scan: the :class:`~actcool.Measurement` with
     both response models fitted (``m.fits``)."""
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    bundle = load_dataset(
-        config.dataset,
-        config.data_dir,
-        val_fraction=config.val_fraction,
-        seed=config.seed,
-        download=config.download,
-    ).to(device)
-    model = build_model(config.model, bundle.in_channels, bundle.num_classes, bundle.image_size).to(
-        device
-    )
+    bundle, model = seeded_model(config, device)
     optimizer = build_optimizer(config, model)
     batch = min(batch_size or config.batch_size, len(bundle.split("train")))
     x, y = next(
