@@ -204,10 +204,20 @@ def ramp_preset(config: RunConfig, described: str) -> tuple[TargetCurve | None, 
     return None, f"{described}  \nTrain its warm-up (the button below) to preview it."
 
 
-def ramp_of(curve: TargetCurve | None) -> preview.RampPreview | None:
-    """The warm-up trained here whose calibrated curve ``curve`` is, if any."""
+def ramp_of(curve: TargetCurve | None, setup: RunConfig) -> preview.RampPreview | None:
+    """The warm-up trained here for ``setup``'s model, data, batch, granularity and rate whose
+    calibrated curve ``curve`` is, if any (its length, calibration and γ are in the curve)."""
     if curve is None:
         return None
+    definition = curve.to_dict()
+    same = ("model", "dataset", "batch_size", "granularity", "data_dir", "lr")
+    for key, ramp in state.get(RAMPS, {}).items():
+        trained = json.loads(key)
+        if all(trained[name] == getattr(setup, name) for name in same) and (
+            ramp.target().to_dict() == definition
+        ):
+            return ramp
+    return None
     definition = curve.to_dict()
     for ramp in state.get(RAMPS, {}).values():
         if ramp.target().to_dict() == definition:
@@ -571,7 +581,10 @@ with curve_col:
         for message in reach_warnings:
             st.warning(f"Note: {message}.", icon=":material/thermostat:")
 with lr_col:
-    ramp = ramp_of(curve)  # the calibrated curve of a warm-up trained here: drawn as a run
+    # the calibrated curve of a warm-up trained here for this set-up: drawn as that run
+    ramp = ramp_of(
+        curve, warmup_config(model, dataset, batch, granularity, data_dir, float(lr_max), 1)
+    )
     if ramp is not None and ramp.fits.law(law) is not None:
         fits, law_fit = ramp.fits, ramp.fits.law(law)
         source_label = (

@@ -463,6 +463,13 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
     assert at.button(key="do_apply_preset").disabled
     at.button(key="do_ramp_warmup").click().run()
     assert len(trained) == 2 and trained[1].calibration == "ramp:0.25:2"
+    # the applied curve is still the first warm-up's, but for another batch it is not drawn
+    # as that run: the quick scan's law throughout
+    at.number_input(key="design_batch").set_value(64).run()
+    assert_clean(at)
+    subtitle = figure(at, "Implied learning rate")["layout"]["title"]["subtitle"]["text"]
+    assert "warm-up" not in subtitle and "quick scan" in subtitle
+    assert not any("warm-up's linear rate" in c.value for c in at.caption)
 
 
 def test_design_draws_a_finished_runs_measured_rate_over_the_preview(store, fake_scan):
