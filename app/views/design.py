@@ -218,11 +218,6 @@ def ramp_of(curve: TargetCurve | None, setup: RunConfig) -> preview.RampPreview 
         ):
             return ramp
     return None
-    definition = curve.to_dict()
-    for ramp in state.get(RAMPS, {}).values():
-        if ramp.target().to_dict() == definition:
-            return ramp
-    return None
 
 
 if (
