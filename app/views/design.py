@@ -437,12 +437,16 @@ with st.sidebar:
                     key="design_epochs",
                     help="The warm-up is a share of the run's steps, so its length matters.",
                 )
-                warmup = warmup_config(
-                    model, dataset, batch, granularity, data_dir, float(lr_max), int(epochs)
-                )
-                chosen, described = ramp_preset(
-                    dataclasses.replace(warmup, calibration=calibration), described
-                )
+                try:
+                    warmup = warmup_config(
+                        model, dataset, batch, granularity, data_dir, float(lr_max), int(epochs)
+                    )
+                except ValueError as exc:  # ConfigError: e.g. a past run's unknown model
+                    described = f"{described}  \nNo warm-up: {exc}"
+                else:
+                    chosen, described = ramp_preset(
+                        dataclasses.replace(warmup, calibration=calibration), described
+                    )
             if chosen is None:
                 preset_error = described
             else:
@@ -577,9 +581,12 @@ with curve_col:
             st.warning(f"Note: {message}.", icon=":material/thermostat:")
 with lr_col:
     # the calibrated curve of a warm-up trained here for this set-up: drawn as that run
-    ramp = ramp_of(
-        curve, warmup_config(model, dataset, batch, granularity, data_dir, float(lr_max), 1)
-    )
+    try:
+        setup = warmup_config(model, dataset, batch, granularity, data_dir, float(lr_max), 1)
+    except ValueError:  # a set-up no run can have: no warm-up was trained for it
+        ramp = None
+    else:
+        ramp = ramp_of(curve, setup)
     if ramp is not None and ramp.fits.law(law) is not None:
         fits, law_fit = ramp.fits, ramp.fits.law(law)
         source_label = (

@@ -203,6 +203,17 @@ def test_design_rate_from_a_past_runs_fit(store, fake_scan):
     assert f"run {run_id}" in lr["layout"]["title"]["subtitle"]["text"]
 
 
+def test_design_ramp_for_a_past_run_no_run_could_have_now_says_why(store, fake_scan):
+    run_id = seed_run(store, "actcool", config_extra={"model": "oldnet"})  # a retired model
+    at = open_page("design")
+    at.radio(key="design_source").set_value("a past run").run()
+    assert at.selectbox(key="design_fit_run").value == run_id
+    at.selectbox(key="design_preset").select("Calibrated default").run()
+    assert_clean(at)
+    assert any("No warm-up: unknown model 'oldnet'" in i.value for i in at.sidebar.info)
+    assert at.button(key="do_apply_preset").disabled
+
+
 def test_design_constant_and_saved_presets(store, fake_scan):
     store.save_curve("flat", {"kind": "constant", "temperature": 1.5})
     at = open_page("design")
