@@ -15,8 +15,8 @@ previewed too: ``fixed`` is a linear cool-down from ``start_bits·L/64`` bits, k
 the run; ``ramp`` reads its start temperature off the run's own warm-up, so its preview
 trains that warm-up (:func:`ramp_preview`: the run's seed, data, model and ActCoolLR, up to
 the calibration and an LR range scan there) and draws the warm-up's rates, then the law
-fitted to that scan. Finally, a finished run's measured rate is compared with the preview over the bulk
-of training (:func:`measured_ratio`), so users learn how far to trust it.
+fitted to that scan. Finally, a finished run's measured rate is compared with the preview
+over the bulk of training (:func:`measured_ratio`), so users learn how far to trust it.
 
 Everything but :func:`quick_fits` and :func:`ramp_preview` is pure: they train with torch.
 """

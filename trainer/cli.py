@@ -408,10 +408,9 @@ def _warmup(config: RunConfig, quiet: bool = False) -> int:
     except RuntimeError as exc:  # the loss diverged during the warm-up
         print(f"python -m trainer: warm-up failed: {exc}", file=sys.stderr)
         return 1
-    floor = w.calibration.floor * w.lr_peak
     print(
         f"warm-up of {config.model} on {config.dataset}: {w.ramp_steps} of {w.total_steps} steps "
-        f"({w.fraction:.0%}), rate {floor:.3g} -> {w.lr_peak:g}, {w.seconds:.1f} s"
+        f"({w.fraction:.0%}), rate {w.warmup_lr(0):.3g} -> {w.lr_peak:g}, {w.seconds:.1f} s"
     )
     print(
         f"T_start = {w.t_start:.4g} bits ({config.granularity}): lr_peak x median(T/lr) over "
@@ -441,7 +440,8 @@ def _warmup(config: RunConfig, quiet: bool = False) -> int:
         else f"along a power curve (gamma {w.calibration.gamma:g})"
     )
     print(
-        f"then the target cools {shape} from {w.t_start:.4g} bits at {w.fraction:.0%} to 0 at the end"
+        f"then the target cools {shape} from {w.t_start:.4g} bits at {w.fraction:.0%} "
+        "to 0 at the end"
     )
     return 0
 

@@ -111,7 +111,8 @@ def run_warmup(
     device = device if device is not None else resolve_device(config.device)
     parts = build_run(config, device)
     scheduler = parts.schedule.scheduler
-    ramp_steps = calibration.ramp_steps(parts.total_steps)
+    controller = scheduler.controller  # the run's own warm-up: its length, peak and floor
+    ramp_steps = controller.warmup_steps
     # the calibration ends at the first measurement at or after the warm-up
     end = -(-ramp_steps // config.measure_every) * config.measure_every
     if end >= parts.total_steps:
@@ -136,7 +137,7 @@ def run_warmup(
                 if not math.isfinite(loss_value):
                     raise RuntimeError(
                         f"the loss became {loss_value} at step {step} of the warm-up (rate "
-                        f"{warmup_lr(step, ramp_steps, config.lr, calibration.floor):.3g}): "
+                        f"{controller.lr_at(step):.3g}): "
                         "the run would diverge; lower the learning rate"
                     )
                 if on_step is not None:
@@ -147,7 +148,7 @@ def run_warmup(
                     return Warmup(
                         calibration=calibration,
                         t_start=float(scheduler.calibrated_start),
-                        lr_peak=float(config.lr),
+                        lr_peak=controller.lr_initial,
                         ramp_steps=ramp_steps,
                         end_step=end,
                         total_steps=parts.total_steps,
