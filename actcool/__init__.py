@@ -17,9 +17,11 @@ from .curves import (
 )
 from .fit import PatternFit, WeibullFit, fit_pattern_model, fit_response_models, fit_weibull_model
 from .granularity import DEFAULT_GRANULARITY, DEFAULT_PATTERN_LENGTH, Granularity
+from .guard import DivergenceGuard, GuardEvent
 from .measurement import LRScan, Measurement, ScanFits
 from .monitor import DEFAULT_SCAN_LRS, TemperatureMonitor
 from .pattern_model import change_probability, lr_for_probability, mu_from_observation
+from .range_test import RangeTest, lr_scan
 from .scheduler import ActCoolLR
 from .temperature import (
     clip_probability,
@@ -36,7 +38,9 @@ __all__ = [
     "DEFAULT_GRANULARITY",
     "DEFAULT_PATTERN_LENGTH",
     "DEFAULT_SCAN_LRS",
+    "DivergenceGuard",
     "Granularity",
+    "GuardEvent",
     "WeibullFit",
     "fit_response_models",
     "fit_weibull_model",
@@ -52,6 +56,7 @@ __all__ = [
     "Measurement",
     "PatternFit",
     "PowerCurve",
+    "RangeTest",
     "ReplayCurve",
     "ScanFits",
     "TargetCurve",
@@ -62,6 +67,7 @@ __all__ = [
     "curve_from_dict",
     "fit_pattern_model",
     "lr_for_probability",
+    "lr_scan",
     "mu_from_observation",
     "probability_from_temperature",
     "temperature_from_probability",

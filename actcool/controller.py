@@ -122,10 +122,16 @@ class TemperatureController:
         if not (isinstance(self.smoothing, (int, float)) and 0 <= self.smoothing < 1):
             raise ValueError(f"smoothing must lie in [0, 1), got {self.smoothing!r}")
 
+    @property
+    def lr_peak(self) -> float:
+        """The rate the warm-up rises to: λ_0, or the ceiling where that is lower (a user's
+        ``lr_max`` below the optimizer's rate, or a ceiling the guard lowered)."""
+        return min(self.lr_initial, self.lr_max)
+
     def lr_at(self, step: int) -> float:
         """The reference learning rate of training step ``step``."""
         if self.ramp_start is None:
-            return warmup_lr(step, self.warmup_steps, self.lr_initial, self.warmup_floor)
+            return warmup_lr(step, self.warmup_steps, self.lr_peak, self.warmup_floor)
         if step <= self.ramp_start:
             return self.ramp_from
         return ramp_lr(self.ramp_from, self.ramp_to, step - self.ramp_start, self.measure_every)
@@ -228,6 +234,17 @@ class TemperatureController:
         self.ramp_from = self.ramp_to = min(max(held, self.lr_min), self.lr_max)
         logger.warning("step %d: non-finite %s; holding the learning rate (diverged)", step, what)
         return self.ramp_to
+
+    def lower_ceiling(self, step: int, ceiling: float) -> None:
+        """Cut the rate to at most ``ceiling`` from step ``step + 1`` on and keep it there for the
+        rest of the run (the guard's answer to a rate that is breaking the network, §4.7).
+        The ceiling never rises again and never falls below ``lr_min``."""
+        self.lr_max = min(self.lr_max, max(float(ceiling), self.lr_min))
+        if self.ramp_start is not None:
+            if self.ramp_start < step:  # cut now, not at the end of the segment
+                self.ramp_start, self.ramp_from = step, self.lr_at(step)
+            self.ramp_from = min(self.ramp_from, self.lr_max)
+            self.ramp_to = min(self.ramp_to, self.lr_max)
 
     def mark_diverged(self, step: int, reason: str) -> None:
         """Record divergence seen outside the controller (e.g. a non-finite loss) and hold

@@ -19,7 +19,7 @@ docs/algorithm.md §3.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -125,6 +125,9 @@ class TemperatureMonitor:
         compare_with: other granularities to count as well, for comparison (one more
             reduction per site each); their temperatures come from
             ``Measurement.temperatures_at``. Flipped bits are always counted.
+        on_scan_output: called as ``on_scan_output(lr, output)`` with the model's output at
+            every rate of an LR range scan (under ``torch.no_grad()``), e.g. to record the
+            loss along the update (:func:`actcool.lr_scan` does).
 
     Raises:
         ValueError: the model has no ReLU site, or a bad argument (named in the message).
@@ -142,6 +145,7 @@ class TemperatureMonitor:
         granularity: str | Granularity = DEFAULT_GRANULARITY,
         pattern_length: int | None = None,
         compare_with: Iterable[str | Granularity] = (),
+        on_scan_output: Callable[[float, Any], None] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -156,6 +160,7 @@ class TemperatureMonitor:
                 "TemperatureMonitor(model, scan_every=..., optimizer=optimizer)"
             )
         self.optimizer = optimizer
+        self.on_scan_output = on_scan_output
         first = next(iter(model.parameters()), None)
         self._device_type = first.device.type if first is not None else "cpu"
         self.granularity = Granularity.parse(granularity, pattern_length)
@@ -413,7 +418,9 @@ class TemperatureMonitor:
                     torch.add(p0, d * lr, out=p)
             reset_buffers(self.model, buffers)
             ctx.rng.restore()
-            self.model(*args, **kwargs)  # inf/NaN activations count as changed
+            out = self.model(*args, **kwargs)  # inf/NaN activations count as changed
+            if self.on_scan_output is not None:
+                self.on_scan_output(lr, out)
             rows.append(self._probe.take_counts())
         return torch.stack(rows, dim=2)
 

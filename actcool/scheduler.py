@@ -25,8 +25,10 @@ from .calibration import (
 from .controller import TemperatureController
 from .curves import TargetCurve, curve_from_dict
 from .granularity import DEFAULT_GRANULARITY, Granularity
+from .guard import DivergenceGuard, GuardEvent
 from .measurement import Measurement
 from .monitor import TemperatureMonitor
+from .scale import PEAK_FACTOR, peak_rate, rate_scale
 
 __all__ = ["ActCoolLR"]
 
@@ -136,6 +138,18 @@ class ActCoolLR(LRScheduler):
             measurement until the temperature reaches the target. 1 starts at the optimizer's
             rate, as the paper does: the first step of a fresh network is then far hotter than
             any target. The ``ramp`` calibration starts its warm-up at its own ``floor``.
+        find_lr: find the peak rate from the LR range scan at step 0 (docs/algorithm.md §4.8):
+            the network's rate scale λ0 (the rate at which one update flips about 1.5% of
+            the units) times 4.5. The optimizer's rate is then a hint, kept where it lies
+            within 1.5× of that peak and replaced by the peak otherwise; the peak is the
+            ceiling (under ``lr_max`` where that is given). The peak found is
+            :attr:`found_lr`. ``False``: the optimizer's rate is the peak and the ceiling.
+        guard: watch for a rate that is breaking the network (docs/algorithm.md §4.7): the
+            loss rising well above its lowest (from the losses given to :meth:`step`) or the
+            temperature collapsing because units died. When it trips, the rate is cut to
+            half and that becomes the ceiling for the rest of the run; the cuts are in
+            :attr:`guard_events`. ``True`` (the default) uses :class:`~actcool.DivergenceGuard`'s
+            defaults, a ``DivergenceGuard`` its settings, ``False`` turns it off.
     """
 
     def __init__(
@@ -162,6 +176,8 @@ class ActCoolLR(LRScheduler):
         smoothing: float = 0.5,
         calibration: str | Calibration = "auto",
         start_factor: float = START_FACTOR,
+        find_lr: bool = True,
+        guard: bool | DivergenceGuard = True,
     ) -> None:
         # Set our own state before super().__init__, which already calls step() once.
         if isinstance(target, Mapping):
@@ -178,6 +194,26 @@ class ActCoolLR(LRScheduler):
             )
         if not (isinstance(start_factor, (int, float)) and 0 < start_factor <= 1):
             raise ValueError(f"start_factor must lie in (0, 1], got {start_factor!r}")
+        if not isinstance(guard, (bool, DivergenceGuard)):
+            raise TypeError(
+                f"guard must be True, False or a DivergenceGuard, got {type(guard).__name__}"
+            )
+        #: The divergence guard (``None`` when turned off).
+        self.guard: DivergenceGuard | None = (
+            guard if isinstance(guard, DivergenceGuard) else DivergenceGuard() if guard else None
+        )
+        self._guard_events: list[GuardEvent] = []
+        self.find_lr = bool(find_lr)
+        #: The peak rate the finder chose (``None`` before the step-0 scan or without a fit).
+        self.found_lr: float | None = None
+        #: λ0 of the step-0 scan, the network's rate scale (``None`` until known).
+        self.rate_scale: float | None = None
+        self._finder_scans = 0
+        self._lr_max_given = None if lr_max is None else float(lr_max)
+        # The losses given to step() since the last measurement: summed where they are (a
+        # tensor stays on its device) and read once, at the measurement.
+        self._loss_sum: float | torch.Tensor = 0.0
+        self._loss_count = 0
         lr0 = optimizer.param_groups[0]["lr"]
         lr0 = float(lr0.item() if isinstance(lr0, torch.Tensor) else lr0)
         self.calibration = None if target is not None else Calibration.parse(calibration)
@@ -221,7 +257,7 @@ class ActCoolLR(LRScheduler):
         # The law's shape parameter (σ or k) comes from a scan at step 0 unless given.
         self.sigma_fitted = (sigma if response == "gaussian" else k) is not None
         self.last_measurement: Measurement | None = None
-        if not self.sigma_fitted:
+        if not self.sigma_fitted or self.find_lr:
             self.monitor.request_scan(0)
         self._closed = False
         # The base constructor steps once to set the rate of step 0; that step measures
@@ -274,6 +310,16 @@ class ActCoolLR(LRScheduler):
     def diverged(self) -> bool:
         return self.controller.diverged
 
+    @property
+    def guard_events(self) -> tuple[GuardEvent, ...]:
+        """Every cut of the rate by the guard so far, oldest first."""
+        return tuple(self._guard_events)
+
+    @property
+    def lr_ceiling(self) -> float:
+        """The highest rate the controller may choose now (``lr_max``, lowered by the guard)."""
+        return self.controller.lr_max
+
     # -- LRScheduler -----------------------------------------------------------------------
     def get_lr(self) -> list[float]:  # type: ignore[override]
         lr = self.controller.lr_at(self.last_epoch)
@@ -292,8 +338,9 @@ class ActCoolLR(LRScheduler):
                 or a dict of keyword arguments). ``None`` (the default) replays the arguments
                 of the step's last forward pass with gradients enabled: the batch just trained
                 on, or with gradient accumulation its last micro-batch.
-            loss: optionally, the step's loss; a non-finite loss marks the run diverged and
-                holds the learning rate.
+            loss: optionally, the step's loss (a tensor or a number). The guard watches its
+                mean over the steps between measurements, read from the device once per
+                measurement; a non-finite mean marks the run diverged and holds the rate.
 
         Raises:
             RuntimeError: the scheduler is closed, or no forward pass with gradients reached
@@ -318,18 +365,94 @@ class ActCoolLR(LRScheduler):
                 f"scheduler is at step {t} but its monitor at {self.monitor.step_count}; "
                 "call scheduler.step() exactly once per training step"
             )
+        if loss is not None:
+            value = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
+            self._loss_sum = self._loss_sum + value
+            self._loss_count += 1
         measurement = self.monitor.step(inputs)
         if measurement is not None:
             self.last_measurement = measurement
+            loss_mean = self._take_loss()
+            if loss_mean is not None and not math.isfinite(loss_mean):
+                self.controller.mark_diverged(t, f"non-finite loss {loss_mean!r}")
             self._observe(t, measurement)
-        if loss is not None:
-            value = float(loss.detach().item() if isinstance(loss, torch.Tensor) else loss)
-            if not math.isfinite(value):
-                self.controller.mark_diverged(t, f"non-finite loss {value!r}")
+            self._guard(t, measurement, loss_mean)
         super().step()
+
+    def _take_loss(self) -> float | None:
+        """The mean of the losses given since the last measurement (``None`` if none were)."""
+        if not self._loss_count:
+            return None
+        mean = self._peek_loss_sum() / self._loss_count
+        self._loss_sum, self._loss_count = 0.0, 0
+        return mean
+
+    def _peek_loss_sum(self) -> float:
+        total = self._loss_sum
+        return float(total.item() if isinstance(total, torch.Tensor) else total)
+
+    def _guard(self, t: int, m: Measurement, loss_mean: float | None) -> None:
+        c = self.controller
+        if self.guard is None or c.diverged:
+            return
+        event = self.guard.check(t, self._lr_used(), m.mean_temperature, loss_mean)
+        if event is None:
+            return
+        c.lower_ceiling(t, event.lr_after)
+        event = GuardEvent(**{**event.to_dict(), "lr_after": c.lr_max})
+        self._guard_events.append(event)
+        logger.warning(
+            "step %d: %s; cutting the learning rate from %.4g to %.4g for the rest of the run",
+            t,
+            event.detail,
+            event.lr_before,
+            event.lr_after,
+        )
+
+    def _lr_used(self) -> float:
+        lr = self.optimizer.param_groups[0]["lr"]
+        return float(lr.item() if isinstance(lr, torch.Tensor) else lr)
+
+    def _find_peak(self, t: int, m: Measurement) -> None:
+        """Set the peak rate (and the ceiling) from the first scan that has a Weibull fit."""
+        assert m.scan is not None
+        c = self.controller
+        self._finder_scans += 1
+        scale = rate_scale(m.scan)
+        if scale is None:
+            if self._finder_scans < _MAX_SIGMA_SCANS:
+                logger.warning("step %d: no rate scale from the LR range scan; trying again", t)
+                self.monitor.request_scan(t + c.measure_every)
+            else:
+                logger.warning(
+                    "no rate scale after %d LR range scans; the optimizer's rate %.4g stays the "
+                    "peak (pass find_lr=False to say so)",
+                    self._finder_scans,
+                    c.lr_initial,
+                )
+                self.find_lr = False
+            return
+        hint = c.lr_initial
+        peak = peak_rate(hint, scale)
+        if self._lr_max_given is not None:
+            peak = min(peak, self._lr_max_given)
+        self.rate_scale, self.found_lr = scale, peak
+        c.lr_initial = peak
+        c.lr_max = max(peak, c.lr_min)
+        logger.info(
+            "step %d: rate scale λ0 = %.4g; peak rate %.4g (%.1f × λ0; the optimizer's %.4g %s)",
+            t,
+            scale,
+            peak,
+            PEAK_FACTOR,
+            hint,
+            "kept" if peak == hint else "was a hint",
+        )
 
     def _observe(self, t: int, m: Measurement) -> None:
         c = self.controller
+        if self.find_lr and self.found_lr is None and m.scan is not None:
+            self._find_peak(t, m)
         gaussian = c.response == "gaussian"
         name = "sigma" if gaussian else "k"
         needs_shape = not self.sigma_fitted
@@ -358,8 +481,7 @@ class ActCoolLR(LRScheduler):
                 )
         if getattr(c, name) is None:
             setattr(c, name, _FALLBACK_SIGMA)  # provisional until a scan fits one
-        lr_used = self.optimizer.param_groups[0]["lr"]
-        lr_used = float(lr_used.item() if isinstance(lr_used, torch.Tensor) else lr_used)
+        lr_used = self._lr_used()
         if self.target is None:  # a ramp calibration is warming up
             if t < c.warmup_steps:
                 self._ramp_samples.append((lr_used, m.mean_temperature))
@@ -379,7 +501,7 @@ class ActCoolLR(LRScheduler):
         assert self.calibration is not None
         c = self.controller
         lrs, temps = zip(*self._ramp_samples, strict=True) if self._ramp_samples else ((), ())
-        t_start = ramp_start_temperature(lrs, temps, c.lr_initial)
+        t_start = ramp_start_temperature(lrs, temps, c.lr_peak)
         if t_start is None or t_start <= 0:
             t_start = DEFAULT_START_BITS * self.monitor.granularity.pattern_length / 64
             logger.warning(
@@ -438,6 +560,13 @@ class ActCoolLR(LRScheduler):
             "ramp_samples": [list(x) for x in self._ramp_samples],
             "controller": self.controller.state_dict(),
             "monitor": self.monitor.state_dict(),
+            "find_lr": self.find_lr,
+            "found_lr": self.found_lr,
+            "rate_scale": self.rate_scale,
+            "finder_scans": self._finder_scans,
+            "guard": None if self.guard is None else self.guard.state_dict(),
+            "guard_events": [e.to_dict() for e in self._guard_events],
+            "loss_window": [self._peek_loss_sum(), self._loss_count],
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -461,3 +590,14 @@ class ActCoolLR(LRScheduler):
         self._ramp_samples = [(float(a), float(b)) for a, b in state_dict.get("ramp_samples", [])]
         self.controller.load_state_dict(state_dict["controller"])
         self.monitor.load_state_dict(state_dict["monitor"])
+        # states saved before the finder existed ran with the optimizer's rate as the peak
+        self.find_lr = bool(state_dict.get("find_lr", False))
+        self.found_lr = state_dict.get("found_lr")
+        self.rate_scale = state_dict.get("rate_scale")
+        self._finder_scans = int(state_dict.get("finder_scans", 0))
+        guard = state_dict.get("guard")
+        if guard is not None and self.guard is not None:
+            self.guard.load_state_dict(guard)
+        self._guard_events = [GuardEvent.from_dict(e) for e in state_dict.get("guard_events", [])]
+        loss_sum, loss_count = state_dict.get("loss_window", [0.0, 0])
+        self._loss_sum, self._loss_count = float(loss_sum), int(loss_count)

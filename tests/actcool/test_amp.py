@@ -30,7 +30,9 @@ def _run(batches, steps=STEPS, save_at=None, checkpoint=None, scheduler="actcool
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     scaler = torch.amp.GradScaler("cpu")
     if scheduler == "actcool":
-        sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=STEPS, measure_every=3)
+        sched = ActCoolLR(
+            opt, model, PowerCurve(PAPER_T_START), total_steps=STEPS, measure_every=3, find_lr=False
+        )
     else:
         sched = StepLR(opt, 5)
     optimizer_steps = []

@@ -88,7 +88,9 @@ def _ramp_run(batches, steps, save_at=None, checkpoint=None, calibration="ramp:0
     torch.manual_seed(3)
     model = BNDropNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.08, momentum=0.9)
-    sched = ActCoolLR(opt, model, total_steps=40, measure_every=2, k=1.0, calibration=calibration)
+    sched = ActCoolLR(
+        opt, model, total_steps=40, measure_every=2, k=1.0, calibration=calibration, find_lr=False
+    )
     start = 0
     if checkpoint is not None:
         state = torch.load(io.BytesIO(checkpoint), weights_only=False)

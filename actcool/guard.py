@@ -1,0 +1,177 @@
+"""The divergence guard: notice a rate that is breaking the network before the loss is non-finite.
+
+A learning rate that is too high rarely shows itself as a NaN first. Either the loss climbs
+back towards its starting value while the rate is held (the network is unlearning), or the
+ReLU units die: a dead unit never changes sign again, so the measured temperature collapses
+to 0 at a rate that used to heat the network (docs/algorithm.md §4.7). :class:`DivergenceGuard`
+reads both signals at each measurement and answers with a :class:`GuardEvent` when one of them
+trips; the controller then cuts the rate and lowers its ceiling for the rest of the run.
+
+Everything here is arithmetic over plain numbers (the loss is the mean over the steps since the
+previous measurement, which the scheduler accumulates on the device); the state is in
+:meth:`DivergenceGuard.state_dict`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["GUARD_REASONS", "DivergenceGuard", "GuardEvent"]
+
+#: What can trip the guard.
+GUARD_REASONS = ("loss_rise", "temperature_collapse")
+
+
+@dataclass(frozen=True)
+class GuardEvent:
+    """One cut of the learning rate by the guard.
+
+    Attributes:
+        step: the measurement step at which the guard tripped.
+        reason: ``"loss_rise"`` or ``"temperature_collapse"``.
+        detail: what was seen, in words (for logs and the dashboard's hover).
+        lr_before: the rate the step trained at.
+        lr_after: the new ceiling: no later step trains faster.
+    """
+
+    step: int
+    reason: str
+    detail: str
+    lr_before: float
+    lr_after: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GuardEvent:
+        return cls(
+            step=int(data["step"]),
+            reason=str(data["reason"]),
+            detail=str(data["detail"]),
+            lr_before=float(data["lr_before"]),
+            lr_after=float(data["lr_after"]),
+        )
+
+
+@dataclass
+class DivergenceGuard:
+    """Trip on a rising loss or a collapsing temperature; answer with the cut.
+
+    Loss: each measurement brings ``L``, the mean loss of the steps since the previous one. The
+    baseline ``L_min`` is the lowest mean of two consecutive windows so far (a single window
+    that happened to be easy does not set it). The guard trips when ``L > loss_ratio · L_min``
+    and the rise ``L − L_min`` is at least ``min_rise`` of the first window's loss (so that a
+    loss that has gone to nearly 0 does not trip on noise). A window, not an average over
+    windows, is compared: a rate past the edge turns a slow rise into an explosion within one or
+    two windows (convnet4 / Fashion-MNIST warming up to 1.0: window means 0.89, 0.92, 0.95,
+    1.09, 1.41, then 13.3), and an average would see it a window late.
+
+    Temperature: the guard keeps ``T̄/λ`` of the last ``history`` measurements; it trips when
+    ``T̄_t/λ_t`` falls below ``collapse`` × their median. ``T̄/λ`` drifts slowly during
+    training (it falls 2–10× over the first quarter under BatchNorm); a tenfold fall within a
+    few measurements at an unchanged rate means the units stopped changing sign: they died.
+
+    After a trip the baselines restart from the present (``L_min = L``, an empty history), so
+    a network that needs a few measurements to recover is not cut again for the same damage.
+
+    Attributes:
+        loss_ratio: how far above its baseline a window's loss may rise.
+        min_rise: the smallest rise that counts, as a share of the first window's loss.
+        collapse: the share of the recent ``T̄/λ`` below which the temperature has collapsed.
+        history: how many measurements the ``T̄/λ`` median spans (and how many must be seen
+            before it can trip).
+        cut: the new ceiling is ``cut ×`` the rate that tripped.
+    """
+
+    loss_ratio: float = 1.25
+    min_rise: float = 0.05
+    collapse: float = 0.1
+    history: int = 5
+    cut: float = 0.5
+    loss_first: float | None = None
+    loss_last: float | None = None
+    loss_lowest: float | None = None
+    ratios: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.loss_ratio) and self.loss_ratio > 1):
+            raise ValueError(f"loss_ratio must be a finite number > 1, got {self.loss_ratio!r}")
+        if not (math.isfinite(self.min_rise) and self.min_rise >= 0):
+            raise ValueError(f"min_rise must be a finite number >= 0, got {self.min_rise!r}")
+        if not 0 < self.collapse < 1:
+            raise ValueError(f"collapse must lie in (0, 1), got {self.collapse!r}")
+        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 1:
+            raise ValueError(f"history must be a positive integer, got {self.history!r}")
+        if not 0 < self.cut < 1:
+            raise ValueError(f"cut must lie in (0, 1), got {self.cut!r}")
+
+    def check(
+        self, step: int, lr: float, temperature: float, loss: float | None = None
+    ) -> GuardEvent | None:
+        """Take the measurement of ``step`` (trained at ``lr``; ``loss`` the mean loss since
+        the previous measurement, or ``None`` when the loop does not pass losses) and return
+        the event when the guard trips. Non-finite values are the controller's business
+        (the run has diverged): they are ignored here."""
+        event = None
+        if loss is not None and math.isfinite(loss):
+            event = self._check_loss(step, lr, loss)
+        if math.isfinite(temperature) and math.isfinite(lr) and lr > 0:
+            event = self._check_temperature(step, lr, temperature) if event is None else event
+        if event is not None:
+            self.loss_lowest = self.loss_last
+            self.ratios = []
+        return event
+
+    def _check_loss(self, step: int, lr: float, loss: float) -> GuardEvent | None:
+        if self.loss_first is None:
+            self.loss_first = loss
+        lowest, previous = self.loss_lowest, self.loss_last
+        self.loss_last = loss
+        if lowest is not None:
+            rise = loss - lowest
+            if loss > self.loss_ratio * lowest and rise >= self.min_rise * abs(self.loss_first):
+                return self._event(
+                    step,
+                    lr,
+                    "loss_rise",
+                    f"loss {loss:.4g} is {loss / lowest:.2f}x its lowest ({lowest:.4g})",
+                )
+        if previous is not None:
+            pair = 0.5 * (previous + loss)
+            self.loss_lowest = pair if lowest is None else min(lowest, pair)
+        return None
+
+    def _check_temperature(self, step: int, lr: float, temperature: float) -> GuardEvent | None:
+        ratio = temperature / lr
+        recent = self.ratios[-self.history :]
+        self.ratios = [*recent, ratio][-self.history :]
+        if len(recent) < self.history:
+            return None
+        reference = statistics.median(recent)
+        if reference > 0 and ratio < self.collapse * reference:
+            return self._event(
+                step,
+                lr,
+                "temperature_collapse",
+                f"temperature per unit rate {ratio:.4g} fell below {self.collapse:g}x its "
+                f"recent median ({reference:.4g}): units stopped changing sign",
+            )
+        return None
+
+    def _event(self, step: int, lr: float, reason: str, detail: str) -> GuardEvent:
+        return GuardEvent(
+            step=int(step), reason=reason, detail=detail, lr_before=lr, lr_after=self.cut * lr
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            if key not in self.__dataclass_fields__:
+                raise KeyError(f"unknown guard state key {key!r}")
+            setattr(self, key, list(value) if key == "ratios" else value)

@@ -1,0 +1,288 @@
+"""The divergence guard (docs/algorithm.md §4.7): closed-form trips, the cut and the lowered
+ceiling in the controller, and the guard inside ActCoolLR (loss spike, dying units, resume)."""
+
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from actcool import ActCoolLR, ConstantCurve, DivergenceGuard, GuardEvent, TemperatureController
+
+
+def test_a_loss_rise_trips_against_the_lowest_pair_of_windows():
+    guard = DivergenceGuard()  # ratio 1.25, min_rise 5% of the first window
+    # pairs: (2+1)/2 = 1.5, (1+.8)/2 = .9, (.8+.8)/2 = .8: the baseline is 0.8
+    for step, loss in enumerate([2.0, 1.0, 0.8, 0.8, 0.99]):
+        assert guard.check(step * 10, 0.1, 1.0, loss) is None  # 0.99 < 1.25 × 0.8
+    event = guard.check(50, 0.4, 1.0, 1.01)
+    assert event == GuardEvent(
+        step=50,
+        reason="loss_rise",
+        detail="loss 1.01 is 1.26x its lowest (0.8)",
+        lr_before=0.4,
+        lr_after=0.2,
+    )
+    # the baseline restarts from the present: the same level does not trip again
+    assert guard.loss_lowest == 1.01
+    assert guard.check(60, 0.2, 1.0, 1.2) is None
+    assert guard.check(70, 0.2, 1.0, 1.3) is not None  # 1.3 > 1.25 × 1.01
+
+
+def test_a_single_easy_window_does_not_set_the_baseline():
+    guard = DivergenceGuard()
+    # against the single window 0.5, 0.9 would be a 1.8x rise; against the pair mean 0.75, 1.2x
+    for loss in [1.0, 0.5, 0.9]:
+        assert guard.check(0, 0.1, 1.0, loss) is None
+    assert guard.loss_lowest == pytest.approx(0.7)  # pairs 0.75, 0.7
+
+
+def test_a_rise_too_small_against_the_first_loss_does_not_trip():
+    guard = DivergenceGuard()
+    for loss in [2.0, 0.02, 0.02]:
+        guard.check(0, 0.1, 1.0, loss)
+    # 0.05 is 2.5× the baseline 0.02, but the rise 0.03 is under 5% of the first loss (0.1)
+    assert guard.check(30, 0.1, 1.0, 0.05) is None
+    assert guard.check(40, 0.1, 1.0, 0.2) is not None
+
+
+def test_collapsing_temperature_per_unit_rate_trips_after_its_history():
+    guard = DivergenceGuard(history=3)
+    ratios = [(0.1, 2.0), (0.2, 3.8), (0.2, 4.2)]  # T̄/λ = 20, 19, 21
+    for step, (lr, temp) in enumerate(ratios):
+        assert guard.check(step, lr, temp) is None
+    assert guard.check(3, 0.2, 0.5) is None  # 2.5 ≥ 0.1 × 20
+    event = guard.check(4, 0.2, 0.1)  # 0.5 < 0.1 × median(19, 21, 2.5) = 1.9
+    assert event is not None and event.reason == "temperature_collapse"
+    assert (event.lr_before, event.lr_after) == (0.2, 0.1)
+    assert guard.ratios == []  # the history restarts
+
+
+def test_a_rate_that_falls_with_the_temperature_is_not_a_collapse():
+    guard = DivergenceGuard(history=2)
+    for step, lr in enumerate([0.1, 0.05, 0.01, 0.001]):
+        assert guard.check(step, lr, 20 * lr) is None  # T̄ ∝ λ: a cool-down, not dead units
+
+
+def test_missing_and_non_finite_values_are_ignored():
+    guard = DivergenceGuard(history=1)
+    assert guard.check(0, 0.1, 1.0, None) is None
+    assert guard.check(1, 0.1, float("nan"), float("inf")) is None
+    assert guard.loss_first is None and guard.ratios == [10.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"loss_ratio": 1.0},
+        {"min_rise": -0.1},
+        {"collapse": 0.0},
+        {"collapse": 1.0},
+        {"history": 0},
+        {"cut": 1.0},
+    ],
+)
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        DivergenceGuard(**kwargs)
+
+
+def test_guard_state_round_trips():
+    guard = DivergenceGuard(history=2)
+    for step, loss in enumerate([2.0, 1.0, 0.9]):
+        guard.check(step, 0.1, 1.0 + step, loss)
+    other = DivergenceGuard(history=2)
+    other.load_state_dict(guard.state_dict())
+    assert other == guard
+    with pytest.raises(KeyError, match="nope"):
+        other.load_state_dict({"nope": 1})
+
+
+# -- the controller's side: the cut and the ceiling ------------------------------------------
+
+
+def _controller(**kw):
+    return TemperatureController(
+        lr_initial=0.4, total_steps=100, measure_every=4, k=1.0, smoothing=0.0, **kw
+    )
+
+
+def test_lower_ceiling_cuts_at_once_and_caps_every_later_rate():
+    c = _controller(max_rise=None)
+    curve = ConstantCurve(2.0)
+    c.observe(0, 0.4, 1.0, 1000, curve)  # λ* = 0.4 · 2/1 = 0.8, clamped to lr_max 10
+    assert c.lr_at(4) == 0.8
+    c.observe(4, 0.8, 1.0, 1000, curve)  # λ* = 1.6
+    c.lower_ceiling(4, 0.3)
+    assert c.lr_max == 0.3
+    assert [c.lr_at(t) for t in (5, 6, 8, 50)] == [0.3, 0.3, 0.3, 0.3]
+    c.observe(8, 0.3, 4.0, 1000, curve)  # λ* = 0.3 · 2/4 = 0.15: falls are not capped
+    assert [c.lr_at(t) for t in (9, 10, 12)] == pytest.approx([0.2625, 0.225, 0.15])
+    c.lower_ceiling(9, 100.0)  # never raised again
+    assert c.lr_max == 0.3
+
+
+def test_lower_ceiling_between_measurements_restarts_the_segment_where_the_rate_is():
+    c = _controller(max_rise=None)
+    c.observe(0, 0.4, 1.0, 1000, ConstantCurve(1.0))  # λ* = 0.4
+    c.observe(4, 0.4, 2.0, 1000, ConstantCurve(1.0))  # λ* = 0.2: 0.35, 0.3, 0.25, 0.2
+    c.lower_ceiling(5, 0.1)
+    assert [c.lr_at(t) for t in (5, 6, 9)] == [0.1, 0.1, 0.1]
+
+
+def test_lower_ceiling_caps_the_warm_up_and_never_goes_under_lr_min():
+    c = _controller(warmup_steps=10, warmup_floor=0.1)
+    assert c.lr_at(10) == 0.4
+    c.lower_ceiling(3, 0.2)
+    assert c.lr_peak == 0.2
+    assert c.lr_at(2) == pytest.approx(0.2 * (0.1 + 0.9 * 2 / 10))
+    assert c.lr_at(10) == 0.2
+    c.lower_ceiling(4, 0.0)
+    assert c.lr_max == c.lr_min
+
+
+# -- inside ActCoolLR ------------------------------------------------------------------------
+
+
+class Gate(nn.Module):
+    """x → ReLU(W x + b): ``kill()`` sets b so low that no unit is ever positive again."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 32)
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(32, 3)
+
+    def forward(self, x):
+        return self.head(self.relu(self.fc(x)))
+
+    def kill(self):
+        with torch.no_grad():
+            self.fc.bias.fill_(-1e6)
+
+
+def _batches(n=6):
+    g = torch.Generator().manual_seed(3)
+    return [
+        (torch.randn(32, 8, generator=g), torch.randint(0, 3, (32,), generator=g)) for _ in range(n)
+    ]
+
+
+def _scheduler(model, lr=0.1, **kw):
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    sched = ActCoolLR(opt, model, ConstantCurve(1.0), total_steps=200, measure_every=2, k=1.0, **kw)
+    return opt, sched
+
+
+def _train(model, opt, sched, x, y, loss=None):
+    out = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    out.backward()
+    opt.step()
+    sched.step(loss=out.detach() if loss is None else loss)
+
+
+def test_a_synthetic_loss_spike_cuts_the_rate_for_the_rest_of_the_run():
+    torch.manual_seed(0)
+    model = Gate()
+    opt, sched = _scheduler(model)
+    batches = _batches()
+    # the measurement at step t (t even) reads the mean of the losses of steps t-1 and t: 1.0
+    # up to step 8, then (1.0 + 5.0)/2 = 3.0 at step 10, over 1.25 × the baseline 1.0
+    for t in range(10):
+        x, y = batches[t % len(batches)]
+        _train(model, opt, sched, x, y, torch.tensor(1.0))
+    assert sched.guard_events == ()
+    x, y = batches[0]
+    _train(model, opt, sched, x, y, torch.tensor(5.0))
+    (event,) = sched.guard_events
+    assert event.step == 10 and event.reason == "loss_rise"
+    assert event.lr_after == pytest.approx(0.5 * event.lr_before)
+    assert sched.lr_ceiling == event.lr_after
+    assert opt.param_groups[0]["lr"] <= event.lr_after
+    for t in range(11, 40):
+        x, y = batches[t % len(batches)]
+        _train(model, opt, sched, x, y, torch.tensor(0.8))
+        assert opt.param_groups[0]["lr"] <= event.lr_after + 1e-15
+    sched.close()
+
+
+def test_a_network_whose_units_die_is_cut_by_the_temperature():
+    torch.manual_seed(0)
+    model = Gate()
+    opt, sched = _scheduler(model, guard=DivergenceGuard(history=3))
+    batches = _batches()
+    for t in range(12):
+        x, y = batches[t % len(batches)]
+        _train(model, opt, sched, x, y)
+    assert sched.guard_events == ()
+    model.kill()  # every unit negative from now on: nothing flips, T̄ = 0
+    for t in range(12, 16):
+        x, y = batches[t % len(batches)]
+        _train(model, opt, sched, x, y)
+    (event,) = sched.guard_events
+    assert event.reason == "temperature_collapse" and event.step == 12
+    assert sched.last_measurement.mean_temperature == 0.0
+    assert sched.lr_ceiling == pytest.approx(0.5 * event.lr_before)
+    sched.close()
+
+
+def test_the_guard_can_be_turned_off_and_refuses_other_values():
+    torch.manual_seed(0)
+    model = Gate()
+    opt, sched = _scheduler(model, guard=False)
+    assert sched.guard is None
+    batches = _batches()
+    for t, loss in enumerate([2.0, 2.0, 1.0, 1.0, 0.8, 0.8, 50.0, 50.0, 50.0]):
+        x, y = batches[t % len(batches)]
+        _train(model, opt, sched, x, y, loss)
+    assert sched.guard_events == ()
+    sched.close()
+    with pytest.raises(TypeError, match="guard must be"):
+        _scheduler(Gate(), guard="on")
+
+
+def _guarded_run(steps, save_at=None, checkpoint=None):
+    torch.manual_seed(5)
+    model = Gate()
+    opt, sched = _scheduler(model)
+    batches = _batches()
+    start = 0
+    if checkpoint is not None:
+        state = torch.load(io.BytesIO(checkpoint), weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start = state["step"]
+    lrs, saved = [], None
+    for t in range(start, steps):
+        x, y = batches[t % len(batches)]
+        loss = 0.5 if t < 13 else 3.0  # the spike: the measurement at step 14 trips
+        _train(model, opt, sched, x, y, torch.tensor(loss))
+        lrs.append(opt.param_groups[0]["lr"])
+        if t + 1 == save_at:
+            buf = io.BytesIO()
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "step": t + 1,
+                },
+                buf,
+            )
+            saved = buf.getvalue()
+    events = sched.guard_events
+    sched.close()
+    return lrs, events, saved
+
+
+@pytest.mark.parametrize("save_at", [5, 14, 15, 20])
+def test_resume_through_a_guard_event_continues_the_identical_sequence(save_at):
+    full, events, _ = _guarded_run(30)
+    assert [e.step for e in events] == [14]
+    head, _, ckpt = _guarded_run(save_at, save_at=save_at)
+    assert head == full[:save_at]
+    tail, resumed_events, _ = _guarded_run(30, checkpoint=ckpt)
+    assert tail == full[save_at:]  # exactly
+    assert resumed_events == events
