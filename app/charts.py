@@ -14,6 +14,7 @@ colour bar names the granularity it was measured at when the caller passes it.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 
@@ -24,7 +25,7 @@ from plotly.subplots import make_subplots
 
 from actcool.pattern_model import change_probability
 from actcool.weibull_model import weibull_probability
-from app.colors import OTHER_COLOR, SCHEDULE_COLORS, TARGET_COLOR
+from app.colors import GUARD_COLOR, OTHER_COLOR, SCHEDULE_COLORS, TARGET_COLOR
 from app.summary import FIT_MODELS, MODEL_LABELS, model_fit, normalize_fits
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "design_figure",
     "error_figure",
     "fit_figure",
+    "guard_hover",
     "implied_lr_figure",
     "lr_figure",
     "overlay_figure",
@@ -69,6 +71,14 @@ TEMPERATURE_SCALE: list[list] = [
     )
 ]
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+# Why ActCoolLR's divergence guard cut the rate (GuardEvent.reason), in words.
+GUARD_REASONS = {"loss_rise": "the loss rose", "temperature_collapse": "the temperature collapsed"}
+GUARD_MARKER = {
+    "symbol": "triangle-down",
+    "size": 11,
+    "color": GUARD_COLOR,
+    "line": {"color": "white", "width": 1},  # apart from the rate line it sits on
+}
 HEIGHT = 320
 MARKERS_UP_TO = 200  # points of a series drawn with markers; longer ones are plain lines
 # How much of a long run a chart draws; app.data downsamples its queries to these.
@@ -329,8 +339,35 @@ def implied_lr_figure(
 
 
 # ---------------------------------------------------------------------- Runs page
-def lr_figure(steps: pd.DataFrame, schedule: str | None = None) -> go.Figure:
-    """Learning rate against training step, log axis."""
+def guard_hover(event: Mapping) -> str:
+    """The hover text of one cut of the rate by the divergence guard (a row of
+    :meth:`Store.guard_events`): when, why, what it saw, and the new rate."""
+    reason = GUARD_REASONS.get(event["reason"], event["reason"])
+    return (
+        f"step {int(event['step'])}: divergence guard, {reason}<br>"
+        f"{html.escape(str(event['detail']), quote=False)}<br>"
+        f"rate cut to {event['lr_after']:.3g} (from {event['lr_before']:.3g}), "
+        "the ceiling from here on"
+    )
+
+
+def _guard_rows(events: pd.DataFrame | None) -> pd.DataFrame:
+    """The events that can be drawn on a log rate axis (both rates finite and positive)."""
+    if events is None or len(events) == 0:
+        return pd.DataFrame()
+    rates = events[["lr_before", "lr_after"]].to_numpy(np.float64)
+    return events[np.all(np.isfinite(rates) & (rates > 0), axis=1)]
+
+
+def lr_figure(
+    steps: pd.DataFrame, schedule: str | None = None, guard_events: pd.DataFrame | None = None
+) -> go.Figure:
+    """Learning rate against training step, log axis.
+
+    ``guard_events`` (:meth:`Store.guard_events`) marks each cut of ActCoolLR's divergence
+    guard with a triangle at the rate it cut (hover: why, and the new rate), and draws the
+    lowered ceiling as a dashed step line from each cut to the last step.
+    """
     data = _finite(steps, "lr")
     data = data[data["lr"] > 0]
     if data.empty:
@@ -345,8 +382,38 @@ def lr_figure(steps: pd.DataFrame, schedule: str | None = None) -> go.Figure:
             hovertemplate="step %{x}: λ = %{y:.3g}<extra></extra>",
         )
     )
-    _layout(fig, "Learning rate", "step", "learning rate", legend=False)
-    _log_y(fig, data["lr"])
+    events = _guard_rows(guard_events)
+    shown = [data["lr"].to_numpy(np.float64)]
+    if len(events):
+        events = events.sort_values("step", kind="stable")
+        cut_at = events["step"].to_numpy(np.float64)
+        ceiling = events["lr_after"].to_numpy(np.float64)
+        end = max(float(data["step"].max()), cut_at[-1])
+        fig.add_trace(
+            go.Scatter(
+                x=np.append(cut_at, end),
+                y=np.append(ceiling, ceiling[-1]),
+                mode="lines",
+                name="ceiling after a cut",
+                line={"color": GUARD_COLOR, "width": 1.5, "dash": "dash", "shape": "hv"},
+                text=[f"from step {s:.0f}" for s in cut_at] + [f"at step {end:.0f}"],
+                hovertemplate="ceiling %{y:.3g} %{text}<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=cut_at,
+                y=events["lr_before"],
+                mode="markers",
+                name="cut by the divergence guard",
+                marker=GUARD_MARKER,
+                text=[guard_hover(event) for event in events.to_dict("records")],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+        shown += [ceiling, events["lr_before"].to_numpy(np.float64)]
+    _layout(fig, "Learning rate", "step", "learning rate", legend=bool(len(events)))
+    _log_y(fig, np.concatenate(shown))
     return fig
 
 
@@ -840,12 +907,13 @@ def run_figures(
     schedule: str | None = None,
     total_steps: int | None = None,
     granularity: str | None = None,
+    guard_events: pd.DataFrame | None = None,
 ) -> dict[str, go.Figure]:
     """Every figure of the Runs page for one run, from (downsampled) query results;
-    ``granularity`` labels every temperature."""
+    ``granularity`` labels every temperature, ``guard_events`` are marked on the rate."""
     names, matrix_steps, matrix = site_matrix
     return {
-        "lr": lr_figure(steps, schedule),
+        "lr": lr_figure(steps, schedule, guard_events),
         "temperature": temperature_figure(steps, schedule, granularity),
         "sites": site_heatmap(names, matrix_steps, matrix, granularity),
         "error": error_figure(evaluations, schedule),
@@ -862,12 +930,15 @@ def overlay_figure(
     labels: Mapping[str, str],
     schedules: Mapping[str, str | None],
     granularity: str | None = None,
+    guard_events: pd.DataFrame | None = None,
 ) -> go.Figure:
     """One metric of several runs on a common x axis (:meth:`Store.aligned` output).
 
     Runs of the same schedule share its colour and differ in dash; learning rates use a
     log axis; ``by="fraction"`` shows the x axis as a percentage of training. A temperature
-    metric names ``granularity`` (shared by all its runs) in its title and axis.
+    metric names ``granularity`` (shared by all its runs) in its title and axis. On learning
+    rates, ``guard_events`` (:meth:`Store.aligned_guard_events` with the same ``by``) marks
+    each cut of a run's divergence guard at (x, the rate it cut), the run named in the hover.
     """
     label = METRIC_LABELS.get(metric, metric)
     if metric.endswith("temperature") and granularity:
@@ -896,12 +967,31 @@ def overlay_figure(
                 hovertemplate=f"{labels.get(run_id, run_id)}<br>%{{x}}: %{{y:.4g}}<extra></extra>",
             )
         )
+    events = _guard_rows(guard_events) if metric == "lr" else pd.DataFrame()
+    if len(events):
+        events = events[events["run_id"].isin(set(data["run_id"]))]
+    if len(events):
+        traces.append(
+            go.Scatter(
+                x=events["x"],
+                y=events["lr_before"],
+                mode="markers",
+                name="cut by the divergence guard",
+                marker=GUARD_MARKER,
+                text=[
+                    f"{labels.get(event['run_id'], event['run_id'])}<br>{guard_hover(event)}"
+                    for event in events.to_dict("records")
+                ],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
     fig = go.Figure(traces)
     _layout(fig, title, "fraction of training" if by == "fraction" else "step", label)
     if by == "fraction":
         fig.update_xaxes(tickformat=".0%")
     if metric == "lr":
-        _log_y(fig, data["value"])
+        cut = events["lr_before"] if len(events) else []
+        _log_y(fig, np.concatenate([data["value"].to_numpy(np.float64), cut]))
     elif metric.endswith("error") or metric.endswith("temperature"):
         fig.update_yaxes(rangemode="tozero")
     return fig

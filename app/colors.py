@@ -6,7 +6,7 @@ schedule has one colour in every figure ActCool draws (colour-blind-safe Okabe-I
 
 from __future__ import annotations
 
-__all__ = ["OTHER_COLOR", "SCHEDULE_COLORS", "TARGET_COLOR"]
+__all__ = ["GUARD_COLOR", "OTHER_COLOR", "SCHEDULE_COLORS", "TARGET_COLOR"]
 
 SCHEDULE_COLORS: dict[str, str] = {
     "actcool": "#D55E00",  # vermillion: the temperature-controlled schedule
@@ -18,3 +18,4 @@ SCHEDULE_COLORS: dict[str, str] = {
 }
 OTHER_COLOR = "#333333"  # a schedule not in the table
 TARGET_COLOR = "#222222"  # target curves and goal lines
+GUARD_COLOR = "#1A1A1A"  # the divergence guard's cuts of the rate and the ceiling after them

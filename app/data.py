@@ -30,6 +30,7 @@ __all__ = [
     "DISPLAY_POINTS",
     "DISPLAY_STEPS",
     "aligned",
+    "aligned_guard_events",
     "check_store",
     "clear",
     "comparison_csv",
@@ -38,6 +39,7 @@ __all__ = [
     "fits",
     "get_run",
     "guard",
+    "guard_events",
     "home",
     "runs",
     "scans",
@@ -235,6 +237,16 @@ def _evaluations(at: str, run_id: str) -> pd.DataFrame:
     return _store(at).evaluations(run_id)
 
 
+def guard_events(run_id: str) -> pd.DataFrame:
+    """:meth:`Store.guard_events`: the divergence guard's cuts of the rate, in step order."""
+    return _guard_events(home(), run_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _guard_events(at: str, run_id: str) -> pd.DataFrame:
+    return _store(at).guard_events(run_id)
+
+
 # ---------------------------------------------------------------------- several runs
 def aligned(
     run_ids: tuple[str, ...], metric: str, by: str, max_points: int | None = DISPLAY_POINTS
@@ -248,6 +260,17 @@ def _aligned(
     at: str, run_ids: tuple[str, ...], metric: str, by: str, max_points: int | None
 ) -> pd.DataFrame:
     return _store(at).aligned(list(run_ids), metric=metric, by=by, max_points=max_points)
+
+
+def aligned_guard_events(run_ids: tuple[str, ...], by: str) -> pd.DataFrame:
+    """:meth:`Store.aligned_guard_events`: the guard's cuts of several runs on the x axis
+    of :func:`aligned` (run_id, x, step, reason, detail, lr_before, lr_after)."""
+    return _aligned_guard_events(home(), tuple(run_ids), by)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _aligned_guard_events(at: str, run_ids: tuple[str, ...], by: str) -> pd.DataFrame:
+    return _store(at).aligned_guard_events(list(run_ids), by=by)
 
 
 def comparison_csv(

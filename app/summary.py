@@ -241,6 +241,16 @@ def actcool_details(run: Mapping[str, Any]) -> list[str]:
             details.append(f"calibrated default target, calibration {calibration}, {start}")
     else:
         details.append(f"target {_target_name(target)}")
+    found = summary.get("found_lr")
+    if isinstance(found, (int, float)) and math.isfinite(found):
+        typed = config.get("lr")
+        if not isinstance(typed, (int, float)):
+            hint = ""
+        elif typed == found:
+            hint = f", the typed {typed:g} kept"
+        else:
+            hint = f" (typed {typed:g})"
+        details.append(f"peak rate {found:.3g} found from the step-0 scan{hint}")
     response = summary.get("response") or config.get("response") or "gaussian"
     if response == "weibull":
         k = summary.get("k", config.get("k"))

@@ -28,6 +28,8 @@ SITE_COUNTS = (
 )
 #: What :func:`read_site_matrix` can lay out as a matrix.
 SITE_VALUES = ("temperature", *SITE_COUNTS)
+#: The columns of :func:`read_guard_events`.
+GUARD_EVENT_COLUMNS = ("step", "reason", "detail", "lr_before", "lr_after")
 SCAN_COUNTS = (
     "changed",
     "total",
@@ -88,6 +90,16 @@ def read_fits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     # DuckDB gives an all-NULL VARCHAR column as objects: use the dtype of the other strings.
     fits["reason"] = fits["reason"].astype(fits["site"].dtype)
     return fits
+
+
+def read_guard_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Rows of ``guard_events``, one per cut of the learning rate by ActCoolLR's divergence
+    guard, in step order: step, reason ('loss_rise' or 'temperature_collapse'), detail (what
+    the guard saw), lr_before (the rate that step trained at), lr_after (the ceiling from
+    then on). No rows (with these columns) when the guard never tripped."""
+    return con.execute(
+        f"SELECT {', '.join(GUARD_EVENT_COLUMNS)} FROM guard_events ORDER BY step, rowid"
+    ).df()
 
 
 def read_site_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -4,7 +4,8 @@ Layout of a store home::
 
     <home>/catalog.duckdb        runs, curves, requests (stop requests), schema_version
     <home>/runs/<run_id>.duckdb  steps, site_temperatures, lr_scans, fits, evaluations,
-                                 site_steps (derived index of measured steps), schema_version
+                                 guard_events, site_steps (derived index of measured
+                                 steps), schema_version
 
 Each file records the migrations applied to it in ``schema_version``. A migration is a
 function of a connection, appended to :data:`CATALOG_MIGRATIONS` or
@@ -128,7 +129,15 @@ def _run_v3(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE fits SET model = 'gaussian'")
 
 
-RUN_MIGRATIONS: list[Migration] = [_run_v1, _run_v2, _run_v3]
+def _run_v4(con: duckdb.DuckDBPyConnection) -> None:
+    # ActCoolLR's divergence guard: one row per cut of the learning rate. Runs recorded before
+    # had no guard, so the table starts empty.
+    for table, columns in _RUN_V4_TABLES.items():
+        body = ", ".join(f"{name} {sql}" for name, sql, _ in columns)
+        con.execute(f"CREATE TABLE {table} ({body})")
+
+
+RUN_MIGRATIONS: list[Migration] = [_run_v1, _run_v2, _run_v3, _run_v4]
 
 
 # The run-file tables as _run_v1 creates them: (name, DuckDB type, Arrow type). Frozen;
@@ -213,10 +222,24 @@ _RUN_V3_ADDED: dict[str, list[tuple[str, str, pa.DataType]]] = {
     ],
 }
 
+# Tables created by _run_v4 (frozen, like _RUN_V1_COLUMNS).
+_RUN_V4_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = {
+    # At most one row per step: the writer leaves out a row for a step already stored.
+    "guard_events": [
+        ("run_id", "VARCHAR NOT NULL", pa.string()),
+        ("step", "BIGINT NOT NULL", pa.int64()),  # the measurement step that tripped the guard
+        ("reason", "VARCHAR NOT NULL", pa.string()),  # 'loss_rise' | 'temperature_collapse'
+        ("detail", "VARCHAR NOT NULL", pa.string()),  # what the guard saw, in words
+        ("lr_before", "DOUBLE NOT NULL", pa.float64()),  # the rate that step trained at
+        ("lr_after", "DOUBLE NOT NULL", pa.float64()),  # the ceiling for the rest of the run
+    ],
+}
+
 # The current columns of every run-file table, in file order. The writer builds its Arrow
 # batches from these, the reader selects them.
 RUN_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = {
-    table: columns + _RUN_V3_ADDED.get(table, []) for table, columns in _RUN_V1_COLUMNS.items()
+    **{table: columns + _RUN_V3_ADDED.get(table, []) for table, columns in _RUN_V1_COLUMNS.items()},
+    **_RUN_V4_TABLES,
 }
 
 

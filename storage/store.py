@@ -30,6 +30,7 @@ from .reader import (
     minmax_indices,
     read_evaluations,
     read_fits,
+    read_guard_events,
     read_metric,
     read_scans,
     read_site_counts,
@@ -202,6 +203,13 @@ class Store(Catalog):
         test_error (NaN where not measured), wall_time."""
         return self._read(run_id, read_evaluations)
 
+    def guard_events(self, run_id: str) -> pd.DataFrame:
+        """Cuts of the learning rate by ActCoolLR's divergence guard, in step order: step,
+        reason ('loss_rise' | 'temperature_collapse'), detail, lr_before (the rate that step
+        trained at), lr_after (the ceiling for the rest of the run). Empty, with these
+        columns, for a run whose guard never tripped (and for schedules without one)."""
+        return self._read(run_id, read_guard_events)
+
     def aligned(
         self,
         run_ids: Iterable[str],
@@ -218,20 +226,10 @@ class Store(Catalog):
         ``total_steps`` from the run's summary, else from its config, else its last step.
         ``max_points`` downsamples each run as :meth:`steps` does.
         """
-        if isinstance(run_ids, str):
-            raise TypeError(
-                f"run_ids must be a list of ids, got the str {run_ids!r}; write [{run_ids!r}]"
-            )
-        run_ids = [check_run_id(run_id) for run_id in run_ids]
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
-        if by not in ALIGN_BY:
-            raise ValueError(f"unknown alignment {by!r}; choose one of: {', '.join(ALIGN_BY)}")
         max_points = check_limit(max_points, "max_points")
-        runs = self.list_runs().set_index("id")
-        unknown = [run_id for run_id in run_ids if run_id not in runs.index]
-        if unknown:
-            raise KeyError(f"unknown run ids {unknown}; see list_runs()")
+        run_ids, runs = self._aligning(run_ids, by)
         frames = []
         for run_id in run_ids:
 
@@ -259,6 +257,38 @@ class Store(Catalog):
             )
         return pd.concat(frames, ignore_index=True)
 
+    def aligned_guard_events(self, run_ids: Iterable[str], by: str = "step") -> pd.DataFrame:
+        """The divergence guard's cuts of several runs on the x axis of :meth:`aligned` with
+        the same ``by``, to mark them on its learning-rate overlays.
+
+        Returns columns run_id, x, then those of :meth:`guard_events` (step, reason, detail,
+        lr_before, lr_after); runs in the given order, each in step order. No rows (with
+        these columns) when no run's guard tripped.
+        """
+        run_ids, runs = self._aligning(run_ids, by)
+        frames = []
+        for run_id in run_ids:
+
+            def query(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, int | None]:
+                last = con.execute("SELECT max(step) FROM steps").fetchall()[0][0]
+                return read_guard_events(con), last
+
+            events, last_step = self._read(run_id, query)
+            if len(events) == 0:
+                continue
+            x = events["step"].to_numpy(np.float64)
+            if by == "fraction":
+                total = _total_steps(runs.loc[run_id], last_step, events)
+                x = x / total if total else np.full(len(x), np.nan)
+            events.insert(0, "x", x)
+            events.insert(0, "run_id", run_id)
+            frames.append(events)
+        if not frames:
+            dtypes = {"run_id": object, "x": float, "step": "int64", "reason": object}
+            dtypes.update(detail=object, lr_before=float, lr_after=float)
+            return pd.DataFrame({name: pd.Series(dtype=t) for name, t in dtypes.items()})
+        return pd.concat(frames, ignore_index=True)
+
     def export(
         self,
         run_id: str,
@@ -284,6 +314,22 @@ class Store(Catalog):
         return self._read(run_id, lambda con: write_export(con, run, format, out, force))
 
     # ------------------------------------------------------------------ internals
+    def _aligning(self, run_ids: Iterable[str], by: str) -> tuple[list[str], pd.DataFrame]:
+        """Checked ``run_ids`` (a list) and the catalog's runs indexed by id, for
+        :meth:`aligned` and :meth:`aligned_guard_events`."""
+        if isinstance(run_ids, str):
+            raise TypeError(
+                f"run_ids must be a list of ids, got the str {run_ids!r}; write [{run_ids!r}]"
+            )
+        run_ids = [check_run_id(run_id) for run_id in run_ids]
+        if by not in ALIGN_BY:
+            raise ValueError(f"unknown alignment {by!r}; choose one of: {', '.join(ALIGN_BY)}")
+        runs = self.list_runs().set_index("id")
+        unknown = [run_id for run_id in run_ids if run_id not in runs.index]
+        if unknown:
+            raise KeyError(f"unknown run ids {unknown}; see list_runs()")
+        return run_ids, runs
+
     def _known(self, run_id: str) -> None:
         # A run file exists for every run made by create_run; only then skip the catalog.
         if not self.run_path(run_id).exists():

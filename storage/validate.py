@@ -123,6 +123,14 @@ def number(value: Any, what: str) -> float | None:
         raise TypeError(f"{what} must be a number or None, got {value!r}") from None
 
 
+def finite(value: Any, what: str) -> float:
+    """A finite number (not None, NaN or infinite), as a float."""
+    result = number(value, what)
+    if result is None or not np.isfinite(result):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return result
+
+
 def floats(values: Any, shape: tuple[int, ...] | None, what: str) -> np.ndarray:
     """A float64 array of exactly ``shape``, or of any non-empty 1-D shape when None."""
     try:

@@ -58,15 +58,16 @@ from . import shutdown
 from .connection import transaction
 from .schema import arrow_schema, column_names
 from .shutdown import install_signal_flush
-from .validate import at_most, count, counts, floats, ints, number, step_number
+from .validate import at_most, check_text, count, counts, finite, floats, ints, number, step_number
 
 if TYPE_CHECKING:
     from .catalog import Catalog
 
 log = logging.getLogger(__name__)
 
-_ROW_TABLES = ("steps", "evaluations")  # buffered as row tuples; the others as column chunks
-_TABLES = ("steps", "site_temperatures", "lr_scans", "fits", "evaluations")
+# Tables buffered as row tuples; the others are buffered as column chunks.
+_ROW_TABLES = ("steps", "evaluations", "guard_events")
+_TABLES = ("steps", "site_temperatures", "lr_scans", "fits", "evaluations", "guard_events")
 FIT_MODELS = ("gaussian", "weibull")
 FIT_FIELDS = ("site", "model", "mu", "sigma", "lambda0", "k", "rmse", "n_informative", "reason")
 _NULL = -1  # in buffered integer columns of _NULL_MARKED: stored as NULL
@@ -371,6 +372,28 @@ class RunWriter:
         )
         self._append("evaluations", row, 1)
 
+    def log_guard_event(
+        self, step: int, reason: str, detail: str, lr_before: float, lr_after: float
+    ) -> None:
+        """Buffer one cut of the learning rate by ActCoolLR's divergence guard (one row of
+        ``guard_events``; the fields of :class:`actcool.GuardEvent`, so
+        ``log_guard_event(**event.to_dict())`` records one).
+
+        A run has at most one cut per step: a row for a step already stored (a resumed run
+        logging an event again) is left out when flushed, and so is a second row for a step
+        within one flush; the first one stays.
+        """
+        if not isinstance(detail, str):
+            raise TypeError(f"detail must be a str, got {detail!r}")
+        row = (
+            step_number(step),
+            check_text(reason, "reason"),
+            detail,
+            finite(lr_before, "lr_before"),
+            finite(lr_after, "lr_after"),
+        )
+        self._append("guard_events", row, 1)
+
     # ------------------------------------------------------------------ control
     @property
     def stop_requested(self) -> bool:
@@ -511,18 +534,31 @@ def write_batches(store: Catalog, run_id: str, tables: Mapping[str, pa.Table]) -
 
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, run_id: str, data: pa.Table) -> None:
     """Append an Arrow table holding every column of ``table`` but ``run_id``; rows of
-    site_temperatures also add their steps to the site_steps index."""
+    site_temperatures also add their steps to the site_steps index. Rows of guard_events
+    keep one per step: the first of each step, and none for a step already stored."""
     columns = ", ".join(data.column_names)
     view = f"_batch_{table}"
+    where = ""
+    if table == "guard_events":
+        data = _first_per_step(data)
+        where = " WHERE step NOT IN (SELECT step FROM guard_events)"
     con.register(view, data)
     try:
         con.execute(
-            f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns} FROM {view}", [run_id]
+            f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns} FROM {view}{where}",
+            [run_id],
         )
         if table == "site_temperatures":
             con.execute(f"INSERT INTO site_steps SELECT DISTINCT step FROM {view} ORDER BY step")
     finally:
         con.unregister(view)
+
+
+def _first_per_step(data: pa.Table) -> pa.Table:
+    """The rows of ``data`` that come first for their step, in their order."""
+    steps = data.column("step").to_numpy()
+    _, first = np.unique(steps, return_index=True)
+    return data if len(first) == len(steps) else data.take(np.sort(first))
 
 
 def _to_arrow(table: str, chunks: list) -> pa.Table:

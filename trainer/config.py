@@ -105,6 +105,11 @@ class RunConfig:
         "actcool with a target from the start (a given curve, calibration fixed): the first "
         "step's rate as a share of lr, in (0, 1]; the controller warms it up (1: start at lr)",
     )
+    find_lr: bool = _opt(
+        True,
+        "actcool: find the peak rate from the LR range scan at step 0 (4.5 x the rate scale "
+        "λ0); lr is a hint, kept within 1.5x of it (--no-find-lr: lr is the peak and ceiling)",
+    )
     response: str = _opt(
         "weibull",
         "actcool control law: weibull (lr* = lr*(C/T)^(1/k)) or gaussian (the paper's)",
@@ -370,6 +375,7 @@ def _positive(name: str, value: float) -> None:
 LEGACY: dict[str, dict[str, Any]] = {
     "granularity": {"granularity": "sample", "response": "gaussian", "smoothing": 0.0},
     "start_factor": {"start_factor": 1.0},
+    "find_lr": {"find_lr": False},
 }
 
 

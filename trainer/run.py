@@ -239,6 +239,9 @@ class _Trainer:
         )
         self.use_amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        # How many of the schedule's guard events are recorded (or, after a resume, were
+        # recorded before the checkpoint): only later ones are written.
+        self.guard_events_recorded = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def _summary(self, **extra: Any) -> dict[str, Any]:
@@ -318,6 +321,8 @@ class _Trainer:
         if ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
+        # every row up to the checkpoint was flushed before it was saved, these events too
+        self.guard_events_recorded = len(self.schedule.guard_events)
         if self.info.is_main:
             # rows written after the checkpoint (up to the kill) would be written again
             self.store.truncate_run(run_id, after_step=ckpt["step"] - 1)
@@ -437,6 +442,8 @@ class _Trainer:
                 out, loss = train_step(self.ddp, self.optimizer, self.scaler, x, y, self.use_amp)
                 loss_value = float(loss.detach())
                 m = self.schedule.step(x, loss_value)
+                if writer is not None:
+                    self._record_guard_events(writer)
                 if not math.isfinite(loss_value):
                     return self._diverged(run_id, writer, step, epoch, lr, loss_value)
                 loss_sum += loss_value * y.numel()
@@ -451,6 +458,8 @@ class _Trainer:
                 step += 1
                 progress.update(epoch, step, loss_value, lr)
                 if self._stop_now(writer, stop):
+                    if writer is not None:
+                        writer.flush()  # rows before the checkpoint, as at an epoch's end
                     self._checkpoint(
                         run_id,
                         epoch,
@@ -462,7 +471,6 @@ class _Trainer:
                         f"stopped at step {step}; resume with: python -m trainer resume {run_id}"
                     )
                     if self.info.is_main:
-                        writer.flush()
                         self.store.update_run(
                             run_id,
                             status="stopped",
@@ -515,6 +523,14 @@ class _Trainer:
             + (f"; test error {test_error:.2f}%" if test_error is not None else "")
         )
         return RunResult(run_id, "finished", step, test_error)
+
+    def _record_guard_events(self, writer: Any) -> None:
+        """Write the divergence guard's cuts of the rate that are new since the last call
+        (one ``guard_events`` row each); those restored from the checkpoint are on disk."""
+        events = self.schedule.guard_events
+        for event in events[self.guard_events_recorded :]:
+            writer.log_guard_event(**event.to_dict())
+        self.guard_events_recorded = len(events)
 
     def _record(
         self, writer: Any, step: int, epoch: float, lr: float, loss: float, m: Measurement | None

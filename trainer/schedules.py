@@ -22,6 +22,7 @@ from actcool import (
     ActCoolLR,
     ConstantCurve,
     CosineCurve,
+    GuardEvent,
     Measurement,
     PowerCurve,
     TemperatureMonitor,
@@ -201,6 +202,7 @@ class Schedule:
                 smoothing=config.smoothing,
                 calibration=config.calibration,
                 start_factor=config.start_factor,
+                find_lr=config.find_lr,
                 measure_every=config.measure_every,
                 lr_min=config.lr_min,
                 lr_max=config.lr_max,
@@ -237,6 +239,14 @@ class Schedule:
         self.scheduler.step()
         return m
 
+    @property
+    def guard_events(self) -> tuple[GuardEvent, ...]:
+        """ActCoolLR's divergence-guard cuts of the rate so far, oldest first (restored with
+        the state on resume); empty for the other schedules, which have no guard."""
+        if isinstance(self.scheduler, ActCoolLR):
+            return self.scheduler.guard_events
+        return ()
+
     def effective_lr(self, optimizer: Optimizer) -> float:
         """The rate the next step trains with. Schedule-free optimizers warm up internally:
         step ``k`` (0-based) trains at ``lr·min(1, (k + 1)/warmup_steps)``."""
@@ -266,6 +276,9 @@ class Schedule:
             out["k"] = s.controller.k
         if s.controller.sigma is not None:
             out["sigma"] = s.controller.sigma
+        if s.found_lr is not None:
+            out["found_lr"] = s.found_lr
+            out["rate_scale"] = s.rate_scale
         return out
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Compare: several runs side by side, against steps or the fraction of training.
 
-Filter the runs, pick some, and overlay their learning rate, mean temperature and
-validation error; a table gives final and best test error, wall time and steps; the LR
-range heatmaps sit side by side on one colour scale; the full data downloads as CSV.
+Filter the runs, pick some, and overlay their learning rate (each cut of ActCoolLR's
+divergence guard marked), mean temperature and validation error; a table gives final and
+best test error, wall time and steps; the LR range heatmaps sit side by side on one colour
+scale; the full data downloads as CSV.
 
 Temperatures are only comparable between runs measured at the same granularity (what one
 activation pattern is: ``unit:64``, ``position``, ``sample``). When the chosen runs mix
@@ -126,13 +127,14 @@ def comparison(run_ids: tuple[str, ...], by: str) -> None:
         temperatures = {
             g: data.aligned(tuple(members), "mean_temperature", by) for g, members in groups.items()
         }  # never across granularities
+        cuts = data.aligned_guard_events(run_ids, by)  # marked on the learning rates
         evaluations = {run_id: data.evaluations(run_id) for run_id in run_ids}
         steps = {run_id: data.steps(run_id) for run_id in run_ids}
         scans = {run_id: data.scans(run_id) for run_id in run_ids}
         fits = {run_id: data.fits(run_id) for run_id in run_ids}
     table = summary.compare_table(chosen, evaluations, steps)
     figures = [
-        charts.overlay_figure(overlays["lr"], "lr", by, names, schedule_of),
+        charts.overlay_figure(overlays["lr"], "lr", by, names, schedule_of, guard_events=cuts),
         *(
             charts.overlay_figure(values, "mean_temperature", by, names, schedule_of, g)
             for g, values in temperatures.items()

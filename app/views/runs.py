@@ -7,7 +7,8 @@ e^μ and λ0, the pattern-model fits over time, and one chosen scan with both re
 (Gaussian CDF and Weibull) fitted to it. Every temperature is labelled with the granularity
 the run measured it at (``unit:64``, ``position`` or ``sample``). An ActCoolLR run's headline
 also says what it steers by: its calibration and T_start (the calibrated default target) and
-its control law (Weibull k or Gaussian σ). Resume puts a run back in the queue (offered only
+its control law (Weibull k or Gaussian σ); where its divergence guard cut the rate, the rate
+chart marks each cut and the lowered ceiling. Resume puts a run back in the queue (offered only
 when it has a checkpoint); Delete asks before removing a run with its checkpoints and log; a
 failed run's headline is the last line of its process's log, the whole log one click away.
 """
@@ -163,6 +164,7 @@ def run_panel(run_id: str, was_live: bool) -> None:
 
     with data.guard():
         scans, fits = data.scans(run_id), data.fits(run_id)
+        cuts = data.guard_events(run_id)
         figures = charts.run_figures(
             steps,
             data.site_matrix(run_id),
@@ -172,16 +174,29 @@ def run_panel(run_id: str, was_live: bool) -> None:
             schedule=schedule,
             total_steps=done.total,
             granularity=granularity,
+            guard_events=cuts,
         )
     for left_name, right_name in (("lr", "temperature"), ("sites", "error"), ("scans", "fits")):
         left, right = st.columns(2, gap="medium")
         with left:
             ui.chart(figures[left_name])
+            if left_name == "lr" and len(cuts):
+                st.caption(guard_caption(cuts))
         with right:
             ui.chart(figures[right_name])
     scan_fits(scans, fits, granularity)
     if status in summary.LIVE:
         st.caption(f"Refreshing every {REFRESH_SECONDS:g} s while the run is live.")
+
+
+def guard_caption(cuts: pd.DataFrame) -> str:
+    """What the divergence guard did, under the rate chart that marks its cuts."""
+    times = "once" if len(cuts) == 1 else f"{len(cuts)} times"
+    return (
+        f"ActCoolLR's divergence guard cut the rate {times} (▼ on the learning-rate chart; "
+        "hover for why): the rate was breaking the network. No later step trains above "
+        f"{cuts['lr_after'].iloc[-1]:.3g}."
+    )
 
 
 def has_checkpoint(run_id: str) -> bool:

@@ -461,3 +461,89 @@ def test_implied_lr_figure_overlays_a_measured_rate_with_the_ratio():
     assert fig.layout.yaxis.type == "log"
     fig = charts.implied_lr_figure(implied, None, "a scan", measured=measured, ratio=None)
     assert "no measurement in 10%–90%" in fig.layout.annotations[0].text
+
+
+def guard_frame() -> pd.DataFrame:
+    """Two cuts of the rate by ActCoolLR's divergence guard (Store.guard_events)."""
+    return pd.DataFrame(
+        {
+            "step": [12, 30],
+            "reason": ["loss_rise", "temperature_collapse"],
+            "detail": ["smoothed loss 2.1 is 1.62x its lowest (1.3)", "T/λ < 0.1x its median"],
+            "lr_before": [0.08, 0.04],
+            "lr_after": [0.04, 0.02],
+        }
+    )
+
+
+def test_lr_figure_marks_each_guard_cut_and_the_lowered_ceiling():
+    fig = charts.lr_figure(steps_frame(), "actcool", guard_frame())
+    rate, ceiling, cuts = fig.data
+    assert rate.name == "learning rate" and len(rate.x) == 50
+    # a marker at (step, the rate it cut), hover: why, what the guard saw, the new rate
+    assert list(cuts.x) == [12, 30] and list(cuts.y) == [0.08, 0.04]
+    assert cuts.mode == "markers" and cuts.marker.color == charts.GUARD_COLOR
+    assert cuts.hovertemplate == "%{text}<extra></extra>"
+    assert list(cuts.text) == [
+        "step 12: divergence guard, the loss rose<br>"
+        "smoothed loss 2.1 is 1.62x its lowest (1.3)<br>"
+        "rate cut to 0.04 (from 0.08), the ceiling from here on",
+        "step 30: divergence guard, the temperature collapsed<br>"
+        "T/λ &lt; 0.1x its median<br>"  # escaped: Plotly's hover text is HTML
+        "rate cut to 0.02 (from 0.04), the ceiling from here on",
+    ]
+    # the ceiling: a dashed step line from each cut to the last recorded step
+    assert list(ceiling.x) == [12, 30, 49] and list(ceiling.y) == [0.04, 0.02, 0.02]
+    assert ceiling.line.shape == "hv" and ceiling.line.dash == "dash"
+    assert ceiling.line.color == charts.GUARD_COLOR
+    assert fig.layout.showlegend is True and fig.layout.yaxis.type == "log"
+
+
+def test_lr_figure_without_guard_cuts_is_the_rate_alone():
+    no_cuts = guard_frame().iloc[:0]
+    for events in (None, no_cuts):
+        fig = charts.lr_figure(steps_frame(), "actcool", events)
+        assert len(fig.data) == 1 and fig.layout.showlegend is False
+    bad = guard_frame().assign(lr_after=[0.0, 0.02])  # cannot sit on a log axis: left out
+    (_, ceiling, cuts) = charts.lr_figure(steps_frame(), "actcool", bad).data
+    assert list(cuts.x) == [30] and list(ceiling.x) == [30, 49]
+
+
+def test_run_figures_pass_the_guard_cuts_to_the_rate_chart():
+    figures = charts.run_figures(
+        steps_frame(),
+        (["relu1"], np.array([0, 5]), np.ones((1, 2))),
+        pd.DataFrame(columns=["step", "val_error", "train_error", "test_error"]),
+        scans_frame(),
+        fits_frame(),
+        schedule="actcool",
+        guard_events=guard_frame(),
+    )
+    assert [trace.name for trace in figures["lr"].data] == [
+        "learning rate",
+        "ceiling after a cut",
+        "cut by the divergence guard",
+    ]
+
+
+def test_overlay_of_rates_marks_the_guard_cuts_of_each_run():
+    aligned = pd.DataFrame(
+        {
+            "run_id": ["a"] * 3 + ["b"] * 3,
+            "x": [0.0, 0.5, 1.0] * 2,
+            "value": [0.1, 0.05, 0.01, 0.2, 0.1, 0.05],
+        }
+    )
+    cuts = guard_frame().assign(run_id=["a", "gone"], x=[0.25, 0.75])  # "gone": not drawn
+    labels, schedules = {"a": "run a", "b": "run b"}, {"a": "actcool", "b": "onecycle"}
+    fig = charts.overlay_figure(aligned, "lr", "fraction", labels, schedules, guard_events=cuts)
+    *runs, marks = fig.data
+    assert [trace.name for trace in runs] == ["run a", "run b"]
+    assert marks.name == "cut by the divergence guard" and marks.mode == "markers"
+    assert list(marks.x) == [0.25] and list(marks.y) == [0.08]
+    assert marks.text[0].startswith("run a<br>step 12: divergence guard, the loss rose<br>")
+    assert marks.text[0].endswith("rate cut to 0.04 (from 0.08), the ceiling from here on")
+    errors = charts.overlay_figure(
+        aligned.assign(value=[9.0] * 6), "val_error", "fraction", labels, schedules, None, cuts
+    )
+    assert len(errors.data) == 2  # cuts are marked on learning rates only

@@ -173,6 +173,15 @@ def test_actcool_details_of_the_calibrated_default():
     ]
 
 
+def test_actcool_details_name_the_peak_rate_the_finder_chose():
+    found = {"calibration": "ramp:0.25", "t_start": 2.5, "response": "weibull", "k": 1.0}
+    details = summary.actcool_details(actcool_run({**found, "found_lr": 0.03}, lr=0.5))
+    assert details[1] == "peak rate 0.03 found from the step-0 scan (typed 0.5)"
+    kept = summary.actcool_details(actcool_run({**found, "found_lr": 0.05}, lr=0.05))
+    assert kept[1] == "peak rate 0.05 found from the step-0 scan, the typed 0.05 kept"
+    assert len(summary.actcool_details(actcool_run(found, lr=0.05))) == 2  # no finder: nothing
+
+
 def test_actcool_details_of_a_given_target_and_other_schedules():
     target = json.dumps({"kind": "power", "t_start": 6.0, "gamma": 2.0})
     run = actcool_run({"response": "weibull", "k": 1.0}, target=target, k=1.0)

@@ -857,6 +857,33 @@ def test_runs_shows_every_chart_of_a_finished_run(store, fake_worker):
     assert [b.key for b in at.button] == [f"do_delete_{run_id}"]
 
 
+def log_guard_cuts(store: Store, run_id: str) -> None:
+    """Two cuts of the rate by ActCoolLR's divergence guard, as the trainer records them."""
+    with store.writer(run_id) as writer:
+        writer.log_guard_event(30, "loss_rise", "smoothed loss 2 is 1.6x its lowest", 0.08, 0.04)
+        writer.log_guard_event(60, "temperature_collapse", "units died", 0.04, 0.02)
+    store.update_run(run_id, status="finished")  # the writer's heartbeat marked it running
+
+
+def test_runs_marks_the_guard_cuts_on_the_learning_rate(store, fake_worker):
+    run_id = seed_run(store, "actcool", granularity="unit:64")
+    log_guard_cuts(store, run_id)
+    at = open_page("runs")
+    assert_clean(at)
+    rate = figure(at, "Learning rate")
+    names = [t.get("name") for t in rate["data"]]
+    assert names == ["learning rate", "ceiling after a cut", "cut by the divergence guard"]
+    cuts = rate["data"][2]
+    assert values(cuts, "x") == [30, 60] and values(cuts, "y") == [0.08, 0.04]
+    assert "the loss rose" in cuts["text"][0] and "rate cut to 0.04" in cuts["text"][0]
+    assert values(rate["data"][1], "y") == [0.04, 0.02, 0.02]
+    caption = [c.value for c in at.caption if "divergence guard" in c.value]
+    assert caption == [
+        "ActCoolLR's divergence guard cut the rate 2 times (▼ on the learning-rate chart; "
+        "hover for why): the rate was breaking the network. No later step trains above 0.02."
+    ]
+
+
 def test_runs_labels_every_temperature_with_the_granularity(store, fake_worker):
     seed_run(store, "actcool", granularity="unit:32")
     at = open_page("runs")
@@ -1126,6 +1153,22 @@ def test_compare_overlays_a_tagged_group(store):
     assert table.loc["actcool-s0", "best val error (%)"] == pytest.approx(25 / 3)
     assert len(at.get("download_button")) == 2
     assert set(table["granularity"]) == {"unit:64"}
+
+
+def test_compare_marks_the_guard_cuts_on_the_rate_overlay(store):
+    a = seed_run(store, "actcool", tags=("compare-1",), seed=0, granularity="unit:64")
+    seed_run(store, "onecycle", tags=("compare-1",), seed=1, granularity="unit:64")
+    log_guard_cuts(store, a)
+    at = open_page("compare")
+    assert_clean(at)
+    rate = figure(at, "Learning rate")
+    cuts = rate["data"][-1]
+    assert cuts["name"] == "cut by the divergence guard" and values(cuts, "x") == [30, 60]
+    assert cuts["text"][0].startswith("actcool-s0")
+    at.radio(key="compare_by").set_value("fraction").run()
+    assert_clean(at)
+    cuts = figure(at, "Learning rate")["data"][-1]
+    assert values(cuts, "x") == pytest.approx([30 / 120, 60 / 120])
 
 
 def test_compare_warns_on_mixed_granularities_and_splits_temperatures(store):
