@@ -106,8 +106,9 @@ class ActCoolLR(LRScheduler):
         sigma: σ of the pattern model; ``None`` fits it from a scan at step 0.
         measure_every: K, steps between measurements.
         lr_min, lr_max: bounds of the chosen rate. ``lr_max=None`` (the default) is the
-            optimizer's rate: like ``OneCycleLR``'s ``max_lr``, the user's rate is the ceiling
-            and the temperature decides how far below it to go. A ceiling matters: as the
+            peak rate: the one ``find_lr`` chose, or the optimizer's rate (like ``OneCycleLR``'s
+            ``max_lr``); the temperature decides how far below it to go, and the guard may
+            lower it. A given ``lr_max`` caps the finder's peak too. A ceiling matters: as the
             training loss goes to 0 on a small data set the update per unit rate shrinks, and
             holding a temperature would raise the rate until the network breaks.
         last_epoch: as in every torch scheduler; leave at -1 and resume with

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from actcool import ActCoolLR, ConstantCurve, DivergenceGuard, GuardEvent, TemperatureController
+from actcool.scale import PEAK_FACTOR, peak_rate, rate_scale
 
 
 def test_a_loss_rise_trips_against_the_lowest_pair_of_windows():
@@ -286,3 +287,87 @@ def test_resume_through_a_guard_event_continues_the_identical_sequence(save_at):
     tail, resumed_events, _ = _guarded_run(30, checkpoint=ckpt)
     assert tail == full[save_at:]  # exactly
     assert resumed_events == events
+
+
+# -- the finder of the peak rate (§4.8) ------------------------------------------------------
+
+
+def _found(lr, **kw):
+    torch.manual_seed(0)
+    model = Gate()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    sched = ActCoolLR(opt, model, total_steps=100, measure_every=2, k=1.0, **kw)
+    x, y = _batches(1)[0]
+    _train(model, opt, sched, x, y)  # step 0: the scan
+    scan = sched.last_measurement.scan
+    return sched, opt, None if scan is None else rate_scale(scan)
+
+
+def test_the_finder_sets_the_peak_from_the_step0_scan_and_the_hint_only_where_it_agrees():
+    sched, opt, scale = _found(100.0)
+    assert scale is not None and sched.rate_scale == scale
+    assert sched.found_lr == pytest.approx(PEAK_FACTOR * scale)  # 100 is far off: replaced
+    assert sched.lr_ceiling == sched.found_lr
+    # the ramp warm-up now rises towards the found peak: step 1 of 25 from 4% of it
+    assert opt.param_groups[0]["lr"] == pytest.approx(sched.found_lr * (0.04 + 0.96 / 25))
+    sched.close()
+    near = 1.2 * PEAK_FACTOR * scale  # within 1.5x: the typed rate is kept
+    kept, _, same_scale = _found(near)
+    assert same_scale == pytest.approx(scale, rel=1e-6) and kept.found_lr == near
+    kept.close()
+    capped, _, _ = _found(100.0, lr_max=1e-3)  # a given lr_max caps the finder
+    assert capped.found_lr == 1e-3 and capped.lr_ceiling == 1e-3
+    capped.close()
+    off, opt, _ = _found(100.0, find_lr=False)
+    assert off.found_lr is None and off.lr_ceiling == 100.0
+    off.close()
+
+
+def test_peak_rate_in_closed_form():
+    assert peak_rate(0.01, 0.01) == PEAK_FACTOR * 0.01  # 0.01 < 0.045 / 1.5
+    assert peak_rate(0.04, 0.01) == 0.04
+    assert peak_rate(0.0675, 0.01) == 0.0675  # exactly 1.5x: kept
+    assert peak_rate(0.07, 0.01) == pytest.approx(0.045)
+
+
+@pytest.mark.parametrize("save_at", [1, 3, 8])
+def test_resume_through_the_finder_continues_the_identical_sequence(save_at):
+    def run(steps, save_at=None, checkpoint=None):
+        torch.manual_seed(5)
+        model = Gate()
+        opt = torch.optim.SGD(model.parameters(), lr=3.0, momentum=0.9)
+        sched = ActCoolLR(opt, model, total_steps=40, measure_every=2)
+        start = 0
+        if checkpoint is not None:
+            state = torch.load(io.BytesIO(checkpoint), weights_only=False)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            start = state["step"]
+        lrs, saved = [], None
+        for t in range(start, steps):
+            x, y = _batches()[t % 6]
+            _train(model, opt, sched, x, y)
+            lrs.append(opt.param_groups[0]["lr"])
+            if t + 1 == save_at:
+                buf = io.BytesIO()
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "step": t + 1,
+                    },
+                    buf,
+                )
+                saved = buf.getvalue()
+        found = sched.found_lr
+        sched.close()
+        return lrs, found, saved
+
+    full, found, _ = run(20)
+    assert found is not None and found != 3.0
+    head, _, ckpt = run(save_at, save_at=save_at)
+    assert head == full[:save_at]
+    tail, resumed_found, _ = run(20, checkpoint=ckpt)
+    assert tail == full[save_at:] and resumed_found == found

@@ -1,0 +1,241 @@
+"""Test error against the typed learning rate: ActCoolLR's default beside 1-cycle at each rate.
+
+The question of issue "No tuning at all": a user types one number, the optimizer's rate, and
+does not know the good one. This trains, in a plain PyTorch loop as a user would (no trainer),
+one network per (schedule, rate, seed):
+
+- ``onecycle``: ``torch.optim.lr_scheduler.OneCycleLR`` peaking at the typed rate;
+- ``actcool``: ``ActCoolLR(optimizer, model, total_steps=N)``, the defaults, with the loss given
+  to ``step(loss=...)`` (the README's loop);
+- ``actcool-noguard``: the same with ``guard=False`` (what the guard changes).
+
+Models: the trainer's ``convnet4`` (BatchNorm) and ``cnn-plain``, a small CNN without BatchNorm
+that is none of the trainer's models (held out), on Fashion-MNIST; ``resnet20`` on CIFAR-10 (the
+JPEG copy, random crop and flip as the trainer does). Data from ``../shared/data`` only.
+Runs go to a JSON file (one line per run, reused when present), and
+``python -m benchmarks.rates --report`` writes ``benchmarks/results/RATES.md`` and ``rates.png``.
+
+    python -m benchmarks.rates --models convnet4 --rates 0.01 0.1 1.0 --seeds 0 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .setups import SHARED_DATA
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RUNS_FILE = RESULTS / "rates.jsonl"
+SCHEDULES = ("onecycle", "actcool", "actcool-noguard")
+MODELS = ("convnet4", "cnn-plain", "resnet20")
+RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
+CHANCE = 90.0  # test error of a network that answers one class, in %
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: str
+    schedule: str
+    rate: float
+    seed: int
+    epochs: int = 1
+    batch_size: int = 128
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}/{self.schedule}/lr{self.rate:g}/seed{self.seed}/ep{self.epochs}"
+
+
+def _plain_cnn(num_classes: int = 10):
+    """A small CNN without BatchNorm (not one of the trainer's models)."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Linear(128, num_classes),
+    )
+
+
+def _build(model: str):
+    if model == "cnn-plain":
+        return _plain_cnn()
+    from trainer.models.registry import build_model
+
+    if model == "resnet20":
+        return build_model(model, 3, 10, 32)
+    return build_model(model, 1, 10, 28)
+
+
+def _data(model: str, data_dir: Path):
+    """(train images, labels), (test images, labels) as normalised float tensors, and whether
+    to augment (random crop with 4 px padding and horizontal flip)."""
+    import torch
+
+    if model == "resnet20":
+        from trainer.data.cifar10 import MEAN, STD, load_cifar10_raw
+
+        raw = load_cifar10_raw(data_dir)
+        mean, std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
+
+        def norm(images):
+            return images.float().div_(255).sub_(mean).div_(std)
+
+        train = (norm(raw.train_images), raw.train_labels)
+        return train, (norm(raw.test_images), raw.test_labels), True
+    from torchvision.datasets import FashionMNIST
+
+    out = []
+    for train in (True, False):
+        ds = FashionMNIST(str(data_dir), train=train, download=False)
+        x = ds.data.float().div_(255).sub_(0.2860).div_(0.3530).unsqueeze(1)
+        out.append((x, ds.targets.clone()))
+    return out[0], out[1], False
+
+
+def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
+    """Train one run as a user would and return its test error and what the scheduler did."""
+    import torch
+    from torch import nn
+
+    from actcool import ActCoolLR
+
+    torch.set_num_threads(1)
+    from trainer.data.batching import crop_flip
+
+    (x, y), (xt, yt), augment = _data(plan.model, data_dir)
+    torch.manual_seed(plan.seed)
+    net = _build(plan.model)
+    opt = torch.optim.SGD(net.parameters(), lr=plan.rate, momentum=0.9, weight_decay=5e-4)
+    steps_per_epoch = len(x) // plan.batch_size
+    total = plan.epochs * steps_per_epoch
+    guard = plan.schedule != "actcool-noguard"
+    if plan.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=plan.rate, total_steps=total)
+    else:
+        sched = ActCoolLR(opt, net, total_steps=total, guard=guard)
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(plan.seed)
+    lrs, losses, started, diverged = [], [], time.monotonic(), False
+    net.train()
+    for _ in range(plan.epochs):
+        order = torch.randperm(len(x), generator=gen)
+        for b in range(steps_per_epoch):
+            idx = order[b * plan.batch_size : (b + 1) * plan.batch_size]
+            xb = x[idx]
+            if augment:
+                offsets = torch.randint(0, 9, (2, len(idx)), generator=gen)
+                flips = torch.rand(len(idx), generator=gen) < 0.5
+                xb = crop_flip(xb, offsets, flips, 4)
+            loss = loss_fn(net(xb), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            lrs.append(opt.param_groups[0]["lr"])
+            if isinstance(sched, ActCoolLR):
+                sched.step(loss=loss)
+            else:
+                sched.step()
+            losses.append(float(loss.detach()))
+            if not math.isfinite(losses[-1]):
+                diverged = True
+                break
+        if diverged:
+            break
+    net.eval()
+    with torch.no_grad():
+        wrong = sum(
+            int((net(xt[i : i + 1000]).argmax(1) != yt[i : i + 1000]).sum())
+            for i in range(0, len(xt), 1000)
+        )
+    error = 100.0 * wrong / len(xt) if not diverged else float("nan")
+    row = {
+        **asdict(plan),
+        "key": plan.key,
+        "test_error": error,
+        "diverged": diverged,
+        "seconds": round(time.monotonic() - started, 1),
+        "peak_lr": max(lrs),
+        "lr_curve": [float(v) for v in lrs[:: max(1, len(lrs) // 50)]],
+        "loss_curve": [float(np.mean(losses[i : i + 10])) for i in range(0, len(losses), 10)],
+    }
+    if isinstance(sched, ActCoolLR):
+        row["guard_events"] = [e.to_dict() for e in sched.guard_events]
+        row["t_start"] = sched.calibrated_start
+        sched.close()
+    return row
+
+
+def _done() -> dict[str, dict]:
+    if not RUNS_FILE.exists():
+        return {}
+    rows = [json.loads(line) for line in RUNS_FILE.read_text().splitlines() if line.strip()]
+    return {r["key"]: r for r in rows}
+
+
+def run(plans: Iterable[Plan], jobs: int, data_dir: Path = SHARED_DATA) -> list[dict]:
+    """Train every plan not yet in the runs file (``jobs`` at a time) and append it there."""
+    done = _done()
+    todo = [p for p in plans if p.key not in done]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(jobs) as pool, RUNS_FILE.open("a") as out:
+        for row in pool.imap_unordered(train_one, todo):
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            events = len(row.get("guard_events", []))
+            print(
+                f"{row['key']}: {row['test_error']:.2f}% peak {row['peak_lr']:.3g} "
+                f"cuts {events} ({row['seconds']:.0f} s)",
+                flush=True,
+            )
+    return list(_done().values())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=SCHEDULES)
+    parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
+    parser.add_argument("--report", action="store_true", help="write RATES.md from the runs")
+    args = parser.parse_args(argv)
+    if not (args.data_dir / "FashionMNIST").exists():
+        parser.error(f"no Fashion-MNIST under {args.data_dir} (see ../shared/data/README.md)")
+    if "resnet20" in args.models and not (args.data_dir / "cifar10-jpeg").exists():
+        parser.error(f"no cifar10-jpeg under {args.data_dir} (see ../shared/data/README.md)")
+    if not args.report:
+        plans = [
+            Plan(m, s, r, seed, args.epochs)
+            for m in args.models
+            for r in args.rates
+            for seed in args.seeds
+            for s in args.schedules
+        ]
+        run(plans, args.jobs, args.data_dir)
+    from .rates_report import write_report
+
+    write_report(_done().values())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""RATES.md and rates.png from the runs of ``benchmarks/rates.py``: test error against the typed
+rate, per schedule, and the goal's verdict per rate (issue "No tuning at all")."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: How far ActCoolLR may end behind the best tuned 1-cycle, in points, per model.
+GOALS = {"convnet4": 0.3, "cnn-plain": 0.3, "resnet20": 1.0}
+LABELS = {
+    "onecycle": "1-cycle peaking at the typed rate",
+    "actcool": "ActCoolLR default (typed rate = hint)",
+    "actcool-noguard": "ActCoolLR default, no guard",
+}
+DATA = {"convnet4": "Fashion-MNIST", "cnn-plain": "Fashion-MNIST", "resnet20": "CIFAR-10"}
+CHANCE = 90.0
+
+
+def _order(key: tuple[str, int]) -> tuple[int, int]:
+    model, epochs = key
+    return (list(GOALS).index(model) if model in GOALS else len(GOALS), epochs)
+
+
+def _error(row: dict) -> float:
+    """A diverged run ends at chance for the comparison (it answers nothing)."""
+    err = row["test_error"]
+    return CHANCE if err is None or not math.isfinite(err) else float(err)
+
+
+def group(rows: Iterable[dict]) -> dict[tuple[str, int], dict[str, dict[float, list[dict]]]]:
+    """(model, epochs) → schedule → rate → runs."""
+    out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in rows:
+        out[(r["model"], r["epochs"])][r["schedule"]][float(r["rate"])].append(r)
+    return out
+
+
+def _cell(runs: list[dict]) -> str:
+    if not runs:
+        return "–"
+    errors = [_error(r) for r in runs]
+    mean = float(np.mean(errors))
+    dead = sum(1 for r in runs if not math.isfinite(r["test_error"] or math.nan))
+    text = f"{mean:.2f}" if dead == 0 else f"{mean:.2f} ({dead} diverged)"
+    return f"{text} (n={len(runs)})" if len(runs) != 2 else text
+
+
+def section(model: str, epochs: int, by_schedule: dict[str, dict[float, list[dict]]]) -> list[str]:
+    rates = sorted({rate for runs in by_schedule.values() for rate in runs})
+    lines = [
+        f"## {model} / {DATA.get(model, '?')}, {epochs} epoch{'s' if epochs > 1 else ''}",
+        "",
+        "| schedule | " + " | ".join(f"{r:g}" for r in rates) + " |",
+        "|---|" + "---|" * len(rates),
+    ]
+    for schedule in [s for s in LABELS if s in by_schedule]:
+        cells = [_cell(by_schedule[schedule].get(r, [])) for r in rates]
+        lines.append(f"| {LABELS[schedule]} | " + " | ".join(cells) + " |")
+    if "actcool" in by_schedule:
+        peaks = []
+        for r in rates:
+            runs = by_schedule["actcool"].get(r, [])
+            found = [x["peak_lr"] for x in runs]
+            cuts = sum(len(x.get("guard_events", [])) for x in runs)
+            text = "/".join(f"{p:.3g}" for p in found) if found else "–"
+            peaks.append(text + (f", {cuts} cut{'s' if cuts > 1 else ''}" if cuts else ""))
+        lines.append("| ActCoolLR's highest rate (per seed), guard cuts | " + " | ".join(peaks) + " |")
+    lines += ["", "Test error in %, mean over seeds 0 and 1 unless n says otherwise.", ""]
+    lines += verdict(model, by_schedule, rates)
+    return lines
+
+
+def verdict(model: str, by_schedule: dict, rates: list[float]) -> list[str]:
+    onecycle, actcool = by_schedule.get("onecycle", {}), by_schedule.get("actcool", {})
+    if not onecycle or not actcool:
+        return ["No verdict: both 1-cycle and ActCoolLR runs are needed.", ""]
+    means = {r: float(np.mean([_error(x) for x in runs])) for r, runs in onecycle.items()}
+    best_rate = min(means, key=means.get)
+    best = means[best_rate]
+    goal = GOALS.get(model, 0.3)
+    lines = [
+        f"Best tuned 1-cycle: {best:.2f}% at {best_rate:g}. Goal: ActCoolLR within {goal:g} "
+        "points of it at every typed rate, and never at chance where a schedule at that rate "
+        "trains.",
+        "",
+        "| typed rate | ActCoolLR − best 1-cycle | at chance? | verdict |",
+        "|---|---|---|---|",
+    ]
+    met_all = True
+    for r in rates:
+        runs = actcool.get(r, [])
+        if not runs:
+            continue
+        gap = float(np.mean([_error(x) for x in runs])) - best
+        dead = any(_error(x) >= CHANCE for x in runs)
+        others_train = any(
+            _error(x) < CHANCE for s, by_rate in by_schedule.items() for x in by_rate.get(r, [])
+        )
+        ok = gap <= goal and not (dead and others_train)
+        met_all &= ok
+        chance = "yes" if dead else "no"
+        lines.append(f"| {r:g} | {gap:+.2f} | {chance} | {'✅' if ok else '❌'} |")
+    lines += ["", f"Over the typed rates: {'✅ goal met' if met_all else '❌ goal missed'}.", ""]
+    return lines
+
+
+def figure(groups: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted(groups, key=_order)
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.8), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        model, epochs = key
+        for schedule in [s for s in LABELS if s in groups[key]]:
+            by_rate = groups[key][schedule]
+            rates = sorted(by_rate)
+            errors = [float(np.mean([_error(x) for x in by_rate[r]])) for r in rates]
+            ax.plot(rates, errors, marker="o", label=LABELS[schedule])
+        ax.set_xscale("log")
+        ax.set_xlabel("the optimizer's rate, as typed")
+        ax.set_ylabel("test error % (90 = chance / diverged)")
+        ax.set_title(f"{model} / {DATA.get(model, '?')}, {epochs} ep")
+        finite = [
+            _error(x) for s in groups[key].values() for runs in s.values() for x in runs
+        ]
+        low = min(finite)
+        ax.set_ylim(low - 0.5, min(max(finite), low + 6) + 0.5)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(rows: Iterable[dict], out_dir: Path = RESULTS) -> Path:
+    rows = list(rows)
+    groups = group(rows)
+    lines = [
+        "# Test error against the typed learning rate",
+        "",
+        "Written by `python -m benchmarks.rates` (plain PyTorch loops, SGD momentum 0.9, weight "
+        "decay 5e-4, batch 128, 2 CPU cores, one thread per run). A user types one number, the "
+        "optimizer's rate; 1-cycle peaks there, ActCoolLR's default takes it as a hint (its "
+        "finder sets the peak from the step-0 scan, docs/algorithm.md §4.8) and guards against "
+        "a rate that breaks the network (§4.7). A run that diverged counts as chance (90%).",
+        "",
+        "![error against the typed rate](rates.png)",
+        "",
+    ]
+    for key in sorted(groups, key=_order):
+        lines += section(key[0], key[1], groups[key])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figure(groups, out_dir / "rates.png")
+    path = out_dir / "RATES.md"
+    path.write_text("\n".join(lines))
+    return path
