@@ -70,7 +70,9 @@ def section(model: str, epochs: int, by_schedule: dict[str, dict[float, list[dic
             cuts = sum(len(x.get("guard_events", [])) for x in runs)
             text = "/".join(f"{p:.3g}" for p in found) if found else "–"
             peaks.append(text + (f", {cuts} cut{'s' if cuts > 1 else ''}" if cuts else ""))
-        lines.append("| ActCoolLR's highest rate (per seed), guard cuts | " + " | ".join(peaks) + " |")
+        lines.append(
+            "| ActCoolLR's highest rate (per seed), guard cuts | " + " | ".join(peaks) + " |"
+        )
     lines += ["", "Test error in %, mean over seeds 0 and 1 unless n says otherwise.", ""]
     lines += verdict(model, by_schedule, rates)
     return lines
@@ -129,9 +131,7 @@ def figure(groups: dict, path: Path) -> None:
         ax.set_xlabel("the optimizer's rate, as typed")
         ax.set_ylabel("test error % (90 = chance / diverged)")
         ax.set_title(f"{model} / {DATA.get(model, '?')}, {epochs} ep")
-        finite = [
-            _error(x) for s in groups[key].values() for runs in s.values() for x in runs
-        ]
+        finite = [_error(x) for s in groups[key].values() for runs in s.values() for x in runs]
         low = min(finite)
         ax.set_ylim(low - 0.5, min(max(finite), low + 6) + 0.5)
         ax.grid(alpha=0.3)
