@@ -209,7 +209,6 @@ class ActCoolLR(LRScheduler):
         self.found_lr: float | None = None
         #: λ0 of the step-0 scan, the network's rate scale (``None`` until known).
         self.rate_scale: float | None = None
-        self._finder_scans = 0
         self._lr_max_given = None if lr_max is None else float(lr_max)
         # The losses given to step() since the last measurement: summed where they are (a
         # tensor stays on its device) and read once, at the measurement.
@@ -415,23 +414,22 @@ class ActCoolLR(LRScheduler):
         return float(lr.item() if isinstance(lr, torch.Tensor) else lr)
 
     def _find_peak(self, t: int, m: Measurement) -> None:
-        """Set the peak rate (and the ceiling) from the first scan that has a Weibull fit."""
+        """Set the peak rate (and the ceiling) from the scan at the first measurement."""
         assert m.scan is not None
         c = self.controller
-        self._finder_scans += 1
         scale = rate_scale(m.scan)
         if scale is None:
-            if self._finder_scans < _MAX_SIGMA_SCANS:
-                logger.warning("step %d: no rate scale from the LR range scan; trying again", t)
-                self.monitor.request_scan(t + c.measure_every)
-            else:
-                logger.warning(
-                    "no rate scale after %d LR range scans; the optimizer's rate %.4g stays the "
-                    "peak (pass find_lr=False to say so)",
-                    self._finder_scans,
-                    c.lr_initial,
-                )
-                self.find_lr = False
+            # Only the scan before training is read: a later one would move the peak in the
+            # middle of the warm-up. (With Adam's sign-like first step the default grid
+            # saturates at its lowest rate: no fit, the optimizer's rate stays the peak.)
+            logger.warning(
+                "step %d: no rate scale from the LR range scan (no Weibull fit of the mean "
+                "temperature); the optimizer's rate %.4g stays the peak (pass find_lr=False to "
+                "say so, or scan_lrs= a grid around your rate)",
+                t,
+                c.lr_initial,
+            )
+            self.find_lr = False
             return
         hint = c.lr_initial
         peak = peak_rate(hint, scale)
@@ -564,7 +562,6 @@ class ActCoolLR(LRScheduler):
             "find_lr": self.find_lr,
             "found_lr": self.found_lr,
             "rate_scale": self.rate_scale,
-            "finder_scans": self._finder_scans,
             "guard": None if self.guard is None else self.guard.state_dict(),
             "guard_events": [e.to_dict() for e in self._guard_events],
             "loss_window": [self._peek_loss_sum(), self._loss_count],
@@ -595,7 +592,6 @@ class ActCoolLR(LRScheduler):
         self.find_lr = bool(state_dict.get("find_lr", False))
         self.found_lr = state_dict.get("found_lr")
         self.rate_scale = state_dict.get("rate_scale")
-        self._finder_scans = int(state_dict.get("finder_scans", 0))
         guard = state_dict.get("guard")
         if guard is not None and self.guard is not None:
             self.guard.load_state_dict(guard)

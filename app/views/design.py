@@ -25,7 +25,7 @@ import streamlit as st
 
 from actcool import Calibration, TargetCurve
 from actcool.curves import PAPER_T_START
-from app import charts, configs, curve_edit, data, preview, summary, ui
+from app import charts, configs, curve_edit, data, preview, range_preview, summary, ui
 from trainer.config import RunConfig, new_run_defaults
 from trainer.data.locate import missing_dataset
 from trainer.models.names import MODEL_NAMES
@@ -218,6 +218,42 @@ def ramp_of(curve: TargetCurve | None, setup: RunConfig) -> preview.RampPreview 
         ):
             return ramp
     return None
+
+
+RANGE_TESTS = "design_range_tests"  # session key: {config JSON: RangeTest}, those run so far
+
+
+def range_test(config: RunConfig | None) -> None:
+    """The LR range test of ``config``'s first batch at initialisation (a button runs it, once
+    per set-up): the loss and mean temperature against the rate, and the peaks it points to."""
+    if config is None:
+        st.info("No range test: no run can have this set-up.")
+        return
+    st.caption(
+        f"One real update of {config.model} on {config.dataset} at initialisation (seed "
+        f"{config.seed}, the run's first batch of {config.batch_size}), re-evaluated at "
+        f"{config.scan_count} rates: where the loss stops falling and the units start to flip."
+    )
+    done: dict = state.setdefault(RANGE_TESTS, {})
+    key = json.dumps(config.to_dict(), sort_keys=True)
+    if key not in done:
+        if problem := missing_dataset(config.dataset, config.data_dir):
+            st.info(f"No range test: {problem}.")
+            return
+        if not st.button("Run a range test", key="do_range_test"):
+            return
+        with st.spinner(f"Range test of {config.model} on {config.dataset}…"):
+            try:
+                done[key] = range_preview.first_batch_scan(config)
+            except (ValueError, RuntimeError, OSError) as exc:  # ConfigError is a ValueError
+                st.error(f"The range test failed: {exc}")
+                return
+    result = done[key]
+    ui.chart(result.figure(), key="chart_range_test")
+    if (peaks := range_preview.peaks(result, config.lr)) is None:
+        st.warning(range_preview.no_fit_message(result, config.lr))
+    else:
+        st.caption(range_preview.caption(peaks, config.lr))
 
 
 if (
@@ -584,7 +620,7 @@ with lr_col:
     try:
         setup = warmup_config(model, dataset, batch, granularity, data_dir, float(lr_max), 1)
     except ValueError:  # a set-up no run can have: no warm-up was trained for it
-        ramp = None
+        setup, ramp = None, None
     else:
         ramp = ramp_of(curve, setup)
     if ramp is not None and ramp.fits.law(law) is not None:
@@ -693,6 +729,11 @@ with lr_col:
                     else ""
                 )
             )
+
+# ---------------------------------------------------------------- range test
+st.divider()
+st.subheader("Range test")
+range_test(setup)
 
 # ---------------------------------------------------------------- save
 if curve is not None:

@@ -323,6 +323,15 @@ def test_the_finder_sets_the_peak_from_the_step0_scan_and_the_hint_only_where_it
     off.close()
 
 
+def test_without_a_fit_the_finder_keeps_the_optimizers_rate_and_says_so(caplog):
+    # a grid so low that nothing flips: no Weibull fit, no scale
+    sched, opt, scale = _found(0.2, scan_lrs=[1e-12, 1e-11, 1e-10, 1e-9])
+    assert scale is None and sched.found_lr is None and not sched.find_lr
+    assert sched.lr_ceiling == 0.2
+    assert "no rate scale from the LR range scan" in caplog.text
+    sched.close()
+
+
 def test_peak_rate_in_closed_form():
     assert peak_rate(0.01, 0.01) == PEAK_FACTOR * 0.01  # 0.01 < 0.045 / 1.5
     assert peak_rate(0.04, 0.01) == 0.04
