@@ -243,10 +243,12 @@ def test_the_guard_can_be_turned_off_and_refuses_other_values():
         _scheduler(Gate(), guard="on")
 
 
-def _guarded_run(steps, save_at=None, checkpoint=None):
+def _resumable_run(make, loss_at, steps, save_at=None, checkpoint=None):
+    """Train a seeded Gate under ``make(model)`` (→ optimizer, scheduler) up to ``steps``,
+    saving at ``save_at`` or starting from ``checkpoint``; the rates and the scheduler."""
     torch.manual_seed(5)
     model = Gate()
-    opt, sched = _scheduler(model)
+    opt, sched = make(model)
     batches = _batches()
     start = 0
     if checkpoint is not None:
@@ -258,24 +260,23 @@ def _guarded_run(steps, save_at=None, checkpoint=None):
     lrs, saved = [], None
     for t in range(start, steps):
         x, y = batches[t % len(batches)]
-        loss = 0.5 if t < 13 else 3.0  # the spike: the measurement at step 14 trips
-        _train(model, opt, sched, x, y, torch.tensor(loss))
+        _train(model, opt, sched, x, y, loss_at(t))
         lrs.append(opt.param_groups[0]["lr"])
         if t + 1 == save_at:
             buf = io.BytesIO()
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "step": t + 1,
-                },
-                buf,
-            )
+            state = {"model": model, "optimizer": opt, "scheduler": sched}
+            torch.save({k: v.state_dict() for k, v in state.items()} | {"step": t + 1}, buf)
             saved = buf.getvalue()
-    events = sched.guard_events
     sched.close()
-    return lrs, events, saved
+    return lrs, sched, saved
+
+
+def _guarded_run(steps, save_at=None, checkpoint=None):
+    def spike(t):  # the measurement at step 14 trips
+        return torch.tensor(0.5 if t < 13 else 3.0)
+
+    lrs, sched, saved = _resumable_run(_scheduler, spike, steps, save_at, checkpoint)
+    return lrs, sched.guard_events, saved
 
 
 @pytest.mark.parametrize("save_at", [5, 14, 15, 20])
@@ -341,38 +342,13 @@ def test_peak_rate_in_closed_form():
 
 @pytest.mark.parametrize("save_at", [1, 3, 8])
 def test_resume_through_the_finder_continues_the_identical_sequence(save_at):
-    def run(steps, save_at=None, checkpoint=None):
-        torch.manual_seed(5)
-        model = Gate()
+    def make(model):
         opt = torch.optim.SGD(model.parameters(), lr=3.0, momentum=0.9)
-        sched = ActCoolLR(opt, model, total_steps=40, measure_every=2)
-        start = 0
-        if checkpoint is not None:
-            state = torch.load(io.BytesIO(checkpoint), weights_only=False)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            start = state["step"]
-        lrs, saved = [], None
-        for t in range(start, steps):
-            x, y = _batches()[t % 6]
-            _train(model, opt, sched, x, y)
-            lrs.append(opt.param_groups[0]["lr"])
-            if t + 1 == save_at:
-                buf = io.BytesIO()
-                torch.save(
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(),
-                        "step": t + 1,
-                    },
-                    buf,
-                )
-                saved = buf.getvalue()
-        found = sched.found_lr
-        sched.close()
-        return lrs, found, saved
+        return opt, ActCoolLR(opt, model, total_steps=40, measure_every=2)
+
+    def run(steps, save_at=None, checkpoint=None):
+        lrs, sched, saved = _resumable_run(make, lambda t: None, steps, save_at, checkpoint)
+        return lrs, sched.found_lr, saved
 
     full, found, _ = run(20)
     assert found is not None and found != 3.0
