@@ -7,7 +7,9 @@ one network per (schedule, rate, seed):
 - ``onecycle``: ``torch.optim.lr_scheduler.OneCycleLR`` peaking at the typed rate;
 - ``actcool``: ``ActCoolLR(optimizer, model, total_steps=N)``, the defaults, with the loss given
   to ``step(loss=...)`` (the README's loop);
-- ``actcool-noguard``: the same with ``guard=False`` (what the guard changes).
+- ``actcool-noguard``: the same with ``guard=False`` (what the guard changes);
+- ``schedulefree``: schedule-free SGD (the ``schedulefree`` package) at the typed rate, warming up
+  over 5% of training, evaluated at its averaged weights: the reference that needs no schedule.
 
 Models: the trainer's ``convnet4`` (BatchNorm) and ``cnn-plain``, a small CNN without BatchNorm
 that is none of the trainer's models (held out), on Fashion-MNIST; ``resnet20`` on CIFAR-10 (the
@@ -35,7 +37,7 @@ from .setups import SHARED_DATA
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS_FILE = RESULTS / "rates.jsonl"
-SCHEDULES = ("onecycle", "actcool", "actcool-noguard")
+SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "schedulefree")
 MODELS = ("convnet4", "cnn-plain", "resnet20")
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
 CHANCE = 90.0  # test error of a network that answers one class, in %
@@ -122,11 +124,25 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
     (x, y), (xt, yt), augment = _data(plan.model, data_dir)
     torch.manual_seed(plan.seed)
     net = _build(plan.model)
-    opt = torch.optim.SGD(net.parameters(), lr=plan.rate, momentum=0.9, weight_decay=5e-4)
     steps_per_epoch = len(x) // plan.batch_size
     total = plan.epochs * steps_per_epoch
+    if plan.schedule == "schedulefree":
+        import schedulefree
+
+        opt = schedulefree.SGDScheduleFree(
+            net.parameters(),
+            lr=plan.rate,
+            momentum=0.9,
+            weight_decay=5e-4,
+            warmup_steps=round(0.05 * total),
+        )
+        opt.train()
+    else:
+        opt = torch.optim.SGD(net.parameters(), lr=plan.rate, momentum=0.9, weight_decay=5e-4)
     guard = plan.schedule != "actcool-noguard"
-    if plan.schedule == "onecycle":
+    if plan.schedule == "schedulefree":
+        sched = None
+    elif plan.schedule == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=plan.rate, total_steps=total)
     else:
         sched = ActCoolLR(opt, net, total_steps=total, guard=guard)
@@ -150,7 +166,7 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
             lrs.append(opt.param_groups[0]["lr"])
             if isinstance(sched, ActCoolLR):
                 sched.step(loss=loss)
-            else:
+            elif sched is not None:
                 sched.step()
             losses.append(float(loss.detach()))
             if not math.isfinite(losses[-1]):
@@ -158,6 +174,8 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
                 break
         if diverged:
             break
+    if plan.schedule == "schedulefree":
+        _schedule_free_eval(opt, net, x, plan.batch_size)
     net.eval()
     with torch.no_grad():
         wrong = sum(
@@ -180,6 +198,17 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
         row["t_start"] = sched.calibrated_start
         sched.close()
     return row
+
+
+def _schedule_free_eval(opt, net, x, batch_size: int) -> None:
+    """Switch schedule-free SGD to its averaged weights and recompute BatchNorm's statistics
+    there (as the package's docs ask), on up to 50 training batches."""
+    from torch.optim.swa_utils import update_bn
+
+    opt.eval()
+    update_bn(
+        [x[i : i + batch_size] for i in range(0, min(len(x), 50 * batch_size), batch_size)], net
+    )
 
 
 def _done() -> dict[str, dict]:

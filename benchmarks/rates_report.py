@@ -17,6 +17,7 @@ LABELS = {
     "onecycle": "1-cycle peaking at the typed rate",
     "actcool": "ActCoolLR default (typed rate = hint)",
     "actcool-noguard": "ActCoolLR default, no guard",
+    "schedulefree": "schedule-free SGD at the typed rate (reference)",
 }
 DATA = {"convnet4": "Fashion-MNIST", "cnn-plain": "Fashion-MNIST", "resnet20": "CIFAR-10"}
 CHANCE = 90.0
