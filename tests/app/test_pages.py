@@ -483,6 +483,71 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
     assert not any("warm-up's linear rate" in c.value for c in at.caption)
 
 
+def test_design_range_test_of_the_runs_first_batch(store, fake_scan, monkeypatch):
+    from actcool.scale import peak_rate, rate_scale
+    from app import range_preview
+
+    scanned = []
+    real_scan = range_preview.first_batch_scan
+
+    def first_batch_scan(config):
+        scanned.append(config)
+        return real_scan(config)
+
+    monkeypatch.setattr(range_preview, "first_batch_scan", first_batch_scan)
+    at = open_page("design")
+    assert not scanned and not any(t.startswith("LR range test") for t in titles(at))
+    at.button(key="do_range_test").click().run()
+    assert_clean(at)
+    (config,) = scanned  # the page's set-up, as a new run's defaults
+    assert (config.model, config.dataset, config.batch_size, config.lr) == (
+        "convnet4",
+        "digits",
+        128,
+        0.05,
+    )
+    chart = figure(at, "LR range test (trained at λ_t = 0.05)")
+    assert [t["name"] for t in chart["data"]][:3] == ["loss", "loss at θ_t", "mean temperature"]
+    (result,) = at.session_state["design_range_tests"].values()
+    scale = rate_scale(result.scan)
+    (text,) = [c.value for c in at.caption if "ActCoolLR will peak at" in c.value]
+    assert f"ActCoolLR will peak at **{peak_rate(0.05, scale):.3g}**" in text
+    assert f"your rate 0.05 is {'kept' if peak_rate(0.05, scale) == 0.05 else 'replaced'}" in text
+    assert f"A 1-cycle schedule would peak near **{result.suggestion():.3g}**" in text
+    # kept for the set-up: no second scan; another rate is another set-up
+    at.run()
+    assert len(scanned) == 1 and figure(at, "LR range test (trained at λ_t = 0.05)")
+    at.number_input(key="design_lr").set_value(1.0).run()
+    assert not any(t.startswith("LR range test") for t in titles(at))
+    at.button(key="do_range_test").click().run()
+    assert_clean(at)
+    assert len(scanned) == 2
+    result = next(r for r in at.session_state["design_range_tests"].values() if r.lr_used == 1)
+    (text,) = [c.value for c in at.caption if "ActCoolLR will peak at" in c.value]
+    assert f"ActCoolLR will peak at **{peak_rate(1.0, rate_scale(result.scan)):.3g}**" in text
+    assert "your rate 1 is replaced" in text
+
+
+def test_design_range_test_without_a_fit_says_so(store, fake_scan, monkeypatch):
+    import dataclasses
+
+    from app import range_preview
+
+    real_scan = range_preview.first_batch_scan
+
+    def flat_scan(config):  # no unit ever flips: no rate scale
+        result = real_scan(config)
+        counts = {name: np.zeros_like(np.asarray(c)) for name, c in result.scan.counts.items()}
+        return dataclasses.replace(result, scan=dataclasses.replace(result.scan, counts=counts))
+
+    monkeypatch.setattr(range_preview, "first_batch_scan", flat_scan)
+    at = open_page("design")
+    at.button(key="do_range_test").click().run()
+    assert_clean(at)
+    assert any(w.value.startswith("No fit: ") for w in at.warning)
+    assert not any("ActCoolLR will peak at" in c.value for c in at.caption)
+
+
 def test_design_draws_a_finished_runs_measured_rate_over_the_preview(store, fake_scan):
     other = seed_run(store, "onecycle")  # not ActCoolLR: not offered
     run_id = seed_run(

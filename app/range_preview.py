@@ -1,0 +1,107 @@
+"""The Design page's range test: a run's own first batch at initialisation, one real update
+re-evaluated at many rates (:func:`actcool.lr_scan`), and the peak rates it points to.
+
+ActCoolLR (``find_lr``, the default) takes its peak from λ0 of the step-0 scan: 4.5 × λ0, or
+the optimizer's rate when within 1.5 × of that (``actcool.scale.peak_rate``); a 1-cycle peak
+is about 13 × λ0 (:meth:`actcool.RangeTest.suggestion`). Pure functions of a
+:class:`~trainer.config.RunConfig` and a result: no Streamlit here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from actcool.scale import AGREEMENT, ONECYCLE_FACTOR, PEAK_FACTOR, peak_rate, rate_scale
+from trainer.config import RunConfig
+
+if TYPE_CHECKING:
+    from actcool import RangeTest
+
+__all__ = ["Peaks", "caption", "first_batch_scan", "no_fit_message", "peaks"]
+
+
+def first_batch_scan(config: RunConfig) -> RangeTest:
+    """:func:`actcool.lr_scan` of ``config``'s seeded model and fresh optimizer on the run's
+    first training batch (epoch 0, as the run draws it), with the run's loss (cross-entropy)
+    over the run's scan grid at ``config.granularity``.
+
+    Raises:
+        ValueError: a batch larger than the training set (or a config the trainer rejects).
+    """
+    # torch, the data and the models: imported only when a range test is asked for
+    from torch import nn
+
+    from actcool import lr_scan
+    from trainer.build import epoch_batches, seeded_model
+    from trainer.device import resolve_device
+    from trainer.schedules import build_optimizer, scan_grid
+
+    bundle, model = seeded_model(config, resolve_device(config.device))
+    optimizer = build_optimizer(config, model)
+    batch = next(iter(epoch_batches(config, bundle, 0)), None)
+    if batch is None:
+        raise ValueError(
+            f"batch_size {config.batch_size} is larger than the training set "
+            f"({len(bundle.split('train'))} samples); choose a smaller batch"
+        )
+    model.train()
+    return lr_scan(
+        model,
+        optimizer,
+        batch,
+        nn.functional.cross_entropy,
+        scan_grid(config),
+        granularity=config.granularity,
+    )
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """The peak rates a range test points to.
+
+    Attributes:
+        scale: λ0, the rate scale (Weibull fit of the mean ``unit:64`` temperature).
+        found: ActCoolLR's finder alone, ``PEAK_FACTOR`` × λ0.
+        actcool: ActCoolLR's peak: the hint if within ``AGREEMENT`` × of ``found``, else it.
+        kept: whether the hint (the rate typed) is kept.
+        onecycle: a 1-cycle peak, :meth:`~actcool.RangeTest.suggestion`.
+    """
+
+    scale: float
+    found: float
+    actcool: float
+    kept: bool
+    onecycle: float
+
+
+def peaks(result: RangeTest, hint: float) -> Peaks | None:
+    """The peaks for the optimizer's rate ``hint``, or ``None`` when the scan gives no λ0."""
+    scale = rate_scale(result.scan)
+    onecycle = result.suggestion()
+    if scale is None or onecycle is None:
+        return None
+    peak = peak_rate(hint, scale)
+    return Peaks(scale, PEAK_FACTOR * scale, peak, peak == hint, onecycle)
+
+
+def caption(found: Peaks, hint: float) -> str:
+    """The peaks in plain words (Markdown)."""
+    verdict = "kept" if found.kept else "replaced"
+    verdict += f": {'within' if found.kept else 'more than'} {AGREEMENT:g} × of {found.found:.3g}"
+    return (
+        f"ActCoolLR will peak at **{found.actcool:.3g}** ({PEAK_FACTOR:g} × λ0 = "
+        f"{PEAK_FACTOR:g} × {found.scale:.3g} = {found.found:.3g}; your rate {hint:.3g} is "
+        f"{verdict}). A 1-cycle schedule would peak near **{found.onecycle:.3g}** "
+        f"({ONECYCLE_FACTOR:g} × λ0)."
+    )
+
+
+def no_fit_message(result: RangeTest, hint: float) -> str:
+    """Why the scan suggests no peak, and what a run does then."""
+    reason = result.fits.reasons.get("weibull:mean", "too little signal to fit")
+    return (
+        f"No fit: the mean temperature of this scan gives no rate scale λ0 (Weibull: {reason}), "
+        f"so no peak can be suggested. An ActCoolLR run would keep your rate {hint:.3g} as its "
+        "peak (its finder reads only the scan before training)."
+    )
