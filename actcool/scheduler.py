@@ -108,7 +108,7 @@ class ActCoolLR(LRScheduler):
         lr_min, lr_max: bounds of the chosen rate. ``lr_max=None`` (the default) is the
             peak rate: the one ``find_lr`` chose, or the optimizer's rate (like ``OneCycleLR``'s
             ``max_lr``); the temperature decides how far below it to go, and the guard may
-            lower it. A given ``lr_max`` caps the finder's peak too. A ceiling matters: as the
+            lower it. A given ``lr_max`` caps the finder's peak and stays the ceiling. A ceiling matters: as the
             training loss goes to 0 on a small data set the update per unit rate shrinks, and
             holding a temperature would raise the rate until the network breaks.
         last_epoch: as in every torch scheduler; leave at -1 and resume with
@@ -143,8 +143,8 @@ class ActCoolLR(LRScheduler):
             the network's rate scale λ0 (the rate at which one update flips about 1.5% of
             the units) times 4.5. The optimizer's rate is then a hint, kept where it lies
             within 1.5× of that peak and replaced by the peak otherwise; the peak is the
-            ceiling (under ``lr_max`` where that is given). The peak found is
-            :attr:`found_lr`. ``False``: the optimizer's rate is the peak and the ceiling.
+            warm-up's end and the ceiling. A given ``lr_max`` caps the peak and stays the
+            ceiling. The peak found is :attr:`found_lr`. ``False``: the optimizer's rate is the peak and the ceiling.
         guard: watch for a rate that is breaking the network (docs/algorithm.md §4.7): the
             loss rising well above its lowest (from the losses given to :meth:`step`) or the
             temperature collapsing because units died. When it trips, the rate is cut to
@@ -437,7 +437,8 @@ class ActCoolLR(LRScheduler):
             peak = min(peak, self._lr_max_given)
         self.rate_scale, self.found_lr = scale, peak
         c.lr_initial = peak
-        c.lr_max = max(peak, c.lr_min)
+        # a given lr_max stays the ceiling (a target may need rates above the warm-up's peak)
+        c.lr_max = self._lr_max_given if self._lr_max_given is not None else max(peak, c.lr_min)
         logger.info(
             "step %d: rate scale λ0 = %.4g; peak rate %.4g (%.1f × λ0; the optimizer's %.4g %s)",
             t,
