@@ -73,16 +73,24 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None
     return int(value)
 
 
-def _check_lrs(scan_lrs: Iterable[float] | None) -> tuple[float, ...]:
+def check_scan_lrs(scan_lrs: Iterable[float] | None, name: str = "scan_lrs") -> tuple[float, ...]:
+    """An LR range scan's grid as floats (the default grid for ``None``): at least 3 rates,
+    each finite and > 0; ``name`` is the argument the messages name."""
     if scan_lrs is None:
         return DEFAULT_SCAN_LRS
     lrs = tuple(float(x) for x in scan_lrs)
     if len(lrs) < 3:
-        raise ValueError(f"scan_lrs needs at least 3 learning rates to fit, got {len(lrs)}")
+        raise ValueError(f"{name} needs at least 3 learning rates to fit, got {len(lrs)}")
     bad = [x for x in lrs if not (np.isfinite(x) and x > 0)]
     if bad:
-        raise ValueError(f"scan_lrs must be finite and > 0, got {bad[0]!r}")
+        raise ValueError(f"{name} must be finite and > 0, got {bad[0]!r}")
     return lrs
+
+
+def first_group_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The learning rate of the optimizer's first param group, as a float (a tensor rate too)."""
+    lr = optimizer.param_groups[0]["lr"]
+    return float(lr.item() if isinstance(lr, Tensor) else lr)
 
 
 class TemperatureMonitor:
@@ -153,7 +161,7 @@ class TemperatureMonitor:
         self.model = model
         self.measure_every = _positive_int("measure_every", measure_every)
         self.scan_every = _positive_int("scan_every", scan_every, allow_none=True)
-        self.scan_lrs = _check_lrs(scan_lrs)
+        self.scan_lrs = check_scan_lrs(scan_lrs)
         if self.scan_every is not None and optimizer is None:
             raise ValueError(
                 "LR range scans need the optimizer: "
@@ -446,7 +454,7 @@ class TemperatureMonitor:
             raise KeyError(f"monitor state is missing {sorted(missing)}")
         self.measure_every = _positive_int("measure_every", state["measure_every"])
         self.scan_every = _positive_int("scan_every", state["scan_every"], allow_none=True)
-        self.scan_lrs = _check_lrs(state["scan_lrs"])
+        self.scan_lrs = check_scan_lrs(state["scan_lrs"])
         self._step = int(state["step"])
         self._requested_scans = {int(s) for s in state["requested_scans"]}
         self._pending = bool(state.get("pending_measurement", False))

@@ -30,7 +30,13 @@ from torch import Tensor, nn
 from .granularity import DEFAULT_GRANULARITY, Granularity
 from .isolation import RngState
 from .measurement import LRScan, ScanFits
-from .monitor import DEFAULT_SCAN_LRS, TemperatureMonitor, call_arguments
+from .monitor import (
+    DEFAULT_SCAN_LRS,
+    TemperatureMonitor,
+    call_arguments,
+    check_scan_lrs,
+    first_group_lr,
+)
 from .pattern_model import change_probability
 from .scale import ONECYCLE_FACTOR, rate_scale
 from .weibull_model import weibull_probability
@@ -281,11 +287,7 @@ def _check_lrs(lrs: Iterable[float] | None) -> tuple[float, ...]:
         grid = tuple(float(x) for x in lrs)
     except (TypeError, ValueError):
         raise TypeError(f"lrs must be a sequence of numbers, got {lrs!r}") from None
-    if len(grid) < 3:
-        raise ValueError(f"lrs needs at least 3 learning rates to fit, got {len(grid)}")
-    bad = [x for x in grid if not (math.isfinite(x) and x > 0)]
-    if bad:
-        raise ValueError(f"lrs must be finite and > 0, got {bad[0]!r}")
+    grid = check_scan_lrs(grid, "lrs")
     for i in range(1, len(grid)):
         if grid[i] <= grid[i - 1]:
             raise ValueError(
@@ -392,11 +394,6 @@ class _Snapshot:
 _MISSING = object()
 
 
-def _first_lr(optimizer: torch.optim.Optimizer) -> float:
-    lr = optimizer.param_groups[0]["lr"]
-    return float(lr.item() if isinstance(lr, Tensor) else lr)
-
-
 def lr_scan(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -482,7 +479,7 @@ def lr_scan(
     )
     try:
         monitor.request_scan(0)
-        lr_used = _first_lr(optimizer)
+        lr_used = first_group_lr(optimizer)
         for p in params:
             p.grad = None  # zero_grad(set_to_none=True), for the model's parameters as well
         with torch.enable_grad():

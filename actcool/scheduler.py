@@ -5,6 +5,7 @@ The control law is docs/algorithm.md §4.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,7 @@ from .curves import TargetCurve, curve_from_dict
 from .granularity import DEFAULT_GRANULARITY, Granularity
 from .guard import DivergenceGuard, GuardEvent
 from .measurement import Measurement
-from .monitor import TemperatureMonitor
+from .monitor import TemperatureMonitor, first_group_lr
 from .scale import PEAK_FACTOR, peak_rate, rate_scale
 
 __all__ = ["ActCoolLR"]
@@ -108,9 +109,10 @@ class ActCoolLR(LRScheduler):
         lr_min, lr_max: bounds of the chosen rate. ``lr_max=None`` (the default) is the
             peak rate: the one ``find_lr`` chose, or the optimizer's rate (like ``OneCycleLR``'s
             ``max_lr``); the temperature decides how far below it to go, and the guard may
-            lower it. A given ``lr_max`` caps the finder's peak and stays the ceiling. A ceiling matters: as the
-            training loss goes to 0 on a small data set the update per unit rate shrinks, and
-            holding a temperature would raise the rate until the network breaks.
+            lower it. A given ``lr_max`` caps the finder's peak and stays the ceiling. A
+            ceiling matters: as the training loss goes to 0 on a small data set the update
+            per unit rate shrinks, and holding a temperature would raise the rate until the
+            network breaks.
         last_epoch: as in every torch scheduler; leave at -1 and resume with
             :meth:`load_state_dict`.
         scan_every: also run an LR range scan every this many steps (for logging; with
@@ -144,7 +146,8 @@ class ActCoolLR(LRScheduler):
             the units) times 4.5. The optimizer's rate is then a hint, kept where it lies
             within 1.5× of that peak and replaced by the peak otherwise; the peak is the
             warm-up's end and the ceiling. A given ``lr_max`` caps the peak and stays the
-            ceiling. The peak found is :attr:`found_lr`. ``False``: the optimizer's rate is the peak and the ceiling.
+            ceiling. The peak found is :attr:`found_lr`. ``False``: the optimizer's rate is
+            the peak and the ceiling.
         guard: watch for a rate that is breaking the network (docs/algorithm.md §4.7): the
             loss rising well above its lowest (from the losses given to :meth:`step`) or the
             temperature collapsing because units died. When it trips, the rate is cut to
@@ -214,8 +217,7 @@ class ActCoolLR(LRScheduler):
         # tensor stays on its device) and read once, at the measurement.
         self._loss_sum: float | torch.Tensor = 0.0
         self._loss_count = 0
-        lr0 = optimizer.param_groups[0]["lr"]
-        lr0 = float(lr0.item() if isinstance(lr0, torch.Tensor) else lr0)
+        lr0 = first_group_lr(optimizer)
         self.calibration = None if target is not None else Calibration.parse(calibration)
         #: What the calibration found: ``t_start`` in bits once known (``None`` with a user target).
         self.calibrated_start: float | None = None
@@ -395,11 +397,11 @@ class ActCoolLR(LRScheduler):
         c = self.controller
         if self.guard is None or c.diverged:
             return
-        event = self.guard.check(t, self._lr_used(), m.mean_temperature, loss_mean)
+        event = self.guard.check(t, first_group_lr(self.optimizer), m.mean_temperature, loss_mean)
         if event is None:
             return
         c.lower_ceiling(t, event.lr_after)
-        event = GuardEvent(**{**event.to_dict(), "lr_after": c.lr_max})
+        event = dataclasses.replace(event, lr_after=c.lr_max)  # the ceiling as clamped
         self._guard_events.append(event)
         logger.warning(
             "step %d: %s; cutting the learning rate from %.4g to %.4g for the rest of the run",
@@ -408,10 +410,6 @@ class ActCoolLR(LRScheduler):
             event.lr_before,
             event.lr_after,
         )
-
-    def _lr_used(self) -> float:
-        lr = self.optimizer.param_groups[0]["lr"]
-        return float(lr.item() if isinstance(lr, torch.Tensor) else lr)
 
     def _find_peak(self, t: int, m: Measurement) -> None:
         """Set the peak rate (and the ceiling) from the scan at the first measurement."""
@@ -481,7 +479,7 @@ class ActCoolLR(LRScheduler):
                 )
         if getattr(c, name) is None:
             setattr(c, name, _FALLBACK_SIGMA)  # provisional until a scan fits one
-        lr_used = self._lr_used()
+        lr_used = first_group_lr(self.optimizer)
         if self.target is None:  # a ramp calibration is warming up
             if t < c.warmup_steps:
                 self._ramp_samples.append((lr_used, m.mean_temperature))
