@@ -31,14 +31,13 @@ from .granularity import DEFAULT_GRANULARITY, Granularity
 from .isolation import RngState
 from .measurement import LRScan, ScanFits
 from .monitor import (
-    DEFAULT_SCAN_LRS,
     TemperatureMonitor,
     call_arguments,
     check_scan_lrs,
     first_group_lr,
 )
 from .pattern_model import change_probability
-from .scale import ONECYCLE_FACTOR, rate_scale
+from .scale import ONECYCLE_FACTOR, SCALE_SCAN_LRS, rate_factors, rate_scale
 from .weibull_model import weibull_probability
 
 if TYPE_CHECKING:
@@ -61,6 +60,8 @@ class RangeTest:
         lr_used: λ_t, the optimizer's rate (of its first param group) for the real step.
         scan: the temperatures: per site and rate, against the patterns at θ_t.
         fits: the Gaussian-CDF and Weibull fits of the scan (per site and of the mean).
+        onecycle_factor: a 1-cycle peak over λ0 for the optimizer that took the step
+            (``actcool.scale.rate_factors``; ``None`` for an optimizer without one).
     """
 
     lrs: NDArray[np.float64]
@@ -69,6 +70,7 @@ class RangeTest:
     lr_used: float
     scan: LRScan
     fits: ScanFits
+    onecycle_factor: float | None = ONECYCLE_FACTOR
 
     @property
     def mean_temperatures(self) -> NDArray[np.float64]:
@@ -90,9 +92,12 @@ class RangeTest:
         return edge
 
     def suggestion(self) -> float | None:
-        """A peak learning rate for a 1-cycle schedule: ``actcool.scale.ONECYCLE_FACTOR`` (13) × λ0 of the
+        """A peak learning rate for a 1-cycle schedule: :attr:`onecycle_factor` × λ0 of the
         Weibull fit of the mean ``unit:64`` temperature (re-expressed from the flipped bits
-        when the scan used another granularity), or ``None`` without a fit (reason logged).
+        when the scan used another granularity), or ``None`` without a fit or a factor for the
+        optimizer (reason logged). The factor is 13 for SGD with momentum 0.9 (below), its
+        rescaled value for other momenta, and a measured one for Adam's family
+        (``actcool.scale.rate_factors``, docs/algorithm.md §4.8).
 
         λ0 is the rate at which one step flips about 1.5% of the units (T̄ = 1.44 bits at
         ``unit:64``). Measured before choosing: scans at initialisation (SGD momentum 0.9,
@@ -118,11 +123,14 @@ class RangeTest:
         the rate it trains at (0.037 / 0.033, 0.21 / 0.10, 0.013 / 0.006). Treat the
         suggestion as a start within a factor of about 3, best from a scan before training.
         """
+        if self.onecycle_factor is None:
+            logger.info("no suggestion: no 1-cycle factor is known for this optimizer")
+            return None
         scale = rate_scale(self.scan)
         if scale is None:
             logger.info("no suggestion: no Weibull fit of the mean temperature")
             return None
-        return ONECYCLE_FACTOR * scale
+        return self.onecycle_factor * scale
 
     def figure(self) -> go.Figure:
         """Loss (left axis) and mean temperature with both fits (right axis) against the rate.
@@ -282,7 +290,7 @@ def _loss_edge(
 # -- the measurement ---------------------------------------------------------------------------
 def _check_lrs(lrs: Iterable[float] | None) -> tuple[float, ...]:
     if lrs is None:
-        return DEFAULT_SCAN_LRS
+        return SCALE_SCAN_LRS
     try:
         grid = tuple(float(x) for x in lrs)
     except (TypeError, ValueError):
@@ -292,7 +300,7 @@ def _check_lrs(lrs: Iterable[float] | None) -> tuple[float, ...]:
         if grid[i] <= grid[i - 1]:
             raise ValueError(
                 f"lrs must be sorted ascending without repeats, got {grid[i]!r} after "
-                f"{grid[i - 1]!r} at index {i}; pass e.g. numpy.logspace(-4, 2, 25)"
+                f"{grid[i - 1]!r} at index {i}; pass e.g. numpy.logspace(-8, 2, 41)"
             )
     return grid
 
@@ -428,7 +436,8 @@ def lr_scan(
         batch: ``(inputs, targets)``; ``inputs`` is a tensor, a tuple of positional arguments
             or a dict of keyword arguments of ``model``.
         loss_fn: ``loss_fn(outputs, targets)`` returning a scalar tensor.
-        lrs: the rates, ascending, at least 3 (default: 25 log-spaced from 1e-4 to 1e2).
+        lrs: the rates, ascending, at least 3 (default: ``actcool.scale.SCALE_SCAN_LRS``,
+            41 log-spaced from 1e-8 to 1e2).
         sites: modules (or dotted paths) to measure instead of every ``nn.ReLU``.
         granularity: what one pattern is (default ``"unit"``, L = 64; docs/algorithm.md §1).
         pattern_length: L of the ``unit`` granularity (default 64).
@@ -465,6 +474,7 @@ def lr_scan(
     def record_loss(lr: float, outputs: Any) -> None:
         losses.append(_check_loss(loss_fn(outputs, targets)).detach().reshape(()).double())
 
+    factors = rate_factors(optimizer)
     params = _parameters(model, optimizer)
     snapshot = _Snapshot(model, optimizer, params)
     monitor = TemperatureMonitor(
@@ -500,4 +510,5 @@ def lr_scan(
         lr_used=lr_used,
         scan=measurement.scan,
         fits=measurement.fits,
+        onecycle_factor=None if factors is None else factors.onecycle,
     )

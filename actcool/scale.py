@@ -20,27 +20,119 @@ So ActCoolLR's peak is :data:`PEAK_FACTOR` × λ0 and a 1-cycle peak about
 are over batches). The optimizer's rate is then a hint: kept when it lies within
 :data:`AGREEMENT` × of the finder's peak, replaced by the peak otherwise.
 
+The multiples depend on the optimizer (:func:`rate_factors`), because the scan's update is the
+first step's and training's are not: SGD's momentum buffer grows from one gradient to
+``1/(1 − β)``, and Adam's first step moves every weight by about its rate, later steps by less.
+Adam's family has factors of its own, measured on convnet4 / Fashion-MNIST with AdamW (torch's
+defaults, 1 epoch, seed 0; λ0 4.6e-5-4.8e-5 at initialisation): ActCoolLR ending 9.95% and
+9.92% with its peak at 1e-3 and 3e-3 (10.07% at 1e-2, 11.54% at 3e-4), 1-cycle 9.87% and
+9.90% at 3e-3 and 1e-2 (10.33% at 1e-3); the factors put each peak at the log-middle of its two
+best rates: :data:`ADAM_PEAK_FACTOR` and :data:`ADAM_ONECYCLE_FACTOR`.
+
 Pure arithmetic over a scan; no state.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
 
 from .granularity import Granularity
 from .measurement import LRScan, fit_scan
 
-__all__ = ["AGREEMENT", "ONECYCLE_FACTOR", "PEAK_FACTOR", "peak_rate", "rate_scale"]
+__all__ = [
+    "ADAM_FACTORS",
+    "AGREEMENT",
+    "ONECYCLE_FACTOR",
+    "PEAK_FACTOR",
+    "SCALE_SCAN_LRS",
+    "RateFactors",
+    "peak_rate",
+    "rate_factors",
+    "rate_scale",
+]
 
 #: λ0 is read at this granularity whatever the scan counted (a bit count is a bit count).
 SCALE_GRANULARITY = Granularity.parse("unit:64")
+#: The grid of the scans that find λ0 (``ActCoolLR``'s and ``lr_scan``'s default): 41 rates
+#: from 1e-8 to 1e2, four a decade (the monitor's 25 from 1e-4 and 16 below them). Adam's
+#: first step moves every weight by about its rate, so its λ0 lies near 5e-5, where a grid that
+#: starts at 1e-4 already flips several percent of the units and cannot be fitted; under SGD the
+#: 16 low rates flip nothing and λ0 moves by less than 0.1%.
+SCALE_SCAN_LRS: tuple[float, ...] = tuple(np.logspace(-8, 2, 41).tolist())
 #: ActCoolLR's peak (its ceiling) as a multiple of λ0.
 PEAK_FACTOR = 4.5
 #: A 1-cycle peak as a multiple of λ0 (:meth:`actcool.RangeTest.suggestion`).
 ONECYCLE_FACTOR = 13.0
+#: ActCoolLR's peak and a 1-cycle peak over λ0 for Adam's family (√(1e-3·3e-3) and
+#: √(3e-3·1e-2) over convnet4's λ0 of 4.72e-5; docs/algorithm.md §4.8).
+ADAM_PEAK_FACTOR = 37.0
+ADAM_ONECYCLE_FACTOR = 116.0
 #: The optimizer's rate is kept when within this factor of the finder's peak.
 AGREEMENT = 1.5
+
+
+@dataclass(frozen=True)
+class RateFactors:
+    """The rates that train well as multiples of λ0, for one optimizer.
+
+    Attributes:
+        peak: ActCoolLR's peak (its ceiling) over λ0.
+        onecycle: a 1-cycle peak over λ0 (:meth:`actcool.RangeTest.suggestion`).
+        basis: what the factors were measured or derived for, in words (for logs).
+    """
+
+    peak: float
+    onecycle: float
+    basis: str
+
+
+#: Adam, AdamW, NAdam, RAdam and Adamax: their first step moves each weight by about the rate
+#: whatever its gradient, later steps by less (docs/algorithm.md §4.8).
+ADAM_FACTORS = RateFactors(peak=ADAM_PEAK_FACTOR, onecycle=ADAM_ONECYCLE_FACTOR, basis="Adam")
+#: torch.optim classes whose steps are Adam's (``AdamW`` is not a subclass of ``Adam`` in every
+#: torch version this package admits, so each is named).
+_ADAM_FAMILY = ("Adam", "AdamW", "NAdam", "RAdam", "Adamax")
+#: SGD's reference momentum: the factors above were measured at it.
+_SGD_MOMENTUM = 0.9
+
+
+def rate_factors(optimizer: Any) -> RateFactors | None:
+    """The λ0 multiples for ``optimizer``; ``None`` where none are known.
+
+    SGD: the scan's update is the first step's (the momentum buffer starts at the gradient,
+    ``(1 + β)`` times it with Nesterov), training's the buffer's steady state,
+    ``(1 − dampening)/(1 − β)`` gradients: the factors measured at β = 0.9 are rescaled by the
+    ratio of the two (× 1 at β = 0.9; × 10 without momentum, derived, not measured). Adam's
+    family: :data:`ADAM_FACTORS` (measured). Any other optimizer: ``None``.
+    """
+    import torch
+
+    adam = tuple(getattr(torch.optim, name) for name in _ADAM_FAMILY if hasattr(torch.optim, name))
+    if isinstance(optimizer, adam):
+        return ADAM_FACTORS
+    if not isinstance(optimizer, torch.optim.SGD):
+        return None
+    group = optimizer.param_groups[0]
+    beta = float(group.get("momentum", 0.0))
+    dampening = float(group.get("dampening", 0.0))
+    nesterov = bool(group.get("nesterov", False))
+    amplification = _amplification(beta, dampening, nesterov)
+    rescale = _amplification(_SGD_MOMENTUM, 0.0, False) / amplification
+    basis = f"SGD momentum {beta:g}" + (", Nesterov" if nesterov else "")
+    return RateFactors(PEAK_FACTOR * rescale, ONECYCLE_FACTOR * rescale, basis)
+
+
+def _amplification(beta: float, dampening: float, nesterov: bool) -> float:
+    """How many times the first step's update SGD's steady steps are, per unit rate."""
+    if beta <= 0:
+        return 1.0
+    steady = (1.0 - dampening) / (1.0 - beta)
+    first = 1.0 + beta if nesterov else 1.0
+    return steady / first
 
 
 def rate_scale(scan: LRScan) -> float | None:

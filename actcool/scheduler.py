@@ -29,7 +29,7 @@ from .granularity import DEFAULT_GRANULARITY, Granularity
 from .guard import DivergenceGuard, GuardEvent
 from .measurement import Measurement
 from .monitor import TemperatureMonitor, first_group_lr
-from .scale import PEAK_FACTOR, peak_rate, rate_scale
+from .scale import SCALE_SCAN_LRS, peak_rate, rate_factors, rate_scale
 
 __all__ = ["ActCoolLR"]
 
@@ -117,7 +117,8 @@ class ActCoolLR(LRScheduler):
             :meth:`load_state_dict`.
         scan_every: also run an LR range scan every this many steps (for logging; with
             ``refit_sigma=True`` each one updates σ).
-        scan_lrs: the scan grid (default 25 rates from 1e-4 to 1e2).
+        scan_lrs: the scan grid (default ``actcool.scale.SCALE_SCAN_LRS``: 41 rates from 1e-8
+            to 1e2, wide enough for SGD's and Adam's first steps alike).
         refit_sigma: re-fit σ from every later scan (the paper keeps σ fixed).
         sites: the ReLU sites to measure (default: every ``nn.ReLU``).
         granularity: what one activation pattern is (default ``"unit"`` with
@@ -143,7 +144,8 @@ class ActCoolLR(LRScheduler):
             any target. The ``ramp`` calibration starts its warm-up at its own ``floor``.
         find_lr: find the peak rate from the LR range scan at step 0 (docs/algorithm.md §4.8):
             the network's rate scale λ0 (the rate at which one update flips about 1.5% of
-            the units) times 4.5. The optimizer's rate is then a hint, kept where it lies
+            the units) times a factor measured per optimizer (4.5 for SGD with momentum 0.9,
+            ``actcool.scale.rate_factors``). The optimizer's rate is then a hint, kept where it lies
             within 1.5× of that peak and replaced by the peak otherwise; the peak is the
             warm-up's end and the ceiling. A given ``lr_max`` caps the peak and stays the
             ceiling. The peak found is :attr:`found_lr`. ``False``: the optimizer's rate is
@@ -208,6 +210,15 @@ class ActCoolLR(LRScheduler):
         )
         self._guard_events: list[GuardEvent] = []
         self.find_lr = bool(find_lr)
+        #: λ0's multiples for this optimizer (``None`` without the finder or where unknown).
+        self.rate_factors = rate_factors(optimizer) if self.find_lr else None
+        if self.find_lr and self.rate_factors is None:
+            logger.warning(
+                "find_lr knows the rate scale of SGD and of Adam's family, not of %s: the "
+                "optimizer's rate is the peak (pass find_lr=False to say so)",
+                type(optimizer).__name__,
+            )
+            self.find_lr = False
         #: The peak rate the finder chose (``None`` before the step-0 scan or without a fit).
         self.found_lr: float | None = None
         #: λ0 of the step-0 scan, the network's rate scale (``None`` until known).
@@ -228,7 +239,7 @@ class ActCoolLR(LRScheduler):
             measure_every=measure_every,
             sites=sites,
             scan_every=scan_every,
-            scan_lrs=scan_lrs,
+            scan_lrs=SCALE_SCAN_LRS if scan_lrs is None else scan_lrs,
             optimizer=optimizer,
             granularity=granularity,
             pattern_length=pattern_length,
@@ -418,8 +429,8 @@ class ActCoolLR(LRScheduler):
         scale = rate_scale(m.scan)
         if scale is None:
             # Only the scan before training is read: a later one would move the peak in the
-            # middle of the warm-up. (With Adam's sign-like first step the default grid
-            # saturates at its lowest rate: no fit, the optimizer's rate stays the peak.)
+            # middle of the warm-up. (A grid that starts too high for the optimizer's first
+            # step, e.g. at 1e-4 under Adam, flips too much everywhere to be fitted.)
             logger.warning(
                 "step %d: no rate scale from the LR range scan (no Weibull fit of the mean "
                 "temperature); the optimizer's rate %.4g stays the peak (pass find_lr=False to "
@@ -429,8 +440,10 @@ class ActCoolLR(LRScheduler):
             )
             self.find_lr = False
             return
+        factors = self.rate_factors
+        assert factors is not None
         hint = c.lr_initial
-        peak = peak_rate(hint, scale)
+        peak = peak_rate(hint, scale, factors.peak)
         if self._lr_max_given is not None:
             peak = min(peak, self._lr_max_given)
         self.rate_scale, self.found_lr = scale, peak
@@ -438,11 +451,13 @@ class ActCoolLR(LRScheduler):
         # a given lr_max stays the ceiling (a target may need rates above the warm-up's peak)
         c.lr_max = self._lr_max_given if self._lr_max_given is not None else max(peak, c.lr_min)
         logger.info(
-            "step %d: rate scale λ0 = %.4g; peak rate %.4g (%.1f × λ0; the optimizer's %.4g %s)",
+            "step %d: rate scale λ0 = %.4g; peak rate %.4g (%.3g × λ0 for %s; the optimizer's "
+            "%.4g %s)",
             t,
             scale,
             peak,
-            PEAK_FACTOR,
+            factors.peak,
+            factors.basis,
             hint,
             "kept" if peak == hint else "was a hint",
         )

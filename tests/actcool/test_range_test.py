@@ -321,7 +321,7 @@ def test_figure_draws_loss_temperature_fits_and_the_suggestion(real_result):
 
 
 def test_default_grid_and_to_dict_of_plain_numbers(real_result):
-    assert real_result.lrs.shape == (25,) and real_result.lrs[0] == pytest.approx(1e-4)
+    assert real_result.lrs.shape == (41,) and real_result.lrs[0] == pytest.approx(1e-8)
     d = json.loads(json.dumps(real_result.to_dict()))
     assert d["lrs"] == pytest.approx(list(real_result.lrs))
     assert d["mean_temperatures"] == pytest.approx(list(real_result.mean_temperatures))

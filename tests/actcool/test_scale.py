@@ -1,0 +1,131 @@
+"""The rate scale's factors per optimizer (docs/algorithm.md §4.8): closed forms for SGD's
+momentum, Adam's family measured, no factor for anything else; the finder under AdamW."""
+
+import logging
+
+import pytest
+import torch
+from torch import nn
+
+from actcool import ActCoolLR, lr_scan
+from actcool.scale import (
+    ADAM_FACTORS,
+    ONECYCLE_FACTOR,
+    PEAK_FACTOR,
+    SCALE_SCAN_LRS,
+    peak_rate,
+    rate_factors,
+    rate_scale,
+)
+
+
+def _params():
+    return nn.Linear(3, 2).parameters()
+
+
+def test_sgd_at_the_measured_momentum_gets_the_measured_factors():
+    f = rate_factors(torch.optim.SGD(_params(), lr=0.1, momentum=0.9))
+    assert (f.peak, f.onecycle) == (PEAK_FACTOR, ONECYCLE_FACTOR) == (4.5, 13.0)
+    assert f.basis == "SGD momentum 0.9"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "rescale"),
+    [
+        ({}, 10.0),  # no buffer: training's steps are the first step's size
+        ({"momentum": 0.5}, 10.0 / 2.0),  # steady state 1/(1 - 0.5) = 2 gradients
+        ({"momentum": 0.9, "dampening": 0.5}, 10.0 / 5.0),  # (1 - 0.5)/(1 - 0.9) = 5
+        ({"momentum": 0.9, "nesterov": True}, 1.9),  # first step g + 0.9 g, steady 10 g
+        ({"momentum": 0.99}, 0.1),
+    ],
+)
+def test_sgd_factors_rescale_by_steady_steps_over_the_first(kwargs, rescale):
+    f = rate_factors(torch.optim.SGD(_params(), lr=0.1, **kwargs))
+    assert f.peak == pytest.approx(PEAK_FACTOR * rescale)
+    assert f.onecycle == pytest.approx(ONECYCLE_FACTOR * rescale)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "NAdam", "RAdam", "Adamax"])
+def test_adams_family_shares_the_measured_factors(name):
+    assert rate_factors(getattr(torch.optim, name)(_params(), lr=1e-3)) is ADAM_FACTORS
+    assert ADAM_FACTORS.peak > PEAK_FACTOR  # Adam's first step is its largest per unit rate
+
+
+@pytest.mark.parametrize("name", ["RMSprop", "Adagrad", "Adadelta"])
+def test_other_optimizers_have_no_factors(name):
+    assert rate_factors(getattr(torch.optim, name)(_params(), lr=1e-3)) is None
+
+
+def test_the_scale_grid_is_the_monitors_grid_extended_four_decades_down():
+    from actcool.monitor import DEFAULT_SCAN_LRS
+
+    assert len(SCALE_SCAN_LRS) == 41 and SCALE_SCAN_LRS[0] == pytest.approx(1e-8)
+    assert SCALE_SCAN_LRS[16:] == pytest.approx(DEFAULT_SCAN_LRS, rel=1e-12)
+
+
+class _Wide(nn.Module):
+    """A 4096-input ReLU layer: Adam's sign-like first step flips its units below 1e-4."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4096, 64)
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(64, 3)
+
+    def forward(self, x):
+        return self.head(self.relu(self.fc(x)))
+
+
+def _batch(seed=5):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(64, 4096, generator=g), torch.randint(0, 3, (64,), generator=g)
+
+
+def test_under_adamw_the_default_grid_brackets_lambda0_from_below():
+    torch.manual_seed(0)
+    model = _Wide()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    result = lr_scan(model, opt, _batch(), nn.functional.cross_entropy)
+    scale = rate_scale(result.scan)
+    assert scale is not None and scale < 1e-4  # below the monitor's grid
+    quiet = result.lrs < scale / 10
+    assert quiet.sum() >= 8 and (result.mean_temperatures[quiet] < 0.05).all()
+    assert result.onecycle_factor == ADAM_FACTORS.onecycle
+    assert result.suggestion() == pytest.approx(ADAM_FACTORS.onecycle * scale)
+
+
+def _train(model, opt, sched, batch):
+    x, y = batch
+    loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step(loss=loss.detach())
+
+
+@pytest.mark.parametrize("typed", [1e-5, 1e-2])
+def test_the_finder_takes_adams_factor_under_adamw(typed):
+    torch.manual_seed(0)
+    model = _Wide()
+    opt = torch.optim.AdamW(model.parameters(), lr=typed)
+    sched = ActCoolLR(opt, model, total_steps=200, measure_every=2)
+    assert sched.rate_factors is ADAM_FACTORS
+    _train(model, opt, sched, _batch())  # step 0: the scan
+    scale = rate_scale(sched.last_measurement.scan)
+    assert sched.rate_scale == scale
+    assert sched.found_lr == peak_rate(typed, scale, ADAM_FACTORS.peak)
+    assert sched.found_lr == pytest.approx(ADAM_FACTORS.peak * scale)  # both typed rates are off
+    assert sched.lr_ceiling == sched.found_lr
+    sched.close()
+
+
+def test_an_optimizer_without_factors_keeps_its_rate_and_says_so(caplog):
+    model = _Wide()
+    opt = torch.optim.RMSprop(model.parameters(), lr=3e-4)
+    with caplog.at_level(logging.WARNING, logger="actcool"):
+        sched = ActCoolLR(opt, model, total_steps=50, measure_every=2)
+    assert "not of RMSprop" in caplog.text and "find_lr=False" in caplog.text
+    assert not sched.find_lr and sched.rate_factors is None
+    _train(model, opt, sched, _batch())
+    assert sched.found_lr is None and sched.lr_ceiling == 3e-4
+    sched.close()
