@@ -37,7 +37,8 @@ from .setups import SHARED_DATA
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS_FILE = RESULTS / "rates.jsonl"
-SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "schedulefree")
+SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
+OPTIMIZERS = ("sgd", "adamw")
 MODELS = ("convnet4", "cnn-plain", "resnet20")
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
 CHANCE = 90.0  # test error of a network that answers one class, in %
@@ -51,10 +52,12 @@ class Plan:
     seed: int
     epochs: int = 1
     batch_size: int = 128
+    optimizer: str = "sgd"
 
     @property
     def key(self) -> str:
-        return f"{self.model}/{self.schedule}/lr{self.rate:g}/seed{self.seed}/ep{self.epochs}"
+        key = f"{self.model}/{self.schedule}/lr{self.rate:g}/seed{self.seed}/ep{self.epochs}"
+        return key if self.optimizer == "sgd" else f"{key}/{self.optimizer}"
 
 
 def _plain_cnn(num_classes: int = 10):
@@ -126,26 +129,16 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
     net = _build(plan.model)
     steps_per_epoch = len(x) // plan.batch_size
     total = plan.epochs * steps_per_epoch
+    opt = _optimizer(plan, net.parameters(), total)
     if plan.schedule == "schedulefree":
-        import schedulefree
-
-        opt = schedulefree.SGDScheduleFree(
-            net.parameters(),
-            lr=plan.rate,
-            momentum=0.9,
-            weight_decay=5e-4,
-            warmup_steps=round(0.05 * total),
-        )
         opt.train()
-    else:
-        opt = torch.optim.SGD(net.parameters(), lr=plan.rate, momentum=0.9, weight_decay=5e-4)
-    guard = plan.schedule != "actcool-noguard"
-    if plan.schedule == "schedulefree":
         sched = None
     elif plan.schedule == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=plan.rate, total_steps=total)
     else:
-        sched = ActCoolLR(opt, net, total_steps=total, guard=guard)
+        guard = plan.schedule != "actcool-noguard"
+        find_lr = plan.schedule != "actcool-typed"
+        sched = ActCoolLR(opt, net, total_steps=total, guard=guard, find_lr=find_lr)
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(plan.seed)
     lrs, losses, started, diverged = [], [], time.monotonic(), False
@@ -200,8 +193,27 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
     return row
 
 
+def _optimizer(plan: Plan, params, total: int):
+    """The optimizer a user would write: SGD with momentum 0.9 and weight decay 5e-4, or AdamW
+    with torch's defaults; the schedule-free variant of either for ``schedulefree``."""
+    import torch
+
+    if plan.schedule == "schedulefree":
+        import schedulefree
+
+        warmup = round(0.05 * total)
+        if plan.optimizer == "adamw":
+            return schedulefree.AdamWScheduleFree(params, lr=plan.rate, warmup_steps=warmup)
+        return schedulefree.SGDScheduleFree(
+            params, lr=plan.rate, momentum=0.9, weight_decay=5e-4, warmup_steps=warmup
+        )
+    if plan.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=plan.rate)
+    return torch.optim.SGD(params, lr=plan.rate, momentum=0.9, weight_decay=5e-4)
+
+
 def _schedule_free_eval(opt, net, x, batch_size: int) -> None:
-    """Switch schedule-free SGD to its averaged weights and recompute BatchNorm's statistics
+    """Switch a schedule-free optimizer to its averaged weights and recompute BatchNorm's statistics
     there (as the package's docs ask), on up to 50 training batches."""
     from torch.optim.swa_utils import update_bn
 
@@ -244,6 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
     parser.add_argument("--report", action="store_true", help="write RATES.md from the runs")
@@ -254,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"no cifar10-jpeg under {args.data_dir} (see ../shared/data/README.md)")
     if not args.report:
         plans = [
-            Plan(m, s, r, seed, args.epochs)
+            Plan(m, s, r, seed, args.epochs, optimizer=args.optimizer)
             for m in args.models
             for r in args.rates
             for seed in args.seeds

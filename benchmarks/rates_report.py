@@ -17,15 +17,22 @@ LABELS = {
     "onecycle": "1-cycle peaking at the typed rate",
     "actcool": "ActCoolLR default (typed rate = hint)",
     "actcool-noguard": "ActCoolLR default, no guard",
-    "schedulefree": "schedule-free SGD at the typed rate (reference)",
+    "actcool-typed": "ActCoolLR peaking at the typed rate (find_lr=False)",
+    "schedulefree": "schedule-free at the typed rate (reference)",
 }
+OPTIMIZERS = {"sgd": "SGD momentum 0.9", "adamw": "AdamW"}
 DATA = {"convnet4": "Fashion-MNIST", "cnn-plain": "Fashion-MNIST", "resnet20": "CIFAR-10"}
 CHANCE = 90.0
 
 
-def _order(key: tuple[str, int]) -> tuple[int, int]:
-    model, epochs = key
-    return (list(GOALS).index(model) if model in GOALS else len(GOALS), epochs)
+def _order(key: tuple[str, int, str]) -> tuple[int, int, int]:
+    model, epochs, optimizer = key
+    models = list(GOALS)
+    return (
+        list(OPTIMIZERS).index(optimizer),
+        models.index(model) if model in models else 9,
+        epochs,
+    )
 
 
 def _error(row: dict) -> float:
@@ -34,11 +41,12 @@ def _error(row: dict) -> float:
     return CHANCE if err is None or not math.isfinite(err) else float(err)
 
 
-def group(rows: Iterable[dict]) -> dict[tuple[str, int], dict[str, dict[float, list[dict]]]]:
-    """(model, epochs) → schedule → rate → runs."""
+def group(rows: Iterable[dict]) -> dict[tuple[str, int, str], dict[str, dict[float, list[dict]]]]:
+    """(model, epochs, optimizer) → schedule → rate → runs (rows without an optimizer: SGD)."""
     out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in rows:
-        out[(r["model"], r["epochs"])][r["schedule"]][float(r["rate"])].append(r)
+        key = (r["model"], r["epochs"], r.get("optimizer", "sgd"))
+        out[key][r["schedule"]][float(r["rate"])].append(r)
     return out
 
 
@@ -52,10 +60,16 @@ def _cell(runs: list[dict]) -> str:
     return f"{text} (n={len(runs)})" if len(runs) != 2 else text
 
 
-def section(model: str, epochs: int, by_schedule: dict[str, dict[float, list[dict]]]) -> list[str]:
+def section(
+    model: str,
+    epochs: int,
+    by_schedule: dict[str, dict[float, list[dict]]],
+    optimizer: str = "sgd",
+) -> list[str]:
     rates = sorted({rate for runs in by_schedule.values() for rate in runs})
     lines = [
-        f"## {model} / {DATA.get(model, '?')}, {epochs} epoch{'s' if epochs > 1 else ''}",
+        f"## {model} / {DATA.get(model, '?')}, {epochs} epoch{'s' if epochs > 1 else ''}, "
+        f"{OPTIMIZERS.get(optimizer, optimizer)}",
         "",
         "| schedule | " + " | ".join(f"{r:g}" for r in rates) + " |",
         "|---|" + "---|" * len(rates),
@@ -122,7 +136,7 @@ def figure(groups: dict, path: Path) -> None:
     keys = sorted(groups, key=_order)
     fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.8), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
-        model, epochs = key
+        model, epochs, optimizer = key
         for schedule in [s for s in LABELS if s in groups[key]]:
             by_rate = groups[key][schedule]
             rates = sorted(by_rate)
@@ -131,7 +145,7 @@ def figure(groups: dict, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("the optimizer's rate, as typed")
         ax.set_ylabel("test error % (90 = chance / diverged)")
-        ax.set_title(f"{model} / {DATA.get(model, '?')}, {epochs} ep")
+        ax.set_title(f"{model} / {DATA.get(model, '?')}, {epochs} ep, {optimizer}")
         finite = [_error(x) for s in groups[key].values() for runs in s.values() for x in runs]
         low = min(finite)
         ax.set_ylim(low - 0.5, min(max(finite), low + 6) + 0.5)
@@ -148,8 +162,9 @@ def write_report(rows: Iterable[dict], out_dir: Path = RESULTS) -> Path:
     lines = [
         "# Test error against the typed learning rate",
         "",
-        "Written by `python -m benchmarks.rates` (plain PyTorch loops, SGD momentum 0.9, weight "
-        "decay 5e-4, batch 128, 2 CPU cores, one thread per run). A user types one number, the "
+        "Written by `python -m benchmarks.rates` (plain PyTorch loops: SGD momentum 0.9 with "
+        "weight decay 5e-4, or AdamW with torch's defaults; batch 128, 2 CPU cores, one thread "
+        "per run). A user types one number, the "
         "optimizer's rate; 1-cycle peaks there, ActCoolLR's default takes it as a hint (its "
         "finder sets the peak from the step-0 scan, docs/algorithm.md §4.8) and guards against "
         "a rate that breaks the network (§4.7). A run that diverged counts as chance (90%).",
@@ -158,7 +173,7 @@ def write_report(rows: Iterable[dict], out_dir: Path = RESULTS) -> Path:
         "",
     ]
     for key in sorted(groups, key=_order):
-        lines += section(key[0], key[1], groups[key])
+        lines += section(key[0], key[1], groups[key], key[2])
     out_dir.mkdir(parents=True, exist_ok=True)
     figure(groups, out_dir / "rates.png")
     path = out_dir / "RATES.md"
