@@ -74,9 +74,7 @@ class Store(Catalog):
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         create: bool = True,
     ):
-        super().__init__(
-            default_home() if home is None else home, lost_after, lock_timeout, create
-        )
+        super().__init__(default_home() if home is None else home, lost_after, lock_timeout, create)
 
     def __repr__(self) -> str:
         return f"Store(home={str(self.home)!r})"
