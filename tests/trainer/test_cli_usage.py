@@ -30,6 +30,7 @@ def finished_run(store: Store, steps: int = 3) -> str:
 
 
 def test_unknown_run_hint_names_the_list_command(tmp_path, capsys):
+    Store(tmp_path).created_at()  # a store without that run (no store: see test_cli_newuser)
     assert main(["--home", str(tmp_path), "stop", "abcdef12"]) == 2
     err = capsys.readouterr().err
     assert "unknown run id 'abcdef12'" in err and "see: python -m trainer list" in err
