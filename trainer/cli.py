@@ -21,7 +21,7 @@ from typing import Any
 
 from storage import LockTimeout, StoreNotFound
 from storage.export import FORMATS
-from storage.status import RESUMABLE
+from storage.status import LOST, RESUMABLE, STATUSES
 
 from .config import RunConfig, new_run_defaults
 from .errors import ConfigError
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"${IDLE_EXIT_ENV} seconds, default {DEFAULT_IDLE_EXIT:g})",
     )
     ls = sub.add_parser("list", help="list runs")
-    ls.add_argument("--status", help="only runs with this status")
+    ls.add_argument("--status", choices=(*STATUSES, LOST), help="only runs with this status")
     r = sub.add_parser(
         "resume",
         help="continue a stopped, lost or failed run from its last checkpoint (a run "

@@ -125,6 +125,9 @@ def test_reading_commands_create_no_store_and_name_the_folder(tmp_path, capsys, 
     elsewhere = tmp_path / "elsewhere"
     assert main(["--home", str(elsewhere), "list", "--status", "running"]) == 0
     assert f"no runs in {elsewhere} (set ACTCOOL_HOME or --home)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # a bad status is refused with or without a store
+        main(["list", "--status", "done"])
+    assert "argument --status: invalid choice: 'done'" in capsys.readouterr().err
     for args in (
         ["export", "abcdef12", "--out", str(tmp_path / "x.csv")],
         ["stop", "abcdef12"],
