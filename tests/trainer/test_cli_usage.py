@@ -149,7 +149,7 @@ def test_a_resumed_run_continues_under_the_worker(tmp_path):
         proc.kill()
     assert store.get_run(run_id)["status"] == "stopped"
     store.requeue(run_id)  # what the Runs page's Resume does (then it makes sure of a worker)
-    r = cli("worker", "--idle-exit", "1", home=tmp_path, timeout=300)
+    r = cli("worker", "--idle-exit", "1", home=tmp_path, timeout=900)  # a guard against a hang
     assert r.returncode == 0, r.stdout + r.stderr
     run = store.get_run(run_id)
     assert run["status"] == "finished", run["error"]
