@@ -16,7 +16,7 @@ wait). Quick start::
     store.steps(run_id)
 """
 
-from .catalog import Catalog, UnreadableStore
+from .catalog import Catalog, StoreNotFound, UnreadableStore
 from .connection import LockTimeout
 from .reader import METRICS
 from .shutdown import install_signal_flush
@@ -33,6 +33,7 @@ __all__ = [
     "LockTimeout",
     "RunWriter",
     "Store",
+    "StoreNotFound",
     "UnreadableStore",
     "install_signal_flush",
 ]

@@ -50,6 +50,18 @@ class UnreadableStore(RuntimeError):
         )
 
 
+class StoreNotFound(FileNotFoundError):
+    """A store opened with ``create=False`` where there is none: no folder, or a folder
+    without ``catalog.duckdb``. ``home`` is the folder that was looked at."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        super().__init__(
+            f"no ActCool store at {str(home)!r} (it has no catalog.duckdb); set ACTCOOL_HOME "
+            "or pass the folder of an existing store"
+        )
+
+
 class Catalog:
     """Runs, queue, stop requests and curves of one store home.
 
@@ -59,6 +71,9 @@ class Catalog:
             as ``lost`` (default 30).
         lock_timeout: seconds to wait for another process's file lock before
             :class:`~storage.connection.LockTimeout` (default 60).
+        create: make the folder and catalog when they are missing (default). False, for
+            readers: nothing is created, and every access raises :class:`StoreNotFound`
+            while the folder has no catalog.
     """
 
     def __init__(
@@ -66,6 +81,7 @@ class Catalog:
         home: str | os.PathLike,
         lost_after: float = DEFAULT_LOST_AFTER,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        create: bool = True,
     ):
         if lost_after <= 0:
             raise ValueError(f"lost_after must be > 0 seconds, got {lost_after!r}")
@@ -74,7 +90,13 @@ class Catalog:
         self.home = Path(home)
         self.lost_after = float(lost_after)
         self.lock_timeout = float(lock_timeout)
-        (self.home / "runs").mkdir(parents=True, exist_ok=True)
+        self.create = bool(create)
+        if self.create:
+            (self.home / "runs").mkdir(parents=True, exist_ok=True)
+
+    def exists(self) -> bool:
+        """Whether the folder holds a store (its catalog file); creates nothing."""
+        return self.catalog_path.is_file()
 
     # ------------------------------------------------------------------ files
     @property
@@ -98,7 +120,10 @@ class Catalog:
     @contextmanager
     def _open(self, path: Path, migrations: list, kind: str) -> Iterator[duckdb.DuckDBPyConnection]:
         """``connect`` and migrate; a file that cannot be opened or migrated (not a DuckDB
-        file, one of an older or newer DuckDB or ActCool) is :class:`UnreadableStore`."""
+        file, one of an older or newer DuckDB or ActCool) is :class:`UnreadableStore`; a
+        store opened with ``create=False`` that has no catalog is :class:`StoreNotFound`."""
+        if not self.create and not self.exists():
+            raise StoreNotFound(self.home)
         if not self.home.is_dir():  # the store folder was deleted: start an empty one
             (self.home / "runs").mkdir(parents=True, exist_ok=True)
         if not path.exists():  # a new file (also where a deleted one was): migrate it

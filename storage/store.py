@@ -61,6 +61,10 @@ class Store(Catalog):
             ``lost`` (default 30).
         lock_timeout: seconds to wait for another process's file lock before raising
             :class:`~storage.connection.LockTimeout` (default 60).
+        create: make the folder and its files when missing (default). False for readers
+            (``python -m trainer list``, export, a dashboard's read paths): nothing is
+            created, and every access raises :class:`~storage.catalog.StoreNotFound`, which
+            names the folder, while it holds no store.
     """
 
     def __init__(
@@ -68,8 +72,9 @@ class Store(Catalog):
         home: str | os.PathLike | None = None,
         lost_after: float = DEFAULT_LOST_AFTER,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        create: bool = True,
     ):
-        super().__init__(default_home() if home is None else home, lost_after, lock_timeout)
+        super().__init__(default_home() if home is None else home, lost_after, lock_timeout, create)
 
     def __repr__(self) -> str:
         return f"Store(home={str(self.home)!r})"
@@ -164,6 +169,19 @@ class Store(Catalog):
         return self._read(
             run_id, lambda con: con.execute("SELECT max(step) FROM steps").fetchall()[0][0]
         )
+
+    def last_test_error(self, run_id: str) -> float | None:
+        """The test error (%) of the run's latest evaluation that measured one, or None:
+        what a run recorded through :meth:`writer` shows where its summary has none."""
+
+        def query(con: duckdb.DuckDBPyConnection) -> float | None:
+            row = con.execute(
+                "SELECT test_error FROM evaluations WHERE test_error IS NOT NULL "
+                "AND NOT isnan(test_error) ORDER BY step DESC LIMIT 1"
+            ).fetchall()
+            return float(row[0][0]) if row else None
+
+        return self._read(run_id, query)
 
     def site_matrix(
         self,

@@ -19,18 +19,24 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from storage import LockTimeout
+from storage import LockTimeout, StoreNotFound
 from storage.export import FORMATS
-from storage.status import RESUMABLE
+from storage.status import LOST, RESUMABLE, STATUSES
 
 from .config import RunConfig, new_run_defaults
 from .errors import ConfigError
+from .worker import DEFAULT_IDLE_EXIT, IDLE_EXIT_ENV
 
 __all__ = ["main"]
 
 
+# The worker's internal command for a claimed run: accepted, never offered (--help, errors).
+_INTERNAL = "_execute"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:  # one line, no usage dump
+        message = message.replace(f", {_INTERNAL!r}", "")  # argparse's "(choose from ...)"
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -118,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     wu.add_argument("--quiet", action="store_true", help="no progress line")
     wu.set_defaults(dry_run=False)
     _add_config_options(wu)
-    w = sub.add_parser("worker", help="train queued runs until stopped")
+    w = sub.add_parser(
+        "worker", help="train queued runs until stopped (or, with --idle-exit, until idle)"
+    )
     w.add_argument(
         "--parallel",
         type=_at_least_one,
@@ -151,16 +159,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --ray: CPUs each run's task reserves (default 1)",
     )
     w.add_argument(
-        "--idle-exit", type=float, default=None, help="exit after this many idle seconds"
+        "--idle-exit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="exit once nothing has been queued or running for this long (default: never; "
+        "a worker the dashboard starts exits after "
+        f"${IDLE_EXIT_ENV} seconds, default {DEFAULT_IDLE_EXIT:g})",
     )
     ls = sub.add_parser("list", help="list runs")
-    ls.add_argument("--status", help="only runs with this status")
+    ls.add_argument("--status", choices=(*STATUSES, LOST), help="only runs with this status")
     r = sub.add_parser(
-        "resume", help="continue a stopped, lost or failed run from its last checkpoint"
+        "resume",
+        help="continue a stopped, lost or failed run from its last checkpoint (a run "
+        "stopped before it started: from the beginning), here or --queue'd for a worker",
     )
     r.add_argument("run_id")
-    r.add_argument("--quiet", action="store_true")
-    s = sub.add_parser("stop", help="ask a running run to stop (checkpoint, flush, status stopped)")
+    r.add_argument("--quiet", action="store_true", help="no progress line")
+    r.add_argument(
+        "--queue",
+        action="store_true",
+        help="hand the run back to the queue for a worker instead of training it here",
+    )
+    s = sub.add_parser(
+        "stop",
+        help="ask a running run to stop (checkpoint, flush, status stopped); a queued run "
+        "is stopped at once and kept, to resume or delete",
+    )
     s.add_argument("run_id")
     e = sub.add_parser("export", help="export a run's data")
     e.add_argument("run_id")
@@ -181,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="replace existing output files")
     d = sub.add_parser("delete", help="delete runs with their metrics, checkpoints and logs")
     d.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    x = sub.add_parser("_execute")  # used by the worker for a claimed run
+    x = sub.add_parser(_INTERNAL)  # used by the worker for a claimed run; not in --help
     x.add_argument("run_id")
+    sub.metavar = "{" + ",".join(name for name in sub.choices if name != _INTERNAL) + "}"
     return p
 
 
@@ -215,27 +241,76 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(values)
 
 
+def _where(store: Any) -> str:
+    """The store folder as the user would type it: ``./actcool-data`` for a relative one."""
+    home = str(store.home)
+    return home if Path(home).is_absolute() or home.startswith(".") else f"./{home}"
+
+
+def _no_store(store: Any) -> str:
+    """What a reading command says where the folder it looked at holds no store."""
+    return f"no runs in {_where(store)} (set ACTCOOL_HOME or --home)"
+
+
 def _print_runs(store: Any, status: str | None) -> None:
+    if not store.exists():  # a reader: no store is made here to say that it is empty
+        print(_no_store(store))
+        return
     runs = store.list_runs(status=status)
     if runs.empty:
-        print("no runs yet: start one with  python -m trainer run")
+        if status is None:
+            print(f"no runs in {_where(store)} yet: start one with  python -m trainer run")
+        else:
+            count = len(store.list_runs())
+            print(f"no {status} runs in {_where(store)} ({count} runs in all)")
         return
     from .gpus import run_location
 
     print(f"{'id':10} {'status':9} {'name':34} {'steps':>13} {'test err':>8}  device")
     for _, r in runs.iterrows():
-        summary = r.get("summary") or {}
-        done = summary.get("steps")
-        if r["status"] != "finished":  # the summary's count is written when a run ends
-            done = store.last_step(r["id"])
-            done = "" if done is None else done + 1
-        total = summary.get("total_steps") or (r.get("config") or {}).get("max_steps") or ""
-        steps = f"{'' if done is None else done}/{total}"
-        err = summary.get("test_error")
+        err = _test_error(store, r)
         print(
-            f"{r['id']:10} {r['status']:9} {str(r['name'])[:34]:34} {steps:>13} "
+            f"{r['id']:10} {r['status']:9} {str(r['name'])[:34]:34} {_steps(store, r):>13} "
             f"{'' if err is None else f'{err:.2f}%':>8}  {run_location(r['device'], r['host'])}"
         )
+
+
+def _positive(*values: Any) -> int | None:
+    """The first positive whole number among ``values`` (totals from a summary or config)."""
+    for value in values:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return int(value)
+    return None
+
+
+def _steps(store: Any, run: Any) -> str:
+    """The list's steps column: ``done/total`` where the run's total is known (steps count
+    from 0, as the trainer's do), else the last step recorded (``step N``: a run recorded
+    from outside the trainer), ``–`` when nothing is known yet (a queued run)."""
+    summary, config = run.get("summary") or {}, run.get("config") or {}
+    total = _positive(
+        summary.get("total_steps"), config.get("total_steps"), config.get("max_steps")
+    )
+    done = summary.get("steps") if run["status"] == "finished" else None
+    if not isinstance(done, int) or isinstance(done, bool):
+        # the summary's count is written when a run ends; live runs, and runs recorded
+        # through the store alone, have their metrics only
+        last = store.last_step(run["id"])
+        if last is None:
+            return f"0/{total}" if total and run["status"] != "queued" else "–"
+        if total is None:
+            return f"step {last}"
+        done = last + 1
+    return f"{done}/{total}" if total else str(done)
+
+
+def _test_error(store: Any, run: Any) -> float | None:
+    """The summary's test error, else the latest one the run recorded (a run recorded from
+    outside the trainer has metrics but no summary)."""
+    err = (run.get("summary") or {}).get("test_error")
+    if isinstance(err, (int, float)) and not isinstance(err, bool):
+        return float(err)
+    return None if run["status"] == "queued" else store.last_test_error(run["id"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (UsageError, ConfigError, LockTimeout) as exc:
         return _error(exc)
+    except StoreNotFound as exc:  # a command about a run, where there is no store at all
+        run_id = getattr(args, "run_id", None) or " ".join(getattr(args, "run_ids", []))
+        return _error(UsageError(f"unknown run id {run_id!r}: {_no_store(exc)}"))
     except (KeyError, ValueError, FileExistsError) as exc:
         if args.command not in _STORE_COMMANDS:
             raise  # out of training code: a bug, shown with its traceback
@@ -262,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
 
 # Commands that only ask the store; its KeyError/ValueError/FileExistsError are user errors.
 _STORE_COMMANDS = ("list", "stop", "export", "delete")
+# Commands that record (a run, a worker serving the store): they make the store if missing.
+# The others read or change what is there, and never create a store.
+_CREATING_COMMANDS = ("run", "worker", _INTERNAL)
 
 
 def _error(exc: BaseException) -> int:
@@ -286,7 +367,8 @@ def _get_run(store: Any, run_id: str) -> dict:
 def _dispatch(args: argparse.Namespace) -> int:
     from storage import Store
 
-    store = Store(args.home)
+    creating = args.command in _CREATING_COMMANDS and not getattr(args, "dry_run", False)
+    store = Store(args.home, create=creating)
     if args.command == "run":
         config = _config_from_args(args)
         if args.queue:
@@ -324,21 +406,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             train_run(RunConfig.from_dict(run["config"]), store, run_id=args.run_id, resume=resume)
         )
     if args.command == "resume":
-        from .run import train_run
-
-        run = _get_run(store, args.run_id)
-        if run["status"] not in RESUMABLE:
-            raise UsageError(
-                f"run {args.run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs resume"
-            )
-        result = train_run(
-            RunConfig.from_dict(run["config"]),
-            store,
-            run_id=args.run_id,
-            resume=True,
-            progress=not args.quiet,
-        )
-        return _report(result)
+        return _resume(store, args.run_id, queue=args.queue, quiet=args.quiet)
     if args.command == "worker":
         if args.ray is not None:
             import importlib.util
@@ -373,11 +441,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "stop":
         run = store.get_run(args.run_id)
+        store.request_stop(args.run_id)  # a queued run reads 'stopped' at once, kept
         if run["status"] == "queued":
-            store.remove_queued(args.run_id)
-            print(f"removed queued run {args.run_id}")
+            print(
+                f"stopped queued run {args.run_id} before it started; resume: python -m "
+                f"trainer resume {args.run_id}, delete: python -m trainer delete {args.run_id}"
+            )
         else:
-            store.request_stop(args.run_id)
             print(f"asked run {args.run_id} to stop")
         return 0
     if args.command == "export":
@@ -392,6 +462,49 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"deleted run {run_id}")
         return 0
     raise AssertionError(args.command)
+
+
+def _resume(store: Any, run_id: str, queue: bool, quiet: bool) -> int:
+    """``resume``: continue a run from its checkpoint, or from the beginning when it was
+    stopped before it started; here, or (``queue``) through the queue for a worker."""
+    from .checkpoint import checkpoint_exists, run_checkpoint
+
+    run = _get_run(store, run_id)
+    if run["status"] not in RESUMABLE:
+        raise UsageError(
+            f"run {run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs resume"
+        )
+    has_checkpoint = checkpoint_exists(run_checkpoint(store, run_id))
+    if not has_checkpoint and run["started_at"] is not None:
+        raise UsageError(
+            f"run {run_id} ({run['status']}) has no checkpoint to resume from: it ended "
+            "before its first checkpoint; start it again instead"
+        )
+    if queue:
+        from .worker import worker_pid
+
+        store.requeue(run_id)
+        serving = worker_pid(store)
+        print(
+            f"queued run {run_id} to "
+            + ("resume from its checkpoint" if has_checkpoint else "start")
+            + (
+                f"; the worker (pid {serving}) takes it"
+                if serving is not None
+                else f"; no worker serves {_where(store)}: start one with  python -m trainer worker"
+            )
+        )
+        return 0
+    from .run import train_run
+
+    result = train_run(
+        RunConfig.from_dict(run["config"]),
+        store,
+        run_id=run_id,
+        resume=has_checkpoint,
+        progress=not quiet,
+    )
+    return _report(result)
 
 
 def _warmup(config: RunConfig, quiet: bool = False) -> int:

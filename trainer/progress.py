@@ -8,6 +8,11 @@ from typing import TextIO
 
 __all__ = ["Progress"]
 
+# Steps timed before an ETA is shown: the first steps (data loaders starting, kernels
+# compiling, the warm-up's scans) are far slower than the rest, and an ETA read off them
+# promised minutes for a run of seconds.
+ETA_AFTER_STEPS = 5
+
 
 def _duration(seconds: float) -> str:
     seconds = max(int(seconds), 0)
@@ -17,7 +22,12 @@ def _duration(seconds: float) -> str:
 
 
 class Progress:
-    """Prints ``epoch 2/5 [#####.....] step 120/250 loss 0.432 lr 4.21e-02 T 2.31 bit ETA 0:35``."""
+    """Prints ``epoch 2/5 [#####.....] step 120/250 loss 0.432 lr 4.21e-02 T 2.31 bit ETA 0:35``.
+
+    The ETA is timed from the first step reported (the set-up before it, and the first
+    step itself, do not count) and shown once :data:`ETA_AFTER_STEPS` steps have been
+    timed since; until then the line has no ETA.
+    """
 
     def __init__(
         self,
@@ -33,27 +43,41 @@ class Progress:
         self.tty = self.stream.isatty()
         self.interval = 0.2 if self.tty else interval
         self.enabled = enabled
-        self._t0, self._s0 = time.monotonic(), start_step
+        self.start_step = start_step  # where a resumed run starts; the ETA times from
+        # the first step reported, so that neither set-up nor the first step counts
+        self._first: tuple[float, int] | None = None  # (time, step) of the first report
         self._last = 0.0
         self.temperature: float | None = None
 
+    def eta(self, step: int, now: float | None = None) -> float | None:
+        """Seconds left at ``step``, from the speed since the first step reported; None
+        until :data:`ETA_AFTER_STEPS` steps have been timed."""
+        now = time.monotonic() if now is None else now
+        if self._first is None:
+            self._first = (now, step)
+        t0, s0 = self._first
+        timed = step - s0
+        if timed < ETA_AFTER_STEPS:
+            return None
+        return (now - t0) / timed * max(self.total - step, 0)
+
     def line(self, epoch: int, step: int, loss: float, lr: float) -> str:
-        done = step - self._s0
-        elapsed = time.monotonic() - self._t0
-        eta = elapsed / done * (self.total - step) if done > 0 else float("nan")
+        eta = self.eta(step)
         frac = step / self.total
         bar = "#" * int(20 * frac) + "." * (20 - int(20 * frac))
         temp = f" T {self.temperature:.2f} bit" if self.temperature is not None else ""
-        eta_s = _duration(eta) if eta == eta else "?"
+        eta_s = f" ETA {_duration(eta)}" if eta is not None else ""
         return (
             f"epoch {epoch + 1}/{self.epochs} [{bar}] step {step}/{self.total} "
-            f"loss {loss:.4f} lr {lr:.3g}{temp} ETA {eta_s}"
+            f"loss {loss:.4f} lr {lr:.3g}{temp}{eta_s}"
         )
 
     def update(self, epoch: int, step: int, loss: float, lr: float, force: bool = False) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
+        if self._first is None:  # every step passes here: the clock starts at the first
+            self._first = (now, step)
         if not force and now - self._last < self.interval:
             return
         self._last = now

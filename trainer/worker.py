@@ -1,7 +1,10 @@
 """The background worker: runs queued runs, each in its own process, until stopped.
 
-``python -m trainer worker [--parallel N]``. The dashboard queues runs in the store and calls
-:func:`ensure_worker` so that one worker is alive per store. Each run trains in a child
+``python -m trainer worker [--parallel N] [--idle-exit SECONDS]``. The dashboard queues runs in
+the store and calls :func:`ensure_worker` so that one worker is alive per store; that worker
+exits once nothing has been queued or running for :data:`DEFAULT_IDLE_EXIT` seconds (or
+``$ACTCOOL_WORKER_IDLE_EXIT``), so none outlives the dashboard for long; the next queued run
+starts a new one. A worker started by hand serves until stopped unless given ``--idle-exit``. Each run trains in a child
 process (``python -m trainer _execute RUN_ID``) whose output goes to ``<home>/logs/RUN_ID.log``,
 so a crash in one run never takes down the worker or the others. On a machine with GPUs each
 run gets its own (the least busy free ones; a run of ``nproc`` k gets k and starts through
@@ -26,9 +29,42 @@ from storage.status import pid_alive
 from .gpus import Gpu, query_gpus
 from .placement import child_process, free_port, gpu_request, place
 
-__all__ = ["delete", "ensure_worker", "resume", "run_worker", "submit", "worker_pid"]
+__all__ = [
+    "DEFAULT_IDLE_EXIT",
+    "IDLE_EXIT_ENV",
+    "delete",
+    "ensure_worker",
+    "resume",
+    "run_worker",
+    "submit",
+    "worker_pid",
+]
 
 POLL_SECONDS = 1.0
+# A worker started for the dashboard exits after this many seconds with nothing queued or
+# running: long enough to queue the next run without waiting for a new worker to start,
+# short enough that a worker whose dashboard is gone does not linger.
+DEFAULT_IDLE_EXIT = 300.0
+IDLE_EXIT_ENV = "ACTCOOL_WORKER_IDLE_EXIT"  # seconds; overrides DEFAULT_IDLE_EXIT
+
+
+def dashboard_idle_exit() -> float:
+    """The idle time after which a worker started by :func:`ensure_worker` exits: seconds
+    from ``$ACTCOOL_WORKER_IDLE_EXIT``, else :data:`DEFAULT_IDLE_EXIT`. ValueError, naming
+    the variable, for a value that is not a number >= 0."""
+    text = os.environ.get(IDLE_EXIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_IDLE_EXIT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(
+            f"{IDLE_EXIT_ENV}={text!r} is not a number of seconds >= 0; unset it for the "
+            f"default ({DEFAULT_IDLE_EXIT:g})"
+        )
+    return seconds
 
 
 def _pidfile(store: Store) -> Path:
@@ -54,13 +90,22 @@ def worker_pid(store: Store) -> int | None:
     return pid if _alive(pid) else None
 
 
-def ensure_worker(store: Store, parallel: int | None = None) -> int:
+def ensure_worker(store: Store, parallel: int | None = None, idle_exit: float | None = None) -> int:
     """Start a detached worker for ``store`` unless one is alive; return its pid.
 
-    ``parallel`` None: one run per GPU where there are GPUs, else one at a time."""
+    The worker trains what is queued, then exits once nothing has been queued or running
+    for ``idle_exit`` seconds, so that it does not outlive the dashboard that started it
+    (reparented to init) for long.
+
+    Args:
+        parallel: runs at a time; None: one run per GPU where there are GPUs, else one.
+        idle_exit: seconds; None: :func:`dashboard_idle_exit` (``$ACTCOOL_WORKER_IDLE_EXIT``,
+            else :data:`DEFAULT_IDLE_EXIT`).
+    """
     pid = worker_pid(store)
     if pid is not None:
         return pid
+    idle_exit = dashboard_idle_exit() if idle_exit is None else idle_exit
     Path(store.home).mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "ACTCOOL_HOME": str(store.home)}
     with open(Path(store.home) / "worker.log", "ab") as log:  # the child keeps its own copy
@@ -71,6 +116,8 @@ def ensure_worker(store: Store, parallel: int | None = None) -> int:
                 "trainer",
                 "worker",
                 *(["--parallel", str(parallel)] if parallel is not None else []),
+                "--idle-exit",
+                f"{idle_exit:g}",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -91,13 +138,18 @@ def resume(store: Store, run_id: str, parallel: int = 1) -> int:
     sure a worker serves the store; return the worker's pid.
 
     The run goes through the queue like any run (it reads ``queued`` at once), so a worker's
-    ``parallel`` limit holds. ValueError when the run cannot resume (its status, or no
-    checkpoint yet), KeyError for an unknown run.
+    ``parallel`` limit holds. A run stopped while it was queued, before it ever started,
+    starts from the beginning. ValueError when the run cannot resume (its status, or no
+    checkpoint of a run that has trained), KeyError for an unknown run.
     """
     from .checkpoint import checkpoint_exists, run_checkpoint
 
     if not checkpoint_exists(run_checkpoint(store, run_id)):
-        status = store.get_run(run_id)["status"]  # KeyError for an unknown run first
+        run = store.get_run(run_id)  # KeyError for an unknown run first
+        status = run["status"]
+        if run["started_at"] is None:  # stopped in the queue: nothing was trained
+            store.requeue(run_id)
+            return ensure_worker(store, parallel)
         raise ValueError(
             f"run {run_id} ({status}) has no checkpoint to resume from: it ended before "
             "its first epoch did"
@@ -149,11 +201,12 @@ def run_worker(
     idle_exit: float | None = None,
     gpus: Callable[[], list[Gpu]] = query_gpus,
 ) -> None:
-    """Claim and train queued runs, ``parallel`` at a time, until SIGTERM/SIGINT.
+    """Claim and train queued runs, ``parallel`` at a time, until SIGTERM/SIGINT (or idle).
 
     Args:
         parallel: runs at a time; None: the number of GPUs, or 1 without GPUs.
-        idle_exit: exit after this many seconds with nothing queued or running (None: never).
+        idle_exit: exit after this many seconds with nothing queued or running (None: never);
+            runs queued meanwhile are trained first, and the worker's log says so at start.
         gpus: the machine's GPUs with their current load, asked before each placement.
     """
     machine = gpus()
@@ -179,7 +232,12 @@ def run_worker(
     idle_since = time.monotonic()
     logs = Path(store.home) / "logs"
     logs.mkdir(exist_ok=True)
-    print(f"worker {name}: serving {store.home} ({parallel} at a time)", flush=True)
+    until = (
+        f"; exits after {idle_exit:g} s with nothing queued or running"
+        if idle_exit is not None
+        else "; runs until stopped"
+    )
+    print(f"worker {name}: serving {store.home} ({parallel} at a time{until})", flush=True)
     try:
         while not stopping:
             _keep_home(store, logs)
@@ -205,7 +263,13 @@ def run_worker(
             if children:
                 idle_since = time.monotonic()
             elif idle_exit is not None and time.monotonic() - idle_since > idle_exit:
-                break
+                if _give_up_pidfile(store):
+                    print(
+                        f"worker: nothing queued or running for {idle_exit:g} s; exiting",
+                        flush=True,
+                    )
+                    break
+                idle_since = time.monotonic()  # runs wait in the queue (for GPUs): serve on
             time.sleep(POLL_SECONDS)
         for proc in children.values():  # each child checkpoints and records 'stopped'
             proc.send_signal(signal.SIGTERM)
@@ -217,6 +281,24 @@ def run_worker(
             signal.signal(s, h)
         if worker_pid(store) == os.getpid():
             _pidfile(store).unlink(missing_ok=True)
+
+
+def _give_up_pidfile(store: Store) -> bool:
+    """Before an idle exit: remove the pidfile, then look at the queue. True: nothing is
+    queued, or another worker has started meanwhile; exit. False: runs are queued; the
+    pidfile is back and the worker serves on.
+
+    The order closes a race with a run queued just now: whoever queues a run and then finds
+    no pidfile (:func:`ensure_worker`) starts a new worker; one that found the pidfile still
+    there queued its run before the look at the queue here."""
+    if worker_pid(store) == os.getpid():
+        _pidfile(store).unlink(missing_ok=True)
+    if store.list_runs(status="queued").empty:
+        return True
+    if worker_pid(store) is not None:  # a worker started meanwhile serves the queue
+        return True
+    _pidfile(store).write_text(f"{os.getpid()}\n")
+    return False
 
 
 def _claim(

@@ -30,6 +30,7 @@ def finished_run(store: Store, steps: int = 3) -> str:
 
 
 def test_unknown_run_hint_names_the_list_command(tmp_path, capsys):
+    Store(tmp_path).created_at()  # a store without that run (no store: see test_cli_newuser)
     assert main(["--home", str(tmp_path), "stop", "abcdef12"]) == 2
     err = capsys.readouterr().err
     assert "unknown run id 'abcdef12'" in err and "see: python -m trainer list" in err
@@ -148,7 +149,7 @@ def test_a_resumed_run_continues_under_the_worker(tmp_path):
         proc.kill()
     assert store.get_run(run_id)["status"] == "stopped"
     store.requeue(run_id)  # what the Runs page's Resume does (then it makes sure of a worker)
-    r = cli("worker", "--idle-exit", "1", home=tmp_path, timeout=300)
+    r = cli("worker", "--idle-exit", "1", home=tmp_path, timeout=900)  # a guard against a hang
     assert r.returncode == 0, r.stdout + r.stderr
     run = store.get_run(run_id)
     assert run["status"] == "finished", run["error"]
