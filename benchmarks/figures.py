@@ -1,7 +1,7 @@
 """The numbers of the reproduction report: loaded runs in, plain dicts of numbers and verdicts out.
 
 No store, no plots, no sentences: :mod:`benchmarks.report` loads the runs of the plan of
-:mod:`benchmarks.reproduce` into :class:`Run` objects, calls :func:`compute`, and renders what
+:mod:`benchmarks.plan` into :class:`Run` objects, calls :func:`compute`, and renders what
 comes back (``REPORT.md``, the PNGs, ``results.json``). Every function here accepts a partial
 reproduction: a section whose runs are missing gets ``None`` numbers and verdicts, and lists
 the plan keys it is waiting for under ``"missing"``.
@@ -33,7 +33,7 @@ from .analysis import (
     spread,
 )
 from .control import tracking_error
-from .reproduce import AUTO, BASELINES, CALIBRATIONS, GAMMAS, SEEDS
+from .plan import AUTO, BASELINES, CALIBRATIONS, GAMMAS, SEEDS
 
 GAP_GOAL = 0.3  # points of test error ActCoolLR (no tuning) may trail the best tuned baseline
 REPLAY_GOAL = 0.3  # points a replay may trail the 1-cycle it replays (Fashion-MNIST)

@@ -25,7 +25,7 @@ from app.summary import MODEL_LABELS
 
 from . import figures as F
 from .analysis import smooth
-from .reproduce import AUTO, CALIBRATIONS, HINT_LR, SEEDS
+from .plan import AUTO, CALIBRATIONS, HINT_LR, SEEDS
 
 # A schedule has the dashboard's colour (app/colors.py); the report's ActCoolLR variants add two.
 COLORS: dict[str, str] = {
