@@ -8,6 +8,11 @@ same plan key and config are reused, a stopped or lost one is resumed, so an int
 reproduction continues where it left off (it may span sessions). ``--report-only`` rewrites the
 report from the stored runs.
 
+The report's section 8, test error against the typed rate, renders the sweep of
+:mod:`benchmarks.rates` (plain PyTorch loops outside the store, rows in
+``benchmarks/results/rates.jsonl``); ``--rates`` trains what that sweep lacks (hours of CPU),
+instead of the plan, and then writes the report.
+
 ``--quick`` runs a miniature of the same plan on scikit-learn's digits (no data needed, a few
 minutes): it checks the pipeline, not the claims.
 """
@@ -155,11 +160,22 @@ def main(argv: list[str] | None = None) -> int:
         "--report-only", action="store_true", help="write the report from stored runs"
     )
     parser.add_argument(
+        "--rates",
+        action="store_true",
+        help="train the rate sweep of section 8 (benchmarks.rates) instead of the plan",
+    )
+    parser.add_argument(
         "--data-dir", type=Path, default=SHARED_DATA, help="Fashion-MNIST and cifar10-jpeg"
     )
     args = parser.parse_args(argv)
+    if args.rates and (args.quick or args.report_only):
+        parser.error(
+            "--rates trains the full rate sweep: it has no --quick miniature, and "
+            "--report-only trains nothing (drop one of them)"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
+    from benchmarks import rates
     from benchmarks.report import write_report
     from storage import Store
 
@@ -170,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     store = Store(args.home)
     t0 = time.monotonic()
-    if not args.report_only:
+    if args.rates:  # every model, schedule, rate and seed missing from its runs file
+        rates.main(["--data-dir", str(args.data_dir)])
+    elif not args.report_only:
         train_all(store, args.quick, args.data_dir)
     runs = plan(args.quick, args.data_dir, store)
     out = args.out or (RESULTS.with_name("results-quick") if args.quick else RESULTS)
@@ -180,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         find_runs(store, runs),
         out,
         quick=args.quick,
-        train_seconds=None if args.report_only else time.monotonic() - t0,
+        train_seconds=None if args.report_only or args.rates else time.monotonic() - t0,
+        # the sweep's runs as benchmarks.rates reads them (the miniature has no sweep)
+        rates=() if args.quick else rates._done().values(),
     )
     log.info("report: %s", path)
     return 0

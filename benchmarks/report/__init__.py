@@ -6,7 +6,7 @@ numbers: a gap is written "behind" only when it is positive, a winner named only
 numbers give one. A partial reproduction renders too: each section says which runs it lacks.
 
 One module per section (``baselines``, ``no_tuning``, ``replay``, ``tracking``, ``gamma``,
-``claims``, ``cifar``), the top table in ``summary``, the whole document in ``document``; the
+``claims``, ``cifar``, ``rates``), the top table in ``summary``, the whole document in ``document``; the
 words and tables they share in ``markdown``, the figures' colours and curves in ``plots``.
 """
 
@@ -19,6 +19,7 @@ from .loading import load_runs
 from .markdown import HEADINGS, NAMES
 from .no_tuning import section_no_tuning
 from .plots import COLORS, OLD_PNGS, PNGS
+from .rates import RATES_PNG, section_rates
 from .replay import section_replay
 from .summary import summary_rows
 from .tracking import section_tracking
@@ -29,12 +30,14 @@ __all__ = [
     "NAMES",
     "OLD_PNGS",
     "PNGS",
+    "RATES_PNG",
     "load_runs",
     "section_baselines",
     "section_cifar",
     "section_claims",
     "section_gamma",
     "section_no_tuning",
+    "section_rates",
     "section_replay",
     "section_tracking",
     "summary_rows",

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from .loading import load_runs
 from .markdown import _table, _v
 from .no_tuning import section_no_tuning
 from .plots import OLD_PNGS, PNGS
+from .rates import RATES_PNG, section_rates
 from .replay import section_replay
 from .summary import summary_rows
 from .tracking import section_tracking
@@ -44,8 +45,11 @@ def write_report(
     out: Path,
     quick: bool = False,
     train_seconds: float | None = None,
+    rates: Iterable[dict] = (),
 ) -> Path:
-    """Write ``REPORT.md``, the PNGs and ``results.json`` under ``out``; return the report path."""
+    """Write ``REPORT.md``, the PNGs and ``results.json`` under ``out``; return the report path.
+    ``rates``: the runs of the rate sweep (:mod:`benchmarks.rates`) for section 8, none by
+    default."""
     out.mkdir(parents=True, exist_ok=True)
     # A figure left by an earlier report (or by the report of the previous plan) would pass for
     # one of this report's.
@@ -62,6 +66,7 @@ def write_report(
     body += section_gamma(figs["gamma"], by_key, out)
     body += section_claims(figs["claims"], by_key, out, figs["setups"])
     body += section_cifar(figs["cifar"], by_key, out, figs["setups"])
+    body += section_rates(rates, out)
     rows = summary_rows(figs)
     walls = [r.wall for r in loaded if np.isfinite(r.wall)]
     total_wall = float(sum(walls))
@@ -99,6 +104,8 @@ def write_report(
     text = "\n".join(head + body)
     (out / "REPORT.md").write_text(text)
     pngs = {k: v for k, v in PNGS.items() if (out / v).exists()}
+    if f"({RATES_PNG})" in text:  # drawn by section 8 (RATES.md may share the file)
+        pngs["rates"] = RATES_PNG
     results = {
         "quick": quick,
         "figures": figs,

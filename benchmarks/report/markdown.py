@@ -24,6 +24,7 @@ HEADINGS = {
     "gamma": "## 5. γ sweep: hotter for longer?",
     "claims": "## 6. The paper's claims at unit:64",
     "cifar": "## 7. ResNet-20 on CIFAR-10",
+    "rates": "## 8. Test error against the typed rate",
 }
 
 

@@ -11,9 +11,12 @@ import pytest
 
 from actcool.curves import REPLAY_POINTS
 from benchmarks import plan as P
+from benchmarks import rates as sweep
 from benchmarks import reproduce
-from benchmarks.report import HEADINGS, PNGS, write_report
+from benchmarks.report import HEADINGS, PNGS, RATES_PNG, write_report
 from storage import Store
+
+from .conftest import rate_row
 
 SECTIONS = list(HEADINGS.values())
 
@@ -108,6 +111,72 @@ def test_a_partial_reproduction_renders_every_section(tmp_path, keys):
         assert "![baselines](baselines.png)" in report
     else:
         assert results["pngs"] == {} and "✅" not in report
+    # no rate sweep given: section 8 says how to train it
+    assert (
+        "No run of the rate sweep in this report: `python -m benchmarks.reproduce --rates`"
+        in report
+    )
+    assert "rates" not in results["pngs"]
+
+
+SWEEP = [
+    rate_row("convnet4", "onecycle", 0.1, 0, 10.0),
+    rate_row("convnet4", "onecycle", 0.1, 1, 10.4),  # best 1-cycle: mean 10.2 at 0.1
+    rate_row("convnet4", "onecycle", 1.0, 0, 90.0),
+    rate_row("convnet4", "actcool", 0.1, 0, 10.3),
+    rate_row("convnet4", "actcool", 0.1, 1, 10.5),  # +0.2 of the best: met
+    rate_row("convnet4", "actcool", 1.0, 0, 10.8, events=[{"step": 80}]),  # +0.6: missed
+    rate_row("resnet20", "onecycle", 0.1, 0, 40.0),
+    rate_row("resnet20", "actcool", 0.1, 0, 40.5),  # +0.5, goal 1 point: met
+]
+
+
+def test_section_8_renders_the_rate_sweep_with_a_verdict_per_typed_rate(tmp_path):
+    out = tmp_path / "out"
+    text = write_report(_FakeStore(), P.plan(quick=True), {}, out, rates=SWEEP).read_text()
+    section = text[text.index(HEADINGS["rates"]) :]
+    # RATES.md's tables, a level down, in its order of setups
+    assert section.index("### convnet4 / Fashion-MNIST, 1 epoch") < section.index(
+        "### resnet20 / CIFAR-10, 1 epoch"
+    )
+    assert "Best tuned 1-cycle: 10.20% at 0.1." in section
+    assert "| 0.1 | +0.20 | no | ✅ |" in section and "| 1 | +0.60 | no | ❌ |" in section
+    assert "Best tuned 1-cycle: 40.00% at 0.1. Goal: ActCoolLR within 1 points" in section
+    assert "| 0.1 | +0.50 | no | ✅ |" in section
+    assert "0.03, 1 cut" in section  # ActCoolLR's highest rate and the guard's cut at rate 1
+    assert f"![error against the typed rate]({RATES_PNG})" in section
+    assert (out / RATES_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "results.json").read_text())["pngs"] == {"rates": RATES_PNG}
+
+
+def test_the_cli_trains_the_rate_sweep_through_benchmarks_rates(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    for d in ("FashionMNIST", "cifar10-jpeg"):
+        (data / d).mkdir(parents=True)
+    runs_file = tmp_path / "rates.jsonl"
+    runs_file.write_text(
+        "".join(json.dumps({**r, "key": str(i)}) + "\n" for i, r in enumerate(SWEEP))
+    )
+    trained, rated = [], []
+    monkeypatch.setattr(sweep, "RUNS_FILE", runs_file)
+    monkeypatch.setattr(sweep, "run", lambda plans, jobs, data_dir: trained.extend(plans))
+    monkeypatch.setattr("benchmarks.rates_report.write_report", lambda rows: rated.extend(rows))
+    monkeypatch.setattr(reproduce, "train_all", lambda *a: pytest.fail("the plan was trained"))
+    out = tmp_path / "out"
+    argv = ["--rates", "--home", str(tmp_path / "store"), "--out", str(out)]
+    assert reproduce.main([*argv, "--data-dir", str(data)]) == 0
+    # every model, schedule, rate and seed of the sweep; RATES.md and REPORT.md from its rows
+    assert {(p.model, p.schedule, p.rate, p.seed) for p in trained} == {
+        (m, s, r, seed)
+        for m in sweep.MODELS
+        for s in sweep.SCHEDULES
+        for r in sweep.RATES
+        for seed in (0, 1)
+    }
+    assert len(rated) == len(SWEEP)
+    assert "| 1 | +0.60 | no | ❌ |" in (out / "REPORT.md").read_text()
+    with pytest.raises(SystemExit):
+        reproduce.main([*argv, "--quick"])
 
 
 # ----------------------------------------------------------------------------- end to end
