@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..rates_report import _order, figure, group, section
+from ..rates_report import GOALS, _order, figure, group, section
 from .markdown import HEADINGS
 
 RATES_PNG = "rates.png"
@@ -27,8 +27,10 @@ def section_rates(rows: Iterable[dict], out: Path) -> list[str]:
         "Claim: a user types one number, the optimizer's rate, and does not know the good one. "
         "1-cycle peaks at the typed rate; ActCoolLR's default takes it as a hint (its finder sets "
         "the peak from the step-0 scan, docs/algorithm.md §4.8) and guards against a rate that "
-        "breaks the network (§4.7). Goal: ActCoolLR within the goal of the best tuned 1-cycle at "
-        "every typed rate, and never at chance where a schedule at that rate trains. Plain "
+        "breaks the network (§4.7). Goal: ActCoolLR at most "
+        + ", ".join(f"{goal:g} points ({model})" for model, goal in GOALS.items())
+        + " behind the best tuned 1-cycle at every typed rate, and never at chance where a "
+        "schedule at that rate trains. Plain "
         "PyTorch loops outside the store (`python -m benchmarks.rates`, runs in "
         "`benchmarks/results/rates.jsonl`, also written up in `RATES.md`); a run that diverged "
         "counts as chance (90%).",
