@@ -9,21 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..analysis import (
-    at_most,
-    linear_r2,
-    rank_correlation,
-    relative_variation,
-    smooth,
-)
-from .runs import (
-    SMOOTH,
-    Run,
-    _all_or_none,
-    _missing,
-    _num,
-    best_onecycle_keys,
-)
+from ..analysis import at_most, linear_r2, rank_correlation, relative_variation, smooth
+from .runs import SMOOTH, Run, _all_or_none, _missing, _num, best_onecycle_keys
 
 R2_GOAL = 0.8  # "roughly linear"
 DEPTH_GOAL = 0.5  # Spearman ρ(site index, time-averaged site temperature)

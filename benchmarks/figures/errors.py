@@ -8,24 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis import (
-    at_most,
-    best_of,
-    beyond_noise,
-)
+from ..analysis import at_most, best_of, beyond_noise
 from ..plan import AUTO, BASELINES, CALIBRATIONS, SEEDS
 from .claims import depth
-from .runs import (
-    Run,
-    _all_or_none,
-    _diff,
-    _missing,
-    _num,
-    _same_rate,
-    _spread_of,
-    grid_best,
-    stat,
-)
+from .runs import Run, _all_or_none, _diff, _missing, _num, _same_rate, _spread_of, grid_best, stat
 
 GAP_GOAL = 0.3  # points of test error ActCoolLR (no tuning) may trail the best tuned baseline
 REPLAY_GOAL = 0.3  # points a replay may trail the 1-cycle it replays (Fashion-MNIST)

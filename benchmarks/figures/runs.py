@@ -11,10 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..analysis import (
-    best_of,
-    spread,
-)
+from ..analysis import best_of, spread
 from ..plan import BASELINES, SEEDS
 
 SMOOTH = 5  # measurements in the moving average of the T̄ curves (linearity, plots)

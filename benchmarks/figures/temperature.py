@@ -7,21 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis import (
-    at_most,
-    best_of,
-    out_of_reach,
-    rank_correlation,
-    relative_tracking_error,
-)
+from ..analysis import at_most, best_of, out_of_reach, rank_correlation, relative_tracking_error
 from ..control import tracking_error
 from ..plan import AUTO, GAMMAS, SEEDS
-from .runs import (
-    Run,
-    _all_or_none,
-    _missing,
-    _num,
-)
+from .runs import Run, _all_or_none, _missing, _num
 
 TRACKING_GOAL = 0.3  # mean |T̄ − C| / mean C over 10-90% of training
 TRACKING_WINDOW = 5  # measurements in the moving average of the smoothed tracking figure
