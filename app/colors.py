@@ -1,6 +1,6 @@
 """The colours of schedules and targets, shared by the dashboard and the benchmark report.
 
-Plain data, no Streamlit or Plotly, so ``benchmarks/report.py`` (matplotlib) imports it too and a
+Plain data, no Streamlit or Plotly, so ``benchmarks/report/`` (matplotlib) imports it too and a
 schedule has one colour in every figure ActCool draws (colour-blind-safe Okabe-Ito hues).
 """
 

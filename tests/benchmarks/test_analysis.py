@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import figures as F
-from benchmarks import reproduce
+from benchmarks import plan as P
 from benchmarks.analysis import (
     at_most,
     best_of,
@@ -184,7 +184,7 @@ def _index(*runs):
 
 
 def test_grid_best_and_the_edge_verdict():
-    plan = [p for p in reproduce.plan(quick=True)]
+    plan = [p for p in P.plan(quick=True)]
     runs = _index(
         _run("grid/onecycle/lr0.05/seed0", "grid", "onecycle", lr=0.05, error=5.0),
         _run("grid/onecycle/lr0.2/seed0", "grid", "onecycle", lr=0.2, error=4.0),
@@ -304,9 +304,9 @@ def test_gamma_rank_correlation_against_seed_noise():
             for (g, k), e in zip(sorted(F.gamma_keys().items()), [8.0, 7.0, 6.0, 5.0], strict=True)
         ],
         _run(
-            f"actcool/{reproduce.AUTO}/seed1",
+            f"actcool/{P.AUTO}/seed1",
             "actcool",
-            f"actcool-{reproduce.AUTO}",
+            f"actcool-{P.AUTO}",
             seed=1,
             error=7.5,
         ),
@@ -318,8 +318,8 @@ def test_gamma_rank_correlation_against_seed_noise():
     )
     assert g["span_beyond_seed_noise"] is True and g["ok"] is True and g["best_gamma"] == 4.0
     flat = dict(runs)
-    flat[f"actcool/{reproduce.AUTO}/seed1"] = _run(
-        f"actcool/{reproduce.AUTO}/seed1", "actcool", f"actcool-{reproduce.AUTO}", seed=1, error=3.0
+    flat[f"actcool/{P.AUTO}/seed1"] = _run(
+        f"actcool/{P.AUTO}/seed1", "actcool", f"actcool-{P.AUTO}", seed=1, error=3.0
     )
     assert F.gamma(flat)["ok"] is False  # error falls with γ, but by less than one seed's luck
 
@@ -379,7 +379,7 @@ def test_drift_of_sigma_and_mu_against_the_rate_used():
 
 
 def test_compute_on_no_runs_gives_no_verdicts():
-    figs = F.compute([], reproduce.plan(quick=True))
+    figs = F.compute([], P.plan(quick=True))
     assert figs["baselines"]["grid_ok"] is None and figs["no_tuning"]["ok"] is None
     assert figs["tracking"]["ok_raw"] is None and figs["gamma"]["ok"] is None
     assert figs["claims"]["linearity"]["ok"] is None and figs["cifar"]["ok"] is None

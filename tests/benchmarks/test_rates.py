@@ -5,18 +5,7 @@ import math
 from benchmarks.rates import Plan
 from benchmarks.rates_report import write_report
 
-
-def row(model, schedule, rate, seed, error, events=()):
-    return {
-        "model": model,
-        "schedule": schedule,
-        "rate": rate,
-        "seed": seed,
-        "epochs": 1,
-        "test_error": error,
-        "peak_lr": 0.03,
-        "guard_events": list(events),
-    }
+from .conftest import rate_row as row
 
 
 def test_the_report_compares_every_typed_rate_with_the_best_1cycle(tmp_path):

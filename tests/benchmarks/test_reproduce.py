@@ -1,5 +1,5 @@
-"""The reproduction plan, a partial report (no training), and the pipeline end to end on its
---quick miniature (scikit-learn digits, a few minutes)."""
+"""A partial report (no training), and the reproduction end to end on its --quick miniature
+(scikit-learn digits, a few minutes)."""
 
 from __future__ import annotations
 
@@ -9,71 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actcool import Calibration
 from actcool.curves import REPLAY_POINTS
+from benchmarks import plan as P
+from benchmarks import rates as sweep
 from benchmarks import reproduce
-from benchmarks.report import HEADINGS, PNGS, write_report
+from benchmarks.report import HEADINGS, PNGS, RATES_PNG, write_report
 from storage import Store
 
+from .conftest import rate_row
+
 SECTIONS = list(HEADINGS.values())
-
-
-def _finish(store: Store, p: reproduce.Planned, test_error: float) -> str:
-    rid = store.create_run(p.config.to_dict(), name=p.config.name, tags=p.config.tags)
-    store.update_run(
-        rid,
-        status="finished",
-        finished=True,
-        summary={"test_error": test_error, "total_steps": 10, "wall_time": 1.0},
-    )
-    return rid
-
-
-def test_plan_covers_every_section_with_two_seeds(tmp_path):
-    runs = reproduce.plan(quick=False)
-    keys = {p.key for p in runs}
-    assert len(keys) == len(runs)
-    for s in reproduce.BASELINES:
-        assert {f"grid/{s}/lr{lr:g}/seed0" for lr in reproduce.RATES} <= keys
-    assert {f"actcool/{c}/seed{s}" for c in reproduce.CALIBRATIONS for s in reproduce.SEEDS} <= keys
-    assert all(
-        p.config.lr == reproduce.HINT_LR and p.config.schedule == "actcool"
-        for p in runs
-        if p.group == "actcool"
-    )
-    assert {p.config.calibration for p in runs if p.group == "actcool"} == {"fixed", "ramp"}
-    # the γ sweep cools the default target along power curves
-    gammas = {Calibration.parse(p.config.calibration) for p in runs if p.group == "gamma"}
-    assert gammas == {Calibration(reproduce.AUTO, gamma=g) for g in (0.5, 2.0, 4.0)}
-    assert {p.config.target for p in runs if p.group == "gamma"} == {"default"}
-    assert {f"cifar/onecycle/lr{lr:g}/seed0" for lr in reproduce.CIFAR_RATES} <= keys
-    # the default calibration with both seeds, the other with seed 0
-    assert {f"cifar/actcool/{reproduce.AUTO}/seed{s}" for s in reproduce.SEEDS} <= keys
-    assert {f"cifar/actcool/{c}/seed0" for c in reproduce.CALIBRATIONS} <= keys
-    assert {p.model for p in runs if p.group == "cifar"} == {"resnet20"}
-    assert all(p.config.dataset == "fashion-mnist" for p in runs if p.group != "cifar")
-    assert all(f"plan:{p.key}" in p.config.tags for p in runs)
-    # Without a store nothing depends on finished runs: no best rates, no replays.
-    assert not any(p.group in ("best", "replay") or p.replay_of for p in runs)
-
-    # Once a grid has finished, its best rate is planned with seed 1 (and 1-cycle's replays).
-    store = Store(tmp_path / "store")
-    quick = reproduce.plan(quick=True)
-    assert reproduce.plan(quick=True, store=store) == quick
-    errors = {0.05: 3.0, 0.2: 2.0}
-    for p in quick:
-        if p.group == "grid" and p.label == "onecycle":
-            _finish(store, p, errors[p.config.lr])
-    more = {p.key: p for p in reproduce.plan(quick=True, store=store)}
-    assert set(more) - {p.key for p in quick} == {
-        "best/onecycle/seed1",
-        "replay/onecycle/seed0",
-        "replay/onecycle/seed1",
-    }
-    assert more["best/onecycle/seed1"].config.lr == 0.2 and more["best/onecycle/seed1"].seed == 1
-    assert more["replay/onecycle/seed0"].replay_of == "grid/onecycle/lr0.2/seed0"
-    assert more["replay/onecycle/seed1"].replay_of == "best/onecycle/seed1"
-    assert more["replay/onecycle/seed0"].config.lr == 0.2  # the rate ceiling: the source's peak
 
 
 class _FakeStore:
@@ -129,13 +74,13 @@ class _FakeStore:
         (
             "grid/onecycle/lr0.05/seed0",
             "grid/onecycle/lr0.2/seed0",
-            f"actcool/{reproduce.AUTO}/seed0",
+            f"actcool/{P.AUTO}/seed0",
             "gamma/2/seed0",
         ),
     ],
 )
 def test_a_partial_reproduction_renders_every_section(tmp_path, keys):
-    plan = reproduce.plan(quick=True)
+    plan = P.plan(quick=True)
     store, found = _FakeStore(), {}
     for i, key in enumerate(keys):
         p = next(p for p in plan if p.key == key)
@@ -166,6 +111,72 @@ def test_a_partial_reproduction_renders_every_section(tmp_path, keys):
         assert "![baselines](baselines.png)" in report
     else:
         assert results["pngs"] == {} and "✅" not in report
+    # no rate sweep given: section 8 says how to train it
+    assert (
+        "No run of the rate sweep in this report: `python -m benchmarks.reproduce --rates`"
+        in report
+    )
+    assert "rates" not in results["pngs"]
+
+
+SWEEP = [
+    rate_row("convnet4", "onecycle", 0.1, 0, 10.0),
+    rate_row("convnet4", "onecycle", 0.1, 1, 10.4),  # best 1-cycle: mean 10.2 at 0.1
+    rate_row("convnet4", "onecycle", 1.0, 0, 90.0),
+    rate_row("convnet4", "actcool", 0.1, 0, 10.3),
+    rate_row("convnet4", "actcool", 0.1, 1, 10.5),  # +0.2 of the best: met
+    rate_row("convnet4", "actcool", 1.0, 0, 10.8, events=[{"step": 80}]),  # +0.6: missed
+    rate_row("resnet20", "onecycle", 0.1, 0, 40.0),
+    rate_row("resnet20", "actcool", 0.1, 0, 40.5),  # +0.5, goal 1 point: met
+]
+
+
+def test_section_8_renders_the_rate_sweep_with_a_verdict_per_typed_rate(tmp_path):
+    out = tmp_path / "out"
+    text = write_report(_FakeStore(), P.plan(quick=True), {}, out, rates=SWEEP).read_text()
+    section = text[text.index(HEADINGS["rates"]) :]
+    # RATES.md's tables, a level down, in its order of setups
+    assert section.index("### convnet4 / Fashion-MNIST, 1 epoch") < section.index(
+        "### resnet20 / CIFAR-10, 1 epoch"
+    )
+    assert "Best tuned 1-cycle: 10.20% at 0.1." in section
+    assert "| 0.1 | +0.20 | no | ✅ |" in section and "| 1 | +0.60 | no | ❌ |" in section
+    assert "Best tuned 1-cycle: 40.00% at 0.1. Goal: ActCoolLR within 1 points" in section
+    assert "| 0.1 | +0.50 | no | ✅ |" in section
+    assert "0.03, 1 cut" in section  # ActCoolLR's highest rate and the guard's cut at rate 1
+    assert f"![error against the typed rate]({RATES_PNG})" in section
+    assert (out / RATES_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "results.json").read_text())["pngs"] == {"rates": RATES_PNG}
+
+
+def test_the_cli_trains_the_rate_sweep_through_benchmarks_rates(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    for d in ("FashionMNIST", "cifar10-jpeg"):
+        (data / d).mkdir(parents=True)
+    runs_file = tmp_path / "rates.jsonl"
+    runs_file.write_text(
+        "".join(json.dumps({**r, "key": str(i)}) + "\n" for i, r in enumerate(SWEEP))
+    )
+    trained, rated = [], []
+    monkeypatch.setattr(sweep, "RUNS_FILE", runs_file)
+    monkeypatch.setattr(sweep, "run", lambda plans, jobs, data_dir: trained.extend(plans))
+    monkeypatch.setattr("benchmarks.rates_report.write_report", lambda rows: rated.extend(rows))
+    monkeypatch.setattr(reproduce, "train_all", lambda *a: pytest.fail("the plan was trained"))
+    out = tmp_path / "out"
+    argv = ["--rates", "--home", str(tmp_path / "store"), "--out", str(out)]
+    assert reproduce.main([*argv, "--data-dir", str(data)]) == 0
+    # every model, schedule, rate and seed of the sweep; RATES.md and REPORT.md from its rows
+    assert {(p.model, p.schedule, p.rate, p.seed) for p in trained} == {
+        (m, s, r, seed)
+        for m in sweep.MODELS
+        for s in sweep.SCHEDULES
+        for r in sweep.RATES
+        for seed in (0, 1)
+    }
+    assert len(rated) == len(SWEEP)
+    assert "| 1 | +0.60 | no | ❌ |" in (out / "REPORT.md").read_text()
+    with pytest.raises(SystemExit):
+        reproduce.main([*argv, "--quick"])
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -189,7 +200,7 @@ def test_quick_reproduction_writes_every_section_with_figures(quick):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, png
         assert f"({png})" in report
     results = json.loads((out / "results.json").read_text())
-    runs = reproduce.plan(quick=True, store=store)
+    runs = P.plan(quick=True, store=store)
     assert {"best", "replay"} <= {p.group for p in runs}
     assert set(results["runs"]) == {p.key for p in runs} and results["missing"] == []
     for r in results["runs"].values():  # the report's numbers are the store's
@@ -216,8 +227,8 @@ def test_quick_reproduction_writes_every_section_with_figures(quick):
 @pytest.mark.e2e
 def test_the_replay_run_follows_the_measured_one_cycle_curve(quick):
     store, _ = quick
-    runs = reproduce.plan(quick=True, store=store)
-    found = reproduce.find_runs(store, runs)
+    runs = P.plan(quick=True, store=store)
+    found = P.find_runs(store, runs)
     replay = next(p for p in runs if p.key == "replay/onecycle/seed0")
     source, run = found[replay.replay_of], found[replay.key]
     target = run["config"]["target"]
@@ -234,25 +245,13 @@ def test_the_replay_run_follows_the_measured_one_cycle_curve(quick):
     assert target["temperatures"] == pytest.approx(bins["mean_temperature"].mean().tolist())
 
 
-def test_a_replay_is_matched_on_the_curve_it_replayed():
-    curve = {"kind": "replay", "fractions": [0.0, 1.0], "temperatures": [2.0, 0.0]}
-    cfg = reproduce.plan(quick=True)[0].config.replace(schedule="actcool", target=json.dumps(curve))
-    stored = {**cfg.to_dict(), "target": json.dumps(curve, indent=1)}
-    assert reproduce._same(stored, cfg)
-    hotter = {**curve, "temperatures": [3.0, 0.0]}
-    assert not reproduce._same(stored, cfg.replace(target=json.dumps(hotter)))
-    # a named target is stored resolved, so it is not compared
-    named = cfg.replace(target="default")
-    assert reproduce._same({**named.to_dict(), "target": json.dumps(curve)}, named)
-
-
 @pytest.mark.e2e
 def test_a_second_invocation_reuses_finished_runs(quick, caplog):
     store, out = quick
-    before = len(store.list_runs(tag=reproduce.TAG))
+    before = len(store.list_runs(tag=P.TAG))
     with caplog.at_level("INFO", logger="benchmarks.reproduce"):
         assert reproduce.main(["--quick", "--home", str(store.home), "--out", str(out)]) == 0
-    assert len(store.list_runs(tag=reproduce.TAG)) == before
+    assert len(store.list_runs(tag=P.TAG)) == before
     # every planned run (the dependent ones included) is reused, none trained
     assert not any(r.message.endswith(": training") for r in caplog.records)
     done = [r.message for r in caplog.records if r.message.startswith("nothing left to train")]
@@ -262,69 +261,9 @@ def test_a_second_invocation_reuses_finished_runs(quick, caplog):
 @pytest.mark.e2e
 def test_a_run_with_another_config_is_not_reused(quick):
     store, _ = quick
-    runs = reproduce.plan(quick=True, store=store)
+    runs = P.plan(quick=True, store=store)
     changed = [
-        reproduce.Planned(p.key, p.group, p.label, p.seed, p.config.replace(lr=0.01))
-        for p in runs[:1]
+        P.Planned(p.key, p.group, p.label, p.seed, p.config.replace(lr=0.01)) for p in runs[:1]
     ]
-    assert reproduce.find_runs(store, changed) == {}
-    assert set(reproduce.find_runs(store, runs)) == {p.key for p in runs}
-
-
-def test_a_stored_run_matches_the_calibration_it_ran_not_the_word_auto():
-    cfg = reproduce.plan(quick=True)[0].config.replace(schedule="actcool", calibration="auto")
-    stored = cfg.to_dict()
-    # before the default became ramp, "auto" resolved to fixed; the summary says so
-    assert reproduce._same(stored, cfg.replace(calibration="fixed"), {"calibration": "fixed:2"})
-    assert not reproduce._same(stored, cfg, {"calibration": "fixed:2"})
-    assert reproduce._same(stored, cfg, {"calibration": "ramp:0.25"})
-    assert reproduce._same(stored, cfg.replace(calibration="ramp"), None)  # not started yet
-    assert not reproduce._same(stored, cfg.replace(calibration="fixed"), None)
-
-
-def test_outward_rates_follow_the_1_2_5_sequence():
-    assert [reproduce.outward_rate(x, lower=True) for x in (0.02, 0.01, 0.05, 0.1)] == [
-        0.01,
-        0.005,
-        0.02,
-        0.05,
-    ]
-    assert [reproduce.outward_rate(x, lower=False) for x in (0.2, 0.5, 1.0)] == [0.5, 1.0, 2.0]
-
-
-def test_a_grid_whose_best_rate_is_at_an_end_grows_outward(tmp_path):
-    store = Store(tmp_path / "store")
-    full = reproduce.plan(quick=False)
-    cosine = {p.config.lr: p for p in full if p.group == "grid" and p.label == "cosine"}
-    for lr, p in cosine.items():
-        _finish(store, p, {0.02: 9.7, 0.05: 9.9, 0.1: 10.8, 0.2: 12.9}[lr])
-    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
-    # best at the lowest rate: one rate below is planned, seed 1 waits for it
-    assert "grid/cosine/lr0.01/seed0" in planned and "best/cosine/seed1" not in planned
-    assert planned["grid/cosine/lr0.01/seed0"].config.lr == 0.01
-    assert "plan:grid/cosine/lr0.01/seed0" in planned["grid/cosine/lr0.01/seed0"].config.tags
-    _finish(store, planned["grid/cosine/lr0.01/seed0"], 9.5)  # better again: one more below
-    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
-    assert "grid/cosine/lr0.005/seed0" in planned and "best/cosine/seed1" not in planned
-    _finish(store, planned["grid/cosine/lr0.005/seed0"], 9.8)  # worse: 0.01 is inside now
-    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
-    assert "grid/cosine/lr0.002/seed0" not in planned
-    assert planned["best/cosine/seed1"].config.lr == 0.01
-    # a grid whose best rate lies inside is not extended
-    assert not any(k.startswith("grid/onecycle/lr0.01") for k in planned)
-
-
-def test_the_cifar_one_cycle_grid_grows_outward_too(tmp_path):
-    store = Store(tmp_path / "store")
-    full = reproduce.plan(quick=False)
-    for p in full:
-        if p.group == "cifar" and p.label == "onecycle":
-            _finish(store, p, {0.05: 36.5, 0.1: 33.8, 0.2: 33.7}[p.config.lr])
-    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
-    above = planned["cifar/onecycle/lr0.5/seed0"]
-    assert above.config.lr == 0.5 and above.config.model == "resnet20" and above.model == "resnet20"
-    assert "cifar/replay/seed0" not in planned  # the replay waits for the grid's best rate
-    _finish(store, above, 40.0)
-    planned = {p.key: p for p in reproduce.plan(quick=False, store=store)}
-    assert planned["cifar/replay/seed0"].replay_of == "cifar/onecycle/lr0.2/seed0"
-    assert "cifar/onecycle/lr1/seed0" not in planned
+    assert P.find_runs(store, changed) == {}
+    assert set(P.find_runs(store, runs)) == {p.key for p in runs}
