@@ -47,6 +47,6 @@ def section_rates(rows: Iterable[dict], out: Path) -> list[str]:
     for key in sorted(groups, key=_order):
         lines += [
             "#" + line if line.startswith("## ") else line
-            for line in section(key[0], key[1], groups[key])
+            for line in section(key[0], key[1], groups[key], key[2])
         ]
     return lines
