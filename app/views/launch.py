@@ -60,10 +60,10 @@ def checked(column, name: str, value):
 
 def queue(run_configs: list[RunConfig]) -> None:
     """Queue the runs, make sure a worker serves the store, and report on the next run."""
-    store = data.store()
     run_ids = []
     try:
         with data.guard():
+            store = data.store()
             for config in run_configs:
                 run_ids.append(worker.submit(config, store))
     except (ValueError, TypeError) as exc:
@@ -444,7 +444,8 @@ if data_problem := missing_dataset(dataset, data_dir, download):
 reach_errors: list[str] = []
 if target != "default" and not target_problem:
     try:
-        curve = parse_target(target, data.store().load_curve)
+        with data.guard():
+            curve = parse_target(target, data.store().load_curve)
     except (ValueError, KeyError) as exc:
         target_problem = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
     else:
@@ -535,8 +536,8 @@ if launch or compare:
 @st.fragment(run_every=3)
 def queue_panel() -> None:
     """Queued and running runs, with the worker's state; refreshes every 3 s."""
-    store = data.store()
     with data.guard():
+        store = data.store()
         live = data.runs()
     live = live[live["status"].isin(summary.LIVE)] if len(live) else live
     pid = worker.worker_pid(store)

@@ -81,7 +81,7 @@ def run_panel(run_id: str, was_live: bool) -> None:
 
     config = run["config"] or {}
     schedule = run.get("schedule")
-    granularity = summary.granularity_of(config)
+    granularity = summary.known_granularity(run)  # None: recorded elsewhere, not said
     head, buttons = st.columns([4, 1], vertical_alignment="center")
     with head:
         st.subheader(f"{summary.STATUS_ICONS.get(status, '')} {run['name']}")
@@ -92,11 +92,11 @@ def run_panel(run_id: str, was_live: bool) -> None:
             config.get("optimizer") or "",
             f"batch {config['batch_size']}" if config.get("batch_size") else "",
             f"seed {config['seed']}" if config.get("seed") is not None else "",
-            f"granularity {granularity}",
+            f"granularity {granularity}" if granularity else "",
             f"tags: {', '.join(run['tags'])}" if run["tags"] else "",
         ]
         st.caption(" · ".join(d for d in details if d))
-        if steering := summary.actcool_details(run):
+        if steering := summary.actcool_details(run, steps):
             st.caption("ActCoolLR: " + " · ".join(steering))
     with buttons:
         if status in ("running", "queued"):
@@ -157,7 +157,9 @@ def run_panel(run_id: str, was_live: bool) -> None:
         "Mean temperature",
         f"{last_temperature.iloc[-1]:.2f} bits" if len(last_temperature) else "—",
         help=f"Measured at granularity {granularity}: temperatures of runs at other "
-        "granularities are not comparable.",
+        "granularities are not comparable."
+        if granularity
+        else "Its granularity was not recorded: compare it with runs measured the same way.",
     )
     if done.total:
         st.progress(done.fraction, text=f"{done.fraction:.0%} of training")
@@ -202,7 +204,8 @@ def guard_caption(cuts: pd.DataFrame) -> str:
 def has_checkpoint(run_id: str) -> bool:
     """Whether the run has a checkpoint to resume from (where it recorded one, else under
     the store's ``checkpoints/``)."""
-    return checkpoint_exists(run_checkpoint(data.store(), run_id))
+    with data.guard():
+        return checkpoint_exists(run_checkpoint(data.store(), run_id))
 
 
 def run_log(run_id: str) -> str:

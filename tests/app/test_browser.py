@@ -268,8 +268,10 @@ def sidebar_text(page) -> str:
 @pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_store_deleted_under_the_open_dashboard(app_url, tmp_path: Path):
-    """The store folder is deleted while the Runs page is open: the page says so, shows an
-    empty store (no traceback), and the sidebar's counts follow the store on their own."""
+    """The store folder is deleted (``shutil.rmtree``, as a user would) while the Runs page is
+    open and polling it: the removal succeeds (the app writes nothing into the folder while
+    it goes), the page says so on its own, shows an empty store (no traceback), and the
+    sidebar's counts follow the store on their own."""
     import shutil
 
     from tests.app.seed import seed_run
@@ -286,11 +288,12 @@ def test_store_deleted_under_the_open_dashboard(app_url, tmp_path: Path):
             page.get_by_text(run_id, exact=False).first.wait_for()
             wait_for(lambda: "1 runs" in sidebar_text(page), 30, "the sidebar to count the run")
 
-            shutil.rmtree(home)
-            nav(page, "Compare")  # any interaction reruns the app: it notices at once
-            page.get_by_text(
+            shutil.rmtree(home)  # as a user would, the app open and polling the store
+            page.get_by_text(  # the app notices on its own: no click
                 re.compile(r"was deleted or replaced while the dashboard was open")
             ).first.wait_for()
+            page.get_by_text("No runs yet").first.wait_for()
+            nav(page, "Compare")
             page.get_by_text("No runs to compare yet").first.wait_for()
             nav(page, "Runs")
             page.get_by_text("No runs yet").first.wait_for()

@@ -176,6 +176,32 @@ def test_actcool_details_of_the_calibrated_default():
     ]
 
 
+def test_actcool_details_say_only_what_a_run_recorded_outside_the_trainer_knows():
+    outside = {"schedule": "actcool", "status": "finished", "summary": {}, "config": {}}
+    assert summary.actcool_details(outside) == []
+    said = {**outside, "config": {"schedule": "actcool", "response": "weibull", "k": 0.9}}
+    assert summary.actcool_details(said) == ["law weibull k = 0.90"]
+    assert summary.known_granularity(outside) is None
+    assert summary.known_granularity({**outside, "summary": {"granularity": "unit"}}) == "unit:64"
+    old_trainer_run = actcool_run({})
+    old_trainer_run["config"].pop("granularity")
+    assert summary.known_granularity(old_trainer_run) == "sample"  # RunConfig.LEGACY
+
+
+def test_recorded_t_start_inverts_the_calibrated_cool_down():
+    from actcool.calibration import cooldown_after
+
+    curve = cooldown_after(3.5, 0.3, 2.0)
+    steps = pd.DataFrame(
+        {"step": [10, 200, 250], "target_temperature": [np.nan, curve(0.5), curve(0.625)]}
+    )
+    run = {"summary": {"calibration": "ramp:0.3:2", "total_steps": 400}}
+    assert summary.recorded_t_start(run, steps) == pytest.approx(3.5)
+    assert summary.recorded_t_start(run, steps.iloc[:1]) is None  # still warming up
+    fixed = {"summary": {"calibration": "fixed:2", "total_steps": 400}}
+    assert summary.recorded_t_start(fixed, steps) is None
+
+
 def test_actcool_details_name_the_peak_rate_the_finder_chose():
     found = {"calibration": "ramp:0.25", "t_start": 2.5, "response": "weibull", "k": 1.0}
     details = summary.actcool_details(actcool_run({**found, "found_lr": 0.03}, lr=0.5))

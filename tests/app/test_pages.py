@@ -1046,6 +1046,52 @@ def test_runs_headline_of_a_ramp_before_its_warm_up_ends(store, fake_worker):
     assert "law gaussian σ = 1.23" in caption
 
 
+def test_runs_headline_of_a_resumed_ramp_run_shows_the_start_it_restored(store, fake_worker):
+    """A resumed run's summary has no T_start until it ends (the trainer writes it before it
+    restores the checkpoint): at 96% of training the header reads it off the recorded target
+    instead of saying "pending until the warm-up ends"."""
+    from actcool.calibration import cooldown_after
+
+    run_id = seed_run(
+        store,
+        "actcool",
+        status="running",
+        steps=384,
+        total_steps=400,
+        config_extra={"calibration": "ramp", "response": "weibull"},
+        summary_extra={"calibration": "ramp:0.25", "t_start": None, "response": "weibull"},
+    )
+    store.truncate_run(run_id, after_step=-1)  # recorded as the trainer does:
+    curve = cooldown_after(5.79, 0.25)  # no target during the warm-up, then the cool-down
+    with store.writer(run_id) as writer:
+        for step in range(390):
+            target = float(curve(step / 400)) if step >= 100 else None
+            writer.log_step(step, step / 40, 0.01, 0.3, 0.2, target)
+    at = open_page("runs")
+    assert_clean(at)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("ActCoolLR:")]
+    assert "T_start 5.79 bits (read off its recorded target)" in caption
+    assert "pending" not in caption
+
+
+def test_runs_headline_of_a_run_recorded_outside_the_trainer_invents_nothing(
+    store, fake_worker
+):
+    """A run recorded with storage's RunWriter: its header says what it recorded, and
+    nothing of the trainer's defaults (no law, no calibration, no granularity)."""
+    run_id = store.create_run({"schedule": "actcool", "model": "mlp"}, name="my-loop")
+    with store.writer(run_id) as writer:
+        for step in range(20):
+            writer.log_step(step, 0.0, 0.1, 1.0 / (step + 1), 1.5)
+    store.update_run(run_id, status="finished")
+    at = open_page("runs")
+    assert_clean(at)
+    header = " ".join(c.value for c in at.caption)
+    assert f"id `{run_id}` · mlp · actcool" in header
+    for invented in ("law", "fitted", "calibrat", "granularity", "target", "sample"):
+        assert invented not in header, invented
+
+
 def test_runs_headline_of_other_schedules_has_no_actcool_line(store, fake_worker):
     seed_run(store, "onecycle")
     at = open_page("runs")
@@ -1371,6 +1417,49 @@ def test_a_store_deleted_under_the_app_is_said_and_replaced_by_an_empty_one(
         assert run_id not in str([m.value for m in at.markdown])
     at.run()
     assert not [w for w in at.warning if "was deleted" in w.value]  # said once
+
+
+@pytest.mark.parametrize("page", ["design", "launch", "runs", "compare"])
+def test_a_store_being_deleted_is_not_written_into(store, fake_worker, fake_scan, page):
+    """Half-way through ``rm -r`` (catalog gone, a run file left): the page says so and
+    creates nothing in the folder; once the folder is gone, an empty store takes its place."""
+    run_id = seed_run(store, "onecycle")
+    at = open_page(page)
+    assert_clean(at)
+    store.catalog_path.unlink()
+    left = sorted(p.relative_to(store.home) for p in store.home.rglob("*"))
+    at.run()
+    assert_clean(at)
+    assert any("is being deleted" in w.value for w in at.warning)
+    assert sorted(p.relative_to(store.home) for p in store.home.rglob("*")) == left
+    assert not store.catalog_path.exists()
+    shutil.rmtree(store.home)
+    at.run()
+    assert_clean(at)
+    assert any("was deleted or replaced" in w.value for w in at.warning)
+    assert Store(store.home).list_runs().empty
+    assert run_id not in str([m.value for m in at.markdown])
+
+
+def test_reads_of_a_store_deleted_mid_page_create_nothing(store, monkeypatch):
+    """A query that finds the store gone (deleted after the page's check) raises StoreGone
+    instead of opening, and so creating, a file in the folder being removed."""
+    from app import data
+
+    run_id = seed_run(store, "onecycle")
+    st.cache_data.clear()
+    (store.home / "runs" / f"{run_id}.duckdb").unlink()
+    store.catalog_path.unlink()
+    for query in (data.runs, data.curves, data.store):
+        with pytest.raises(data.StoreGone):
+            query()
+    for query in (data.steps, data.scans, data.fits, data.evaluations, data.guard_events):
+        with pytest.raises(data.StoreGone):
+            query(run_id)
+    with pytest.raises(data.StoreGone):
+        data.aligned((run_id,), "loss", "step")
+    assert not store.catalog_path.exists()
+    assert list((store.home / "runs").iterdir()) == []
 
 
 def test_an_unreadable_store_file_is_explained_and_can_be_moved_aside(store, fake_worker):
