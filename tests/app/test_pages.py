@@ -1074,9 +1074,7 @@ def test_runs_headline_of_a_resumed_ramp_run_shows_the_start_it_restored(store, 
     assert "pending" not in caption
 
 
-def test_runs_headline_of_a_run_recorded_outside_the_trainer_invents_nothing(
-    store, fake_worker
-):
+def test_runs_headline_of_a_run_recorded_outside_the_trainer_invents_nothing(store, fake_worker):
     """A run recorded with storage's RunWriter: its header says what it recorded, and
     nothing of the trainer's defaults (no law, no calibration, no granularity)."""
     run_id = store.create_run({"schedule": "actcool", "model": "mlp"}, name="my-loop")
