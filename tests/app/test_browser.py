@@ -250,9 +250,15 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
             page.get_by_role("option", name="Calibrated default").click()
             page.get_by_role("button", name="Train the warm-up").click()
             page.get_by_text(re.compile(r"calibrated T_start = [\d.]+ bits")).wait_for()
+            sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+            trained, total = map(
+                int, re.search(r"the first (\d+) of the run's (\d+) steps", sidebar).groups()
+            )
             page.get_by_role("button", name="Use this preset").click()
             page.get_by_text(re.compile(r"The first \d+% is the warm-up's linear rate")).wait_for()
-            page.get_by_text("scan at the warm-up's end").first.wait_for()
+            # the same numbers wherever the page names the warm-up, and one law in use
+            page.get_by_text(f"the scan after step {trained} of {total}").first.wait_for()
+            assert page.get_by_text("← in use").count() == 1
             shot(page, tmp_path / "design-ramp.png")
         except Exception:
             shot(page, tmp_path / "failure.png")

@@ -372,7 +372,8 @@ def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
     # the default calibration (auto = ramp) is read off the run's warm-up: train it to see it
     at.selectbox(key="design_preset").select("Calibrated default").run()
     assert any(
-        "calibration **ramp:0.25** at unit:32" in i.value and "Train its warm-up" in i.value
+        "calibration **ramp:0.25** at unit:32" in i.value
+        and "Train its warm-up (**Train the warm-up**)" in i.value
         for i in at.sidebar.info
     )
     assert at.button(key="do_apply_preset").disabled
@@ -413,8 +414,8 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
 
     def ramp_preview(config, on_step=None):
         trained.append(config)
-        for i in range(1, 4):
-            on_step(i, 3)
+        for i in range(1, 22):
+            on_step(i, 21)
         return preview.RampPreview(
             t_start=3.0,
             fraction=0.25,
@@ -446,12 +447,18 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
     )
     assert (config.schedule, config.target, config.calibration) == ("actcool", "default", "auto")
     assert (config.lr, config.epochs, config.download) == (0.05, 5, False)
+    # every number of the warm-up from the one RampPreview: 21 steps trained (0 to 20)
     assert any(
-        "12 of 48 steps, 4 s), calibrated **T_start = 3 bits**" in c.value
+        "4 s): the first 21 of the run's 48 steps (its rate warms up over 12; the "
+        "calibration ends at the first measurement after them), calibrated **T_start = 3 "
+        "bits**" in c.value
         for c in at.sidebar.caption
     )
     at.button(key="do_apply_preset").click().run()
     assert_clean(at)
+    marked = [m.value for m in at.markdown if "← in use" in m.value]
+    assert len(marked) == 1 and "At the warm-up's end (the scan after step 21 of 48)" in marked[0]
+    assert any("*Not in use: after the warm-up" in m.value for m in at.markdown)
     assert at.session_state["design_curve"] == {
         "kind": "power",
         "t_start": 3.0,
@@ -460,7 +467,10 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
     }
     # the implied rate: the warm-up's own rates, then the law of the scan at its end
     lr = figure(at, "Implied learning rate")
-    assert "scan at the warm-up's end (step 20 of 48)" in lr["layout"]["title"]["subtitle"]["text"]
+    assert (
+        "the scan after step 21 of 48 (the warm-up's end)"
+        in lr["layout"]["title"]["subtitle"]["text"]
+    )
     x, y = np.array(values(lr["data"][0], "x")), np.array(values(lr["data"][0], "y"))
     assert y[0] == pytest.approx(0.04 * 0.05)  # the warm-up starts at 0.04 × the rate
     after = x > 0.25
