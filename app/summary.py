@@ -41,6 +41,7 @@ __all__ = [
     "picker_label",
     "progress",
     "run_label",
+    "seed_spread",
 ]
 
 # Material icons (rendered by Streamlit in markdown, headers and alerts; no emoji font needed).
@@ -189,6 +190,58 @@ def compare_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+def seed_spread(
+    table: pd.DataFrame, seeds: Mapping[str, Any], labels: Mapping[str, str] | None = None
+) -> str | None:
+    """Each schedule's final test error over its runs (mean, lowest–highest, the seeds), and
+    whether the schedules' means differ by more than the runs of one schedule differ from
+    seed to seed; None unless some schedule has two runs with a test error.
+
+    Args:
+        table: :func:`compare_table` rows (id, schedule, final test error (%)).
+        seeds: run id -> its seed (from its config).
+        labels: schedule -> display name.
+    """
+    column = "final test error (%)"
+    done = (
+        table[np.isfinite(pd.to_numeric(table[column], errors="coerce"))] if len(table) else table
+    )
+    if len(done) == 0:
+        return None
+    groups = list(done.groupby("schedule", sort=False))
+    if max(len(rows) for _, rows in groups) < 2:
+        return None
+    parts, means, spreads = [], [], []
+    for schedule, rows in groups:
+        errors = rows[column].to_numpy(np.float64)
+        run_seeds = sorted({seeds.get(i) for i in rows["id"]} - {None})
+        means.append(float(errors.mean()))
+        spreads.append(float(errors.max() - errors.min()))
+        name = (labels or {}).get(schedule, schedule)
+        parts.append(
+            f"**{name}** {errors.mean():.2f}% ({errors.min():.2f}–{errors.max():.2f}%, "
+            f"{len(errors)} run{'s' if len(errors) > 1 else ''}"
+            + (
+                f", seed{'s' if len(run_seeds) > 1 else ''} {', '.join(map(str, run_seeds))}"
+                if run_seeds
+                else ""
+            )
+            + ")"
+        )
+    text = "Final test error by schedule, mean (lowest–highest): " + "; ".join(parts) + "."
+    if len(groups) > 1:
+        gap, spread = max(means) - min(means), max(spreads)
+        verdict = (
+            "less than or as much as the runs of one schedule differ from seed to seed "
+            f"(up to {spread:.2f} points): these runs do not tell the schedules apart"
+            if gap <= spread
+            else f"more than the runs of one schedule differ from seed to seed (up to "
+            f"{spread:.2f} points)"
+        )
+        text += f" The means differ by {gap:.2f} points, {verdict}."
+    return text
 
 
 def _column(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from app import data, summary
+from app import configs, data, summary
 from trainer.data.names import DATASET_NAMES
 
 __all__ = [
@@ -121,9 +121,13 @@ def dataset_input(key: str, default: str = "digits", help: str | None = None) ->
 
 def empty_store_hint(what: str) -> None:
     """The empty state of a page that needs runs: say what to do, then stop the page."""
+    demo = configs.demo_configs()
+    names = " against ".join(
+        dict.fromkeys(configs.SCHEDULE_LABELS.get(c.schedule, c.schedule) for c in demo)
+    )
     st.info(
         f"No {what} yet. Launch a run on the **Launch** page — on an empty store it offers a "
-        "one-click demo (ActCoolLR against 1-cycle on digits, about a minute)."
+        f"one-click demo ({names} on {demo[0].dataset}, {len(demo)} runs)."
     )
     st.page_link("views/launch.py", label="Go to Launch", icon=":material/rocket_launch:")
     st.stop()

@@ -104,13 +104,7 @@ with data.guard():
 if len(runs) == 0:
     with st.container(border=True):
         st.subheader("New here? Run the demo")
-        st.write(
-            "Two runs on scikit-learn's handwritten digits (8×8 images, no download): "
-            "**ActCoolLR** steering the temperature along its calibrated default (a linear "
-            "cool-down from 2 bits of unit:64), against a well-tuned **1-cycle** schedule, "
-            "both with a highest rate of 0.1. About a minute on a laptop CPU; then compare "
-            "them on the Compare page."
-        )
+        st.write(configs.demo_description(configs.demo_configs()))
         if st.button("Run the demo", type="primary", icon=":material/play_arrow:", key="do_demo"):
             queue(configs.demo_configs())
 

@@ -595,16 +595,22 @@ def test_design_draws_a_finished_runs_measured_rate_over_the_preview(store, fake
 
 # ---------------------------------------------------------------------- Launch
 def test_launch_offers_the_demo_on_an_empty_store(store, fake_worker):
+    from app import configs
+
     at = open_page("launch")
     assert_clean(at)
+    (card,) = [m.value for m in at.markdown if "runs of convnet4 on digits" in m.value]
+    assert card == configs.demo_description(configs.demo_configs())  # read off the settings
     at.button(key="do_demo").click().run()
     assert_clean(at)
     runs = Store(store.home).list_runs()
-    assert sorted(runs["schedule"]) == ["actcool", "onecycle"]
+    assert sorted(runs["schedule"]) == ["actcool"] * 3 + ["onecycle"] * 3
+    seeds = runs.groupby("schedule")["config"].agg(lambda c: sorted(x["seed"] for x in c))
+    assert seeds.to_dict() == {"actcool": [0, 1, 2], "onecycle": [0, 1, 2]}
     assert set(runs["status"]) == {"queued"}
     assert all("demo" in tags for tags in runs["tags"])
     assert fake_worker.ensured >= 1
-    assert any("Queued 2 runs" in s.value for s in at.success)
+    assert any("Queued 6 runs" in s.value for s in at.success)
     assert "do_demo" not in [b.key for b in at.button]  # the store is no longer empty
 
 
@@ -887,7 +893,7 @@ def test_launch_demo_follows_the_calibrated_default(store, fake_worker):
     at = open_page("launch")
     at.button(key="do_demo").click().run()
     assert_clean(at)
-    runs = Store(store.home).list_runs().set_index("schedule")
+    runs = Store(store.home).list_runs().drop_duplicates("schedule").set_index("schedule")
     actcool = runs.loc["actcool", "config"]
     assert (actcool["target"], actcool["calibration"], actcool["response"]) == (
         "default",
@@ -1272,6 +1278,20 @@ def test_compare_overlays_a_tagged_group(store):
     assert table.loc["actcool-s0", "best val error (%)"] == pytest.approx(25 / 3)
     assert len(at.get("download_button")) == 2
     assert set(table["granularity"]) == {"unit:64"}
+
+
+def test_compare_says_each_schedules_seed_to_seed_spread(store):
+    """The demo's comparison: the same seeds per schedule, and a caption with each schedule's
+    mean test error, its spread from seed to seed, and whether the means differ beyond it."""
+    for schedule in ("actcool", "onecycle"):
+        for seed in (0, 1, 2):  # seed_run records a test error of 5 + seed
+            seed_run(store, schedule, tags=("demo",), seed=seed)
+    at = open_page("compare")
+    assert_clean(at)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("Final test error by")]
+    assert "**ActCoolLR** 6.00% (5.00–7.00%, 3 runs, seeds 0, 1, 2)" in caption
+    assert "**1-cycle** 6.00% (5.00–7.00%, 3 runs, seeds 0, 1, 2)" in caption
+    assert "The means differ by 0.00 points" in caption and "up to 2.00 points" in caption
 
 
 def test_compare_marks_the_guard_cuts_on_the_rate_overlay(store):
