@@ -29,6 +29,8 @@ DELETING = "confirm_delete"  # session key: the run whose deletion awaits confir
 DELETED = "deleted_flash"  # session key: what was deleted, said once on the next run
 LOG_CHARS = 20_000  # the end of a run's log shown on the page
 state = st.session_state
+FIT_COLUMN_WIDTH = 90  # pixels of each number column of the scan-fit table
+FIT_SITE_WIDTH = 160
 FIT_COLUMNS = {  # the scan-fit table's number formats
     "e^μ": "%.3g",
     "σ": "%.2f",
@@ -268,19 +270,29 @@ def scan_fits(scans: pd.DataFrame, fits: pd.DataFrame, granularity: str) -> None
     left, right = st.columns(2, gap="medium")
     with left:
         ui.chart(charts.scan_fit_figure(scans, fits, step, site, granularity))
+    table = summary.fit_table(fits, step)
     with right:
         st.caption(
-            f"Fits of the scan at step {step}: Gaussian CDF P = Φ((ln λ − μ)/σ) and Weibull "
-            "P = 1 − exp(−(λ/λ0)^k), RMSE in probability; *better* is the lower RMSE."
+            f"Fits of the scan at step {step}, every site below: Gaussian CDF P = "
+            "Φ((ln λ − μ)/σ) and Weibull P = 1 − exp(−(λ/λ0)^k), RMSE in probability; "
+            "*better* is the lower RMSE."
         )
-        st.dataframe(
-            summary.fit_table(fits, step),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                c: st.column_config.NumberColumn(format=f) for c, f in FIT_COLUMNS.items()
+        for row in table[table["note"] != ""].to_dict("records"):  # kept out of the table
+            st.caption(f"**{row['site']}**: {row['note']}.")
+    # the whole width, the columns sized to their numbers: it fits a 1280-pixel screen
+    st.dataframe(
+        table.drop(columns=["note"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "site": st.column_config.TextColumn(width=FIT_SITE_WIDTH),
+            "better": st.column_config.TextColumn(width=FIT_COLUMN_WIDTH + 30),
+            **{
+                c: st.column_config.NumberColumn(format=f, width=FIT_COLUMN_WIDTH)
+                for c, f in FIT_COLUMNS.items()
             },
-        )
+        },
+    )
 
 
 run_panel(run_id, live)

@@ -342,3 +342,70 @@ def test_store_deleted_under_the_open_dashboard(app_url, tmp_path: Path):
             raise
         finally:
             browser.close()
+
+
+def overlap(a: dict | None, b: dict | None) -> bool:
+    """Whether two bounding boxes (Playwright's x, y, width, height) intersect."""
+    if not a or not b:
+        return False
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(240)
+def test_charts_stay_readable_with_six_runs_at_1280_pixels(app_url, tmp_path: Path):
+    """The demo's six runs (three seeds of two schedules) on a 1280-pixel screen: no legend
+    covers a chart's title, log axes name the decade of every tick, and the Runs page's table
+    of scan fits shows every column without scrolling sideways."""
+    from tests.app.seed import seed_run
+
+    url, home = app_url
+    store = Store(home)
+    for schedule in ("actcool", "onecycle"):
+        for seed in (0, 1, 2):
+            seed_run(store, schedule, seed=seed, tags=("demo",), name=f"demo-{schedule}-s{seed}")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(WAIT_MS)
+        try:
+            page.goto(url)
+            nav(page, "Compare")
+            page.get_by_text("Final test error by schedule").first.wait_for()
+            plots = page.locator(".js-plotly-plot")
+            wait_for(lambda: plots.count() >= 4 + 6, 60, "the overlays and six heatmaps")
+            shot(page, tmp_path / "compare-six.png")
+            legends = 0
+            for i in range(plots.count()):
+                plot = plots.nth(i)
+                plot.scroll_into_view_if_needed()
+                title = plot.locator(".gtitle").first.bounding_box()
+                for legend in plot.locator("g.legend").all():
+                    legends += 1
+                    assert not overlap(legend.bounding_box(), title), f"plot {i}"
+            assert legends >= 3
+            lr = plots.filter(has_text="Learning rate").first
+            ticks = [t.strip() for t in lr.locator(".ytick text").all_inner_texts()]
+            assert ticks and all(t == "1" or "10" in t for t in ticks), ticks
+
+            nav(page, "Runs")
+            page.get_by_role("heading", name="Response models of one scan").wait_for()
+            grid = page.locator('[data-testid="stDataFrame"]').last
+            grid.scroll_into_view_if_needed()
+            page.get_by_text("Weibull RMSE").first.wait_for()
+            sizes = grid.locator(".dvn-scroller").first.evaluate(
+                "e => [e.scrollWidth, e.clientWidth]"
+            )
+            shot(page, tmp_path / "runs-1280.png")
+            assert sizes[0] <= sizes[1] + 1, sizes  # no sideways scrolling
+            assert page.locator('[data-testid="stException"]').count() == 0
+        except Exception:
+            shot(page, tmp_path / "failure.png")
+            raise
+        finally:
+            browser.close()
