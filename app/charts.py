@@ -173,12 +173,17 @@ def _layout(
 LEGEND_ROW = 20  # pixels per legend entry listed below a chart
 
 
-def _legend_below(fig: go.Figure, entries: int) -> None:
+def _legend_below(fig: go.Figure, entries: int | None = None) -> None:
     """The legend listed under the chart, one entry per line, the figure taller by its
-    lines: however many runs it names, it never covers the title or the data."""
+    lines: however many entries it has, it never covers the title, the axes or the data.
+    ``entries`` defaults to the traces shown in the legend."""
+    if entries is None:
+        entries = sum(
+            1 for t in fig.data if t.showlegend is not False and t.name and t.type != "heatmap"
+        )
     rows = max(int(entries), 1)
     fig.update_layout(
-        height=HEIGHT + LEGEND_ROW * rows,
+        height=(fig.layout.height or HEIGHT) + LEGEND_ROW * rows,
         margin={"b": 55 + LEGEND_ROW * rows},
         legend={
             "orientation": "v",
@@ -751,17 +756,9 @@ def scan_heatmap(
     _layout(fig, title, "step", "learning rate", height)
     fig.update_yaxes(tickvals=ticks, ticktext=labels, range=[low - 0.15, high + 0.15])
     fig.update_xaxes(range=[float(edges[0]), float(edges[-1])])
-    fig.update_layout(  # the white marks of e^μ and λ0 need a dark ground in the legend too
-        legend={
-            "y": -0.3,
-            "yanchor": "top",
-            "x": 0.0,
-            "xanchor": "left",
-            "bgcolor": LEGEND_DARK,
-            "font": {"color": "#FFFFFF"},
-        },
-        margin={"b": 80},
-    )
+    _legend_below(fig)
+    # the white marks of e^μ and λ0 need a dark ground in the legend too
+    fig.update_layout(legend={"bgcolor": LEGEND_DARK, "font": {"color": "#FFFFFF"}})
     return fig
 
 
@@ -841,7 +838,7 @@ def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
     fig.update_xaxes(title_text="step", row=3, col=1)
     fig.update_yaxes(rangemode="tozero", row=2, col=1)
     fig.update_yaxes(rangemode="tozero", row=3, col=1)
-    fig.update_layout(legend={"y": 1.04})
+    _legend_below(fig)
     fig.update_annotations(font_size=12)
     return fig
 
@@ -940,6 +937,7 @@ def scan_fit_figure(
         "learning rate",
         "change probability P" + (f" ({granularity})" if granularity else ""),
     )
+    _legend_below(fig)
     tickvals, ticktext = log_ticks(grid)
     fig.update_xaxes(type="log", tickvals=tickvals, ticktext=ticktext)
     fig.update_yaxes(range=[-0.03, 1.03])

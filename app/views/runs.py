@@ -29,8 +29,8 @@ DELETING = "confirm_delete"  # session key: the run whose deletion awaits confir
 DELETED = "deleted_flash"  # session key: what was deleted, said once on the next run
 LOG_CHARS = 20_000  # the end of a run's log shown on the page
 state = st.session_state
-FIT_COLUMN_WIDTH = 90  # pixels of each number column of the scan-fit table
-FIT_SITE_WIDTH = 160
+FIT_COLUMN_WIDTH = 80  # pixels of each number column of the scan-fit table
+FIT_SITE_WIDTH = 150
 FIT_COLUMNS = {  # the scan-fit table's number formats
     "e^μ": "%.3g",
     "σ": "%.2f",
@@ -286,9 +286,11 @@ def scan_fits(scans: pd.DataFrame, fits: pd.DataFrame, granularity: str) -> None
         width="stretch",
         column_config={
             "site": st.column_config.TextColumn(width=FIT_SITE_WIDTH),
-            "better": st.column_config.TextColumn(width=FIT_COLUMN_WIDTH + 30),
+            "better": st.column_config.TextColumn(width=FIT_COLUMN_WIDTH + 20),
             **{
-                c: st.column_config.NumberColumn(format=f, width=FIT_COLUMN_WIDTH)
+                c: st.column_config.NumberColumn(
+                    format=f, width=FIT_COLUMN_WIDTH + (20 if "RMSE" in c else 0)
+                )
                 for c, f in FIT_COLUMNS.items()
             },
         },

@@ -356,6 +356,22 @@ def overlap(a: dict | None, b: dict | None) -> bool:
     )
 
 
+def legends_clear(page) -> int:
+    """Check that no chart's legend covers its title or its x axis's title, on the page
+    shown; return how many legends there are."""
+    plots = page.locator(".js-plotly-plot")
+    legends = 0
+    for i in range(plots.count()):
+        plot = plots.nth(i)
+        plot.scroll_into_view_if_needed()
+        titles = [t.bounding_box() for t in plot.locator(".gtitle, .xtitle").all()]
+        for legend in plot.locator("g.legend").all():
+            legends += 1
+            box = legend.bounding_box()
+            assert not any(overlap(box, title) for title in titles), f"plot {i}: {titles}"
+    return legends
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_charts_stay_readable_with_six_runs_at_1280_pixels(app_url, tmp_path: Path):
@@ -380,28 +396,20 @@ def test_charts_stay_readable_with_six_runs_at_1280_pixels(app_url, tmp_path: Pa
             plots = page.locator(".js-plotly-plot")
             wait_for(lambda: plots.count() >= 4 + 6, 60, "the overlays and six heatmaps")
             shot(page, tmp_path / "compare-six.png")
-            legends = 0
-            for i in range(plots.count()):
-                plot = plots.nth(i)
-                plot.scroll_into_view_if_needed()
-                title = plot.locator(".gtitle").first.bounding_box()
-                for legend in plot.locator("g.legend").all():
-                    legends += 1
-                    assert not overlap(legend.bounding_box(), title), f"plot {i}"
-            assert legends >= 3
+            assert legends_clear(page) >= 3
             lr = plots.filter(has_text="Learning rate").first
-            ticks = [t.strip() for t in lr.locator(".ytick text").all_inner_texts()]
+            ticks = lr.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent)")
             assert ticks and all(t == "1" or "10" in t for t in ticks), ticks
 
             nav(page, "Runs")
             page.get_by_role("heading", name="Response models of one scan").wait_for()
             grid = page.locator('[data-testid="stDataFrame"]').last
             grid.scroll_into_view_if_needed()
-            page.get_by_text("Weibull RMSE").first.wait_for()
-            sizes = grid.locator(".dvn-scroller").first.evaluate(
-                "e => [e.scrollWidth, e.clientWidth]"
-            )
+            scroller = grid.locator(".dvn-scroller").first
+            scroller.wait_for()
+            sizes = scroller.evaluate("e => [e.scrollWidth, e.clientWidth]")
             shot(page, tmp_path / "runs-1280.png")
+            assert legends_clear(page) >= 4  # temperature, errors, LR scans, fits, one scan
             assert sizes[0] <= sizes[1] + 1, sizes  # no sideways scrolling
             assert page.locator('[data-testid="stException"]').count() == 0
         except Exception:
