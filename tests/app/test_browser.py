@@ -133,12 +133,20 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
+# true once every Plotly chart on the page is drawn at its container's width
+CHARTS_SETTLED = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
+    p => p._fullLayout && Math.abs(p._fullLayout.width - p.clientWidth) < 2)"""
+
+
 def shot(page, path: Path) -> None:
     """A screenshot of the whole page: Streamlit scrolls inside the page, so the viewport
     is made tall for the shot (as a long laptop screen) and put back afterwards."""
     size = page.viewport_size
     page.set_viewport_size({"width": size["width"], "height": 2400})
-    time.sleep(1.5)  # charts resize
+    try:  # until every chart has been redrawn at its new size, not a fixed wait
+        page.wait_for_function(CHARTS_SETTLED, timeout=10_000)
+    except sync_api.TimeoutError:
+        pass  # a screenshot of a chart mid-resize is still a screenshot
     page.screenshot(path=str(path))
     page.set_viewport_size(size)
 
