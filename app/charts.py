@@ -14,6 +14,7 @@ colour bar names the granularity it was measured at when the caller passes it.
 
 from __future__ import annotations
 
+import colorsys
 import html
 import math
 from collections.abc import Mapping, Sequence
@@ -42,7 +43,9 @@ __all__ = [
     "run_figures",
     "scan_fit_figure",
     "scan_heatmap",
+    "log_ticks",
     "schedule_color",
+    "schedule_shades",
     "site_heatmap",
     "temperature_figure",
     "temperature_title",
@@ -71,6 +74,7 @@ TEMPERATURE_SCALE: list[list] = [
     )
 ]
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+LEGEND_DARK = "#3A3A3A"  # the LR range heatmap's legend: its marks are white and cyan
 # Why ActCoolLR's divergence guard cut the rate (GuardEvent.reason), in words.
 GUARD_REASONS = {"loss_rise": "the loss rose", "temperature_collapse": "the temperature collapsed"}
 GUARD_MARKER = {
@@ -101,6 +105,36 @@ METRIC_LABELS: dict[str, str] = {
 def schedule_color(schedule: str | None) -> str:
     """The colour of a schedule on every page; a neutral dark grey for unknown ones."""
     return SCHEDULE_COLORS.get(schedule or "", OTHER_COLOR)
+
+
+def _luminance(red: float, green: float, blue: float) -> float:
+    """The relative luminance of a colour (WCAG 2), channels in [0, 1]."""
+    linear = (
+        c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (red, green, blue)
+    )
+    return sum(w * c for w, c in zip((0.2126, 0.7152, 0.0722), linear, strict=True))
+
+
+def schedule_shades(schedule: str | None, count: int) -> list[str]:
+    """``count`` distinct colours of the schedule's family: the first is the schedule's own
+    colour, the others lighter and darker shades of its hue (same hue and saturation), none
+    so light that it fades into the white background (contrast at least 2:1), so that runs
+    of one schedule are told apart by colour as well as by dash."""
+    base = schedule_color(schedule)
+    red, green, blue = (int(base[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    hue, lightness, saturation = colorsys.rgb_to_hls(red, green, blue)
+    step = min(0.12, 0.5 / max(count, 1))
+    while True:  # closer shades until there are enough between black and too light
+        shades = [base]
+        for i in range(1, 4 * count):
+            level = lightness + step * ((i + 1) // 2) * (1 if i % 2 else -1)
+            rgb = colorsys.hls_to_rgb(hue, level, saturation)
+            # in range, and against white at least 2:1 (lighter fades into the background)
+            if len(shades) < count and 0.08 <= level and 1.05 / (_luminance(*rgb) + 0.05) >= 2:
+                shades.append("#" + "".join(f"{round(c * 255):02X}" for c in rgb))
+        if len(shades) == count or step < 0.01:
+            return shades
+        step /= 1.5
 
 
 def temperature_title(granularity: str | None = None, what: str = "temperature") -> str:
@@ -136,6 +170,32 @@ def _layout(
     return fig
 
 
+LEGEND_ROW = 20  # pixels per legend entry listed below a chart
+
+
+def _legend_below(fig: go.Figure, entries: int | None = None) -> None:
+    """The legend listed under the chart, one entry per line, the figure taller by its
+    lines: however many entries it has, it never covers the title, the axes or the data.
+    ``entries`` defaults to the traces shown in the legend."""
+    if entries is None:
+        entries = sum(
+            1 for t in fig.data if t.showlegend is not False and t.name and t.type != "heatmap"
+        )
+    rows = max(int(entries), 1)
+    fig.update_layout(
+        height=(fig.layout.height or HEIGHT) + LEGEND_ROW * rows,
+        margin={"b": 55 + LEGEND_ROW * rows},
+        legend={
+            "orientation": "v",
+            "yref": "container",
+            "yanchor": "bottom",
+            "y": 0.0,
+            "xanchor": "left",
+            "x": 0.0,
+        },
+    )
+
+
 def _empty(title: str, message: str, height: int = HEIGHT) -> go.Figure:
     """A blank figure that says why it is blank (no data yet) instead of empty axes."""
     fig = go.Figure()
@@ -161,17 +221,49 @@ def _hover_granularity(granularity: str | None) -> str:
 def _log10_ticks(low: float, high: float) -> tuple[list[int], list[str]]:
     """Integer exponents covering [low, high] (log10 units) and their 10^k labels."""
     exponents = list(range(math.floor(low), math.ceil(high) + 1))
-    return exponents, [f"10<sup>{k}</sup>" if k else "1" for k in exponents]
+    return exponents, [_power_label(1, k) for k in exponents]
+
+
+def _power_label(mantissa: int, exponent: int) -> str:
+    """``10<sup>−3</sup>``, ``2×10<sup>−3</sup>``; ``1``, ``2`` ... ``50`` for exponents 0 and 1."""
+    if exponent in (0, 1):
+        return f"{mantissa * 10**exponent:g}"
+    power = f"10<sup>{exponent}</sup>".replace("-", "−")
+    return power if mantissa == 1 else f"{mantissa}×{power}"
+
+
+def log_ticks(values: pd.Series | np.ndarray) -> tuple[list[float], list[str]]:
+    """Ticks of a log axis over the positive ``values``, every one labelled with its whole
+    value: the decades (``10⁻³``, ``10⁻²`` ...) where the data span two or more of them,
+    else 1, 2 and 5 of each decade written out (``2×10⁻²``), never a bare ``2`` or ``5``
+    whose decade must be guessed. Empty without a positive value."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values) & (values > 0)]
+    if len(values) == 0:
+        return [], []
+    low, high = float(values.min()), float(values.max())
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    decades = [k for k in range(first, last + 1) if low <= 10.0**k <= high]
+    if len(decades) >= 2:
+        ticks = [(1, k) for k in range(first, last + 1)]
+    else:
+        ticks = []
+        for mantissas in ((1, 2, 5), tuple(range(1, 10))):
+            ticks = [
+                (m, k)
+                for k in range(first - 1, last + 1)
+                for m in mantissas
+                if low / 1.5 <= m * 10.0**k <= high * 1.5
+            ]
+            if len(ticks) >= 3:
+                break
+    return [m * 10.0**k for m, k in ticks], [_power_label(m, k) for m, k in ticks]
 
 
 def _log_y(fig: go.Figure, values: pd.Series | np.ndarray) -> None:
-    """A log y axis labelled in powers of ten; over two decades or less, at 1, 2 and 5 of
-    each decade only (Plotly would label every digit)."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values) & (values > 0)]
-    fig.update_yaxes(type="log", exponentformat="power")
-    if len(values) and np.log10(values.max() / values.min()) <= 2:
-        fig.update_yaxes(dtick="D2")
+    """A log y axis whose every tick names its value (:func:`log_ticks`)."""
+    tickvals, ticktext = log_ticks(values)
+    fig.update_yaxes(type="log", tickvals=tickvals, ticktext=ticktext)
 
 
 def _finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -664,9 +756,9 @@ def scan_heatmap(
     _layout(fig, title, "step", "learning rate", height)
     fig.update_yaxes(tickvals=ticks, ticktext=labels, range=[low - 0.15, high + 0.15])
     fig.update_xaxes(range=[float(edges[0]), float(edges[-1])])
-    fig.update_layout(
-        legend={"y": -0.3, "yanchor": "top", "x": 0.0, "xanchor": "left"}, margin={"b": 80}
-    )
+    _legend_below(fig)
+    # the white marks of e^μ and λ0 need a dark ground in the legend too
+    fig.update_layout(legend={"bgcolor": LEGEND_DARK, "font": {"color": "#FFFFFF"}})
     return fig
 
 
@@ -746,7 +838,7 @@ def fit_figure(fits: pd.DataFrame, schedule: str | None = None) -> go.Figure:
     fig.update_xaxes(title_text="step", row=3, col=1)
     fig.update_yaxes(rangemode="tozero", row=2, col=1)
     fig.update_yaxes(rangemode="tozero", row=3, col=1)
-    fig.update_layout(legend={"y": 1.04})
+    _legend_below(fig)
     fig.update_annotations(font_size=12)
     return fig
 
@@ -845,7 +937,9 @@ def scan_fit_figure(
         "learning rate",
         "change probability P" + (f" ({granularity})" if granularity else ""),
     )
-    fig.update_xaxes(type="log", exponentformat="power")
+    _legend_below(fig)
+    tickvals, ticktext = log_ticks(grid)
+    fig.update_xaxes(type="log", tickvals=tickvals, ticktext=ticktext)
     fig.update_yaxes(range=[-0.03, 1.03])
     for i, note in enumerate(notes):
         fig.add_annotation(
@@ -952,17 +1046,26 @@ def overlay_figure(
     seen: dict[str | None, int] = {}
     traces = []
     few = data.groupby("run_id")["x"].size().max() <= MARKERS_UP_TO // 3
+    run_ids = list(pd.unique(data["run_id"]))
+    family = {  # the runs of each schedule, in order: one shade each
+        schedule: schedule_shades(schedule, sum(schedules.get(r) == schedule for r in run_ids))
+        for schedule in {schedules.get(r) for r in run_ids}
+    }
     for run_id, rows in data.groupby("run_id", sort=False):
         schedule = schedules.get(run_id)
-        dash = DASHES[seen.get(schedule, 0) % len(DASHES)]
-        seen[schedule] = seen.get(schedule, 0) + 1
+        nth = seen.get(schedule, 0)
+        seen[schedule] = nth + 1
         traces.append(
             go.Scatter(
                 x=rows["x"],
                 y=rows["value"],
                 mode="lines+markers" if few else "lines",
                 name=labels.get(run_id, run_id),
-                line={"color": schedule_color(schedule), "width": 2, "dash": dash},
+                line={
+                    "color": family[schedule][nth],
+                    "width": 2,
+                    "dash": DASHES[nth % len(DASHES)],
+                },
                 marker={"size": 5},
                 hovertemplate=f"{labels.get(run_id, run_id)}<br>%{{x}}: %{{y:.4g}}<extra></extra>",
             )
@@ -987,6 +1090,7 @@ def overlay_figure(
         )
     fig = go.Figure(traces)
     _layout(fig, title, "fraction of training" if by == "fraction" else "step", label)
+    _legend_below(fig, len(traces))
     if by == "fraction":
         fig.update_xaxes(tickformat=".0%")
     if metric == "lr":

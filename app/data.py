@@ -10,6 +10,14 @@ store by setting the variable. Long series are downsampled for display here
 A trainer holds a file only for milliseconds, so the store waits out lock conflicts
 itself; a conflict that outlasts ``LOCK_TIMEOUT`` reaches the page only as the
 :func:`guard` warning "store busy, retrying", never as a traceback.
+
+Only :func:`check_store`, before each page, creates a store (where there is none yet). Every
+other read first checks that the store is whole (:func:`present`) and raises
+:class:`StoreGone` where it is not: a store folder deleted under the open dashboard is never
+written into while it is being removed (opening a file would create it afresh there, and
+``rm -r`` would fail on the non-empty folder). :func:`guard` turns ``StoreGone`` into a rerun
+of the page, where :func:`check_store` waits until the folder is gone, then starts an empty
+store and says so.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,6 +38,7 @@ from storage.store import default_home
 __all__ = [
     "DISPLAY_POINTS",
     "DISPLAY_STEPS",
+    "StoreGone",
     "aligned",
     "aligned_guard_events",
     "check_store",
@@ -41,6 +51,7 @@ __all__ = [
     "guard",
     "guard_events",
     "home",
+    "present",
     "runs",
     "scans",
     "site_matrix",
@@ -54,6 +65,8 @@ RETRY_SECONDS = 1.0
 RETRIES = 30  # reruns in a row before the page waits for the user (or its live refresh)
 _RETRIED = "store_busy_retries"  # session key: reruns in a row caused by lock conflicts
 _SEEN = "store_seen"  # session key: (home, creation time of its catalog) when last read
+REMOVAL_POLL_SECONDS = 1.0  # how often a page waiting for a store folder's removal looks again
+CATALOG = "catalog.duckdb"  # storage.Catalog.catalog_path's name: a store has one, and runs/
 EXPORT_METRICS = (
     "lr",
     "loss",
@@ -70,35 +83,103 @@ def home() -> str:
     return str(default_home().absolute())
 
 
+class StoreGone(Exception):
+    """The store folder lost its catalog or its ``runs`` folder since the page started: it
+    is being deleted (or was partly deleted). Nothing may be opened there, as opening a
+    file creates it."""
+
+
+def present(at: str | None = None) -> bool:
+    """Whether the store at ``at`` (default :func:`home`) is whole: its catalog file and its
+    ``runs`` folder exist. Looks only; creates nothing."""
+    folder = Path(home() if at is None else at)
+    return (folder / CATALOG).is_file() and (folder / "runs").is_dir()
+
+
 def store() -> Store:
-    """A :class:`storage.Store` on :func:`home`, with the dashboard's shorter lock wait."""
-    return Store(home(), lock_timeout=LOCK_TIMEOUT)
+    """A :class:`storage.Store` on :func:`home`, with the dashboard's shorter lock wait.
+
+    Raises:
+        StoreGone: the store is not whole (deleted while the page ran); :func:`guard` turns
+            it into a rerun, where :func:`check_store` deals with it.
+    """
+    return _store(home())
 
 
 def _store(at: str) -> Store:
+    if not present(at):  # Store() would create the folder again while it is being removed
+        raise StoreGone(at)
     return Store(at, lock_timeout=LOCK_TIMEOUT)
 
 
+def _run_store(at: str, run_id: str) -> Store:
+    """:func:`_store` for reading one run's metrics file, which must exist: a store being
+    deleted can lose a run's file before its catalog, and reading would create it again."""
+    source = _store(at)
+    if not source.run_path(run_id).exists():
+        source.get_run(run_id)  # KeyError for a run deleted meanwhile: the pages pick again
+        if not present(at):
+            raise StoreGone(at)
+    return source
+
+
+def _runs_store(at: str, run_ids: tuple[str, ...]) -> Store:
+    """:func:`_run_store` for several runs' metrics files."""
+    source = _store(at)
+    for run_id in run_ids:
+        _run_store(at, run_id)
+    return source
+
+
 def check_store() -> None:
-    """Before a page: say so when the store was deleted or replaced since this session last
-    read it (its runs are gone from view; an empty store is in its place), and stop the page
-    at a store file that cannot be read, offering to move it aside."""
+    """Before a page: make sure there is a store to read, and say what happened to the one
+    this session read before.
+
+    Where none is yet, an empty store is created. Where the store this session read has lost
+    its catalog or ``runs`` folder but the folder is still there (it is being deleted), the
+    page says so, writes nothing into it and stops; it looks again every
+    :data:`REMOVAL_POLL_SECONDS` and starts an empty store only once the folder is gone.
+    The page that first reads the new store says that the old one was deleted or replaced.
+    A store file that cannot be read stops the page, offering to move it aside."""
+    at = home()
+    seen = st.session_state.get(_SEEN)
+    if seen is not None and seen[0] == at and not present(at) and Path(at).exists():
+        st.warning(
+            f"The store at `{at}` is being deleted (its catalog or runs folder is gone): the "
+            "dashboard writes nothing into the folder and starts an empty store once it is "
+            "gone. If you removed only part of it, remove or rename the whole folder.",
+            icon=":material/folder_delete:",
+        )
+        _wait_for_removal(at)
+        st.stop()
     try:
-        identity = (home(), store().created_at())  # creates an empty store where none is
+        identity = (at, Store(at, lock_timeout=LOCK_TIMEOUT).created_at())  # creates one
     except UnreadableStore as exc:
         unreadable(exc)
     except LockTimeout:
         return  # the page's own reads wait for the lock and say "store busy"
-    seen = st.session_state.get(_SEEN)
-    if seen is not None and seen[0] == identity[0] and seen != identity:
+    if seen is not None and seen[0] == at and seen != identity:
         st.cache_data.clear()  # nothing read from the old store may be shown
         st.warning(
-            f"The store at `{home()}` was deleted or replaced while the dashboard was open: "
-            "the runs it held are no longer shown, and an empty store is used in its place. "
-            "A worker still serving the old folder carries on; its runs are not listed here.",
+            f"The store at `{at}` was deleted or replaced while the dashboard was open: the "
+            "runs it held are no longer shown, and an empty store was started in its place "
+            "once the old folder was gone. A worker still serving the old folder carries on; "
+            "its runs are not listed here.",
             icon=":material/folder_off:",
         )
     st.session_state[_SEEN] = identity
+
+
+def seen_store() -> tuple | None:
+    """The store this session last read: (home, creation time of its catalog), or None."""
+    return st.session_state.get(_SEEN)
+
+
+@st.fragment(run_every=REMOVAL_POLL_SECONDS)
+def _wait_for_removal(at: str) -> None:
+    """Rerun the page once the store folder at ``at`` is gone (or whole again)."""
+    if not Path(at).exists() or present(at):
+        st.rerun()
 
 
 def unreadable(exc: UnreadableStore) -> None:
@@ -120,13 +201,17 @@ def unreadable(exc: UnreadableStore) -> None:
 
 @contextmanager
 def guard() -> Iterator[None]:
-    """Turn a lock conflict in the block into a warning and a rerun a second later.
+    """Turn a lock conflict in the block into a warning and a rerun a second later, and a
+    store deleted meanwhile (:class:`StoreGone`) into a rerun of the whole page.
 
     After :data:`RETRIES` conflicts in a row the page stops at the warning instead; the next
     interaction (or a live panel's refresh) tries again.
     """
     try:
         yield
+    except StoreGone:
+        clear()
+        st.rerun()  # the whole page: check_store waits for the folder to go, then says so
     except UnreadableStore as exc:
         unreadable(exc)
     except LockTimeout:
@@ -189,7 +274,7 @@ def steps(run_id: str, max_points: int | None = DISPLAY_POINTS) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _steps(at: str, run_id: str, max_points: int | None) -> pd.DataFrame:
-    return _store(at).steps(run_id, max_points=max_points)
+    return _run_store(at, run_id).steps(run_id, max_points=max_points)
 
 
 def site_matrix(
@@ -203,7 +288,7 @@ def site_matrix(
 def _site_matrix(
     at: str, run_id: str, max_steps: int | None
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    return _store(at).site_matrix(run_id, max_steps=max_steps)
+    return _run_store(at, run_id).site_matrix(run_id, max_steps=max_steps)
 
 
 def scans(run_id: str) -> pd.DataFrame:
@@ -213,7 +298,7 @@ def scans(run_id: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _scans(at: str, run_id: str) -> pd.DataFrame:
-    return _store(at).scans(run_id)
+    return _run_store(at, run_id).scans(run_id)
 
 
 def fits(run_id: str) -> pd.DataFrame:
@@ -224,7 +309,7 @@ def fits(run_id: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _fits(at: str, run_id: str) -> pd.DataFrame:
-    return _store(at).fits(run_id)
+    return _run_store(at, run_id).fits(run_id)
 
 
 def evaluations(run_id: str) -> pd.DataFrame:
@@ -234,7 +319,7 @@ def evaluations(run_id: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _evaluations(at: str, run_id: str) -> pd.DataFrame:
-    return _store(at).evaluations(run_id)
+    return _run_store(at, run_id).evaluations(run_id)
 
 
 def guard_events(run_id: str) -> pd.DataFrame:
@@ -244,7 +329,7 @@ def guard_events(run_id: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _guard_events(at: str, run_id: str) -> pd.DataFrame:
-    return _store(at).guard_events(run_id)
+    return _run_store(at, run_id).guard_events(run_id)
 
 
 # ---------------------------------------------------------------------- several runs
@@ -259,7 +344,8 @@ def aligned(
 def _aligned(
     at: str, run_ids: tuple[str, ...], metric: str, by: str, max_points: int | None
 ) -> pd.DataFrame:
-    return _store(at).aligned(list(run_ids), metric=metric, by=by, max_points=max_points)
+    source = _runs_store(at, run_ids)
+    return source.aligned(list(run_ids), metric=metric, by=by, max_points=max_points)
 
 
 def aligned_guard_events(run_ids: tuple[str, ...], by: str) -> pd.DataFrame:
@@ -270,7 +356,7 @@ def aligned_guard_events(run_ids: tuple[str, ...], by: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _aligned_guard_events(at: str, run_ids: tuple[str, ...], by: str) -> pd.DataFrame:
-    return _store(at).aligned_guard_events(list(run_ids), by=by)
+    return _runs_store(at, run_ids).aligned_guard_events(list(run_ids), by=by)
 
 
 def comparison_csv(

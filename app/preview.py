@@ -148,6 +148,11 @@ class RampPreview:
         fits: the response models of the LR range scan at ``end_step``: what the controller
             meets as the cool-down begins.
         seconds: how long the warm-up took to train.
+        trained_steps: how many steps were trained (steps 0 to ``end_step``), as the progress
+            bar counted them.
+
+    The Design page prints every number of a warm-up from this one object (:meth:`steps_text`,
+    :meth:`scan_text`), so that its sentences and its progress bar agree.
     """
 
     t_start: float
@@ -160,6 +165,24 @@ class RampPreview:
     total_steps: int
     fits: PreviewFits
     seconds: float
+    trained_steps: int = 0  # 0: end_step + 1
+
+    def __post_init__(self) -> None:
+        if not self.trained_steps:
+            object.__setattr__(self, "trained_steps", self.end_step + 1)
+
+    def steps_text(self) -> str:
+        """``"the first 21 of the run's 50 steps (its rate warms up over 12; the calibration
+        ends at the first measurement after them)"``."""
+        return (
+            f"the first {self.trained_steps} of the run's {self.total_steps} steps (its rate "
+            f"warms up over {self.ramp_steps}; the calibration ends at the first measurement "
+            "after them)"
+        )
+
+    def scan_text(self) -> str:
+        """Where the scan the law is fitted to ran: ``"the scan after step 21 of 50"``."""
+        return f"the scan after step {self.trained_steps} of {self.total_steps}"
 
     def target(self) -> TargetCurve:
         """The run's target: ``t_start`` over the warm-up, then the cool-down to 0."""
@@ -180,7 +203,14 @@ def ramp_preview(
     for what it needs and raises) and keep what the Design page draws."""
     from trainer.warmup import run_warmup  # imports torch: only when a warm-up is asked for
 
-    w = run_warmup(config, on_step)
+    counted = [0]
+
+    def count(done: int, to_do: int) -> None:
+        counted[0] = done
+        if on_step is not None:
+            on_step(done, to_do)
+
+    w = run_warmup(config, count)
     return RampPreview(
         t_start=w.t_start,
         fraction=w.fraction,
@@ -192,6 +222,7 @@ def ramp_preview(
         total_steps=w.total_steps,
         fits=fits_of(w.scan, config.batch_size),
         seconds=w.seconds,
+        trained_steps=counted[0],
     )
 
 

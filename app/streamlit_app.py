@@ -29,6 +29,6 @@ page = st.navigation(
     ],
     position="top",
 )
+data.check_store()  # first: it creates the store where none is, and nothing else does
 ui.sidebar_store_info()
-data.check_store()
 page.run()

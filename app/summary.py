@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actcool.calibration import Calibration, cooldown_after
 from actcool.granularity import Granularity
 from storage.status import LIVE, RESUMABLE
 
@@ -32,11 +33,15 @@ __all__ = [
     "granularity_groups",
     "grid_edge_fits",
     "granularity_of",
+    "known_granularity",
+    "recorded_by_trainer",
+    "recorded_t_start",
     "model_fit",
     "normalize_fits",
     "picker_label",
     "progress",
     "run_label",
+    "seed_spread",
 ]
 
 # Material icons (rendered by Streamlit in markdown, headers and alerts; no emoji font needed).
@@ -56,6 +61,10 @@ FIT_MODELS = ("gaussian", "weibull")
 MODEL_LABELS = {"gaussian": "Gaussian CDF", "weibull": "Weibull"}
 _MODEL_PARAMETERS = {"gaussian": ("mu", "sigma"), "weibull": ("lambda0", "k")}
 ETA_WINDOW = 200  # most recent step rows used for the speed behind the ETA
+#: Keys every config the trainer records has had (RunConfig fields since the first store): a
+#: run whose config lacks one was recorded from outside the trainer (storage's RunWriter, the
+#: tracking API), and the trainer's defaults say nothing about it.
+TRAINER_KEYS = frozenset({"model", "dataset", "epochs", "batch_size", "schedule", "measure_every"})
 
 
 def run_label(run: Mapping[str, Any]) -> str:
@@ -183,6 +192,58 @@ def compare_table(
     return pd.DataFrame(rows)
 
 
+def seed_spread(
+    table: pd.DataFrame, seeds: Mapping[str, Any], labels: Mapping[str, str] | None = None
+) -> str | None:
+    """Each schedule's final test error over its runs (mean, lowest–highest, the seeds), and
+    whether the schedules' means differ by more than the runs of one schedule differ from
+    seed to seed; None unless some schedule has two runs with a test error.
+
+    Args:
+        table: :func:`compare_table` rows (id, schedule, final test error (%)).
+        seeds: run id -> its seed (from its config).
+        labels: schedule -> display name.
+    """
+    column = "final test error (%)"
+    done = (
+        table[np.isfinite(pd.to_numeric(table[column], errors="coerce"))] if len(table) else table
+    )
+    if len(done) == 0:
+        return None
+    groups = list(done.groupby("schedule", sort=False))
+    if max(len(rows) for _, rows in groups) < 2:
+        return None
+    parts, means, spreads = [], [], []
+    for schedule, rows in groups:
+        errors = rows[column].to_numpy(np.float64)
+        run_seeds = sorted({seeds.get(i) for i in rows["id"]} - {None})
+        means.append(float(errors.mean()))
+        spreads.append(float(errors.max() - errors.min()))
+        name = (labels or {}).get(schedule, schedule)
+        parts.append(
+            f"**{name}** {errors.mean():.2f}% ({errors.min():.2f}–{errors.max():.2f}%, "
+            f"{len(errors)} run{'s' if len(errors) > 1 else ''}"
+            + (
+                f", seed{'s' if len(run_seeds) > 1 else ''} {', '.join(map(str, run_seeds))}"
+                if run_seeds
+                else ""
+            )
+            + ")"
+        )
+    text = "Final test error by schedule, mean (lowest–highest): " + "; ".join(parts) + "."
+    if len(groups) > 1:
+        gap, spread = max(means) - min(means), max(spreads)
+        verdict = (
+            "less than or as much as the runs of one schedule differ from seed to seed "
+            f"(up to {spread:.2f} points): these runs do not tell the schedules apart"
+            if gap <= spread
+            else f"more than the runs of one schedule differ from seed to seed (up to "
+            f"{spread:.2f} points)"
+        )
+        text += f" The means differ by {gap:.2f} points, {verdict}."
+    return text
+
+
 def _column(frame: pd.DataFrame, column: str) -> np.ndarray:
     if column not in frame:
         return np.empty(0)
@@ -191,6 +252,25 @@ def _column(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- granularity
+def recorded_by_trainer(run: Mapping[str, Any]) -> bool:
+    """Whether the trainer recorded ``run`` (a catalog row): its config has the keys of a
+    RunConfig (:data:`TRAINER_KEYS`). Runs recorded from outside the trainer (storage's
+    RunWriter, the tracking API) have only what their author wrote."""
+    config = run.get("config")
+    return isinstance(config, Mapping) and TRAINER_KEYS <= set(config)
+
+
+def known_granularity(run: Mapping[str, Any]) -> str | None:
+    """The granularity a run's temperatures were measured at, where it is known: from its
+    config or summary, else (an old trainer run) ``sample``; None for a run recorded from
+    outside the trainer that did not say."""
+    config = run.get("config") if isinstance(run.get("config"), Mapping) else {}
+    written = config.get("granularity") or (run.get("summary") or {}).get("granularity")
+    if written or recorded_by_trainer(run):
+        return granularity_of({"granularity": written} if written else config)
+    return None
+
+
 def granularity_of(config: Mapping[str, Any] | None) -> str:
     """The granularity a run measured its temperatures at: ``"unit:64"``, ``"position"`` or
     ``"sample"`` (see :mod:`actcool.granularity`).
@@ -207,20 +287,25 @@ def granularity_of(config: Mapping[str, Any] | None) -> str:
         return str(value)
 
 
-def actcool_details(run: Mapping[str, Any]) -> list[str]:
+def actcool_details(run: Mapping[str, Any], steps: pd.DataFrame | None = None) -> list[str]:
     """What an ActCoolLR run steers by, for its headline: the target (the calibrated default
     with its calibration and T_start, or the curve given), and the control law with its
     fitted shape. Empty for other schedules.
 
     Read from the run's summary (``calibration``, ``t_start``, ``response``, ``k``/``sigma``,
-    recorded by the trainer) and, before the trainer wrote them, from its config.
+    recorded by the trainer) and, before the trainer wrote them, from its config. Where the
+    summary has no T_start, it is read off the target recorded in ``steps``
+    (:func:`recorded_t_start`), as after a resume. Only what is known is said: for a run
+    recorded from outside the trainer (:func:`recorded_by_trainer`) the trainer's defaults
+    (the calibrated default target, a law fitted at step 0) are not assumed.
     """
     config = run.get("config") or {}
     if (run.get("schedule") or config.get("schedule")) != "actcool":
         return []
+    trainer = recorded_by_trainer(run)
     summary = run.get("summary") or {}
     details = []
-    target = config.get("target", "default")
+    target = config.get("target", "default" if trainer else None)
     if summary.get("calibration") or target == "default":
         calibration = summary.get("calibration")
         if not calibration:
@@ -230,8 +315,13 @@ def actcool_details(run: Mapping[str, Any]) -> list[str]:
             )
         else:
             t_start = summary.get("t_start")
-            if isinstance(t_start, (int, float)) and math.isfinite(t_start):
-                start = f"T_start {t_start:.2f} bits"
+            if not (isinstance(t_start, (int, float)) and math.isfinite(t_start)):
+                t_start = recorded_t_start(run, steps)
+                source = " (read off its recorded target)"
+            else:
+                source = ""
+            if t_start is not None:
+                start = f"T_start {t_start:.2f} bits{source}"
             elif str(calibration).startswith("ramp") and run.get("status") in LIVE:
                 start = "T_start pending until the warm-up ends"
             elif str(calibration).startswith("ramp"):
@@ -239,7 +329,7 @@ def actcool_details(run: Mapping[str, Any]) -> list[str]:
             else:
                 start = "T_start unknown"
             details.append(f"calibrated default target, calibration {calibration}, {start}")
-    else:
+    elif target is not None:
         details.append(f"target {_target_name(target)}")
     found = summary.get("found_lr")
     if isinstance(found, (int, float)) and math.isfinite(found):
@@ -251,17 +341,53 @@ def actcool_details(run: Mapping[str, Any]) -> list[str]:
         else:
             hint = f" (typed {typed:g})"
         details.append(f"peak rate {found:.3g} found from the step-0 scan{hint}")
-    response = summary.get("response") or config.get("response") or "gaussian"
-    if response == "weibull":
-        k = summary.get("k", config.get("k"))
-        shape = f"k = {k:.2f}" if isinstance(k, (int, float)) else "k fitted at step 0"
-    else:
-        sigma = summary.get("sigma", config.get("sigma"))
-        shape = f"σ = {sigma:.2f}" if isinstance(sigma, (int, float)) else "σ fitted at step 0"
-    smoothing = config.get("smoothing")
-    smoothed = f", smoothing {smoothing:g}" if isinstance(smoothing, (int, float)) else ""
-    details.append(f"law {response} {shape}{smoothed}")
+    # a trainer config without a response is an old run's: the Gaussian law (RunConfig.LEGACY)
+    response = (
+        summary.get("response") or config.get("response") or ("gaussian" if trainer else None)
+    )
+    if response is not None:
+        name, fitted = ("k", summary.get("k", config.get("k")))
+        if response != "weibull":
+            name, fitted = ("σ", summary.get("sigma", config.get("sigma")))
+        if isinstance(fitted, (int, float)):
+            shape = f" {name} = {fitted:.2f}"
+        else:
+            shape = f" {name} fitted at step 0" if trainer else ""
+        smoothing = config.get("smoothing")
+        smoothed = f", smoothing {smoothing:g}" if isinstance(smoothing, (int, float)) else ""
+        details.append(f"law {response}{shape}{smoothed}")
     return details
+
+
+def recorded_t_start(run: Mapping[str, Any], steps: pd.DataFrame | None) -> float | None:
+    """A ramp-calibrated run's T_start read off the target it recorded after its warm-up:
+    the target is ``cooldown_after(T_start, fraction, γ)`` of the fraction of training, so
+    its first recorded value divided by that curve's shape there (T_start 1) is T_start.
+    None without a ramp calibration, a total of steps or a recorded target."""
+    summary = run.get("summary") or {}
+    total = summary.get("total_steps")
+    if steps is None or "target_temperature" not in steps or not total:
+        return None
+    try:
+        calibration = Calibration.parse(str(summary.get("calibration")))
+    except (TypeError, ValueError):
+        return None
+    if calibration.kind != "ramp":
+        return None
+    target = pd.to_numeric(steps["target_temperature"], errors="coerce").to_numpy(np.float64)
+    after = steps["step"].to_numpy(np.float64) >= calibration.fraction * float(total)
+    recorded = steps[np.isfinite(target) & after]  # the warm-up records no target
+    if len(recorded) == 0:
+        return None
+    first = recorded.iloc[0]
+    shape = float(
+        cooldown_after(1.0, calibration.fraction, calibration.gamma)(
+            min(float(first["step"]) / float(total), 1.0)
+        )
+    )
+    if not shape > 0:
+        return None
+    return float(first["target_temperature"]) / shape
 
 
 def _target_name(target: Any) -> str:

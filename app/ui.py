@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from app import data, summary
+from app import configs, data, summary
 from trainer.data.names import DATASET_NAMES
 
 __all__ = [
@@ -27,7 +27,7 @@ SELECTED_RUN = "selected_run"  # session key: the run the Runs page shows (set b
 # chart) have keys that start otherwise ("do_", "points_", "draw_", "chart_").
 SETTING_PREFIXES = ("design_", "launch_", "compare_", "runs_")
 SIDEBAR_REFRESH_SECONDS = 3.0
-_STATUSES = "store_statuses"  # session key: (id, status) of every run when last counted
+_STATUSES = "store_statuses"  # session key: (store, (id, status) of every run) when last counted
 IMAGEFOLDER = "imagefolder"  # the dataset choice that takes a folder path
 CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
@@ -74,18 +74,23 @@ def store_counts() -> None:
 
     try:
         runs = data.runs()
+        pid = worker_pid(data.store())
+    except data.StoreGone:  # deleted meanwhile: the whole page, whose check says so
+        data.clear()
+        st.rerun()
     except Exception:  # the page itself reports store problems; the sidebar stays quiet
         return
     statuses = tuple(zip(runs["id"], runs["status"], strict=True))
     previous = st.session_state.get(_STATUSES)
-    st.session_state[_STATUSES] = statuses
-    if previous is not None and previous != statuses:
+    st.session_state[_STATUSES] = (data.seen_store(), statuses)
+    # A store replaced since the last count was just drawn afresh by the page, which said
+    # so: rerunning it would take that message away.
+    if previous is not None and previous[0] == data.seen_store() and previous[1] != statuses:
         data.clear()
         st.rerun()  # the whole page: run pickers and panels show the new statuses too
     counts = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)
     parts = [f"{counts[s]} {s}" for s in ("running", "queued") if s in counts]
     st.caption(f"{len(runs)} runs" + (f" ({', '.join(parts)})" if parts else ""))
-    pid = worker_pid(data.store())
     st.caption(f"Worker: running (pid {pid})" if pid else "Worker: not running")
 
 
@@ -116,9 +121,13 @@ def dataset_input(key: str, default: str = "digits", help: str | None = None) ->
 
 def empty_store_hint(what: str) -> None:
     """The empty state of a page that needs runs: say what to do, then stop the page."""
+    demo = configs.demo_configs()
+    names = " against ".join(
+        dict.fromkeys(configs.SCHEDULE_LABELS.get(c.schedule, c.schedule) for c in demo)
+    )
     st.info(
         f"No {what} yet. Launch a run on the **Launch** page — on an empty store it offers a "
-        "one-click demo (ActCoolLR against 1-cycle on digits, about a minute)."
+        f"one-click demo ({names} on {demo[0].dataset}, {len(demo)} runs)."
     )
     st.page_link("views/launch.py", label="Go to Launch", icon=":material/rocket_launch:")
     st.stop()

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, data, summary, ui
+from app import charts, configs, data, summary, ui
 
 AXES = {"step": "step", "fraction": "fraction of training"}
 OVERLAYS = ("lr", "mean_temperature", "val_error")
@@ -147,6 +147,9 @@ def comparison(run_ids: tuple[str, ...], by: str) -> None:
             with column:
                 ui.chart(figure)
     st.subheader("Results")
+    seeds = {row["id"]: (row.get("config") or {}).get("seed") for row in chosen.to_dict("records")}
+    if spread := summary.seed_spread(table, seeds, configs.SCHEDULE_LABELS):
+        st.caption(spread)
     st.dataframe(
         table.drop(columns=["id"]),
         hide_index=True,

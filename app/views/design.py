@@ -123,8 +123,8 @@ def run_fits(fits: pd.DataFrame, step: int, batch: int) -> preview.PreviewFits:
     )
 
 
-def fit_line(fits: preview.PreviewFits, law: str) -> str:
-    """Both models' parameters, the law in use first and marked."""
+def fit_line(fits: preview.PreviewFits, law: str, in_use: bool = True) -> str:
+    """Both models' parameters, the chosen law first, marked "in use" where ``in_use``."""
     parts = {}
     if fits.weibull:
         parts["weibull"] = (
@@ -143,7 +143,8 @@ def fit_line(fits: preview.PreviewFits, law: str) -> str:
     else:
         parts["gaussian"] = f"Gaussian CDF: no fit ({fits.reasons.get('gaussian', 'not recorded')})"
     other = "gaussian" if law == "weibull" else "weibull"
-    return f"{parts[law]} ← in use  \n{parts[other]}  \nbatch B = **{fits.batch_size}**"
+    mark = " ← in use" if in_use else ""
+    return f"{parts[law]}{mark}  \n{parts[other]}  \nbatch B = **{fits.batch_size}**"
 
 
 RAMPS = "design_ramps"  # session key: {config JSON: RampPreview}, the warm-ups trained so far
@@ -178,9 +179,9 @@ def ramp_preset(config: RunConfig, described: str) -> tuple[TargetCurve | None, 
         ramp = done[key]
         return ramp.target(), (
             f"{described}  \nIts warm-up, trained here ({config.model} on "
-            f"{config.dataset}, {ramp.ramp_steps} of {ramp.total_steps} steps, "
-            f"{ramp.seconds:.0f} s), calibrated **T_start = {ramp.t_start:.3g} bits**: the "
-            "start the run will find with the same settings and seed."
+            f"{config.dataset}, {ramp.seconds:.0f} s): {ramp.steps_text()}, calibrated "
+            f"**T_start = {ramp.t_start:.3g} bits**: the start the run will find with the same "
+            "settings and seed."
         )
     if problem := missing_dataset(config.dataset, config.data_dir):
         return None, f"{described}  \nNo warm-up: {problem}."
@@ -194,14 +195,14 @@ def ramp_preset(config: RunConfig, described: str) -> tuple[TargetCurve | None, 
         bar = st.progress(0.0, text="Training the warm-up…")
         try:
             ramp = preview.ramp_preview(
-                config, lambda i, n: bar.progress(i / n, text=f"Warm-up step {i} of {n}")
+                config, lambda i, n: bar.progress(i / n, text=f"Warm-up: {i} of {n} steps trained")
             )
         except (ValueError, RuntimeError, OSError) as exc:  # ConfigError is a ValueError
             bar.empty()
             return None, f"{described}  \nThe warm-up failed: {exc}"
         done[key] = ramp
         st.rerun()
-    return None, f"{described}  \nTrain its warm-up (the button below) to preview it."
+    return None, f"{described}  \nTrain its warm-up (**Train the warm-up**) to preview it."
 
 
 def ramp_of(curve: TargetCurve | None, setup: RunConfig) -> preview.RampPreview | None:
@@ -391,8 +392,9 @@ with source_col:
                 fits = run_fits(run_fit_rows, fit_step, batch)
                 source_label = f"run {fit_run}, step {fit_step}, {granularity}"
     law_fit = fits.law(law) if fits is not None else None
+    scan_fits = fits  # the chosen scan's, whose line is written once the warm-up is known
+    fit_slot = st.empty()
     if fits is not None:
-        st.markdown(fit_line(fits, law))
         if law_fit is None:
             st.warning(
                 f"No implied rate under the {preview.LAWS[law]} law: "
@@ -623,11 +625,20 @@ with lr_col:
         setup, ramp = None, None
     else:
         ramp = ramp_of(curve, setup)
-    if ramp is not None and ramp.fits.law(law) is not None:
+    warmup_law = ramp is not None and ramp.fits.law(law) is not None
+    if scan_fits is not None:  # one law in use: the warm-up's scan, where it replaces this one
+        fit_slot.markdown(
+            fit_line(scan_fits, law, in_use=not warmup_law)
+            + (
+                "  \n*Not in use: after the warm-up, the law fitted at its end is.*"
+                if warmup_law
+                else ""
+            )
+        )
+    if warmup_law:
         fits, law_fit = ramp.fits, ramp.fits.law(law)
         source_label = (
-            f"scan at the warm-up's end (step {ramp.end_step} of {ramp.total_steps}), "
-            f"{model} on {dataset}, {granularity}"
+            f"{ramp.scan_text()} (the warm-up's end), {model} on {dataset}, {granularity}"
         )
     if curve is None:
         st.info("Fix the control points (see the message below the chart) to see the implied rate.")
@@ -691,7 +702,7 @@ with lr_col:
             + (f": {' and '.join(clamps)}." if clamps else " (never clamped here).")
         )
         if ramp is not None and ramp.fits is fits:
-            st.markdown(f"At the warm-up's end (step {ramp.end_step}): " + fit_line(fits, law))
+            st.markdown(f"At the warm-up's end ({ramp.scan_text()}): " + fit_line(fits, law))
         if ramp is not None and ramp.fits.law(law) is None:
             st.caption(
                 f"The scan at the warm-up's end has no {preview.LAWS[law]} fit "

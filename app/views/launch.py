@@ -60,10 +60,10 @@ def checked(column, name: str, value):
 
 def queue(run_configs: list[RunConfig]) -> None:
     """Queue the runs, make sure a worker serves the store, and report on the next run."""
-    store = data.store()
     run_ids = []
     try:
         with data.guard():
+            store = data.store()
             for config in run_configs:
                 run_ids.append(worker.submit(config, store))
     except (ValueError, TypeError) as exc:
@@ -104,13 +104,7 @@ with data.guard():
 if len(runs) == 0:
     with st.container(border=True):
         st.subheader("New here? Run the demo")
-        st.write(
-            "Two runs on scikit-learn's handwritten digits (8×8 images, no download): "
-            "**ActCoolLR** steering the temperature along its calibrated default (a linear "
-            "cool-down from 2 bits of unit:64), against a well-tuned **1-cycle** schedule, "
-            "both with a highest rate of 0.1. About a minute on a laptop CPU; then compare "
-            "them on the Compare page."
-        )
+        st.write(configs.demo_description(configs.demo_configs()))
         if st.button("Run the demo", type="primary", icon=":material/play_arrow:", key="do_demo"):
             queue(configs.demo_configs())
 
@@ -444,7 +438,8 @@ if data_problem := missing_dataset(dataset, data_dir, download):
 reach_errors: list[str] = []
 if target != "default" and not target_problem:
     try:
-        curve = parse_target(target, data.store().load_curve)
+        with data.guard():
+            curve = parse_target(target, data.store().load_curve)
     except (ValueError, KeyError) as exc:
         target_problem = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
     else:
@@ -535,8 +530,8 @@ if launch or compare:
 @st.fragment(run_every=3)
 def queue_panel() -> None:
     """Queued and running runs, with the worker's state; refreshes every 3 s."""
-    store = data.store()
     with data.guard():
+        store = data.store()
         live = data.runs()
     live = live[live["status"].isin(summary.LIVE)] if len(live) else live
     pid = worker.worker_pid(store)

@@ -29,6 +29,8 @@ DELETING = "confirm_delete"  # session key: the run whose deletion awaits confir
 DELETED = "deleted_flash"  # session key: what was deleted, said once on the next run
 LOG_CHARS = 20_000  # the end of a run's log shown on the page
 state = st.session_state
+FIT_COLUMN_WIDTH = 80  # pixels of each number column of the scan-fit table
+FIT_SITE_WIDTH = 150
 FIT_COLUMNS = {  # the scan-fit table's number formats
     "e^μ": "%.3g",
     "σ": "%.2f",
@@ -81,7 +83,7 @@ def run_panel(run_id: str, was_live: bool) -> None:
 
     config = run["config"] or {}
     schedule = run.get("schedule")
-    granularity = summary.granularity_of(config)
+    granularity = summary.known_granularity(run)  # None: recorded elsewhere, not said
     head, buttons = st.columns([4, 1], vertical_alignment="center")
     with head:
         st.subheader(f"{summary.STATUS_ICONS.get(status, '')} {run['name']}")
@@ -92,11 +94,11 @@ def run_panel(run_id: str, was_live: bool) -> None:
             config.get("optimizer") or "",
             f"batch {config['batch_size']}" if config.get("batch_size") else "",
             f"seed {config['seed']}" if config.get("seed") is not None else "",
-            f"granularity {granularity}",
+            f"granularity {granularity}" if granularity else "",
             f"tags: {', '.join(run['tags'])}" if run["tags"] else "",
         ]
         st.caption(" · ".join(d for d in details if d))
-        if steering := summary.actcool_details(run):
+        if steering := summary.actcool_details(run, steps):
             st.caption("ActCoolLR: " + " · ".join(steering))
     with buttons:
         if status in ("running", "queued"):
@@ -157,7 +159,9 @@ def run_panel(run_id: str, was_live: bool) -> None:
         "Mean temperature",
         f"{last_temperature.iloc[-1]:.2f} bits" if len(last_temperature) else "—",
         help=f"Measured at granularity {granularity}: temperatures of runs at other "
-        "granularities are not comparable.",
+        "granularities are not comparable."
+        if granularity
+        else "Its granularity was not recorded: compare it with runs measured the same way.",
     )
     if done.total:
         st.progress(done.fraction, text=f"{done.fraction:.0%} of training")
@@ -202,7 +206,8 @@ def guard_caption(cuts: pd.DataFrame) -> str:
 def has_checkpoint(run_id: str) -> bool:
     """Whether the run has a checkpoint to resume from (where it recorded one, else under
     the store's ``checkpoints/``)."""
-    return checkpoint_exists(run_checkpoint(data.store(), run_id))
+    with data.guard():
+        return checkpoint_exists(run_checkpoint(data.store(), run_id))
 
 
 def run_log(run_id: str) -> str:
@@ -265,19 +270,31 @@ def scan_fits(scans: pd.DataFrame, fits: pd.DataFrame, granularity: str) -> None
     left, right = st.columns(2, gap="medium")
     with left:
         ui.chart(charts.scan_fit_figure(scans, fits, step, site, granularity))
+    table = summary.fit_table(fits, step)
     with right:
         st.caption(
-            f"Fits of the scan at step {step}: Gaussian CDF P = Φ((ln λ − μ)/σ) and Weibull "
-            "P = 1 − exp(−(λ/λ0)^k), RMSE in probability; *better* is the lower RMSE."
+            f"Fits of the scan at step {step}, every site below: Gaussian CDF P = "
+            "Φ((ln λ − μ)/σ) and Weibull P = 1 − exp(−(λ/λ0)^k), RMSE in probability; "
+            "*better* is the lower RMSE."
         )
-        st.dataframe(
-            summary.fit_table(fits, step),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                c: st.column_config.NumberColumn(format=f) for c, f in FIT_COLUMNS.items()
+        for row in table[table["note"] != ""].to_dict("records"):  # kept out of the table
+            st.caption(f"**{row['site']}**: {row['note']}.")
+    # the whole width, the columns sized to their numbers: it fits a 1280-pixel screen
+    st.dataframe(
+        table.drop(columns=["note"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "site": st.column_config.TextColumn(width=FIT_SITE_WIDTH),
+            "better": st.column_config.TextColumn(width=FIT_COLUMN_WIDTH + 20),
+            **{
+                c: st.column_config.NumberColumn(
+                    format=f, width=FIT_COLUMN_WIDTH + (20 if "RMSE" in c else 0)
+                )
+                for c, f in FIT_COLUMNS.items()
             },
-        )
+        },
+    )
 
 
 run_panel(run_id, live)

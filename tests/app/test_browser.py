@@ -133,12 +133,20 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
+# true once every Plotly chart on the page is drawn at its container's width
+CHARTS_SETTLED = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
+    p => p._fullLayout && Math.abs(p._fullLayout.width - p.clientWidth) < 2)"""
+
+
 def shot(page, path: Path) -> None:
     """A screenshot of the whole page: Streamlit scrolls inside the page, so the viewport
     is made tall for the shot (as a long laptop screen) and put back afterwards."""
     size = page.viewport_size
     page.set_viewport_size({"width": size["width"], "height": 2400})
-    time.sleep(1.5)  # charts resize
+    try:  # until every chart has been redrawn at its new size, not a fixed wait
+        page.wait_for_function(CHARTS_SETTLED, timeout=10_000)
+    except sync_api.TimeoutError:
+        pass  # a screenshot of a chart mid-resize is still a screenshot
     page.screenshot(path=str(path))
     page.set_viewport_size(size)
 
@@ -250,9 +258,15 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
             page.get_by_role("option", name="Calibrated default").click()
             page.get_by_role("button", name="Train the warm-up").click()
             page.get_by_text(re.compile(r"calibrated T_start = [\d.]+ bits")).wait_for()
+            sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+            trained, total = map(
+                int, re.search(r"the first (\d+) of the run's (\d+) steps", sidebar).groups()
+            )
             page.get_by_role("button", name="Use this preset").click()
             page.get_by_text(re.compile(r"The first \d+% is the warm-up's linear rate")).wait_for()
-            page.get_by_text("scan at the warm-up's end").first.wait_for()
+            # the same numbers wherever the page names the warm-up, and one law in use
+            page.get_by_text(f"the scan after step {trained} of {total}").first.wait_for()
+            assert page.get_by_text("← in use").count() == 1
             shot(page, tmp_path / "design-ramp.png")
         except Exception:
             shot(page, tmp_path / "failure.png")
@@ -268,8 +282,10 @@ def sidebar_text(page) -> str:
 @pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_store_deleted_under_the_open_dashboard(app_url, tmp_path: Path):
-    """The store folder is deleted while the Runs page is open: the page says so, shows an
-    empty store (no traceback), and the sidebar's counts follow the store on their own."""
+    """The store folder is deleted (``shutil.rmtree``, as a user would) while the Runs page is
+    open and polling it: the removal succeeds (the app writes nothing into the folder while
+    it goes), the page says so on its own, shows an empty store (no traceback), and the
+    sidebar's counts follow the store on their own."""
     import shutil
 
     from tests.app.seed import seed_run
@@ -286,11 +302,12 @@ def test_store_deleted_under_the_open_dashboard(app_url, tmp_path: Path):
             page.get_by_text(run_id, exact=False).first.wait_for()
             wait_for(lambda: "1 runs" in sidebar_text(page), 30, "the sidebar to count the run")
 
-            shutil.rmtree(home)
-            nav(page, "Compare")  # any interaction reruns the app: it notices at once
-            page.get_by_text(
+            shutil.rmtree(home)  # as a user would, the app open and polling the store
+            page.get_by_text(  # the app notices on its own: no click
                 re.compile(r"was deleted or replaced while the dashboard was open")
             ).first.wait_for()
+            page.get_by_text("No runs yet").first.wait_for()
+            nav(page, "Compare")
             page.get_by_text("No runs to compare yet").first.wait_for()
             nav(page, "Runs")
             page.get_by_text("No runs yet").first.wait_for()
@@ -327,6 +344,81 @@ def test_store_deleted_under_the_open_dashboard(app_url, tmp_path: Path):
                 30,
                 "the run picker to show the run's new status",
             )
+            assert page.locator('[data-testid="stException"]').count() == 0
+        except Exception:
+            shot(page, tmp_path / "failure.png")
+            raise
+        finally:
+            browser.close()
+
+
+def overlap(a: dict | None, b: dict | None) -> bool:
+    """Whether two bounding boxes (Playwright's x, y, width, height) intersect."""
+    if not a or not b:
+        return False
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def legends_clear(page) -> int:
+    """Check that no chart's legend covers its title or its x axis's title, on the page
+    shown; return how many legends there are."""
+    plots = page.locator(".js-plotly-plot")
+    legends = 0
+    for i in range(plots.count()):
+        plot = plots.nth(i)
+        plot.scroll_into_view_if_needed()
+        titles = [t.bounding_box() for t in plot.locator(".gtitle, .xtitle").all()]
+        for legend in plot.locator("g.legend").all():
+            legends += 1
+            box = legend.bounding_box()
+            assert not any(overlap(box, title) for title in titles), f"plot {i}: {titles}"
+    return legends
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(240)
+def test_charts_stay_readable_with_six_runs_at_1280_pixels(app_url, tmp_path: Path):
+    """The demo's six runs (three seeds of two schedules) on a 1280-pixel screen: no legend
+    covers a chart's title, log axes name the decade of every tick, and the Runs page's table
+    of scan fits shows every column without scrolling sideways."""
+    from tests.app.seed import seed_run
+
+    url, home = app_url
+    store = Store(home)
+    for schedule in ("actcool", "onecycle"):
+        for seed in (0, 1, 2):
+            seed_run(store, schedule, seed=seed, tags=("demo",), name=f"demo-{schedule}-s{seed}")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(WAIT_MS)
+        try:
+            page.goto(url)
+            nav(page, "Compare")
+            page.get_by_text("Final test error by schedule").first.wait_for()
+            plots = page.locator(".js-plotly-plot")
+            wait_for(lambda: plots.count() >= 4 + 6, 60, "the overlays and six heatmaps")
+            shot(page, tmp_path / "compare-six.png")
+            assert legends_clear(page) >= 3
+            lr = plots.filter(has_text="Learning rate").first
+            ticks = lr.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent)")
+            assert ticks and all(t == "1" or "10" in t for t in ticks), ticks
+
+            nav(page, "Runs")
+            page.get_by_role("heading", name="Response models of one scan").wait_for()
+            grid = page.locator('[data-testid="stDataFrame"]').last
+            grid.scroll_into_view_if_needed()
+            scroller = grid.locator(".dvn-scroller").first
+            scroller.wait_for()
+            sizes = scroller.evaluate("e => [e.scrollWidth, e.clientWidth]")
+            shot(page, tmp_path / "runs-1280.png")
+            assert legends_clear(page) >= 4  # temperature, errors, LR scans, fits, one scan
+            assert sizes[0] <= sizes[1] + 1, sizes  # no sideways scrolling
             assert page.locator('[data-testid="stException"]').count() == 0
         except Exception:
             shot(page, tmp_path / "failure.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import math
 
 import numpy as np
@@ -168,7 +169,7 @@ def test_scan_heatmap_uses_mean_rows_on_a_log_rate_axis():
     assert z[3, 1] == pytest.approx(3.2)  # 4th rate, scan at step 20
     assert list(heat.x) == [0, 20, 40, 49]  # each scan spans to the next, the last to now
     np.testing.assert_allclose(heat.y, np.log10(np.logspace(-4, 2, 7)))
-    assert fig.layout.yaxis.ticktext[0] == "10<sup>-4</sup>"
+    assert fig.layout.yaxis.ticktext[0] == "10<sup>−4</sup>"
     np.testing.assert_allclose(used.y, np.log10(steps_frame()["lr"]))
     # e^μ drawn at μ / ln 10 in log10 units, NaN fits dropped
     assert list(critical.x) == [0, 20]
@@ -215,12 +216,116 @@ def test_overlay_figure_colours_by_schedule_and_dashes_repeats():
     fig = charts.overlay_figure(aligned, "lr", "fraction", labels, schedules)
     a, b, c = fig.data
     assert (a.name, b.name, c.name) == ("run a", "run b", "run c")
-    assert a.line.color == c.line.color == charts.SCHEDULE_COLORS["actcool"]
+    assert a.line.color == charts.SCHEDULE_COLORS["actcool"]  # the first: its own colour
+    assert c.line.color != a.line.color and hue(c.line.color) == pytest.approx(
+        hue(a.line.color), abs=0.01
+    )
     assert b.line.color == charts.SCHEDULE_COLORS["onecycle"]
     assert a.line.dash != c.line.dash
     assert fig.layout.yaxis.type == "log"
     assert list(b.y) == [0.2, 0.1]  # a zero rate cannot sit on a log axis
     assert fig.layout.xaxis.tickformat == ".0%"
+
+
+def hue(color: str) -> float:
+    rgb = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return colorsys.rgb_to_hls(*rgb)[0]
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG contrast ratio of two #RRGGBB colours."""
+
+    def luminance(color: str) -> float:
+        channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_runs_of_one_schedule_get_distinct_shades_of_its_colour():
+    for schedule in ("actcool", "onecycle", "cosine"):
+        shades = charts.schedule_shades(schedule, 6)
+        assert shades[0] == charts.SCHEDULE_COLORS[schedule]
+        assert len(set(shades)) == 6
+        assert [hue(c) for c in shades] == pytest.approx([hue(shades[0])] * 6, abs=0.01)
+        for a in shades:  # told apart on screen, and from the white background
+            assert contrast(a, "#FFFFFF") > 1.5
+    assert charts.schedule_shades("actcool", 1) == [charts.SCHEDULE_COLORS["actcool"]]
+
+
+def test_overlay_legends_of_many_runs_sit_below_the_chart():
+    aligned = pd.DataFrame(
+        {"run_id": [f"r{i}" for i in range(6) for _ in range(3)], "x": [0, 1, 2] * 6, "value": 1.0}
+    )
+    labels = {f"r{i}": f"demo-actcool-s{i} · 0000000{i}" for i in range(6)}
+    fig = charts.overlay_figure(
+        aligned, "val_error", "step", labels, {r: "actcool" for r in labels}
+    )
+    legend = fig.layout.legend
+    assert (legend.yref, legend.yanchor, legend.y, legend.orientation) == (
+        "container",
+        "bottom",
+        0,
+        "v",
+    )
+    # one line per run in the bottom margin, which grows with them; the title keeps the top
+    assert fig.layout.margin.b >= 55 + charts.LEGEND_ROW * 6
+    assert fig.layout.height == charts.HEIGHT + charts.LEGEND_ROW * 6
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (
+            1e-4,
+            0.3,
+            ["10<sup>−4</sup>", "10<sup>−3</sup>", "10<sup>−2</sup>", "10<sup>−1</sup>", "1"],
+        ),
+        (
+            0.012,
+            0.09,
+            ["10<sup>−2</sup>", "2×10<sup>−2</sup>", "5×10<sup>−2</sup>", "10<sup>−1</sup>"],
+        ),
+        (
+            0.03,
+            0.05,
+            [
+                "2×10<sup>−2</sup>",
+                "3×10<sup>−2</sup>",
+                "4×10<sup>−2</sup>",
+                "5×10<sup>−2</sup>",
+                "6×10<sup>−2</sup>",
+                "7×10<sup>−2</sup>",
+            ],
+        ),
+    ],
+)
+def test_log_axes_name_every_tick_with_its_decade(low, high, expected):
+    steps = pd.DataFrame({"step": [0, 1], "lr": [low, high]})
+    fig = charts.lr_figure(steps)
+    assert list(fig.layout.yaxis.ticktext) == expected
+    np.testing.assert_allclose(
+        fig.layout.yaxis.tickvals,
+        [
+            float(
+                t.replace("×10<sup>", "e")
+                .replace("10<sup>", "1e")
+                .replace("</sup>", "")
+                .replace("−", "-")
+            )
+            for t in expected
+        ],
+    )
+
+
+def test_scan_legend_marks_are_visible_on_its_ground():
+    fig = charts.scan_heatmap(scans_frame(), steps_frame(), fits_frame())
+    ground = fig.layout.legend.bgcolor
+    for trace in fig.data[1:]:  # the rate used, e^μ and λ0 (the heatmap has no legend mark)
+        assert contrast(trace.line.color, ground) > 3, trace.name
+    assert contrast(fig.layout.legend.font.color, ground) > 4.5
 
 
 def test_overlay_figure_of_errors_is_linear_in_percent():

@@ -372,7 +372,8 @@ def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
     # the default calibration (auto = ramp) is read off the run's warm-up: train it to see it
     at.selectbox(key="design_preset").select("Calibrated default").run()
     assert any(
-        "calibration **ramp:0.25** at unit:32" in i.value and "Train its warm-up" in i.value
+        "calibration **ramp:0.25** at unit:32" in i.value
+        and "Train its warm-up (**Train the warm-up**)" in i.value
         for i in at.sidebar.info
     )
     assert at.button(key="do_apply_preset").disabled
@@ -413,8 +414,8 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
 
     def ramp_preview(config, on_step=None):
         trained.append(config)
-        for i in range(1, 4):
-            on_step(i, 3)
+        for i in range(1, 22):
+            on_step(i, 21)
         return preview.RampPreview(
             t_start=3.0,
             fraction=0.25,
@@ -446,12 +447,18 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
     )
     assert (config.schedule, config.target, config.calibration) == ("actcool", "default", "auto")
     assert (config.lr, config.epochs, config.download) == (0.05, 5, False)
+    # every number of the warm-up from the one RampPreview: 21 steps trained (0 to 20)
     assert any(
-        "12 of 48 steps, 4 s), calibrated **T_start = 3 bits**" in c.value
+        "4 s): the first 21 of the run's 48 steps (its rate warms up over 12; the "
+        "calibration ends at the first measurement after them), calibrated **T_start = 3 "
+        "bits**" in c.value
         for c in at.sidebar.caption
     )
     at.button(key="do_apply_preset").click().run()
     assert_clean(at)
+    marked = [m.value for m in at.markdown if "← in use" in m.value]
+    assert len(marked) == 1 and "At the warm-up's end (the scan after step 21 of 48)" in marked[0]
+    assert any("*Not in use: after the warm-up" in m.value for m in at.markdown)
     assert at.session_state["design_curve"] == {
         "kind": "power",
         "t_start": 3.0,
@@ -460,7 +467,10 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
     }
     # the implied rate: the warm-up's own rates, then the law of the scan at its end
     lr = figure(at, "Implied learning rate")
-    assert "scan at the warm-up's end (step 20 of 48)" in lr["layout"]["title"]["subtitle"]["text"]
+    assert (
+        "the scan after step 21 of 48 (the warm-up's end)"
+        in lr["layout"]["title"]["subtitle"]["text"]
+    )
     x, y = np.array(values(lr["data"][0], "x")), np.array(values(lr["data"][0], "y"))
     assert y[0] == pytest.approx(0.04 * 0.05)  # the warm-up starts at 0.04 × the rate
     after = x > 0.25
@@ -585,16 +595,22 @@ def test_design_draws_a_finished_runs_measured_rate_over_the_preview(store, fake
 
 # ---------------------------------------------------------------------- Launch
 def test_launch_offers_the_demo_on_an_empty_store(store, fake_worker):
+    from app import configs
+
     at = open_page("launch")
     assert_clean(at)
+    (card,) = [m.value for m in at.markdown if "runs of convnet4 on digits" in m.value]
+    assert card == configs.demo_description(configs.demo_configs())  # read off the settings
     at.button(key="do_demo").click().run()
     assert_clean(at)
     runs = Store(store.home).list_runs()
-    assert sorted(runs["schedule"]) == ["actcool", "onecycle"]
+    assert sorted(runs["schedule"]) == ["actcool"] * 3 + ["onecycle"] * 3
+    seeds = runs.groupby("schedule")["config"].agg(lambda c: sorted(x["seed"] for x in c))
+    assert seeds.to_dict() == {"actcool": [0, 1, 2], "onecycle": [0, 1, 2]}
     assert set(runs["status"]) == {"queued"}
     assert all("demo" in tags for tags in runs["tags"])
     assert fake_worker.ensured >= 1
-    assert any("Queued 2 runs" in s.value for s in at.success)
+    assert any("Queued 6 runs" in s.value for s in at.success)
     assert "do_demo" not in [b.key for b in at.button]  # the store is no longer empty
 
 
@@ -877,7 +893,7 @@ def test_launch_demo_follows_the_calibrated_default(store, fake_worker):
     at = open_page("launch")
     at.button(key="do_demo").click().run()
     assert_clean(at)
-    runs = Store(store.home).list_runs().set_index("schedule")
+    runs = Store(store.home).list_runs().drop_duplicates("schedule").set_index("schedule")
     actcool = runs.loc["actcool", "config"]
     assert (actcool["target"], actcool["calibration"], actcool["response"]) == (
         "default",
@@ -988,7 +1004,11 @@ def test_runs_scan_view_shows_both_models_and_why_one_is_missing(store, fake_wor
     assert scan["layout"]["yaxis"]["title"]["text"] == "change probability P (unit:64)"
     table = at.dataframe[0].value.set_index("site")
     assert list(table.index) == ["mean", "relu1", "relu2", "relu3"]
-    assert "too few informative points" in table.loc["mean", "note"]
+    assert "note" not in table  # said under the chart, so that the table fits the screen
+    assert any(
+        c.value.startswith("**mean**: Weibull — no fit: too few informative points")
+        for c in at.caption
+    )
     assert table.loc["relu2", "better"] == "Weibull"
     # an earlier scan, one site: both models fitted
     at.selectbox(key="runs_scan_step").select(40)
@@ -1044,6 +1064,50 @@ def test_runs_headline_of_a_ramp_before_its_warm_up_ends(store, fake_worker):
     (caption,) = [c.value for c in at.caption if c.value.startswith("ActCoolLR:")]
     assert "calibration ramp:0.25, T_start pending until the warm-up ends" in caption
     assert "law gaussian σ = 1.23" in caption
+
+
+def test_runs_headline_of_a_resumed_ramp_run_shows_the_start_it_restored(store, fake_worker):
+    """A resumed run's summary has no T_start until it ends (the trainer writes it before it
+    restores the checkpoint): at 96% of training the header reads it off the recorded target
+    instead of saying "pending until the warm-up ends"."""
+    from actcool.calibration import cooldown_after
+
+    run_id = seed_run(
+        store,
+        "actcool",
+        status="running",
+        steps=384,
+        total_steps=400,
+        config_extra={"calibration": "ramp", "response": "weibull"},
+        summary_extra={"calibration": "ramp:0.25", "t_start": None, "response": "weibull"},
+    )
+    store.truncate_run(run_id, after_step=-1)  # recorded as the trainer does:
+    curve = cooldown_after(5.79, 0.25)  # no target during the warm-up, then the cool-down
+    with store.writer(run_id) as writer:
+        for step in range(390):
+            target = float(curve(step / 400)) if step >= 100 else None
+            writer.log_step(step, step / 40, 0.01, 0.3, 0.2, target)
+    at = open_page("runs")
+    assert_clean(at)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("ActCoolLR:")]
+    assert "T_start 5.79 bits (read off its recorded target)" in caption
+    assert "pending" not in caption
+
+
+def test_runs_headline_of_a_run_recorded_outside_the_trainer_invents_nothing(store, fake_worker):
+    """A run recorded with storage's RunWriter: its header says what it recorded, and
+    nothing of the trainer's defaults (no law, no calibration, no granularity)."""
+    run_id = store.create_run({"schedule": "actcool", "model": "mlp"}, name="my-loop")
+    with store.writer(run_id) as writer:
+        for step in range(20):
+            writer.log_step(step, 0.0, 0.1, 1.0 / (step + 1), 1.5)
+    store.update_run(run_id, status="finished")
+    at = open_page("runs")
+    assert_clean(at)
+    header = " ".join(c.value for c in at.caption)
+    assert f"id `{run_id}` · mlp · actcool" in header
+    for invented in ("law", "fitted", "calibrat", "granularity", "target", "sample"):
+        assert invented not in header, invented
 
 
 def test_runs_headline_of_other_schedules_has_no_actcool_line(store, fake_worker):
@@ -1220,6 +1284,20 @@ def test_compare_overlays_a_tagged_group(store):
     assert set(table["granularity"]) == {"unit:64"}
 
 
+def test_compare_says_each_schedules_seed_to_seed_spread(store):
+    """The demo's comparison: the same seeds per schedule, and a caption with each schedule's
+    mean test error, its spread from seed to seed, and whether the means differ beyond it."""
+    for schedule in ("actcool", "onecycle"):
+        for seed in (0, 1, 2):  # seed_run records a test error of 5 + seed
+            seed_run(store, schedule, tags=("demo",), seed=seed)
+    at = open_page("compare")
+    assert_clean(at)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("Final test error by")]
+    assert "**ActCoolLR** 6.00% (5.00–7.00%, 3 runs, seeds 0, 1, 2)" in caption
+    assert "**1-cycle** 6.00% (5.00–7.00%, 3 runs, seeds 0, 1, 2)" in caption
+    assert "The means differ by 0.00 points" in caption and "up to 2.00 points" in caption
+
+
 def test_compare_marks_the_guard_cuts_on_the_rate_overlay(store):
     a = seed_run(store, "actcool", tags=("compare-1",), seed=0, granularity="unit:64")
     seed_run(store, "onecycle", tags=("compare-1",), seed=1, granularity="unit:64")
@@ -1371,6 +1449,49 @@ def test_a_store_deleted_under_the_app_is_said_and_replaced_by_an_empty_one(
         assert run_id not in str([m.value for m in at.markdown])
     at.run()
     assert not [w for w in at.warning if "was deleted" in w.value]  # said once
+
+
+@pytest.mark.parametrize("page", ["design", "launch", "runs", "compare"])
+def test_a_store_being_deleted_is_not_written_into(store, fake_worker, fake_scan, page):
+    """Half-way through ``rm -r`` (catalog gone, a run file left): the page says so and
+    creates nothing in the folder; once the folder is gone, an empty store takes its place."""
+    run_id = seed_run(store, "onecycle")
+    at = open_page(page)
+    assert_clean(at)
+    store.catalog_path.unlink()
+    left = sorted(p.relative_to(store.home) for p in store.home.rglob("*"))
+    at.run()
+    assert_clean(at)
+    assert any("is being deleted" in w.value for w in at.warning)
+    assert sorted(p.relative_to(store.home) for p in store.home.rglob("*")) == left
+    assert not store.catalog_path.exists()
+    shutil.rmtree(store.home)
+    at.run()
+    assert_clean(at)
+    assert any("was deleted or replaced" in w.value for w in at.warning)
+    assert Store(store.home).list_runs().empty
+    assert run_id not in str([m.value for m in at.markdown])
+
+
+def test_reads_of_a_store_deleted_mid_page_create_nothing(store, monkeypatch):
+    """A query that finds the store gone (deleted after the page's check) raises StoreGone
+    instead of opening, and so creating, a file in the folder being removed."""
+    from app import data
+
+    run_id = seed_run(store, "onecycle")
+    st.cache_data.clear()
+    (store.home / "runs" / f"{run_id}.duckdb").unlink()
+    store.catalog_path.unlink()
+    for query in (data.runs, data.curves, data.store):
+        with pytest.raises(data.StoreGone):
+            query()
+    for query in (data.steps, data.scans, data.fits, data.evaluations, data.guard_events):
+        with pytest.raises(data.StoreGone):
+            query(run_id)
+    with pytest.raises(data.StoreGone):
+        data.aligned((run_id,), "loss", "step")
+    assert not store.catalog_path.exists()
+    assert list((store.home / "runs").iterdir()) == []
 
 
 def test_an_unreadable_store_file_is_explained_and_can_be_moved_aside(store, fake_worker):

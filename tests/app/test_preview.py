@@ -155,3 +155,24 @@ def test_ramp_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
 def test_a_ramp_run_is_compared_with_its_preview_after_the_warm_up():
     assert preview.ramp_window(ramp()) == (0.25, 0.9)
     assert preview.ramp_window(ramp(fraction=0.05)) == preview.RATIO_WINDOW
+
+
+def test_a_ramp_preview_counts_its_steps_as_its_progress_bar_does():
+    """The Design page prints a warm-up's numbers from the RampPreview alone: the progress
+    bar's last "n of n" is its trained steps, steps 0 to the calibration's end step."""
+    from trainer.config import RunConfig, new_run_defaults
+
+    config = RunConfig(
+        **{**new_run_defaults(), "dataset": "digits", "epochs": 2, "measure_every": 3},
+        download=False,
+        device="cpu",
+    )
+    bar = []
+    ramp = preview.ramp_preview(config, lambda done, to_do: bar.append((done, to_do)))
+    assert bar[-1] == (ramp.trained_steps, ramp.trained_steps)
+    assert ramp.trained_steps == ramp.end_step + 1 == len(bar)
+    assert ramp.ramp_steps <= ramp.end_step < ramp.total_steps
+    text = ramp.steps_text()
+    assert f"the first {ramp.trained_steps} of the run's {ramp.total_steps} steps" in text
+    assert f"warms up over {ramp.ramp_steps}" in text
+    assert ramp.scan_text() == f"the scan after step {ramp.trained_steps} of {ramp.total_steps}"
