@@ -110,13 +110,14 @@ def run_panel(run_id: str, was_live: bool) -> None:
         else:
             if (
                 status in summary.RESUMABLE
-                and has_checkpoint(run_id)
+                and can_resume(run)
                 and st.button(
                     "Resume",
                     icon=":material/play_arrow:",
                     key=f"do_resume_{run_id}",
                     width="stretch",
-                    help="Back into the queue; a worker continues it from its last checkpoint.",
+                    help="Back into the queue; a worker continues it from its last checkpoint "
+                    "(a run stopped before it started starts from the beginning).",
                 )
             ):
                 try:
@@ -135,7 +136,7 @@ def run_panel(run_id: str, was_live: bool) -> None:
         confirm_delete(run)
 
     ui.status_message(run, run_log(run_id) if status in ("failed", "diverged") else "")
-    if status in summary.RESUMABLE and not has_checkpoint(run_id):
+    if status in summary.RESUMABLE and not can_resume(run):
         st.caption(
             "It cannot resume: it ended before its first checkpoint (written at the end "
             "of each epoch and at a stop). Launch it again instead."
@@ -201,6 +202,13 @@ def guard_caption(cuts: pd.DataFrame) -> str:
         "hover for why): the rate was breaking the network. No later step trains above "
         f"{cuts['lr_after'].iloc[-1]:.3g}."
     )
+
+
+def can_resume(run: dict) -> bool:
+    """Whether Resume can take the run: it has a checkpoint, or it was stopped in the queue
+    before it trained a step (it then starts from the beginning, as ``trainer.worker.resume``
+    does)."""
+    return run.get("started_at") is None or has_checkpoint(run["id"])
 
 
 def has_checkpoint(run_id: str) -> bool:

@@ -1237,6 +1237,20 @@ def test_runs_stopped_run_can_resume(store, fake_worker):
     assert any("Queued: a worker will start it soon." in i.value for i in at.info)
 
 
+def test_runs_run_stopped_in_the_queue_can_resume_from_the_beginning(store, fake_worker):
+    run_id = store.create_run(
+        {"model": "mlp", "schedule": "onecycle"}, name="waiting", status="queued"
+    )
+    store.request_stop(run_id)  # stopped before a worker started it: nothing trained
+    assert store.get_run(run_id)["status"] == "stopped"
+    at = open_page("runs")
+    assert_clean(at)
+    assert not any("cannot resume" in c.value for c in at.caption)
+    at.button(key=f"do_resume_{run_id}").click().run()
+    assert_clean(at)
+    assert fake_worker.resumed == [run_id]
+
+
 def test_runs_lock_conflict_is_a_warning_not_a_traceback(store, monkeypatch):
     from app import data
 
