@@ -28,7 +28,7 @@ from torch import nn
 from actcool import Measurement
 from storage import Store
 
-from .build import build_run, epoch_batches, scans_at_epoch, train_step
+from .build import build_run, epoch_batches, scans_at_epoch
 from .checkpoint import load_checkpoint, rng_state, run_checkpoint, save_checkpoint, set_rng_state
 from .config import RunConfig
 from .data import DatasetBundle
@@ -38,6 +38,7 @@ from .gpus import device_label
 from .prefetch import prefetch
 from .progress import Progress
 from .schedules import parse_target
+from .steps import train_step
 
 __all__ = ["RunResult", "prepare_config", "train_run"]
 
