@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 from actcool import DivergenceGuard, GuardEvent
@@ -18,14 +17,7 @@ from .test_run import _lrs, stop_at
 FORCED = (4, 8, 22)  # measurement steps (every 2nd) at which the guard is made to trip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny batches gain nothing from intra-op threads; on a busy 2-core machine OpenMP
-    # spinning makes them many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _event(step: int, lr_before: float = 0.1) -> GuardEvent:
