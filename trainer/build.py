@@ -1,6 +1,7 @@
 """What one run trains, built the same way by a run (trainer/run.py) and by a preview of its
 first steps (trainer/warmup.py): the data, the model at its seeded initialisation, the step
-count, the optimizer and the schedule; the batches of an epoch; one training step.
+count, the optimizer and the schedule; the batches of an epoch. The steps themselves are
+trained by trainer/steps.py.
 
 Sharing these keeps a preview exact: with the same config it trains the very steps the run
 will train.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +29,6 @@ __all__ = [
     "epoch_batches",
     "scans_at_epoch",
     "seeded_model",
-    "train_step",
 ]
 
 
@@ -106,24 +105,3 @@ def epoch_batches(
         drop_last=True,
         start_batch=start_batch,
     )
-
-
-def train_step(
-    model: nn.Module,
-    optimizer: Optimizer,
-    scaler: torch.amp.GradScaler,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    use_amp: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on ``(x, y)``: forward (autocast on CUDA with ``use_amp``),
-    cross-entropy, backward through ``scaler``, optimizer step. Returns the outputs and the
-    loss (attached to the graph; ``.detach()`` them)."""
-    with torch.autocast("cuda", enabled=True) if use_amp else nullcontext():
-        out = model(x)
-        loss = nn.functional.cross_entropy(out, y)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
-    return out, loss

@@ -16,8 +16,8 @@ import signal
 import socket
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,27 +25,23 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from actcool import Measurement
 from storage import Store
 
-from .build import build_run, epoch_batches, scans_at_epoch, train_step
+from .build import build_run
 from .checkpoint import load_checkpoint, rng_state, run_checkpoint, save_checkpoint, set_rng_state
 from .config import RunConfig
-from .data import DatasetBundle
 from .device import DistInfo, init_distributed, resolve_device
 from .errors import ConfigError
+from .evaluate import averaged_weights, evaluate
 from .gpus import device_label
-from .prefetch import prefetch
 from .progress import Progress
+from .recorder import Recorder
 from .schedules import parse_target
+from .steps import RunSteps
 
 __all__ = ["RunResult", "prepare_config", "train_run"]
 
 logger = logging.getLogger(__name__)
-
-EVAL_BATCH = 1024
-# Batches over which a schedule-free run's BatchNorm statistics are recomputed for evaluation.
-_BN_BATCHES = 50
 
 
 @dataclass(frozen=True)
@@ -67,25 +63,6 @@ def prepare_config(config: RunConfig, store: Store | None) -> RunConfig:
         return config  # the default target is calibrated during the run (RunConfig.calibration)
     curve = parse_target(config.target, store.load_curve if store is not None else None)
     return config.replace(target=json.dumps(curve, sort_keys=True))
-
-
-def _evaluate(
-    model: nn.Module, bundle: DatasetBundle, split: str
-) -> tuple[float | None, float | None]:
-    """Mean cross-entropy and error (%) over a split, in eval mode; (None, None) if empty."""
-    if len(bundle.split(split)) == 0:
-        return None, None
-    was_training = model.training
-    model.eval()
-    loss_sum, wrong, n = 0.0, 0, 0
-    with torch.no_grad():
-        for x, y in bundle.batches(split, EVAL_BATCH, augment=False):
-            out = model(x)
-            loss_sum += nn.functional.cross_entropy(out, y, reduction="sum").item()
-            wrong += (out.argmax(1) != y).sum().item()
-            n += y.numel()
-    model.train(was_training)
-    return loss_sum / n, 100.0 * wrong / n
 
 
 class _StopSignal:
@@ -117,48 +94,6 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _measurement_rows(m: Measurement) -> list[dict[str, Any]]:
-    """The ``fits`` rows of a scan step: per site and for the mean, one Gaussian and one
-    Weibull row (``RunWriter.log_fits``), with the reason where a model has no fit."""
-    fits = m.fits
-    assert fits is not None
-    names = [*fits.sites, "mean"]
-    gaussian = [*fits.per_site, fits.mean]
-    weibull = [*fits.weibull_per_site, fits.weibull_mean] if fits.weibull_per_site else []
-    rows: list[dict[str, Any]] = []
-    for model, found in (("gaussian", gaussian), ("weibull", weibull)):
-        for name, fit in zip(names, found, strict=True):
-            row: dict[str, Any] = {"site": name, "model": model}
-            if fit is None:
-                row["reason"] = fits.reasons.get(f"{model}:{name}", "no fit")
-            elif model == "gaussian":
-                row.update(
-                    mu=fit.mu, sigma=fit.sigma, rmse=fit.rmse, n_informative=fit.n_informative
-                )
-            else:
-                row.update(
-                    lambda0=fit.lambda0, k=fit.k, rmse=fit.rmse, n_informative=fit.n_informative
-                )
-            rows.append(row)
-    return rows
-
-
-def _site_counts(m: Measurement) -> dict[str, Any]:
-    """The keyword counts of ``RunWriter.log_sites`` for one measurement; a counter that was
-    not counted (samples, positions: see ``compare_granularities``) stays out (NULL)."""
-    counts: dict[str, Any] = {
-        "total": list(m.total),
-        "flipped_bits": list(m.counts["bits"]),
-        "total_bits": list(m.totals["bits"]),
-    }
-    if "samples" in m.counts:
-        counts["changed_samples"] = list(m.counts["samples"])
-    if "positions" in m.counts:
-        counts["changed_positions"] = list(m.counts["positions"])
-        counts["total_positions"] = list(m.totals["positions"])
-    return counts
-
-
 def train_run(
     config: RunConfig,
     store: Store,
@@ -167,6 +102,7 @@ def train_run(
     progress: bool = True,
     started: Callable[[str], None] | None = None,
     checkpoints: str | None = None,
+    should_stop: Callable[[int], bool] | None = None,
 ) -> RunResult:
     """Train one run to its end; record into ``store``.
 
@@ -181,6 +117,9 @@ def train_run(
         checkpoints: where a new run's checkpoints go: a folder or a URI that
             ``pyarrow.fs`` opens (see :mod:`trainer.checkpoint`); None:
             ``<home>/checkpoints``. A run keeps the place it first recorded.
+        should_stop: called after every step with the number of steps trained so far; True
+            stops the run as the dashboard's Stop button or SIGTERM does (checkpoint, status
+            ``stopped``, resumable). Under ``torchrun`` any rank's True stops every rank.
 
     Returns:
         The :class:`RunResult`. Errors inside training are recorded as status ``failed`` (with
@@ -203,7 +142,7 @@ def train_run(
             f"{info.world_size}: queue the run (trainer.worker.submit) and a worker starts it "
             "through torchrun"
         )
-    trainer = _Trainer(config, store, info, device, progress, checkpoints)
+    trainer = _Trainer(config, store, info, device, progress, checkpoints, should_stop)
     return trainer.run(run_id, ckpt, started)
 
 
@@ -216,8 +155,10 @@ class _Trainer:
         device: torch.device,
         progress: bool,
         checkpoints: str | None = None,
+        should_stop: Callable[[int], bool] | None = None,
     ) -> None:
         self.config, self.store, self.info, self.device = config, store, info, device
+        self.should_stop = should_stop
         self.checkpoints = checkpoints  # the root for a new run's checkpoint (None: the home's)
         self.checkpoint_at: Any = None  # the run's checkpoint file or URI, known once it runs
         self.show_progress = progress and info.is_main
@@ -226,7 +167,7 @@ class _Trainer:
                 f"batch_size {config.batch_size} must be divisible by the number of processes "
                 f"({info.world_size})"
             )
-        parts = build_run(config, device)
+        self.parts = parts = build_run(config, device)
         self.bundle, self.model = parts.bundle, parts.model
         self.steps_per_epoch, self.total_steps = parts.steps_per_epoch, parts.total_steps
         self.optimizer, self.schedule = parts.optimizer, parts.schedule
@@ -349,51 +290,13 @@ class _Trainer:
             },
         )
 
-    @contextmanager
-    def _eval_weights(self) -> Iterator[None]:
-        """Evaluate a schedule-free run at its averaged weights (``optimizer.eval()``), with
-        BatchNorm statistics recomputed at those weights; everything is put back after, so
-        training (and a checkpoint, saved in train mode) continues exactly."""
-        opt = self.optimizer
-        if not hasattr(opt, "eval") or not hasattr(opt, "train"):
-            yield
-            return
-        bn = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in bn]
-        momenta = [m.momentum for m in bn]
-        rng = torch.get_rng_state()
-        opt.eval()
-        try:
-            if bn:
-                for m in bn:
-                    m.reset_running_stats()
-                    m.momentum = None  # a cumulative average over the batches below
-                was_training = self.model.training
-                self.model.train()
-                with torch.no_grad():
-                    batches = self.bundle.batches(
-                        "train",
-                        self.config.batch_size,
-                        shuffle=True,
-                        generator=torch.Generator().manual_seed(0),
-                        drop_last=True,
-                    )
-                    for i, (x, _) in enumerate(batches):
-                        if i == _BN_BATCHES:
-                            break
-                        self.model(x)
-                self.model.train(was_training)
-            yield
-        finally:
-            opt.train()
-            for m, state, momentum in zip(bn, saved, momenta, strict=True):
-                m.load_state_dict(state)
-                m.momentum = momentum
-            torch.set_rng_state(rng)
-
     # -- the loop --------------------------------------------------------------------------
-    def _stop_now(self, writer: Any, stop: _StopSignal) -> bool:
-        flag = bool(stop.requested or (writer is not None and writer.stop_requested))
+    def _stop_now(self, steps: int, writer: Any, stop: _StopSignal) -> bool:
+        flag = bool(
+            stop.requested
+            or (writer is not None and writer.stop_requested)
+            or (self.should_stop is not None and self.should_stop(steps))
+        )
         if self.info.active:  # every rank stops at the same step
             t = torch.tensor([int(flag)], device=self.device)
             dist.all_reduce(t)
@@ -406,84 +309,75 @@ class _Trainer:
         cfg, bundle, model = self.config, self.bundle, self.model
         start_epoch = state["epoch"] if state else 0
         start_batch = state["batch"] if state else 0
-        step = state["step"] if state else 0
         carried = state.get("epoch_stats", (0.0, 0, 0)) if state else (0.0, 0, 0)
         wall_before = state.get("wall_time", 0.0) if state else 0.0
         t_start = time.monotonic()
-        progress = Progress(
-            self.total_steps, cfg.epochs, start_step=step, enabled=self.show_progress
+        steps = RunSteps(
+            cfg,
+            self.parts,
+            model=self.ddp,
+            scaler=self.scaler,
+            use_amp=self.use_amp,
+            rank=self.info.rank,
+            world_size=self.info.world_size,
+            step=state["step"] if state else 0,
         )
-        world, rank = self.info.world_size, self.info.rank
-        shard = cfg.batch_size // world
+        progress = Progress(
+            self.total_steps, cfg.epochs, start_step=steps.step, enabled=self.show_progress
+        )
+        recorder = Recorder(writer, self.guard_events_recorded) if writer is not None else None
         loss_value = float("nan")
 
         def wall() -> float:
             return wall_before + time.monotonic() - t_start
 
         for epoch in range(start_epoch, cfg.epochs):
-            if step >= self.total_steps:
+            if steps.done:
                 break
             loss_sum, correct, seen = carried if epoch == start_epoch else (0.0, 0, 0)
-            if scans_at_epoch(cfg, epoch) and start_batch == 0:
-                self.schedule.monitor.request_scan(step)
-            batches = epoch_batches(cfg, bundle, epoch, start_batch)
-            model.train()
-            for batch_index, (x, y) in enumerate(
-                prefetch(batches, cfg.num_workers), start=start_batch
-            ):
-                if step >= self.total_steps:
-                    break
-                if world > 1:
-                    x, y = (
-                        x[rank * shard : (rank + 1) * shard],
-                        y[rank * shard : (rank + 1) * shard],
-                    )
-                lr = self.schedule.effective_lr(self.optimizer)
-                out, loss = train_step(self.ddp, self.optimizer, self.scaler, x, y, self.use_amp)
-                loss_value = float(loss.detach())
-                m = self.schedule.step(x, loss_value)
-                if writer is not None:
-                    self._record_guard_events(writer)
+            for trained in steps.epoch(epoch, start_batch if epoch == start_epoch else 0):
+                step, lr, loss_value, m = (
+                    trained.step,
+                    trained.lr,
+                    trained.loss,
+                    trained.measurement,
+                )
+                if recorder is not None:
+                    recorder.guard_events(self.schedule.guard_events)
                 if not math.isfinite(loss_value):
-                    return self._diverged(run_id, writer, step, epoch, lr, loss_value)
+                    return self._diverged(run_id, recorder, step, epoch, lr, loss_value)
+                y = trained.targets
                 loss_sum += loss_value * y.numel()
-                correct += int((out.detach().argmax(1) == y).sum())
+                correct += int((trained.outputs.argmax(1) == y).sum())
                 seen += y.numel()
-                if writer is not None:
-                    self._record(
-                        writer, step, epoch + batch_index / self.steps_per_epoch, lr, loss_value, m
+                if recorder is not None:
+                    recorder.step(
+                        step,
+                        epoch + trained.batch / self.steps_per_epoch,
+                        lr,
+                        loss_value,
+                        m,
+                        target_temperature=self.schedule.target_temperature(step),
                     )
                 if m is not None:
                     progress.temperature = m.mean_temperature
-                step += 1
-                progress.update(epoch, step, loss_value, lr)
-                if self._stop_now(writer, stop):
+                progress.update(epoch, steps.step, loss_value, lr)
+                if self._stop_now(steps.step, writer, stop):
                     if writer is not None:
                         writer.flush()  # rows before the checkpoint, as at an epoch's end
                     self._checkpoint(
                         run_id,
                         epoch,
-                        batch_index + 1,
-                        step,
+                        steps.batch,
+                        steps.step,
                         {"epoch_stats": (loss_sum, correct, seen), "wall_time": wall()},
                     )
-                    progress.message(
-                        f"stopped at step {step}; resume with: python -m trainer resume {run_id}"
-                    )
-                    if self.info.is_main:
-                        self.store.update_run(
-                            run_id,
-                            status="stopped",
-                            finished=True,
-                            summary=self._summary(steps=step, wall_time=wall()),
-                        )
-                    return RunResult(run_id, "stopped", step)
-            start_batch = 0
-            with self._eval_weights():
-                val_loss, val_error = _evaluate(model, bundle, "val")
-            if writer is not None and seen:
-                writer.log_eval(
-                    step - 1,
+                    return self._stopped(run_id, steps.step, wall(), progress)
+            with averaged_weights(model, self.optimizer, bundle, cfg.batch_size):
+                val_loss, val_error = evaluate(model, bundle, "val")
+            if recorder is not None and seen:
+                recorder.evaluation(
+                    steps.step - 1,
                     epoch + 1,
                     train_loss=loss_sum / seen,
                     train_error=100.0 * (1 - correct / seen),
@@ -499,12 +393,28 @@ class _Trainer:
                 # continues from the checkpoint and must find no gap before it
                 writer.flush()
             self._checkpoint(
-                run_id, epoch + 1, 0, step, {"epoch_stats": (0.0, 0, 0), "wall_time": wall()}
+                run_id,
+                epoch + 1,
+                0,
+                steps.step,
+                {"epoch_stats": (0.0, 0, 0), "wall_time": wall()},
             )
-        with self._eval_weights():
-            test_loss, test_error = _evaluate(model, bundle, "test")
-        if writer is not None:
-            writer.log_eval(max(step - 1, 0), cfg.epochs, test_error=test_error)
+        return self._finished(run_id, writer, recorder, steps.step, wall, loss_value, progress)
+
+    def _finished(
+        self,
+        run_id: str,
+        writer: Any,
+        recorder: Recorder | None,
+        step: int,
+        wall: Callable[[], float],
+        final_loss: float,
+        progress: Progress,
+    ) -> RunResult:
+        with averaged_weights(self.model, self.optimizer, self.bundle, self.config.batch_size):
+            test_loss, test_error = evaluate(self.model, self.bundle, "test")
+        if recorder is not None:
+            recorder.evaluation(max(step - 1, 0), self.config.epochs, test_error=test_error)
             writer.flush()
             self.store.update_run(
                 run_id,
@@ -515,7 +425,7 @@ class _Trainer:
                     wall_time=wall(),
                     test_error=test_error,
                     test_loss=test_loss,
-                    final_loss=loss_value,
+                    final_loss=final_loss,
                 ),
             )
         progress.message(
@@ -524,66 +434,26 @@ class _Trainer:
         )
         return RunResult(run_id, "finished", step, test_error)
 
-    def _record_guard_events(self, writer: Any) -> None:
-        """Write the divergence guard's cuts of the rate that are new since the last call
-        (one ``guard_events`` row each); those restored from the checkpoint are on disk."""
-        events = self.schedule.guard_events
-        for event in events[self.guard_events_recorded :]:
-            writer.log_guard_event(**event.to_dict())
-        self.guard_events_recorded = len(events)
-
-    def _record(
-        self, writer: Any, step: int, epoch: float, lr: float, loss: float, m: Measurement | None
-    ) -> None:
-        writer.log_step(
-            step,
-            epoch,
-            lr,
-            loss,
-            mean_temperature=m.mean_temperature if m is not None else None,
-            target_temperature=self.schedule.target_temperature(step),
-        )
-        if m is None:
-            return
-        writer.log_sites(
-            step,
-            list(m.sites),
-            list(m.changed),
-            m.batch_size,
-            list(m.temperatures),
-            **_site_counts(m),
-        )
-        if m.scan is not None:
-            s = m.scan
-            writer.log_scan(
-                step,
-                epoch,
-                s.lrs,
-                list(s.sites),
-                s.probabilities,
-                s.temperatures,
-                s.mean_probabilities,
-                s.mean_temperatures,
-                changed=s.changed,
-                total=s.total,
-                flipped_bits=s.counts["bits"],
-                total_bits=s.totals["bits"],
-                changed_samples=s.counts.get("samples"),
-                batch_size=s.totals.get("samples"),
-                changed_positions=s.counts.get("positions"),
-                total_positions=s.totals.get("positions"),
+    def _stopped(self, run_id: str, step: int, wall_time: float, progress: Progress) -> RunResult:
+        progress.message(f"stopped at step {step}; resume with: python -m trainer resume {run_id}")
+        if self.info.is_main:
+            self.store.update_run(
+                run_id,
+                status="stopped",
+                finished=True,
+                summary=self._summary(steps=step, wall_time=wall_time),
             )
-            writer.log_fits(step, _measurement_rows(m))
+        return RunResult(run_id, "stopped", step)
 
     def _diverged(
-        self, run_id: str, writer: Any, step: int, epoch: int, lr: float, loss: float
+        self, run_id: str, recorder: Recorder | None, step: int, epoch: int, lr: float, loss: float
     ) -> RunResult:
         message = (
             f"loss became {loss} at step {step} (epoch {epoch + 1}) with learning rate {lr:.4g}"
         )
-        if self.info.is_main:
-            writer.log_step(step, epoch, lr, None)
-            writer.flush()
+        if recorder is not None:
+            recorder.step(step, epoch, lr, None)
+            recorder.writer.flush()
             self.store.update_run(
                 run_id,
                 status="diverged",

@@ -149,7 +149,6 @@ def scan_grid(config: RunConfig) -> list[float]:
 def _baseline(config: RunConfig, optimizer: Optimizer, total_steps: int) -> LRScheduler:
     if config.schedule in ("constant", "schedulefree"):  # schedule-free: the optimizer's own
         return LambdaLR(optimizer, lambda step: 1.0)
-        return LambdaLR(optimizer, lambda step: 1.0)
     if config.schedule == "step":
         milestones = sorted({max(1, round(m * total_steps)) for m in config.step_milestones})
         return MultiStepLR(optimizer, milestones=milestones, gamma=config.step_factor)

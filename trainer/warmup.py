@@ -5,8 +5,9 @@ temperature off its own first steps (actcool/calibration.py): the rate warms up 
 the optimizer's rate over the first ``fraction`` of training, then ``T_start = λ_peak ×
 median(T̄/λ)`` of the warm-up's second half. Nothing tells that number before those steps
 are trained, so :func:`run_warmup` trains them: the same seed, data order, model, optimizer
-and ActCoolLR as the run (trainer/build.py), up to the measurement at which the calibration
-ends, where it also runs an LR range scan. It returns the start temperature the run will find
+and ActCoolLR as the run, through the run's own loop (trainer/build.py, trainer/steps.py),
+until the scheduler has its target: up to the measurement at which the calibration ends,
+where it also runs an LR range scan. It returns the start temperature the run will find
 and the response model its controller meets when the cool-down begins.
 
 On the device the run would use, with the same config, the start temperature is the run's
@@ -22,13 +23,14 @@ from dataclasses import dataclass
 
 import torch
 
-from actcool import Calibration, Measurement, TargetCurve
+from actcool import Calibration, Measurement, TargetCurve, TemperatureMonitor
 from actcool.calibration import cooldown_after, warmup_lr
 
-from .build import build_run, epoch_batches, scans_at_epoch, train_step
+from .build import RunParts, build_run, scans_at_epoch
 from .config import RunConfig
 from .device import resolve_device
 from .errors import ConfigError
+from .steps import RunSteps
 
 __all__ = ["Warmup", "run_warmup"]
 
@@ -42,8 +44,9 @@ class Warmup:
         t_start: the start temperature in bits (the cool-down's C at the end of the warm-up).
         lr_peak: the optimizer's rate, where the warm-up ends.
         ramp_steps: the warm-up's length in steps.
-        end_step: the measurement step at which the calibration ended (the first at or after
-            ``ramp_steps``), where the scan ran.
+        end_step: the measurement step at which the calibration ended (the run's first at or
+            after ``ramp_steps``, also a scan at an epoch's start; an optimizer step skipped
+            there moves it to the next), where the scan ran.
         total_steps: the run's length in steps.
         lrs, temperatures: the warm-up's measurements, (λ, T̄ in bits) per measurement step.
         scan: the measurement at ``end_step``, with its LR range scan and fits (``scan.fits``).
@@ -86,12 +89,14 @@ def run_warmup(
         config: an ActCoolLR run with the calibrated default target (``target="default"``)
             and a ``ramp`` calibration (``"auto"`` is ramp).
         on_step: called after every step with ``(steps done, steps to do)``, e.g. for a
-            progress bar.
+            progress bar; the steps to do are as planned until the last step, where both are
+            equal.
         device: where to train; default ``config.device`` resolved as a run resolves it.
 
     Raises:
         ConfigError: ``config`` has no ramp warm-up (another schedule, a given target, the
-            ``fixed`` calibration), or the run ends before its calibration does.
+            ``fixed`` calibration), or the run ends before its calibration does (as planned,
+            or with its last measurements skipped).
         RuntimeError: the loss became non-finite during the warm-up.
     """
     if config.schedule != "actcool":
@@ -113,51 +118,73 @@ def run_warmup(
     scheduler = parts.schedule.scheduler
     controller = scheduler.controller  # the run's own warm-up: its length, peak and floor
     ramp_steps = controller.warmup_steps
-    # the calibration ends at the first measurement at or after the warm-up
-    end = -(-ramp_steps // config.measure_every) * config.measure_every
-    if end >= parts.total_steps:
+    planned = _planned_end(config, parts, ramp_steps)
+    if planned >= parts.total_steps:
+        parts.schedule.close()
         raise ConfigError(
             f"the run ends (step {parts.total_steps}) before its calibration does (the first "
-            f"measurement after the {ramp_steps}-step warm-up, step {end}); train longer or "
+            f"measurement after the {ramp_steps}-step warm-up, step {planned}); train longer or "
             "measure more often (measure_every)"
         )
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    parts.schedule.monitor.request_scan(end)  # the response model as the cool-down begins
-    step = 0
+    monitor = parts.schedule.monitor
     try:
-        for epoch in range(config.epochs):
-            if scans_at_epoch(config, epoch):
-                parts.schedule.monitor.request_scan(step)
-            parts.model.train()
-            for x, y in epoch_batches(config, parts.bundle, epoch):
-                _, loss = train_step(parts.model, parts.optimizer, scaler, x, y, use_amp)
-                loss_value = float(loss.detach())
-                m = parts.schedule.step(x, loss_value)
-                if not math.isfinite(loss_value):
-                    raise RuntimeError(
-                        f"the loss became {loss_value} at step {step} of the warm-up (rate "
-                        f"{controller.lr_at(step):.3g}): "
-                        "the run would diverge; lower the learning rate"
-                    )
-                if on_step is not None:
-                    on_step(step + 1, end + 1)
-                if step == end:
-                    assert m is not None and m.scan is not None
-                    samples = scheduler.calibration_samples
-                    return Warmup(
-                        calibration=calibration,
-                        t_start=float(scheduler.calibrated_start),
-                        lr_peak=controller.lr_initial,
-                        ramp_steps=ramp_steps,
-                        end_step=end,
-                        total_steps=parts.total_steps,
-                        lrs=tuple(lr for lr, _ in samples),
-                        temperatures=tuple(t for _, t in samples),
-                        scan=m,
-                        seconds=time.monotonic() - started,
-                    )
-                step += 1
+        _scan_if_measured(monitor, 0, ramp_steps)
+        for trained in RunSteps(config, parts, scaler=scaler, use_amp=use_amp):
+            step, m = trained.step, trained.measurement
+            if not math.isfinite(trained.loss):
+                raise RuntimeError(
+                    f"the loss became {trained.loss} at step {step} of the warm-up (rate "
+                    f"{controller.lr_at(step):.3g}): "
+                    "the run would diverge; lower the learning rate"
+                )
+            ended = scheduler.target is not None  # the calibration ended at this measurement
+            if on_step is not None:
+                on_step(step + 1, (step if ended else max(planned, step + 1)) + 1)
+            if ended:
+                assert m is not None and m.scan is not None  # requested by _scan_if_measured
+                samples = scheduler.calibration_samples
+                return Warmup(
+                    calibration=calibration,
+                    t_start=float(scheduler.calibrated_start),
+                    lr_peak=controller.lr_initial,
+                    ramp_steps=ramp_steps,
+                    end_step=step,
+                    total_steps=parts.total_steps,
+                    lrs=tuple(lr for lr, _ in samples),
+                    temperatures=tuple(t for _, t in samples),
+                    scan=m,
+                    seconds=time.monotonic() - started,
+                )
+            _scan_if_measured(monitor, step + 1, ramp_steps)
     finally:
         parts.schedule.close()
-    raise AssertionError("unreachable: end < total_steps")  # pragma: no cover
+    raise ConfigError(
+        f"the run ended (step {parts.total_steps}) before its calibration did: no measurement "
+        f"trained after the {ramp_steps}-step warm-up; train longer"
+    )
+
+
+def _planned_end(config: RunConfig, parts: RunParts, ramp_steps: int) -> int:
+    """The step at which the run's calibration ends as planned: its first measurement at or
+    after the warm-up, a multiple of ``measure_every`` or a scan (at an epoch's start, every
+    ``scan_every`` steps, or requested). An optimizer step that does not run (as a
+    ``GradScaler`` skips one) moves the measurement, and with it the end, to the next step."""
+    monitor, per_epoch = parts.schedule.monitor, parts.steps_per_epoch
+    t = ramp_steps
+    while not (
+        monitor.is_measure_step(t)
+        or (t % per_epoch == 0 and scans_at_epoch(config, t // per_epoch))
+    ):
+        t += 1
+    return t
+
+
+def _scan_if_measured(monitor: TemperatureMonitor, step: int, ramp_steps: int) -> None:
+    """Request an LR range scan at ``step`` where it is a measurement after the warm-up, so
+    that whichever measurement ends the calibration carries the response model the
+    cool-down begins with. It adds no measurement: the run measures the same steps (a scan
+    moves the parameters only while it runs, so the calibration finds the same ``T_start``)."""
+    if step >= ramp_steps and monitor.is_measure_step(step):
+        monitor.request_scan(step)

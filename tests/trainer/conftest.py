@@ -6,11 +6,22 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from storage import Store
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: tiny batches gain nothing from more, and on a busy
+    2-core machine OpenMP spinning makes them many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from trainer.checkpoint import (
     save_checkpoint,
 )
 from trainer.config import RunConfig
-from trainer.run import _Trainer, train_run
+from trainer.run import train_run
 
 
 def test_a_uri_checkpoint_round_trips_and_replaces(tmp_path):
@@ -39,21 +39,13 @@ def test_a_run_keeps_the_checkpoint_place_it_recorded(store):
     assert run_checkpoint(store, run_id, "s3://bucket/x") == "file:///shared/c/last.pt"
 
 
-def test_stop_and_resume_from_a_uri_root_continue_the_identical_sequence(
-    store, tmp_path, monkeypatch
-):
+def test_stop_and_resume_from_a_uri_root_continue_the_identical_sequence(store, tmp_path):
     root = f"file://{tmp_path}/elsewhere"
     cfg = RunConfig(epochs=2, batch_size=64, measure_every=3)
     full = train_run(cfg, store, progress=False)
-    original, calls = _Trainer._stop_now, {"n": 0}
-
-    def stop_now(self, writer, stop):
-        calls["n"] += 1
-        return calls["n"] == 30 or original(self, writer, stop)
-
-    with monkeypatch.context() as m:
-        m.setattr(_Trainer, "_stop_now", stop_now)
-        stopped = train_run(cfg, store, progress=False, checkpoints=root)
+    stopped = train_run(
+        cfg, store, progress=False, checkpoints=root, should_stop=lambda steps: steps == 30
+    )
     assert stopped.status == "stopped"
     where = store.get_run(stopped.run_id)["summary"]["checkpoint"]
     assert where == f"{root}/{stopped.run_id}/last.pt" and checkpoint_exists(where)

@@ -29,14 +29,10 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch):
+def isolated(monkeypatch, one_thread):
     # No disk cache unless a test asks for one; one intra-op thread (tiny batches, busy CI).
     monkeypatch.delenv("ACTCOOL_HOME", raising=False)
     clear_memory_cache()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def id_bundle(n: int, num_classes: int = 3, val_fraction: float = 0.0):

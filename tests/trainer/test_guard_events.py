@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
-import torch
 from torch import nn
 
 from actcool import DivergenceGuard, GuardEvent
 from storage import RunWriter
 from trainer.config import RunConfig
-from trainer.run import _Trainer, train_run
+from trainer.recorder import Recorder
+from trainer.run import train_run
 from trainer.schedules import build_optimizer, build_schedule
 
-from .test_run import _lrs, _stop_at
+from .test_run import _lrs, stop_at
 
 FORCED = (4, 8, 22)  # measurement steps (every 2nd) at which the guard is made to trip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny batches gain nothing from intra-op threads; on a busy 2-core machine OpenMP
-    # spinning makes them many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _event(step: int, lr_before: float = 0.1) -> GuardEvent:
@@ -54,18 +45,17 @@ def test_only_actcool_schedules_have_guard_events():
 
 
 def test_only_events_new_since_the_last_call_are_written():
-    trainer = _Trainer.__new__(_Trainer)  # only what _record_guard_events reads
-    trainer.guard_events_recorded = 0
-    trainer.schedule = SimpleNamespace(guard_events=())
     writer = _Writer()
-    trainer._record_guard_events(writer)  # a baseline schedule: never any
+    recorder = Recorder(writer)
+    recorder.guard_events(())  # a baseline schedule: never any
     assert writer.rows == []
-    trainer.schedule.guard_events = (_event(12),)
-    trainer._record_guard_events(writer)
-    trainer._record_guard_events(writer)  # nothing new
-    trainer.schedule.guard_events = (_event(12), _event(24, 0.05))
-    trainer._record_guard_events(writer)
+    recorder.guard_events((_event(12),))
+    recorder.guard_events((_event(12),))  # nothing new
+    recorder.guard_events((_event(12), _event(24, 0.05)))
     assert writer.rows == [_event(12).to_dict(), _event(24, 0.05).to_dict()]
+    resumed = Recorder(writer, guard_events_recorded=2)  # both restored with a checkpoint
+    resumed.guard_events((_event(12), _event(24, 0.05), _event(30, 0.025)))
+    assert writer.rows[2:] == [_event(30, 0.025).to_dict()]
 
 
 @pytest.fixture
@@ -98,9 +88,8 @@ def test_guard_events_land_once_across_a_stop_and_resume(store, monkeypatch, for
     for step, ceiling in zip(FORCED, events["lr_after"], strict=True):
         assert max(lrs[step + 1 :]) <= ceiling * (1 + 1e-12)
 
-    with monkeypatch.context() as m:
-        _stop_at(m, 13)  # mid-epoch, after the events at 4 and 8, before the one at 22
-        stopped = train_run(cfg, store, progress=False)
+    # mid-epoch, after the events at 4 and 8, before the one at 22
+    stopped = train_run(cfg, store, progress=False, should_stop=stop_at(13))
     assert stopped.status == "stopped" and stopped.steps == 13
     assert store.guard_events(stopped.run_id)["step"].tolist() == [4, 8]
     logged = []

@@ -29,14 +29,7 @@ RELU_SITES = {
 TRAIN_SHAPES = {name: [(3, 32)] for name in MODEL_NAMES} | {"convnet4": [(1, 8), (1, 28)]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Batches of 4 gain nothing from intra-op threads, and on a busy 2-core machine
-    # OpenMP spinning makes them 50x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def count_relu_calls(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -8,7 +8,7 @@ import pytest
 from actcool import Granularity
 from trainer.checkpoint import checkpoint_path
 from trainer.config import RunConfig
-from trainer.run import _Trainer, train_run
+from trainer.run import train_run
 
 from .conftest import SHARED_DATA
 
@@ -166,25 +166,26 @@ def test_every_schedule_runs_under_the_monitor(schedule, store):
     assert (steps["mean_temperature"] >= 0).all()
 
 
-def _stop_at(monkeypatch, step_to_stop):
-    original = _Trainer._stop_now
-    state = {"steps": 0}
+def stop_at(steps: int):
+    """A ``should_stop`` that stops a run once ``steps`` steps are trained; it records the
+    step counts it is asked with."""
 
-    def stop_now(self, writer, stop):
-        state["steps"] += 1
-        return state["steps"] == step_to_stop or original(self, writer, stop)
+    def should_stop(done: int) -> bool:
+        should_stop.asked.append(done)
+        return done == steps
 
-    monkeypatch.setattr(_Trainer, "_stop_now", stop_now)
+    should_stop.asked = []
+    return should_stop
 
 
 @pytest.mark.parametrize("schedule", ["actcool", "onecycle"])
-def test_stop_and_resume_continue_the_identical_sequence(schedule, store, monkeypatch):
+def test_stop_and_resume_continue_the_identical_sequence(schedule, store):
     cfg = RunConfig(schedule=schedule, epochs=3, batch_size=64, measure_every=3, lr=0.05)
     full = train_run(cfg, store, progress=False)
-    with monkeypatch.context() as m:
-        _stop_at(m, 27)  # mid-epoch, between measurements
-        stopped = train_run(cfg, store, progress=False)
+    should_stop = stop_at(27)  # mid-epoch, between measurements
+    stopped = train_run(cfg, store, progress=False, should_stop=should_stop)
     assert stopped.status == "stopped" and stopped.steps == 27
+    assert should_stop.asked == list(range(1, 28))  # after every step
     assert store.get_run(stopped.run_id)["status"] == "stopped"
     resumed = train_run(cfg, store, run_id=stopped.run_id, resume=True, progress=False)
     assert resumed.status == "finished"
@@ -208,7 +209,7 @@ def test_a_crash_is_recorded_as_failed(store, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("trainer.run._evaluate", boom)
+    monkeypatch.setattr("trainer.run.evaluate", boom)
     result = train_run(RunConfig(epochs=1), store, progress=False)
     assert result.status == "failed"
     run = store.get_run(result.run_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from actcool.calibration import ramp_start_temperature, warmup_lr
 from trainer.config import RunConfig, new_run_defaults
@@ -51,6 +52,57 @@ def test_a_longer_warm_up_share_and_gamma_reach_the_target():
     target = w.target()
     assert target(0.75) == pytest.approx(w.t_start * (1 - 0.5**2))
     assert w.warmup_lr(0) == pytest.approx(0.04 * 0.05) and w.warmup_lr(25) == 0.05
+
+
+def _calibration_step(store, run_id) -> int:
+    """The step at which the run's calibration ended: its first with a target."""
+    steps = store.steps(run_id)
+    return int(steps["step"][steps["target_temperature"].notna()].iloc[0])
+
+
+def test_the_preview_ends_where_the_run_calibrates_at_an_epoch_start_scan(store):
+    # 13 steps per epoch (batches of 96 of digits' 1294 training samples), a measurement every
+    # 10: the 13-step warm-up ends at the epoch-start scan of step 13, not at step 20
+    cfg = config(batch_size=96, epochs=4)
+    w = run_warmup(cfg)
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished"
+    assert (w.ramp_steps, w.total_steps) == (13, 52)
+    assert w.end_step == _calibration_step(store, result.run_id) == 13
+    assert w.t_start == store.get_run(result.run_id)["summary"]["t_start"]
+    assert len(w.lrs) == 2  # steps 0 and 10
+    assert w.scan.step == 13 and w.scan.scan is not None
+
+
+@pytest.fixture
+def skipped_steps(monkeypatch):
+    """GradScaler skips ``optimizer.step()`` at the steps put in the returned set, as it does
+    on non-finite gradients; the steps are counted per optimizer, so per training."""
+    skipped: set[int] = set()
+    calls: dict[object, int] = {}
+    original = torch.amp.GradScaler.step
+
+    def step(self, optimizer, *args, **kwargs):
+        n = calls[optimizer] = calls.get(optimizer, -1) + 1
+        if n in skipped:
+            return None
+        return original(self, optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "step", step)
+    return skipped
+
+
+def test_a_skipped_step_at_the_calibration_moves_it_in_the_preview_as_in_the_run(
+    store, skipped_steps
+):
+    skipped_steps.add(20)  # the measurement (and scan) that would end the warm-up
+    cfg = config()
+    w = run_warmup(cfg)
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished"
+    assert w.end_step == _calibration_step(store, result.run_id) == 21
+    assert w.t_start == store.get_run(result.run_id)["summary"]["t_start"]
+    assert w.scan.step == 21 and w.scan.scan is not None
 
 
 @pytest.mark.parametrize(
