@@ -164,6 +164,20 @@ def set_number(page, label: str, value: int) -> None:
     field.press("Enter")
 
 
+def choose(page, option: str) -> None:
+    """Click a radio option until the page shows it chosen: a click that lands while the
+    page reruns for the previous input can be lost (seen under load in CI)."""
+    radio = page.get_by_role("radio", name=option, exact=True)
+
+    def chosen() -> bool:
+        if not radio.is_checked():
+            page.get_by_text(option, exact=True).click()
+            return False
+        return True
+
+    wait_for(chosen, 30, f"the option {option!r} to be chosen")
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
@@ -205,7 +219,7 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
             nav(page, "Launch")
             page.get_by_text("New here? Run the demo").wait_for()  # the empty store's offer
             set_number(page, "Epochs", 100)
-            page.get_by_text("the curve on the Design page").click()  # not the default target
+            choose(page, "the curve on the Design page")  # not the default target
             seeds = page.get_by_label("Seeds", exact=True)
             seeds.fill("0, 1")  # two runs: one to stop, one to compare
             seeds.press("Enter")
