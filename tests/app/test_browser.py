@@ -7,6 +7,7 @@ package is missing. Screenshots of every page go to the test's tmp_path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -151,6 +152,22 @@ def shot(page, path: Path) -> None:
     page.set_viewport_size(size)
 
 
+@contextlib.contextmanager
+def browser_page(tmp_path: Path, width: int, height: int):
+    """A Chromium page of the given size; a screenshot ``failure.png`` when the body fails."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.set_default_timeout(WAIT_MS)
+        try:
+            yield page
+        except Exception:
+            shot(page, tmp_path / "failure.png")
+            raise
+        finally:
+            browser.close()
+
+
 def nav(page, title: str) -> None:
     page.get_by_role("link", name=title, exact=True).first.click()
     page.get_by_role("heading", level=1).filter(has_text=re.compile(title, re.I)).first.wait_for(
@@ -182,111 +199,100 @@ def choose(page, option: str) -> None:
 @pytest.mark.timeout(300)
 def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
     url, home = app_url
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.set_default_timeout(WAIT_MS)
-        try:
-            # -------------------------------------------------------------- Design
-            page.goto(url)
-            page.get_by_role("heading", name="Design a target temperature curve").wait_for()
-            chart = page.locator(".js-plotly-plot").first
-            chart.wait_for()
-            page.get_by_text("λ0 and k from quick scan").wait_for()  # the real quick scan
-            chart.hover()
-            chart.locator('.modebar-btn[data-val="lasso"]').click()
-            area = chart.locator(".nsewdrag").first.bounding_box()
-            x0, y = area["x"] + 0.2 * area["width"], area["y"] + 0.15 * area["height"]
-            page.mouse.move(x0, y)
-            page.mouse.down()
-            for i in range(1, 31):  # a stroke along the top: keep 20%-70% of training hot
-                page.mouse.move(x0 + i * area["width"] * 0.5 / 30, y + (i % 3), steps=2)
-            page.mouse.up()
-            page.get_by_text(
-                re.compile(r"Stroke applied: replaced \d+% to \d+% of training")
-            ).wait_for()
-            page.get_by_label("Curve name").fill("browser-drawn")
-            page.get_by_label("Curve name").press("Enter")
-            page.get_by_role("button", name="Save curve").click()
-            page.get_by_text("Saved as 'browser-drawn'").wait_for()
-            shot(page, tmp_path / "design.png")
-            saved = Store(home).load_curve("browser-drawn")
-            assert saved["kind"] == "drawn"
-            hot = [t for f, t in saved["points"] if 0.3 <= f <= 0.6]
-            assert hot and min(hot) > 2.5  # the stroke ran near the top of the 0-4 bit axis
+    with browser_page(tmp_path, 1440, 1000) as page:
+        # -------------------------------------------------------------- Design
+        page.goto(url)
+        page.get_by_role("heading", name="Design a target temperature curve").wait_for()
+        chart = page.locator(".js-plotly-plot").first
+        chart.wait_for()
+        page.get_by_text("λ0 and k from quick scan").wait_for()  # the real quick scan
+        chart.hover()
+        chart.locator('.modebar-btn[data-val="lasso"]').click()
+        area = chart.locator(".nsewdrag").first.bounding_box()
+        x0, y = area["x"] + 0.2 * area["width"], area["y"] + 0.15 * area["height"]
+        page.mouse.move(x0, y)
+        page.mouse.down()
+        for i in range(1, 31):  # a stroke along the top: keep 20%-70% of training hot
+            page.mouse.move(x0 + i * area["width"] * 0.5 / 30, y + (i % 3), steps=2)
+        page.mouse.up()
+        page.get_by_text(
+            re.compile(r"Stroke applied: replaced \d+% to \d+% of training")
+        ).wait_for()
+        page.get_by_label("Curve name").fill("browser-drawn")
+        page.get_by_label("Curve name").press("Enter")
+        page.get_by_role("button", name="Save curve").click()
+        page.get_by_text("Saved as 'browser-drawn'").wait_for()
+        shot(page, tmp_path / "design.png")
+        saved = Store(home).load_curve("browser-drawn")
+        assert saved["kind"] == "drawn"
+        hot = [t for f, t in saved["points"] if 0.3 <= f <= 0.6]
+        assert hot and min(hot) > 2.5  # the stroke ran near the top of the 0-4 bit axis
 
-            # -------------------------------------------------------------- Launch
-            nav(page, "Launch")
-            page.get_by_text("New here? Run the demo").wait_for()  # the empty store's offer
-            set_number(page, "Epochs", 100)
-            choose(page, "the curve on the Design page")  # not the default target
-            seeds = page.get_by_label("Seeds", exact=True)
-            seeds.fill("0, 1")  # two runs: one to stop, one to compare
-            seeds.press("Enter")
-            page.get_by_role("button", name="Launch", exact=True).click()
-            page.get_by_text(re.compile(r"Queued 2 runs")).wait_for()
-            shot(page, tmp_path / "launch.png")
-            runs = sorted(
-                Store(home).list_runs().to_dict("records"), key=lambda r: r["config"]["seed"]
-            )
-            assert [r["config"]["seed"] for r in runs] == [0, 1]
-            for run in runs:
-                assert run["config"]["epochs"] == 100 and run["config"]["schedule"] == "actcool"
-                assert '"drawn"' in run["config"]["target"]  # the curve drawn above
-            first, second = runs
+        # -------------------------------------------------------------- Launch
+        nav(page, "Launch")
+        page.get_by_text("New here? Run the demo").wait_for()  # the empty store's offer
+        set_number(page, "Epochs", 100)
+        choose(page, "the curve on the Design page")  # not the default target
+        seeds = page.get_by_label("Seeds", exact=True)
+        seeds.fill("0, 1")  # two runs: one to stop, one to compare
+        seeds.press("Enter")
+        page.get_by_role("button", name="Launch", exact=True).click()
+        page.get_by_text(re.compile(r"Queued 2 runs")).wait_for()
+        shot(page, tmp_path / "launch.png")
+        runs = sorted(Store(home).list_runs().to_dict("records"), key=lambda r: r["config"]["seed"])
+        assert [r["config"]["seed"] for r in runs] == [0, 1]
+        for run in runs:
+            assert run["config"]["epochs"] == 100 and run["config"]["schedule"] == "actcool"
+            assert '"drawn"' in run["config"]["target"]  # the curve drawn above
+        first, second = runs
 
-            # -------------------------------------------------------------- Runs
-            nav(page, "Runs")
-            page.get_by_text(first["id"], exact=True).wait_for()  # the run just launched
-            wait_for(lambda: steps_done(page) > 0, 90, "the run to record steps")
-            before = steps_done(page)
-            wait_for(lambda: steps_done(page) > before, 30, "the step count to grow")
-            shot(page, tmp_path / "runs-live.png")
-            page.get_by_role("button", name="Stop").click()
-            wait_for(
-                lambda: Store(home).get_run(first["id"])["status"] == "stopped",
-                60,
-                "the run to stop",
-            )
-            page.get_by_role("button", name="Resume").wait_for()
-            shot(page, tmp_path / "runs-stopped.png")
+        # -------------------------------------------------------------- Runs
+        nav(page, "Runs")
+        page.get_by_text(first["id"], exact=True).wait_for()  # the run just launched
+        wait_for(lambda: steps_done(page) > 0, 90, "the run to record steps")
+        before = steps_done(page)
+        wait_for(lambda: steps_done(page) > before, 30, "the step count to grow")
+        shot(page, tmp_path / "runs-live.png")
+        page.get_by_role("button", name="Stop").click()
+        wait_for(
+            lambda: Store(home).get_run(first["id"])["status"] == "stopped",
+            60,
+            "the run to stop",
+        )
+        page.get_by_role("button", name="Resume").wait_for()
+        shot(page, tmp_path / "runs-stopped.png")
 
-            # -------------------------------------------------------------- Compare
-            wait_for(
-                lambda: len(Store(home).steps(second["id"])) >= 5,
-                90,
-                "the second run to record steps",
-            )
-            nav(page, "Compare")
-            for run in runs:  # no group tag: the newest runs are chosen; legends name them
-                page.get_by_text(f"{run['name']} · {run['id']}").first.wait_for()
-            page.get_by_role("button", name="Download data (CSV)").wait_for()
-            shot(page, tmp_path / "compare.png")
-            assert page.locator(".js-plotly-plot").count() >= 5  # 3 overlays, bars, heatmaps
+        # -------------------------------------------------------------- Compare
+        wait_for(
+            lambda: len(Store(home).steps(second["id"])) >= 5,
+            90,
+            "the second run to record steps",
+        )
+        nav(page, "Compare")
+        for run in runs:  # no group tag: the newest runs are chosen; legends name them
+            page.get_by_text(f"{run['name']} · {run['id']}").first.wait_for()
+        page.get_by_role("button", name="Download data (CSV)").wait_for()
+        shot(page, tmp_path / "compare.png")
+        assert page.locator(".js-plotly-plot").count() >= 5  # 3 overlays, bars, heatmaps
 
-            # -------------------------------------------------------------- Design: ramp
-            # the calibrated default (ramp): its warm-up trained here, then drawn as a run
-            nav(page, "Design")
-            page.get_by_role("heading", name="Design a target temperature curve").wait_for()
-            page.get_by_label("Preset", exact=True).click()
-            page.get_by_role("option", name="Calibrated default").click()
-            page.get_by_role("button", name="Train the warm-up").click()
-            page.get_by_text(re.compile(r"calibrated T_start = [\d.]+ bits")).wait_for()
-            sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
-            trained, total = map(
-                int, re.search(r"the first (\d+) of the run's (\d+) steps", sidebar).groups()
-            )
-            page.get_by_role("button", name="Use this preset").click()
-            page.get_by_text(re.compile(r"The first \d+% is the warm-up's linear rate")).wait_for()
-            # the same numbers wherever the page names the warm-up, and one law in use
-            page.get_by_text(f"the scan after step {trained} of {total}").first.wait_for()
-            assert page.get_by_text("← in use").count() == 1
-            shot(page, tmp_path / "design-ramp.png")
-        except Exception:
-            shot(page, tmp_path / "failure.png")
-            raise
-        finally:
-            browser.close()
+        # -------------------------------------------------------------- Design: ramp
+        # the calibrated default (ramp): its warm-up trained here, then drawn as a run
+        nav(page, "Design")
+        page.get_by_role("heading", name="Design a target temperature curve").wait_for()
+        page.get_by_label("Preset", exact=True).click()
+        page.get_by_role("option", name="Calibrated default").click()
+        page.get_by_role("button", name="Train the warm-up").click()
+        page.get_by_text(re.compile(r"calibrated T_start = [\d.]+ bits")).wait_for()
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        trained, total = map(
+            int, re.search(r"the first (\d+) of the run's (\d+) steps", sidebar).groups()
+        )
+        page.get_by_role("button", name="Use this preset").click()
+        page.get_by_text(re.compile(r"The first \d+% is the warm-up's linear rate")).wait_for()
+        # the same numbers wherever the page names the warm-up, and one law in use
+        page.get_by_text(f"the scan after step {trained} of {total}").first.wait_for()
+        assert page.get_by_text("← in use").count() == 1
+        shot(page, tmp_path / "design-ramp.png")
 
 
 def sidebar_text(page) -> str:
@@ -306,64 +312,53 @@ def test_store_deleted_under_the_open_dashboard(app_url, tmp_path: Path):
 
     url, home = app_url
     run_id = seed_run(Store(home), "onecycle")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.set_default_timeout(WAIT_MS)
-        try:
-            page.goto(url)
-            nav(page, "Runs")
-            page.get_by_text(run_id, exact=False).first.wait_for()
-            wait_for(lambda: "1 runs" in sidebar_text(page), 30, "the sidebar to count the run")
+    with browser_page(tmp_path, 1440, 1000) as page:
+        page.goto(url)
+        nav(page, "Runs")
+        page.get_by_text(run_id, exact=False).first.wait_for()
+        wait_for(lambda: "1 runs" in sidebar_text(page), 30, "the sidebar to count the run")
 
-            shutil.rmtree(home)  # as a user would, the app open and polling the store
-            page.get_by_text(  # the app notices on its own: no click
-                re.compile(r"was deleted or replaced while the dashboard was open")
-            ).first.wait_for()
-            page.get_by_text("No runs yet").first.wait_for()
-            nav(page, "Compare")
-            page.get_by_text("No runs to compare yet").first.wait_for()
-            nav(page, "Runs")
-            page.get_by_text("No runs yet").first.wait_for()
-            assert page.locator('[data-testid="stException"]').count() == 0
-            assert (home / "catalog.duckdb").exists()  # an empty store in its place
-            shot(page, tmp_path / "store-deleted.png")
+        shutil.rmtree(home)  # as a user would, the app open and polling the store
+        page.get_by_text(  # the app notices on its own: no click
+            re.compile(r"was deleted or replaced while the dashboard was open")
+        ).first.wait_for()
+        page.get_by_text("No runs yet").first.wait_for()
+        nav(page, "Compare")
+        page.get_by_text("No runs to compare yet").first.wait_for()
+        nav(page, "Runs")
+        page.get_by_text("No runs yet").first.wait_for()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert (home / "catalog.duckdb").exists()  # an empty store in its place
+        shot(page, tmp_path / "store-deleted.png")
 
-            # the sidebar follows the store without any interaction
-            store = Store(home)
-            queued = store.create_run({"model": "convnet4"}, name="waiting", status="queued")
-            wait_for(
-                lambda: "1 runs (1 queued)" in sidebar_text(page),
-                30,
-                "the sidebar to count the queued run",
+        # the sidebar follows the store without any interaction
+        store = Store(home)
+        queued = store.create_run({"model": "convnet4"}, name="waiting", status="queued")
+        wait_for(
+            lambda: "1 runs (1 queued)" in sidebar_text(page),
+            30,
+            "the sidebar to count the queued run",
+        )
+
+        def picker() -> str:  # the chosen option, however the select box renders it
+            return page.locator('[data-testid="stSelectbox"]').first.evaluate(
+                "e => e.textContent + ' ' + [...e.querySelectorAll('input')]"
+                ".map(i => i.value).join(' ')"
             )
 
-            def picker() -> str:  # the chosen option, however the select box renders it
-                return page.locator('[data-testid="stSelectbox"]').first.evaluate(
-                    "e => e.textContent + ' ' + [...e.querySelectorAll('input')]"
-                    ".map(i => i.value).join(' ')"
-                )
-
-            wait_for(
-                lambda: f"{queued} · queued" in picker(), 30, "the run picker to show the new run"
-            )
-            store.update_run(queued, status="finished")
-            wait_for(
-                lambda: "1 runs" in sidebar_text(page) and "queued" not in sidebar_text(page),
-                30,
-                "the sidebar to drop the finished run from 'queued'",
-            )
-            wait_for(
-                lambda: f"{queued} · finished" in picker(),
-                30,
-                "the run picker to show the run's new status",
-            )
-            assert page.locator('[data-testid="stException"]').count() == 0
-        except Exception:
-            shot(page, tmp_path / "failure.png")
-            raise
-        finally:
-            browser.close()
+        wait_for(lambda: f"{queued} · queued" in picker(), 30, "the run picker to show the new run")
+        store.update_run(queued, status="finished")
+        wait_for(
+            lambda: "1 runs" in sidebar_text(page) and "queued" not in sidebar_text(page),
+            30,
+            "the sidebar to drop the finished run from 'queued'",
+        )
+        wait_for(
+            lambda: f"{queued} · finished" in picker(),
+            30,
+            "the run picker to show the run's new status",
+        )
+        assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def overlap(a: dict | None, b: dict | None) -> bool:
@@ -407,35 +402,26 @@ def test_charts_stay_readable_with_six_runs_at_1280_pixels(app_url, tmp_path: Pa
     for schedule in ("actcool", "onecycle"):
         for seed in (0, 1, 2):
             seed_run(store, schedule, seed=seed, tags=("demo",), name=f"demo-{schedule}-s{seed}")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(WAIT_MS)
-        try:
-            page.goto(url)
-            nav(page, "Compare")
-            page.get_by_text("Final test error by schedule").first.wait_for()
-            plots = page.locator(".js-plotly-plot")
-            wait_for(lambda: plots.count() >= 4 + 6, 60, "the overlays and six heatmaps")
-            shot(page, tmp_path / "compare-six.png")
-            assert legends_clear(page) >= 3
-            lr = plots.filter(has_text="Learning rate").first
-            ticks = lr.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent)")
-            assert ticks and all(t == "1" or "10" in t for t in ticks), ticks
+    with browser_page(tmp_path, 1280, 900) as page:
+        page.goto(url)
+        nav(page, "Compare")
+        page.get_by_text("Final test error by schedule").first.wait_for()
+        plots = page.locator(".js-plotly-plot")
+        wait_for(lambda: plots.count() >= 4 + 6, 60, "the overlays and six heatmaps")
+        shot(page, tmp_path / "compare-six.png")
+        assert legends_clear(page) >= 3
+        lr = plots.filter(has_text="Learning rate").first
+        ticks = lr.locator(".ytick text").evaluate_all("els => els.map(e => e.textContent)")
+        assert ticks and all(t == "1" or "10" in t for t in ticks), ticks
 
-            nav(page, "Runs")
-            page.get_by_role("heading", name="Response models of one scan").wait_for()
-            grid = page.locator('[data-testid="stDataFrame"]').last
-            grid.scroll_into_view_if_needed()
-            scroller = grid.locator(".dvn-scroller").first
-            scroller.wait_for()
-            sizes = scroller.evaluate("e => [e.scrollWidth, e.clientWidth]")
-            shot(page, tmp_path / "runs-1280.png")
-            assert legends_clear(page) >= 4  # temperature, errors, LR scans, fits, one scan
-            assert sizes[0] <= sizes[1] + 1, sizes  # no sideways scrolling
-            assert page.locator('[data-testid="stException"]').count() == 0
-        except Exception:
-            shot(page, tmp_path / "failure.png")
-            raise
-        finally:
-            browser.close()
+        nav(page, "Runs")
+        page.get_by_role("heading", name="Response models of one scan").wait_for()
+        grid = page.locator('[data-testid="stDataFrame"]').last
+        grid.scroll_into_view_if_needed()
+        scroller = grid.locator(".dvn-scroller").first
+        scroller.wait_for()
+        sizes = scroller.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        shot(page, tmp_path / "runs-1280.png")
+        assert legends_clear(page) >= 4  # temperature, errors, LR scans, fits, one scan
+        assert sizes[0] <= sizes[1] + 1, sizes  # no sideways scrolling
+        assert page.locator('[data-testid="stException"]').count() == 0
