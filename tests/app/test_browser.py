@@ -163,6 +163,7 @@ def browser_page(tmp_path: Path, width: int, height: int):
             yield page
         except Exception:
             shot(page, tmp_path / "failure.png")
+            print("The page when the test failed:\n", page.locator("body").inner_text()[:8000])
             raise
         finally:
             browser.close()
@@ -179,6 +180,37 @@ def set_number(page, label: str, value: int) -> None:
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
     field.press("Enter")
+
+
+def idle(page) -> bool:
+    """Whether the app is between runs: Streamlit shows its status widget only while a
+    script (or fragment) runs, or a rerun is requested."""
+    return page.locator('[data-testid="stStatusWidget"]').count() == 0
+
+
+def press(page, button, done, what: str, timeout: float = WAIT_MS / 1000) -> None:
+    """Click ``button`` until ``done()``: a click that lands while the page reruns for the
+    previous input can be lost (seen under load in CI). It is clicked again only once the
+    page has been idle for 3 s without ``done()``: the click's run has finished, and its
+    effect is not there, so it never arrived (a slow effect keeps the page running)."""
+    button.click()
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        if not idle(page):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > 3 and button.is_visible() and button.is_enabled():
+            button.click()
+            idle_since = None
+        time.sleep(0.3)
+
+
+def shown(page, text) -> bool:
+    return page.get_by_text(text).first.is_visible()
 
 
 def choose(page, option: str) -> None:
@@ -220,7 +252,12 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
         ).wait_for()
         page.get_by_label("Curve name").fill("browser-drawn")
         page.get_by_label("Curve name").press("Enter")
-        page.get_by_role("button", name="Save curve").click()
+        press(
+            page,
+            page.get_by_role("button", name="Save curve"),
+            lambda: "browser-drawn" in set(Store(home).list_curves()["name"]),
+            "the curve to be saved",
+        )
         page.get_by_text("Saved as 'browser-drawn'").wait_for()
         shot(page, tmp_path / "design.png")
         saved = Store(home).load_curve("browser-drawn")
@@ -236,7 +273,12 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
         seeds = page.get_by_label("Seeds", exact=True)
         seeds.fill("0, 1")  # two runs: one to stop, one to compare
         seeds.press("Enter")
-        page.get_by_role("button", name="Launch", exact=True).click()
+        press(
+            page,
+            page.get_by_role("button", name="Launch", exact=True),
+            lambda: len(Store(home).list_runs()) > 0,
+            "the runs to be queued",
+        )
         page.get_by_text(re.compile(r"Queued 2 runs")).wait_for()
         shot(page, tmp_path / "launch.png")
         runs = sorted(Store(home).list_runs().to_dict("records"), key=lambda r: r["config"]["seed"])
@@ -253,10 +295,10 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
         before = steps_done(page)
         wait_for(lambda: steps_done(page) > before, 30, "the step count to grow")
         shot(page, tmp_path / "runs-live.png")
-        page.get_by_role("button", name="Stop").click()
-        wait_for(
+        press(
+            page,
+            page.get_by_role("button", name="Stop"),
             lambda: Store(home).get_run(first["id"])["status"] == "stopped",
-            60,
             "the run to stop",
         )
         page.get_by_role("button", name="Resume").wait_for()
@@ -281,14 +323,23 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
         page.get_by_role("heading", name="Design a target temperature curve").wait_for()
         page.get_by_label("Preset", exact=True).click()
         page.get_by_role("option", name="Calibrated default").click()
-        page.get_by_role("button", name="Train the warm-up").click()
-        page.get_by_text(re.compile(r"calibrated T_start = [\d.]+ bits")).wait_for()
+        press(
+            page,
+            page.get_by_role("button", name="Train the warm-up"),
+            lambda: shown(page, re.compile(r"calibrated T_start = [\d.]+ bits")),
+            "the warm-up to be trained",
+            timeout=180,
+        )
         sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
         trained, total = map(
             int, re.search(r"the first (\d+) of the run's (\d+) steps", sidebar).groups()
         )
-        page.get_by_role("button", name="Use this preset").click()
-        page.get_by_text(re.compile(r"The first \d+% is the warm-up's linear rate")).wait_for()
+        press(
+            page,
+            page.get_by_role("button", name="Use this preset"),
+            lambda: shown(page, re.compile(r"The first \d+% is the warm-up's linear rate")),
+            "the preset to be in use",
+        )
         # the same numbers wherever the page names the warm-up, and one law in use
         page.get_by_text(f"the scan after step {trained} of {total}").first.wait_for()
         assert page.get_by_text("← in use").count() == 1
