@@ -1,4 +1,5 @@
-"""Fixtures for the dashboard tests: a fresh store per test and a stand-in worker."""
+"""Fixtures for the dashboard tests: a fresh store per test, a stand-in worker and a stand-in
+quick LR range scan."""
 
 from __future__ import annotations
 
@@ -50,3 +51,23 @@ def fake_worker(monkeypatch: pytest.MonkeyPatch) -> FakeWorker:
     for name in ("ensure_worker", "worker_pid", "resume"):
         monkeypatch.setattr(worker, name, getattr(fake, name))
     return fake
+
+
+FAKE_WEIBULL = {"lambda0": 0.02, "k": 0.9}
+
+
+@pytest.fixture
+def fake_scan(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Replace the quick LR range scan (a torch training step) by fixed fits of both models."""
+    from app import preview
+
+    calls = []
+
+    def quick_fits(config):
+        calls.append((config.model, config.dataset, config.batch_size, config.granularity))
+        return preview.PreviewFits(
+            {"mu": -5.0, "sigma": 1.2}, dict(FAKE_WEIBULL), config.batch_size
+        )
+
+    monkeypatch.setattr(preview, "quick_fits", quick_fits)
+    return calls

@@ -3,7 +3,7 @@ when it is not this one)."""
 
 from __future__ import annotations
 
-from tests.app.test_pages import assert_clean, open_page
+from tests.app.page_helpers import assert_clean, open_page
 
 
 def test_queue_shows_the_device_of_each_running_run(store, fake_worker):
