@@ -183,16 +183,17 @@ def set_number(page, label: str, value: int) -> None:
 
 
 def idle(page) -> bool:
-    """Whether the app is between runs: Streamlit shows its status widget only while a
-    script (or fragment) runs, or a rerun is requested."""
-    return page.locator('[data-testid="stStatusWidget"]').count() == 0
+    """Whether the app is between runs of its script (or of a fragment): Streamlit's root
+    element carries the script's state (its status widget is hidden by the minimal toolbar)."""
+    state = page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
+    return state == "notRunning"
 
 
 def press(page, button, done, what: str, timeout: float = WAIT_MS / 1000) -> None:
     """Click ``button`` until ``done()``: a click that lands while the page reruns for the
     previous input can be lost (seen under load in CI). It is clicked again only once the
-    page has been idle for 3 s without ``done()``: the click's run has finished, and its
-    effect is not there, so it never arrived (a slow effect keeps the page running)."""
+    page has been idle for 2 s without ``done()``: the click's run has finished, and its
+    effect is not there, so it never arrived (a slow effect keeps the script running)."""
     button.click()
     deadline = time.monotonic() + timeout
     idle_since = None
@@ -203,7 +204,7 @@ def press(page, button, done, what: str, timeout: float = WAIT_MS / 1000) -> Non
             idle_since = None
         elif idle_since is None:
             idle_since = time.monotonic()
-        elif time.monotonic() - idle_since > 3 and button.is_visible() and button.is_enabled():
+        elif time.monotonic() - idle_since > 2 and button.is_visible() and button.is_enabled():
             button.click()
             idle_since = None
         time.sleep(0.3)
