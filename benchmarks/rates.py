@@ -11,8 +11,9 @@ one network per (schedule, rate, seed):
 - ``schedulefree``: schedule-free SGD (the ``schedulefree`` package) at the typed rate, warming up
   over 5% of training, evaluated at its averaged weights: the reference that needs no schedule.
 
-Models: the trainer's ``convnet4`` (BatchNorm) and ``cnn-plain``, a small CNN without BatchNorm
-that is none of the trainer's models (held out), on Fashion-MNIST; ``resnet20`` on CIFAR-10 (the
+Models: the trainer's ``convnet4`` (BatchNorm), and ``cnn-plain``, a small CNN without BatchNorm,
+and ``mlp``, a two-hidden-layer MLP, that are none of the trainer's models (held out), on
+Fashion-MNIST; ``resnet20`` on CIFAR-10 (the
 JPEG copy, random crop and flip as the trainer does). Data from ``../shared/data`` only.
 Runs go to a JSON file (one line per run, reused when present), and
 ``python -m benchmarks.rates --report`` writes ``benchmarks/results/RATES.md`` and ``rates.png``.
@@ -39,7 +40,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 RUNS_FILE = RESULTS / "rates.jsonl"
 SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
 OPTIMIZERS = ("sgd", "adamw")
-MODELS = ("convnet4", "cnn-plain", "resnet20")
+MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
 CHANCE = 90.0  # test error of a network that answers one class, in %
 
@@ -78,9 +79,25 @@ def _plain_cnn(num_classes: int = 10):
     )
 
 
+def _mlp(num_classes: int = 10):
+    """A two-hidden-layer ReLU MLP on 28×28 images (not one of the trainer's models)."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(28 * 28, 256),
+        nn.ReLU(),
+        nn.Linear(256, 256),
+        nn.ReLU(),
+        nn.Linear(256, num_classes),
+    )
+
+
 def _build(model: str):
     if model == "cnn-plain":
         return _plain_cnn()
+    if model == "mlp":
+        return _mlp()
     from trainer.models.registry import build_model
 
     if model == "resnet20":
