@@ -227,6 +227,8 @@ class _Trainer:
                 started(run_id)
         run_id = self._broadcast_run_id(run_id)
         state = self._restore(ckpt, run_id) if ckpt is not None else None
+        if state is not None and main:  # the restored calibration, not a fresh scheduler's
+            store.update_run(run_id, summary=self._summary(**where))
         writer = store.writer(run_id) if main else None
         with _StopSignal() as stop, writer or nullcontext():
             try:

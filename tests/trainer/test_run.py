@@ -196,6 +196,24 @@ def test_stop_and_resume_continue_the_identical_sequence(schedule, store):
     assert resumed.test_error == full.test_error
 
 
+def test_a_resumed_run_shows_the_calibration_it_restored_while_it_trains(store):
+    """The summary a resumed run writes when it starts carries the restored scheduler's
+    calibration (T_start, the fitted law), not a fresh scheduler's "pending"."""
+    cfg = RunConfig(schedule="actcool", epochs=3, batch_size=64, measure_every=3, lr=0.05)
+    stopped = train_run(cfg, store, progress=False, should_stop=stop_at(40))
+    before = store.get_run(stopped.run_id)["summary"]
+    assert before["t_start"] is not None and before["t_start"] > 0  # calibrated before the stop
+    seen = []
+
+    def look(done: int) -> bool:  # the summary while the resumed run trains
+        seen.append(store.get_run(stopped.run_id)["summary"])
+        return False
+
+    train_run(cfg, store, run_id=stopped.run_id, resume=True, progress=False, should_stop=look)
+    assert seen[0]["t_start"] == before["t_start"]
+    assert seen[0]["k"] == before["k"] and seen[0]["calibration"] == before["calibration"]
+
+
 def test_non_finite_loss_is_reported_as_diverged(store):
     cfg = RunConfig(schedule="constant", lr=1e4, epochs=2, momentum=0.0)
     result = train_run(cfg, store, progress=False)
