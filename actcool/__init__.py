@@ -23,6 +23,7 @@ from .monitor import DEFAULT_SCAN_LRS, TemperatureMonitor
 from .pattern_model import change_probability, lr_for_probability, mu_from_observation
 from .range_test import RangeTest, lr_scan
 from .scheduler import ActCoolLR
+from .sites import DEFAULT_ACTIVATIONS, find_sites
 from .temperature import (
     clip_probability,
     probability_from_temperature,
@@ -35,6 +36,7 @@ from .weibull_model import (
 )
 
 __all__ = [
+    "DEFAULT_ACTIVATIONS",
     "DEFAULT_GRANULARITY",
     "DEFAULT_PATTERN_LENGTH",
     "DEFAULT_SCAN_LRS",
@@ -65,6 +67,7 @@ __all__ = [
     "change_probability",
     "clip_probability",
     "curve_from_dict",
+    "find_sites",
     "fit_pattern_model",
     "lr_for_probability",
     "lr_scan",

@@ -37,7 +37,7 @@ from .isolation import (
     reset_buffers,
 )
 from .measurement import LRScan, Measurement
-from .sites import COMPARE, IDLE, RECORD, PatternProbe, find_relu_sites
+from .sites import COMPARE, IDLE, RECORD, PatternProbe, find_sites
 
 __all__ = ["DEFAULT_SCAN_LRS", "TemperatureMonitor"]
 
@@ -94,7 +94,8 @@ def first_group_lr(optimizer: torch.optim.Optimizer) -> float:
 
 
 class TemperatureMonitor:
-    """Measures per-site activation pattern temperatures of a ReLU network.
+    """Measures per-site activation pattern temperatures of a network with ReLU-like
+    activations (ReLU, GELU, SiLU, ...; :data:`actcool.DEFAULT_ACTIVATIONS`).
 
     See docs/algorithm.md §1 (measurement) and §3 (LR range scans).
 
@@ -120,10 +121,13 @@ class TemperatureMonitor:
             ``.module`` is hooked and replayed). Counts are summed over ranks when
             ``torch.distributed`` is initialised.
         measure_every: measure every K-th step (docs/algorithm.md §1; default 10).
-        sites: modules (or dotted paths) to measure instead of every ``nn.ReLU``.
+        sites: modules (or dotted paths) to measure instead of every activation module.
         scan_every: run an LR range scan every this many steps (must be a multiple of
             nothing in particular: a scan step is always also a measurement step).
         scan_lrs: the scan's learning-rate grid (default: 25 log-spaced from 1e-4 to 1e2).
+        activations: the activation module types to measure (default
+            :data:`actcool.DEFAULT_ACTIVATIONS` and the same activations' wrappers from timm
+            and transformers; ``actcool.sites.find_sites``).
         optimizer: required for LR range scans (it tells the step's learning rate and the
             parameters before the step); also tells which steps the optimizer skipped.
         granularity: what one pattern is: ``"unit"`` (the default, L = 64 units per pattern),
@@ -138,7 +142,8 @@ class TemperatureMonitor:
             loss along the update (:func:`actcool.lr_scan` does).
 
     Raises:
-        ValueError: the model has no ReLU site, or a bad argument (named in the message).
+        ValueError: the model has no activation site (the message lists its module types),
+            or a bad argument (named in the message).
     """
 
     def __init__(
@@ -149,6 +154,7 @@ class TemperatureMonitor:
         scan_every: int | None = None,
         scan_lrs: Sequence[float] | None = None,
         *,
+        activations: Iterable[type[nn.Module]] | None = None,
         optimizer: torch.optim.Optimizer | None = None,
         granularity: str | Granularity = DEFAULT_GRANULARITY,
         pattern_length: int | None = None,
@@ -178,7 +184,7 @@ class TemperatureMonitor:
         wanted |= {Granularity.parse(g).counter for g in compare_with}
         self._probe = PatternProbe(
             model,
-            find_relu_sites(model, sites),
+            find_sites(model, sites, activations),
             counters=tuple(c for c in COUNTERS if c in wanted),
             on_record=self._on_record,
         )
@@ -287,7 +293,7 @@ class TemperatureMonitor:
 
         Raises:
             RuntimeError: the monitor is closed, or no forward pass with gradients reached the
-                ReLU sites during a measurement step.
+                sites during a measurement step.
         """
         self._check_open()
         t = self._step
@@ -320,14 +326,14 @@ class TemperatureMonitor:
         """The ``(args, kwargs)`` to replay: the given inputs, else the recorded forward's."""
         if not self._probe.recorded:
             raise RuntimeError(
-                f"no training forward pass (with gradients enabled) reached the ReLU sites "
+                f"no training forward pass (with gradients enabled) reached the activation sites "
                 f"during step {t}; call monitor.step() once per step, right after "
                 "optimizer.step()"
             )
         call = self._probe.last_call if inputs is None else call_arguments(inputs)
         if call is None or self._ctx is None:
             raise RuntimeError(
-                f"the ReLU sites ran during step {t}, but not inside a call of the measured "
+                f"the activation sites ran during step {t}, but not inside a call of the measured "
                 f"model ({type(self.model).__name__}): pass the module the training step "
                 "calls, e.g. ActCoolLR(optimizer, self.net, ...) when training_step runs "
                 "self.net(x)"

@@ -410,6 +410,7 @@ def lr_scan(
     lrs: Sequence[float] | None = None,
     *,
     sites: Iterable[nn.Module | str] | None = None,
+    activations: Iterable[type[nn.Module]] | None = None,
     granularity: str | Granularity = DEFAULT_GRANULARITY,
     pattern_length: int | None = None,
 ) -> RangeTest:
@@ -430,7 +431,7 @@ def lr_scan(
     hooks that other code has on the model or optimizer see the one extra step.
 
     Args:
-        model: the network (every ``nn.ReLU`` is a site unless ``sites`` is given).
+        model: the network (every activation module is a site unless ``sites`` is given).
         optimizer: the optimizer that trains it, in the state in which to measure (fresh at
             initialisation, or warmed up mid-training: the momentum buffer is part of Δ).
         batch: ``(inputs, targets)``; ``inputs`` is a tensor, a tuple of positional arguments
@@ -438,7 +439,8 @@ def lr_scan(
         loss_fn: ``loss_fn(outputs, targets)`` returning a scalar tensor.
         lrs: the rates, ascending, at least 3 (default: ``actcool.scale.SCALE_SCAN_LRS``,
             41 log-spaced from 1e-8 to 1e2).
-        sites: modules (or dotted paths) to measure instead of every ``nn.ReLU``.
+        sites: modules (or dotted paths) to measure instead of every activation module.
+        activations: the activation types to measure (default ``actcool.DEFAULT_ACTIVATIONS``).
         granularity: what one pattern is (default ``"unit"``, L = 64; docs/algorithm.md §1).
         pattern_length: L of the ``unit`` granularity (default 64).
 
@@ -448,7 +450,7 @@ def lr_scan(
     Raises:
         TypeError: ``batch`` is not a pair, ``loss_fn`` is not callable or returns no tensor.
         ValueError: a bad ``lrs`` grid, a loss with more than one element, or a model with no
-            ReLU site (each named in the message).
+            activation site (each named in the message).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -481,6 +483,7 @@ def lr_scan(
         model,
         measure_every=1,
         sites=sites,
+        activations=activations,
         scan_lrs=grid,
         optimizer=optimizer,
         granularity=granularity,

@@ -1,12 +1,17 @@
-"""ReLU sites and the forward hooks that record and compare their activation patterns.
+"""Activation sites and the hooks that record and compare their activation patterns.
 
-The measurement is docs/algorithm.md §1.
+The measurement is docs/algorithm.md §1. A site is a module whose pattern is the sign of its
+input: a ReLU, and every gated activation that is positive exactly where its input is (GELU,
+SiLU, Mish, Hardswish, LeakyReLU, ELU, ...), where the pattern ``out > 0`` read from the output
+is ``in > 0`` by definition. Activations whose output sign is not the input's (``PReLU``,
+``Softplus``, ``Sigmoid``, ``Tanh`` passed by hand) are read from their input with a forward
+pre-hook.
 
 :class:`PatternProbe` owns every hook it installs. It has three modes:
 
 - ``idle``: hooks return at once and keep nothing (between measurements, docs/algorithm.md §1);
 - ``record``: every forward pass run with gradients enabled stores each site's pattern
-  ``out > 0`` as a bool tensor, replacing the previous one, so the patterns are those of the
+  (``out > 0``, or ``in > 0`` where read from the input) as a bool tensor, replacing the previous one, so the patterns are those of the
   *last* grad-enabled forward (docs/algorithm.md §1); ``no_grad``/``inference_mode`` passes
   are ignored.
   The root module's arguments of that forward are kept too (a reference, not a copy), so the
@@ -28,33 +33,118 @@ from torch.utils.hooks import RemovableHandle
 
 from .granularity import COUNTERS
 
-__all__ = ["PatternProbe", "count_totals", "find_relu_sites"]
+__all__ = [
+    "DEFAULT_ACTIVATIONS",
+    "INPUT_SIGN_ACTIVATIONS",
+    "PatternProbe",
+    "count_totals",
+    "find_relu_sites",
+    "find_sites",
+]
 
 IDLE, RECORD, COMPARE = "idle", "record", "compare"
 
 
-def find_relu_sites(
-    model: nn.Module, sites: Iterable[nn.Module | str] | None = None
+#: The module types measured by default: each is positive exactly where its input is (for its
+#: default parameters), so its output's sign is the pattern a ReLU at that place would have.
+DEFAULT_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+)
+#: Activation modules of other libraries (timm, Hugging Face transformers, ...) that wrap a
+#: functional activation of the same kind, matched by class name: their sign is their input's.
+WRAPPER_NAMES = frozenset(
+    {
+        "GELU",
+        "GELUTanh",
+        "QuickGELU",
+        "GELUActivation",
+        "NewGELUActivation",
+        "FastGELUActivation",
+        "QuickGELUActivation",
+        "PytorchGELUTanh",
+        "SiLU",
+        "Swish",
+        "SiLUActivation",
+        "Mish",
+        "MishActivation",
+        "HardSwish",
+        "HardSwishMe",
+        "SwishMe",
+        "MishMe",
+    }
+)
+#: Activations whose output sign is not their input's: measured (when asked for) from the input.
+INPUT_SIGN_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.PReLU,
+    nn.Softplus,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardtanh,
+    nn.Hardsigmoid,
+    nn.LogSigmoid,
+    nn.Softsign,
+)
+#: Outputs never negative: the pattern is a cast to bool (see _write_pattern).
+_NONNEGATIVE = (nn.ReLU, nn.ReLU6)
+
+
+def _is_site(module: nn.Module, activations: tuple[type[nn.Module], ...] | None) -> bool:
+    if activations is not None:
+        return isinstance(module, activations)
+    if isinstance(module, nn.LeakyReLU) and module.negative_slope < 0:
+        return False  # positive for negative inputs: not a gate (pass it in activations=)
+    return isinstance(module, DEFAULT_ACTIVATIONS) or (
+        type(module).__name__ in WRAPPER_NAMES and not list(module.children())
+    )
+
+
+def reads_input(module: nn.Module) -> bool:
+    """Whether a site's pattern is read from its input (``in > 0``) rather than its output:
+    activations whose output sign is not the input's (a negative-slope LeakyReLU included)."""
+    if isinstance(module, nn.ReLU6):  # a Hardtanh by class, but positive where its input is
+        return False
+    if isinstance(module, nn.LeakyReLU):
+        return module.negative_slope < 0
+    if isinstance(module, (nn.ELU, nn.CELU)):
+        return module.alpha < 0
+    return isinstance(module, INPUT_SIGN_ACTIVATIONS)
+
+
+def find_sites(
+    model: nn.Module,
+    sites: Iterable[nn.Module | str] | None = None,
+    activations: Iterable[type[nn.Module]] | None = None,
 ) -> list[tuple[str, nn.Module]]:
     """The modules to hook, with their paths in ``model``.
 
-    By default every ``torch.nn.ReLU`` module. ``sites`` may name modules explicitly (module
-    objects or dotted paths); a non-ReLU module's output ``out > 0`` is the pattern a ReLU
-    applied to it would produce, which is how models that call ``F.relu`` are measured.
+    By default every module of a :data:`DEFAULT_ACTIVATIONS` type (ReLU, GELU, SiLU, ...) and
+    the wrappers of :data:`WRAPPER_NAMES`; ``activations`` replaces those types (add to them
+    with ``actcool.DEFAULT_ACTIVATIONS + (MyAct,)``). ``sites`` names modules explicitly
+    (module objects or dotted paths) instead; a module that is no activation is measured by
+    its output ``out > 0``, the pattern a ReLU applied to it would produce, which is how models
+    that call ``F.relu`` or ``F.gelu`` are measured.
 
     Raises:
-        ValueError: no ReLU module in the model, an unknown path, or a module not in ``model``.
+        ValueError: no site in the model (the message lists the activation types it has), an
+            unknown path, or a module not in ``model``.
     """
     by_module = {id(m): name for name, m in model.named_modules()}
     named = dict(model.named_modules())
     if sites is None:
-        found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
+        types = None if activations is None else _check_activations(activations)
+        found = [(n, m) for n, m in model.named_modules() if _is_site(m, types)]
         if not found:
-            raise ValueError(
-                f"{type(model).__name__} has no torch.nn.ReLU module to measure. If it applies "
-                "ReLU functionally (F.relu, torch.relu), pass the modules whose outputs feed "
-                "those ReLUs explicitly: TemperatureMonitor(model, sites=[model.conv1, ...])"
-            )
+            raise ValueError(_no_site_message(model, types))
         return [(n or "<root>", m) for n, m in found]
     out: list[tuple[str, nn.Module]] = []
     for s in sites:
@@ -75,6 +165,45 @@ def find_relu_sites(
     if len({id(m) for _, m in out}) != len(out):
         raise ValueError("sites lists the same module twice; a module called twice is two sites")
     return out
+
+
+def find_relu_sites(
+    model: nn.Module, sites: Iterable[nn.Module | str] | None = None
+) -> list[tuple[str, nn.Module]]:
+    """:func:`find_sites` with its default activations (the name of earlier releases)."""
+    return find_sites(model, sites)
+
+
+def _check_activations(activations: Iterable[type[nn.Module]]) -> tuple[type[nn.Module], ...]:
+    if isinstance(activations, type):
+        activations = (activations,)
+    types = tuple(activations)
+    bad = [a for a in types if not (isinstance(a, type) and issubclass(a, nn.Module))]
+    if bad or not types:
+        raise TypeError(
+            "activations must be torch.nn.Module classes, e.g. "
+            f"activations=(torch.nn.GELU, torch.nn.SiLU); got {bad or 'nothing'!r}"
+        )
+    return types
+
+
+def _no_site_message(model: nn.Module, types: tuple[type[nn.Module], ...] | None) -> str:
+    leaves = sorted(
+        {type(m).__name__ for m in model.modules() if not list(m.children())} - {"Identity"}
+    )
+    looked = (
+        "module of the activations given (" + ", ".join(t.__name__ for t in types) + ")"
+        if types is not None
+        else "activation module whose sign is its input's (ReLU, GELU, SiLU, Mish, Hardswish, "
+        "LeakyReLU, ELU, ...)"
+    )
+    return (
+        f"{type(model).__name__} has no {looked} to measure; its modules are: "
+        f"{', '.join(leaves) or 'none'}. If it applies its activation functionally (F.relu, "
+        "F.gelu), pass the modules whose outputs feed it: sites=[model.conv1, ...]; for an "
+        "activation module of another type, activations=actcool.DEFAULT_ACTIVATIONS + "
+        "(MyActivation,)"
+    )
 
 
 def count_totals(shape: tuple[int, ...], counters: tuple[str, ...]) -> tuple[int, ...]:
@@ -148,7 +277,7 @@ class PatternProbe:
 
     Args:
         model: the root module; its forward pre-hook marks the start of each forward pass.
-        sites: ``(path, module)`` pairs from :func:`find_relu_sites`.
+        sites: ``(path, module)`` pairs from :func:`find_sites`.
         counters: what each compare pass counts per site, a subset of
             ``("samples", "positions", "bits")`` in that order.
         on_record: called at the start of every grad-enabled forward in ``record`` mode
@@ -186,9 +315,19 @@ class PatternProbe:
             model.register_forward_pre_hook(self._pre_hook, with_kwargs=True)
         ]
         for name, module in sites:
-            # an nn.ReLU's output is never negative (see _write_pattern)
-            hook = self._make_hook(name, nonnegative=type(module) is nn.ReLU)
-            self._handles.append(module.register_forward_hook(hook))
+            # a ReLU's output is never negative (see _write_pattern)
+            from_input = reads_input(module)
+            nonnegative = type(module) in _NONNEGATIVE and not from_input
+            observe = self._make_observer(name, nonnegative)
+            if from_input:
+                handle = module.register_forward_pre_hook(
+                    lambda m, args, observe=observe: observe(args[0] if args else None)
+                )
+            else:
+                handle = module.register_forward_hook(
+                    lambda m, args, output, observe=observe: observe(output)
+                )
+            self._handles.append(handle)
 
     # -- hooks ---------------------------------------------------------------------------
     def _active(self) -> bool:
@@ -206,12 +345,15 @@ class PatternProbe:
             if self._on_record is not None:
                 self._on_record()
 
-    def _make_hook(self, path: str, nonnegative: bool) -> Callable[..., None]:
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
+    def _make_observer(self, path: str, nonnegative: bool) -> Callable[[Any], None]:
+        """What the hooks of site ``path`` call with the tensor whose sign is the pattern (the
+        output, or the input of an activation read from its input)."""
+
+        def hook(output: Any) -> None:
             if not self._active():
                 return
             if not isinstance(output, Tensor):
-                raise TypeError(f"site {path!r} returned {type(output).__name__}, not a tensor")
+                raise TypeError(f"site {path!r} gave {type(output).__name__}, not a tensor")
             if output.dim() < 1 or output.shape[0] == 0:
                 raise ValueError(f"site {path!r} returned an output with no batch dimension")
             k = self._calls.get(path, 0)
@@ -234,13 +376,13 @@ class PatternProbe:
             if ref is None:
                 raise RuntimeError(
                     f"site {name!r} was not seen in the recorded training forward; the "
-                    "measurement pass must call the same ReLU sites on the same batch"
+                    "measurement pass must call the same sites on the same batch"
                 )
             shape = self._shapes[idx]
             if shape != out.shape:
                 raise RuntimeError(
                     f"site {name!r} had shape {tuple(out.shape)}, not the recorded "
-                    f"{tuple(shape)}; the measurement pass must call the same ReLU sites "
+                    f"{tuple(shape)}; the measurement pass must call the same sites "
                     "on the same batch"
                 )
             scratch = self._scratch.get(idx)

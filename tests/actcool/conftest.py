@@ -36,6 +36,22 @@ class BNDropNet(nn.Module):
         return self.head(h)
 
 
+class GELUNet(BNDropNet):
+    """:class:`BNDropNet` with GELU activations: its sites are read by comparison, not cast."""
+
+    activation = nn.GELU
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.relu1, self.relu2, self.relu3 = (self.activation() for _ in range(3))
+
+
+class SiLUNet(GELUNet):
+    """:class:`BNDropNet` with SiLU activations."""
+
+    activation = nn.SiLU
+
+
 class ReuseNet(nn.Module):
     """One ``nn.ReLU`` object called twice (two sites), BatchNorm and dropout between."""
 

@@ -12,7 +12,7 @@ from actcool.reference import (
     reference_temperatures,
 )
 
-from .conftest import BNDropNet, MixedNet, ReuseNet, train_step
+from .conftest import BNDropNet, GELUNet, MixedNet, ReuseNet, SiLUNet, train_step
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,13 @@ GRANULARITIES = ["sample", "position", "unit:64", "unit:3"]
 
 @pytest.mark.parametrize(
     "model_cls, batches",
-    [(BNDropNet, "image_batches"), (ReuseNet, "vector_batches"), (MixedNet, "image_batches")],
+    [
+        (BNDropNet, "image_batches"),
+        (ReuseNet, "vector_batches"),
+        (MixedNet, "image_batches"),
+        (GELUNet, "image_batches"),
+        (SiLUNet, "image_batches"),
+    ],
 )
 @pytest.mark.parametrize("granularity", GRANULARITIES)
 def test_every_granularity_matches_the_slow_reference(model_cls, batches, granularity, request):
@@ -124,7 +130,13 @@ def test_every_granularity_matches_the_slow_reference(model_cls, batches, granul
 
 
 @pytest.mark.parametrize(
-    "model_cls, batches", [(BNDropNet, "image_batches"), (ReuseNet, "vector_batches")]
+    "model_cls, batches",
+    [
+        (BNDropNet, "image_batches"),
+        (ReuseNet, "vector_batches"),
+        (GELUNet, "image_batches"),
+        (SiLUNet, "image_batches"),
+    ],
 )
 def test_hooks_match_the_slow_reference(model_cls, batches, request):
     torch.manual_seed(5)
@@ -222,7 +234,7 @@ def test_explicit_sites_for_functional_relu():
 
     torch.manual_seed(0)
     model = Functional()
-    with pytest.raises(ValueError, match=r"no torch.nn.ReLU module.*sites="):
+    with pytest.raises(ValueError, match=r"has no activation module.*sites="):
         TemperatureMonitor(model)
     monitor = TemperatureMonitor(model, sites=[model.fc1], measure_every=1)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)

@@ -7,11 +7,14 @@ import torch
 from torch import nn
 
 from actcool.sites import (
+    DEFAULT_ACTIVATIONS,
     PatternProbe,
     _count_changes,
     _padded_length,
     _pattern_buffer,
     _write_pattern,
+    find_sites,
+    reads_input,
 )
 
 
@@ -81,3 +84,83 @@ def test_probe_counts_a_relu_and_a_linear_site_like_the_definition():
     ]
     assert counts == expected
     assert probe.totals().tolist() == [[6, 6 * 9], [6, 6 * 4]]
+
+
+# -- which modules are sites, and what their pattern is ------------------------------------
+def _flipped_bits(activation: nn.Module, x: torch.Tensor, x2: torch.Tensor, **find) -> int:
+    """The bits a probe on ``activation`` (as the whole model) counts as changed between a
+    recorded forward on ``x`` and a compare forward on ``x2``."""
+    model = nn.Sequential(activation)
+    probe = PatternProbe(model, find_sites(model, **find), counters=("bits",))
+    try:
+        probe.mode = "record"
+        model(x)
+        probe.mode = "compare"
+        model(x2)
+        return int(probe.take_counts()[0, 0])
+    finally:
+        probe.remove()
+
+
+def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """Random inputs with exact zeros and very negative values (where GELU, SiLU and Mish
+    underflow to -0.0), and a second draw of which a third keeps the first's values."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(16, 40, generator=g) * 3
+    x[:, :4] = 0.0
+    x[:, 4:6] = -200.0
+    x2 = torch.where(torch.rand(16, 40, generator=g) < 0.33, x, torch.randn(16, 40, generator=g))
+    x2[:8, :4] = 0.0
+    return x, x2
+
+
+@pytest.mark.parametrize("activation", [cls() for cls in DEFAULT_ACTIVATIONS], ids=repr)
+def test_every_default_activation_is_a_site_whose_pattern_is_its_input_sign(activation):
+    x, x2 = _inputs()
+    expected = int(((x > 0) != (x2 > 0)).sum())
+    assert 0 < expected < x.numel()
+    assert _flipped_bits(activation, x, x2) == expected
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [nn.PReLU(init=-0.5), nn.Softplus(), nn.Sigmoid(), nn.Tanh(), nn.LeakyReLU(-0.2)],
+    ids=repr,
+)
+def test_activations_of_another_sign_are_read_from_their_input(activation):
+    """Their output's sign is not the input's (a Sigmoid is always positive): a forward
+    pre-hook reads ``in > 0`` when they are asked for."""
+    x, x2 = _inputs()
+    expected = int(((x > 0) != (x2 > 0)).sum())
+    assert reads_input(activation)
+    assert _flipped_bits(activation, x, x2, activations=(type(activation),)) == expected
+    with pytest.raises(ValueError, match="has no activation module"):
+        find_sites(nn.Sequential(activation))  # none of them is a site by default
+
+
+def test_activation_wrappers_of_other_libraries_are_sites_by_class_name():
+    class GELUActivation(nn.Module):  # as transformers defines it
+        def forward(self, x):
+            return nn.functional.gelu(x)
+
+    model = nn.Sequential(nn.Linear(3, 4), GELUActivation(), nn.Linear(4, 2), nn.SiLU())
+    assert [name for name, _ in find_sites(model)] == ["1", "3"]
+
+
+def test_activations_restricts_and_extends_the_types():
+    model = nn.Sequential(nn.Linear(3, 4), nn.GELU(), nn.Linear(4, 4), nn.ReLU(), nn.Tanh())
+    assert [n for n, _ in find_sites(model)] == ["1", "3"]
+    assert [n for n, _ in find_sites(model, activations=(nn.GELU,))] == ["1"]
+    extended = find_sites(model, activations=(*DEFAULT_ACTIVATIONS, nn.Tanh))
+    assert [n for n, _ in extended] == ["1", "3", "4"]
+    with pytest.raises(TypeError, match="activations must be torch.nn.Module classes"):
+        find_sites(model, activations=("GELU",))
+
+
+def test_a_model_without_sites_is_told_its_module_types_and_the_way_out():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(2, 2))
+    with pytest.raises(ValueError) as err:
+        find_sites(model)
+    message = str(err.value)
+    for part in ("Conv2d, Flatten, Linear, Tanh", "sites=", "activations="):
+        assert part in message, message
