@@ -102,6 +102,19 @@ def read_guard_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
+def read_metrics(con: duckdb.DuckDBPyConnection, kind: str | None = None) -> pd.DataFrame:
+    """Rows of ``metrics`` in step order (ties in logging order): step, kind ('train' or
+    'eval'), name, value (NaN where not finite or NULL), wall_time; only ``kind``'s rows when
+    given. No rows (with these columns) for a run that logged no named metric."""
+    where, params = ("WHERE kind = ?", [kind]) if kind is not None else ("", [])
+    metrics = con.execute(
+        f"SELECT step, kind, name, value, wall_time FROM metrics {where} ORDER BY step, rowid",
+        params,
+    ).df()
+    metrics["value"] = metrics["value"].astype(float)
+    return metrics
+
+
 def read_site_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """What every site counted at every measured step, to recompute temperatures at any
     counted granularity.

@@ -61,7 +61,7 @@ def test_a_version_1_run_file_gets_its_site_step_index(store):
     assert names == ["s0", "s1"] and steps.tolist() == [0, 5, 10]
     assert temps == pytest.approx(np.array([[0.0, 5.0, 10.0], [0.1, 5.1, 10.1]]))
     with connect(path) as con:
-        assert schema_version(con) == len(RUN_MIGRATIONS) == 4
+        assert schema_version(con) == len(RUN_MIGRATIONS) == 5
 
 
 def test_a_file_from_a_newer_actcool_is_refused(tmp_path):
@@ -126,7 +126,7 @@ def test_a_version_2_run_file_reads_as_measured_per_sample(store):
     assert fits["mu"].tolist()[0] == -1.0 and fits["sigma"].tolist()[0] == 0.5
     assert fits[["lambda0", "k"]].isna().all().all() and fits["reason"].isna().all()
     with connect(path) as con:
-        assert schema_version(con) == len(RUN_MIGRATIONS) == 4
+        assert schema_version(con) == len(RUN_MIGRATIONS) == 5
 
 
 def test_a_version_2_catalog_marks_its_runs_as_measured_per_sample(tmp_path):
