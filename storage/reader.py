@@ -102,13 +102,13 @@ def read_guard_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def read_metrics(con: duckdb.DuckDBPyConnection, kind: str | None = None) -> pd.DataFrame:
-    """Rows of ``metrics`` in step order (ties in logging order): step, kind ('train' or
-    'eval'), name, value (NaN where not finite or NULL), wall_time; only ``kind``'s rows when
+def read_metrics(con: duckdb.DuckDBPyConnection, phase: str | None = None) -> pd.DataFrame:
+    """Rows of ``metrics`` in step order (ties in logging order): step, phase ('train' or
+    'eval'), name, value (NaN where not finite or NULL), wall_time; only ``phase``'s rows when
     given. No rows (with these columns) for a run that logged no named metric."""
-    where, params = ("WHERE kind = ?", [kind]) if kind is not None else ("", [])
+    where, params = ("WHERE phase = ?", [phase]) if phase is not None else ("", [])
     metrics = con.execute(
-        f"SELECT step, kind, name, value, wall_time FROM metrics {where} ORDER BY step, rowid",
+        f"SELECT step, phase, name, value, wall_time FROM metrics {where} ORDER BY step, rowid",
         params,
     ).df()
     metrics["value"] = metrics["value"].astype(float)

@@ -245,12 +245,12 @@ _RUN_V4_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = {
 
 # Tables created by _run_v5 (frozen, like _RUN_V1_COLUMNS).
 _RUN_V5_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = {
-    # Long format: one row per (step, kind, name). Metrics with no column of their own: a
+    # Long format: one row per (step, phase, name). Metrics with no column of their own: a
     # tracked loop's extra step metrics, its per-group rates, any evaluation it names.
     "metrics": [
         ("run_id", "VARCHAR NOT NULL", pa.string()),
         ("step", "BIGINT NOT NULL", pa.int64()),
-        ("kind", "VARCHAR NOT NULL", pa.string()),  # 'train' (per step) | 'eval'
+        ("phase", "VARCHAR NOT NULL", pa.string()),  # 'train' (per step) | 'eval'
         ("name", "VARCHAR NOT NULL", pa.string()),
         ("value", "DOUBLE", pa.float64()),  # NaN where the value was not finite
         ("wall_time", "DOUBLE NOT NULL", pa.float64()),

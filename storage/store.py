@@ -229,14 +229,14 @@ class Store(Catalog):
         columns, for a run whose guard never tripped (and for schedules without one)."""
         return self._read(run_id, read_guard_events)
 
-    def metrics(self, run_id: str, kind: str | None = None) -> pd.DataFrame:
+    def metrics(self, run_id: str, phase: str | None = None) -> pd.DataFrame:
         """Named metrics of a run (those with no column of their own: a tracked loop's extra
         step metrics, ``lr/<group>`` rates where its param groups differ, its evaluations),
-        long format: step, kind ('train' | 'eval'), name, value, wall_time. ``kind`` keeps
-        one kind; None (default) both."""
-        if kind is not None and kind not in ("train", "eval"):
-            raise ValueError(f"unknown metric kind {kind!r}; choose one of: train, eval")
-        return self._read(run_id, lambda con: read_metrics(con, kind))
+        long format: step, phase ('train' | 'eval'), name, value, wall_time. ``phase`` keeps
+        one phase; None (default) both."""
+        if phase is not None and phase not in ("train", "eval"):
+            raise ValueError(f"unknown metric phase {phase!r}; choose one of: train, eval")
+        return self._read(run_id, lambda con: read_metrics(con, phase))
 
     def aligned(
         self,

@@ -76,7 +76,7 @@ _TABLES = (
     "guard_events",
     "metrics",
 )
-METRIC_KINDS = ("train", "eval")
+METRIC_PHASES = ("train", "eval")
 FIT_MODELS = ("gaussian", "weibull")
 FIT_FIELDS = ("site", "model", "mu", "sigma", "lambda0", "k", "rmse", "n_informative", "reason")
 _NULL = -1  # in buffered integer columns of _NULL_MARKED: stored as NULL
@@ -403,17 +403,17 @@ class RunWriter:
         )
         self._append("guard_events", row, 1)
 
-    def log_metrics(self, step: int, kind: str, values: Mapping[str, float | None]) -> None:
-        """Buffer named metrics of one step (one row of ``metrics`` each): ``kind`` is
+    def log_metrics(self, step: int, phase: str, values: Mapping[str, float | None]) -> None:
+        """Buffer named metrics of one step (one row of ``metrics`` each): ``phase`` is
         ``"train"`` (measured at the step) or ``"eval"`` (an evaluation after it). Any name
         is accepted; a value may be None (NULL) or NaN. All are checked before any is kept,
         so a bad value records nothing (TypeError naming its key)."""
         step = step_number(step)
-        if kind not in METRIC_KINDS:
-            raise ValueError(f"unknown metric kind {kind!r}; choose one of: train, eval")
+        if phase not in METRIC_PHASES:
+            raise ValueError(f"unknown metric phase {phase!r}; choose one of: train, eval")
         now = time.time()
         rows = [
-            (step, kind, check_text(name, "a metric name"), number(value, name), now)
+            (step, phase, check_text(name, "a metric name"), number(value, name), now)
             for name, value in values.items()
         ]
         for row in rows:

@@ -86,14 +86,14 @@ def test_a_plain_loop_is_recorded_step_by_step(tmp_path, capsys):
     assert steps["loss"].tolist() == pytest.approx([loss for _, loss in seen])
     measured = steps.dropna(subset=["mean_temperature"])["step"].tolist()
     assert measured == [0, 10]  # measure_every=10
-    metrics = store.metrics(run.id, kind="train")
+    metrics = store.metrics(run.id, phase="train")
     group1 = metrics[metrics["name"] == "lr/1"]
     assert group1["value"].tolist() == pytest.approx([lrs[1] for lrs, _ in seen])
     scale = metrics[metrics["name"] == "grad_scale"]
     assert scale["step"].tolist() == list(range(STEPS)) and set(scale["value"]) == {2.5}
     evals = store.evaluations(run.id)
     assert evals[["step", "val_error", "val_loss"]].values.tolist() == [[STEPS - 1, 3.2, 0.7]]
-    named = store.metrics(run.id, kind="eval")
+    named = store.metrics(run.id, phase="eval")
     assert named[["step", "name", "value"]].values.tolist() == [[STEPS - 1, "top5", 99.0]]
     names, _, values = store.site_matrix(run.id)
     assert len(names) == 2 and values.shape == (2, 2)
