@@ -193,7 +193,8 @@ class TrackedRun:
         if name is None:
             name = f"{Path(script).stem if script else 'python'}: {inferred['model_class']}"
         run_id = store.create_run(full, name=name, tags=tags)
-        store.update_run(run_id, device=_device_label(self.model))
+        known = {"total_steps": full["total_steps"]} if "total_steps" in full else {}
+        store.update_run(run_id, device=_device_label(self.model), summary=known)
         self.store, self.writer = store, store.writer(run_id)
         self.recorder = Recorder(self.writer)
         print(f"actcool: recording run {run_id} ({name!r}) in {folder}", flush=True)
@@ -224,6 +225,11 @@ class TrackedRun:
             out["granularity"] = str(measuring.granularity)
             out["measure_every"] = measuring.measure_every
             out["scan_every"] = measuring.scan_every
+        if self.actcool is not None:
+            a = self.actcool
+            out["target"] = "default" if a.calibration is not None else a.target.to_dict()
+            out["smoothing"] = a.controller.smoothing
+            out.update(_actcool_summary(a))
         total = _total_steps(self.scheduler)
         if total is not None:
             out["total_steps"] = total
@@ -252,6 +258,8 @@ class TrackedRun:
 
     def _outcome(self, exc: BaseException | None) -> dict[str, Any]:
         summary: dict[str, Any] = {"steps": self.step_count}
+        if self.actcool is not None:
+            summary.update(_actcool_summary(self.actcool))
         if self._last_loss is not None:
             summary["final_loss"] = self._last_loss
         if exc is None or (isinstance(exc, SystemExit) and not exc.code):
@@ -407,6 +415,24 @@ def _plain(value: Any) -> bool:
     if isinstance(value, (tuple, list)):
         return all(_plain(v) for v in value)
     return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _actcool_summary(s: Any) -> dict[str, Any]:
+    """What an ActCoolLR steers by, under the keys the trainer's runs use (the dashboard's
+    headline reads them): its law, calibration and start temperature, fitted shape, peak."""
+    out: dict[str, Any] = {"response": s.controller.response}
+    if s.calibration is not None:
+        out["calibration"] = str(s.calibration)
+        out["t_start"] = s.calibrated_start
+    for key, value in (
+        ("k", s.controller.k),
+        ("sigma", s.controller.sigma),
+        ("found_lr", s.found_lr),
+        ("rate_scale", s.rate_scale),
+    ):
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def _total_steps(scheduler: Any) -> int | None:
