@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .granularity import DEFAULT_GRANULARITY, Granularity
 from .measurement import Measurement
 from .monitor import TemperatureMonitor, unwrap_model
 
@@ -123,6 +124,7 @@ class TrackedRun:
         scan_every: int | None = None,
         tags: tuple[str, ...] | list[str] = (),
         source: str | None = None,
+        measure: bool = True,
     ) -> None:
         from .scheduler import ActCoolLR
 
@@ -139,6 +141,9 @@ class TrackedRun:
         self.records = not dist.is_initialized() or dist.get_rank() == 0
         self.step_count = 0  # steps recorded so far; the next step's number
         self.last_measurement: Measurement | None = None  # the latest one recorded
+        #: The epoch recorded with each step and evaluation (None: not said); a loop may set it.
+        self.epoch: float | None = None
+        self._measure_every, self._scan_every = measure_every, scan_every
         self.stop_acknowledged = False
         self._stop = False
         self._open = True
@@ -150,15 +155,8 @@ class TrackedRun:
         self._hook = optimizer.register_step_pre_hook(self._on_optimizer_step)
         # Our own monitor on every rank: its counts are summed over ranks, a collective.
         self.monitor: TemperatureMonitor | None = None
-        if self.actcool is None:
-            try:
-                self.monitor = TemperatureMonitor(
-                    model, measure_every=measure_every, scan_every=scan_every, optimizer=optimizer
-                )
-            except ValueError as exc:
-                if "no torch.nn.ReLU" not in str(exc):
-                    raise
-                logger.warning("actcool.track measures no temperature: %s", exc)
+        if measure:
+            self.measure_with(model)
         self.store: Store | None = None
         self.writer: RunWriter | None = None
         self.recorder: Recorder | None = None
@@ -171,6 +169,25 @@ class TrackedRun:
             raise
         #: The run's id (the same on every rank).
         self.id: str | None = _broadcast_id(run_id)
+
+    def measure_with(self, module: nn.Module) -> None:
+        """Measure temperatures with a monitor of the run's own on ``module`` (the module
+        whose forward the training step calls), from the next step on; nothing when an
+        ActCoolLR measures or a monitor already does. A module without ``nn.ReLU`` is
+        recorded without temperatures (a warning says so)."""
+        if self.actcool is not None or self.monitor is not None:
+            return
+        try:
+            self.monitor = TemperatureMonitor(
+                module,
+                measure_every=self._measure_every,
+                scan_every=self._scan_every,
+                optimizer=self.optimizer,
+            )
+        except ValueError as exc:
+            if "no torch.nn.ReLU" not in str(exc):
+                raise
+            logger.warning("actcool.track measures no temperature: %s", exc)
 
     # -- the run's start and end -----------------------------------------------------------
     def _create(
@@ -225,6 +242,10 @@ class TrackedRun:
             out["granularity"] = str(measuring.granularity)
             out["measure_every"] = measuring.measure_every
             out["scan_every"] = measuring.scan_every
+        else:  # a monitor to come (measure_with), with the defaults
+            out["granularity"] = str(Granularity.parse(DEFAULT_GRANULARITY))
+            out["measure_every"] = self._measure_every
+            out["scan_every"] = self._scan_every
         if self.actcool is not None:
             a = self.actcool
             out["target"] = "default" if a.calibration is not None else a.target.to_dict()
@@ -327,7 +348,7 @@ class TrackedRun:
         if self.actcool is not None:
             self.recorder.guard_events(self.actcool.guard_events)
             target = self.actcool.target_at(t)
-        self.recorder.step(t, None, lrs[0], _nan_if_infinite(loss_value), m, target)
+        self.recorder.step(t, self.epoch, lrs[0], _nan_if_infinite(loss_value), m, target)
         if values:
             self.writer.log_metrics(t, "train", _finite_or_nan(values))
         if self._stop and not self.stop_acknowledged:
@@ -371,7 +392,7 @@ class TrackedRun:
         at = max(self.step_count - 1, 0) if step is None else int(step)
         known = {k: v for k, v in values.items() if k in EVAL_COLUMNS}
         if known:
-            self.recorder.evaluation(at, None, **known)
+            self.recorder.evaluation(at, self.epoch, **known)
         others = {k: v for k, v in values.items() if k not in EVAL_COLUMNS}
         if others:
             self.writer.log_metrics(at, "eval", others)
