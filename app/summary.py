@@ -262,7 +262,7 @@ def recorded_by_trainer(run: Mapping[str, Any]) -> bool:
     RunConfig (:data:`TRAINER_KEYS`). Runs recorded from outside the trainer (storage's
     RunWriter, the tracking API) have only what their author wrote."""
     config = run.get("config")
-    return isinstance(config, Mapping) and TRAINER_KEYS <= set(config)
+    return isinstance(config, Mapping) and TRAINER_KEYS <= set(config) and not config.get("tracked")
 
 
 def tracked_source(run: Mapping[str, Any]) -> str | None:

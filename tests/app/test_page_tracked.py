@@ -11,6 +11,7 @@ from torch import nn
 
 import actcool
 from actcool import ActCoolLR, PowerCurve
+from app import summary
 from storage import Store
 from tests.app.page_helpers import assert_clean, open_page, titles
 from tests.app.seed import seed_run
@@ -135,3 +136,19 @@ def test_compare_shows_tracked_runs_beside_trainer_runs(store, fake_worker):
     assert tracked_row["recorded by"] == f"script {script}"
     assert tracked_row["best val error (%)"] == 12.5
     assert table.loc[store.get_run(trainer_run)["name"], "recorded by"] == "trainer"
+
+
+def test_a_tracked_run_with_trainer_like_keys_is_not_taken_for_a_trainer_run(store):
+    model, optimizer, _ = _setup()
+    keys = {"model": "mlp", "dataset": "toy", "epochs": 1, "batch_size": 16}
+    with actcool.track(model, optimizer, home=store.home, config=keys) as run:
+        _loop(run, model, optimizer, steps=2)
+    record = store.get_run(run.id)
+    assert summary.tracked_source(record).startswith("script ")
+    assert not summary.recorded_by_trainer(record)
+
+
+def test_the_design_page_opens_with_a_tracked_actcool_run_in_the_store(store, fake_worker):
+    tracked_run(store)
+    at = open_page("design")
+    assert_clean(at)
