@@ -147,7 +147,6 @@ class TrackedRun:
         self.stop_acknowledged = False
         self._stop = False
         self._open = True
-        self._entered = False
         self._diverged_message: str | None = None
         self._last_loss: float | None = None
         self._seen: Measurement | None = self.actcool.last_measurement if self.actcool else None
@@ -257,7 +256,6 @@ class TrackedRun:
         return out
 
     def __enter__(self) -> TrackedRun:
-        self._entered = True
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, trace: Any) -> None:
