@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import streamlit as st
 import torch
 from torch import nn
@@ -148,7 +149,8 @@ def test_a_tracked_run_with_trainer_like_keys_is_not_taken_for_a_trainer_run(sto
     assert not summary.recorded_by_trainer(record)
 
 
-def test_the_design_page_opens_with_a_tracked_actcool_run_in_the_store(store, fake_worker):
+@pytest.mark.parametrize("page", ["design", "launch"])
+def test_other_pages_open_with_a_tracked_run_in_the_store(store, fake_worker, page):
     tracked_run(store)
-    at = open_page("design")
+    at = open_page(page)
     assert_clean(at)
