@@ -306,3 +306,15 @@ def test_sigterm_flushes_and_stops(tmp_path):
     assert record["status"] == "stopped" and record["error"] == "terminated"
     assert store.last_step(run_id) >= 2
     assert np.isfinite(store.steps(run_id)["loss"]).all()
+
+
+def test_import_actcool_stays_free_of_the_store():
+    code = "import sys, actcool; print(sorted({'duckdb', 'storage'} & set(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
