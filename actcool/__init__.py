@@ -29,6 +29,7 @@ from .temperature import (
     probability_from_temperature,
     temperature_from_probability,
 )
+from .track import TrackedRun, track
 from .weibull_model import (
     weibull_lr_for_temperature,
     weibull_probability,
@@ -64,6 +65,7 @@ __all__ = [
     "TargetCurve",
     "TemperatureController",
     "TemperatureMonitor",
+    "TrackedRun",
     "change_probability",
     "clip_probability",
     "curve_from_dict",
@@ -74,6 +76,7 @@ __all__ = [
     "mu_from_observation",
     "probability_from_temperature",
     "temperature_from_probability",
+    "track",
 ]
 
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,8 @@ __all__ = [
     "progress",
     "run_label",
     "seed_spread",
+    "stop_acknowledged",
+    "tracked_source",
 ]
 
 # Material icons (rendered by Streamlit in markdown, headers and alerts; no emoji font needed).
@@ -146,8 +149,9 @@ def compare_table(
     evaluations: Mapping[str, pd.DataFrame],
     steps: Mapping[str, pd.DataFrame],
 ) -> pd.DataFrame:
-    """One row per run: its temperature granularity, final and best test error (%), best
-    validation error (%), wall time (s) and steps.
+    """One row per run: its temperature granularity, what recorded it (``trainer``, or the
+    script or Lightning of a tracked run), final and best test error (%), best validation
+    error (%), wall time (s) and steps.
 
     Args:
         runs: catalog rows (id, name, status, schedule, summary, config).
@@ -182,6 +186,7 @@ def compare_table(
                 "schedule": run.get("schedule"),
                 "granularity": granularity_of(run.get("config")),
                 "status": run.get("status"),
+                "recorded by": tracked_source(run) or "trainer",
                 "final test error (%)": float(final),
                 "best test error (%)": float(np.min(test)) if len(test) else float(final),
                 "best val error (%)": float(np.min(val)) if len(val) else np.nan,
@@ -257,7 +262,27 @@ def recorded_by_trainer(run: Mapping[str, Any]) -> bool:
     RunConfig (:data:`TRAINER_KEYS`). Runs recorded from outside the trainer (storage's
     RunWriter, the tracking API) have only what their author wrote."""
     config = run.get("config")
-    return isinstance(config, Mapping) and TRAINER_KEYS <= set(config)
+    return isinstance(config, Mapping) and TRAINER_KEYS <= set(config) and not config.get("tracked")
+
+
+def tracked_source(run: Mapping[str, Any]) -> str | None:
+    """Where a run recorded by ``actcool.track`` (or its Lightning callback) came from, as its
+    headline says it: ``"Lightning (train.py)"``, ``"script /home/me/train.py"``; None for
+    every other run. The dashboard does not own such a run's process: it can ask it to stop,
+    not resume it."""
+    config = run.get("config")
+    if not isinstance(config, Mapping) or not config.get("tracked"):
+        return None
+    script = config.get("script")
+    if config.get("source") == "lightning":
+        return "Lightning" + (f" ({Path(str(script)).name})" if script else "")
+    return f"script {script}" if script else f"{config.get('source') or 'a Python process'}"
+
+
+def stop_acknowledged(run: Mapping[str, Any]) -> int | None:
+    """The step at which a tracked run's script saw the dashboard's Stop, or None."""
+    step = (run.get("summary") or {}).get("stop_acknowledged_step")
+    return int(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else None
 
 
 def known_granularity(run: Mapping[str, Any]) -> str | None:

@@ -157,6 +157,17 @@ def status_message(run: dict, log: str = "") -> None:
         if log:
             with st.expander("Full log of its training process"):
                 st.code(log, language="text")
+    elif status in ("lost", "stopped") and (source := summary.tracked_source(run)):
+        if status == "lost":
+            st.warning(
+                f"Run lost: {source} stopped sending heartbeats without recording an end "
+                "(killed or crashed). Everything it flushed is kept.",
+                icon=icon,
+            )
+        else:
+            acknowledged = summary.stop_acknowledged(run)
+            at = f" at step {acknowledged:,}" if acknowledged is not None else ""
+            st.info(f"Stopped by its script{at}.", icon=icon)
     elif status == "lost":
         st.warning(
             "Run lost: its trainer stopped sending heartbeats without recording an end "

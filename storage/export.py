@@ -8,7 +8,7 @@ Layouts, chosen by the output path:
 - ``run.parquet`` / ``run.csv`` (the path ends in the format's suffix): **one file**, one
   table. Its ``kind`` column says what a row is: ``run`` (one row, the catalog entry as
   JSON in ``run_json``), then ``steps``, ``site_temperatures``, ``lr_scans``, ``fits``,
-  ``evaluations`` and ``guard_events`` rows with their own columns (the union of all
+  ``evaluations``, ``guard_events`` and ``metrics`` rows with their own columns (the union of all
   tables' columns; a column a table lacks is NULL). ``pandas.read_parquet(path)`` reads it;
   ``frame[frame.kind == "steps"].dropna(axis=1, how="all")`` gives one table back.
 - ``run.zip``: one zip archive of the folder layout.

@@ -102,6 +102,19 @@ def read_guard_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
+def read_metrics(con: duckdb.DuckDBPyConnection, phase: str | None = None) -> pd.DataFrame:
+    """Rows of ``metrics`` in step order (ties in logging order): step, phase ('train' or
+    'eval'), name, value (NaN where not finite or NULL), wall_time; only ``phase``'s rows when
+    given. No rows (with these columns) for a run that logged no named metric."""
+    where, params = ("WHERE phase = ?", [phase]) if phase is not None else ("", [])
+    metrics = con.execute(
+        f"SELECT step, phase, name, value, wall_time FROM metrics {where} ORDER BY step, rowid",
+        params,
+    ).df()
+    metrics["value"] = metrics["value"].astype(float)
+    return metrics
+
+
 def read_site_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """What every site counted at every measured step, to recompute temperatures at any
     counted granularity.

@@ -4,8 +4,8 @@ Layout of a store home::
 
     <home>/catalog.duckdb        runs, curves, requests (stop requests), schema_version
     <home>/runs/<run_id>.duckdb  steps, site_temperatures, lr_scans, fits, evaluations,
-                                 guard_events, site_steps (derived index of measured
-                                 steps), schema_version
+                                 guard_events, metrics, site_steps (derived index of
+                                 measured steps), schema_version
 
 Each file records the migrations applied to it in ``schema_version``. A migration is a
 function of a connection, appended to :data:`CATALOG_MIGRATIONS` or
@@ -137,7 +137,15 @@ def _run_v4(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE TABLE {table} ({body})")
 
 
-RUN_MIGRATIONS: list[Migration] = [_run_v1, _run_v2, _run_v3, _run_v4]
+def _run_v5(con: duckdb.DuckDBPyConnection) -> None:
+    # Named metrics of runs recorded with actcool.track (an open namespace: any name). Runs
+    # recorded before had none, so the table starts empty.
+    for table, columns in _RUN_V5_TABLES.items():
+        body = ", ".join(f"{name} {sql}" for name, sql, _ in columns)
+        con.execute(f"CREATE TABLE {table} ({body})")
+
+
+RUN_MIGRATIONS: list[Migration] = [_run_v1, _run_v2, _run_v3, _run_v4, _run_v5]
 
 
 # The run-file tables as _run_v1 creates them: (name, DuckDB type, Arrow type). Frozen;
@@ -235,11 +243,26 @@ _RUN_V4_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = {
     ],
 }
 
+# Tables created by _run_v5 (frozen, like _RUN_V1_COLUMNS).
+_RUN_V5_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = {
+    # Long format: one row per (step, phase, name). Metrics with no column of their own: a
+    # tracked loop's extra step metrics, its per-group rates, any evaluation it names.
+    "metrics": [
+        ("run_id", "VARCHAR NOT NULL", pa.string()),
+        ("step", "BIGINT NOT NULL", pa.int64()),
+        ("phase", "VARCHAR NOT NULL", pa.string()),  # 'train' (per step) | 'eval'
+        ("name", "VARCHAR NOT NULL", pa.string()),
+        ("value", "DOUBLE", pa.float64()),  # NaN where the value was not finite
+        ("wall_time", "DOUBLE NOT NULL", pa.float64()),
+    ],
+}
+
 # The current columns of every run-file table, in file order. The writer builds its Arrow
 # batches from these, the reader selects them.
 RUN_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = {
     **{table: columns + _RUN_V3_ADDED.get(table, []) for table, columns in _RUN_V1_COLUMNS.items()},
     **_RUN_V4_TABLES,
+    **_RUN_V5_TABLES,
 }
 
 

@@ -32,6 +32,7 @@ from .reader import (
     read_fits,
     read_guard_events,
     read_metric,
+    read_metrics,
     read_scans,
     read_site_counts,
     read_site_matrix,
@@ -227,6 +228,15 @@ class Store(Catalog):
         trained at), lr_after (the ceiling for the rest of the run). Empty, with these
         columns, for a run whose guard never tripped (and for schedules without one)."""
         return self._read(run_id, read_guard_events)
+
+    def metrics(self, run_id: str, phase: str | None = None) -> pd.DataFrame:
+        """Named metrics of a run (those with no column of their own: a tracked loop's extra
+        step metrics, ``lr/<group>`` rates where its param groups differ, its evaluations),
+        long format: step, phase ('train' | 'eval'), name, value, wall_time. ``phase`` keeps
+        one phase; None (default) both."""
+        if phase is not None and phase not in ("train", "eval"):
+            raise ValueError(f"unknown metric phase {phase!r}; choose one of: train, eval")
+        return self._read(run_id, lambda con: read_metrics(con, phase))
 
     def aligned(
         self,

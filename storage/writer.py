@@ -66,8 +66,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Tables buffered as row tuples; the others are buffered as column chunks.
-_ROW_TABLES = ("steps", "evaluations", "guard_events")
-_TABLES = ("steps", "site_temperatures", "lr_scans", "fits", "evaluations", "guard_events")
+_ROW_TABLES = ("steps", "evaluations", "guard_events", "metrics")
+_TABLES = (
+    "steps",
+    "site_temperatures",
+    "lr_scans",
+    "fits",
+    "evaluations",
+    "guard_events",
+    "metrics",
+)
+METRIC_PHASES = ("train", "eval")
 FIT_MODELS = ("gaussian", "weibull")
 FIT_FIELDS = ("site", "model", "mu", "sigma", "lambda0", "k", "rmse", "n_informative", "reason")
 _NULL = -1  # in buffered integer columns of _NULL_MARKED: stored as NULL
@@ -393,6 +402,22 @@ class RunWriter:
             finite(lr_after, "lr_after"),
         )
         self._append("guard_events", row, 1)
+
+    def log_metrics(self, step: int, phase: str, values: Mapping[str, float | None]) -> None:
+        """Buffer named metrics of one step (one row of ``metrics`` each): ``phase`` is
+        ``"train"`` (measured at the step) or ``"eval"`` (an evaluation after it). Any name
+        is accepted; a value may be None (NULL) or NaN. All are checked before any is kept,
+        so a bad value records nothing (TypeError naming its key)."""
+        step = step_number(step)
+        if phase not in METRIC_PHASES:
+            raise ValueError(f"unknown metric phase {phase!r}; choose one of: train, eval")
+        now = time.time()
+        rows = [
+            (step, phase, check_text(name, "a metric name"), number(value, name), now)
+            for name, value in values.items()
+        ]
+        for row in rows:
+            self._append("metrics", row, 1)
 
     # ------------------------------------------------------------------ control
     @property

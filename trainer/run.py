@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch import nn
 
 from storage import Store
+from storage.recorder import Recorder
 
 from .build import build_run
 from .checkpoint import load_checkpoint, rng_state, run_checkpoint, save_checkpoint, set_rng_state
@@ -35,7 +36,6 @@ from .errors import ConfigError
 from .evaluate import averaged_weights, evaluate
 from .gpus import device_label
 from .progress import Progress
-from .recorder import Recorder
 from .schedules import parse_target
 from .steps import RunSteps
 

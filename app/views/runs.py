@@ -11,6 +11,9 @@ its control law (Weibull k or Gaussian σ); where its divergence guard cut the r
 chart marks each cut and the lowered ceiling. Resume puts a run back in the queue (offered only
 when it has a checkpoint); Delete asks before removing a run with its checkpoints and log; a
 failed run's headline is the last line of its process's log, the whole log one click away.
+A run recorded by ``actcool.track`` (a user's script or Lightning) says so in its headline;
+Stop asks its script to stop and the page says whether the script acknowledged it; it is
+never offered Resume, since the dashboard does not own its process.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ def run_panel(run_id: str, was_live: bool) -> None:
     config = run["config"] or {}
     schedule = run.get("schedule")
     granularity = summary.known_granularity(run)  # None: recorded elsewhere, not said
+    source = summary.tracked_source(run)  # None: the trainer's own run
     head, buttons = st.columns([4, 1], vertical_alignment="center")
     with head:
         st.subheader(f"{summary.STATUS_ICONS.get(status, '')} {run['name']}")
@@ -96,6 +100,7 @@ def run_panel(run_id: str, was_live: bool) -> None:
             f"seed {config['seed']}" if config.get("seed") is not None else "",
             f"granularity {granularity}" if granularity else "",
             f"tags: {', '.join(run['tags'])}" if run["tags"] else "",
+            f"recorded by {source}" if source else "",
         ]
         st.caption(" · ".join(d for d in details if d))
         if steering := summary.actcool_details(run, steps):
@@ -106,7 +111,11 @@ def run_panel(run_id: str, was_live: bool) -> None:
                 with data.guard():
                     data.store().request_stop(run_id)
                 data.clear()
-                st.toast("Stop requested: the trainer checkpoints and stops within seconds.")
+                st.toast(
+                    "Stop requested: the script sees it at its next step (run.stop_requested)."
+                    if source
+                    else "Stop requested: the trainer checkpoints and stops within seconds."
+                )
         else:
             if (
                 status in summary.RESUMABLE
@@ -136,7 +145,14 @@ def run_panel(run_id: str, was_live: bool) -> None:
         confirm_delete(run)
 
     ui.status_message(run, run_log(run_id) if status in ("failed", "diverged") else "")
-    if status in summary.RESUMABLE and not can_resume(run):
+    if source and status == "running":
+        stop_notice(run)
+    if source and status in summary.RESUMABLE:
+        st.caption(
+            f"Recorded by {source}: the dashboard does not own its process, so it cannot "
+            "resume it. Run the script again to train further."
+        )
+    elif status in summary.RESUMABLE and not can_resume(run):
         st.caption(
             "It cannot resume: it ended before its first checkpoint (written at the end "
             "of each epoch and at a stop). Launch it again instead."
@@ -207,8 +223,31 @@ def guard_caption(cuts: pd.DataFrame) -> str:
 def can_resume(run: dict) -> bool:
     """Whether Resume can take the run: it has a checkpoint, or it was stopped in the queue
     before it trained a step (it then starts from the beginning, as ``trainer.worker.resume``
-    does)."""
+    does). Never a run recorded by ``actcool.track``: its process is not ours to restart."""
+    if summary.tracked_source(run):
+        return False
     return run.get("started_at") is None or has_checkpoint(run["id"])
+
+
+def stop_notice(run: dict) -> None:
+    """Under a running tracked run: whether Stop was asked, and whether its script has seen
+    it (the script acknowledges at its next ``run.step()``)."""
+    acknowledged = summary.stop_acknowledged(run)
+    if acknowledged is not None:
+        st.info(
+            f"Stop asked; the script acknowledged it at step {acknowledged:,} and is ending "
+            "the run.",
+            icon=":material/stop:",
+        )
+        return
+    with data.guard():
+        asked = data.store().stop_requested(run["id"])
+    if asked:
+        st.info(
+            "Stop asked; waiting for the script to acknowledge it at its next step "
+            "(it checks run.stop_requested).",
+            icon=":material/hourglass_top:",
+        )
 
 
 def has_checkpoint(run_id: str) -> bool:

@@ -143,7 +143,7 @@ def test_a_version_3_run_file_gains_an_empty_event_table(store):
         writer.log_guard_event(5, "loss_rise", RISE, 0.1, 0.05)
     assert store.guard_events(run_id)["step"].tolist() == [5]
     with connect(path) as con:
-        assert schema_version(con) == len(RUN_MIGRATIONS) == 4
+        assert schema_version(con) == len(RUN_MIGRATIONS) == 5
 
 
 def test_aligned_events_share_the_x_axis_of_aligned(store):

@@ -61,7 +61,7 @@ def test_a_version_1_run_file_gets_its_site_step_index(store):
     assert names == ["s0", "s1"] and steps.tolist() == [0, 5, 10]
     assert temps == pytest.approx(np.array([[0.0, 5.0, 10.0], [0.1, 5.1, 10.1]]))
     with connect(path) as con:
-        assert schema_version(con) == len(RUN_MIGRATIONS) == 4
+        assert schema_version(con) == len(RUN_MIGRATIONS) == 5
 
 
 def test_a_file_from_a_newer_actcool_is_refused(tmp_path):
@@ -126,7 +126,7 @@ def test_a_version_2_run_file_reads_as_measured_per_sample(store):
     assert fits["mu"].tolist()[0] == -1.0 and fits["sigma"].tolist()[0] == 0.5
     assert fits[["lambda0", "k"]].isna().all().all() and fits["reason"].isna().all()
     with connect(path) as con:
-        assert schema_version(con) == len(RUN_MIGRATIONS) == 4
+        assert schema_version(con) == len(RUN_MIGRATIONS) == 5
 
 
 def test_a_version_2_catalog_marks_its_runs_as_measured_per_sample(tmp_path):
@@ -152,3 +152,38 @@ def test_a_version_2_catalog_marks_its_runs_as_measured_per_sample(tmp_path):
     assert store.get_run("0ld0ld01")["config"] == {"granularity": "unit:64", "model": "resnet20"}
     with connect(home / "catalog.duckdb") as con:
         assert schema_version(con) == 3
+
+
+def test_a_version_4_run_file_gains_an_empty_metrics_table(store):
+    run_id = store.create_run({}, name="before named metrics")
+    path = store.run_path(run_id)
+    path.unlink()
+    forget(path)
+    with connect(path) as con:  # the file as version 4 wrote it: no metrics table
+        migrate(con, RUN_MIGRATIONS[:4], "run")
+        con.execute(
+            "INSERT INTO steps (run_id, step, epoch, lr, loss, wall_time) "
+            "VALUES (?, 0, 0, 0.1, 2.3, 1.0)",
+            [run_id],
+        )
+    metrics = store.metrics(run_id)  # migrates on first use
+    assert len(metrics) == 0
+    assert list(metrics.columns) == ["step", "phase", "name", "value", "wall_time"]
+    assert store.steps(run_id)["lr"].tolist() == [0.1]  # the old rows are kept
+    with store.writer(run_id) as writer:
+        writer.log_metrics(0, "train", {"grad_norm": 1.5, "lr/1": float("nan")})
+        writer.log_metrics(0, "eval", {"top5": 90})
+        with pytest.raises(TypeError, match="top1 must be a number or None, got 'x'"):
+            writer.log_metrics(1, "eval", {"top1": "x"})
+        with pytest.raises(ValueError, match="unknown metric phase 'test'"):
+            writer.log_metrics(1, "test", {"top1": 1.0})
+    rows = store.metrics(run_id)
+    assert rows[["step", "phase", "name"]].values.tolist() == [
+        [0, "train", "grad_norm"],
+        [0, "train", "lr/1"],
+        [0, "eval", "top5"],
+    ]
+    assert rows["value"].tolist()[0::2] == [1.5, 90.0] and np.isnan(rows["value"].iloc[1])
+    assert store.metrics(run_id, phase="eval")["name"].tolist() == ["top5"]
+    with connect(path) as con:
+        assert schema_version(con) == len(RUN_MIGRATIONS) == 5

@@ -183,6 +183,7 @@ def test_export_parquet_and_csv_round_trip(store, tmp_path):
                 "fits.csv",
                 "evaluations.csv",
                 "guard_events.csv",
+                "metrics.csv",
             ]
         )
         sites = pd.read_csv(io.BytesIO(zf.read("site_temperatures.csv")))

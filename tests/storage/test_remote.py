@@ -100,8 +100,8 @@ def test_service_refuses_what_is_not_a_run_table(remote):
     store, _, _ = remote
     service = StoreService(store.home)
     run_id = store.create_run({}, name="x")
-    with pytest.raises(ValueError, match=r"unknown run table\(s\) \['metrics'\]"):
-        service.write(run_id, {"metrics": pa.table({"step": [0]})})
+    with pytest.raises(ValueError, match=r"unknown run table\(s\) \['bogus'\]"):
+        service.write(run_id, {"bogus": pa.table({"step": [0]})})
     with pytest.raises(TypeError, match="rows of steps must be a pyarrow Table, got dict"):
         service.write(run_id, {"steps": {"step": [0]}})
     with pytest.raises(KeyError, match="unknown run id"):

@@ -7,8 +7,8 @@ from torch import nn
 
 from actcool import DivergenceGuard, GuardEvent
 from storage import RunWriter
+from storage.recorder import Recorder
 from trainer.config import RunConfig
-from trainer.recorder import Recorder
 from trainer.run import train_run
 from trainer.schedules import build_optimizer, build_schedule
 

@@ -4,17 +4,19 @@ the divergence guard's cuts of the rate.
 
 :class:`Recorder` knows nothing of the trainer's runs: it takes what any PyTorch loop has
 (the step, its rate and loss, a :class:`~actcool.Measurement` from a ``TemperatureMonitor``
-or ``ActCoolLR``, the guard's events) and a :class:`storage.RunWriter`, so a recorder of a
-user's own loop writes the rows the trainer writes.
+or ``ActCoolLR``, the guard's events) and a :class:`storage.RunWriter`, so ``actcool.track`` (a
+user's own loop) writes the rows the trainer writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from actcool import GuardEvent, Measurement
-from storage import RunWriter
+if TYPE_CHECKING:  # storage never imports actcool: it stores what actcool measured
+    from actcool import GuardEvent, Measurement
+
+    from .writer import RunWriter
 
 __all__ = ["Recorder", "fit_rows", "site_counts"]
 
