@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from .measurement import Measurement
+from .sites import NoSitesError, find_sites
 from .track import TrackedRun
 
 __all__ = ["ActCoolCallback"]
@@ -197,11 +198,14 @@ class ActCoolCallback(L.Callback):
         self._probes = []
 
     def _measured_module(self, pl_module: nn.Module) -> nn.Module:
-        """The outermost module the training step called that holds every ReLU of the
-        LightningModule (``self.net`` when ``training_step`` runs ``self.net(x)``)."""
-        relus = {id(m) for m in pl_module.modules() if isinstance(m, nn.ReLU)}
+        """The outermost module the training step called that holds every activation site
+        of the LightningModule (``self.net`` when ``training_step`` runs ``self.net(x)``)."""
+        try:
+            relus = {id(m) for _, m in find_sites(pl_module)}
+        except NoSitesError:
+            return pl_module  # the monitor says so
         called = {id(m) for m in self._called}
         for module in pl_module.modules():  # outermost first
             if id(module) in called and relus <= {id(m) for m in module.modules()}:
                 return module
-        return pl_module  # no ReLU, or spread over calls: the monitor says what it can
+        return pl_module  # sites spread over calls: the monitor says what it can

@@ -36,6 +36,7 @@ from .granularity import COUNTERS
 __all__ = [
     "DEFAULT_ACTIVATIONS",
     "INPUT_SIGN_ACTIVATIONS",
+    "NoSitesError",
     "PatternProbe",
     "count_totals",
     "find_relu_sites",
@@ -98,6 +99,10 @@ INPUT_SIGN_ACTIVATIONS: tuple[type[nn.Module], ...] = (
 _NONNEGATIVE = (nn.ReLU, nn.ReLU6)
 
 
+class NoSitesError(ValueError):
+    """The model has no module to measure (the message lists its module types)."""
+
+
 def _is_site(module: nn.Module, activations: tuple[type[nn.Module], ...] | None) -> bool:
     if activations is not None:
         return isinstance(module, activations)
@@ -135,8 +140,8 @@ def find_sites(
     that call ``F.relu`` or ``F.gelu`` are measured.
 
     Raises:
-        ValueError: no site in the model (the message lists the activation types it has), an
-            unknown path, or a module not in ``model``.
+        NoSitesError: no site in the model (a ValueError; the message lists its module types).
+        ValueError: an unknown path, or a module not in ``model``.
     """
     by_module = {id(m): name for name, m in model.named_modules()}
     named = dict(model.named_modules())
@@ -144,7 +149,7 @@ def find_sites(
         types = None if activations is None else _check_activations(activations)
         found = [(n, m) for n, m in model.named_modules() if _is_site(m, types)]
         if not found:
-            raise ValueError(_no_site_message(model, types))
+            raise NoSitesError(_no_site_message(model, types))
         return [(n or "<root>", m) for n, m in found]
     out: list[tuple[str, nn.Module]] = []
     for s in sites:

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from .granularity import DEFAULT_GRANULARITY, Granularity
 from .measurement import Measurement
 from .monitor import TemperatureMonitor, unwrap_model
+from .sites import NoSitesError
 
 if TYPE_CHECKING:
     from storage import RunWriter, Store
@@ -172,7 +173,7 @@ class TrackedRun:
     def measure_with(self, module: nn.Module) -> None:
         """Measure temperatures with a monitor of the run's own on ``module`` (the module
         whose forward the training step calls), from the next step on; nothing when an
-        ActCoolLR measures or a monitor already does. A module without ``nn.ReLU`` is
+        ActCoolLR measures or a monitor already does. A module without activation sites is
         recorded without temperatures (a warning says so)."""
         if self.actcool is not None or self.monitor is not None:
             return
@@ -183,9 +184,7 @@ class TrackedRun:
                 scan_every=self._scan_every,
                 optimizer=self.optimizer,
             )
-        except ValueError as exc:
-            if "no torch.nn.ReLU" not in str(exc):
-                raise
+        except NoSitesError as exc:
             logger.warning("actcool.track measures no temperature: %s", exc)
 
     # -- the run's start and end -----------------------------------------------------------
@@ -233,7 +232,7 @@ class TrackedRun:
             "schedule": _schedule_label(self.scheduler),
             "host": socket.gethostname(),
             "script": script,
-            "torch": torch.__version__,
+            "torch": _torch_version(),
             "world_size": dist.get_world_size() if dist.is_initialized() else 1,
         }
         measuring = self.actcool.monitor if self.actcool is not None else self.monitor
@@ -512,3 +511,13 @@ def _writable_store(folder: Path, store_class: Any) -> Store:
             f"cannot record the run: the store folder {str(folder)!r} is not writable "
             f"({exc.strerror or exc}); pass home= a writable folder or set ACTCOOL_HOME"
         ) from exc
+
+
+def _torch_version() -> str:
+    """The installed torch's version, from its distribution's metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:  # a torch built from source and not installed
+        return "unknown"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import os
 import signal
@@ -79,7 +80,7 @@ def test_a_plain_loop_is_recorded_step_by_step(tmp_path, capsys):
     assert config["parameters"] == sum(p.numel() for p in model.parameters())
     assert config["optimizer"] == "SGD" and config["optimizer_hparams"]["momentum"] == 0.9
     assert config["scheduler"] == "StepLR" and config["granularity"] == "unit:64"
-    assert config["script"] and config["torch"] == torch.__version__
+    assert config["script"] and config["torch"] == importlib.metadata.version("torch")
     steps = store.steps(run.id)
     assert steps["step"].tolist() == list(range(STEPS))
     assert steps["lr"].tolist() == pytest.approx([lrs[0] for lrs, _ in seen])
