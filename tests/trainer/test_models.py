@@ -1,4 +1,5 @@
-"""Contract tests for trainer.models: every model builds, trains a step, and exposes its ReLUs."""
+"""Contract tests for trainer.models: every model builds, trains a step, and exposes its
+activation sites (ReLU modules; GELU in the transformer)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import torch
 from torch import nn
 
 import trainer.models
+from actcool import find_sites
 from trainer.models import MODEL_NAMES, build_model
 
-# ReLU calls per forward pass: every call of an nn.ReLU module is one activation site.
+# Activation calls per forward pass: every call of a site module (actcool.find_sites: nn.ReLU,
+# nn.GELU, ...) is one activation site.
 RELU_SITES = {
     "convnet4": 3,  # conv1, conv2, fc1
     "resnet20": 1 + 2 * 9,  # stem + 2 per basic block
@@ -24,6 +27,7 @@ RELU_SITES = {
     "pyramidnet": 9 + 1,  # 1 per block (depth 20: 3 stages x 3 blocks) + final BN-ReLU
     "vgg16": 13,  # one per convolution
     "resnet50": 1 + 3 * 16,  # torchvision reuses self.relu three times per Bottleneck
+    "vit-tiny": 4,  # one GELU per block
 }
 # (in_channels, image_size) each model is trained on in the paper's setups.
 TRAIN_SHAPES = {name: [(3, 32)] for name in MODEL_NAMES} | {"convnet4": [(1, 8), (1, 28)]}
@@ -36,8 +40,7 @@ def count_relu_calls(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, i
     calls = []
     handles = [
         m.register_forward_hook(lambda mod, inp, out: calls.append(out.shape))
-        for m in model.modules()
-        if isinstance(m, nn.ReLU)
+        for _, m in find_sites(model)
     ]
     try:
         out = model(x)

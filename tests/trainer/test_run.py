@@ -285,3 +285,17 @@ def test_schedulefree_warms_up_and_evaluation_at_averaged_weights_leaves_trainin
     # evaluation at the averaged weights leaves training untouched: same run, same losses
     again = train_run(cfg.replace(name="again"), store, progress=False)
     np.testing.assert_array_equal(store.steps(again.run_id)["loss"], steps["loss"])
+
+
+def test_the_vision_transformer_trains_under_actcool_with_adamw(store):
+    """vit-tiny (GELU sites, no ReLU) on digits with AdamW: ActCoolLR measures its four GELU
+    sites, finds its peak with Adam's factors and finishes with a finite test error."""
+    cfg = RunConfig(model="vit-tiny", optimizer="adamw", lr=1e-3, epochs=1, measure_every=3)
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished" and np.isfinite(result.test_error)
+    summary = store.get_run(result.run_id)["summary"]
+    assert summary["found_lr"] > 0 and summary["rate_scale"] > 0
+    names, _, values = store.site_matrix(result.run_id)
+    assert names == [f"blocks.{i}.act" for i in range(4)] and np.isfinite(values).all()
+    measured = store.steps(result.run_id).dropna(subset=["mean_temperature"])
+    assert len(measured) >= 4 and (measured["mean_temperature"] > 0).any()

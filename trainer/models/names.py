@@ -10,4 +10,5 @@ MODEL_NAMES: tuple[str, ...] = (
     "pyramidnet",
     "vgg16",
     "resnet50",
+    "vit-tiny",
 )

@@ -13,6 +13,7 @@ from .pyramidnet import PyramidNet
 from .resnet50 import build_resnet50
 from .resnet_cifar import CifarResNet
 from .vgg import VGG
+from .vit import ViTTiny
 
 # name -> builder(in_channels, num_classes, image_size)
 _BUILDERS: dict[str, Callable[[int, int, int], nn.Module]] = {
@@ -25,6 +26,7 @@ _BUILDERS: dict[str, Callable[[int, int, int], nn.Module]] = {
     "pyramidnet": lambda c, k, s: PyramidNet(c, k, depth=20, alpha=48),
     "vgg16": lambda c, k, s: VGG(c, k),
     "resnet50": build_resnet50,
+    "vit-tiny": lambda c, k, s: ViTTiny(c, k, s),
 }
 
 
