@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import configs, data, summary
 from trainer.data.names import DATASET_NAMES
+from trainer.models.names import MODEL_NAMES
 
 __all__ = [
     "SELECTED_RUN",
@@ -117,6 +118,26 @@ def dataset_input(key: str, default: str = "digits", help: str | None = None) ->
         "folder per class; absolute, or relative to the data folder.",
     )
     return f"{IMAGEFOLDER}:{path.strip()}"
+
+
+TIMM = "timm:<name>"
+
+
+def model_input(key: str, default: str) -> str:
+    """A model picker: every trainer model, and ``timm:<name>`` with a name field (any timm
+    model, built for the dataset; the ``timm`` extra). Returns the name a RunConfig takes."""
+    choices = [*MODEL_NAMES, TIMM]
+    choice = st.selectbox("Model", choices, index=choices.index(default), key=key)
+    if choice != TIMM:
+        return choice
+    name = st.text_input(
+        "timm model",
+        key=f"{key}_timm",
+        placeholder="e.g. convnext_atto",
+        help="Any name of timm.list_models(), trained from scratch for the dataset's classes "
+        "and channels (needs pip install -e '.[timm]').",
+    )
+    return f"timm:{name.strip()}"
 
 
 def empty_store_hint(what: str) -> None:

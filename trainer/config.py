@@ -19,7 +19,7 @@ from actcool.calibration import START_FACTOR
 
 from .data.names import DATASET_NAMES, NAME_PATTERNS
 from .errors import ConfigError, ConfigTypeError
-from .models.names import MODEL_NAMES
+from .models.names import MODEL_NAMES, is_model_name
 
 __all__ = ["GRANULARITIES", "OPTIMIZERS", "SCHEDULES", "RunConfig"]
 
@@ -47,7 +47,11 @@ class RunConfig:
     choices where the values are a fixed list); ``python -m trainer run --help`` lists them."""
 
     # what to train
-    model: str = _opt("convnet4", "the network to train", choices=MODEL_NAMES)
+    model: str = _opt(
+        "convnet4",
+        f"the network to train: {', '.join(MODEL_NAMES)}, or timm:<name> for any timm model "
+        "(pip install -e '.[timm]')",
+    )
     dataset: str = _opt(
         "digits",
         "the data: "
@@ -164,7 +168,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), _hints()[f.name])
-        _choice("model", self.model, MODEL_NAMES)
+        if not is_model_name(self.model):
+            raise ConfigError(
+                f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_NAMES)}, or "
+                "timm:<name> (any timm model)"
+            )
         if not (
             self.dataset in DATASET_NAMES or self.dataset.startswith(("imagefolder:", "synthetic:"))
         ):

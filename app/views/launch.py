@@ -23,7 +23,6 @@ from trainer import worker
 from trainer.config import OPTIMIZERS, SCHEDULES, RunConfig
 from trainer.data.locate import missing_dataset
 from trainer.gpus import run_location
-from trainer.models.names import MODEL_NAMES
 from trainer.schedules import parse_target
 
 state = st.session_state
@@ -111,9 +110,8 @@ if len(runs) == 0:
 # ---------------------------------------------------------------- what to train
 st.subheader("Model and data")
 c1, c2, c3, c4 = st.columns(4)
-model = c1.selectbox(
-    "Model", MODEL_NAMES, index=MODEL_NAMES.index(DEFAULTS.model), key="launch_model"
-)
+with c1:
+    model = ui.model_input("launch_model", DEFAULTS.model)
 with c2:
     dataset = ui.dataset_input(
         "launch_dataset",

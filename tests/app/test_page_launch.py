@@ -196,6 +196,19 @@ def test_launch_offers_image_folders(store, fake_worker, tmp_path):
     assert config["dataset"] == "imagefolder:pets"
 
 
+def test_launch_offers_any_timm_model(store, fake_worker):
+    at = open_page("launch")
+    at.selectbox(key="launch_model").select("timm:<name>").run()
+    at.button(key="do_launch").click().run()  # no name yet: said, nothing queued
+    assert any("unknown model 'timm:'" in e.value for e in at.error)
+    assert len(Store(store.home).list_runs()) == 0
+    at.text_input(key="launch_model_timm").input("convnext_atto")
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (config,) = Store(store.home).list_runs()["config"]
+    assert config["model"] == "timm:convnext_atto"
+
+
 def test_launch_actcool_with_the_designed_curve(store, fake_worker):
     designed = {"kind": "drawn", "points": [[0.0, 4.0], [1.0, 0.5]], "interpolation": "linear"}
     at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)

@@ -18,7 +18,7 @@ from .conftest import REPO, cli, popen
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--model", "resnet-33"], "argument --model: invalid choice: 'resnet-33'"),
+        (["run", "--model", "resnet-33"], "unknown model 'resnet-33'; choose one of: convnet4"),
         (["run", "--schedule", "warp"], "argument --schedule: invalid choice: 'warp'"),
         (["run", "--target", "mine"], "unknown curve 'mine'"),
         (["run", "--batch-size", "4096"], "batch_size 4096 is larger than the training set"),
@@ -108,7 +108,8 @@ def test_help_says_what_every_option_means_and_lists_its_choices(capsys):
         build_parser().parse_args(["run", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert f"(default: actcool; choices: {', '.join(SCHEDULES)})" in help_text
-    assert f"(default: convnet4; choices: {', '.join(MODEL_NAMES)})" in help_text
+    models = f"the network to train: {', '.join(MODEL_NAMES)}, or timm:<name> for any timm"
+    assert models in help_text and "(default: convnet4)" in help_text
     assert "what one activation pattern is: " + ", ".join(GRANULARITIES) in help_text
     run = next(a for a in build_parser()._actions if a.dest == "command").choices["run"]
     options = {a.dest: a for a in run._actions}

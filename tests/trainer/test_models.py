@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,70 @@ def test_torch_free_names_match_the_builders():
     from trainer.models.registry import _BUILDERS
 
     assert tuple(_BUILDERS) == MODEL_NAMES
+
+
+# -- timm:<name> -----------------------------------------------------------------------------
+class FakeTimm:
+    """The two functions of timm that build_timm calls, recording the calls: a ViT-like
+    model that takes ``img_size`` and a CNN that does not."""
+
+    def __init__(self):
+        self.calls = []
+
+    def list_models(self):
+        return ["convnext_atto", "convnext_femto", "vit_tiny_patch16_224"]
+
+    def create_model(self, name, **kwargs):
+        self.calls.append((name, kwargs))
+        if name.startswith("convnext") and "img_size" in kwargs:
+            raise TypeError("__init__() got an unexpected keyword argument 'img_size'")
+        size = kwargs.get("img_size", 8)
+        return nn.Sequential(
+            nn.Conv2d(kwargs["in_chans"], 4, 3, padding=1),
+            nn.GELU(),
+            nn.Flatten(),
+            nn.Linear(4 * size * size, kwargs["num_classes"]),
+        )
+
+
+def test_timm_models_are_built_for_the_data_without_pretrained_weights(monkeypatch):
+    fake = FakeTimm()
+    monkeypatch.setitem(sys.modules, "timm", fake)
+    model = build_model("timm:convnext_atto", 1, 7, 8)
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 7)
+    assert fake.calls == [
+        ("convnext_atto", {"img_size": 8, "pretrained": False, "num_classes": 7, "in_chans": 1}),
+        ("convnext_atto", {"pretrained": False, "num_classes": 7, "in_chans": 1}),
+    ]
+    vit = build_model("timm:vit_tiny_patch16_224", 3, 10, 32)
+    assert fake.calls[-1][1]["img_size"] == 32 and vit(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    assert [name for name, _ in find_sites(vit)] == ["1"]  # its GELU
+
+
+def test_an_unknown_timm_model_lists_close_matches(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", FakeTimm())
+    with pytest.raises(ValueError, match=r"no model 'convnext_ato'; close matches: timm:convnext"):
+        build_model("timm:convnext_ato", 3, 10, 32)
+
+
+def test_timm_not_installed_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", None)  # import timm raises ImportError
+    with pytest.raises(ValueError, match=r"needs the timm package: pip install -e '.\[timm\]'"):
+        build_model("timm:resnet18", 3, 10, 32)
+
+
+def test_a_run_config_takes_timm_names_and_rejects_unknown_ones():
+    from trainer.config import ConfigError, RunConfig
+
+    assert RunConfig(model="timm:resnet18").model == "timm:resnet18"
+    with pytest.raises(ConfigError, match=r"unknown model 'timm:'; .* or timm:<name>"):
+        RunConfig(model="timm:")
+
+
+def test_a_real_timm_model_trains_a_step():
+    timm = pytest.importorskip("timm", reason="the timm extra is not installed")
+    model = build_model("timm:resnet10t", 3, 10, 32)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 9])
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    assert math.isfinite(loss.item()) and find_sites(model) and timm.__name__ == "timm"

@@ -12,3 +12,11 @@ MODEL_NAMES: tuple[str, ...] = (
     "resnet50",
     "vit-tiny",
 )
+
+#: ``timm:<name>``: any timm model (trainer/models/timm_models.py; the ``timm`` extra).
+TIMM_PREFIX = "timm:"
+
+
+def is_model_name(name: str) -> bool:
+    """Whether ``name`` names a model: one of :data:`MODEL_NAMES`, or ``timm:<name>``."""
+    return name in MODEL_NAMES or (name.startswith(TIMM_PREFIX) and len(name) > len(TIMM_PREFIX))

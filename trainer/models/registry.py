@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from torch import nn
 
 from .convnet import ConvNet4
 from .fixup import FixupResNet
-from .names import MODEL_NAMES
+from .names import MODEL_NAMES, TIMM_PREFIX
 from .pyramidnet import PyramidNet
 from .resnet50 import build_resnet50
 from .resnet_cifar import CifarResNet
+from .timm_models import build_timm
 from .vgg import VGG
 from .vit import ViTTiny
 
@@ -34,7 +36,7 @@ def build_model(name: str, in_channels: int, num_classes: int, image_size: int) 
     """A freshly initialised model for ``in_channels`` x ``image_size`` x ``image_size`` inputs.
 
     Args:
-        name: one of ``MODEL_NAMES``.
+        name: one of ``MODEL_NAMES``, or ``timm:<name>`` for any timm model.
         in_channels: input channels (1 or 3).
         num_classes: number of output logits.
         image_size: input height = width; convnet4 sizes its classifier from it, resnet50
@@ -44,8 +46,13 @@ def build_model(name: str, in_channels: int, num_classes: int, image_size: int) 
         ValueError: unknown name, or a non-positive size.
     """
     builder = _BUILDERS.get(name)
+    if builder is None and name.startswith(TIMM_PREFIX):
+        builder = partial(build_timm, name[len(TIMM_PREFIX) :])
     if builder is None:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
+        raise ValueError(
+            f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}, or "
+            "timm:<name> (any timm model)"
+        )
     for arg, value in (
         ("in_channels", in_channels),
         ("num_classes", num_classes),

@@ -1,0 +1,42 @@
+"""``timm:<name>``: any model of the timm library, built for the run's data.
+
+``timm:convnext_atto`` is ``timm.create_model("convnext_atto", pretrained=False,
+num_classes=..., in_chans=...)`` with the dataset's classes and channels (and ``img_size`` for
+models that take one, as vision transformers do). timm is an optional extra
+(``pip install -e '.[timm]'``). Its activations are modules (``nn.GELU``, ``nn.SiLU``, timm's own
+wrappers), so ActCool measures them by default (``actcool.find_sites``).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from torch import nn
+
+PREFIX = "timm:"
+
+
+def build_timm(name: str, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+    """A freshly initialised timm model ``name`` (no pretrained weights are downloaded).
+
+    Raises:
+        ValueError: timm is not installed (the message names the extra), or it has no model
+            ``name`` (the message lists close matches).
+    """
+    try:
+        import timm
+    except ImportError as exc:
+        raise ValueError(
+            f"model {PREFIX}{name} needs the timm package: pip install -e '.[timm]' "
+            "(or pip install timm)"
+        ) from exc
+    known = timm.list_models()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+        hint = f"; close matches: {', '.join(PREFIX + c for c in close)}" if close else ""
+        raise ValueError(f"timm has no model {name!r}{hint} (timm.list_models() lists them)")
+    kwargs = {"pretrained": False, "num_classes": num_classes, "in_chans": in_channels}
+    try:
+        return timm.create_model(name, img_size=image_size, **kwargs)
+    except TypeError:  # a model without an img_size argument (convolutional networks)
+        return timm.create_model(name, **kwargs)
