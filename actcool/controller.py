@@ -7,7 +7,6 @@ with a :class:`~actcool.TemperatureMonitor`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -15,12 +14,13 @@ from typing import Any
 
 from .calibration import warmup_lr
 from .curves import TargetCurve
-from .pattern_model import lr_for_probability, mu_from_observation
+from .pattern_model import gaussian_lr_at, mu_from_observation
 from .temperature import (
     clip_probability,
     probability_from_temperature,
     temperature_from_probability,
 )
+from .weibull_model import weibull_log_gain, weibull_lr_for_gain
 
 __all__ = ["RESPONSE_MODELS", "TemperatureController", "ramp_lr"]
 
@@ -198,15 +198,13 @@ class TemperatureController:
         # A temperature of 0 means "below what the measurement resolves": read it as the
         # smallest temperature it can tell from 0, so that the rate rises rather than stalls.
         floor = temperature_from_probability(0.5 / resolution)
-        log_gain = math.log(max(temperature, floor)) - self.k * math.log(max(lr_t, self.lr_min))
+        log_gain = weibull_log_gain(max(lr_t, self.lr_min), max(temperature, floor), self.k)
         if not math.isfinite(log_gain):
             return None
         self.log_gain = self._smooth(self.log_gain, log_gain)
         if target <= 0:
             return self.lr_min
-        with contextlib.suppress(OverflowError):
-            return math.exp((math.log(target) - self.log_gain) / self.k)
-        return math.inf
+        return float(weibull_lr_for_gain(target, self.log_gain, self.k))
 
     def _gaussian(
         self, lr_t: float, temperature: float, resolution: int, target: float, scan_mu: float | None
@@ -225,8 +223,7 @@ class TemperatureController:
         if not math.isfinite(mu):
             return None
         self.mu = self._smooth(self.mu, mu)
-        p_star = clip_probability(probability_from_temperature(target), resolution)
-        return lr_for_probability(self.mu, self.sigma, p_star)
+        return float(gaussian_lr_at(target, self.mu, self.sigma, resolution))
 
     def _hold(self, step: int, lr_t: float, what: str) -> float:
         self.diverged = True

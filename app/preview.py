@@ -7,8 +7,9 @@ learning rate unless set. The preview inverts the same model, fitted to a scan a
 initialisation:
 
 - Weibull (the default law): ``T(λ) = (λ/λ0)^k / ln 2`` bits, so a target of ``C`` bits
-  implies ``λ = λ0·(C·ln 2)^(1/k)``.
-- Gaussian CDF (the paper's law): ``λ = exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C), B)))``.
+  implies ``λ = λ0·(C·ln 2)^(1/k)`` (:func:`actcool.weibull_model.weibull_lr_at`).
+- Gaussian CDF (the paper's law): ``λ = exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C), B)))``
+  (:func:`actcool.pattern_model.gaussian_lr_at`).
 
 The calibrated default target (``RunConfig.target = "default"``, actcool/calibration.py) is
 previewed too: ``fixed`` is a linear cool-down from ``start_bits·L/64`` bits, known before
@@ -32,12 +33,12 @@ import pandas as pd
 
 from actcool import Calibration, Granularity, Measurement, TargetCurve
 from actcool.calibration import cooldown_after, warmup_lr
-from app.curve_edit import implied_lr as gaussian_implied_lr
+from actcool.pattern_model import gaussian_lr_at
+from actcool.weibull_model import weibull_lr_at
 from trainer.config import RunConfig
 
 __all__ = [
     "LAWS",
-    "LN2",
     "RATIO_WINDOW",
     "PreviewFits",
     "RampPreview",
@@ -51,11 +52,9 @@ __all__ = [
     "ramp_preview",
     "ramp_window",
     "span_text",
-    "weibull_implied_lr",
     "with_warmup",
 ]
 
-LN2 = math.log(2.0)
 #: The control laws of RunConfig.response, as the pages name them.
 LAWS: dict[str, str] = {
     "weibull": "Weibull (default)",
@@ -245,18 +244,6 @@ def ramp_window(ramp: RampPreview) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------- implied rates
-def weibull_implied_lr(temperatures: np.ndarray, lambda0: float, k: float) -> np.ndarray:
-    """``λ = λ0·(C·ln 2)^(1/k)``: the rate at which the Weibull model ``T = (λ/λ0)^k / ln 2``
-    gives ``C`` bits (0 bits: rate 0; the caller clamps)."""
-    if not (math.isfinite(lambda0) and lambda0 > 0):
-        raise ValueError(f"lambda0 must be a finite number > 0, got {lambda0!r}")
-    if not (math.isfinite(k) and k > 0):
-        raise ValueError(f"k must be a finite number > 0, got {k!r}")
-    c = np.clip(np.asarray(temperatures, dtype=np.float64), 0.0, None)
-    with np.errstate(over="ignore"):
-        return lambda0 * (c * LN2) ** (1.0 / k)
-
-
 def clamp_lr(lrs: np.ndarray, lr_min: float, lr_max: float) -> np.ndarray:
     """Clamp rates to ``[lr_min, lr_max]`` as ActCoolLR does (non-finite rates too)."""
     values = np.nan_to_num(
@@ -293,15 +280,13 @@ def implied_rates(
     if fractions is None:
         fractions = np.linspace(0.0, 1.0, 201)
     fractions = np.asarray(fractions, dtype=np.float64)
-    if response == "weibull":
-        temperatures = np.asarray(curve(fractions), dtype=np.float64)
-        model_lr = weibull_implied_lr(temperatures, fit["lambda0"], fit["k"])
-    elif response == "gaussian":
-        frame = gaussian_implied_lr(curve, fit["mu"], fit["sigma"], batch_size, fractions)
-        temperatures = frame["temperature"].to_numpy(np.float64)
-        model_lr = frame["lr"].to_numpy(np.float64)
-    else:
+    if response not in LAWS:
         raise ValueError(f"unknown response {response!r}; choose one of: {', '.join(LAWS)}")
+    temperatures = np.asarray(curve(fractions), dtype=np.float64)
+    if response == "weibull":  # the models' own inverses (actcool.weibull_model, pattern_model)
+        model_lr = weibull_lr_at(temperatures, fit["lambda0"], fit["k"])
+    else:
+        model_lr = gaussian_lr_at(temperatures, fit["mu"], fit["sigma"], batch_size)
     return pd.DataFrame(
         {
             "fraction": fractions,

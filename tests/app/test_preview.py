@@ -8,24 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actcool import ConstantCurve, PowerCurve, weibull_temperature
-from app import curve_edit, preview
-
-
-def test_weibull_implied_rate_is_the_closed_form():
-    lambda0, k = 0.03, 0.9
-    temperatures = np.array([0.0, 0.5, 1 / math.log(2), 2.0, 6.0])
-    rates = preview.weibull_implied_lr(temperatures, lambda0, k)
-    assert rates.tolist() == pytest.approx(
-        [lambda0 * (c * math.log(2)) ** (1 / k) for c in temperatures]
-    )
-    assert rates[2] == pytest.approx(lambda0)  # T(λ0) = 1/ln 2 bits
-    # the inverse of the Weibull model's temperature
-    assert weibull_temperature(rates[1:], lambda0, k).tolist() == pytest.approx(
-        temperatures[1:].tolist()
-    )
-    with pytest.raises(ValueError, match="k must be"):
-        preview.weibull_implied_lr(temperatures, lambda0, 0.0)
+from actcool import ConstantCurve, PowerCurve
+from app import preview
 
 
 def test_implied_rates_clamp_at_the_ceiling_and_floor_like_a_run():
@@ -47,8 +31,8 @@ def test_implied_rates_under_the_gaussian_law_match_the_design_formula():
     implied = preview.implied_rates(
         curve, "gaussian", {"mu": -3.0, "sigma": 1.2}, 128, lr_max=10.0, fractions=fractions
     )
-    plain = curve_edit.implied_lr(curve, -3.0, 1.2, 128, fractions)
-    assert implied["lr"].tolist() == pytest.approx(plain["lr"].tolist())
+    # exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C), B))) with C = 1 bit: P = 1/2
+    assert implied["model_lr"].tolist() == pytest.approx([math.exp(-3.0)] * 3)
     assert implied["lr"].iloc[0] == pytest.approx(math.exp(-3.0))  # 1 bit: e^μ
     with pytest.raises(ValueError, match="unknown response"):
         preview.implied_rates(curve, "cauchy", {}, 128, lr_max=1.0)
@@ -148,7 +132,7 @@ def test_ramp_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
     # after it, the law: λ0·(C·ln 2)^(1/k), clamped at the ceiling 0.1
     pd.testing.assert_frame_equal(out[~warm], implied[~warm])
     at = out.set_index(np.round(out["fraction"], 3))
-    assert at.loc[0.7, "lr"] == pytest.approx(0.02 * 1.2 * preview.LN2)  # C(0.7) = 1.2 bits
+    assert at.loc[0.7, "lr"] == pytest.approx(0.02 * 1.2 * math.log(2))  # C(0.7) = 1.2 bits
     assert len(implied) == len(out) and (implied.loc[warm, "lr"] != out.loc[warm, "lr"]).all()
 
 
