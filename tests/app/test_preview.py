@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actcool import ConstantCurve, PowerCurve
+from actcool import Calibration, ConstantCurve, PowerCurve
 from app import preview
 
 
@@ -100,26 +100,28 @@ def test_span_text_says_where_the_preview_is_clamped():
     assert preview.span_text(f, f > 2) == "nowhere"
 
 
-def ramp(**changes) -> preview.RampPreview:
+def ramp(ramp_steps: int = 25) -> preview.RampPreview:
     """A ramp warm-up over the first 25 of 100 steps to the rate 0.1, from 0.04 × 0.1."""
-    fields = {
-        "t_start": 3.0,
-        "fraction": 0.25,
-        "gamma": 1.0,
-        "floor": 0.04,
-        "lr_peak": 0.1,
-        "ramp_steps": 25,
-        "end_step": 30,
-        "total_steps": 100,
-        "fits": preview.PreviewFits(None, {"lambda0": 0.02, "k": 1.0}, 128),
-        "seconds": 1.0,
-    }
-    return preview.RampPreview(**{**fields, **changes})
+    from trainer.warmup import Warmup
+
+    warmup = Warmup(
+        calibration=Calibration("ramp", fraction=0.25, floor=0.04, gamma=1.0),
+        t_start=3.0,
+        lr_peak=0.1,
+        ramp_steps=ramp_steps,
+        end_step=30,
+        total_steps=100,
+        lrs=(),
+        temperatures=(),
+        scan=None,  # not read: the fits below are the scan's
+        seconds=1.0,
+    )
+    return preview.RampPreview(warmup, preview.PreviewFits(None, {"lambda0": 0.02, "k": 1.0}, 128))
 
 
 def test_ramp_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
     r = ramp()
-    curve = r.target()
+    curve = r.warmup.target()
     assert curve(0.1) == curve(0.25) == 3.0 and curve(0.625) == pytest.approx(1.5)
     fractions = np.linspace(0.0, 1.0, 101)
     implied = preview.implied_rates(curve, "weibull", r.fits.weibull, 128, 0.1, fractions=fractions)
@@ -138,7 +140,7 @@ def test_ramp_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
 
 def test_a_ramp_run_is_compared_with_its_preview_after_the_warm_up():
     assert preview.ramp_window(ramp()) == (0.25, 0.9)
-    assert preview.ramp_window(ramp(fraction=0.05)) == preview.RATIO_WINDOW
+    assert preview.ramp_window(ramp(ramp_steps=5)) == preview.RATIO_WINDOW
 
 
 def test_a_ramp_preview_counts_its_steps_as_its_progress_bar_does():
@@ -154,9 +156,10 @@ def test_a_ramp_preview_counts_its_steps_as_its_progress_bar_does():
     bar = []
     ramp = preview.ramp_preview(config, lambda done, to_do: bar.append((done, to_do)))
     assert bar[-1] == (ramp.trained_steps, ramp.trained_steps)
-    assert ramp.trained_steps == ramp.end_step + 1 == len(bar)
-    assert ramp.ramp_steps <= ramp.end_step < ramp.total_steps
+    w = ramp.warmup
+    assert ramp.trained_steps == w.end_step + 1 == len(bar)
+    assert w.ramp_steps <= w.end_step < w.total_steps
     text = ramp.steps_text()
-    assert f"the first {ramp.trained_steps} of the run's {ramp.total_steps} steps" in text
-    assert f"warms up over {ramp.ramp_steps}" in text
-    assert ramp.scan_text() == f"the scan after step {ramp.trained_steps} of {ramp.total_steps}"
+    assert f"the first {ramp.trained_steps} of the run's {w.total_steps} steps" in text
+    assert f"warms up over {w.ramp_steps}" in text
+    assert ramp.scan_text() == f"the scan after step {ramp.trained_steps} of {w.total_steps}"
