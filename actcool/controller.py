@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .calibration import warmup_lr
 from .curves import TargetCurve
@@ -22,10 +23,12 @@ from .temperature import (
 )
 from .weibull_model import weibull_log_gain, weibull_lr_for_gain
 
-__all__ = ["RESPONSE_MODELS", "TemperatureController", "ramp_lr"]
+__all__ = ["MAX_RISE", "RESPONSE_MODELS", "TemperatureController", "ramp_lr"]
 
 #: The response models the controller can invert (docs/algorithm.md §2, §4).
 RESPONSE_MODELS = ("weibull", "gaussian")
+#: The default limit of one rise: λ* ≤ MAX_RISE × λ_t.
+MAX_RISE = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +94,23 @@ class TemperatureController:
     log_gain: float | None = None
     warmup_steps: int = 0
     warmup_floor: float = 1.0
-    max_rise: float | None = 2.0
+    max_rise: float | None = MAX_RISE
     ramp_start: int | None = None
     ramp_from: float = 0.0
     ramp_to: float = 0.0
     diverged: bool = False
+
+    #: The fields that are settings, not state: ActCoolLR.load_state_dict keeps its own.
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "total_steps",
+        "measure_every",
+        "lr_min",
+        "response",
+        "smoothing",
+        "max_rise",
+        "warmup_steps",
+        "warmup_floor",
+    )
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr_min) and math.isfinite(self.lr_max)):
@@ -104,8 +119,17 @@ class TemperatureController:
             raise ValueError(
                 f"need 0 < lr_min <= lr_max, got lr_min={self.lr_min}, lr_max={self.lr_max}"
             )
-        if not self.total_steps >= 1:
-            raise ValueError(f"total_steps must be >= 1, got {self.total_steps}")
+        for name in ("total_steps", "measure_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            setattr(self, name, int(value))  # plain ints in state_dict()
+        if isinstance(self.warmup_steps, bool) or not (
+            isinstance(self.warmup_steps, int) and self.warmup_steps >= 0
+        ):
+            raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        if not (isinstance(self.warmup_floor, (int, float)) and 0 < self.warmup_floor <= 1):
+            raise ValueError(f"warmup_floor must lie in (0, 1], got {self.warmup_floor!r}")
         if self.sigma is not None and not (math.isfinite(self.sigma) and self.sigma > 0):
             raise ValueError(f"sigma must be a finite number > 0, got {self.sigma!r}")
         if self.k is not None and not (math.isfinite(self.k) and self.k > 0):
@@ -255,10 +279,14 @@ class TemperatureController:
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], keep_settings: bool = False) -> None:
+        """Restore :meth:`state_dict`; with ``keep_settings``, the fields in :attr:`SETTINGS`
+        keep their values (a state from before the Weibull law still brings its law)."""
         if "response" not in state:
             # Saved before the Weibull law existed: the Gaussian law, without smoothing.
             state = {**state, "response": "gaussian", "smoothing": 0.0, "max_rise": None}
+        elif keep_settings:
+            state = {k: v for k, v in state.items() if k not in self.SETTINGS}
         for key, value in state.items():
             if key not in self.__dataclass_fields__:
                 raise KeyError(f"unknown controller state key {key!r}")

@@ -12,6 +12,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from actcool import (
     ActCoolLR,
+    DivergenceGuard,
     DrawnCurve,
     Granularity,
     Measurement,
@@ -484,3 +485,66 @@ def test_bad_arguments(net):
         ActCoolLR(opt, model, {"kind": "zigzag"}, total_steps=10)
     with pytest.raises(ValueError, match="sigma"):
         ActCoolLR(opt, model, PowerCurve(), total_steps=10, sigma=-1.0)
+
+
+def test_load_state_dict_restores_state_and_keeps_the_constructors_settings(image_batches):
+    torch.manual_seed(3)
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = ActCoolLR(opt, model, PowerCurve(1.0), total_steps=20, measure_every=2, k=1.0)
+    for x, y in image_batches[:5]:
+        train_step(model, opt, x, y, sched)
+    state = sched.state_dict()
+    sched.close()
+    other_opt = torch.optim.SGD(BNDropNet().parameters(), lr=0.05, momentum=0.9)
+    other = ActCoolLR(
+        other_opt,
+        BNDropNet(),
+        PowerCurve(1.0),
+        total_steps=40,
+        measure_every=4,
+        lr_min=1e-5,
+        smoothing=0.2,
+        max_rise=3.0,
+        response="gaussian",
+        scan_every=8,
+        refit_sigma=True,
+        guard=DivergenceGuard(cut=0.25),
+    )
+    other.load_state_dict(state)
+    c = other.controller
+    # the settings are the constructor's ...
+    assert (c.total_steps, c.measure_every, c.lr_min, c.smoothing, c.max_rise, c.response) == (
+        40,
+        4,
+        1e-5,
+        0.2,
+        3.0,
+        "gaussian",
+    )
+    assert other.monitor.measure_every == 4 and other.monitor.scan_every == 8
+    assert other.refit_sigma and other.guard.cut == 0.25
+    # ... the state is the saved one
+    saved = state["controller"]
+    assert other.last_epoch == state["last_epoch"] == 5 and other.monitor.step_count == 5
+    assert (c.k, c.log_gain, c.ramp_start, c.ramp_from, c.ramp_to, c.lr_max) == (
+        saved["k"],
+        saved["log_gain"],
+        saved["ramp_start"],
+        saved["ramp_from"],
+        saved["ramp_to"],
+        saved["lr_max"],
+    )
+    assert other.guard.loss_lowest == state["guard"]["loss_lowest"]
+    other.close()
+
+
+def test_max_rise_is_a_setting(image_batches):
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    with ActCoolLR(opt, model, PowerCurve(1.0), total_steps=10, k=1.0, max_rise=None) as s:
+        assert s.controller.max_rise is None
+    with ActCoolLR(opt, model, PowerCurve(1.0), total_steps=10, k=1.0) as s:
+        assert s.controller.max_rise == 2.0
+    with pytest.raises(ValueError, match="max_rise must be a finite number >= 1"):
+        ActCoolLR(opt, model, PowerCurve(1.0), total_steps=10, k=1.0, max_rise=0.5)
