@@ -2,7 +2,13 @@
 
 The algorithm, and where it departs from the paper, is in ``docs/algorithm.md`` of the
 repository; section numbers in the docstrings ("§3") refer to it.
+
+``import actcool`` does not import torch: the names that need it (``ActCoolLR``,
+``TemperatureMonitor``, ``DEFAULT_SCAN_LRS``, ``RangeTest``, ``lr_scan``, ``track``,
+``find_sites``, ...) are imported on first use (PEP 562 ``__getattr__``), so the dashboard and the curve maths start quickly.
 """
+
+from typing import TYPE_CHECKING
 
 from .calibration import Calibration
 from .controller import TemperatureController
@@ -19,17 +25,12 @@ from .fit import PatternFit, WeibullFit, fit_pattern_model, fit_response_models,
 from .granularity import DEFAULT_GRANULARITY, DEFAULT_PATTERN_LENGTH, Granularity
 from .guard import DivergenceGuard, GuardEvent
 from .measurement import LRScan, Measurement, ScanFits
-from .monitor import DEFAULT_SCAN_LRS, TemperatureMonitor
 from .pattern_model import change_probability, lr_for_probability, mu_from_observation
-from .range_test import RangeTest, lr_scan
-from .scheduler import ActCoolLR
-from .sites import DEFAULT_ACTIVATIONS, find_sites
 from .temperature import (
     clip_probability,
     probability_from_temperature,
     temperature_from_probability,
 )
-from .track import TrackedRun, track
 from .weibull_model import (
     weibull_lr_for_temperature,
     weibull_probability,
@@ -80,3 +81,37 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .monitor import DEFAULT_SCAN_LRS, TemperatureMonitor
+    from .range_test import RangeTest, lr_scan
+    from .scheduler import ActCoolLR
+    from .sites import DEFAULT_ACTIVATIONS, find_sites
+    from .track import TrackedRun, track
+
+#: The names that import torch, and their modules: imported on first use.
+_LAZY = {
+    "ActCoolLR": "scheduler",
+    "DEFAULT_ACTIVATIONS": "sites",
+    "DEFAULT_SCAN_LRS": "monitor",
+    "RangeTest": "range_test",
+    "TemperatureMonitor": "monitor",
+    "TrackedRun": "track",
+    "find_sites": "sites",
+    "lr_scan": "range_test",
+    "track": "track",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'actcool' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

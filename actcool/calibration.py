@@ -58,8 +58,10 @@ START_FACTOR = 0.04
 class Calibration:
     """How the default target's start temperature is found.
 
+    ``Calibration()`` is what ``ActCoolLR`` uses by default (``"auto"``: :data:`AUTO`).
+
     Attributes:
-        kind: ``"fixed"`` or ``"ramp"``.
+        kind: ``"fixed"`` or ``"ramp"`` (default :data:`AUTO`).
         start_bits: ``fixed``: the start temperature in bits of ``unit:64``.
         fraction: ``ramp``: the warm-up's share of training, in (0, 1).
         floor: ``ramp``: the warm-up starts at ``floor × λ_peak`` (1-cycle's 1/25 by default).
@@ -67,7 +69,7 @@ class Calibration:
             for longer, < 1 cools early.
     """
 
-    kind: str = "fixed"
+    kind: str = AUTO
     start_bits: float = DEFAULT_START_BITS
     fraction: float = 0.25
     floor: float = START_FACTOR

@@ -7,25 +7,28 @@ with a :class:`~actcool.TemperatureMonitor`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
+import numbers
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .calibration import warmup_lr
 from .curves import TargetCurve
-from .pattern_model import lr_for_probability, mu_from_observation
+from .pattern_model import gaussian_lr_at, mu_from_observation
 from .temperature import (
     clip_probability,
     probability_from_temperature,
     temperature_from_probability,
 )
+from .weibull_model import weibull_log_gain, weibull_lr_for_gain
 
-__all__ = ["RESPONSE_MODELS", "TemperatureController", "ramp_lr"]
+__all__ = ["MAX_RISE", "RESPONSE_MODELS", "TemperatureController", "ramp_lr"]
 
 #: The response models the controller can invert (docs/algorithm.md §2, §4).
 RESPONSE_MODELS = ("weibull", "gaussian")
+#: The default limit of one rise: λ* ≤ MAX_RISE × λ_t.
+MAX_RISE = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +94,23 @@ class TemperatureController:
     log_gain: float | None = None
     warmup_steps: int = 0
     warmup_floor: float = 1.0
-    max_rise: float | None = 2.0
+    max_rise: float | None = MAX_RISE
     ramp_start: int | None = None
     ramp_from: float = 0.0
     ramp_to: float = 0.0
     diverged: bool = False
+
+    #: The fields that are settings, not state: ActCoolLR.load_state_dict keeps its own.
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "total_steps",
+        "measure_every",
+        "lr_min",
+        "response",
+        "smoothing",
+        "max_rise",
+        "warmup_steps",
+        "warmup_floor",
+    )
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr_min) and math.isfinite(self.lr_max)):
@@ -104,8 +119,17 @@ class TemperatureController:
             raise ValueError(
                 f"need 0 < lr_min <= lr_max, got lr_min={self.lr_min}, lr_max={self.lr_max}"
             )
-        if not self.total_steps >= 1:
-            raise ValueError(f"total_steps must be >= 1, got {self.total_steps}")
+        for name in ("total_steps", "measure_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            setattr(self, name, int(value))  # plain ints in state_dict()
+        if isinstance(self.warmup_steps, bool) or not (
+            isinstance(self.warmup_steps, int) and self.warmup_steps >= 0
+        ):
+            raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        if not (isinstance(self.warmup_floor, (int, float)) and 0 < self.warmup_floor <= 1):
+            raise ValueError(f"warmup_floor must lie in (0, 1], got {self.warmup_floor!r}")
         if self.sigma is not None and not (math.isfinite(self.sigma) and self.sigma > 0):
             raise ValueError(f"sigma must be a finite number > 0, got {self.sigma!r}")
         if self.k is not None and not (math.isfinite(self.k) and self.k > 0):
@@ -198,15 +222,13 @@ class TemperatureController:
         # A temperature of 0 means "below what the measurement resolves": read it as the
         # smallest temperature it can tell from 0, so that the rate rises rather than stalls.
         floor = temperature_from_probability(0.5 / resolution)
-        log_gain = math.log(max(temperature, floor)) - self.k * math.log(max(lr_t, self.lr_min))
+        log_gain = weibull_log_gain(max(lr_t, self.lr_min), max(temperature, floor), self.k)
         if not math.isfinite(log_gain):
             return None
         self.log_gain = self._smooth(self.log_gain, log_gain)
         if target <= 0:
             return self.lr_min
-        with contextlib.suppress(OverflowError):
-            return math.exp((math.log(target) - self.log_gain) / self.k)
-        return math.inf
+        return float(weibull_lr_for_gain(target, self.log_gain, self.k))
 
     def _gaussian(
         self, lr_t: float, temperature: float, resolution: int, target: float, scan_mu: float | None
@@ -225,8 +247,7 @@ class TemperatureController:
         if not math.isfinite(mu):
             return None
         self.mu = self._smooth(self.mu, mu)
-        p_star = clip_probability(probability_from_temperature(target), resolution)
-        return lr_for_probability(self.mu, self.sigma, p_star)
+        return float(gaussian_lr_at(target, self.mu, self.sigma, resolution))
 
     def _hold(self, step: int, lr_t: float, what: str) -> float:
         self.diverged = True
@@ -258,10 +279,14 @@ class TemperatureController:
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], keep_settings: bool = False) -> None:
+        """Restore :meth:`state_dict`; with ``keep_settings``, the fields in :attr:`SETTINGS`
+        keep their values (a state from before the Weibull law still brings its law)."""
         if "response" not in state:
             # Saved before the Weibull law existed: the Gaussian law, without smoothing.
             state = {**state, "response": "gaussian", "smoothing": 0.0, "max_rise": None}
+        elif keep_settings:
+            state = {k: v for k, v in state.items() if k not in self.SETTINGS}
         for key, value in state.items():
             if key not in self.__dataclass_fields__:
                 raise KeyError(f"unknown controller state key {key!r}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["GUARD_REASONS", "DivergenceGuard", "GuardEvent"]
 
@@ -96,6 +96,9 @@ class DivergenceGuard:
     loss_last: float | None = None
     loss_lowest: float | None = None
     ratios: list[float] = field(default_factory=list)
+
+    #: The fields that are settings, not state: ActCoolLR.load_state_dict keeps its own.
+    SETTINGS: ClassVar[tuple[str, ...]] = ("loss_ratio", "min_rise", "collapse", "history", "cut")
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.loss_ratio) and self.loss_ratio > 1):

@@ -17,7 +17,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr, ndtri
 
-__all__ = ["change_probability", "lr_for_probability", "mu_from_observation"]
+from .temperature import clip_probability, probability_from_temperature
+
+__all__ = ["change_probability", "gaussian_lr_at", "lr_for_probability", "mu_from_observation"]
 
 
 def change_probability(lr: ArrayLike, mu: float, sigma: float) -> NDArray[np.float64]:
@@ -49,7 +51,24 @@ def lr_for_probability(mu: float, sigma: float, probability: float) -> float:
     """
     if not 0 < probability < 1:
         raise ValueError(f"probability must be clipped into (0, 1), got {probability!r}")
+    return float(_lr(mu, sigma, probability))
+
+
+def gaussian_lr_at(
+    temperature: ArrayLike, mu: float, sigma: float, resolution: int
+) -> NDArray[np.float64]:
+    """``λ = exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C), n)))``: the rate at which the model gives ``C`` bits
+    (docs/algorithm.md §4.3), the probability clipped to ``[1/(2n), 1 − 1/(2n)]`` with the
+    ``resolution`` n of the measurement (B for ``sample``). May be ``inf``; the caller clamps."""
+    p = clip_probability(
+        probability_from_temperature(np.asarray(temperature, np.float64)), resolution
+    )
+    return _lr(mu, sigma, p)
+
+
+def _lr(mu: float, sigma: float, probability: ArrayLike) -> NDArray[np.float64]:
+    # the one inverse of P(λ) = Φ((ln λ − μ)/σ); probability already inside (0, 1)
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0, got {sigma!r}")
     with np.errstate(over="ignore"):
-        return float(np.exp(mu + sigma * float(ndtri(probability))))
+        return np.exp(mu + sigma * ndtri(np.asarray(probability, dtype=np.float64)))

@@ -37,7 +37,7 @@ from .monitor import (
     first_group_lr,
 )
 from .pattern_model import change_probability
-from .scale import ONECYCLE_FACTOR, SCALE_SCAN_LRS, rate_factors, rate_scale
+from .scale import ONECYCLE_FACTOR, PEAK_FACTOR, SCALE_SCAN_LRS, rate_factors, rate_scale
 from .weibull_model import weibull_probability
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class RangeTest:
         fits: the Gaussian-CDF and Weibull fits of the scan (per site and of the mean).
         onecycle_factor: a 1-cycle peak over λ0 for the optimizer that took the step
             (``actcool.scale.rate_factors``; ``None`` for an optimizer without one).
+        peak_factor: ActCoolLR's peak over λ0 for that optimizer (the same source).
     """
 
     lrs: NDArray[np.float64]
@@ -71,6 +72,7 @@ class RangeTest:
     scan: LRScan
     fits: ScanFits
     onecycle_factor: float | None = ONECYCLE_FACTOR
+    peak_factor: float | None = PEAK_FACTOR
 
     @property
     def mean_temperatures(self) -> NDArray[np.float64]:
@@ -514,4 +516,5 @@ def lr_scan(
         scan=measurement.scan,
         fits=measurement.fits,
         onecycle_factor=None if factors is None else factors.onecycle,
+        peak_factor=None if factors is None else factors.peak,
     )

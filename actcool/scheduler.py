@@ -23,13 +23,14 @@ from .calibration import (
     cooldown_after,
     ramp_start_temperature,
 )
-from .controller import TemperatureController
+from .controller import MAX_RISE, TemperatureController
 from .curves import TargetCurve, curve_from_dict
 from .granularity import DEFAULT_GRANULARITY, Granularity
 from .guard import DivergenceGuard, GuardEvent
 from .measurement import Measurement
 from .monitor import TemperatureMonitor, first_group_lr
 from .scale import SCALE_SCAN_LRS, peak_rate, rate_factors, rate_scale
+from .scheduler_state import check_state, load_scheduler_state, scheduler_state, torch_keys
 
 __all__ = ["ActCoolLR"]
 
@@ -40,19 +41,6 @@ _MAX_SIGMA_SCANS = 3
 # σ (or k) used while no scan has produced a fit: a typical σ of the paper's Figure 3, and
 # the k ≈ 1 of measured scans (temperature proportional to the rate).
 _FALLBACK_SIGMA = 1.0
-
-
-# The keys of torch's LRScheduler.state_dict() that ActCoolLR's state carries over.
-_TORCH_KEYS = ("last_epoch", "base_lrs", "_last_lr", "_step_count")
-
-
-def _plain(value: Any) -> Any:
-    """Numbers and lists of numbers as plain Python floats/ints (no tensors in a state)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return value.item()
-    return value
 
 
 class ActCoolLR(LRScheduler):
@@ -103,7 +91,8 @@ class ActCoolLR(LRScheduler):
         target: a :class:`~actcool.curves.TargetCurve` (or its ``to_dict()``), in bits over
             the fraction of training; ``None`` (the default) is a linear cool-down whose start
             temperature is calibrated for the run (see ``calibration``).
-        total_steps: N, the number of training steps the target curve spans.
+        total_steps: N, the number of training steps the target curve spans (keyword-only,
+            required: ``total_steps=len(loader) * epochs``).
         sigma: σ of the pattern model; ``None`` fits it from a scan at step 0.
         measure_every: K, steps between measurements.
         lr_min, lr_max: bounds of the chosen rate. ``lr_max=None`` (the default) is the
@@ -138,10 +127,13 @@ class ActCoolLR(LRScheduler):
             :class:`~actcool.Calibration`. See ``actcool/calibration.py``.
         start_factor: with a target known from the start (a given curve, or the ``fixed``
             calibration), the first step trains at ``start_factor ×`` the optimizer's rate
-            (like ``LinearLR``'s); the controller then raises the rate by at most 2× per
-            measurement until the temperature reaches the target. 1 starts at the optimizer's
+            (like ``LinearLR``'s); the controller then raises the rate by at most ``max_rise``
+            × per measurement until the temperature reaches the target. 1 starts at the optimizer's
             rate, as the paper does: the first step of a fresh network is then far hotter than
             any target. The ``ramp`` calibration starts its warm-up at its own ``floor``.
+        max_rise: λ* is at most ``max_rise ×`` the rate just trained with (default 2; ``None``:
+            no limit), so that one cold measurement cannot multiply the rate; falls are not
+            limited.
         find_lr: find the peak rate from the LR range scan at step 0 (docs/algorithm.md §4.8):
             the network's rate scale λ0 (the rate at which one update flips about 1.5% of
             the units) times a factor measured per optimizer (4.5 for SGD with momentum 0.9,
@@ -163,13 +155,13 @@ class ActCoolLR(LRScheduler):
         optimizer: Optimizer,
         model: nn.Module,
         target: TargetCurve | Mapping[str, Any] | None = None,
-        total_steps: int | None = None,
+        *,
+        total_steps: int,
         sigma: float | None = None,
         measure_every: int = 10,
         lr_min: float = 1e-6,
         lr_max: float | None = None,
         last_epoch: int = -1,
-        *,
         scan_every: int | None = None,
         scan_lrs: Sequence[float] | None = None,
         refit_sigma: bool = False,
@@ -182,6 +174,7 @@ class ActCoolLR(LRScheduler):
         smoothing: float = 0.5,
         calibration: str | Calibration = "auto",
         start_factor: float = START_FACTOR,
+        max_rise: float | None = MAX_RISE,
         find_lr: bool = True,
         guard: bool | DivergenceGuard = True,
     ) -> None:
@@ -228,15 +221,37 @@ class ActCoolLR(LRScheduler):
         # tensor stays on its device) and read once, at the measurement.
         self._loss_sum: float | torch.Tensor = 0.0
         self._loss_count = 0
-        lr0 = first_group_lr(optimizer)
+        # The optimizer's own rate: torch's "initial_lr" where a scheduler built before this one
+        # (a warm-up inside SequentialLR) has already scaled the current one.
+        first = optimizer.param_groups[0]
+        lr0 = float(first["initial_lr"]) if "initial_lr" in first else first_group_lr(optimizer)
         self.calibration = None if target is not None else Calibration.parse(calibration)
         #: What the calibration found: ``t_start`` in bits once known (``None`` with a user target).
         self.calibrated_start: float | None = None
         self._ramp_samples: list[tuple[float, float]] = []  # (λ_t, T̄_t) during a ramp warm-up
         self.refit_sigma = bool(refit_sigma)
+        ramp = self.calibration is not None and self.calibration.kind == "ramp"
+        # Every setting at once, before any hook is installed: the controller validates them
+        # together, once.
+        self.controller = TemperatureController(
+            lr_initial=lr0,
+            total_steps=total_steps,
+            measure_every=measure_every,
+            lr_min=float(lr_min),
+            lr_max=float(lr_max) if lr_max is not None else lr0 if lr0 > 0 else 10.0,
+            response=response,
+            smoothing=float(smoothing),
+            sigma=None if sigma is None else float(sigma),
+            k=None if k is None else float(k),
+            max_rise=None if max_rise is None else float(max_rise),
+            # a ramp warms up over its share of training from its floor; a target known from
+            # the start makes the first step cold and lets the controller warm it up
+            warmup_steps=self.calibration.ramp_steps(total_steps) if ramp else 1,
+            warmup_floor=self.calibration.floor if ramp else start_factor,
+        )
         self.monitor = TemperatureMonitor(
             model,
-            measure_every=measure_every,
+            measure_every=self.controller.measure_every,
             sites=sites,
             scan_every=scan_every,
             scan_lrs=SCALE_SCAN_LRS if scan_lrs is None else scan_lrs,
@@ -246,26 +261,13 @@ class ActCoolLR(LRScheduler):
             compare_with=compare_with,
         )
         if self.calibration is not None and self.calibration.kind == "fixed":
+            try:  # needs the monitor's granularity; a pattern granularity has no fixed start
+                self.calibrated_start = self.calibration.fixed_start(self.monitor.granularity)
+            except ValueError:
+                self.monitor.close()
+                raise
             target = self.calibration.fixed_target(self.monitor.granularity)
-            self.calibrated_start = self.calibration.fixed_start(self.monitor.granularity)
         self.target: TargetCurve | None = target  # None until a ramp calibration has ended
-        self.controller = TemperatureController(
-            lr_initial=lr0,
-            total_steps=total_steps,
-            measure_every=self.monitor.measure_every,
-            lr_min=float(lr_min),
-            lr_max=float(lr_max) if lr_max is not None else lr0 if lr0 > 0 else 10.0,
-            response=response,
-            smoothing=float(smoothing),
-            sigma=None if sigma is None else float(sigma),
-            k=None if k is None else float(k),
-        )
-        if self.calibration is not None and self.calibration.kind == "ramp":
-            self.controller.warmup_steps = self.calibration.ramp_steps(total_steps)
-            self.controller.warmup_floor = self.calibration.floor
-        else:  # a target from the start: the first step is cold, the controller warms it up
-            self.controller.warmup_steps = 1
-            self.controller.warmup_floor = start_factor
         self.sigma_scans = 0
         # The law's shape parameter (σ or k) comes from a scan at step 0 unless given.
         self.sigma_fitted = (sigma if response == "gaussian" else k) is not None
@@ -550,65 +552,18 @@ class ActCoolLR(LRScheduler):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- state -----------------------------------------------------------------------------
+    # -- state (actcool/scheduler_state.py) ------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Plain numbers only: everything needed to continue the identical rate sequence.
-
-        The scheduler keys torch's own ``LRScheduler.state_dict()`` returns (``last_epoch``,
-        ``base_lrs``, the last rates and the step count of its stepping-order check) are taken
-        from it, so :meth:`get_last_lr` and that check behave after :meth:`load_state_dict` as
-        for a torch scheduler; the rest is ours.
-        """
-        base = super().state_dict()  # every attribute but the optimizer: keep torch's own keys
-        return {
-            **{k: _plain(base[k]) for k in _TORCH_KEYS if k in base},
-            "last_epoch": self.last_epoch,
-            "base_lrs": [float(b) for b in self.base_lrs],
-            "refit_sigma": self.refit_sigma,
-            "sigma_scans": self.sigma_scans,
-            "sigma_fitted": self.sigma_fitted,
-            "target": None if self.target is None else self.target.to_dict(),
-            "calibration": None if self.calibration is None else self.calibration.to_dict(),
-            "calibrated_start": self.calibrated_start,
-            "ramp_samples": [list(x) for x in self._ramp_samples],
-            "controller": self.controller.state_dict(),
-            "monitor": self.monitor.state_dict(),
-            "find_lr": self.find_lr,
-            "found_lr": self.found_lr,
-            "rate_scale": self.rate_scale,
-            "guard": None if self.guard is None else self.guard.state_dict(),
-            "guard_events": [e.to_dict() for e in self._guard_events],
-            "loss_window": [self._peek_loss_sum(), self._loss_count],
-        }
+        """Plain numbers only: everything needed to continue the identical rate sequence
+        (:func:`~actcool.scheduler_state.scheduler_state`)."""
+        return scheduler_state(self, super().state_dict())
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict`; load the optimizer's state as well (it holds the
+        """Continue from :meth:`state_dict`: the state (step, fitted law, ramp, calibrated
+        target, finder, guard's history) is restored, this scheduler's own settings (the
+        constructor's arguments) are kept. Load the optimizer's state as well (it holds the
         rate of the next step), as for any torch scheduler."""
-        missing = {"last_epoch", "controller", "monitor", "target"} - set(state_dict)
-        if missing:
-            raise KeyError(f"not an ActCoolLR state dict: missing {sorted(missing)}")
+        check_state(state_dict)
         # torch's own keys go through torch's public load_state_dict
-        super().load_state_dict({k: state_dict[k] for k in _TORCH_KEYS if k in state_dict})
-        self.last_epoch = int(state_dict["last_epoch"])
-        self.base_lrs = list(state_dict.get("base_lrs", self.base_lrs))
-        self.refit_sigma = bool(state_dict.get("refit_sigma", self.refit_sigma))
-        self.sigma_scans = int(state_dict.get("sigma_scans", 0))
-        self.sigma_fitted = bool(state_dict.get("sigma_fitted", True))
-        target = state_dict["target"]
-        self.target = None if target is None else curve_from_dict(target)
-        cal = state_dict.get("calibration")
-        self.calibration = None if cal is None else Calibration.parse(cal)
-        self.calibrated_start = state_dict.get("calibrated_start")
-        self._ramp_samples = [(float(a), float(b)) for a, b in state_dict.get("ramp_samples", [])]
-        self.controller.load_state_dict(state_dict["controller"])
-        self.monitor.load_state_dict(state_dict["monitor"])
-        # states saved before the finder existed ran with the optimizer's rate as the peak
-        self.find_lr = bool(state_dict.get("find_lr", False))
-        self.found_lr = state_dict.get("found_lr")
-        self.rate_scale = state_dict.get("rate_scale")
-        guard = state_dict.get("guard")
-        if guard is not None and self.guard is not None:
-            self.guard.load_state_dict(guard)
-        self._guard_events = [GuardEvent.from_dict(e) for e in state_dict.get("guard_events", [])]
-        loss_sum, loss_count = state_dict.get("loss_window", [0.0, 0])
-        self._loss_sum, self._loss_count = float(loss_sum), int(loss_count)
+        super().load_state_dict(torch_keys(state_dict))
+        load_scheduler_state(self, state_dict)

@@ -23,10 +23,7 @@ from actcool import (
     PowerCurve,
     ReplayCurve,
     TargetCurve,
-    clip_probability,
     curve_from_dict,
-    lr_for_probability,
-    probability_from_temperature,
 )
 from actcool.curves import PAPER_T_START
 
@@ -36,7 +33,6 @@ __all__ = [
     "apply_stroke",
     "build_curve",
     "curve_or_message",
-    "implied_lr",
     "points_frame",
     "preset_curve",
     "preset_points",
@@ -232,34 +228,6 @@ def curve_or_message(definition: Mapping[str, Any]) -> tuple[TargetCurve | None,
         return curve_from_dict(dict(definition)), None
     except (ValueError, TypeError) as exc:
         return None, str(exc)
-
-
-def implied_lr(
-    curve: TargetCurve,
-    mu: float,
-    sigma: float,
-    batch_size: int,
-    fractions: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """The learning rate a target curve implies under the pattern model (algorithm.md §2, §4):
-
-    ``λ(f) = exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C(f)), B)))``.
-
-    Args:
-        curve: the target temperature curve C(f), in bits.
-        mu, sigma: the fitted model (``e^μ`` is the critical rate where T = 1 bit).
-        batch_size: B, which bounds the probabilities to ``[1/(2B), 1 − 1/(2B)]``.
-        fractions: where to evaluate, default 201 points over [0, 1].
-
-    Returns:
-        Columns ``fraction``, ``temperature`` (bits) and ``lr``.
-    """
-    if fractions is None:
-        fractions = np.linspace(0.0, 1.0, 201)
-    temperatures = np.asarray(curve(fractions), dtype=np.float64)
-    probabilities = clip_probability(probability_from_temperature(temperatures), batch_size)
-    lrs = [lr_for_probability(mu, sigma, float(p)) for p in np.atleast_1d(probabilities)]
-    return pd.DataFrame({"fraction": fractions, "temperature": temperatures, "lr": lrs})
 
 
 def _rounded(fractions: np.ndarray, temperatures: np.ndarray) -> pd.DataFrame:

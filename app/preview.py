@@ -7,8 +7,9 @@ learning rate unless set. The preview inverts the same model, fitted to a scan a
 initialisation:
 
 - Weibull (the default law): ``T(λ) = (λ/λ0)^k / ln 2`` bits, so a target of ``C`` bits
-  implies ``λ = λ0·(C·ln 2)^(1/k)``.
-- Gaussian CDF (the paper's law): ``λ = exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C), B)))``.
+  implies ``λ = λ0·(C·ln 2)^(1/k)`` (:func:`actcool.weibull_model.weibull_lr_at`).
+- Gaussian CDF (the paper's law): ``λ = exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C), B)))``
+  (:func:`actcool.pattern_model.gaussian_lr_at`).
 
 The calibrated default target (``RunConfig.target = "default"``, actcool/calibration.py) is
 previewed too: ``fixed`` is a linear cool-down from ``start_bits·L/64`` bits, known before
@@ -26,18 +27,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from actcool import Calibration, Granularity, Measurement, TargetCurve
-from actcool.calibration import cooldown_after, warmup_lr
-from app.curve_edit import implied_lr as gaussian_implied_lr
+from actcool.pattern_model import gaussian_lr_at
+from actcool.weibull_model import weibull_lr_at
 from trainer.config import RunConfig
+
+if TYPE_CHECKING:
+    from trainer.warmup import Warmup  # imports torch; the page holds one only after training
 
 __all__ = [
     "LAWS",
-    "LN2",
     "RATIO_WINDOW",
     "PreviewFits",
     "RampPreview",
@@ -51,11 +55,9 @@ __all__ = [
     "ramp_preview",
     "ramp_window",
     "span_text",
-    "weibull_implied_lr",
     "with_warmup",
 ]
 
-LN2 = math.log(2.0)
 #: The control laws of RunConfig.response, as the pages name them.
 LAWS: dict[str, str] = {
     "weibull": "Weibull (default)",
@@ -135,19 +137,15 @@ def fits_of(m: Measurement | None, batch_size: int) -> PreviewFits:
 # ---------------------------------------------------------------------- the ramp warm-up
 @dataclass(frozen=True)
 class RampPreview:
-    """A run's ``ramp`` warm-up, trained ahead of it (:func:`trainer.warmup.run_warmup`).
+    """A run's ``ramp`` warm-up, trained ahead of it, as the Design page shows it.
 
     Attributes:
-        t_start: the start temperature the run will calibrate, in bits.
-        fraction: where the cool-down starts (the warm-up's steps / the run's steps).
-        gamma: the cool-down's exponent.
-        floor: the warm-up starts at ``floor × lr_peak``.
-        lr_peak: the optimizer's rate, where the warm-up ends.
-        ramp_steps, end_step, total_steps: the warm-up's length, the step its calibration
-            ended at (where the scan ran), the run's length.
-        fits: the response models of the LR range scan at ``end_step``: what the controller
-            meets as the cool-down begins.
-        seconds: how long the warm-up took to train.
+        warmup: what the warm-up found (:class:`trainer.warmup.Warmup`: ``t_start``,
+            ``fraction``, ``lr_peak``, ``ramp_steps``, ``end_step``, ``total_steps``,
+            ``calibration``, ``seconds``, its :meth:`~trainer.warmup.Warmup.target` and
+            :meth:`~trainer.warmup.Warmup.warmup_lr`); read from it, never copied.
+        fits: the response models of its LR range scan at ``end_step``, as plain numbers:
+            what the controller meets as the cool-down begins.
         trained_steps: how many steps were trained (steps 0 to ``end_step``), as the progress
             bar counted them.
 
@@ -155,45 +153,31 @@ class RampPreview:
     :meth:`scan_text`), so that its sentences and its progress bar agree.
     """
 
-    t_start: float
-    fraction: float
-    gamma: float
-    floor: float
-    lr_peak: float
-    ramp_steps: int
-    end_step: int
-    total_steps: int
+    warmup: Warmup
     fits: PreviewFits
-    seconds: float
     trained_steps: int = 0  # 0: end_step + 1
 
     def __post_init__(self) -> None:
         if not self.trained_steps:
-            object.__setattr__(self, "trained_steps", self.end_step + 1)
+            object.__setattr__(self, "trained_steps", self.warmup.end_step + 1)
 
     def steps_text(self) -> str:
         """``"the first 21 of the run's 50 steps (its rate warms up over 12; the calibration
         ends at the first measurement after them)"``."""
         return (
-            f"the first {self.trained_steps} of the run's {self.total_steps} steps (its rate "
-            f"warms up over {self.ramp_steps}; the calibration ends at the first measurement "
-            "after them)"
+            f"the first {self.trained_steps} of the run's {self.warmup.total_steps} steps (its "
+            f"rate warms up over {self.warmup.ramp_steps}; the calibration ends at the first "
+            "measurement after them)"
         )
 
     def scan_text(self) -> str:
         """Where the scan the law is fitted to ran: ``"the scan after step 21 of 50"``."""
-        return f"the scan after step {self.trained_steps} of {self.total_steps}"
-
-    def target(self) -> TargetCurve:
-        """The run's target: ``t_start`` over the warm-up, then the cool-down to 0."""
-        return cooldown_after(self.t_start, self.fraction, self.gamma)
+        return f"the scan after step {self.trained_steps} of {self.warmup.total_steps}"
 
     def warmup_lr(self, fractions: np.ndarray) -> np.ndarray:
         """The warm-up's rate at ``fractions`` of training (the optimizer's rate after it)."""
-        steps = np.floor(np.asarray(fractions, dtype=np.float64) * self.total_steps)
-        return np.array(
-            [warmup_lr(int(s), self.ramp_steps, self.lr_peak, self.floor) for s in steps]
-        )
+        steps = np.floor(np.asarray(fractions, dtype=np.float64) * self.warmup.total_steps)
+        return np.array([self.warmup.warmup_lr(int(s)) for s in steps])
 
 
 def ramp_preview(
@@ -211,19 +195,7 @@ def ramp_preview(
             on_step(done, to_do)
 
     w = run_warmup(config, count)
-    return RampPreview(
-        t_start=w.t_start,
-        fraction=w.fraction,
-        gamma=w.calibration.gamma,
-        floor=w.calibration.floor,
-        lr_peak=w.lr_peak,
-        ramp_steps=w.ramp_steps,
-        end_step=w.end_step,
-        total_steps=w.total_steps,
-        fits=fits_of(w.scan, config.batch_size),
-        seconds=w.seconds,
-        trained_steps=counted[0],
-    )
+    return RampPreview(w, fits_of(w.scan, config.batch_size), trained_steps=counted[0])
 
 
 def with_warmup(implied: pd.DataFrame, ramp: RampPreview) -> pd.DataFrame:
@@ -231,7 +203,7 @@ def with_warmup(implied: pd.DataFrame, ramp: RampPreview) -> pd.DataFrame:
     trains there at its linear warm-up whatever the law says (columns ``model_lr`` and
     ``lr``), and follows the law after it."""
     out = implied.copy()
-    during = out["fraction"].to_numpy(np.float64) < ramp.fraction
+    during = out["fraction"].to_numpy(np.float64) < ramp.warmup.fraction
     rates = ramp.warmup_lr(out["fraction"].to_numpy(np.float64)[during])
     out.loc[during, "model_lr"] = rates
     out.loc[during, "lr"] = rates
@@ -241,22 +213,10 @@ def with_warmup(implied: pd.DataFrame, ramp: RampPreview) -> pd.DataFrame:
 def ramp_window(ramp: RampPreview) -> tuple[float, float]:
     """Where a run with this warm-up is compared with the preview: :data:`RATIO_WINDOW`,
     starting no earlier than the end of the warm-up (whose rates are fixed, not predicted)."""
-    return max(RATIO_WINDOW[0], ramp.fraction), RATIO_WINDOW[1]
+    return max(RATIO_WINDOW[0], ramp.warmup.fraction), RATIO_WINDOW[1]
 
 
 # ---------------------------------------------------------------------- implied rates
-def weibull_implied_lr(temperatures: np.ndarray, lambda0: float, k: float) -> np.ndarray:
-    """``λ = λ0·(C·ln 2)^(1/k)``: the rate at which the Weibull model ``T = (λ/λ0)^k / ln 2``
-    gives ``C`` bits (0 bits: rate 0; the caller clamps)."""
-    if not (math.isfinite(lambda0) and lambda0 > 0):
-        raise ValueError(f"lambda0 must be a finite number > 0, got {lambda0!r}")
-    if not (math.isfinite(k) and k > 0):
-        raise ValueError(f"k must be a finite number > 0, got {k!r}")
-    c = np.clip(np.asarray(temperatures, dtype=np.float64), 0.0, None)
-    with np.errstate(over="ignore"):
-        return lambda0 * (c * LN2) ** (1.0 / k)
-
-
 def clamp_lr(lrs: np.ndarray, lr_min: float, lr_max: float) -> np.ndarray:
     """Clamp rates to ``[lr_min, lr_max]`` as ActCoolLR does (non-finite rates too)."""
     values = np.nan_to_num(
@@ -293,15 +253,13 @@ def implied_rates(
     if fractions is None:
         fractions = np.linspace(0.0, 1.0, 201)
     fractions = np.asarray(fractions, dtype=np.float64)
-    if response == "weibull":
-        temperatures = np.asarray(curve(fractions), dtype=np.float64)
-        model_lr = weibull_implied_lr(temperatures, fit["lambda0"], fit["k"])
-    elif response == "gaussian":
-        frame = gaussian_implied_lr(curve, fit["mu"], fit["sigma"], batch_size, fractions)
-        temperatures = frame["temperature"].to_numpy(np.float64)
-        model_lr = frame["lr"].to_numpy(np.float64)
-    else:
+    if response not in LAWS:
         raise ValueError(f"unknown response {response!r}; choose one of: {', '.join(LAWS)}")
+    temperatures = np.asarray(curve(fractions), dtype=np.float64)
+    if response == "weibull":  # the models' own inverses (actcool.weibull_model, pattern_model)
+        model_lr = weibull_lr_at(temperatures, fit["lambda0"], fit["k"])
+    else:
+        model_lr = gaussian_lr_at(temperatures, fit["mu"], fit["sigma"], batch_size)
     return pd.DataFrame(
         {
             "fraction": fractions,

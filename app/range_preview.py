@@ -1,9 +1,11 @@
 """The Design page's range test: a run's own first batch at initialisation, one real update
 re-evaluated at many rates (:func:`actcool.lr_scan`), and the peak rates it points to.
 
-ActCoolLR (``find_lr``, the default) takes its peak from λ0 of the step-0 scan: 4.5 × λ0, or
-the optimizer's rate when within 1.5 × of that (``actcool.scale.peak_rate``); a 1-cycle peak
-is about 13 × λ0 (:meth:`actcool.RangeTest.suggestion`). Pure functions of a
+ActCoolLR (``find_lr``, the default) takes its peak from λ0 of the step-0 scan: 4.5 × λ0 under
+SGD with momentum 0.9, or the optimizer's rate when within 1.5 × of that
+(``actcool.scale.peak_rate``); a 1-cycle peak is about 13 × λ0
+(:meth:`actcool.RangeTest.suggestion`). The multiples are the optimizer's
+(``actcool.scale.rate_factors``, which :func:`actcool.lr_scan` stores on its result). Pure functions of a
 :class:`~trainer.config.RunConfig` and a result: no Streamlit here.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from actcool.scale import AGREEMENT, ONECYCLE_FACTOR, PEAK_FACTOR, peak_rate, rate_scale
+from actcool.scale import AGREEMENT, peak_rate, rate_scale
 from trainer.config import RunConfig
 
 if TYPE_CHECKING:
@@ -62,10 +64,13 @@ class Peaks:
 
     Attributes:
         scale: λ0, the rate scale (Weibull fit of the mean ``unit:64`` temperature).
-        found: ActCoolLR's finder alone, ``PEAK_FACTOR`` × λ0.
+        found: ActCoolLR's finder alone, ``peak_factor`` × λ0.
         actcool: ActCoolLR's peak: the hint if within ``AGREEMENT`` × of ``found``, else it.
         kept: whether the hint (the rate typed) is kept.
-        onecycle: a 1-cycle peak, :meth:`~actcool.RangeTest.suggestion`.
+        onecycle: a 1-cycle peak, ``onecycle_factor`` × λ0
+            (:meth:`~actcool.RangeTest.suggestion`).
+        peak_factor, onecycle_factor: the optimizer's multiples of λ0
+            (``actcool.scale.rate_factors``).
     """
 
     scale: float
@@ -73,16 +78,29 @@ class Peaks:
     actcool: float
     kept: bool
     onecycle: float
+    peak_factor: float
+    onecycle_factor: float
 
 
 def peaks(result: RangeTest, hint: float) -> Peaks | None:
-    """The peaks for the optimizer's rate ``hint``, or ``None`` when the scan gives no λ0."""
-    scale = rate_scale(result.scan)
-    onecycle = result.suggestion()
-    if scale is None or onecycle is None:
+    """The peaks for the optimizer's rate ``hint``, or ``None`` when the scan gives no λ0 or
+    no multiples are known for the scan's optimizer. λ0 is fitted once, here."""
+    peak_factor, onecycle_factor = result.peak_factor, result.onecycle_factor
+    if peak_factor is None or onecycle_factor is None:
         return None
-    peak = peak_rate(hint, scale)
-    return Peaks(scale, PEAK_FACTOR * scale, peak, peak == hint, onecycle)
+    scale = rate_scale(result.scan)
+    if scale is None:
+        return None
+    peak = peak_rate(hint, scale, peak_factor)
+    return Peaks(
+        scale,
+        peak_factor * scale,
+        peak,
+        peak == hint,
+        onecycle_factor * scale,
+        peak_factor,
+        onecycle_factor,
+    )
 
 
 def caption(found: Peaks, hint: float) -> str:
@@ -90,18 +108,26 @@ def caption(found: Peaks, hint: float) -> str:
     verdict = "kept" if found.kept else "replaced"
     verdict += f": {'within' if found.kept else 'more than'} {AGREEMENT:g} × of {found.found:.3g}"
     return (
-        f"ActCoolLR will peak at **{found.actcool:.3g}** ({PEAK_FACTOR:g} × λ0 = "
-        f"{PEAK_FACTOR:g} × {found.scale:.3g} = {found.found:.3g}; your rate {hint:.3g} is "
-        f"{verdict}). A 1-cycle schedule would peak near **{found.onecycle:.3g}** "
-        f"({ONECYCLE_FACTOR:g} × λ0)."
+        f"ActCoolLR will peak at **{found.actcool:.3g}** ({found.peak_factor:g} × λ0 = "
+        f"{found.peak_factor:g} × {found.scale:.3g} = {found.found:.3g}; your rate {hint:.3g} "
+        f"is {verdict}). A 1-cycle schedule would peak near **{found.onecycle:.3g}** "
+        f"({found.onecycle_factor:g} × λ0)."
     )
 
 
 def no_fit_message(result: RangeTest, hint: float) -> str:
     """Why the scan suggests no peak, and what a run does then."""
+    keep = (
+        f"An ActCoolLR run would keep your rate {hint:.3g} as its peak (its finder reads only "
+        "the scan before training)."
+    )
+    if result.peak_factor is None or result.onecycle_factor is None:
+        return (
+            "No peak: no multiples of λ0 are known for this optimizer (actcool.scale."
+            f"rate_factors knows SGD and Adam's family), so no peak can be suggested. {keep}"
+        )
     reason = result.fits.reasons.get("weibull:mean", "too little signal to fit")
     return (
         f"No fit: the mean temperature of this scan gives no rate scale λ0 (Weibull: {reason}), "
-        f"so no peak can be suggested. An ActCoolLR run would keep your rate {hint:.3g} as its "
-        "peak (its finder reads only the scan before training)."
+        f"so no peak can be suggested. {keep}"
     )

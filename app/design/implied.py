@@ -101,8 +101,8 @@ def chart(
         ]
         st.caption(
             (
-                f"The first {ramp.fraction:.0%} is the warm-up's linear rate, from "
-                f"{ramp.floor:g} × to the full learning rate. After it, what a run would use"
+                f"The first {ramp.warmup.fraction:.0%} is the warm-up's linear rate, from "
+                f"{ramp.warmup.calibration.floor:g} × to the full learning rate. After it, what a run would use"
                 if ramp is not None
                 else "What a run would use"
             )

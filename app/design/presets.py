@@ -55,10 +55,10 @@ def ramp_preset(config: RunConfig, described: str) -> tuple[TargetCurve | None, 
     done: dict[str, preview.RampPreview] = state.setdefault(RAMPS, {})
     if key in done:
         ramp = done[key]
-        return ramp.target(), (
+        return ramp.warmup.target(), (
             f"{described}  \nIts warm-up, trained here ({config.model} on "
-            f"{config.dataset}, {ramp.seconds:.0f} s): {ramp.steps_text()}, calibrated "
-            f"**T_start = {ramp.t_start:.3g} bits**: the start the run will find with the same "
+            f"{config.dataset}, {ramp.warmup.seconds:.0f} s): {ramp.steps_text()}, calibrated "
+            f"**T_start = {ramp.warmup.t_start:.3g} bits**: the start the run will find with the same "
             "settings and seed."
         )
     if problem := missing_dataset(config.dataset, config.data_dir):
@@ -93,7 +93,7 @@ def ramp_of(curve: TargetCurve | None, setup: RunConfig) -> preview.RampPreview 
     for key, ramp in state.get(RAMPS, {}).items():
         trained = json.loads(key)
         if all(trained[name] == getattr(setup, name) for name in same) and (
-            ramp.target().to_dict() == definition
+            ramp.warmup.target().to_dict() == definition
         ):
             return ramp
     return None

@@ -14,12 +14,14 @@ from .conftest import BNDropNet, train_step
 
 
 def test_parse_and_fixed_start_scale_with_the_pattern_length():
-    assert Calibration.parse("fixed") == Calibration()
+    assert Calibration.parse("fixed") == Calibration("fixed")
+    # the defaults are ActCoolLR's: "auto", the ramp
+    assert Calibration() == Calibration.parse("auto") == Calibration.parse(AUTO)
     assert Calibration.parse("fixed:2.5").start_bits == 2.5
     assert Calibration.parse("ramp:0.3") == Calibration("ramp", fraction=0.3)
     assert str(Calibration.parse("ramp")) == "ramp:0.25"
     assert Calibration.parse(Calibration("ramp").to_dict()) == Calibration("ramp")
-    cal = Calibration()
+    cal = Calibration("fixed")
     assert cal.fixed_start(Granularity("unit", 64)) == 2.0
     assert cal.fixed_start(Granularity("unit", 16)) == 0.5
     assert cal.fixed_target(Granularity()) == PowerCurve(2.0, 1.0)
@@ -73,10 +75,17 @@ def test_no_target_ramps_by_default_and_fixed_starts_at_two_bits():
     sched = ActCoolLR(opt, model, total_steps=100, k=1.0, calibration="fixed")
     assert sched.target == PowerCurve(2.0, 1.0)
     assert sched.calibrated_start == 2.0 and str(sched.calibration) == "fixed:2"
-    with pytest.raises(ValueError, match="total_steps must be a positive integer"):
+    # total_steps is required and keyword-only
+    with pytest.raises(TypeError, match="required keyword-only argument: 'total_steps'"):
         ActCoolLR(opt, model)
+    with pytest.raises(TypeError, match="positional argument"):
+        ActCoolLR(opt, model, None, 100)
+    with pytest.raises(ValueError, match="total_steps must be a positive integer"):
+        ActCoolLR(opt, model, total_steps=0)
+    hooks = sum(len(m._forward_hooks) for m in model.modules())
     with pytest.raises(ValueError, match="calibration='ramp' or an explicit target"):
         ActCoolLR(opt, model, total_steps=10, granularity="sample", calibration="fixed")
+    assert sum(len(m._forward_hooks) for m in model.modules()) == hooks  # the refusal left none
     # the default ramps at every granularity
     auto = ActCoolLR(opt, model, total_steps=10, granularity="sample", k=1.0)
     assert auto.calibration == Calibration("ramp") and auto.target is None

@@ -7,7 +7,6 @@ or its ``.module``, follows the same rates as with hand-written gradient averagi
 
 import json
 import os
-import socket
 import sys
 
 import torch
@@ -18,6 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from actcool import ActCoolLR, PowerCurve, TemperatureMonitor
 from actcool.curves import PAPER_T_START
+from tests.helpers import free_port
 
 
 class MLP(nn.Module):
@@ -122,14 +122,8 @@ def _worker(rank, world, port, out_dir):
     os._exit(0)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_ranks_sum_counts_and_agree_on_the_rate(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     r0 = json.loads((tmp_path / "rank0.json").read_text())
     r1 = json.loads((tmp_path / "rank1.json").read_text())
     x, _, _ = _data()

@@ -147,3 +147,61 @@ def test_constructor_get_last_lr_and_state_dict_follow_lrscheduler():
         other.load_state_dict({"last_epoch": 3})
     sched.close()
     other.close()
+
+
+def _rates(make_wrapper, batches, steps=12):
+    torch.manual_seed(0)
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    act = ActCoolLR(opt, model, PowerCurve(1.0), total_steps=steps, measure_every=2, k=1.0)
+    outer = make_wrapper(opt, act)
+    rates = []
+    for i in range(steps):
+        x, y = batches[i % len(batches)]
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        outer.step()
+    act.close()
+    return rates, act
+
+
+def test_inside_chained_scheduler_the_rates_are_actcools_own(image_batches):
+    alone, _ = _rates(lambda opt, act: act, image_batches)
+    chained, act = _rates(
+        lambda opt, act: torch.optim.lr_scheduler.ChainedScheduler([act]), image_batches
+    )
+    assert chained == alone and act.last_measurement is not None
+
+
+def test_after_a_warm_up_inside_sequential_lr_actcool_sets_the_rate(image_batches):
+    """SequentialLR([LinearLR, ActCoolLR]): a warm-up, then ActCoolLR from its own step 0, with
+    the optimizer's rate (not the warm-up's scaled one) as its peak and ceiling."""
+
+    torch.manual_seed(0)
+    model = BNDropNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.5, total_iters=4)
+    # built after the warm-up, which has halved the rate: ActCoolLR reads "initial_lr"
+    act = ActCoolLR(opt, model, PowerCurve(1.0), total_steps=8, measure_every=2, k=1.0)
+    assert act.controller.lr_initial == act.lr_ceiling == 0.1
+    seq = torch.optim.lr_scheduler.SequentialLR(opt, [warm, act], milestones=[4])
+    rates, set_by_act = [], []
+    for i in range(10):
+        x, y = image_batches[i % len(image_batches)]
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        seq.step()
+        set_by_act.append(act.get_last_lr()[0])
+    act.close()
+    assert rates[:4] == pytest.approx([0.05, 0.0625, 0.075, 0.0875])  # LinearLR's warm-up
+    # then ActCoolLR's own schedule from its step 0 (a cold first step, then its law)
+    assert rates[4] == pytest.approx(0.1 * START_FACTOR)
+    assert act.last_epoch == 6 and act.last_measurement is not None
+    assert rates[5:] == set_by_act[4:-1]  # every later rate is the one ActCoolLR set
+    assert len(set(rates[5:])) > 1  # and it steers: the rate moves with its measurements

@@ -15,11 +15,10 @@ MAIN = str(REPO / "app" / "streamlit_app.py")
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """An empty store that the app reads (ACTCOOL_HOME points at it)."""
-    monkeypatch.setenv("ACTCOOL_HOME", str(tmp_path / "home"))
+def store(store: Store) -> Store:
+    """The shared empty store (tests/conftest.py), with the app's query cache cleared."""
     st.cache_data.clear()
-    return Store(tmp_path / "home")
+    return store
 
 
 class FakeWorker:

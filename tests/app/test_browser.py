@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from storage import Store
 from tests.app.conftest import REPO
+from tests.helpers import free_port, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,12 +40,6 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is missing (pip install playwright)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -124,14 +118,6 @@ def steps_done(page) -> int:
     metric = page.locator('[data-testid="stMetric"]').filter(has_text=re.compile(r"^Steps"))
     text = metric.locator('[data-testid="stMetricValue"]').inner_text()
     return int(re.sub(r"[^\d]", "", text.split("/")[0]) or 0)
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.5)
 
 
 # true once every Plotly chart on the page is drawn at its container's width

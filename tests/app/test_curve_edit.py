@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import ndtri
 
 from actcool import DrawnCurve, PowerCurve, ReplayCurve
 from app import curve_edit
@@ -153,19 +152,6 @@ def test_sort_points_orders_and_cleans():
         {"fraction": [1.0, 0.0, 0.5, 0.5, None], "temperature": [0.0, 3.0, 1.0, 2.0, 1.0]}
     )
     assert curve_edit.sort_points(points).values.tolist() == [[0.0, 3.0], [0.5, 1.0], [1.0, 0.0]]
-
-
-def test_implied_lr_matches_the_closed_form():
-    curve = PowerCurve(3.17, 1.0)
-    mu, sigma, batch = -3.0, 1.5, 128
-    implied = curve_edit.implied_lr(curve, mu, sigma, batch, np.array([0.0, 0.5, 1.0]))
-    for f, lr in zip(implied["fraction"], implied["lr"], strict=True):
-        p = 1 - 2 ** (-curve(f))
-        p = min(max(p, 1 / 256), 1 - 1 / 256)
-        assert lr == pytest.approx(math.exp(mu + sigma * ndtri(p)))
-    # one bit of temperature is the critical rate e^μ
-    one_bit = curve_edit.implied_lr(PowerCurve(1.0, 1.0), mu, sigma, batch, np.array([0.0]))
-    assert one_bit["lr"].iloc[0] == pytest.approx(math.exp(mu))
 
 
 def test_curve_or_message_never_raises():

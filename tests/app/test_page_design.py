@@ -355,7 +355,9 @@ def test_design_preview_scans_at_the_chosen_granularity(store, fake_scan):
 def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
     store, fake_scan, monkeypatch
 ):
+    from actcool import Calibration
     from app import preview
+    from trainer.warmup import Warmup
 
     trained = []
 
@@ -363,18 +365,20 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
         trained.append(config)
         for i in range(1, 22):
             on_step(i, 21)
-        return preview.RampPreview(
+        warmup = Warmup(
+            calibration=Calibration("ramp", floor=0.04, gamma=config_gamma(config)),
             t_start=3.0,
-            fraction=0.25,
-            gamma=config_gamma(config),
-            floor=0.04,
             lr_peak=config.lr,
             ramp_steps=12,
             end_step=20,
             total_steps=48,
-            fits=preview.PreviewFits(None, {"lambda0": 0.01, "k": 1.0}, config.batch_size),
+            lrs=(),
+            temperatures=(),
+            scan=None,  # not read: the fits are given
             seconds=4.0,
         )
+        fits = preview.PreviewFits(None, {"lambda0": 0.01, "k": 1.0}, config.batch_size)
+        return preview.RampPreview(warmup, fits)
 
     def config_gamma(config):
         return 2.0 if config.calibration.endswith(":2") else 1.0

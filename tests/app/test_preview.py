@@ -8,24 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actcool import ConstantCurve, PowerCurve, weibull_temperature
-from app import curve_edit, preview
-
-
-def test_weibull_implied_rate_is_the_closed_form():
-    lambda0, k = 0.03, 0.9
-    temperatures = np.array([0.0, 0.5, 1 / math.log(2), 2.0, 6.0])
-    rates = preview.weibull_implied_lr(temperatures, lambda0, k)
-    assert rates.tolist() == pytest.approx(
-        [lambda0 * (c * math.log(2)) ** (1 / k) for c in temperatures]
-    )
-    assert rates[2] == pytest.approx(lambda0)  # T(λ0) = 1/ln 2 bits
-    # the inverse of the Weibull model's temperature
-    assert weibull_temperature(rates[1:], lambda0, k).tolist() == pytest.approx(
-        temperatures[1:].tolist()
-    )
-    with pytest.raises(ValueError, match="k must be"):
-        preview.weibull_implied_lr(temperatures, lambda0, 0.0)
+from actcool import Calibration, ConstantCurve, PowerCurve
+from app import preview
 
 
 def test_implied_rates_clamp_at_the_ceiling_and_floor_like_a_run():
@@ -47,8 +31,8 @@ def test_implied_rates_under_the_gaussian_law_match_the_design_formula():
     implied = preview.implied_rates(
         curve, "gaussian", {"mu": -3.0, "sigma": 1.2}, 128, lr_max=10.0, fractions=fractions
     )
-    plain = curve_edit.implied_lr(curve, -3.0, 1.2, 128, fractions)
-    assert implied["lr"].tolist() == pytest.approx(plain["lr"].tolist())
+    # exp(μ + σ·Φ⁻¹(clip(1 − 2^(−C), B))) with C = 1 bit: P = 1/2
+    assert implied["model_lr"].tolist() == pytest.approx([math.exp(-3.0)] * 3)
     assert implied["lr"].iloc[0] == pytest.approx(math.exp(-3.0))  # 1 bit: e^μ
     with pytest.raises(ValueError, match="unknown response"):
         preview.implied_rates(curve, "cauchy", {}, 128, lr_max=1.0)
@@ -116,26 +100,28 @@ def test_span_text_says_where_the_preview_is_clamped():
     assert preview.span_text(f, f > 2) == "nowhere"
 
 
-def ramp(**changes) -> preview.RampPreview:
+def ramp(ramp_steps: int = 25) -> preview.RampPreview:
     """A ramp warm-up over the first 25 of 100 steps to the rate 0.1, from 0.04 × 0.1."""
-    fields = {
-        "t_start": 3.0,
-        "fraction": 0.25,
-        "gamma": 1.0,
-        "floor": 0.04,
-        "lr_peak": 0.1,
-        "ramp_steps": 25,
-        "end_step": 30,
-        "total_steps": 100,
-        "fits": preview.PreviewFits(None, {"lambda0": 0.02, "k": 1.0}, 128),
-        "seconds": 1.0,
-    }
-    return preview.RampPreview(**{**fields, **changes})
+    from trainer.warmup import Warmup
+
+    warmup = Warmup(
+        calibration=Calibration("ramp", fraction=0.25, floor=0.04, gamma=1.0),
+        t_start=3.0,
+        lr_peak=0.1,
+        ramp_steps=ramp_steps,
+        end_step=30,
+        total_steps=100,
+        lrs=(),
+        temperatures=(),
+        scan=None,  # not read: the fits below are the scan's
+        seconds=1.0,
+    )
+    return preview.RampPreview(warmup, preview.PreviewFits(None, {"lambda0": 0.02, "k": 1.0}, 128))
 
 
 def test_ramp_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
     r = ramp()
-    curve = r.target()
+    curve = r.warmup.target()
     assert curve(0.1) == curve(0.25) == 3.0 and curve(0.625) == pytest.approx(1.5)
     fractions = np.linspace(0.0, 1.0, 101)
     implied = preview.implied_rates(curve, "weibull", r.fits.weibull, 128, 0.1, fractions=fractions)
@@ -148,13 +134,13 @@ def test_ramp_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
     # after it, the law: λ0·(C·ln 2)^(1/k), clamped at the ceiling 0.1
     pd.testing.assert_frame_equal(out[~warm], implied[~warm])
     at = out.set_index(np.round(out["fraction"], 3))
-    assert at.loc[0.7, "lr"] == pytest.approx(0.02 * 1.2 * preview.LN2)  # C(0.7) = 1.2 bits
+    assert at.loc[0.7, "lr"] == pytest.approx(0.02 * 1.2 * math.log(2))  # C(0.7) = 1.2 bits
     assert len(implied) == len(out) and (implied.loc[warm, "lr"] != out.loc[warm, "lr"]).all()
 
 
 def test_a_ramp_run_is_compared_with_its_preview_after_the_warm_up():
     assert preview.ramp_window(ramp()) == (0.25, 0.9)
-    assert preview.ramp_window(ramp(fraction=0.05)) == preview.RATIO_WINDOW
+    assert preview.ramp_window(ramp(ramp_steps=5)) == preview.RATIO_WINDOW
 
 
 def test_a_ramp_preview_counts_its_steps_as_its_progress_bar_does():
@@ -170,9 +156,10 @@ def test_a_ramp_preview_counts_its_steps_as_its_progress_bar_does():
     bar = []
     ramp = preview.ramp_preview(config, lambda done, to_do: bar.append((done, to_do)))
     assert bar[-1] == (ramp.trained_steps, ramp.trained_steps)
-    assert ramp.trained_steps == ramp.end_step + 1 == len(bar)
-    assert ramp.ramp_steps <= ramp.end_step < ramp.total_steps
+    w = ramp.warmup
+    assert ramp.trained_steps == w.end_step + 1 == len(bar)
+    assert w.ramp_steps <= w.end_step < w.total_steps
     text = ramp.steps_text()
-    assert f"the first {ramp.trained_steps} of the run's {ramp.total_steps} steps" in text
-    assert f"warms up over {ramp.ramp_steps}" in text
-    assert ramp.scan_text() == f"the scan after step {ramp.trained_steps} of {ramp.total_steps}"
+    assert f"the first {ramp.trained_steps} of the run's {w.total_steps} steps" in text
+    assert f"warms up over {w.ramp_steps}" in text
+    assert ramp.scan_text() == f"the scan after step {ramp.trained_steps} of {w.total_steps}"

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from actcool.scale import PEAK_FACTOR, peak_rate, rate_scale
+from actcool.scale import ADAM_FACTORS, PEAK_FACTOR, peak_rate, rate_scale
 from app import range_preview
 from trainer.config import RunConfig, new_run_defaults
 from trainer.schedules import scan_grid
@@ -61,6 +61,7 @@ def test_caption_numbers_are_the_finders(result, hint, kept):
     peaks = range_preview.peaks(result, hint)
     assert peaks is not None and peaks.kept == kept
     scale = rate_scale(result.scan)
+    assert result.peak_factor == PEAK_FACTOR  # the run's optimizer: SGD, momentum 0.9
     assert peaks.scale == scale and peaks.found == pytest.approx(PEAK_FACTOR * scale)
     assert peaks.actcool == peak_rate(hint, scale)
     assert peaks.kept == (peak_rate(hint, scale) == hint)
@@ -85,3 +86,21 @@ def test_without_a_rate_scale_there_is_no_peak_and_a_message(result):
     assert range_preview.peaks(flat, 0.05) is None
     message = range_preview.no_fit_message(flat, 0.05)
     assert message.startswith("No fit:") and "keep your rate 0.05 as its peak" in message
+
+
+def test_the_multiples_are_the_optimizers(result):
+    adam = dataclasses.replace(
+        result, peak_factor=ADAM_FACTORS.peak, onecycle_factor=ADAM_FACTORS.onecycle
+    )
+    peaks = range_preview.peaks(adam, 1.0)
+    scale = rate_scale(result.scan)
+    assert peaks is not None and peaks.found == pytest.approx(37.0 * scale)
+    assert peaks.onecycle == pytest.approx(116.0 * scale) == adam.suggestion()
+    assert peaks.actcool == peak_rate(1.0, scale, 37.0)
+    text = range_preview.caption(peaks, 1.0)
+    assert f"37 × λ0 = 37 × {scale:.3g} = {37.0 * scale:.3g}" in text and "(116 × λ0)" in text
+    unknown = dataclasses.replace(result, peak_factor=None, onecycle_factor=None)
+    assert range_preview.peaks(unknown, 0.05) is None
+    message = range_preview.no_fit_message(unknown, 0.05)
+    assert message.startswith("No peak: no multiples of λ0 are known for this optimizer")
+    assert "keep your rate 0.05 as its peak" in message

@@ -4,21 +4,13 @@ flag and retry-on-failure as a local RunWriter, with a plain call as the transpo
 from __future__ import annotations
 
 import threading
-import time
 
 import pyarrow as pa
 import pytest
 
 from storage import Store
 from storage.remote import RemoteStore, RemoteWriter, StoreService
-
-
-def _wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
+from tests.helpers import wait_for
 
 
 class _Transport:
@@ -84,7 +76,7 @@ def test_stop_requests_and_status_travel_both_ways(remote):
     with client.writer(run_id, heartbeat_interval=0.05) as w:
         assert not w.stop_requested
         store.request_stop(run_id)
-        _wait_for(lambda: w.stop_requested)
+        wait_for(lambda: w.stop_requested, 30, "the stop request to reach the writer")
     assert client.ping(run_id) is True
     w2 = client.writer(run_id)
     w2.log_step(0, 0, 0.1, 1.0)

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from storage import Store
-
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -22,12 +20,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
-    monkeypatch.setenv("ACTCOOL_HOME", str(tmp_path / "home"))
-    return Store(tmp_path / "home")
 
 
 def cli(*args: str, home: Path, timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:

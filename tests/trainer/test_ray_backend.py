@@ -19,6 +19,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="the Ray backend needs ray: pip install -e '.[ray]'")
 
 from storage import Store  # noqa: E402
+from tests.helpers import wait_for  # noqa: E402
 from trainer.checkpoint import checkpoint_exists  # noqa: E402
 from trainer.config import RunConfig  # noqa: E402
 from trainer.ray_backend import STOP_GRACE, run_ray_worker  # noqa: E402
@@ -62,16 +63,6 @@ def ray_worker(store: Store, **kwargs) -> Iterator[None]:
     assert not thread.is_alive()
 
 
-def wait_for(condition, what: str, timeout: float = 300.0):
-    """Poll until ``condition()`` is truthy; its value. The timeout only guards against hangs."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
-    return value
-
-
 def test_two_runs_train_at_once_live_in_the_dashboard_and_a_stop_is_honoured(
     cluster, tmp_path, monkeypatch
 ):
@@ -90,15 +81,18 @@ def test_two_runs_train_at_once_live_in_the_dashboard_and_a_stop_is_honoured(
         return data.get_run(run_id)["status"]
 
     with ray_worker(store, parallel=2):
-        first = wait_for(lambda: status(long) == "running" and rows(long), "rows of the long run")
+        first = wait_for(
+            lambda: status(long) == "running" and rows(long), 300, "rows of the long run"
+        )
         wait_for(
             lambda: status(long) == "running" and rows(long) > first,
+            300,
             "the long run's rows to grow while it runs",
         )
-        wait_for(lambda: status(short) == "finished", "the short run to finish")
+        wait_for(lambda: status(short) == "finished", 300, "the short run to finish")
         assert status(long) == "running"
         assert store.request_stop(long)
-        wait_for(lambda: store.get_run(long)["status"] == "stopped", "the long run to stop")
+        wait_for(lambda: store.get_run(long)["status"] == "stopped", 300, "the long run to stop")
 
     runs = {run_id: store.get_run(run_id) for run_id in (long, short)}
     a, b = store.steps(long), store.steps(short)
@@ -123,21 +117,26 @@ def test_a_killed_task_reads_as_lost_and_resumes_with_the_identical_rates(cluste
     victim = submit(config.replace(name="victim"), store)
     with ray_worker(store, parallel=2):
         per_epoch = wait_for(
-            lambda: store.get_run(victim)["summary"].get("steps_per_epoch"), "the victim to start"
+            lambda: store.get_run(victim)["summary"].get("steps_per_epoch"),
+            300,
+            "the victim to start",
         )
-        wait_for(lambda: len(store.steps(victim)) > per_epoch + 1, "the victim's second epoch")
+        wait_for(lambda: len(store.steps(victim)) > per_epoch + 1, 300, "the victim's second epoch")
         run = store.get_run(victim)
         assert run["status"] == "running" and checkpoint_exists(run["summary"]["checkpoint"])
         os.kill(run["pid"], signal.SIGKILL)  # the task's process dies mid-run
         killed_at = time.time()
-        wait_for(lambda: store.get_run(victim)["status"] == "lost", "the victim to read as lost")
+        wait_for(
+            lambda: store.get_run(victim)["status"] == "lost", 300, "the victim to read as lost"
+        )
         wait_for(
             lambda: "Ray task died" in (store.get_run(victim)["error"] or ""),
+            300,
             "the worker to record why",
         )
         store.requeue(victim)  # what `python -m trainer resume` and the dashboard do
-        wait_for(lambda: store.get_run(victim)["status"] == "finished", "the resumed victim", 600)
-        wait_for(lambda: store.get_run(reference)["status"] == "finished", "the reference", 600)
+        wait_for(lambda: store.get_run(victim)["status"] == "finished", 600, "the resumed victim")
+        wait_for(lambda: store.get_run(reference)["status"] == "finished", 600, "the reference")
     full, resumed = store.steps(reference), store.steps(victim)
     total = store.get_run(victim)["summary"]["total_steps"]
     assert resumed["step"].tolist() == list(range(total))  # no gap, no duplicate
@@ -183,7 +182,7 @@ def test_a_run_whose_checkpoint_cannot_be_read_fails_rather_than_starting_over(c
     gone = f"file://{tmp_path}/not-mounted-here/{run_id}/last.pt"
     store.update_run(run_id, summary={"checkpoint": gone})
     with ray_worker(store):
-        wait_for(lambda: store.get_run(run_id)["status"] == "failed", "the run to fail")
+        wait_for(lambda: store.get_run(run_id)["status"] == "failed", 300, "the run to fail")
     run = store.get_run(run_id)
     assert run["error"].startswith(
         f"FileNotFoundError: run {run_id} has trained before but its checkpoint {gone} cannot be read"
