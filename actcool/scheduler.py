@@ -109,7 +109,10 @@ class ActCoolLR(LRScheduler):
         scan_lrs: the scan grid (default ``actcool.scale.SCALE_SCAN_LRS``: 41 rates from 1e-8
             to 1e2, wide enough for SGD's and Adam's first steps alike).
         refit_sigma: re-fit σ from every later scan (the paper keeps σ fixed).
-        sites: the ReLU sites to measure (default: every ``nn.ReLU``).
+        sites: the modules to measure (default: every activation module whose sign is its
+            input's: ReLU, GELU, SiLU, ...; ``actcool.find_sites``).
+        activations: the activation types to measure instead of
+            ``actcool.DEFAULT_ACTIVATIONS``.
         granularity: what one activation pattern is (default ``"unit"`` with
             ``pattern_length`` 64; also ``"position"``, ``"sample"``); the target is in bits
             of this granularity. See :class:`~actcool.TemperatureMonitor`.
@@ -166,6 +169,7 @@ class ActCoolLR(LRScheduler):
         scan_lrs: Sequence[float] | None = None,
         refit_sigma: bool = False,
         sites: Sequence[nn.Module | str] | None = None,
+        activations: Sequence[type[nn.Module]] | None = None,
         granularity: str | Granularity = DEFAULT_GRANULARITY,
         pattern_length: int | None = None,
         compare_with: Sequence[str | Granularity] = (),
@@ -253,6 +257,7 @@ class ActCoolLR(LRScheduler):
             model,
             measure_every=self.controller.measure_every,
             sites=sites,
+            activations=activations,
             scan_every=scan_every,
             scan_lrs=SCALE_SCAN_LRS if scan_lrs is None else scan_lrs,
             optimizer=optimizer,
@@ -359,7 +364,7 @@ class ActCoolLR(LRScheduler):
 
         Raises:
             RuntimeError: the scheduler is closed, or no forward pass with gradients reached
-                the ReLU sites during a measurement step.
+                the sites during a measurement step.
             TypeError: an integer was passed, as in torch's deprecated ``step(epoch)``.
         """
         if not self._constructed:  # the base constructor's step: set the rate of step 0

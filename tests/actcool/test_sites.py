@@ -164,3 +164,32 @@ def test_a_model_without_sites_is_told_its_module_types_and_the_way_out():
     message = str(err.value)
     for part in ("Conv2d, Flatten, Linear, Tanh", "sites=", "activations="):
         assert part in message, message
+
+
+def test_actcool_schedules_a_gelu_network_and_takes_activations():
+    """ActCoolLR on a GELU MLP under AdamW measures its GELUs by default; ``activations=``
+    narrows the sites."""
+    from actcool import ActCoolLR
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(6, 16), nn.GELU(), nn.Linear(16, 16), nn.SiLU(), nn.Linear(16, 2)
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x, y = torch.randn(32, 6), torch.randint(0, 2, (32,))
+    with ActCoolLR(opt, model, total_steps=8, measure_every=2) as scheduler:
+        for _ in range(8):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            scheduler.step(loss=loss)
+        assert scheduler.last_measurement.sites == ("1", "3")
+    narrow = ActCoolLR(opt, model, total_steps=8, measure_every=1, activations=(nn.SiLU,))
+    with narrow:
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        narrow.step(loss=loss)
+        assert narrow.last_measurement.sites == ("3",)
