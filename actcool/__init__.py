@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     from .range_test import RangeTest, lr_scan
     from .scheduler import ActCoolLR
     from .sites import DEFAULT_ACTIVATIONS, find_sites
-    from .track import TrackedRun, track
+    from .tracking import TrackedRun, track
 
 #: The names that import torch, and their modules: imported on first use.
 _LAZY = {
@@ -96,10 +96,10 @@ _LAZY = {
     "DEFAULT_SCAN_LRS": "monitor",
     "RangeTest": "range_test",
     "TemperatureMonitor": "monitor",
-    "TrackedRun": "track",
+    "TrackedRun": "tracking",
     "find_sites": "sites",
     "lr_scan": "range_test",
-    "track": "track",
+    "track": "tracking",
 }
 
 

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from .measurement import Measurement
 from .sites import NoSitesError, find_sites
-from .track import TrackedRun
+from .tracking import TrackedRun
 
 __all__ = ["ActCoolCallback"]
 
@@ -46,7 +46,7 @@ class ActCoolCallback(L.Callback):
         measure_every: steps between the own monitor's measurements (default 10).
         scan_every: steps between its LR range scans (default None: none).
 
-    :attr:`run` is the :class:`~actcool.track.TrackedRun` of the latest fit (its ``id``).
+    :attr:`run` is the :class:`~actcool.tracking.TrackedRun` of the latest fit (its ``id``).
     """
 
     def __init__(

@@ -319,3 +319,11 @@ def test_import_actcool_stays_free_of_the_store():
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_track_stays_the_function_once_its_module_is_imported():
+    """The module is ``actcool.tracking``, not ``actcool.track``: importing a submodule sets
+    the package attribute of its name, which would hide the lazily imported function."""
+    import actcool.tracking
+
+    assert actcool.track is actcool.tracking.track and callable(actcool.track)
