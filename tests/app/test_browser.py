@@ -463,3 +463,73 @@ def test_charts_stay_readable_with_six_runs_at_1280_pixels(app_url, tmp_path: Pa
         assert legends_clear(page) >= 4  # temperature, errors, LR scans, fits, one scan
         assert sizes[0] <= sizes[1] + 1, sizes  # no sideways scrolling
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+TRACKED_SCRIPT = """
+import sys, time
+import torch
+from torch import nn
+import actcool
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+x, y = torch.randn(64, 8), torch.randint(0, 2, (64,))
+with actcool.track(model, optimizer, home=sys.argv[1], name="my-script", measure_every=5) as run:
+    for step in range(100_000):
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        run.step(loss=loss)
+        if run.stop_requested:
+            break
+        time.sleep(0.05)  # a slower model's step
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(240)
+def test_a_tracked_script_is_watched_live_and_stopped_from_the_runs_page(app_url, tmp_path):
+    """A user's own loop recorded with ``actcool.track`` in another process: the Runs page
+    shows it while it trains (its source, steps that grow), Stop asks the script, the script
+    acknowledges at its next step and ends the run as stopped, and Resume is not offered."""
+    url, home = app_url
+    script = tmp_path / "train_mine.py"
+    script.write_text(TRACKED_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = open(tmp_path / "script.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(home)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for(lambda: len(Store(home).list_runs()) == 1, 60, "the script's run to appear")
+        (run_id,) = Store(home).list_runs()["id"]
+        with browser_page(tmp_path, 1440, 1000) as page:
+            page.goto(url)
+            nav(page, "Runs")
+            page.get_by_text(re.compile(r"recorded by script .*train_mine\.py")).first.wait_for()
+            wait_for(lambda: steps_done(page) > 0, 90, "the tracked run's steps on the page")
+            before = steps_done(page)
+            wait_for(lambda: steps_done(page) > before, 60, "the step count to grow")
+            shot(page, tmp_path / "tracked-live.png")
+            press(
+                page,
+                page.get_by_role("button", name="Stop"),
+                lambda: process.poll() is not None,
+                "the script to end its run",
+            )
+            assert process.returncode == 0
+            run = Store(home).get_run(run_id)
+            assert run["status"] == "stopped" and run["summary"]["stop_acknowledged_step"] > 0
+            page.reload()
+            nav(page, "Runs")
+            acknowledged = run["summary"]["stop_acknowledged_step"]
+            page.get_by_text(f"Stopped by its script at step {acknowledged:,}").first.wait_for()
+            assert page.get_by_role("button", name="Resume").count() == 0
+            shot(page, tmp_path / "tracked-stopped.png")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        log.close()
