@@ -25,6 +25,7 @@ from storage.status import LOST, RESUMABLE, STATUSES
 
 from .config import RunConfig, new_run_defaults
 from .errors import ConfigError
+from .models.names import optimizer_defaults
 from .worker import DEFAULT_IDLE_EXIT, IDLE_EXIT_ENV
 
 __all__ = ["main"]
@@ -216,20 +217,28 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     # RunConfig.from_dict reads a config without, e.g., a granularity as an old run's
     # ("sample"); a new run from the command line or a hand-written --config gets today's.
     values: dict[str, Any] = new_run_defaults()
+    given: set[str] = set()  # keys the user set, in --config or as flags
     if args.config is not None:
         try:
             text = args.config.read_text()
         except OSError as exc:
             raise UsageError(f"cannot read --config {args.config}: {exc.strerror}") from None
         try:
-            given = json.loads(text)
+            from_file = json.loads(text)
         except json.JSONDecodeError as exc:
             raise UsageError(f"--config {args.config} is not valid JSON: {exc}") from None
-        if isinstance(given, dict):
-            given = {**values, **given}
-        values.update(RunConfig.from_dict(given).to_dict())
+        if isinstance(from_file, dict):
+            given |= set(from_file)
+            from_file = {**values, **from_file}
+        values.update(RunConfig.from_dict(from_file).to_dict())
     names = {f.name for f in dataclasses.fields(RunConfig)}
-    values.update({k: v for k, v in vars(args).items() if k in names})
+    typed = {k: v for k, v in vars(args).items() if k in names}
+    given |= set(typed)
+    values.update(typed)
+    # The model family's optimizer, and that optimizer's rate and decay, where none was given.
+    model = values.get("model", RunConfig.model)
+    family = optimizer_defaults(model, values["optimizer"] if "optimizer" in given else None)
+    values.update({k: v for k, v in family.items() if k not in given})
     if args.dry_run:
         values.update(
             dataset="synthetic",

@@ -69,15 +69,22 @@ class RunConfig:
     batch_size: int = _opt(128, "the global batch; split over ranks under torchrun")
     max_steps: int | None = _opt(None, "cap on training steps; none: epochs x steps per epoch")
     # optimizer
-    optimizer: str = _opt("sgd", "sgd (with momentum) or adamw", choices=OPTIMIZERS)
+    optimizer: str = _opt(
+        "sgd",
+        "sgd (with momentum) or adamw; a new run of vit-tiny or a timm transformer/ConvNeXt "
+        "gets adamw unless given",
+        choices=OPTIMIZERS,
+    )
     lr: float = _opt(
         0.05,
         "the learning rate: ActCoolLR's initial rate and ceiling, the constant rate, or the "
-        "peak of onecycle/cosine",
+        "peak of onecycle/cosine; a new adamw run gets 1e-3 unless given",
     )
     momentum: float = _opt(0.9, "sgd momentum (adamw ignores it)")
     nesterov: bool = _opt(False, "Nesterov momentum (sgd only)")
-    weight_decay: float = _opt(5e-4, "weight decay (decoupled for adamw)")
+    weight_decay: float = _opt(
+        5e-4, "weight decay (decoupled for adamw; a new adamw run gets 0.05 unless given)"
+    )
     # schedule
     schedule: str = _opt(
         "actcool",

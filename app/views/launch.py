@@ -23,6 +23,7 @@ from trainer import worker
 from trainer.config import OPTIMIZERS, SCHEDULES, RunConfig
 from trainer.data.locate import missing_dataset
 from trainer.gpus import run_location
+from trainer.models.names import OPTIMIZER_DEFAULTS, default_optimizer
 from trainer.schedules import parse_target
 
 state = st.session_state
@@ -55,6 +56,26 @@ def checked(column, name: str, value):
         column.error(problem)
         field_problems.append(problem)
     return value
+
+
+def follow_family_defaults(model: str) -> None:
+    """Before the optimizer's widgets: a page's first optimizer, and a changed model's, is its
+    family's (``trainer.models.names.default_optimizer``)."""
+    state = st.session_state
+    if state.get("launch_family_of") != model:
+        if "launch_family_of" in state or "launch_optimizer" not in state:
+            state["launch_optimizer"] = default_optimizer(model)
+        state["launch_family_of"] = model
+
+
+def follow_optimizer_defaults(optimizer: str) -> None:
+    """Before the rate's and decay's widgets: a newly chosen optimizer brings its usual rate and
+    weight decay (``OPTIMIZER_DEFAULTS``); a number typed since is kept until it changes again."""
+    state = st.session_state
+    if state.get("launch_defaults_of") != optimizer:
+        defaults = OPTIMIZER_DEFAULTS[optimizer]
+        state["launch_lr"], state["launch_wd"] = defaults["lr"], defaults["weight_decay"]
+        state["launch_defaults_of"] = optimizer
 
 
 def queue(run_configs: list[RunConfig]) -> None:
@@ -132,14 +153,21 @@ batch_size = checked(
 )
 
 st.subheader("Optimizer")
+follow_family_defaults(model)
 c1, c2, c3, c4 = st.columns(4)
-optimizer = c1.selectbox("Optimizer", OPTIMIZERS, key="launch_optimizer")
+optimizer = c1.selectbox(
+    "Optimizer",
+    OPTIMIZERS,
+    key="launch_optimizer",
+    help="A new model's family picks it (AdamW for vit-tiny and timm transformers or ConvNeXt, "
+    "else SGD); choosing one sets its usual rate and weight decay.",
+)
+follow_optimizer_defaults(optimizer)
 lr = checked(
     c2,
     "lr",
     c2.number_input(
         "Learning rate",
-        value=DEFAULTS.lr,
         format="%.4g",
         key="launch_lr",
         help="ActCoolLR: the initial rate. constant: the rate. 1-cycle and cosine: the peak. "
@@ -160,7 +188,7 @@ momentum = checked(
 weight_decay = checked(
     c4,
     "weight_decay",
-    c4.number_input("Weight decay", value=DEFAULTS.weight_decay, format="%.2e", key="launch_wd"),
+    c4.number_input("Weight decay", format="%.2e", key="launch_wd"),
 )
 
 # ---------------------------------------------------------------- schedules

@@ -209,6 +209,27 @@ def test_launch_offers_any_timm_model(store, fake_worker):
     assert config["model"] == "timm:convnext_atto"
 
 
+def test_launch_a_model_family_brings_its_optimizer_and_the_optimizer_its_rate(store, fake_worker):
+    at = open_page("launch")
+    values = lambda: (  # noqa: E731
+        at.selectbox(key="launch_optimizer").value,
+        at.number_input(key="launch_lr").value,
+        at.number_input(key="launch_wd").value,
+    )
+    assert values() == ("sgd", 0.05, 5e-4)
+    at.selectbox(key="launch_model").select("vit-tiny").run()
+    assert values() == ("adamw", 1e-3, 0.05)
+    at.number_input(key="launch_lr").set_value(3e-4).run()  # typed: kept
+    at.selectbox(key="launch_dataset").select("digits").run()  # another field: no reset
+    assert values() == ("adamw", 3e-4, 0.05)
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (config,) = Store(store.home).list_runs()["config"]
+    assert (config["model"], config["optimizer"], config["lr"]) == ("vit-tiny", "adamw", 3e-4)
+    at.selectbox(key="launch_optimizer").select("sgd").run()
+    assert values() == ("sgd", 0.05, 5e-4)
+
+
 def test_launch_actcool_with_the_designed_curve(store, fake_worker):
     designed = {"kind": "drawn", "points": [[0.0, 4.0], [1.0, 0.5]], "interpolation": "linear"}
     at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)

@@ -74,6 +74,27 @@ def test_a_user_error_is_one_line_from_a_real_process(tmp_path):
     ]
 
 
+def test_a_model_family_brings_its_optimizer_and_the_optimizer_its_rate_and_decay(tmp_path):
+    from trainer.cli import _config_from_args, build_parser
+
+    def config(*args):
+        c = _config_from_args(build_parser().parse_args(["run", *args]))
+        return c.optimizer, c.lr, c.weight_decay
+
+    assert config() == ("sgd", 0.05, 5e-4)  # convnet4: the CNN recipe
+    assert config("--model", "vit-tiny") == ("adamw", 1e-3, 0.05)
+    assert config("--model", "timm:convnext_atto") == ("adamw", 1e-3, 0.05)
+    assert config("--model", "timm:resnet18") == ("sgd", 0.05, 5e-4)
+    assert config("--model", "vit-tiny", "--lr", "3e-4") == ("adamw", 3e-4, 0.05)
+    assert config("--model", "vit-tiny", "--optimizer", "sgd") == ("sgd", 0.05, 5e-4)
+    assert config("--optimizer", "adamw") == ("adamw", 1e-3, 0.05)
+    hand_written = tmp_path / "c.json"
+    hand_written.write_text('{"model": "vit-tiny", "optimizer": "sgd", "lr": 0.1}')
+    assert config("--config", str(hand_written)) == ("sgd", 0.1, 5e-4)
+    hand_written.write_text('{"model": "vit-tiny", "weight_decay": 0.1}')
+    assert config("--config", str(hand_written)) == ("adamw", 1e-3, 0.1)
+
+
 def test_granularity_flags_and_config_files(tmp_path, capsys):
     from trainer.cli import _config_from_args, build_parser
 

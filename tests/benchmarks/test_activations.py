@@ -1,0 +1,144 @@
+"""The activations benchmark's plan, measure figures and report against hand-computed values."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.activations import (
+    best_rate,
+    first_plans,
+    late_over_peak,
+    measure_figures,
+    second_plans,
+    spearman,
+)
+from benchmarks.activations_report import write_report
+
+
+def _row(model, schedule, rate, seed, err, **extra):
+    return {
+        "model": model,
+        "schedule": schedule,
+        "rate": rate,
+        "seed": seed,
+        "epochs": 1,
+        "batch_size": 128,
+        "test_error": err,
+        "peak_lr": rate,
+        **extra,
+    }
+
+
+def test_late_over_peak_reads_the_running_mean_at_90_percent():
+    steps = list(range(0, 100, 10))
+    means = [1, 2, 3, 4, 5, 4, 3, 2, 1, 0.5]
+    # Window 3: running means 2, 3, 4, 4.33, 4, 3, 2, 1.17 centred on steps 10..80; 90% of 100
+    # steps is step 90, the nearest centre is 80 (1.1667), the peak 4.3333.
+    assert late_over_peak(steps, means, 100, window=3) == pytest.approx((3.5 / 3) / (13 / 3))
+    assert late_over_peak([0], [2.0], 10) == 1.0  # one measurement: its own peak
+
+
+def test_spearman_is_one_for_any_increasing_sequence_and_nan_below_three_points():
+    assert spearman([0, 1, 2, 3], [0.1, 0.5, 0.6, 9.0]) == pytest.approx(1.0)
+    assert spearman([0, 1, 2], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    assert math.isnan(spearman([0, 1], [1.0, 2.0]))
+
+
+def test_best_rate_takes_seed_0_and_the_lower_rate_on_a_tie():
+    rows = [
+        _row("vit-tiny", "cosine", 3e-4, 0, 50.0),
+        _row("vit-tiny", "cosine", 1e-3, 0, 48.0),
+        _row("vit-tiny", "cosine", 3e-3, 0, 48.0),
+        _row("vit-tiny", "cosine", 3e-3, 1, 10.0),  # seed 1 does not choose
+    ]
+    assert best_rate(rows, "vit-tiny", "cosine") == 1e-3
+    assert best_rate(rows, "vit-tiny", "onecycle") is None
+
+
+def test_the_plan_runs_seed_1_of_each_baseline_at_its_best_rate():
+    first = first_plans(["cnn-silu"])
+    assert len(first) == 2 + 3 * 3 and {p.seed for p in first} == {0}
+    assert all(p.optimizer == "adamw" for p in first)
+    assert {p.measure for p in first if p.schedule in ("onecycle", "actcool")} == {True}
+    rows = [_row(p.model, p.schedule, p.rate, 0, 30.0 - 1000 * p.rate) for p in first]
+    second = second_plans(["cnn-silu"], rows)
+    baselines = {p.schedule: p.rate for p in second if p.schedule != "actcool"}
+    assert baselines == {"onecycle": 3e-3, "cosine": 3e-3, "schedulefree": 3e-3}
+    assert sorted(p.rate for p in second if p.schedule == "actcool") == [3e-4, 1e-3]
+    assert {p.seed for p in second} == {1}
+
+
+def _measure(total=100):
+    """Three GELU sites and one SiLU site: the GELU sites' mean rises to 4 bits at step 40 and
+    falls to 0.4 at step 90, the deeper GELU site runs hotter; one scan with known errors."""
+    steps = [i * total // 10 for i in range(10)]
+    shape = [1, 2, 3, 4, 4, 3, 2, 1, 0.4, 0.4]
+    rows = [
+        {
+            "step": s,
+            "lr": 1e-3,
+            "mean": v,
+            "sites": [v * 0.5, v, v * 1.5, 1.0],
+            "sample": [1.0, 2.0, 8.0, 2.0],
+            "sample_cap": 8.0,
+        }
+        for s, v in zip(steps, shape, strict=True)
+    ]
+    fits = [
+        {"step": 50, "gaussian": [0.02, 0.04, 0.03, None], "weibull": [0.01, 0.03, 0.02, 0.02]}
+    ]
+    return {
+        "sites": ["a", "b", "c", "d"],
+        "types": ["GELU", "GELU", "GELU", "SiLU"],
+        "measurements": rows,
+        "fits": fits,
+    }
+
+
+def test_measure_figures_per_activation_type():
+    f = measure_figures(_measure(), 100)
+    gelu, silu = f["GELU"], f["SiLU"]
+    assert gelu["sites"] == 3 and silu["sites"] == 1
+    assert gelu["hottest_unit64_bits"] == 6.0
+    assert gelu["hottest_flip_fraction"] == pytest.approx(1 - 2 ** (-6 / 64))
+    assert gelu["at_sample_cap"] == pytest.approx(1 / 3)  # site c sits at its cap at every measurement
+    assert gelu["peak_bits"] == 4.0  # the GELU sites' mean is the shape itself
+    smooth = np.convolve([1, 2, 3, 4, 4, 3, 2, 1, 0.4, 0.4], np.ones(5) / 5, "valid")
+    assert gelu["late_over_peak"] == pytest.approx(smooth[-1] / smooth.max())
+    assert gelu["depth_rho"] == pytest.approx(1.0)
+    assert gelu["gaussian_rmse"] == pytest.approx(0.03) and gelu["weibull_rmse"] == 0.02
+    assert math.isnan(silu["gaussian_rmse"]) and silu["weibull_rmse"] == 0.02
+    assert math.isnan(silu["depth_rho"])  # one site has no depth order
+
+
+def test_the_report_states_each_verdict(tmp_path):
+    rows = []
+    for schedule, errors in {
+        "onecycle": (50.0, 48.0, 49.0),
+        "cosine": (51.0, 49.0, 52.0),
+        "schedulefree": (47.0, 47.5, 60.0),
+    }.items():
+        for rate, e in zip((3e-4, 1e-3, 3e-3), errors, strict=True):
+            extra = {"temperatures": _measure(390)} if schedule == "onecycle" else {}
+            rows.append(_row("vit-tiny", schedule, rate, 0, e, **extra))
+    rows += [
+        _row("vit-tiny", "onecycle", 1e-3, 1, 48.4, temperatures=_measure(390)),
+        _row("vit-tiny", "cosine", 1e-3, 1, 49.0),
+        _row("vit-tiny", "schedulefree", 3e-4, 1, 47.4),  # best tuned: mean 47.2
+        _row("vit-tiny", "actcool", 3e-4, 0, 47.5),
+        _row("vit-tiny", "actcool", 3e-4, 1, 47.7),  # +0.40: met
+        _row("vit-tiny", "actcool", 1e-3, 0, 48.0),
+        _row("vit-tiny", "actcool", 1e-3, 1, math.nan),  # diverged: chance, missed
+    ]
+    overhead = [{"figure": "step_overhead", "value": 1.05, "spread": [1.01, 1.09], "blocks": 6}]
+    (tmp_path / "activations_overhead.json").write_text(json.dumps(overhead))
+    text = write_report(rows, tmp_path).read_text()
+    assert "Best tuned baseline: schedule-free AdamW, 47.20%." in text
+    assert "| 0.0003 | +0.40 | ✅ |" in text
+    assert "| 0.001 | +21.80 | ❌ |" in text
+    assert "❌ goal missed" in text
+    assert "| AdamW + 1-cycle | 50.00 | 48.00 | 49.00 | 0.001 | 48.20 (48.00, 48.40) |" in text
+    assert "**1.050**" in text and "✅" in text
+    assert (tmp_path / "activations.png").stat().st_size > 1000
