@@ -185,9 +185,7 @@ def figure(rows: list[dict], path: Path) -> None:
         best = best_rate(rows, model, "onecycle")
         picks = [("onecycle", best)] + [("actcool", r) for r in TYPED]
         for schedule, rate in picks:
-            run = next(
-                (x for x in _runs(rows, model, schedule, rate) if x["seed"] == 0), None
-            )
+            run = next((x for x in _runs(rows, model, schedule, rate) if x["seed"] == 0), None)
             if run is None or "temperatures" not in run:
                 continue
             total = total_steps(run)

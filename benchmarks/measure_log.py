@@ -30,9 +30,10 @@ class MeasureLog:
             self.monitor = TemperatureMonitor(
                 net, measure_every, optimizer=opt, compare_with=("sample",)
             )
+            last = (total - 1) // measure_every * measure_every  # the last measured step
             for fraction in SCAN_AT:
                 step = round(fraction * total / measure_every) * measure_every
-                self.monitor.request_scan(step)
+                self.monitor.request_scan(min(step, last))
             self.source = self.monitor
         self._modules = dict(net.named_modules())
         self.sites: list[str] = []

@@ -1,6 +1,7 @@
 """What measuring costs: ActCoolLR step time, one measurement and one LR scan (issue: core).
 
-On a CIFAR-style ResNet-20 at batch 128 (CPU here, CUDA when present), each figure is a
+On a CIFAR-style ResNet-20 (or ``--model vit-tiny``, under AdamW) at batch 128 (CPU here, CUDA
+when present), each figure is a
 median ratio of A/B blocks timed alternately (``benchmarks/timing.py``):
 
 - ``step_overhead``: training steps under ``ActCoolLR(measure_every=10)`` / under a constant
@@ -46,17 +47,27 @@ def _ratio(name: str, r: Ratio, **extra) -> dict:
     )
 
 
-def _resnet20(device: torch.device) -> nn.Module:
+def _network(model: str, device: torch.device) -> nn.Module:
     from trainer.models import build_model
 
-    return build_model("resnet20", in_channels=3, num_classes=10, image_size=32).to(device)
+    return build_model(model, in_channels=3, num_classes=10, image_size=32).to(device)
 
 
-def main(quick: bool = False, smoke: bool = False, clock: str = "wall") -> list[dict]:
+def _optimizer(model: str, params) -> torch.optim.Optimizer:
+    """SGD with momentum for the CNNs, AdamW (torch's defaults, rate 1e-3) for ``vit-tiny``."""
+    if model == "vit-tiny":
+        return torch.optim.AdamW(params, lr=1e-3)
+    return torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
+
+
+def main(
+    quick: bool = False, smoke: bool = False, clock: str = "wall", model: str = "resnet20"
+) -> list[dict]:
     """The three figures; ``smoke`` (CI) runs 2 blocks each at batch 32 to check the code path.
 
     ``clock="thread"`` times CPU time on one torch thread (``benchmarks/timing.py``), for a
-    CPU machine shared with other work; each figure says which clock it used.
+    CPU machine shared with other work; each figure says which clock it used. ``model`` is any
+    of the trainer's CIFAR-sized models (``resnet20``, ``vit-tiny``, ...).
     """
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if clock == "thread":
@@ -72,16 +83,16 @@ def main(quick: bool = False, smoke: bool = False, clock: str = "wall") -> list[
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def make(schedule: str):
-        model = _resnet20(device)
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        net = _network(model, device)
+        opt = _optimizer(model, net.parameters())
         sched = (
-            ActCoolLR(opt, model, PowerCurve(PAPER_T_START), total_steps=10_000, k=1.0)
+            ActCoolLR(opt, net, PowerCurve(PAPER_T_START), total_steps=10_000, k=1.0)
             if schedule == "actcool"
             else None
         )
 
         def step():
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(net(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -89,7 +100,7 @@ def main(quick: bool = False, smoke: bool = False, clock: str = "wall") -> list[
                 sched.step(x)
             sync()
 
-        return model, opt, step
+        return net, opt, step
 
     rows = []
     _, _, act_step = make("actcool")
@@ -110,15 +121,16 @@ def main(quick: bool = False, smoke: bool = False, clock: str = "wall") -> list[
             device=device.type,
             clock=clock,
             batch=batch,
+            model=model,
         )
     )
 
     # One measurement vs one train-mode forward without gradients.
-    model, opt, _ = make("constant")
-    monitor = TemperatureMonitor(model, measure_every=1, optimizer=opt)
+    net, opt, _ = make("constant")
+    monitor = TemperatureMonitor(net, measure_every=1, optimizer=opt)
 
     def train_step_untimed():
-        loss = loss_fn(model(x), y)
+        loss = loss_fn(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -129,7 +141,7 @@ def main(quick: bool = False, smoke: bool = False, clock: str = "wall") -> list[
 
     def forward():
         with torch.no_grad():
-            model(x)
+            net(x)
         sync()
 
     r = alternate(
@@ -160,7 +172,7 @@ def main(quick: bool = False, smoke: bool = False, clock: str = "wall") -> list[
     def forwards25():
         with torch.no_grad():
             for _ in range(25):
-                model(x)
+                net(x)
         sync()
 
     r = alternate(
@@ -195,5 +207,6 @@ if __name__ == "__main__":
         help="wall: elapsed time (default); thread: CPU time on one torch thread, for a machine "
         "shared with other work",
     )
+    parser.add_argument("--model", default="resnet20", help="a CIFAR-sized trainer model")
     args = parser.parse_args()
-    main(args.quick, clock=args.clock)
+    main(args.quick, clock=args.clock, model=args.model)

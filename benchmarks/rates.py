@@ -5,6 +5,8 @@ does not know the good one. This trains, in a plain PyTorch loop as a user would
 one network per (schedule, rate, seed):
 
 - ``onecycle``: ``torch.optim.lr_scheduler.OneCycleLR`` peaking at the typed rate;
+- ``cosine``: a linear warm-up over 5% of training to the typed rate, then
+  ``CosineAnnealingLR`` to zero (``SequentialLR``), as transformers are usually trained;
 - ``actcool``: ``ActCoolLR(optimizer, model, total_steps=N)``, the defaults, with the loss given
   to ``step(loss=...)`` (the README's loop);
 - ``actcool-noguard``: the same with ``guard=False`` (what the guard changes);
@@ -13,8 +15,10 @@ one network per (schedule, rate, seed):
 
 Models: the trainer's ``convnet4`` (BatchNorm), and ``cnn-plain``, a small CNN without BatchNorm,
 and ``mlp``, a two-hidden-layer MLP, that are none of the trainer's models (held out), on
-Fashion-MNIST; ``resnet20`` on CIFAR-10 (the
-JPEG copy, random crop and flip as the trainer does). Data from ``../shared/data`` only.
+Fashion-MNIST, and ``cnn-silu``, a SiLU CNN with BatchNorm (held out too); ``resnet20`` and
+the trainer's ``vit-tiny`` on CIFAR-10 (the JPEG copy, random crop and flip as the trainer does).
+Data from ``../shared/data`` only. With ``Plan.measure`` a run also records its temperatures
+(``benchmarks.activations``).
 Runs go to a JSON file (one line per run, reused when present), and
 ``python -m benchmarks.rates --report`` writes ``benchmarks/results/RATES.md`` and ``rates.png``.
 
@@ -27,9 +31,11 @@ import argparse
 import json
 import math
 import multiprocessing as mp
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +44,13 @@ from .setups import SHARED_DATA
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS_FILE = RESULTS / "rates.jsonl"
-SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
+SCHEDULES = ("onecycle", "cosine", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
 OPTIMIZERS = ("sgd", "adamw")
-MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
+MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20", "vit-tiny", "cnn-silu")
+CIFAR_MODELS = ("resnet20", "vit-tiny")  # trained on CIFAR-10; the others on Fashion-MNIST
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
 CHANCE = 90.0  # test error of a network that answers one class, in %
+CIFAR_CACHE = Path(tempfile.gettempdir()) / "actcool-benchmarks-cifar10"  # decoded JPEGs
 
 
 @dataclass(frozen=True)
@@ -54,11 +62,13 @@ class Plan:
     epochs: int = 1
     batch_size: int = 128
     optimizer: str = "sgd"
+    measure: bool = False  # record temperatures and three LR range scans (a monitor)
 
     @property
     def key(self) -> str:
         key = f"{self.model}/{self.schedule}/lr{self.rate:g}/seed{self.seed}/ep{self.epochs}"
-        return key if self.optimizer == "sgd" else f"{key}/{self.optimizer}"
+        key = key if self.optimizer == "sgd" else f"{key}/{self.optimizer}"
+        return f"{key}/measured" if self.measure else key
 
 
 def _plain_cnn(num_classes: int = 10):
@@ -93,14 +103,36 @@ def _mlp(num_classes: int = 10):
     )
 
 
+def _silu_cnn(num_classes: int = 10):
+    """A SiLU CNN with BatchNorm, EfficientNet's activation (not one of the trainer's models)."""
+    from torch import nn
+
+    def block(c_in: int, c_out: int) -> list:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.SiLU()]
+
+    return nn.Sequential(
+        *block(1, 32),
+        *block(32, 32),
+        nn.MaxPool2d(2),
+        *block(32, 64),
+        nn.MaxPool2d(2),
+        *block(64, 64),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, num_classes),
+    )
+
+
 def _build(model: str):
     if model == "cnn-plain":
         return _plain_cnn()
     if model == "mlp":
         return _mlp()
+    if model == "cnn-silu":
+        return _silu_cnn()
     from trainer.models.registry import build_model
 
-    if model == "resnet20":
+    if model in CIFAR_MODELS:
         return build_model(model, 3, 10, 32)
     return build_model(model, 1, 10, 28)
 
@@ -110,10 +142,10 @@ def _data(model: str, data_dir: Path):
     to augment (random crop with 4 px padding and horizontal flip)."""
     import torch
 
-    if model == "resnet20":
+    if model in CIFAR_MODELS:
         from trainer.data.cifar10 import MEAN, STD, load_cifar10_raw
 
-        raw = load_cifar10_raw(data_dir)
+        raw = load_cifar10_raw(data_dir, cache_dir=CIFAR_CACHE)
         mean, std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
 
         def norm(images):
@@ -152,10 +184,13 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
         sched = None
     elif plan.schedule == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=plan.rate, total_steps=total)
+    elif plan.schedule == "cosine":
+        sched = _warmup_cosine(opt, total)
     else:
         guard = plan.schedule != "actcool-noguard"
         find_lr = plan.schedule != "actcool-typed"
         sched = ActCoolLR(opt, net, total_steps=total, guard=guard, find_lr=find_lr)
+    monitor = _monitor(net, opt, sched, total) if plan.measure else None
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(plan.seed)
     lrs, losses, started, diverged = [], [], time.monotonic(), False
@@ -178,6 +213,8 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
                 sched.step(loss=loss)
             elif sched is not None:
                 sched.step()
+            if monitor is not None:
+                monitor.record(lrs[-1])
             losses.append(float(loss.detach()))
             if not math.isfinite(losses[-1]):
                 diverged = True
@@ -203,11 +240,35 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
         "lr_curve": [float(v) for v in lrs[:: max(1, len(lrs) // 50)]],
         "loss_curve": [float(np.mean(losses[i : i + 10])) for i in range(0, len(losses), 10)],
     }
+    if monitor is not None:
+        row["temperatures"] = monitor.close()
     if isinstance(sched, ActCoolLR):
         row["guard_events"] = [e.to_dict() for e in sched.guard_events]
         row["t_start"] = sched.calibrated_start
         sched.close()
     return row
+
+
+def _warmup_cosine(opt, total: int):
+    """Linear warm-up over 5% of training from 1% of the rate, then a cosine to zero."""
+    from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
+
+    warmup = max(1, round(0.05 * total))
+    return SequentialLR(
+        opt,
+        [
+            LinearLR(opt, start_factor=0.01, total_iters=warmup),
+            CosineAnnealingLR(opt, T_max=total - warmup),
+        ],
+        milestones=[warmup],
+    )
+
+
+def _monitor(net, opt, sched, total: int):
+    """What ``Plan.measure`` records: ActCoolLR's own measurements, else a monitor's."""
+    from .measure_log import MeasureLog
+
+    return MeasureLog(net, opt, sched, total)
 
 
 def _optimizer(plan: Plan, params, total: int):
@@ -240,21 +301,23 @@ def _schedule_free_eval(opt, net, x, batch_size: int) -> None:
     )
 
 
-def _done() -> dict[str, dict]:
-    if not RUNS_FILE.exists():
+def _done(runs_file: Path = RUNS_FILE) -> dict[str, dict]:
+    if not runs_file.exists():
         return {}
-    rows = [json.loads(line) for line in RUNS_FILE.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in runs_file.read_text().splitlines() if line.strip()]
     return {r["key"]: r for r in rows}
 
 
-def run(plans: Iterable[Plan], jobs: int, data_dir: Path = SHARED_DATA) -> list[dict]:
+def run(
+    plans: Iterable[Plan], jobs: int, data_dir: Path = SHARED_DATA, runs_file: Path = RUNS_FILE
+) -> list[dict]:
     """Train every plan not yet in the runs file (``jobs`` at a time) and append it there."""
-    done = _done()
+    done = _done(runs_file)
     todo = [p for p in plans if p.key not in done]
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    runs_file.parent.mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
-    with ctx.Pool(jobs) as pool, RUNS_FILE.open("a") as out:
-        for row in pool.imap_unordered(train_one, todo):
+    with ctx.Pool(jobs) as pool, runs_file.open("a") as out:
+        for row in pool.imap_unordered(partial(train_one, data_dir=data_dir), todo):
             out.write(json.dumps(row) + "\n")
             out.flush()
             events = len(row.get("guard_events", []))
@@ -263,7 +326,7 @@ def run(plans: Iterable[Plan], jobs: int, data_dir: Path = SHARED_DATA) -> list[
                 f"cuts {events} ({row['seconds']:.0f} s)",
                 flush=True,
             )
-    return list(_done().values())
+    return list(_done(runs_file).values())
 
 
 def main(argv: list[str] | None = None) -> None:

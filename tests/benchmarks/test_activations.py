@@ -86,9 +86,7 @@ def _measure(total=100):
         }
         for s, v in zip(steps, shape, strict=True)
     ]
-    fits = [
-        {"step": 50, "gaussian": [0.02, 0.04, 0.03, None], "weibull": [0.01, 0.03, 0.02, 0.02]}
-    ]
+    fits = [{"step": 50, "gaussian": [0.02, 0.04, 0.03, None], "weibull": [0.01, 0.03, 0.02, 0.02]}]
     return {
         "sites": ["a", "b", "c", "d"],
         "types": ["GELU", "GELU", "GELU", "SiLU"],
@@ -103,7 +101,9 @@ def test_measure_figures_per_activation_type():
     assert gelu["sites"] == 3 and silu["sites"] == 1
     assert gelu["hottest_unit64_bits"] == 6.0
     assert gelu["hottest_flip_fraction"] == pytest.approx(1 - 2 ** (-6 / 64))
-    assert gelu["at_sample_cap"] == pytest.approx(1 / 3)  # site c sits at its cap at every measurement
+    assert gelu["at_sample_cap"] == pytest.approx(
+        1 / 3
+    )  # site c sits at its cap at every measurement
     assert gelu["peak_bits"] == 4.0  # the GELU sites' mean is the shape itself
     smooth = np.convolve([1, 2, 3, 4, 4, 3, 2, 1, 0.4, 0.4], np.ones(5) / 5, "valid")
     assert gelu["late_over_peak"] == pytest.approx(smooth[-1] / smooth.max())
@@ -142,3 +142,43 @@ def test_the_report_states_each_verdict(tmp_path):
     assert "| AdamW + 1-cycle | 50.00 | 48.00 | 49.00 | 0.001 | 48.20 (48.00, 48.40) |" in text
     assert "**1.050**" in text and "✅" in text
     assert (tmp_path / "activations.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("schedule", ["constant", "actcool"])
+def test_a_run_records_its_measurements_per_site_and_its_scans(schedule):
+    """``MeasureLog`` on a GELU/SiLU MLP: a measurement every 10 steps with each site's unit:64
+    and sample temperatures, the activation types, and the scans' fit errors (three at 10/50/90%
+    of training under a plain schedule; ActCoolLR's own step-0 scan under ActCoolLR)."""
+    import torch
+    from torch import nn
+
+    from actcool import ActCoolLR
+    from benchmarks.measure_log import MeasureLog
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 64), nn.GELU(), nn.Linear(64, 64), nn.SiLU(), nn.Linear(64, 3))
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    total = 50
+    sched = ActCoolLR(opt, net, total_steps=total) if schedule == "actcool" else None
+    log = MeasureLog(net, opt, sched, total)
+    x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+    for _ in range(total):
+        loss = nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        lr = opt.param_groups[0]["lr"]
+        opt.step()
+        if sched is not None:
+            sched.step(loss=loss)
+        log.record(lr)
+    out = log.close()
+    assert out["sites"] == ["1", "3"] and out["types"] == ["GELU", "SiLU"]
+    assert [m["step"] for m in out["measurements"]] == [0, 10, 20, 30, 40]
+    assert all(len(m["sites"]) == 2 and m["mean"] > 0 for m in out["measurements"])
+    if schedule == "constant":
+        assert [f["step"] for f in out["fits"]] == [0, 20, 40]  # 10, 50, 90% of 50 steps
+        assert all(m["sample_cap"] == 6.0 for m in out["measurements"])  # log2(2 * 32)
+    else:
+        assert [f["step"] for f in out["fits"]] == [0]
+        sched.close()
+    assert all(len(f["weibull"]) == 2 for f in out["fits"])
