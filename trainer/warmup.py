@@ -117,7 +117,7 @@ def run_warmup(
     parts = build_run(config, device)
     scheduler = parts.schedule.scheduler
     controller = scheduler.controller  # the run's own warm-up: its length, peak and floor
-    ramp_steps = controller.warmup_steps
+    ramp_steps = controller.opening_steps
     planned = _planned_end(config, parts, ramp_steps)
     if planned >= parts.total_steps:
         parts.schedule.close()
