@@ -449,7 +449,7 @@ class ActCoolLR(LRScheduler):
         scale = rate_scale(m.scan)
         if scale is None:
             # Only the scan before training is read: a later one would move the peak in the
-            # middle of the warm-up. (A grid that starts too high for the optimizer's first
+            # middle of the warm-up or the cold start. (A grid that starts too high for the optimizer's first
             # step, e.g. at 1e-4 under Adam, flips too much everywhere to be fitted.)
             logger.warning(
                 "step %d: no rate scale from the LR range scan (no Weibull fit of the mean "
