@@ -7,8 +7,9 @@ models) but comes from one of two calibrations:
 
 - ``fixed``: ``T_start`` = 2 bits of ``unit:64`` (what a well-tuned 1-cycle reaches at its peak
   rate on this project's models), scaled with the pattern length for ``unit:L`` (for small
-  flip rates ``T`` is proportional to L). Holding a target from step 0 warms up by itself: the
-  temperature per unit rate is large early, so the controller starts with small rates.
+  flip rates ``T`` is proportional to L). Holding a target from step 0 needs no warm-up (the
+  cold start): the temperature per unit rate is large early, so the controller starts with
+  small rates.
 - ``ramp``: the rate warms up linearly from ``λ_peak·floor`` to the optimizer's rate
   ``λ_peak`` over the first ``fraction`` of training while the temperature is measured; then
   ``T_start = λ_peak × median(T̄/λ)`` over the second half of the warm-up, and the target

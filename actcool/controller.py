@@ -7,9 +7,11 @@ with a :class:`~actcool.TemperatureMonitor`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import numbers
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -23,18 +25,27 @@ from .temperature import (
 )
 from .weibull_model import weibull_log_gain, weibull_lr_for_gain
 
-__all__ = ["MAX_RISE", "RESPONSE_MODELS", "TemperatureController", "ramp_lr"]
+__all__ = ["LEGACY_NAMES", "MAX_RISE", "RESPONSE_MODELS", "TemperatureController", "segment_lr"]
 
 #: The response models the controller can invert (docs/algorithm.md §2, §4).
 RESPONSE_MODELS = ("weibull", "gaussian")
 #: The default limit of one rise: λ* ≤ MAX_RISE × λ_t.
 MAX_RISE = 2.0
+#: Field names before the words were settled (docs/algorithm.md, "Words"): the segment was
+#: called a ramp and the opening a warm-up. Old states load, old keyword arguments still work.
+LEGACY_NAMES = {
+    "ramp_start": "segment_start",
+    "ramp_from": "segment_from",
+    "ramp_to": "segment_to",
+    "warmup_steps": "opening_steps",
+    "warmup_floor": "opening_floor",
+}
 
 logger = logging.getLogger(__name__)
 
 
-def ramp_lr(lr_from: float, lr_to: float, steps_since: int, period: int) -> float:
-    """Rate ``steps_since`` steps after a measurement on a linear ramp of ``period`` steps.
+def segment_lr(lr_from: float, lr_to: float, steps_since: int, period: int) -> float:
+    """Rate ``steps_since`` steps after a measurement on a linear segment of ``period`` steps.
 
     Reaches ``lr_to`` exactly (not up to rounding) at ``steps_since == period`` and holds it
     afterwards (docs/algorithm.md §4.4).
@@ -70,15 +81,22 @@ class TemperatureController:
         k: exponent of the Weibull model, or ``None`` until fitted.
         mu: the (smoothed) estimate of μ (Gaussian).
         log_gain: the (smoothed) estimate of ``ln a`` (Weibull).
-        ramp_start: step t of the last measurement (``None`` before the first).
-        ramp_from: λ_t, the rate trained with at that step.
-        ramp_to: λ*, reached at step t + K.
+        segment_start: step t of the last measurement (``None`` before the first).
+        segment_from: λ_t, the rate trained with at that step.
+        segment_to: λ*, reached at step t + K.
         diverged: set when a measured temperature, loss or rate was not finite.
         max_rise: λ* is at most ``max_rise × λ_t`` (``None``: no limit). A single cold
             measurement (noise, or a batch the network already fits) then cannot multiply the
             rate; falls are not limited.
-        warmup_steps, warmup_floor: before the first observation, the rate warms up linearly
-            from ``warmup_floor·λ_0`` to λ_0 over ``warmup_steps`` (0: λ_0 throughout).
+        opening_steps, opening_floor: the opening, the rates before the first observation:
+            linear from ``opening_floor·λ_0`` to λ_0 over ``opening_steps`` (0: λ_0
+            throughout). ActCoolLR opens with the ``ramp`` calibration's warm-up, or else with
+            the cold start's one step at ``start_factor·λ_0``.
+
+    Each measurement starts a *segment*: the rate moves linearly from λ_t to λ* over the next K
+    steps (:func:`segment_lr`). States and keyword arguments with the names these had before
+    (``ramp_start``, ``ramp_from``, ``ramp_to``, ``warmup_steps``, ``warmup_floor``) still
+    work: :data:`LEGACY_NAMES`.
     """
 
     lr_initial: float
@@ -92,12 +110,12 @@ class TemperatureController:
     k: float | None = None
     mu: float | None = None
     log_gain: float | None = None
-    warmup_steps: int = 0
-    warmup_floor: float = 1.0
+    opening_steps: int = 0
+    opening_floor: float = 1.0
     max_rise: float | None = MAX_RISE
-    ramp_start: int | None = None
-    ramp_from: float = 0.0
-    ramp_to: float = 0.0
+    segment_start: int | None = None
+    segment_from: float = 0.0
+    segment_to: float = 0.0
     diverged: bool = False
 
     #: The fields that are settings, not state: ActCoolLR.load_state_dict keeps its own.
@@ -108,8 +126,8 @@ class TemperatureController:
         "response",
         "smoothing",
         "max_rise",
-        "warmup_steps",
-        "warmup_floor",
+        "opening_steps",
+        "opening_floor",
     )
 
     def __post_init__(self) -> None:
@@ -124,12 +142,12 @@ class TemperatureController:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
             setattr(self, name, int(value))  # plain ints in state_dict()
-        if isinstance(self.warmup_steps, bool) or not (
-            isinstance(self.warmup_steps, int) and self.warmup_steps >= 0
+        if isinstance(self.opening_steps, bool) or not (
+            isinstance(self.opening_steps, int) and self.opening_steps >= 0
         ):
-            raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
-        if not (isinstance(self.warmup_floor, (int, float)) and 0 < self.warmup_floor <= 1):
-            raise ValueError(f"warmup_floor must lie in (0, 1], got {self.warmup_floor!r}")
+            raise ValueError(f"opening_steps must be an integer >= 0, got {self.opening_steps!r}")
+        if not (isinstance(self.opening_floor, (int, float)) and 0 < self.opening_floor <= 1):
+            raise ValueError(f"opening_floor must lie in (0, 1], got {self.opening_floor!r}")
         if self.sigma is not None and not (math.isfinite(self.sigma) and self.sigma > 0):
             raise ValueError(f"sigma must be a finite number > 0, got {self.sigma!r}")
         if self.k is not None and not (math.isfinite(self.k) and self.k > 0):
@@ -148,17 +166,18 @@ class TemperatureController:
 
     @property
     def lr_peak(self) -> float:
-        """The rate the warm-up rises to: λ_0, or the ceiling where that is lower (a user's
+        """The rate the opening rises to: λ_0, or the ceiling where that is lower (a user's
         ``lr_max`` below the optimizer's rate, or a ceiling the guard lowered)."""
         return min(self.lr_initial, self.lr_max)
 
     def lr_at(self, step: int) -> float:
         """The reference learning rate of training step ``step``."""
-        if self.ramp_start is None:
-            return warmup_lr(step, self.warmup_steps, self.lr_peak, self.warmup_floor)
-        if step <= self.ramp_start:
-            return self.ramp_from
-        return ramp_lr(self.ramp_from, self.ramp_to, step - self.ramp_start, self.measure_every)
+        if self.segment_start is None:
+            return warmup_lr(step, self.opening_steps, self.lr_peak, self.opening_floor)
+        if step <= self.segment_start:
+            return self.segment_from
+        since = step - self.segment_start
+        return segment_lr(self.segment_from, self.segment_to, since, self.measure_every)
 
     def target_at(self, curve: TargetCurve, step: int) -> float:
         return curve(min(step / self.total_steps, 1.0))
@@ -172,7 +191,8 @@ class TemperatureController:
         curve: TargetCurve,
         scan_mu: float | None = None,
     ) -> float:
-        """Take the measurement of step t (trained at λ_t) and set the ramp to λ* (docs/algorithm.md §4.2-4).
+        """Take the measurement of step t (trained at λ_t) and aim the segment at λ*
+        (docs/algorithm.md §4.2-4).
 
         ``resolution`` is the number of independent patterns behind the mean temperature
         (``Measurement.resolution``: B for ``sample``); probabilities are clipped to
@@ -190,9 +210,9 @@ class TemperatureController:
         lr_t = float(lr_used)
         if self.diverged:  # once diverged, the rate stays where it was held
             held = self.lr_at(step)
-            self.ramp_start, self.ramp_from, self.ramp_to = step, held, held
+            self.segment_start, self.segment_from, self.segment_to = step, held, held
             return held
-        self.ramp_start, self.ramp_from = step, lr_t
+        self.segment_start, self.segment_from = step, lr_t
         if not (math.isfinite(lr_t) and math.isfinite(mean_temperature) and mean_temperature >= 0):
             return self._hold(step, lr_t, f"temperature {mean_temperature!r} at lr {lr_t!r}")
         target = self.target_at(curve, step + self.measure_every)
@@ -206,8 +226,8 @@ class TemperatureController:
             )
         if self.max_rise is not None and lr_t > 0:
             lr_star = min(lr_star, self.max_rise * lr_t)
-        self.ramp_to = min(max(lr_star, self.lr_min), self.lr_max)
-        return self.ramp_to
+        self.segment_to = min(max(lr_star, self.lr_min), self.lr_max)
+        return self.segment_to
 
     def _smooth(self, previous: float | None, value: float) -> float:
         if previous is None or not math.isfinite(previous):
@@ -252,20 +272,20 @@ class TemperatureController:
     def _hold(self, step: int, lr_t: float, what: str) -> float:
         self.diverged = True
         held = lr_t if math.isfinite(lr_t) else self.lr_min
-        self.ramp_from = self.ramp_to = min(max(held, self.lr_min), self.lr_max)
+        self.segment_from = self.segment_to = min(max(held, self.lr_min), self.lr_max)
         logger.warning("step %d: non-finite %s; holding the learning rate (diverged)", step, what)
-        return self.ramp_to
+        return self.segment_to
 
     def lower_ceiling(self, step: int, ceiling: float) -> None:
         """Cut the rate to at most ``ceiling`` from step ``step + 1`` on and keep it there for the
         rest of the run (the guard's answer to a rate that is breaking the network, §4.7).
         The ceiling never rises again and never falls below ``lr_min``."""
         self.lr_max = min(self.lr_max, max(float(ceiling), self.lr_min))
-        if self.ramp_start is not None:
-            if self.ramp_start < step:  # cut now, not at the end of the segment
-                self.ramp_start, self.ramp_from = step, self.lr_at(step)
-            self.ramp_from = min(self.ramp_from, self.lr_max)
-            self.ramp_to = min(self.ramp_to, self.lr_max)
+        if self.segment_start is not None:
+            if self.segment_start < step:  # cut now, not at the end of the segment
+                self.segment_start, self.segment_from = step, self.lr_at(step)
+            self.segment_from = min(self.segment_from, self.lr_max)
+            self.segment_to = min(self.segment_to, self.lr_max)
 
     def mark_diverged(self, step: int, reason: str) -> None:
         """Record divergence seen outside the controller (e.g. a non-finite loss) and hold
@@ -274,7 +294,7 @@ class TemperatureController:
             logger.warning("step %d: %s; the run has diverged", step, reason)
         self.diverged = True
         held = self.lr_at(step)
-        self.ramp_start, self.ramp_from, self.ramp_to = step, held, held
+        self.segment_start, self.segment_from, self.segment_to = step, held, held
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -282,6 +302,7 @@ class TemperatureController:
     def load_state_dict(self, state: dict[str, Any], keep_settings: bool = False) -> None:
         """Restore :meth:`state_dict`; with ``keep_settings``, the fields in :attr:`SETTINGS`
         keep their values (a state from before the Weibull law still brings its law)."""
+        state = {LEGACY_NAMES.get(k, k): v for k, v in state.items()}  # older names
         if "response" not in state:
             # Saved before the Weibull law existed: the Gaussian law, without smoothing.
             state = {**state, "response": "gaussian", "smoothing": 0.0, "max_rise": None}
@@ -291,3 +312,42 @@ class TemperatureController:
             if key not in self.__dataclass_fields__:
                 raise KeyError(f"unknown controller state key {key!r}")
             setattr(self, key, value)
+
+
+def _renamed(old: str, new: str) -> str:
+    return f"TemperatureController's {old!r} is now {new!r}"
+
+
+_generated_init = TemperatureController.__init__
+
+
+@functools.wraps(_generated_init)
+def _init(self: TemperatureController, *args: Any, **kwargs: Any) -> None:
+    renamed = [(old, new) for old, new in LEGACY_NAMES.items() if old in kwargs]
+    for old, new in renamed:
+        if new in kwargs:
+            raise TypeError(f"give {new!r}, not both {new!r} and {old!r}")
+        kwargs[new] = kwargs.pop(old)
+    if renamed:
+        message = "; ".join(_renamed(old, new) for old, new in renamed)
+        warnings.warn(message, FutureWarning, stacklevel=2)
+    _generated_init(self, *args, **kwargs)
+
+
+TemperatureController.__init__ = _init  # type: ignore[method-assign]
+
+
+def _legacy_property(old: str, new: str) -> property:
+    def get(self: TemperatureController) -> Any:
+        warnings.warn(_renamed(old, new), FutureWarning, stacklevel=2)
+        return getattr(self, new)
+
+    def set_(self: TemperatureController, value: Any) -> None:
+        warnings.warn(_renamed(old, new), FutureWarning, stacklevel=2)
+        setattr(self, new, value)
+
+    return property(get, set_, doc=f"Deprecated name of :attr:`{new}`.")
+
+
+for _old, _new in LEGACY_NAMES.items():
+    setattr(TemperatureController, _old, _legacy_property(_old, _new))

@@ -75,8 +75,9 @@ class PowerCurve(TargetCurve):
     """The paper's cool-down family ``C(f) = T_start · (1 − f^γ)`` (docs/algorithm.md §5).
 
     γ = 1 is linear cooling; γ > 1 stays hot longer; γ < 1 cools early. With ``hold`` = h > 0
-    the start is held over the first h of training (a warm-up) and the cool-down spans the
-    rest: ``C(f) = T_start`` for f ≤ h, ``T_start · (1 − ((f − h)/(1 − h))^γ)`` after.
+    the start is held over the first h of training (the ``ramp`` calibration's warm-up) and the
+    cool-down spans the rest: ``C(f) = T_start`` for f ≤ h,
+    ``T_start · (1 − ((f − h)/(1 − h))^γ)`` after.
 
     Args:
         t_start: temperature at the start of the cool-down in bits (paper: 3.17).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,11 +37,11 @@ __all__ = ["ActCoolLR"]
 
 logger = logging.getLogger(__name__)
 
-# Number of LR range scans tried at the start before settling for a default σ.
-_MAX_SIGMA_SCANS = 3
+# Number of LR range scans tried at the start before settling for a default shape (σ or k).
+_MAX_SHAPE_SCANS = 3
 # σ (or k) used while no scan has produced a fit: a typical σ of the paper's Figure 3, and
 # the k ≈ 1 of measured scans (temperature proportional to the rate).
-_FALLBACK_SIGMA = 1.0
+_FALLBACK_SHAPE = 1.0
 
 
 class ActCoolLR(LRScheduler):
@@ -105,10 +106,11 @@ class ActCoolLR(LRScheduler):
         last_epoch: as in every torch scheduler; leave at -1 and resume with
             :meth:`load_state_dict`.
         scan_every: also run an LR range scan every this many steps (for logging; with
-            ``refit_sigma=True`` each one updates σ).
+            ``refit_shape=True`` each one updates the law's shape, σ or k).
         scan_lrs: the scan grid (default ``actcool.scale.SCALE_SCAN_LRS``: 41 rates from 1e-8
             to 1e2, wide enough for SGD's and Adam's first steps alike).
-        refit_sigma: re-fit σ from every later scan (the paper keeps σ fixed).
+        refit_shape: re-fit the law's shape (σ of the Gaussian, k of the Weibull) from every
+            later scan (the paper keeps σ fixed). ``refit_sigma=`` is its former name.
         sites: the modules to measure (default: every activation module whose sign is its
             input's: ReLU, GELU, SiLU, ...; ``actcool.find_sites``).
         activations: the activation types to measure instead of
@@ -131,7 +133,7 @@ class ActCoolLR(LRScheduler):
         start_factor: with a target known from the start (a given curve, or the ``fixed``
             calibration), the first step trains at ``start_factor ×`` the optimizer's rate
             (like ``LinearLR``'s); the controller then raises the rate by at most ``max_rise``
-            × per measurement until the temperature reaches the target. 1 starts at the optimizer's
+            × per measurement until the temperature reaches the target (the cold start). 1 starts at the optimizer's
             rate, as the paper does: the first step of a fresh network is then far hotter than
             any target. The ``ramp`` calibration starts its warm-up at its own ``floor``.
         max_rise: λ* is at most ``max_rise ×`` the rate just trained with (default 2; ``None``:
@@ -167,7 +169,7 @@ class ActCoolLR(LRScheduler):
         last_epoch: int = -1,
         scan_every: int | None = None,
         scan_lrs: Sequence[float] | None = None,
-        refit_sigma: bool = False,
+        refit_shape: bool = False,
         sites: Sequence[nn.Module | str] | None = None,
         activations: Sequence[type[nn.Module]] | None = None,
         granularity: str | Granularity = DEFAULT_GRANULARITY,
@@ -181,7 +183,11 @@ class ActCoolLR(LRScheduler):
         max_rise: float | None = MAX_RISE,
         find_lr: bool = True,
         guard: bool | DivergenceGuard = True,
+        refit_sigma: bool | None = None,
     ) -> None:
+        if refit_sigma is not None:  # its former name: σ or k, the law's shape
+            warnings.warn("refit_sigma= is now refit_shape=", FutureWarning, stacklevel=2)
+            refit_shape = refit_shape or bool(refit_sigma)
         # Set our own state before super().__init__, which already calls step() once.
         if isinstance(target, Mapping):
             target = curve_from_dict(dict(target))
@@ -233,7 +239,7 @@ class ActCoolLR(LRScheduler):
         #: What the calibration found: ``t_start`` in bits once known (``None`` with a user target).
         self.calibrated_start: float | None = None
         self._ramp_samples: list[tuple[float, float]] = []  # (λ_t, T̄_t) during a ramp warm-up
-        self.refit_sigma = bool(refit_sigma)
+        self.refit_shape = bool(refit_shape)
         ramp = self.calibration is not None and self.calibration.kind == "ramp"
         # Every setting at once, before any hook is installed: the controller validates them
         # together, once.
@@ -248,10 +254,11 @@ class ActCoolLR(LRScheduler):
             sigma=None if sigma is None else float(sigma),
             k=None if k is None else float(k),
             max_rise=None if max_rise is None else float(max_rise),
-            # a ramp warms up over its share of training from its floor; a target known from
-            # the start makes the first step cold and lets the controller warm it up
-            warmup_steps=self.calibration.ramp_steps(total_steps) if ramp else 1,
-            warmup_floor=self.calibration.floor if ramp else start_factor,
+            # the opening: a ramp warms up over its share of training from its floor; a target
+            # known from the start opens cold (one step at start_factor) and the controller
+            # climbs from there, at most max_rise× per measurement (the cold start)
+            opening_steps=self.calibration.ramp_steps(total_steps) if ramp else 1,
+            opening_floor=self.calibration.floor if ramp else start_factor,
         )
         self.monitor = TemperatureMonitor(
             model,
@@ -273,11 +280,11 @@ class ActCoolLR(LRScheduler):
                 raise
             target = self.calibration.fixed_target(self.monitor.granularity)
         self.target: TargetCurve | None = target  # None until a ramp calibration has ended
-        self.sigma_scans = 0
+        self.shape_scans = 0
         # The law's shape parameter (σ or k) comes from a scan at step 0 unless given.
-        self.sigma_fitted = (sigma if response == "gaussian" else k) is not None
+        self.shape_fitted = (sigma if response == "gaussian" else k) is not None
         self.last_measurement: Measurement | None = None
-        if not self.sigma_fitted or self.find_lr:
+        if not self.shape_fitted or self.find_lr:
             self.monitor.request_scan(0)
         self._closed = False
         # The base constructor steps once to set the rate of step 0; that step measures
@@ -292,6 +299,12 @@ class ActCoolLR(LRScheduler):
     def sigma(self) -> float | None:
         """σ in use (``None`` until the first scan has been fitted)."""
         return self.controller.sigma
+
+    @property
+    def refit_sigma(self) -> bool:
+        """Former name of :attr:`refit_shape` (deprecated)."""
+        warnings.warn("refit_sigma is now refit_shape", FutureWarning, stacklevel=2)
+        return self.refit_shape
 
     @property
     def k(self) -> float | None:
@@ -436,7 +449,7 @@ class ActCoolLR(LRScheduler):
         scale = rate_scale(m.scan)
         if scale is None:
             # Only the scan before training is read: a later one would move the peak in the
-            # middle of the warm-up. (A grid that starts too high for the optimizer's first
+            # middle of the warm-up or the cold start. (A grid that starts too high for the optimizer's first
             # step, e.g. at 1e-4 under Adam, flips too much everywhere to be fitted.)
             logger.warning(
                 "step %d: no rate scale from the LR range scan (no Weibull fit of the mean "
@@ -475,35 +488,35 @@ class ActCoolLR(LRScheduler):
             self._find_peak(t, m)
         gaussian = c.response == "gaussian"
         name = "sigma" if gaussian else "k"
-        needs_shape = not self.sigma_fitted
-        if m.scan is not None and (needs_shape or self.refit_sigma):
-            self.sigma_scans += 1
+        needs_shape = not self.shape_fitted
+        if m.scan is not None and (needs_shape or self.refit_shape):
+            self.shape_scans += 1
             fits = m.fits
             fit = None if fits is None else (fits.mean if gaussian else fits.weibull_mean)
             if fit is not None:
                 value = fit.sigma if gaussian else fit.k
                 setattr(c, name, value)
-                self.sigma_fitted = True
+                self.shape_fitted = True
                 logger.info(
                     "step %d: %s=%.3f from an LR range scan (rmse %.3f)", t, name, value, fit.rmse
                 )
-            elif needs_shape and self.sigma_scans < _MAX_SIGMA_SCANS:
+            elif needs_shape and self.shape_scans < _MAX_SHAPE_SCANS:
                 logger.warning("step %d: no %s from the LR range scan; trying again", t, name)
                 self.monitor.request_scan(t + c.measure_every)
             elif needs_shape:
                 logger.warning(
                     "no %s after %d LR range scans; using %s=%.1f (pass %s= to choose)",
                     name,
-                    self.sigma_scans,
+                    self.shape_scans,
                     name,
-                    _FALLBACK_SIGMA,
+                    _FALLBACK_SHAPE,
                     name,
                 )
         if getattr(c, name) is None:
-            setattr(c, name, _FALLBACK_SIGMA)  # provisional until a scan fits one
+            setattr(c, name, _FALLBACK_SHAPE)  # provisional until a scan fits one
         lr_used = first_group_lr(self.optimizer)
         if self.target is None:  # a ramp calibration is warming up
-            if t < c.warmup_steps:
+            if t < c.opening_steps:
                 self._ramp_samples.append((lr_used, m.mean_temperature))
                 return
             self._end_ramp(t)
@@ -532,7 +545,7 @@ class ActCoolLR(LRScheduler):
             )
         self.calibrated_start = float(t_start)
         self.target = cooldown_after(
-            self.calibrated_start, c.warmup_steps / c.total_steps, self.calibration.gamma
+            self.calibrated_start, c.opening_steps / c.total_steps, self.calibration.gamma
         )
         logger.info("step %d: warm-up calibrated T_start = %.3f bits", t, t_start)
 
@@ -564,7 +577,7 @@ class ActCoolLR(LRScheduler):
         return scheduler_state(self, super().state_dict())
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict`: the state (step, fitted law, ramp, calibrated
+        """Continue from :meth:`state_dict`: the state (step, fitted law, segment, calibrated
         target, finder, guard's history) is restored, this scheduler's own settings (the
         constructor's arguments) are kept. Load the optimizer's state as well (it holds the
         rate of the next step), as for any torch scheduler."""

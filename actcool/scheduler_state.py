@@ -3,13 +3,14 @@
 
 The state is plain numbers only (no modules, hooks or scipy objects), so ``torch.save`` of a
 checkpoint just works and ``torch.load(..., weights_only=True)`` reads it back. Loading
-restores *state*: the step, the law's fitted parameters and ramp, the calibrated target, what
+restores *state*: the step, the law's fitted parameters and segment, the calibrated target, what
 the finder found, the ceiling the guard lowered, the guard's history. It keeps the loading
 scheduler's *settings*, the constructor's arguments (``total_steps``, ``measure_every``,
-``lr_min``, ``response``, ``smoothing``, ``max_rise``, the warm-up, ``scan_every``,
-``scan_lrs``, ``refit_sigma``, ``calibration``, the guard's thresholds): they are saved for
+``lr_min``, ``response``, ``smoothing``, ``max_rise``, the opening, ``scan_every``,
+``scan_lrs``, ``refit_shape``, ``calibration``, the guard's thresholds): they are saved for
 the record only. A state saved before the Weibull law existed keeps its Gaussian law, the
-one it was trained with.
+one it was trained with; a state saved with the former names (``sigma_scans``,
+``sigma_fitted``; the controller's ``ramp_*``, ``warmup_*``) loads as with the new ones.
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ def scheduler_state(s: ActCoolLR, torch_state: Mapping[str, Any]) -> dict[str, A
         **{k: _plain(torch_state[k]) for k in TORCH_KEYS if k in torch_state},
         "last_epoch": s.last_epoch,
         "base_lrs": [float(b) for b in s.base_lrs],
-        "refit_sigma": s.refit_sigma,
-        "sigma_scans": s.sigma_scans,
-        "sigma_fitted": s.sigma_fitted,
+        "refit_shape": s.refit_shape,
+        "shape_scans": s.shape_scans,
+        "shape_fitted": s.shape_fitted,
         "target": None if s.target is None else s.target.to_dict(),
         "calibration": None if s.calibration is None else s.calibration.to_dict(),
         "calibrated_start": s.calibrated_start,
@@ -88,8 +89,9 @@ def load_scheduler_state(s: ActCoolLR, state: Mapping[str, Any]) -> None:
     """Restore ``state`` into ``s``, keeping ``s``'s settings (the module's docstring)."""
     s.last_epoch = int(state["last_epoch"])
     s.base_lrs = list(state.get("base_lrs", s.base_lrs))
-    s.sigma_scans = int(state.get("sigma_scans", 0))
-    s.sigma_fitted = bool(state.get("sigma_fitted", True))
+    # "sigma_*" are the names states had before "shape" (σ or k, the law's) replaced them
+    s.shape_scans = int(state.get("shape_scans", state.get("sigma_scans", 0)))
+    s.shape_fitted = bool(state.get("shape_fitted", state.get("sigma_fitted", True)))
     target = state["target"]
     s.target = None if target is None else curve_from_dict(target)
     s.calibrated_start = state.get("calibrated_start")

@@ -14,12 +14,12 @@ initialisation:
 The calibrated default target (``RunConfig.target = "default"``, actcool/calibration.py) is
 previewed too: ``fixed`` is a linear cool-down from ``start_bits·L/64`` bits, known before
 the run; ``ramp`` reads its start temperature off the run's own warm-up, so its preview
-trains that warm-up (:func:`ramp_preview`: the run's seed, data, model and ActCoolLR, up to
+trains that warm-up (:func:`warmup_preview`: the run's seed, data, model and ActCoolLR, up to
 the calibration and an LR range scan there) and draws the warm-up's rates, then the law
 fitted to that scan. Finally, a finished run's measured rate is compared with the preview
 over the bulk of training (:func:`measured_ratio`), so users learn how far to trust it.
 
-Everything but :func:`quick_fits` and :func:`ramp_preview` is pure: they train with torch.
+Everything but :func:`quick_fits` and :func:`warmup_preview` is pure: they train with torch.
 """
 
 from __future__ import annotations
@@ -38,13 +38,15 @@ from actcool.weibull_model import weibull_lr_at
 from trainer.config import RunConfig
 
 if TYPE_CHECKING:
-    from trainer.warmup import Warmup  # imports torch; the page holds one only after training
+    from trainer.warmup import (
+        TrainedWarmup,
+    )  # imports torch; the page holds one only after training
 
 __all__ = [
     "LAWS",
     "RATIO_WINDOW",
     "PreviewFits",
-    "RampPreview",
+    "WarmupPreview",
     "calibrated_default",
     "clamp_lr",
     "fits_of",
@@ -52,8 +54,8 @@ __all__ = [
     "measured_lr",
     "measured_ratio",
     "quick_fits",
-    "ramp_preview",
-    "ramp_window",
+    "warmup_preview",
+    "warmup_window",
     "span_text",
     "with_warmup",
 ]
@@ -134,16 +136,16 @@ def fits_of(m: Measurement | None, batch_size: int) -> PreviewFits:
     return PreviewFits(gaussian, weibull, int(m.batch_size), reasons)
 
 
-# ---------------------------------------------------------------------- the ramp warm-up
+# ---------------------------------------------------------------------- the warm-up preview
 @dataclass(frozen=True)
-class RampPreview:
+class WarmupPreview:
     """A run's ``ramp`` warm-up, trained ahead of it, as the Design page shows it.
 
     Attributes:
-        warmup: what the warm-up found (:class:`trainer.warmup.Warmup`: ``t_start``,
+        trained: what the warm-up found (:class:`trainer.warmup.TrainedWarmup`: ``t_start``,
             ``fraction``, ``lr_peak``, ``ramp_steps``, ``end_step``, ``total_steps``,
-            ``calibration``, ``seconds``, its :meth:`~trainer.warmup.Warmup.target` and
-            :meth:`~trainer.warmup.Warmup.warmup_lr`); read from it, never copied.
+            ``calibration``, ``seconds``, its :meth:`~trainer.warmup.TrainedWarmup.target` and
+            :meth:`~trainer.warmup.TrainedWarmup.warmup_lr`); read from it, never copied.
         fits: the response models of its LR range scan at ``end_step``, as plain numbers:
             what the controller meets as the cool-down begins.
         trained_steps: how many steps were trained (steps 0 to ``end_step``), as the progress
@@ -153,39 +155,39 @@ class RampPreview:
     :meth:`scan_text`), so that its sentences and its progress bar agree.
     """
 
-    warmup: Warmup
+    trained: TrainedWarmup
     fits: PreviewFits
     trained_steps: int = 0  # 0: end_step + 1
 
     def __post_init__(self) -> None:
         if not self.trained_steps:
-            object.__setattr__(self, "trained_steps", self.warmup.end_step + 1)
+            object.__setattr__(self, "trained_steps", self.trained.end_step + 1)
 
     def steps_text(self) -> str:
         """``"the first 21 of the run's 50 steps (its rate warms up over 12; the calibration
         ends at the first measurement after them)"``."""
         return (
-            f"the first {self.trained_steps} of the run's {self.warmup.total_steps} steps (its "
-            f"rate warms up over {self.warmup.ramp_steps}; the calibration ends at the first "
+            f"the first {self.trained_steps} of the run's {self.trained.total_steps} steps (its "
+            f"rate warms up over {self.trained.ramp_steps}; the calibration ends at the first "
             "measurement after them)"
         )
 
     def scan_text(self) -> str:
         """Where the scan the law is fitted to ran: ``"the scan after step 21 of 50"``."""
-        return f"the scan after step {self.trained_steps} of {self.warmup.total_steps}"
+        return f"the scan after step {self.trained_steps} of {self.trained.total_steps}"
 
     def warmup_lr(self, fractions: np.ndarray) -> np.ndarray:
         """The warm-up's rate at ``fractions`` of training (the optimizer's rate after it)."""
-        steps = np.floor(np.asarray(fractions, dtype=np.float64) * self.warmup.total_steps)
-        return np.array([self.warmup.warmup_lr(int(s)) for s in steps])
+        steps = np.floor(np.asarray(fractions, dtype=np.float64) * self.trained.total_steps)
+        return np.array([self.trained.warmup_lr(int(s)) for s in steps])
 
 
-def ramp_preview(
+def warmup_preview(
     config: RunConfig, on_step: Callable[[int, int], None] | None = None
-) -> RampPreview:
-    """Train ``config``'s ``ramp`` warm-up (trains torch; see :func:`trainer.warmup.run_warmup`
+) -> WarmupPreview:
+    """Train ``config``'s ``ramp`` warm-up (trains torch; see :func:`trainer.warmup.train_warmup`
     for what it needs and raises) and keep what the Design page draws."""
-    from trainer.warmup import run_warmup  # imports torch: only when a warm-up is asked for
+    from trainer.warmup import train_warmup  # imports torch: only when a warm-up is asked for
 
     counted = [0]
 
@@ -194,26 +196,26 @@ def ramp_preview(
         if on_step is not None:
             on_step(done, to_do)
 
-    w = run_warmup(config, count)
-    return RampPreview(w, fits_of(w.scan, config.batch_size), trained_steps=counted[0])
+    w = train_warmup(config, count)
+    return WarmupPreview(w, fits_of(w.scan, config.batch_size), trained_steps=counted[0])
 
 
-def with_warmup(implied: pd.DataFrame, ramp: RampPreview) -> pd.DataFrame:
+def with_warmup(implied: pd.DataFrame, warmup: WarmupPreview) -> pd.DataFrame:
     """``implied`` with the warm-up's rates over the warm-up: a run with the ramp calibration
     trains there at its linear warm-up whatever the law says (columns ``model_lr`` and
     ``lr``), and follows the law after it."""
     out = implied.copy()
-    during = out["fraction"].to_numpy(np.float64) < ramp.warmup.fraction
-    rates = ramp.warmup_lr(out["fraction"].to_numpy(np.float64)[during])
+    during = out["fraction"].to_numpy(np.float64) < warmup.trained.fraction
+    rates = warmup.warmup_lr(out["fraction"].to_numpy(np.float64)[during])
     out.loc[during, "model_lr"] = rates
     out.loc[during, "lr"] = rates
     return out
 
 
-def ramp_window(ramp: RampPreview) -> tuple[float, float]:
+def warmup_window(warmup: WarmupPreview) -> tuple[float, float]:
     """Where a run with this warm-up is compared with the preview: :data:`RATIO_WINDOW`,
     starting no earlier than the end of the warm-up (whose rates are fixed, not predicted)."""
-    return max(RATIO_WINDOW[0], ramp.warmup.fraction), RATIO_WINDOW[1]
+    return max(RATIO_WINDOW[0], warmup.trained.fraction), RATIO_WINDOW[1]
 
 
 # ---------------------------------------------------------------------- implied rates

@@ -518,7 +518,7 @@ def _resume(store: Any, run_id: str, queue: bool, quiet: bool) -> int:
 
 def _warmup(config: RunConfig, quiet: bool = False) -> int:
     """Train ``config``'s ramp warm-up (trainer/warmup.py) and print what it calibrated."""
-    from .warmup import run_warmup
+    from .warmup import train_warmup
 
     def progress(done: int, todo: int) -> None:
         if not quiet and sys.stderr.isatty():  # a line redrawn in place: terminals only
@@ -526,7 +526,7 @@ def _warmup(config: RunConfig, quiet: bool = False) -> int:
             print(f"\rwarm-up: step {done}/{todo}", end=end, file=sys.stderr, flush=True)
 
     try:
-        w = run_warmup(config, on_step=progress)
+        w = train_warmup(config, on_step=progress)
     except RuntimeError as exc:  # the loss diverged during the warm-up
         print(f"python -m trainer: warm-up failed: {exc}", file=sys.stderr)
         return 1

@@ -114,7 +114,8 @@ class RunConfig:
     start_factor: float = _opt(
         START_FACTOR,
         "actcool with a target from the start (a given curve, calibration fixed): the first "
-        "step's rate as a share of lr, in (0, 1]; the controller warms it up (1: start at lr)",
+        "step's rate as a share of lr, in (0, 1]; the controller climbs from it (the cold start; "
+        "1: start at lr)",
     )
     find_lr: bool = _opt(
         True,

@@ -9,7 +9,7 @@ from typing import TextIO
 __all__ = ["Progress"]
 
 # Steps timed before an ETA is shown: the first steps (data loaders starting, kernels
-# compiling, the warm-up's scans) are far slower than the rest, and an ETA read off them
+# compiling, the first LR range scans) are far slower than the rest, and an ETA read off them
 # promised minutes for a run of seconds.
 ETA_AFTER_STEPS = 5
 

@@ -1,10 +1,11 @@
-"""A run's ``ramp`` warm-up, trained ahead of the run: what the Design page previews.
+"""The warm-up preview: a run's ``ramp`` warm-up, trained ahead of the run (what the Design page
+and ``python -m trainer warmup`` show).
 
 A run with the calibrated default target and the ``ramp`` calibration reads its start
 temperature off its own first steps (actcool/calibration.py): the rate warms up linearly to
 the optimizer's rate over the first ``fraction`` of training, then ``T_start = λ_peak ×
 median(T̄/λ)`` of the warm-up's second half. Nothing tells that number before those steps
-are trained, so :func:`run_warmup` trains them: the same seed, data order, model, optimizer
+are trained, so :func:`train_warmup` trains them: the same seed, data order, model, optimizer
 and ActCoolLR as the run, through the run's own loop (trainer/build.py, trainer/steps.py),
 until the scheduler has its target: up to the measurement at which the calibration ends,
 where it also runs an LR range scan. It returns the start temperature the run will find
@@ -32,12 +33,12 @@ from .device import resolve_device
 from .errors import ConfigError
 from .steps import RunSteps
 
-__all__ = ["Warmup", "run_warmup"]
+__all__ = ["TrainedWarmup", "train_warmup"]
 
 
 @dataclass(frozen=True)
-class Warmup:
-    """What a run's ``ramp`` warm-up found.
+class TrainedWarmup:
+    """What a run's ``ramp`` warm-up found, trained ahead of the run.
 
     Attributes:
         calibration: the run's calibration.
@@ -78,11 +79,11 @@ class Warmup:
         return warmup_lr(step, self.ramp_steps, self.lr_peak, self.calibration.floor)
 
 
-def run_warmup(
+def train_warmup(
     config: RunConfig,
     on_step: Callable[[int, int], None] | None = None,
     device: torch.device | None = None,
-) -> Warmup:
+) -> TrainedWarmup:
     """Train ``config``'s first steps up to the end of its ``ramp`` calibration.
 
     Args:
@@ -117,7 +118,7 @@ def run_warmup(
     parts = build_run(config, device)
     scheduler = parts.schedule.scheduler
     controller = scheduler.controller  # the run's own warm-up: its length, peak and floor
-    ramp_steps = controller.warmup_steps
+    ramp_steps = controller.opening_steps
     planned = _planned_end(config, parts, ramp_steps)
     if planned >= parts.total_steps:
         parts.schedule.close()
@@ -145,7 +146,7 @@ def run_warmup(
             if ended:
                 assert m is not None and m.scan is not None  # requested by _scan_if_measured
                 samples = scheduler.calibration_samples
-                return Warmup(
+                return TrainedWarmup(
                     calibration=calibration,
                     t_start=float(scheduler.calibrated_start),
                     lr_peak=controller.lr_initial,

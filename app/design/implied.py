@@ -10,7 +10,7 @@ import streamlit as st
 from actcool import TargetCurve
 from app import charts, data, preview, range_preview, summary, ui
 from app.design.common import NO_RUN, state
-from app.design.presets import ramp_of, warmup_config
+from app.design.presets import warmup_config, warmup_preview_of
 from app.design.source import PreviewInputs, fit_line
 from trainer.config import RunConfig
 from trainer.data.locate import missing_dataset
@@ -30,10 +30,10 @@ def chart(
     try:
         setup = warmup_config(model, dataset, batch, granularity, data_dir, float(lr_max), 1)
     except ValueError:  # a set-up no run can have: no warm-up was trained for it
-        setup, ramp = None, None
+        setup, warmup = None, None
     else:
-        ramp = ramp_of(curve, setup)
-    warmup_law = ramp is not None and ramp.fits.law(law) is not None
+        warmup = warmup_preview_of(curve, setup)
+    warmup_law = warmup is not None and warmup.fits.law(law) is not None
     if scan_fits is not None:  # one law in use: the warm-up's scan, where it replaces this one
         fit_slot.markdown(
             fit_line(scan_fits, law, in_use=not warmup_law)
@@ -44,9 +44,9 @@ def chart(
             )
         )
     if warmup_law:
-        fits, law_fit = ramp.fits, ramp.fits.law(law)
+        fits, law_fit = warmup.fits, warmup.fits.law(law)
         source_label = (
-            f"{ramp.scan_text()} (the warm-up's end), {model} on {dataset}, {granularity}"
+            f"{warmup.scan_text()} (the warm-up's end), {model} on {dataset}, {granularity}"
         )
     if curve is None:
         st.info("Fix the control points (see the message below the chart) to see the implied rate.")
@@ -64,9 +64,9 @@ def chart(
             curve, law, law_fit, fits.batch_size, float(lr_max), fractions=fractions
         )
         window = preview.RATIO_WINDOW
-        if ramp is not None:  # the warm-up's own rates, then the law fitted at its end
-            implied = preview.with_warmup(implied, ramp)
-            window = preview.ramp_window(ramp)
+        if warmup is not None:  # the warm-up's own rates, then the law fitted at its end
+            implied = preview.with_warmup(implied, warmup)
+            window = preview.warmup_window(warmup)
         measured, ratio, check = None, None, None
         if check_run != NO_RUN:
             with data.guard():
@@ -101,20 +101,20 @@ def chart(
         ]
         st.caption(
             (
-                f"The first {ramp.warmup.fraction:.0%} is the warm-up's linear rate, from "
-                f"{ramp.warmup.calibration.floor:g} × to the full learning rate. After it, what a run would use"
-                if ramp is not None
+                f"The first {warmup.trained.fraction:.0%} is the warm-up's linear rate, from "
+                f"{warmup.trained.calibration.floor:g} × to the full learning rate. After it, what a run would use"
+                if warmup is not None
                 else "What a run would use"
             )
             + f" under the {preview.LAWS[law]} law, clamped like a run"
             + (f": {' and '.join(clamps)}." if clamps else " (never clamped here).")
         )
-        if ramp is not None and ramp.fits is fits:
-            st.markdown(f"At the warm-up's end ({ramp.scan_text()}): " + fit_line(fits, law))
-        if ramp is not None and ramp.fits.law(law) is None:
+        if warmup is not None and warmup.fits is fits:
+            st.markdown(f"At the warm-up's end ({warmup.scan_text()}): " + fit_line(fits, law))
+        if warmup is not None and warmup.fits.law(law) is None:
             st.caption(
                 f"The scan at the warm-up's end has no {preview.LAWS[law]} fit "
-                f"({ramp.fits.reasons.get(law, 'no fit')}): the rate after the warm-up uses "
+                f"({warmup.fits.reasons.get(law, 'no fit')}): the rate after the warm-up uses "
                 "the scan chosen below."
             )
         if check is not None:

@@ -25,7 +25,7 @@ def parametric(preset: str, **params: float):
         return None, f"Not a valid curve: {exc}"
 
 
-RAMPS = "design_ramps"  # session key: {config JSON: RampPreview}, the warm-ups trained so far
+WARMUPS = "design_warmups"  # session key: {config JSON: WarmupPreview}, the warm-ups trained so far
 
 
 def warmup_config(
@@ -52,50 +52,50 @@ def ramp_preset(config: RunConfig, described: str) -> tuple[TargetCurve | None, 
     """The ramp calibration's curve for ``config`` once its warm-up has been trained here (a
     button trains it, with a progress bar), else ``(None, what to do)``."""
     key = json.dumps(config.to_dict(), sort_keys=True)
-    done: dict[str, preview.RampPreview] = state.setdefault(RAMPS, {})
+    done: dict[str, preview.WarmupPreview] = state.setdefault(WARMUPS, {})
     if key in done:
-        ramp = done[key]
-        return ramp.warmup.target(), (
+        warmup = done[key]
+        return warmup.trained.target(), (
             f"{described}  \nIts warm-up, trained here ({config.model} on "
-            f"{config.dataset}, {ramp.warmup.seconds:.0f} s): {ramp.steps_text()}, calibrated "
-            f"**T_start = {ramp.warmup.t_start:.3g} bits**: the start the run will find with the same "
+            f"{config.dataset}, {warmup.trained.seconds:.0f} s): {warmup.steps_text()}, calibrated "
+            f"**T_start = {warmup.trained.t_start:.3g} bits**: the start the run will find with the same "
             "settings and seed."
         )
     if problem := missing_dataset(config.dataset, config.data_dir):
         return None, f"{described}  \nNo warm-up: {problem}."
     if st.button(
         "Train the warm-up",
-        key="do_ramp_warmup",
+        key="do_train_warmup",
         help=f"Trains the first {Calibration.parse(config.calibration).fraction:.0%} of a "
         f"{config.epochs}-epoch run of {config.model} on {config.dataset} exactly as the run "
         "would (seed, data order, ActCoolLR), then one LR range scan.",
     ):
         bar = st.progress(0.0, text="Training the warm-up…")
         try:
-            ramp = preview.ramp_preview(
+            warmup = preview.warmup_preview(
                 config, lambda i, n: bar.progress(i / n, text=f"Warm-up: {i} of {n} steps trained")
             )
         except (ValueError, RuntimeError, OSError) as exc:  # ConfigError is a ValueError
             bar.empty()
             return None, f"{described}  \nThe warm-up failed: {exc}"
-        done[key] = ramp
+        done[key] = warmup
         st.rerun()
     return None, f"{described}  \nTrain its warm-up (**Train the warm-up**) to preview it."
 
 
-def ramp_of(curve: TargetCurve | None, setup: RunConfig) -> preview.RampPreview | None:
+def warmup_preview_of(curve: TargetCurve | None, setup: RunConfig) -> preview.WarmupPreview | None:
     """The warm-up trained here for ``setup``'s model, data, batch, granularity and rate whose
     calibrated curve ``curve`` is, if any (its length, calibration and γ are in the curve)."""
     if curve is None:
         return None
     definition = curve.to_dict()
     same = ("model", "dataset", "batch_size", "granularity", "data_dir", "lr")
-    for key, ramp in state.get(RAMPS, {}).items():
+    for key, warmup in state.get(WARMUPS, {}).items():
         trained = json.loads(key)
         if all(trained[name] == getattr(setup, name) for name in same) and (
-            ramp.warmup.target().to_dict() == definition
+            warmup.trained.target().to_dict() == definition
         ):
-            return ramp
+            return warmup
     return None
 
 

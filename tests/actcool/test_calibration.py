@@ -70,7 +70,7 @@ def test_no_target_ramps_by_default_and_fixed_starts_at_two_bits():
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     default = ActCoolLR(opt, model, total_steps=100, k=1.0)
     assert default.calibration == Calibration("ramp") and default.target is None
-    assert default.controller.warmup_steps == 25 and default.calibrated_start is None
+    assert default.controller.opening_steps == 25 and default.calibrated_start is None
     default.close()
     sched = ActCoolLR(opt, model, total_steps=100, k=1.0, calibration="fixed")
     assert sched.target == PowerCurve(2.0, 1.0)

@@ -55,7 +55,7 @@ def test_controller_produces_the_spec_sequence():
             assert got[-1] == lr_star  # reaches λ* exactly at the next measurement step
     want = expected_sequence(0.1, temps, sigma, curve, n, k, b, n)
     assert got == pytest.approx(want, rel=1e-9)
-    # the classic bug (restarting the ramp) would keep the rate at λ_0 forever
+    # the classic bug (restarting the segment) would keep the rate at λ_0 forever
     assert len({round(x, 12) for x in got}) > n // 2
 
 

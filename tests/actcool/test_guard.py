@@ -131,8 +131,8 @@ def test_lower_ceiling_between_measurements_restarts_the_segment_where_the_rate_
     assert [c.lr_at(t) for t in (5, 6, 9)] == [0.1, 0.1, 0.1]
 
 
-def test_lower_ceiling_caps_the_warm_up_and_never_goes_under_lr_min():
-    c = _controller(warmup_steps=10, warmup_floor=0.1)
+def test_lower_ceiling_caps_the_opening_and_never_goes_under_lr_min():
+    c = _controller(opening_steps=10, opening_floor=0.1)
     assert c.lr_at(10) == 0.4
     c.lower_ceiling(3, 0.2)
     assert c.lr_peak == 0.2

@@ -137,7 +137,7 @@ def test_k_is_fitted_from_a_scan_at_the_first_step(net, image_batches):
     # yet, so λ* = λ_t·(C/T̄)^(1/k) exactly, at most 2·λ_t (max_rise)
     lr_t = 0.05 * START_FACTOR
     want = lr_t * (PowerCurve(2.0)(5 / 50) / m.mean_temperature) ** (1 / sched.k)
-    assert sched.controller.ramp_to == pytest.approx(min(want, 2 * lr_t), rel=1e-12)
+    assert sched.controller.segment_to == pytest.approx(min(want, 2 * lr_t), rel=1e-12)
 
 
 def test_the_first_step_is_cold_and_warms_up_by_the_rise_limit(net, image_batches):
@@ -290,7 +290,7 @@ def test_load_state_dict_restores_state_and_keeps_the_constructors_settings(imag
         max_rise=3.0,
         response="gaussian",
         scan_every=8,
-        refit_sigma=True,
+        refit_shape=True,
         guard=DivergenceGuard(cut=0.25),
     )
     other.load_state_dict(state)
@@ -305,16 +305,16 @@ def test_load_state_dict_restores_state_and_keeps_the_constructors_settings(imag
         "gaussian",
     )
     assert other.monitor.measure_every == 4 and other.monitor.scan_every == 8
-    assert other.refit_sigma and other.guard.cut == 0.25
+    assert other.refit_shape and other.guard.cut == 0.25
     # ... the state is the saved one
     saved = state["controller"]
     assert other.last_epoch == state["last_epoch"] == 5 and other.monitor.step_count == 5
-    assert (c.k, c.log_gain, c.ramp_start, c.ramp_from, c.ramp_to, c.lr_max) == (
+    assert (c.k, c.log_gain, c.segment_start, c.segment_from, c.segment_to, c.lr_max) == (
         saved["k"],
         saved["log_gain"],
-        saved["ramp_start"],
-        saved["ramp_from"],
-        saved["ramp_to"],
+        saved["segment_start"],
+        saved["segment_from"],
+        saved["segment_to"],
         saved["lr_max"],
     )
     assert other.guard.loss_lowest == state["guard"]["loss_lowest"]

@@ -357,15 +357,15 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
 ):
     from actcool import Calibration
     from app import preview
-    from trainer.warmup import Warmup
+    from trainer.warmup import TrainedWarmup
 
     trained = []
 
-    def ramp_preview(config, on_step=None):
+    def warmup_preview(config, on_step=None):
         trained.append(config)
         for i in range(1, 22):
             on_step(i, 21)
-        warmup = Warmup(
+        warmup = TrainedWarmup(
             calibration=Calibration("ramp", floor=0.04, gamma=config_gamma(config)),
             t_start=3.0,
             lr_peak=config.lr,
@@ -378,16 +378,16 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
             seconds=4.0,
         )
         fits = preview.PreviewFits(None, {"lambda0": 0.01, "k": 1.0}, config.batch_size)
-        return preview.RampPreview(warmup, fits)
+        return preview.WarmupPreview(warmup, fits)
 
     def config_gamma(config):
         return 2.0 if config.calibration.endswith(":2") else 1.0
 
-    monkeypatch.setattr(preview, "ramp_preview", ramp_preview)
+    monkeypatch.setattr(preview, "warmup_preview", warmup_preview)
     at = open_page("design")
     at.selectbox(key="design_preset").select("Calibrated default").run()
     assert at.button(key="do_apply_preset").disabled
-    at.button(key="do_ramp_warmup").click().run()
+    at.button(key="do_train_warmup").click().run()
     assert_clean(at)
     (config,) = trained  # a new run's defaults with this page's set-up
     assert (config.model, config.dataset, config.batch_size, config.granularity) == (
@@ -398,7 +398,7 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
     )
     assert (config.schedule, config.target, config.calibration) == ("actcool", "default", "auto")
     assert (config.lr, config.epochs, config.download) == (0.05, 5, False)
-    # every number of the warm-up from the one RampPreview: 21 steps trained (0 to 20)
+    # every number of the warm-up from the one WarmupPreview: 21 steps trained (0 to 20)
     assert any(
         "4 s): the first 21 of the run's 48 steps (its rate warms up over 12; the "
         "calibration ends at the first measurement after them), calibrated **T_start = 3 "
@@ -433,7 +433,7 @@ def test_design_trains_the_ramp_warm_up_and_previews_the_run_it_starts(
     assert len(trained) == 1
     at.number_input(key="design_calibration_gamma").set_value(2.0).run()
     assert at.button(key="do_apply_preset").disabled
-    at.button(key="do_ramp_warmup").click().run()
+    at.button(key="do_train_warmup").click().run()
     assert len(trained) == 2 and trained[1].calibration == "ramp:0.25:2"
     # the applied curve is still the first warm-up's, but for another batch it is not drawn
     # as that run: the quick scan's law throughout

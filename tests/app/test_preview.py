@@ -100,11 +100,11 @@ def test_span_text_says_where_the_preview_is_clamped():
     assert preview.span_text(f, f > 2) == "nowhere"
 
 
-def ramp(ramp_steps: int = 25) -> preview.RampPreview:
+def a_warmup(ramp_steps: int = 25) -> preview.WarmupPreview:
     """A ramp warm-up over the first 25 of 100 steps to the rate 0.1, from 0.04 × 0.1."""
-    from trainer.warmup import Warmup
+    from trainer.warmup import TrainedWarmup
 
-    warmup = Warmup(
+    trained = TrainedWarmup(
         calibration=Calibration("ramp", fraction=0.25, floor=0.04, gamma=1.0),
         t_start=3.0,
         lr_peak=0.1,
@@ -116,12 +116,14 @@ def ramp(ramp_steps: int = 25) -> preview.RampPreview:
         scan=None,  # not read: the fits below are the scan's
         seconds=1.0,
     )
-    return preview.RampPreview(warmup, preview.PreviewFits(None, {"lambda0": 0.02, "k": 1.0}, 128))
+    return preview.WarmupPreview(
+        trained, preview.PreviewFits(None, {"lambda0": 0.02, "k": 1.0}, 128)
+    )
 
 
-def test_ramp_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
-    r = ramp()
-    curve = r.warmup.target()
+def test_the_warmup_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
+    r = a_warmup()
+    curve = r.trained.target()
     assert curve(0.1) == curve(0.25) == 3.0 and curve(0.625) == pytest.approx(1.5)
     fractions = np.linspace(0.0, 1.0, 101)
     implied = preview.implied_rates(curve, "weibull", r.fits.weibull, 128, 0.1, fractions=fractions)
@@ -139,12 +141,12 @@ def test_ramp_preview_draws_the_warm_up_then_the_law_fitted_at_its_end():
 
 
 def test_a_ramp_run_is_compared_with_its_preview_after_the_warm_up():
-    assert preview.ramp_window(ramp()) == (0.25, 0.9)
-    assert preview.ramp_window(ramp(ramp_steps=5)) == preview.RATIO_WINDOW
+    assert preview.warmup_window(a_warmup()) == (0.25, 0.9)
+    assert preview.warmup_window(a_warmup(ramp_steps=5)) == preview.RATIO_WINDOW
 
 
-def test_a_ramp_preview_counts_its_steps_as_its_progress_bar_does():
-    """The Design page prints a warm-up's numbers from the RampPreview alone: the progress
+def test_a_warmup_preview_counts_its_steps_as_its_progress_bar_does():
+    """The Design page prints a warm-up's numbers from the WarmupPreview alone: the progress
     bar's last "n of n" is its trained steps, steps 0 to the calibration's end step."""
     from trainer.config import RunConfig, new_run_defaults
 
@@ -154,12 +156,12 @@ def test_a_ramp_preview_counts_its_steps_as_its_progress_bar_does():
         device="cpu",
     )
     bar = []
-    ramp = preview.ramp_preview(config, lambda done, to_do: bar.append((done, to_do)))
-    assert bar[-1] == (ramp.trained_steps, ramp.trained_steps)
-    w = ramp.warmup
-    assert ramp.trained_steps == w.end_step + 1 == len(bar)
+    warmup = preview.warmup_preview(config, lambda done, to_do: bar.append((done, to_do)))
+    assert bar[-1] == (warmup.trained_steps, warmup.trained_steps)
+    w = warmup.trained
+    assert warmup.trained_steps == w.end_step + 1 == len(bar)
     assert w.ramp_steps <= w.end_step < w.total_steps
-    text = ramp.steps_text()
-    assert f"the first {ramp.trained_steps} of the run's {w.total_steps} steps" in text
+    text = warmup.steps_text()
+    assert f"the first {warmup.trained_steps} of the run's {w.total_steps} steps" in text
     assert f"warms up over {w.ramp_steps}" in text
-    assert ramp.scan_text() == f"the scan after step {ramp.trained_steps} of {w.total_steps}"
+    assert warmup.scan_text() == f"the scan after step {warmup.trained_steps} of {w.total_steps}"

@@ -378,12 +378,12 @@ def test_torchrun_two_cpu_ranks(tmp_path):
 def test_warmup_prints_the_start_temperature_the_run_will_find(tmp_path, capsys, monkeypatch):
     from trainer.cli import main
     from trainer.config import RunConfig, new_run_defaults
-    from trainer.warmup import run_warmup
+    from trainer.warmup import train_warmup
 
     monkeypatch.setenv("ACTCOOL_HOME", str(tmp_path))
     assert main(["warmup", "--epochs", "5", "--quiet"]) == 0
     out = capsys.readouterr().out
-    expected = run_warmup(RunConfig(**{**new_run_defaults(), "epochs": 5}))
+    expected = train_warmup(RunConfig(**{**new_run_defaults(), "epochs": 5}))
     assert f"T_start = {expected.t_start:.4g} bits (unit:64)" in out
     assert "12 of 50 steps (24%), rate 0.002 -> 0.05" in out
     assert (

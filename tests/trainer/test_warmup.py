@@ -11,7 +11,7 @@ from actcool.calibration import ramp_start_temperature, warmup_lr
 from trainer.config import RunConfig, new_run_defaults
 from trainer.errors import ConfigError
 from trainer.run import train_run
-from trainer.warmup import run_warmup
+from trainer.warmup import train_warmup
 
 
 def config(**changes) -> RunConfig:
@@ -22,7 +22,7 @@ def config(**changes) -> RunConfig:
 def test_the_warm_up_finds_the_start_temperature_the_run_records(store):
     cfg = config()
     progress = []
-    w = run_warmup(cfg, on_step=lambda done, todo: progress.append((done, todo)))
+    w = train_warmup(cfg, on_step=lambda done, todo: progress.append((done, todo)))
     result = train_run(cfg, store, progress=False)
     assert result.status == "finished"
     summary = store.get_run(result.run_id)["summary"]
@@ -46,7 +46,7 @@ def test_the_warm_up_finds_the_start_temperature_the_run_records(store):
 
 
 def test_a_longer_warm_up_share_and_gamma_reach_the_target():
-    w = run_warmup(config(calibration="ramp:0.5:2", epochs=4))
+    w = train_warmup(config(calibration="ramp:0.5:2", epochs=4))
     assert (w.ramp_steps, w.end_step, w.total_steps) == (20, 20, 40)
     assert len(w.lrs) == 2  # steps 0 and 10; step 20 ends the calibration
     target = w.target()
@@ -64,7 +64,7 @@ def test_the_preview_ends_where_the_run_calibrates_at_an_epoch_start_scan(store)
     # 13 steps per epoch (batches of 96 of digits' 1294 training samples), a measurement every
     # 10: the 13-step warm-up ends at the epoch-start scan of step 13, not at step 20
     cfg = config(batch_size=96, epochs=4)
-    w = run_warmup(cfg)
+    w = train_warmup(cfg)
     result = train_run(cfg, store, progress=False)
     assert result.status == "finished"
     assert (w.ramp_steps, w.total_steps) == (13, 52)
@@ -97,7 +97,7 @@ def test_a_skipped_step_at_the_calibration_moves_it_in_the_preview_as_in_the_run
 ):
     skipped_steps.add(20)  # the measurement (and scan) that would end the warm-up
     cfg = config()
-    w = run_warmup(cfg)
+    w = train_warmup(cfg)
     result = train_run(cfg, store, progress=False)
     assert result.status == "finished"
     assert w.end_step == _calibration_step(store, result.run_id) == 21
@@ -116,4 +116,4 @@ def test_a_skipped_step_at_the_calibration_moves_it_in_the_preview_as_in_the_run
 )
 def test_runs_without_a_warm_up_to_preview_are_refused_with_the_reason(changes, message):
     with pytest.raises(ConfigError, match=message):
-        run_warmup(config(**changes))
+        train_warmup(config(**changes))
