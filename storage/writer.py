@@ -56,6 +56,7 @@ import pyarrow as pa
 
 from . import shutdown
 from .connection import transaction
+from .fit_rows import fit_columns
 from .schema import arrow_schema, column_names
 from .shutdown import install_signal_flush
 from .validate import at_most, check_text, count, counts, finite, floats, ints, number, step_number
@@ -77,8 +78,6 @@ _TABLES = (
     "metrics",
 )
 METRIC_PHASES = ("train", "eval")
-FIT_MODELS = ("gaussian", "weibull")
-FIT_FIELDS = ("site", "model", "mu", "sigma", "lambda0", "k", "rmse", "n_informative", "reason")
 _NULL = -1  # in buffered integer columns of _NULL_MARKED: stored as NULL
 _NULL_MARKED = {
     "site_temperatures": {
@@ -302,58 +301,10 @@ class RunWriter:
         self._append("lr_scans", chunk, n)
 
     def log_fits(self, step: int, rows: Sequence[tuple | Mapping[str, Any]]) -> None:
-        """Buffer response-model fits of one scan, one row of ``fits`` each.
-
-        A row is a mapping with ``site`` (a site name or ``'mean'``), ``model``
-        (``'gaussian'`` or ``'weibull'``) and any of ``mu``, ``sigma`` (Gaussian),
-        ``lambda0``, ``k`` (Weibull), ``rmse``, ``n_informative`` and ``reason`` (why there is
-        no fit); what is left out is NULL. A tuple ``(site, mu, sigma, rmse, n_informative)``
-        is a Gaussian row, as before Weibull fits were stored.
-        """
+        """Buffer response-model fits of one scan, one row of ``fits`` each (what a row holds:
+        ``storage.fit_rows``)."""
         step = step_number(step)
-        columns: dict[str, list] = {name: [] for name in FIT_FIELDS}
-        for row in rows:
-            if isinstance(row, Mapping):
-                fields = dict(row)
-            elif isinstance(row, (tuple, list)) and len(row) == 5:
-                fields = dict(
-                    zip(("site", "mu", "sigma", "rmse", "n_informative"), row, strict=True)
-                )
-                fields["model"] = "gaussian"
-            else:
-                raise ValueError(
-                    "each fit row must be a mapping of "
-                    f"{', '.join(FIT_FIELDS)} or a tuple (site, mu, sigma, rmse, n_informative), "
-                    f"got {row!r}"
-                )
-            unknown = sorted(set(fields) - set(FIT_FIELDS), key=str)
-            if unknown:
-                raise ValueError(
-                    f"unknown fit field(s) {unknown}; a fit row has: {', '.join(FIT_FIELDS)}"
-                )
-            site, model = fields.get("site"), fields.get("model")
-            if not isinstance(site, str) or not site:
-                raise ValueError(f"fit site must be a site name or 'mean', got {site!r}")
-            if model not in FIT_MODELS:
-                raise ValueError(
-                    f"unknown fit model {model!r}; choose one of: {', '.join(FIT_MODELS)}"
-                )
-            foreign = ("lambda0", "k") if model == "gaussian" else ("mu", "sigma")
-            given = [name for name in foreign if fields.get(name) is not None]
-            if given:
-                raise ValueError(f"a {model} fit has no {' or '.join(given)}, got {row!r}")
-            reason = fields.get("reason")
-            if reason is not None and not isinstance(reason, str):
-                raise TypeError(f"fit reason must be a str or None, got {reason!r}")
-            n_inf = fields.get("n_informative")
-            columns["site"].append(site)
-            columns["model"].append(model)
-            for name in ("mu", "sigma", "lambda0", "k", "rmse"):
-                columns[name].append(number(fields.get(name), name))
-            columns["n_informative"].append(
-                None if n_inf is None else count(n_inf, "n_informative")
-            )
-            columns["reason"].append(reason)
+        columns = fit_columns(rows)
         n = len(columns["site"])
         if n:
             self._append("fits", {"step": [step] * n, **columns}, n)
