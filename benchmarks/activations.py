@@ -8,7 +8,8 @@ torch's defaults, batch 128, one epoch, one thread per run:
 - ``cnn-silu`` (a SiLU CNN with BatchNorm, not one of the trainer's models) on Fashion-MNIST.
 
 Schedules: 1-cycle, a 5% warm-up with a cosine, and schedule-free AdamW, each on the peak-rate
-grid :data:`GRID` with seed 0, then with seed 1 at its best rate; ActCoolLR's default with only
+grid :data:`GRID` with seed 0 (one rate further, up to twice, while its best sits on an edge),
+then with seed 1 at its best rate; ActCoolLR's default with only
 the optimizer's rate typed (:data:`TYPED`, as a user would), seeds 0 and 1. The 1-cycle and
 ActCoolLR runs record their temperatures (``benchmarks/measure_log.py``). The measure's figures
 come from the best 1-cycle runs: the share of sample-granularity readings at their cap, late/peak
@@ -37,7 +38,12 @@ RUNS_FILE = RESULTS / "activations.jsonl"
 OVERHEAD_FILE = RESULTS / "activations_overhead.json"
 MODELS = ("vit-tiny", "cnn-silu")
 DATA = {"vit-tiny": "CIFAR-10", "cnn-silu": "Fashion-MNIST"}
-GRID = (3e-4, 1e-3, 3e-3)  # peak rates tried for each baseline
+GRID = (
+    3e-4,
+    1e-3,
+    3e-3,
+)  # peak rates tried for each baseline (further where the best is on an edge)
+MAX_EXTENSIONS = 2  # rates added past an edge, at most, per baseline
 TYPED = (3e-4, 1e-3)  # the rates a user types for ActCoolLR
 BASELINES = ("onecycle", "cosine", "schedulefree")
 MEASURED = ("onecycle", "actcool")  # schedules whose runs record temperatures
@@ -72,6 +78,38 @@ def best_rate(rows: Iterable[dict], model: str, schedule: str) -> float | None:
     if not errors:
         return None
     return min(sorted(errors), key=lambda rate: errors[rate])
+
+
+def beyond(rate: float) -> float | None:
+    """The next rate on the 1-3-10 ladder past the grid's edge that ``rate`` sits on, or ``None``
+    for a rate inside the grid."""
+    k = math.floor(math.log10(rate) + 1e-9)
+    one = math.isclose(rate / 10**k, 1.0)  # else 3 × 10^k
+    if rate > max(GRID) or math.isclose(rate, max(GRID)):
+        return float(f"{3 * 10**k if one else 10 ** (k + 1):.1g}")
+    if rate < min(GRID) or math.isclose(rate, min(GRID)):
+        return float(f"{3 * 10 ** (k - 1) if one else 10**k:.1g}")
+    return None
+
+
+def extension_plans(models: Iterable[str], rows: list[dict]) -> list[Plan]:
+    """Seed 0 one rate further for each baseline whose best rate sits on the edge of the rates
+    tried so far (a tuned baseline is tuned past the grid, not clipped by it)."""
+    plans = []
+    for model in models:
+        for schedule in BASELINES:
+            best = best_rate(rows, model, schedule)
+            tried = {
+                float(r["rate"])
+                for r in rows
+                if r["model"] == model and r["schedule"] == schedule and r["seed"] == 0
+            }
+            if best is None or min(tried) < best < max(tried):
+                continue
+            nxt = beyond(best)
+            if nxt is not None and not any(math.isclose(nxt, t) for t in tried):
+                plans.append(_plan(model, schedule, nxt, 0))
+    return plans
 
 
 def second_plans(models: Iterable[str], rows: list[dict]) -> list[Plan]:
@@ -180,6 +218,11 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"no {folder} under {args.data_dir} (see ../shared/data/README.md)")
     if not args.report:
         run(first_plans(args.models), args.jobs, args.data_dir, RUNS_FILE)
+        for _ in range(MAX_EXTENSIONS):
+            more = extension_plans(args.models, list(_done(RUNS_FILE).values()))
+            if not more:
+                break
+            run(more, args.jobs, args.data_dir, RUNS_FILE)
         rows = list(_done(RUNS_FILE).values())
         run(second_plans(args.models, rows), args.jobs, args.data_dir, RUNS_FILE)
         if not args.no_overhead:

@@ -182,3 +182,22 @@ def test_a_run_records_its_measurements_per_site_and_its_scans(schedule):
         assert [f["step"] for f in out["fits"]] == [0]
         sched.close()
     assert all(len(f["weibull"]) == 2 for f in out["fits"])
+
+
+def test_a_baseline_best_on_the_grid_edge_is_tried_one_rate_further():
+    from benchmarks.activations import beyond, extension_plans
+
+    assert beyond(3e-3) == 0.01 and beyond(3e-4) == 1e-4 and beyond(1e-3) is None
+    assert beyond(0.01) == 0.03
+    rows = [
+        _row("cnn-silu", "onecycle", 3e-4, 0, 20.0),
+        _row("cnn-silu", "onecycle", 1e-3, 0, 15.0),
+        _row("cnn-silu", "onecycle", 3e-3, 0, 12.0),  # best on the top edge: try 1e-2
+        _row("cnn-silu", "cosine", 3e-4, 0, 20.0),
+        _row("cnn-silu", "cosine", 1e-3, 0, 11.0),  # inside: tuned
+        _row("cnn-silu", "cosine", 3e-3, 0, 12.0),
+    ]
+    plans = extension_plans(["cnn-silu"], rows)
+    assert [(p.schedule, p.rate, p.seed) for p in plans] == [("onecycle", 0.01, 0)]
+    rows.append(_row("cnn-silu", "onecycle", 0.01, 0, 13.0))  # worse: the best is inside now
+    assert extension_plans(["cnn-silu"], rows) == []
