@@ -44,9 +44,12 @@ from .setups import SHARED_DATA
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS_FILE = RESULTS / "rates.jsonl"
-SCHEDULES = ("onecycle", "cosine", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
+#: The sweep's schedules and models (its defaults); the activations study adds the rest.
+SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
+MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
+ALL_SCHEDULES = (*SCHEDULES, "cosine")
+ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu")
 OPTIMIZERS = ("sgd", "adamw")
-MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20", "vit-tiny", "cnn-silu")
 CIFAR_MODELS = ("resnet20", "vit-tiny")  # trained on CIFAR-10; the others on Fashion-MNIST
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
 CHANCE = 90.0  # test error of a network that answers one class, in %
@@ -301,7 +304,8 @@ def _schedule_free_eval(opt, net, x, batch_size: int) -> None:
     )
 
 
-def _done(runs_file: Path = RUNS_FILE) -> dict[str, dict]:
+def _done(runs_file: Path | None = None) -> dict[str, dict]:
+    runs_file = runs_file or RUNS_FILE
     if not runs_file.exists():
         return {}
     rows = [json.loads(line) for line in runs_file.read_text().splitlines() if line.strip()]
@@ -309,9 +313,13 @@ def _done(runs_file: Path = RUNS_FILE) -> dict[str, dict]:
 
 
 def run(
-    plans: Iterable[Plan], jobs: int, data_dir: Path = SHARED_DATA, runs_file: Path = RUNS_FILE
+    plans: Iterable[Plan],
+    jobs: int,
+    data_dir: Path = SHARED_DATA,
+    runs_file: Path | None = None,
 ) -> list[dict]:
     """Train every plan not yet in the runs file (``jobs`` at a time) and append it there."""
+    runs_file = runs_file or RUNS_FILE
     done = _done(runs_file)
     todo = [p for p in plans if p.key not in done]
     runs_file.parent.mkdir(parents=True, exist_ok=True)
@@ -331,8 +339,8 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=SCHEDULES)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=ALL_MODELS)
+    parser.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=ALL_SCHEDULES)
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--epochs", type=int, default=1)

@@ -15,6 +15,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 GOALS = {"convnet4": 0.3, "cnn-plain": 0.3, "mlp": 0.3, "resnet20": 1.0}
 LABELS = {
     "onecycle": "1-cycle peaking at the typed rate",
+    "cosine": "warm-up and cosine peaking at the typed rate",
     "actcool": "ActCoolLR default (typed rate = hint)",
     "actcool-noguard": "ActCoolLR default, no guard",
     "actcool-typed": "ActCoolLR peaking at the typed rate (find_lr=False)",
@@ -26,6 +27,8 @@ DATA = {
     "cnn-plain": "Fashion-MNIST",
     "mlp": "Fashion-MNIST",
     "resnet20": "CIFAR-10",
+    "vit-tiny": "CIFAR-10",
+    "cnn-silu": "Fashion-MNIST",
 }
 CHANCE = 90.0
 
