@@ -6,15 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.activations import (
-    best_rate,
-    first_plans,
-    late_over_peak,
-    measure_figures,
-    second_plans,
-    spearman,
-)
-from benchmarks.activations_report import write_report
+from benchmarks.activations.measure import late_over_peak, measure_figures, spearman
+from benchmarks.activations.plan import best_rate, first_plans, second_plans
+from benchmarks.activations.report import write_report
 
 
 def _row(model, schedule, rate, seed, err, **extra):
@@ -185,7 +179,7 @@ def test_a_run_records_its_measurements_per_site_and_its_scans(schedule):
 
 
 def test_a_baseline_best_on_the_grid_edge_is_tried_one_rate_further():
-    from benchmarks.activations import beyond, extension_plans
+    from benchmarks.activations.plan import beyond, extension_plans
 
     assert beyond(3e-3) == 0.01 and beyond(3e-4) == 1e-4 and beyond(1e-3) is None
     assert beyond(0.01) == 0.03

@@ -1,5 +1,5 @@
-"""ACTIVATIONS.md and activations.png from the runs of ``benchmarks/activations.py``: the measure
-on GELU/SiLU networks, and ActCoolLR's default against tuned AdamW schedules."""
+"""ACTIVATIONS.md and activations.png from the runs of ``python -m benchmarks.activations``: the
+measure on GELU/SiLU networks, and ActCoolLR's default against tuned AdamW schedules."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import (
+from ..rates import RESULTS
+from .measure import measure_figures
+from .plan import (
     BASELINES,
     DATA,
     GOAL_GAP,
@@ -21,10 +23,8 @@ from .activations import (
     TYPED,
     best_rate,
     error,
-    measure_figures,
     total_steps,
 )
-from .rates import RESULTS
 
 LABELS = {
     "onecycle": "AdamW + 1-cycle",
