@@ -130,10 +130,12 @@ def test_the_report_states_each_verdict(tmp_path):
     (tmp_path / "activations_overhead.json").write_text(json.dumps(overhead))
     text = write_report(rows, tmp_path).read_text()
     assert "Best tuned baseline: schedule-free AdamW, 47.20%." in text
-    assert "| 0.0003 | +0.40 | ✅ |" in text
-    assert "| 0.001 | +21.80 | ❌ |" in text
+    # against 1-cycle (48.20), cosine (49.00), schedule-free (47.20), then the verdict
+    assert "| 0.0003 | -0.60 | -1.40 | +0.40 | ✅ |" in text
+    assert "| 0.001 | +20.80 | +20.00 | +21.80 | ❌ |" in text
     assert "❌ goal missed" in text
     assert "| AdamW + 1-cycle | 50.00 | 48.00 | 49.00 | 0.001 | 48.20 (48.00, 48.40) |" in text
+    assert "| 0.0003 (edge of the rates tried) | 47.20 (47.00, 47.40) |" in text
     assert "**1.050**" in text and "✅" in text
     assert (tmp_path / "activations.png").stat().st_size > 1000
 
