@@ -205,7 +205,13 @@ class ActCoolCallback(L.Callback):
         except NoSitesError:
             return pl_module  # the monitor says so
         called = {id(m) for m in self._called}
+        # Under DDP (and other wrapping strategies) Lightning runs training_step through
+        # pl_module(...) with its forward redirected; a module without a forward of its own
+        # cannot be replayed, so the module its training_step calls is measured instead.
+        own_forward = type(pl_module).forward is not L.LightningModule.forward
         for module in pl_module.modules():  # outermost first
+            if module is pl_module and not own_forward:
+                continue
             if id(module) in called and relus <= {id(m) for m in module.modules()}:
                 return module
         return pl_module  # sites spread over calls: the monitor says what it can
