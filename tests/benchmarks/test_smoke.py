@@ -31,6 +31,7 @@ def test_every_suite_prints_well_formed_figures_and_a_summary():
     assert summary["summary"] is True and summary["figures"] == len(rows) and "smoke" in summary
     names = {r["figure"] for r in rows}
     assert {"step_overhead", "measurement_vs_forward", "scan_vs_forwards"} <= names
+    assert {"track_step_overhead", "track_row_lag"} <= names  # actcool.track's two figures
     assert any(n.startswith("control_accuracy[") for n in names)
     assert any("query steps" in n for n in names) and any("Runs page figures" in n for n in names)
     for g in ("sample", "position", "unit:64"):  # every granularity's four figures
