@@ -10,19 +10,7 @@ from benchmarks.activations.measure import late_over_peak, measure_figures, spea
 from benchmarks.activations.plan import best_rate, first_plans, second_plans
 from benchmarks.activations.report import write_report
 
-
-def _row(model, schedule, rate, seed, err, **extra):
-    return {
-        "model": model,
-        "schedule": schedule,
-        "rate": rate,
-        "seed": seed,
-        "epochs": 1,
-        "batch_size": 128,
-        "test_error": err,
-        "peak_lr": rate,
-        **extra,
-    }
+from .conftest import rate_row as _row
 
 
 def test_late_over_peak_reads_the_running_mean_at_90_percent():
