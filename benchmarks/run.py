@@ -19,7 +19,14 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SUITES = ("overhead", "track_overhead", "storage_bench", "dashboard_bench", "control", "granularity")
+SUITES = (
+    "overhead",
+    "track_overhead",
+    "storage_bench",
+    "dashboard_bench",
+    "control",
+    "granularity",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
