@@ -9,11 +9,13 @@ site saturates first), and on scan steps both response models' fit errors per si
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from actcool.granularity import Granularity
+
+SAMPLE = Granularity.parse("sample")
 SCAN_AT = (0.1, 0.5, 0.9)  # scans at these fractions of training (non-ActCoolLR runs)
 
 
@@ -40,7 +42,6 @@ class MeasureLog:
         self.rows: list[dict[str, Any]] = []
         self.fits: list[dict[str, Any]] = []
         self._seen = None
-        self._lr = math.nan
 
     def record(self, lr: float) -> None:
         """Call once per training step, after the scheduler, with the rate the step trained at."""
@@ -59,7 +60,7 @@ class MeasureLog:
         }
         if "samples" in m.counts:
             row["sample"] = [float(t) for t in m.temperatures_at("sample")]
-            row["sample_cap"] = math.log2(2 * m.batch_size)
+            row["sample_cap"] = SAMPLE.cap(m.batch_size)
         self.rows.append(row)
         if m.fits is not None:
             f = m.fits

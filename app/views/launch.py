@@ -61,7 +61,6 @@ def checked(column, name: str, value):
 def follow_family_defaults(model: str) -> None:
     """Before the optimizer's widgets: a page's first optimizer, and a changed model's, is its
     family's (``trainer.models.names.default_optimizer``)."""
-    state = st.session_state
     if state.get("launch_family_of") != model:
         if "launch_family_of" in state or "launch_optimizer" not in state:
             state["launch_optimizer"] = default_optimizer(model)
@@ -71,7 +70,6 @@ def follow_family_defaults(model: str) -> None:
 def follow_optimizer_defaults(optimizer: str) -> None:
     """Before the rate's and decay's widgets: a newly chosen optimizer brings its usual rate and
     weight decay (``OPTIMIZER_DEFAULTS``); a number typed since is kept until it changes again."""
-    state = st.session_state
     if state.get("launch_defaults_of") != optimizer:
         defaults = OPTIMIZER_DEFAULTS[optimizer]
         state["launch_lr"], state["launch_wd"] = defaults["lr"], defaults["weight_decay"]
