@@ -37,6 +37,20 @@ from .status import (
 from .validate import check_run_id, check_statuses, check_tags, check_text, check_time, to_json
 
 
+
+def new_run_id() -> str:
+    """Eight random hex digits that never read as a number.
+
+    Ids such as ``"12345678"`` or ``"148e1124"`` (1.48e1126) would turn into numbers, or
+    ``inf``, when an exported CSV is opened in pandas or a spreadsheet; those are drawn again.
+    """
+    while True:
+        run_id = os.urandom(4).hex()
+        try:
+            float(run_id)
+        except ValueError:
+            return run_id
+
 class UnreadableStore(RuntimeError):
     """A store file exists but cannot be opened or migrated: not a DuckDB file, or one
     written by another DuckDB or ActCool version. The message names the file and the cause."""
@@ -196,7 +210,7 @@ class Catalog:
         running = status == "running"
         with self._catalog_update() as con:
             while True:
-                run_id = os.urandom(4).hex()
+                run_id = new_run_id()
                 if not con.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchall():
                     break
             con.execute(

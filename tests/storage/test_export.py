@@ -39,6 +39,17 @@ def test_one_file_export_is_one_table_with_a_kind_column(store, tmp_path, suffix
     assert run["id"] == run_id and run["config"] == {"model": "tiny", "total_steps": 3}
 
 
+def test_run_ids_that_read_as_numbers_are_drawn_again(store, tmp_path, monkeypatch):
+    # "148e1124" reads as inf and "12345678" as an int in pandas' CSV reader; a run must
+    # never get such an id, or its exported CSV loses the id.
+    draws = iter([bytes.fromhex("148e1124"), bytes.fromhex("12345678"), bytes.fromhex("0a1b2c3d")])
+    monkeypatch.setattr("storage.catalog.os.urandom", lambda n: next(draws))
+    run_id = small_run(store)
+    assert run_id == "0a1b2c3d"
+    frame = pd.read_csv(store.export(run_id, out=tmp_path / "run.csv"))
+    assert (frame["run_id"].dropna() == run_id).all()
+
+
 def test_an_existing_output_is_kept_unless_forced(store, tmp_path):
     run_id = small_run(store)
     out = tmp_path / "run.parquet"
