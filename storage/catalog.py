@@ -37,7 +37,6 @@ from .status import (
 from .validate import check_run_id, check_statuses, check_tags, check_text, check_time, to_json
 
 
-
 def new_run_id() -> str:
     """Eight random hex digits that never read as a number.
 
@@ -50,6 +49,7 @@ def new_run_id() -> str:
             float(run_id)
         except ValueError:
             return run_id
+
 
 class UnreadableStore(RuntimeError):
     """A store file exists but cannot be opened or migrated: not a DuckDB file, or one
