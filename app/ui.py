@@ -133,9 +133,9 @@ def model_input(key: str, default: str) -> str:
     name = st.text_input(
         "timm model",
         key=f"{key}_timm",
-        placeholder="e.g. convnext_atto",
+        placeholder="e.g. resnet10t",
         help="Any name of timm.list_models(), trained from scratch for the dataset's classes "
-        "and channels (needs pip install -e '.[timm]').",
+        "and channels (needs pip install -e '.[timm]'). ConvNeXts need 32 px images (cifar10).",
     )
     return f"timm:{name.strip()}"
 

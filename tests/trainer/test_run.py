@@ -299,3 +299,24 @@ def test_the_vision_transformer_trains_under_actcool_with_adamw(store):
     assert names == [f"blocks.{i}.act" for i in range(4)] and np.isfinite(values).all()
     measured = store.steps(result.run_id).dropna(subset=["mean_temperature"])
     assert len(measured) >= 4 and (measured["mean_temperature"] > 0).any()
+
+
+def test_a_timm_model_trains_in_the_trainer(store):
+    """``timm:resnet10t`` on digits (1 channel, 8 px, 10 classes set from the dataset): the
+    trainer builds it, ActCoolLR measures its activation modules, and the run finishes."""
+    pytest.importorskip("timm", reason="the timm extra is not installed")
+    cfg = RunConfig(model="timm:resnet10t", epochs=1, measure_every=3)
+    result = train_run(cfg, store, progress=False)
+    assert result.status == "finished" and np.isfinite(result.test_error)
+    run = store.get_run(result.run_id)
+    assert run["summary"]["found_lr"] > 0 and run["config"]["optimizer"] == "sgd"
+    names, _, values = store.site_matrix(result.run_id)
+    assert "act1" in names and np.isfinite(values).all()
+
+
+def test_a_timm_model_too_deep_for_the_images_is_refused_by_name(store):
+    pytest.importorskip("timm", reason="the timm extra is not installed")
+    cfg = RunConfig(model="timm:convnext_atto", epochs=1)
+    with pytest.raises(ValueError, match=r"timm:convnext_atto cannot take 8×8 images.*larger"):
+        train_run(cfg, store, progress=False)
+    assert store.list_runs().empty  # refused before a run was recorded

@@ -37,6 +37,28 @@ def build_timm(name: str, in_channels: int, num_classes: int, image_size: int) -
         raise ValueError(f"timm has no model {name!r}{hint} (timm.list_models() lists them)")
     kwargs = {"pretrained": False, "num_classes": num_classes, "in_chans": in_channels}
     try:
-        return timm.create_model(name, img_size=image_size, **kwargs)
+        model = timm.create_model(name, img_size=image_size, **kwargs)
     except TypeError:  # a model without an img_size argument (convolutional networks)
-        return timm.create_model(name, **kwargs)
+        model = timm.create_model(name, **kwargs)
+    _check_input_size(model, name, in_channels, image_size)
+    return model
+
+
+def _check_input_size(model: nn.Module, name: str, in_channels: int, image_size: int) -> None:
+    """Run one blank image through ``model`` (in eval mode: no statistics move, no randomness
+    is drawn) so that an image too small for its downsampling fails here, with its name and
+    size, rather than at the first training step with a shape error from deep inside timm."""
+    import torch
+
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, in_channels, image_size, image_size))
+    except RuntimeError as exc:
+        raise ValueError(
+            f"model {PREFIX}{name} cannot take {image_size}×{image_size} images ({exc}); "
+            "choose a dataset with larger images (fashion-mnist: 28 px, cifar10: 32 px) or a "
+            "timm model that downsamples less"
+        ) from exc
+    finally:
+        model.train()
