@@ -26,11 +26,15 @@ from .calibration import (
 )
 from .controller import MAX_RISE, TemperatureController
 from .curves import TargetCurve, curve_from_dict
+from .distributed import all_reduce_sum, is_distributed
+from .finder import find_peak, probe_window
 from .granularity import DEFAULT_GRANULARITY, Granularity
 from .guard import DivergenceGuard, GuardEvent
 from .measurement import Measurement
 from .monitor import TemperatureMonitor, first_group_lr
-from .scale import SCALE_SCAN_LRS, peak_rate, rate_factors, rate_scale
+from .probe import RateProbe
+from .rewind import Snapshot
+from .scale import SCALE_SCAN_LRS, rate_factors
 from .scheduler_state import check_state, load_scheduler_state, scheduler_state, torch_keys
 
 __all__ = ["ActCoolLR"]
@@ -226,6 +230,10 @@ class ActCoolLR(LRScheduler):
         self.found_lr: float | None = None
         #: λ0 of the step-0 scan, the network's rate scale (``None`` until known).
         self.rate_scale: float | None = None
+        #: The loss probe of an adaptive optimizer's warm-up (``None`` unless one ran;
+        #: docs/algorithm.md §4.8, ``actcool/probe.py``).
+        self.probe: RateProbe | None = None
+        self._snapshots: list[Snapshot] = []  # the probe's, while it runs
         self._lr_max_given = None if lr_max is None else float(lr_max)
         # The losses given to step() since the last measurement: summed where they are (a
         # tensor stays on its device) and read once, at the measurement.
@@ -355,7 +363,8 @@ class ActCoolLR(LRScheduler):
 
     # -- LRScheduler -----------------------------------------------------------------------
     def get_lr(self) -> list[float]:  # type: ignore[override]
-        lr = self.controller.lr_at(self.last_epoch)
+        probing = self.probe is not None and self.probe.running
+        lr = (self.probe if probing else self.controller).lr_at(self.last_epoch)
         ref = float(self.base_lrs[0])
         # (b / ref) first, so that group 0 gets exactly the controlled rate (ratio 1.0)
         return [lr * (float(b) / ref) if ref > 0 else lr for b in self.base_lrs]
@@ -402,23 +411,39 @@ class ActCoolLR(LRScheduler):
             value = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
             self._loss_sum = self._loss_sum + value
             self._loss_count += 1
+            if self.probe is not None and self.probe.running:  # read every step, while it runs
+                self.probe.add(t, self._rank_mean(float(value)))
         measurement = self.monitor.step(inputs)
         if measurement is not None:
             self.last_measurement = measurement
+            given = self._loss_count > 0
             loss_mean = self._take_loss()
-            if loss_mean is not None and not math.isfinite(loss_mean):
+            probing = self.probe is not None and self.probe.running
+            if loss_mean is not None and not math.isfinite(loss_mean) and not probing:
                 self.controller.mark_diverged(t, f"non-finite loss {loss_mean!r}")
-            self._observe(t, measurement)
-            self._guard(t, measurement, loss_mean)
+            self._observe(t, measurement, loss_given=given)
+            if probing:
+                probe_window(self, t)
+            else:
+                self._guard(t, measurement, loss_mean)
         super().step()
 
     def _take_loss(self) -> float | None:
         """The mean of the losses given since the last measurement (``None`` if none were)."""
         if not self._loss_count:
             return None
-        mean = self._peek_loss_sum() / self._loss_count
+        mean = self._rank_mean(self._peek_loss_sum() / self._loss_count)
         self._loss_sum, self._loss_count = 0.0, 0
         return mean
+
+    @staticmethod
+    def _rank_mean(value: float) -> float:
+        """``value`` averaged over the ranks of distributed training (every rank then decides
+        alike: the guard's cuts, the probe's end), else itself."""
+        if not is_distributed():
+            return value
+        total = all_reduce_sum(torch.tensor([value], dtype=torch.float64))
+        return float(total[0]) / torch.distributed.get_world_size()
 
     def _peek_loss_sum(self) -> float:
         total = self._loss_sum
@@ -442,50 +467,10 @@ class ActCoolLR(LRScheduler):
             event.lr_after,
         )
 
-    def _find_peak(self, t: int, m: Measurement) -> None:
-        """Set the peak rate (and the ceiling) from the scan at the first measurement."""
-        assert m.scan is not None
+    def _observe(self, t: int, m: Measurement, loss_given: bool = False) -> None:
         c = self.controller
-        scale = rate_scale(m.scan)
-        if scale is None:
-            # Only the scan before training is read: a later one would move the peak in the
-            # middle of the warm-up or the cold start. (A grid that starts too high for the optimizer's first
-            # step, e.g. at 1e-4 under Adam, flips too much everywhere to be fitted.)
-            logger.warning(
-                "step %d: no rate scale from the LR range scan (no Weibull fit of the mean "
-                "temperature); the optimizer's rate %.4g stays the peak (pass find_lr=False to "
-                "say so, or scan_lrs= a grid around your rate)",
-                t,
-                c.lr_initial,
-            )
-            self.find_lr = False
-            return
-        factors = self.rate_factors
-        assert factors is not None
-        hint = c.lr_initial
-        peak = peak_rate(hint, scale, factors.peak)
-        if self._lr_max_given is not None:
-            peak = min(peak, self._lr_max_given)
-        self.rate_scale, self.found_lr = scale, peak
-        c.lr_initial = peak
-        # a given lr_max stays the ceiling (a target may need rates above the warm-up's peak)
-        c.lr_max = self._lr_max_given if self._lr_max_given is not None else max(peak, c.lr_min)
-        logger.info(
-            "step %d: rate scale λ0 = %.4g; peak rate %.4g (%.3g × λ0 for %s; the optimizer's "
-            "%.4g %s)",
-            t,
-            scale,
-            peak,
-            factors.peak,
-            factors.basis,
-            hint,
-            "kept" if peak == hint else "was a hint",
-        )
-
-    def _observe(self, t: int, m: Measurement) -> None:
-        c = self.controller
-        if self.find_lr and self.found_lr is None and m.scan is not None:
-            self._find_peak(t, m)
+        if self.find_lr and self.found_lr is None and self.probe is None and m.scan is not None:
+            find_peak(self, t, m, loss_given)
         gaussian = c.response == "gaussian"
         name = "sigma" if gaussian else "k"
         needs_shape = not self.shape_fitted

@@ -2,7 +2,9 @@
 :meth:`~actcool.ActCoolLR.load_state_dict` restores.
 
 The state is plain numbers only (no modules, hooks or scipy objects), so ``torch.save`` of a
-checkpoint just works and ``torch.load(..., weights_only=True)`` reads it back. Loading
+checkpoint just works and ``torch.load(..., weights_only=True)`` reads it back; the one
+exception is the loss probe's snapshots of the weights (tensors), held only while an adaptive
+optimizer's probe runs in the warm-up (docs/algorithm.md §4.8). Loading
 restores *state*: the step, the law's fitted parameters and segment, the calibrated target, what
 the finder found, the ceiling the guard lowered, the guard's history. It keeps the loading
 scheduler's *settings*, the constructor's arguments (``total_steps``, ``measure_every``,
@@ -22,6 +24,7 @@ import torch
 
 from .curves import curve_from_dict
 from .guard import DivergenceGuard, GuardEvent
+from .probe import RateProbe
 
 if TYPE_CHECKING:
     from .scheduler import ActCoolLR
@@ -70,6 +73,9 @@ def scheduler_state(s: ActCoolLR, torch_state: Mapping[str, Any]) -> dict[str, A
         "guard": None if s.guard is None else s.guard.state_dict(),
         "guard_events": [e.to_dict() for e in s._guard_events],
         "loss_window": [s._peek_loss_sum(), s._loss_count],
+        "probe": None if s.probe is None else s.probe.state_dict(),
+        # the loss probe's snapshots (tensors): only while it runs, a few warm-up windows long
+        "probe_snapshots": list(s._snapshots),
     }
 
 
@@ -108,6 +114,9 @@ def load_scheduler_state(s: ActCoolLR, state: Mapping[str, Any]) -> None:
     if guard is not None and s.guard is not None:
         s.guard.load_state_dict(_without(guard, DivergenceGuard.SETTINGS))
     s._guard_events = [GuardEvent.from_dict(e) for e in state.get("guard_events", [])]
+    probe = state.get("probe")
+    s.probe = None if probe is None else RateProbe.from_state(probe)
+    s._snapshots = list(state.get("probe_snapshots", []))
     loss_sum, loss_count = state.get("loss_window", [0.0, 0])
     s._loss_sum, s._loss_count = float(loss_sum), int(loss_count)
 

@@ -248,6 +248,10 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
     if isinstance(sched, ActCoolLR):
         row["guard_events"] = [e.to_dict() for e in sched.guard_events]
         row["t_start"] = sched.calibrated_start
+        row["found_lr"] = sched.found_lr
+        if sched.probe is not None:  # Adam's loss probe (docs/algorithm.md §4.8)
+            probe = sched.probe
+            row["probe"] = {"best_lr": probe.best_lr, "end": probe.ended_step, "why": probe.reason}
         sched.close()
     return row
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..rates import RESULTS
+from ..rates_report import peak
 from .measure import measure_figures
 from .plan import (
     BASELINES,
@@ -76,10 +77,10 @@ def schedule_table(rows: list[dict], model: str) -> tuple[list[str], dict[str, f
         if not runs:
             continue
         figures[f"actcool@{rate:g}"] = _mean(runs)
-        peaks = "/".join(f"{r['peak_lr']:.2g}" for r in runs)
+        peaks = "/".join(f"{peak(r):.2g}" for r in runs)
         cells = [f"**{_mean(runs):.2f}**" if math.isclose(r, rate) else "" for r in rates]
         lines.append(
-            f"| {LABELS['actcool']}, typed {rate:g} (highest rate {peaks}) | "
+            f"| {LABELS['actcool']}, typed {rate:g} (peak {peaks}) | "
             + " | ".join(cells)
             + f" | – | {figures[f'actcool@{rate:g}']:.2f} "
             f"({', '.join(f'{error(r):.2f}' for r in runs)}) |"

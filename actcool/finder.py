@@ -1,0 +1,141 @@
+"""ActCoolLR's peak rate, found: from λ0 of the step-0 scan (SGD), or from the loss probe of
+Adam's warm-up (docs/algorithm.md §4.8; the probe's arithmetic is ``actcool/probe.py``).
+
+Functions of the scheduler, as ``scheduler_state.py``'s are: they set its peak and ceiling,
+start the probe, and at the probe's end go back to the snapshot at the peak.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING
+
+from . import rewind
+from .measurement import Measurement
+from .probe import RateProbe
+from .scale import ADAM_FACTORS, AGREEMENT, peak_rate, rate_scale
+
+if TYPE_CHECKING:
+    from .scheduler import ActCoolLR
+
+__all__ = ["find_peak", "probe_window", "set_peak"]
+
+logger = logging.getLogger(__name__)
+
+
+def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) -> None:
+    """Set the peak rate (and the ceiling) from the scan at the first measurement; for
+    Adam's family, start the loss probe that will set it instead (``loss_given``: the
+    loop passes its loss to :meth:`step`)."""
+    assert m.scan is not None
+    c = s.controller
+    scale = rate_scale(m.scan)
+    if scale is None:
+        # Only the scan before training is read: a later one would move the peak in the
+        # middle of the warm-up or the cold start. (A grid that starts too high for the optimizer's first
+        # step, e.g. at 1e-4 under Adam, flips too much everywhere to be fitted.)
+        logger.warning(
+            "step %d: no rate scale from the LR range scan (no Weibull fit of the mean "
+            "temperature); the optimizer's rate %.4g stays the peak (pass find_lr=False to "
+            "say so, or scan_lrs= a grid around your rate)",
+            t,
+            c.lr_initial,
+        )
+        s.find_lr = False
+        return
+    factors = s.rate_factors
+    assert factors is not None
+    hint = c.lr_initial
+    if probe_applies(s, t, loss_given):
+        s.rate_scale = scale
+        # a decade below the warm-up's first rate: the losses of the first steps fall
+        # whatever the rate, and Adam's first steps are its largest
+        start_probe(s, t, c.opening_floor * factors.peak * scale / 10)
+        return
+    peak = peak_rate(hint, scale, factors.peak)
+    set_peak(s, t, peak, hint, f"{factors.peak:.3g} × λ0 = {scale:.4g} for {factors.basis}")
+    s.rate_scale = scale
+
+
+def set_peak(s: ActCoolLR, t: int, peak: float, hint: float, how: str) -> None:
+    """Make ``peak`` (capped by a given ``lr_max``) the warm-up's end and the ceiling; ``how``
+    it was found, in words, for the log."""
+    c = s.controller
+    if s._lr_max_given is not None:
+        peak = min(peak, s._lr_max_given)
+    s.found_lr = peak
+    c.lr_initial = peak
+    # a given lr_max stays the ceiling (a target may need rates above the warm-up's peak)
+    c.lr_max = s._lr_max_given if s._lr_max_given is not None else max(peak, c.lr_min)
+    logger.info(
+        "step %d: peak rate %.4g (%s; the optimizer's %.4g %s)",
+        t,
+        peak,
+        how,
+        hint,
+        "kept" if peak == hint else "was a hint",
+    )
+
+
+def probe_applies(s: ActCoolLR, t: int, loss_given: bool) -> bool:
+    """The probe runs for Adam's family under the ramp calibration, when the loop gives its
+    loss and the warm-up leaves room for it (two measurements at least)."""
+    c = s.controller
+    ramp = s.target is None and s.calibration is not None
+    if s.rate_factors is not ADAM_FACTORS or not ramp:
+        return False
+    if not loss_given:
+        logger.warning(
+            "step %d: pass step(loss=loss) so that ActCoolLR finds Adam's peak rate from the "
+            "loss (docs/algorithm.md §4.8); without it the peak is %.3g × λ0, which does not "
+            "follow every network",
+            t,
+            ADAM_FACTORS.peak,
+        )
+        return False
+    return c.opening_steps - t > 2 * c.measure_every
+
+
+def start_probe(s: ActCoolLR, t: int, start_lr: float) -> None:
+    c = s.controller
+    last = t + ((c.opening_steps - 1 - t) // c.measure_every) * c.measure_every
+    cap = math.inf if s._lr_max_given is None else s._lr_max_given
+    s.probe = RateProbe(t + 1, start_lr, last, margin=AGREEMENT, cap=cap)
+    s._snapshots = [rewind.take(s.monitor.model, s.optimizer)]
+    s.probe.keep(t, 0.0, len(s._ramp_samples) + 1)  # with step t's, appended next
+    logger.info(
+        "step %d: probing the peak rate from the loss, from %.3g up %d steps a decade",
+        t,
+        start_lr,
+        s.probe.steps_per_decade,
+    )
+
+
+def probe_window(s: ActCoolLR, t: int) -> None:
+    """The probe's part of measurement step ``t``: keep a snapshot while it goes on, at its
+    end set the peak and go back to the snapshot at it."""
+    probe = s.probe
+    assert probe is not None
+    if probe.check(t):
+        s._snapshots.append(rewind.take(s.monitor.model, s.optimizer))
+        dropped = probe.keep(t, probe.lr_at(t), len(s._ramp_samples))
+        del s._snapshots[: len(dropped)]  # the oldest ones
+        return
+    hint = s.controller.lr_initial
+    if probe.best_lr is None:  # no finite loss at all
+        peak = ADAM_FACTORS.peak * (s.rate_scale or 0.0) or hint
+        how = f"no finite loss in the probe; {ADAM_FACTORS.peak:.3g} × λ0"
+    else:
+        peak = peak_rate(hint, probe.best_lr, probe.factor)
+        how = f"{probe.factor:g} × {probe.best_lr:.4g}, the rate of the lowest loss"
+    set_peak(s, t, peak, hint, how)
+    index = probe.restore_index(s.found_lr)
+    step, _, samples = probe.snapshots[index]
+    probe.restored_step = step
+    rewind.restore(s._snapshots[index], s.monitor.model, s.optimizer)
+    s._snapshots = []
+    del s._ramp_samples[samples:]  # measured on the overshoot
+    logger.info(
+        "step %d: the probe ended (%s); back to the weights after step %d", t, probe.reason, step
+    )
