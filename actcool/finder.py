@@ -79,22 +79,28 @@ def set_peak(s: ActCoolLR, t: int, peak: float, hint: float, how: str) -> None:
 
 
 def probe_applies(s: ActCoolLR, t: int, loss_given: bool) -> bool:
-    """The probe runs for Adam's family under the ramp calibration, when the loop gives its
-    loss and the warm-up leaves room for it (two measurements at least)."""
-    c = s.controller
-    ramp = s.target is None and s.calibration is not None
-    if s.rate_factors is not ADAM_FACTORS or not ramp:
+    """With ``find_lr="probe"``, the probe runs under the ramp calibration, when the loop gives
+    its loss and the warm-up leaves room for it (two measurements at least); where it cannot,
+    a warning says why and the peak is the scan's."""
+    if not s.peak_probe:
         return False
-    if not loss_given:
+    c = s.controller
+    why = None
+    if s.target is not None or s.calibration is None or s.calibration.kind != "ramp":
+        why = "it needs the ramp calibration's warm-up"
+    elif not loss_given:
+        why = "pass step(loss=loss): it reads the loss"
+    elif c.opening_steps - t <= 2 * c.measure_every:
+        why = f"the warm-up ({c.opening_steps} steps) is too short for it"
+    if why is not None:
         logger.warning(
-            "step %d: pass step(loss=loss) so that ActCoolLR finds Adam's peak rate from the "
-            "loss (docs/algorithm.md §4.8); without it the peak is %.3g × λ0, which does not "
-            "follow every network",
+            "step %d: no loss probe (%s); the peak is %.3g × λ0 of the step-0 scan",
             t,
+            why,
             ADAM_FACTORS.peak,
         )
         return False
-    return c.opening_steps - t > 2 * c.measure_every
+    return True
 
 
 def start_probe(s: ActCoolLR, t: int, start_lr: float) -> None:

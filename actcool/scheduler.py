@@ -34,7 +34,7 @@ from .measurement import Measurement
 from .monitor import TemperatureMonitor, first_group_lr
 from .probe import RateProbe
 from .rewind import Snapshot
-from .scale import SCALE_SCAN_LRS, rate_factors
+from .scale import ADAM_FACTORS, SCALE_SCAN_LRS, rate_factors
 from .scheduler_state import check_state, load_scheduler_state, scheduler_state, torch_keys
 
 __all__ = ["ActCoolLR"]
@@ -150,7 +150,11 @@ class ActCoolLR(LRScheduler):
             within 1.5× of that peak and replaced by the peak otherwise; the peak is the
             warm-up's end and the ceiling. A given ``lr_max`` caps the peak and stays the
             ceiling. The peak found is :attr:`found_lr`. ``False``: the optimizer's rate is
-            the peak and the ceiling.
+            the peak and the ceiling. ``"probe"`` (Adam's family, with the loss given to
+            :meth:`step` and the ``ramp`` calibration; experimental): the peak from the loss
+            along an exponential warm-up, after which training goes back to the weights at the
+            peak (:attr:`probe`; measured better on some networks and worse on others,
+            docs/algorithm.md §4.8, so not the default).
         guard: watch for a rate that is breaking the network (docs/algorithm.md §4.7): the
             loss rising well above its lowest (from the losses given to :meth:`step`) or the
             temperature collapsing because units died. When it trips, the rate is cut to
@@ -185,7 +189,7 @@ class ActCoolLR(LRScheduler):
         calibration: str | Calibration = "auto",
         start_factor: float = START_FACTOR,
         max_rise: float | None = MAX_RISE,
-        find_lr: bool = True,
+        find_lr: bool | str = True,
         guard: bool | DivergenceGuard = True,
         refit_sigma: bool | None = None,
     ) -> None:
@@ -216,6 +220,15 @@ class ActCoolLR(LRScheduler):
             guard if isinstance(guard, DivergenceGuard) else DivergenceGuard() if guard else None
         )
         self._guard_events: list[GuardEvent] = []
+        if not (isinstance(find_lr, bool) or find_lr == "probe"):
+            raise ValueError(f"find_lr must be True, False or 'probe', got {find_lr!r}")
+        #: Whether the loss probe sets the peak (``find_lr="probe"``).
+        self.peak_probe = find_lr == "probe"
+        if self.peak_probe and rate_factors(optimizer) is not ADAM_FACTORS:
+            raise ValueError(
+                f"find_lr='probe' is measured for Adam's family only, not {type(optimizer).__name__} "
+                "(docs/algorithm.md §4.8); pass find_lr=True for the step-0 scan's peak"
+            )
         self.find_lr = bool(find_lr)
         #: λ0's multiples for this optimizer (``None`` without the finder or where unknown).
         self.rate_factors = rate_factors(optimizer) if self.find_lr else None

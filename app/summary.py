@@ -365,16 +365,7 @@ def actcool_details(run: Mapping[str, Any], steps: pd.DataFrame | None = None) -
             hint = f", the typed {typed:g} kept"
         else:
             hint = f" (typed {typed:g})"
-        probe = summary.get("probe")
-        if isinstance(probe, dict) and probe.get("ended_step") is not None:
-            how = (
-                f"found by the loss probe of the warm-up (steps 1–{probe['ended_step']}, "
-                f"lowest loss at rate {probe.get('best_lr') or float('nan'):.3g}; training went "
-                f"back to the weights after step {probe.get('restored_step')})"
-            )
-        else:
-            how = "found from the step-0 scan"
-        details.append(f"peak rate {found:.3g} {how}{hint}")
+        details.append(f"peak rate {found:.3g} found from the step-0 scan{hint}")
     # a trainer config without a response is an old run's: the Gaussian law (RunConfig.LEGACY)
     response = (
         summary.get("response") or config.get("response") or ("gaussian" if trainer else None)

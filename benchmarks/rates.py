@@ -10,6 +10,8 @@ one network per (schedule, rate, seed):
 - ``actcool``: ``ActCoolLR(optimizer, model, total_steps=N)``, the defaults, with the loss given
   to ``step(loss=...)`` (the README's loop);
 - ``actcool-noguard``: the same with ``guard=False`` (what the guard changes);
+- ``actcool-probe``: the same with ``find_lr="probe"`` (Adam's family: the peak from the loss
+  probe of the warm-up, docs/algorithm.md §4.8);
 - ``schedulefree``: schedule-free SGD (the ``schedulefree`` package) at the typed rate, warming up
   over 5% of training, evaluated at its averaged weights: the reference that needs no schedule.
 
@@ -47,7 +49,7 @@ RUNS_FILE = RESULTS / "rates.jsonl"
 #: The sweep's schedules and models (its defaults); the activations study adds the rest.
 SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
 MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
-ALL_SCHEDULES = (*SCHEDULES, "cosine")
+ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu")
 OPTIMIZERS = ("sgd", "adamw")
 CIFAR_MODELS = ("resnet20", "vit-tiny")  # trained on CIFAR-10; the others on Fashion-MNIST
@@ -191,7 +193,7 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
         sched = _warmup_cosine(opt, total)
     else:
         guard = plan.schedule != "actcool-noguard"
-        find_lr = plan.schedule != "actcool-typed"
+        find_lr = {"actcool-typed": False, "actcool-probe": "probe"}.get(plan.schedule, True)
         sched = ActCoolLR(opt, net, total_steps=total, guard=guard, find_lr=find_lr)
     monitor = _monitor(net, opt, sched, total) if plan.measure else None
     loss_fn = nn.CrossEntropyLoss()

@@ -19,6 +19,7 @@ LABELS = {
     "actcool": "ActCoolLR default (typed rate = hint)",
     "actcool-noguard": "ActCoolLR default, no guard",
     "actcool-typed": "ActCoolLR peaking at the typed rate (find_lr=False)",
+    "actcool-probe": 'ActCoolLR, peak from the loss probe (find_lr="probe")',
     "schedulefree": "schedule-free at the typed rate (reference)",
 }
 OPTIMIZERS = {"sgd": "SGD momentum 0.9", "adamw": "AdamW"}

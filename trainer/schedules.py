@@ -278,14 +278,6 @@ class Schedule:
         if s.found_lr is not None:
             out["found_lr"] = s.found_lr
             out["rate_scale"] = s.rate_scale
-        if s.probe is not None and not s.probe.running:  # Adam's loss probe (§4.8)
-            p = s.probe
-            out["probe"] = {
-                "best_lr": p.best_lr,
-                "ended_step": p.ended_step,
-                "restored_step": p.restored_step,
-                "reason": p.reason,
-            }
         return out
 
     def state_dict(self) -> dict[str, Any]:

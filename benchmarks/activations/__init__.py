@@ -8,7 +8,7 @@ torch's defaults, batch 128, one epoch, one thread per run:
 - ``cnn-silu`` (a SiLU CNN with BatchNorm, not one of the trainer's models) on Fashion-MNIST.
 
 Schedules: 1-cycle, a 5% warm-up with a cosine, and schedule-free AdamW, each on the peak-rate
-grid :data:`GRID` with seed 0 (one rate further, up to twice, while its best sits on an edge),
+grid :data:`GRID` with seed 0 (one rate further, up to three in all, while its best sits on an edge),
 then with seed 1 at its best rate; ActCoolLR's default with only
 the optimizer's rate typed (:data:`TYPED`, as a user would), seeds 0 and 1. The 1-cycle and
 ActCoolLR runs record their temperatures (``benchmarks/measure_log.py``). The measure's figures

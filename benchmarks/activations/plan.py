@@ -14,7 +14,7 @@ MODELS = ("vit-tiny", "cnn-silu")
 DATA = {"vit-tiny": "CIFAR-10", "cnn-silu": "Fashion-MNIST"}
 #: Peak rates tried for each baseline (further where the best is on an edge).
 GRID = (3e-4, 1e-3, 3e-3)
-MAX_EXTENSIONS = 2  # rates added past an edge, at most, per baseline
+MAX_EXTENSIONS = 3  # rates tried past the grid's edges, at most, per baseline (in all runs)
 TYPED = (3e-4, 1e-3)  # the rates a user types for ActCoolLR
 BASELINES = ("onecycle", "cosine", "schedulefree")
 MEASURED = ("onecycle", "actcool")  # schedules whose runs record temperatures
@@ -65,7 +65,9 @@ def beyond(rate: float) -> float | None:
 
 def extension_plans(models: Iterable[str], rows: list[dict]) -> list[Plan]:
     """Seed 0 one rate further for each baseline whose best rate sits on the edge of the rates
-    tried so far (a tuned baseline is tuned past the grid, not clipped by it)."""
+    tried so far (a tuned baseline is tuned past the grid, not clipped by it), until
+    :data:`MAX_EXTENSIONS` rates past the grid have been tried (counted over every run, so a
+    rerun of the study does not extend further)."""
     plans = []
     for model in models:
         for schedule in BASELINES:
@@ -77,6 +79,9 @@ def extension_plans(models: Iterable[str], rows: list[dict]) -> list[Plan]:
             }
             if best is None or min(tried) < best < max(tried):
                 continue
+            outside = [t for t in tried if t > max(GRID) * 1.001 or t < min(GRID) * 0.999]
+            if len(outside) >= MAX_EXTENSIONS:
+                continue  # still on the edge: the report says so
             nxt = beyond(best)
             if nxt is not None and not any(math.isclose(nxt, t) for t in tried):
                 plans.append(_plan(model, schedule, nxt, 0))

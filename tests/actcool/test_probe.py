@@ -2,6 +2,7 @@
 ActCoolLR under AdamW going back to the snapshot at the peak, resuming mid-probe exactly."""
 
 import io
+import logging
 import math
 
 import pytest
@@ -107,7 +108,7 @@ def _setup(seed=0):
     torch.manual_seed(seed)
     net = _Net()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
-    sched = ActCoolLR(opt, net, total_steps=400, measure_every=5)
+    sched = ActCoolLR(opt, net, total_steps=400, measure_every=5, find_lr="probe")
     return net, opt, sched
 
 
@@ -120,7 +121,7 @@ def _step(net, opt, sched, t, losses=_bowl):
     opt.step()
     lr = opt.param_groups[0]["lr"]
     # the loss the probe reads is a closed form of the rate: its lowest value is at 1e-2
-    sched.step(loss=losses(lr) if t > 0 else 2.0)
+    sched.step(loss=None if losses is None else losses(lr) if t > 0 else 2.0)
     return lr
 
 
@@ -189,3 +190,21 @@ def test_a_checkpoint_in_the_middle_of_the_probe_resumes_the_identical_run():
     for a, b in zip(net2.parameters(), final, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     sched2.close()
+
+
+def test_the_probe_is_asked_for_and_refused_where_it_was_not_measured():
+    net = _Net()
+    sgd = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"Adam's family only, not SGD.*find_lr=True"):
+        ActCoolLR(sgd, net, total_steps=400, find_lr="probe")
+    adam = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    with pytest.raises(ValueError, match=r"find_lr must be True, False or 'probe', got 'yes'"):
+        ActCoolLR(adam, net, total_steps=400, find_lr="yes")
+
+
+def test_without_the_loss_the_probe_says_so_and_the_scan_sets_the_peak(caplog):
+    net, opt, sched = _setup()
+    with caplog.at_level(logging.WARNING, logger="actcool"):
+        _step(net, opt, sched, 0, losses=None)
+    assert "no loss probe (pass step(loss=loss)" in caplog.text
+    assert sched.probe is None and sched.found_lr == pytest.approx(37 * sched.rate_scale)

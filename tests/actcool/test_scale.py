@@ -104,16 +104,13 @@ def _train(model, opt, sched, batch, give_loss=True):
 
 
 @pytest.mark.parametrize("typed", [1e-5, 1e-2])
-def test_without_the_loss_the_finder_takes_adams_factor_under_adamw(typed, caplog):
-    # with step(loss=...) the loss probe sets Adam's peak (test_probe.py); without it, λ0 does
+def test_the_finder_takes_adams_factor_under_adamw(typed):
     torch.manual_seed(0)
     model = _Wide()
     opt = torch.optim.AdamW(model.parameters(), lr=typed)
     sched = ActCoolLR(opt, model, total_steps=200, measure_every=2)
-    assert sched.rate_factors is ADAM_FACTORS
-    with caplog.at_level(logging.WARNING, logger="actcool"):
-        _train(model, opt, sched, _batch(), give_loss=False)  # step 0: the scan
-    assert "pass step(loss=loss)" in caplog.text and sched.probe is None
+    assert sched.rate_factors is ADAM_FACTORS and not sched.peak_probe
+    _train(model, opt, sched, _batch())  # step 0: the scan
     scale = rate_scale(sched.last_measurement.scan)
     assert sched.rate_scale == scale
     assert sched.found_lr == peak_rate(typed, scale, ADAM_FACTORS.peak)

@@ -260,14 +260,6 @@ def test_actcool_details_name_the_peak_rate_the_finder_chose():
     kept = summary.actcool_details(actcool_run({**found, "found_lr": 0.05}, lr=0.05))
     assert kept[1] == "peak rate 0.05 found from the step-0 scan, the typed 0.05 kept"
     assert len(summary.actcool_details(actcool_run(found, lr=0.05))) == 2  # no finder: nothing
-    probe = {"best_lr": 0.0176, "ended_step": 90, "restored_step": 50, "reason": "..."}
-    adam = summary.actcool_details(
-        actcool_run({**found, "found_lr": 0.003, "probe": probe}, lr=1e-3)
-    )
-    assert adam[1] == (
-        "peak rate 0.003 found by the loss probe of the warm-up (steps 1–90, lowest loss at rate "
-        "0.0176; training went back to the weights after step 50) (typed 0.001)"
-    )
 
 
 def test_actcool_details_of_a_given_target_and_other_schedules():

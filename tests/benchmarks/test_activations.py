@@ -185,3 +185,9 @@ def test_a_baseline_best_on_the_grid_edge_is_tried_one_rate_further():
     assert [(p.schedule, p.rate, p.seed) for p in plans] == [("onecycle", 0.01, 0)]
     rows.append(_row("cnn-silu", "onecycle", 0.01, 0, 13.0))  # worse: the best is inside now
     assert extension_plans(["cnn-silu"], rows) == []
+    # still better at each rung: three rungs past the grid at most, over every run of the study
+    rows[-1] = _row("cnn-silu", "onecycle", 0.01, 0, 11.0)
+    rows.append(_row("cnn-silu", "onecycle", 0.03, 0, 10.5))
+    assert [p.rate for p in extension_plans(["cnn-silu"], rows)] == [0.1]
+    rows.append(_row("cnn-silu", "onecycle", 0.1, 0, 10.0))
+    assert extension_plans(["cnn-silu"], rows) == []

@@ -320,20 +320,3 @@ def test_a_timm_model_too_deep_for_the_images_is_refused_by_name(store):
     with pytest.raises(ValueError, match=r"timm:convnext_atto cannot take 8×8 images.*larger"):
         train_run(cfg, store, progress=False)
     assert store.list_runs().empty  # refused before a run was recorded
-
-
-def test_an_adamw_run_long_enough_probes_its_peak_and_records_the_probe(store):
-    """With AdamW and a warm-up of several measurements, the trainer's ActCoolLR finds its peak
-    with the loss probe (docs/algorithm.md §4.8); the summary says where it went back to."""
-    cfg = RunConfig(model="vit-tiny", optimizer="adamw", lr=1e-3, epochs=6, measure_every=2)
-    result = train_run(cfg, store, progress=False)
-    assert result.status == "finished" and np.isfinite(result.test_error)
-    summary = store.get_run(result.run_id)["summary"]
-    probe = summary["probe"]
-    assert 0 <= probe["restored_step"] < probe["ended_step"] and probe["best_lr"] > 0
-    assert summary["found_lr"] > 0
-    lrs = store.steps(result.run_id)["lr"].to_numpy()
-    # the probe's rates grow 10^(1/20) a step from step 1 on, until it ends
-    np.testing.assert_allclose(
-        lrs[2 : probe["ended_step"]] / lrs[1 : probe["ended_step"] - 1], 10 ** (1 / 20)
-    )
