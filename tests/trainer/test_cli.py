@@ -57,6 +57,22 @@ def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, capsys, mon
     assert message in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("timm:convnext_atto", "timm:convnext_atto cannot take 8×8 images"),
+        (
+            "timm:convnext_ato",
+            "timm has no model 'convnext_ato'; close matches: timm:convnext_atto",
+        ),
+    ],
+)
+def test_a_timm_model_the_run_cannot_use_is_one_line(model, message, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("timm", reason="the timm extra is not installed")
+    args = ["run", "--model", model]
+    test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, capsys, monkeypatch)
+
+
 def test_a_user_error_is_one_line_from_a_real_process(tmp_path):
     r = cli(
         "run",

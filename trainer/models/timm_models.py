@@ -13,6 +13,8 @@ import difflib
 
 from torch import nn
 
+from ..errors import ConfigError
+
 PREFIX = "timm:"
 
 
@@ -20,13 +22,14 @@ def build_timm(name: str, in_channels: int, num_classes: int, image_size: int) -
     """A freshly initialised timm model ``name`` (no pretrained weights are downloaded).
 
     Raises:
-        ValueError: timm is not installed (the message names the extra), or it has no model
-            ``name`` (the message lists close matches).
+        ConfigError: (a ``ValueError``) timm is not installed (the message names the extra),
+            it has no model ``name`` (the message lists close matches), or the model cannot
+            take ``image_size`` images (its downsampling needs larger ones).
     """
     try:
         import timm
     except ImportError as exc:
-        raise ValueError(
+        raise ConfigError(
             f"model {PREFIX}{name} needs the timm package: pip install -e '.[timm]' "
             "(or pip install timm)"
         ) from exc
@@ -34,7 +37,7 @@ def build_timm(name: str, in_channels: int, num_classes: int, image_size: int) -
     if name not in known:
         close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
         hint = f"; close matches: {', '.join(PREFIX + c for c in close)}" if close else ""
-        raise ValueError(f"timm has no model {name!r}{hint} (timm.list_models() lists them)")
+        raise ConfigError(f"timm has no model {name!r}{hint} (timm.list_models() lists them)")
     kwargs = {"pretrained": False, "num_classes": num_classes, "in_chans": in_channels}
     try:
         model = timm.create_model(name, img_size=image_size, **kwargs)
@@ -55,7 +58,7 @@ def _check_input_size(model: nn.Module, name: str, in_channels: int, image_size:
         with torch.no_grad():
             model(torch.zeros(1, in_channels, image_size, image_size))
     except RuntimeError as exc:
-        raise ValueError(
+        raise ConfigError(
             f"model {PREFIX}{name} cannot take {image_size}×{image_size} images ({exc}); "
             "choose a dataset with larger images (fashion-mnist: 28 px, cifar10: 32 px) or a "
             "timm model that downsamples less"
