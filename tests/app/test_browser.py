@@ -260,6 +260,19 @@ def test_design_launch_watch_stop_compare(app_url, tmp_path: Path):
         seeds = page.get_by_label("Seeds", exact=True)
         seeds.fill("0, 1")  # two runs: one to stop, one to compare
         seeds.press("Enter")
+
+        def two_seeds() -> bool:
+            """The page says it will queue two runs; an Enter that landed while the page reran
+            for the previous input is lost (seen in CI: one run queued), so it is typed again
+            once the page is idle."""
+            if shown(page, re.compile(r"Queues 2 runs \(one per seed\)")):
+                return True
+            if idle(page):
+                seeds.fill("0, 1")
+                seeds.press("Enter")
+            return False
+
+        wait_for(two_seeds, 30, "the seeds 0, 1 to be taken", interval=1.0)
         press(
             page,
             page.get_by_role("button", name="Launch", exact=True),
