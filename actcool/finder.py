@@ -46,16 +46,22 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
         return
     factors = s.rate_factors
     assert factors is not None
+    s.rate_scale = scale
     hint = c.lr_initial
     if probe_applies(s, t, loss_given):
-        s.rate_scale = scale
         # a decade below the warm-up's first rate: the losses of the first steps fall
         # whatever the rate, and Adam's first steps are its largest
         start_probe(s, t, c.opening_floor * factors.peak * scale / 10)
         return
-    peak = peak_rate(hint, scale, factors.peak)
-    set_peak(s, t, peak, hint, f"{factors.peak:.3g} × λ0 = {scale:.4g} for {factors.basis}")
-    s.rate_scale = scale
+    set_peak(s, t, *_scan_peak(s, hint))
+
+
+def _scan_peak(s: ActCoolLR, hint: float) -> tuple[float, float, str]:
+    """The step-0 scan's peak: (peak, hint, how it was found) for :func:`set_peak`."""
+    factors = s.rate_factors
+    assert factors is not None and s.rate_scale is not None
+    peak = peak_rate(hint, s.rate_scale, factors.peak)
+    return peak, hint, f"{factors.peak:.3g} × λ0 = {s.rate_scale:.4g} for {factors.basis}"
 
 
 def set_peak(s: ActCoolLR, t: int, peak: float, hint: float, how: str) -> None:
@@ -129,13 +135,12 @@ def probe_window(s: ActCoolLR, t: int) -> None:
         del s._snapshots[: len(dropped)]  # the oldest ones
         return
     hint = s.controller.lr_initial
-    if probe.best_lr is None:  # no finite loss at all
-        peak = ADAM_FACTORS.peak * (s.rate_scale or 0.0) or hint
-        how = f"no finite loss in the probe; {ADAM_FACTORS.peak:.3g} × λ0"
+    if probe.best_lr is None:  # no finite loss at all: the scan's peak
+        set_peak(s, t, *_scan_peak(s, hint))
     else:
         peak = peak_rate(hint, probe.best_lr, probe.factor)
         how = f"{probe.factor:g} × {probe.best_lr:.4g}, the rate of the lowest loss"
-    set_peak(s, t, peak, hint, how)
+        set_peak(s, t, peak, hint, how)
     index = probe.restore_index(s.found_lr)
     step, _, samples = probe.snapshots[index]
     probe.restored_step = step

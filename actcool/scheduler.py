@@ -370,14 +370,18 @@ class ActCoolLR(LRScheduler):
         return tuple(self._guard_events)
 
     @property
+    def probing(self) -> bool:
+        """Whether the loss probe (``find_lr="probe"``) is setting the rates now."""
+        return self.probe is not None and self.probe.running
+
+    @property
     def lr_ceiling(self) -> float:
         """The highest rate the controller may choose now (``lr_max``, lowered by the guard)."""
         return self.controller.lr_max
 
     # -- LRScheduler -----------------------------------------------------------------------
     def get_lr(self) -> list[float]:  # type: ignore[override]
-        probing = self.probe is not None and self.probe.running
-        lr = (self.probe if probing else self.controller).lr_at(self.last_epoch)
+        lr = (self.probe if self.probing else self.controller).lr_at(self.last_epoch)
         ref = float(self.base_lrs[0])
         # (b / ref) first, so that group 0 gets exactly the controlled rate (ratio 1.0)
         return [lr * (float(b) / ref) if ref > 0 else lr for b in self.base_lrs]
@@ -424,14 +428,14 @@ class ActCoolLR(LRScheduler):
             value = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
             self._loss_sum = self._loss_sum + value
             self._loss_count += 1
-            if self.probe is not None and self.probe.running:  # read every step, while it runs
+            if self.probing:  # read every step, while it runs
                 self.probe.add(t, self._rank_mean(float(value)))
         measurement = self.monitor.step(inputs)
         if measurement is not None:
             self.last_measurement = measurement
             given = self._loss_count > 0
             loss_mean = self._take_loss()
-            probing = self.probe is not None and self.probe.running
+            probing = self.probing  # at this step's start: probe_window may end it
             if loss_mean is not None and not math.isfinite(loss_mean) and not probing:
                 self.controller.mark_diverged(t, f"non-finite loss {loss_mean!r}")
             self._observe(t, measurement, loss_given=given)
