@@ -17,7 +17,9 @@ one network per (schedule, rate, seed):
 
 Models: the trainer's ``convnet4`` (BatchNorm), and ``cnn-plain``, a small CNN without BatchNorm,
 and ``mlp``, a two-hidden-layer MLP, that are none of the trainer's models (held out), on
-Fashion-MNIST, and ``cnn-silu``, a SiLU CNN with BatchNorm (held out too); ``resnet20`` and
+Fashion-MNIST, and ``cnn-silu``, a SiLU CNN with BatchNorm (held out too); ``mlp-gelu``, a GELU
+MLP with LayerNorm, and ``cnn-lrelu``, a LeakyReLU CNN with dropout, added after every factor
+was chosen (held out from all of them); ``resnet20`` and
 the trainer's ``vit-tiny`` on CIFAR-10 (the JPEG copy, random crop and flip as the trainer does).
 Data from ``../shared/data`` only. With ``Plan.measure`` a run also records its temperatures
 (``benchmarks.activations``).
@@ -50,7 +52,9 @@ RUNS_FILE = RESULTS / "rates.jsonl"
 SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
 MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
 ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe")
-ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu")
+#: Networks added after the finder's factors and the guard's thresholds were chosen.
+HELD_OUT = ("mlp-gelu", "cnn-lrelu")
+ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
 OPTIMIZERS = ("sgd", "adamw")
 CIFAR_MODELS = ("resnet20", "vit-tiny")  # trained on CIFAR-10; the others on Fashion-MNIST
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
@@ -128,13 +132,54 @@ def _silu_cnn(num_classes: int = 10):
     )
 
 
+def _gelu_mlp(num_classes: int = 10):
+    """A GELU MLP with LayerNorm, a transformer's MLP block in miniature (held out)."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(28 * 28, 512),
+        nn.LayerNorm(512),
+        nn.GELU(),
+        nn.Linear(512, 256),
+        nn.LayerNorm(256),
+        nn.GELU(),
+        nn.Linear(256, num_classes),
+    )
+
+
+def _lrelu_cnn(num_classes: int = 10):
+    """A LeakyReLU CNN with dropout and no BatchNorm (held out)."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.LeakyReLU(0.1),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.LeakyReLU(0.1),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.25),
+        nn.Linear(64 * 7 * 7, 128),
+        nn.LeakyReLU(0.1),
+        nn.Dropout(0.25),
+        nn.Linear(128, num_classes),
+    )
+
+
+_HAND_BUILT = {
+    "cnn-plain": _plain_cnn,
+    "mlp": _mlp,
+    "cnn-silu": _silu_cnn,
+    "mlp-gelu": _gelu_mlp,
+    "cnn-lrelu": _lrelu_cnn,
+}
+
+
 def _build(model: str):
-    if model == "cnn-plain":
-        return _plain_cnn()
-    if model == "mlp":
-        return _mlp()
-    if model == "cnn-silu":
-        return _silu_cnn()
+    if model in _HAND_BUILT:
+        return _HAND_BUILT[model]()
     from trainer.models.registry import build_model
 
     if model in CIFAR_MODELS:

@@ -12,7 +12,14 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: How far ActCoolLR may end behind the best tuned 1-cycle, in points, per model.
-GOALS = {"convnet4": 0.3, "cnn-plain": 0.3, "mlp": 0.3, "resnet20": 1.0}
+GOALS = {
+    "convnet4": 0.3,
+    "cnn-plain": 0.3,
+    "mlp": 0.3,
+    "mlp-gelu": 0.3,
+    "cnn-lrelu": 0.3,
+    "resnet20": 1.0,
+}
 LABELS = {
     "onecycle": "1-cycle peaking at the typed rate",
     "cosine": "warm-up and cosine peaking at the typed rate",
@@ -30,6 +37,8 @@ DATA = {
     "resnet20": "CIFAR-10",
     "vit-tiny": "CIFAR-10",
     "cnn-silu": "Fashion-MNIST",
+    "mlp-gelu": "Fashion-MNIST",
+    "cnn-lrelu": "Fashion-MNIST",
 }
 CHANCE = 90.0
 
@@ -149,14 +158,25 @@ def figure(groups: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     keys = sorted(groups, key=_order)
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.8), squeeze=False)
-    for ax, key in zip(axes[0], keys, strict=True):
+    # one colour per schedule in every panel, one legend for the figure
+    colors = {s: plt.get_cmap("tab10")(i) for i, s in enumerate(LABELS)}
+    rows = [[k for k in keys if k[2] == opt] for opt in OPTIMIZERS]  # one row per optimizer
+    rows = [row for row in rows if row]
+    width = max(len(row) for row in rows)
+    fig, axes = plt.subplots(
+        len(rows), width, figsize=(4.6 * width, 3.8 * len(rows)), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.set_visible(False)
+    placed = [(axes[i][j], key) for i, row in enumerate(rows) for j, key in enumerate(row)]
+    for ax, key in placed:
+        ax.set_visible(True)
         model, epochs, optimizer = key
         for schedule in [s for s in LABELS if s in groups[key]]:
             by_rate = groups[key][schedule]
             rates = sorted(by_rate)
             errors = [float(np.mean([_error(x) for x in by_rate[r]])) for r in rates]
-            ax.plot(rates, errors, marker="o", label=LABELS[schedule])
+            ax.plot(rates, errors, marker="o", color=colors[schedule], label=LABELS[schedule])
         ax.set_xscale("log")
         ax.set_xlabel("the optimizer's rate, as typed")
         ax.set_ylabel("test error % (90 = chance / diverged)")
@@ -165,8 +185,10 @@ def figure(groups: dict, path: Path) -> None:
         low = min(finite)
         ax.set_ylim(low - 0.5, min(max(finite), low + 6) + 0.5)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
+    shown = [s for s in LABELS if any(s in groups[k] for k in keys)]
+    handles = [plt.Line2D([], [], color=colors[s], marker="o", label=LABELS[s]) for s in shown]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(shown), 4), fontsize=9)
+    fig.tight_layout(rect=(0, 0.1 / len(rows), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

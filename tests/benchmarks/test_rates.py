@@ -40,3 +40,33 @@ def test_dying_where_another_schedule_trains_fails_the_goal(tmp_path):
 
 def test_plan_keys_name_every_setting():
     assert Plan("convnet4", "actcool", 0.3, 1).key == "convnet4/actcool/lr0.3/seed1/ep1"
+
+
+def test_the_held_out_networks_build_and_every_activation_is_a_site():
+    import torch
+
+    from actcool.sites import find_sites
+    from benchmarks.rates import HELD_OUT, _build
+
+    expected = {"mlp-gelu": (torch.nn.GELU, 2), "cnn-lrelu": (torch.nn.LeakyReLU, 3)}
+    assert set(HELD_OUT) == set(expected)
+    for model, (kind, count) in expected.items():
+        net = _build(model)
+        assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+        sites = find_sites(net)
+        assert len(sites) == count
+        assert all(isinstance(module, kind) for _, module in sites)
+
+
+def test_the_figure_puts_each_optimizer_on_its_own_row(tmp_path):
+    rows = [
+        row("convnet4", "onecycle", 0.1, 0, 10.0),
+        row("convnet4", "actcool", 0.1, 0, 10.1),
+        row("mlp", "onecycle", 0.1, 0, 13.0),
+        {**row("convnet4", "onecycle", 1e-3, 0, 10.0), "optimizer": "adamw"},
+    ]
+    write_report(rows, tmp_path)
+    from PIL import Image
+
+    width, height = Image.open(tmp_path / "rates.png").size
+    assert height > width / 2  # two rows of panels, two columns wide
