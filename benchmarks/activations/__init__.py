@@ -5,7 +5,9 @@ Trains, in the plain PyTorch loops of ``benchmarks/rates.py`` (no trainer), with
 torch's defaults, batch 128, one epoch, one thread per run:
 
 - ``vit-tiny`` (the trainer's vision transformer, GELU MLPs) on CIFAR-10;
-- ``cnn-silu`` (a SiLU CNN with BatchNorm, not one of the trainer's models) on Fashion-MNIST.
+- ``cnn-silu`` (a SiLU CNN with BatchNorm, not one of the trainer's models) on Fashion-MNIST;
+- held out, added after every factor of the finder and guard was chosen: ``mlp-gelu`` (a GELU
+  MLP with LayerNorm) and ``cnn-lrelu`` (a LeakyReLU CNN with dropout) on Fashion-MNIST.
 
 Schedules: 1-cycle, a 5% warm-up with a cosine, and schedule-free AdamW, each on the peak-rate
 grid :data:`GRID` with seed 0 (one rate further, up to three in all, while its best sits on an edge),

@@ -35,6 +35,11 @@ LABELS = {
 }
 
 
+def _rho(rho: float) -> str:
+    """Spearman ρ, or why there is none (fewer than three sites have no depth order to rank)."""
+    return "– (< 3 sites)" if math.isnan(rho) else f"{rho:+.2f}"
+
+
 def _mean(rows: list[dict]) -> float:
     return float(np.mean([error(r) for r in rows])) if rows else math.nan
 
@@ -148,7 +153,7 @@ def measure_table(rows: list[dict], model: str) -> list[str]:
             lines.append(
                 f"| {r['seed']} | {kind} | {f['sites']} | {f['hottest_unit64_bits']:.2f} bits "
                 f"({f['hottest_flip_fraction']:.1%}) | {f.get('at_sample_cap', math.nan):.0%} | "
-                f"{f['peak_bits']:.2f} | {f['late_over_peak']:.3f} {ok} | {f['depth_rho']:+.2f} | "
+                f"{f['peak_bits']:.2f} | {f['late_over_peak']:.3f} {ok} | {_rho(f['depth_rho'])} | "
                 f"{', '.join(f'{v:.2f}' for v in f['site_means'])} | "
                 f"{f['gaussian_rmse']:.4f} / {f['weibull_rmse']:.4f} |"
             )
