@@ -19,8 +19,8 @@ Models: the trainer's ``convnet4`` (BatchNorm), and ``cnn-plain``, a small CNN w
 and ``mlp``, a two-hidden-layer MLP, that are none of the trainer's models (held out), on
 Fashion-MNIST, and ``cnn-silu``, a SiLU CNN with BatchNorm (held out too); ``mlp-gelu``, a GELU
 MLP with LayerNorm, and ``cnn-lrelu``, a LeakyReLU CNN with dropout, added after every factor
-was chosen (held out from all of them); ``resnet20`` and
-the trainer's ``vit-tiny`` on CIFAR-10 (the JPEG copy, random crop and flip as the trainer does).
+was chosen (held out from all of them); ``resnet20``, the trainer's ``vit-tiny`` and ``vgg-bn``
+(a small VGG-style CNN with BatchNorm, held out like the last two) on CIFAR-10 (the JPEG copy, random crop and flip as the trainer does).
 Data from ``../shared/data`` only. With ``Plan.measure`` a run also records its temperatures
 (``benchmarks.activations``).
 Runs go to a JSON file (one line per run, reused when present), and
@@ -53,10 +53,14 @@ SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedul
 MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
 ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe")
 #: Networks added after the finder's factors and the guard's thresholds were chosen.
-HELD_OUT = ("mlp-gelu", "cnn-lrelu")
+HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
 OPTIMIZERS = ("sgd", "adamw")
-CIFAR_MODELS = ("resnet20", "vit-tiny")  # trained on CIFAR-10; the others on Fashion-MNIST
+CIFAR_MODELS = (
+    "resnet20",
+    "vit-tiny",
+    "vgg-bn",
+)  # trained on CIFAR-10; the others on Fashion-MNIST
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
 CHANCE = 90.0  # test error of a network that answers one class, in %
 CIFAR_CACHE = Path(tempfile.gettempdir()) / "actcool-benchmarks-cifar10"  # decoded JPEGs
@@ -168,12 +172,34 @@ def _lrelu_cnn(num_classes: int = 10):
     )
 
 
+def _vgg_bn(num_classes: int = 10):
+    """A small VGG-style ReLU CNN with BatchNorm for 32 px colour images (held out)."""
+    from torch import nn
+
+    def block(c_in: int, c_out: int) -> list:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    return nn.Sequential(
+        *block(3, 32),
+        *block(32, 32),
+        nn.MaxPool2d(2),
+        *block(32, 64),
+        *block(64, 64),
+        nn.MaxPool2d(2),
+        *block(64, 128),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, num_classes),
+    )
+
+
 _HAND_BUILT = {
     "cnn-plain": _plain_cnn,
     "mlp": _mlp,
     "cnn-silu": _silu_cnn,
     "mlp-gelu": _gelu_mlp,
     "cnn-lrelu": _lrelu_cnn,
+    "vgg-bn": _vgg_bn,
 }
 
 

@@ -19,6 +19,7 @@ GOALS = {
     "mlp-gelu": 0.3,
     "cnn-lrelu": 0.3,
     "resnet20": 1.0,
+    "vgg-bn": 1.0,
 }
 LABELS = {
     "onecycle": "1-cycle peaking at the typed rate",
@@ -39,6 +40,7 @@ DATA = {
     "cnn-silu": "Fashion-MNIST",
     "mlp-gelu": "Fashion-MNIST",
     "cnn-lrelu": "Fashion-MNIST",
+    "vgg-bn": "CIFAR-10",
 }
 CHANCE = 90.0
 

@@ -48,11 +48,15 @@ def test_the_held_out_networks_build_and_every_activation_is_a_site():
     from actcool.sites import find_sites
     from benchmarks.rates import HELD_OUT, _build
 
-    expected = {"mlp-gelu": (torch.nn.GELU, 2), "cnn-lrelu": (torch.nn.LeakyReLU, 3)}
+    expected = {
+        "mlp-gelu": (torch.nn.GELU, 2, 1, 28),
+        "cnn-lrelu": (torch.nn.LeakyReLU, 3, 1, 28),
+        "vgg-bn": (torch.nn.ReLU, 5, 3, 32),
+    }
     assert set(HELD_OUT) == set(expected)
-    for model, (kind, count) in expected.items():
+    for model, (kind, count, channels, size) in expected.items():
         net = _build(model)
-        assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+        assert net(torch.zeros(2, channels, size, size)).shape == (2, 10)
         sites = find_sites(net)
         assert len(sites) == count
         assert all(isinstance(module, kind) for _, module in sites)
