@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .setups import SHARED_DATA
+from .setups import CIFAR_MODELS, SHARED_DATA
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS_FILE = RESULTS / "rates.jsonl"
@@ -56,11 +56,6 @@ ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe")
 HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
 OPTIMIZERS = ("sgd", "adamw")
-CIFAR_MODELS = (
-    "resnet20",
-    "vit-tiny",
-    "vgg-bn",
-)  # trained on CIFAR-10; the others on Fashion-MNIST
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
 CHANCE = 90.0  # test error of a network that answers one class, in %
 CIFAR_CACHE = Path(tempfile.gettempdir()) / "actcool-benchmarks-cifar10"  # decoded JPEGs
@@ -116,12 +111,20 @@ def _mlp(num_classes: int = 10):
     )
 
 
+def _conv_bn(c_in: int, c_out: int, activation) -> list:
+    """A 3×3 convolution without bias, BatchNorm and ``activation()``: one block of the CNNs
+    with BatchNorm below."""
+    from torch import nn
+
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), activation()]
+
+
 def _silu_cnn(num_classes: int = 10):
     """A SiLU CNN with BatchNorm, EfficientNet's activation (not one of the trainer's models)."""
     from torch import nn
 
     def block(c_in: int, c_out: int) -> list:
-        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.SiLU()]
+        return _conv_bn(c_in, c_out, nn.SiLU)
 
     return nn.Sequential(
         *block(1, 32),
@@ -177,7 +180,7 @@ def _vgg_bn(num_classes: int = 10):
     from torch import nn
 
     def block(c_in: int, c_out: int) -> list:
-        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        return _conv_bn(c_in, c_out, nn.ReLU)
 
     return nn.Sequential(
         *block(3, 32),

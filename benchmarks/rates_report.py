@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .setups import data_name
+
 RESULTS = Path(__file__).resolve().parent / "results"
 #: How far ActCoolLR may end behind the best tuned 1-cycle, in points, per model.
 GOALS = {
@@ -31,17 +33,6 @@ LABELS = {
     "schedulefree": "schedule-free at the typed rate (reference)",
 }
 OPTIMIZERS = {"sgd": "SGD momentum 0.9", "adamw": "AdamW"}
-DATA = {
-    "convnet4": "Fashion-MNIST",
-    "cnn-plain": "Fashion-MNIST",
-    "mlp": "Fashion-MNIST",
-    "resnet20": "CIFAR-10",
-    "vit-tiny": "CIFAR-10",
-    "cnn-silu": "Fashion-MNIST",
-    "mlp-gelu": "Fashion-MNIST",
-    "cnn-lrelu": "Fashion-MNIST",
-    "vgg-bn": "CIFAR-10",
-}
 CHANCE = 90.0
 
 
@@ -88,7 +79,7 @@ def section(
 ) -> list[str]:
     rates = sorted({rate for runs in by_schedule.values() for rate in runs})
     lines = [
-        f"## {model} / {DATA.get(model, '?')}, {epochs} epoch{'s' if epochs > 1 else ''}, "
+        f"## {model} / {data_name(model)}, {epochs} epoch{'s' if epochs > 1 else ''}, "
         f"{OPTIMIZERS.get(optimizer, optimizer)}",
         "",
         "| schedule | " + " | ".join(f"{r:g}" for r in rates) + " |",
@@ -182,7 +173,7 @@ def figure(groups: dict, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("the optimizer's rate, as typed")
         ax.set_ylabel("test error % (90 = chance / diverged)")
-        ax.set_title(f"{model} / {DATA.get(model, '?')}, {epochs} ep, {optimizer}")
+        ax.set_title(f"{model} / {data_name(model)}, {epochs} ep, {optimizer}")
         finite = [_error(x) for s in groups[key].values() for runs in s.values() for x in runs]
         low = min(finite)
         ax.set_ylim(low - 0.5, min(max(finite), low + 6) + 0.5)

@@ -17,6 +17,14 @@ from trainer.config import RunConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CIFAR_FOLDER = "cifar10-jpeg"
+#: The benchmarks' models trained on CIFAR-10; the others train on Fashion-MNIST.
+CIFAR_MODELS = ("resnet20", "vit-tiny", "vgg-bn")
+
+
+def data_name(model: str) -> str:
+    """The dataset a benchmark model trains on, by name (``"CIFAR-10"`` or ``"Fashion-MNIST"``)."""
+    return "CIFAR-10" if model in CIFAR_MODELS else "Fashion-MNIST"
+
 
 # The reproduction measured ActCoolLR with the optimizer's rate as its peak (the finder of
 # docs/algorithm.md §4.8 came later; its evidence is benchmarks/results/RATES.md): its runs keep

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 from ..rates import _done, run
-from ..setups import SHARED_DATA
+from ..setups import SHARED_DATA, data_name
 from .plan import (
-    DATA,
     MAX_EXTENSIONS,
     MODELS,
     OVERHEAD_FILE,
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-overhead", action="store_true", help="skip the overhead figure")
     args = parser.parse_args(argv)
     for model in args.models:
-        folder = "cifar10-jpeg" if DATA[model] == "CIFAR-10" else "FashionMNIST"
+        folder = "cifar10-jpeg" if data_name(model) == "CIFAR-10" else "FashionMNIST"
         if not (args.data_dir / folder).exists():
             parser.error(f"no {folder} under {args.data_dir} (see ../shared/data/README.md)")
     if not args.report:

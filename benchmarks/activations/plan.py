@@ -7,18 +7,13 @@ import math
 from collections.abc import Iterable
 
 from ..rates import CHANCE, RESULTS, Plan
+from ..setups import data_name
 
 RUNS_FILE = RESULTS / "activations.jsonl"
 OVERHEAD_FILE = RESULTS / "activations_overhead.json"
 #: The issue's two networks, then two held out from every choice of the finder and guard (a GELU
 #: MLP with LayerNorm and a LeakyReLU CNN with dropout, ``benchmarks.rates.HELD_OUT``).
 MODELS = ("vit-tiny", "cnn-silu", "mlp-gelu", "cnn-lrelu")
-DATA = {
-    "vit-tiny": "CIFAR-10",
-    "cnn-silu": "Fashion-MNIST",
-    "mlp-gelu": "Fashion-MNIST",
-    "cnn-lrelu": "Fashion-MNIST",
-}
 #: Peak rates tried for each baseline (further where the best is on an edge).
 GRID = (3e-4, 1e-3, 3e-3)
 MAX_EXTENSIONS = 3  # rates tried past the grid's edges, at most, per baseline (in all runs)
@@ -119,5 +114,5 @@ def error(row: dict) -> float:
 
 def total_steps(row: dict) -> int:
     """Training steps of a run (one epoch of 60,000 or 50,000 images at its batch size)."""
-    images = 50_000 if DATA.get(row["model"]) == "CIFAR-10" else 60_000
+    images = 50_000 if data_name(row["model"]) == "CIFAR-10" else 60_000
     return row["epochs"] * (images // row["batch_size"])

@@ -12,10 +12,10 @@ import numpy as np
 
 from ..rates import RESULTS
 from ..rates_report import peak
+from ..setups import data_name
 from .measure import measure_figures
 from .plan import (
     BASELINES,
-    DATA,
     GOAL_GAP,
     GOAL_LATE_PEAK,
     GOAL_OVERHEAD,
@@ -208,7 +208,7 @@ def figure(rows: list[dict], path: Path) -> None:
             label = f"{LABELS[schedule]} ({rate:g})"
             axes[0][col].plot(frac, [m["mean"] for m in ms], label=label)
             axes[1][col].plot(frac, [m["lr"] for m in ms], label=label)
-        axes[0][col].set_title(f"{model} / {DATA[model]}, AdamW, seed 0")
+        axes[0][col].set_title(f"{model} / {data_name(model)}, AdamW, seed 0")
         axes[0][col].set_ylabel("T̄, unit:64 (bits)")
         axes[1][col].set_ylabel("learning rate")
         axes[1][col].set_yscale("log")
@@ -238,7 +238,7 @@ def write_report(rows: Iterable[dict], out_dir: Path = RESULTS) -> Path:
     for model in [m for m in MODELS if any(r["model"] == m for r in rows)]:
         measured = [r.get("temperatures", {}) for r in _runs(rows, model, "onecycle")]
         kinds = {k for m in measured for k in m.get("types", [])}
-        lines += [f"## {model} / {DATA[model]} ({', '.join(sorted(kinds)) or '?'})", ""]
+        lines += [f"## {model} / {data_name(model)} ({', '.join(sorted(kinds)) or '?'})", ""]
         lines += ["### The measure", ""] + measure_table(rows, model)
         table, figures = schedule_table(rows, model)
         lines += ["### The schedule", ""] + table + verdict(figures)
