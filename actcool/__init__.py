@@ -38,6 +38,9 @@ from .weibull_model import (
 )
 
 __all__ = [
+    "BranchFinder",
+    "BranchSearch",
+    "branch_search",
     "DEFAULT_ACTIVATIONS",
     "DEFAULT_GRANULARITY",
     "DEFAULT_PATTERN_LENGTH",
@@ -83,6 +86,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .branches import BranchFinder, BranchSearch, branch_search
     from .monitor import DEFAULT_SCAN_LRS, TemperatureMonitor
     from .range_test import RangeTest, lr_scan
     from .scheduler import ActCoolLR
@@ -92,6 +96,9 @@ if TYPE_CHECKING:
 #: The names that import torch, and their modules: imported on first use.
 _LAZY = {
     "ActCoolLR": "scheduler",
+    "BranchFinder": "branches",
+    "BranchSearch": "branches",
+    "branch_search": "branches",
     "DEFAULT_ACTIVATIONS": "sites",
     "DEFAULT_SCAN_LRS": "monitor",
     "RangeTest": "range_test",

@@ -92,6 +92,9 @@ class TemperatureController:
             linear from ``opening_floor·λ_0`` to λ_0 over ``opening_steps`` (0: λ_0
             throughout). ActCoolLR opens with the ``ramp`` calibration's warm-up, or else with
             the cold start's one step at ``start_factor·λ_0``.
+        opening_from: ``(step, rate)`` once the peak moved during the opening
+            (:meth:`continue_opening`): after ``step`` the opening rises linearly from ``rate``
+            to the peak at its end instead.
 
     Each measurement starts a *segment*: the rate moves linearly from λ_t to λ* over the next K
     steps (:func:`segment_lr`). States and keyword arguments with the names these had before
@@ -113,6 +116,7 @@ class TemperatureController:
     opening_steps: int = 0
     opening_floor: float = 1.0
     max_rise: float | None = MAX_RISE
+    opening_from: tuple[int, float] | None = None
     segment_start: int | None = None
     segment_from: float = 0.0
     segment_to: float = 0.0
@@ -173,6 +177,11 @@ class TemperatureController:
     def lr_at(self, step: int) -> float:
         """The reference learning rate of training step ``step``."""
         if self.segment_start is None:
+            if self.opening_from is not None and step > self.opening_from[0]:
+                start, lr = self.opening_from
+                return segment_lr(
+                    lr, self.lr_peak, step - start, max(1, self.opening_steps - start)
+                )
             return warmup_lr(step, self.opening_steps, self.lr_peak, self.opening_floor)
         if step <= self.segment_start:
             return self.segment_from
@@ -276,6 +285,11 @@ class TemperatureController:
         logger.warning("step %d: non-finite %s; holding the learning rate (diverged)", step, what)
         return self.segment_to
 
+    def continue_opening(self, step: int, lr: float) -> None:
+        """From step ``step`` (trained at ``lr``) the opening rises linearly to the peak at its
+        end (after the peak was moved during the opening, e.g. by a branch search)."""
+        self.opening_from = (int(step), float(lr))
+
     def lower_ceiling(self, step: int, ceiling: float) -> None:
         """Cut the rate to at most ``ceiling`` from step ``step + 1`` on and keep it there for the
         rest of the run (the guard's answer to a rate that is breaking the network, §4.7).
@@ -312,6 +326,8 @@ class TemperatureController:
             if key not in self.__dataclass_fields__:
                 raise KeyError(f"unknown controller state key {key!r}")
             setattr(self, key, value)
+        if self.opening_from is not None:  # a list after a round trip through JSON
+            self.opening_from = (int(self.opening_from[0]), float(self.opening_from[1]))
 
 
 def _renamed(old: str, new: str) -> str:

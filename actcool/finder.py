@@ -1,25 +1,35 @@
-"""ActCoolLR's peak rate, found: from λ0 of the step-0 scan (SGD), or from the loss probe of
-Adam's warm-up (docs/algorithm.md §4.8; the probe's arithmetic is ``actcool/probe.py``).
+"""ActCoolLR's peak rate, found: from λ0 of the step-0 scan, from the loss probe of Adam's
+warm-up (docs/algorithm.md §4.8; the probe's arithmetic is ``actcool/probe.py``), or from a
+branch search in the middle of the warm-up (§4.9, ``actcool/branches.py``).
 
 Functions of the scheduler, as ``scheduler_state.py``'s are: they set its peak and ceiling,
-start the probe, and at the probe's end go back to the snapshot at the peak.
+start the probe, at the probe's end go back to the snapshot at the peak, and run the branch
+search.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+import torch
+
 from . import rewind
+from .branches import branch_search
+from .distributed import all_reduce_sum, is_distributed
+from .isolation import RngState
 from .measurement import Measurement
+from .monitor import first_group_lr
 from .probe import RateProbe
 from .scale import ADAM_FACTORS, AGREEMENT, peak_rate, rate_scale
 
 if TYPE_CHECKING:
     from .scheduler import ActCoolLR
 
-__all__ = ["find_peak", "probe_window", "set_peak"]
+__all__ = ["branch_search_due", "find_peak", "probe_window", "run_branch_search", "set_peak"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,3 +160,86 @@ def probe_window(s: ActCoolLR, t: int) -> None:
     logger.info(
         "step %d: the probe ended (%s); back to the weights after step %d", t, probe.reason, step
     )
+
+
+def branch_search_due(s: ActCoolLR, t: int) -> bool:
+    """Whether measurement step ``t`` runs the branch search: the first one past its share of
+    the warm-up (where the warm-up ends too soon for it, a warning says so, once)."""
+    finder = s.branches
+    if finder is None or s.branch_result is not None:
+        return False
+    c = s.controller
+    if t < finder.at * c.opening_steps:
+        return False
+    why = None
+    if c.diverged:
+        why = "the run has diverged"
+    elif t + 1 >= c.opening_steps:
+        why = f"the warm-up ({c.opening_steps} steps) ended before a measurement past its middle"
+    if why is not None:
+        logger.warning("step %d: no branch search (%s); the peak stays %.4g", t, why, c.lr_peak)
+        s.branches = None
+        return False
+    return True
+
+
+def run_branch_search(s: ActCoolLR, t: int) -> None:
+    """Train the branches from the state after step ``t``, make the best one's peak the
+    warm-up's end and the ceiling, and go on rising to it from the present rate."""
+    finder = s.branches
+    assert finder is not None
+    c = s.controller
+    centre = c.lr_peak
+    lrs = [centre * m for m in finder.multiples]
+    if s._lr_max_given is not None:
+        lrs = [v for v in lrs if v <= s._lr_max_given]
+    if len(lrs) < 3:
+        logger.warning(
+            "step %d: no branch search (lr_max=%.4g leaves fewer than 3 of the candidates "
+            "%s × %.4g); the peak stays %.4g",
+            t,
+            s._lr_max_given,
+            finder.multiples,
+            centre,
+            c.lr_peak,
+        )
+        s.branches = None
+        return
+    lr_now = first_group_lr(s.optimizer)
+    rng = RngState.capture()  # drawing from a shuffling DataLoader draws random numbers
+    try:
+        batches, held = finder.draw()
+        with s.monitor.paused():
+            result = branch_search(
+                s.monitor.model,
+                s.optimizer,
+                batches,
+                held,
+                finder.loss_fn,
+                lrs,
+                steps=finder.steps,
+                lr_from=lr_now,
+                average=_ranks_mean if is_distributed() else None,
+            )
+    finally:
+        rng.restore()
+    s.branch_result = result = dataclasses.replace(result, step=t)
+    if result.best_lr is None:
+        logger.warning(
+            "step %d: every branch of the search diverged; the peak stays %.4g", t, c.lr_peak
+        )
+        return
+    set_peak(
+        s,
+        t,
+        peak_rate(s._typed_lr, result.best_lr, 1.0),
+        s._typed_lr,
+        f"the lowest held-out loss of {len(lrs)} branches of {finder.steps} steps, "
+        f"{lrs[0]:.3g} to {lrs[-1]:.3g}",
+    )
+    c.continue_opening(t, lr_now)
+
+
+def _ranks_mean(values: np.ndarray) -> np.ndarray:
+    total = all_reduce_sum(torch.tensor(values, dtype=torch.float64))
+    return total.numpy() / torch.distributed.get_world_size()

@@ -9,8 +9,10 @@ draw the masks of the recorded training forward. These helpers snapshot and rest
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,10 +20,12 @@ from torch import Tensor, nn
 __all__ = [
     "ForwardContext",
     "RngState",
+    "StepSnapshot",
     "capture_forward_context",
     "preserved_model_state",
     "replay_context",
     "reset_buffers",
+    "step_parameters",
 ]
 
 
@@ -115,3 +119,88 @@ def reset_buffers(model: nn.Module, saved: list[Tensor]) -> None:
     with torch.no_grad():
         for b, s in zip(model.buffers(), saved, strict=True):
             b.copy_(s)
+
+
+def step_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    """Every parameter the step can touch: the model's, then the optimizer's others."""
+    params = list(model.parameters())
+    seen = {id(p) for p in params}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+    return params
+
+
+def _copy(value: Any) -> Any:
+    return value.detach().clone() if isinstance(value, Tensor) else copy.deepcopy(value)
+
+
+def _put_back(live: dict[Any, Any], saved: dict[Any, Any]) -> None:
+    """Make ``live`` equal ``saved``, copying into tensors that are still there (so that their
+    identity, and anything holding them, survives)."""
+    for key in [k for k in live if k not in saved]:
+        del live[key]
+    for key, value in saved.items():
+        current = live.get(key)
+        if (
+            isinstance(value, Tensor)
+            and isinstance(current, Tensor)
+            and current.shape == value.shape
+            and current.dtype == value.dtype
+            and current.device == value.device
+        ):
+            with torch.no_grad():
+                current.copy_(value)
+        else:
+            # a tensor is copied: a later step would change the saved one in place
+            live[key] = value.detach().clone() if isinstance(value, Tensor) else value
+
+
+class StepSnapshot:
+    """Everything a training step changes, copied now and put back by :meth:`restore` (as often
+    as needed: the copies stay intact)."""
+
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, params: list[Tensor]
+    ) -> None:
+        self.model, self.optimizer, self.params = model, optimizer, params
+        self.rng = RngState.capture()
+        self.training = [m.training for m in model.modules()]
+        self.values = [p.detach().clone() for p in params]
+        self.grads = [p.grad for p in params]  # the tensors themselves: the step never sees them
+        self.buffers = [b.detach().clone() for b in model.buffers()]
+        self.state = {p: {k: _copy(v) for k, v in s.items()} for p, s in optimizer.state.items()}
+        self.groups = [
+            {k: _copy(v) for k, v in g.items() if k != "params"} for g in optimizer.param_groups
+        ]
+        # A torch LRScheduler marks its optimizer's step as called (to warn on a wrong order).
+        self.opt_called = optimizer.__dict__.get("_opt_called", _MISSING)
+
+    def restore(self) -> None:
+        model, optimizer = self.model, self.optimizer
+        with torch.no_grad():
+            for p, value in zip(self.params, self.values, strict=True):
+                p.copy_(value)
+            for b, value in zip(model.buffers(), self.buffers, strict=True):
+                b.copy_(value)
+        for p, grad in zip(self.params, self.grads, strict=True):
+            p.grad = grad
+        for p in [p for p in optimizer.state if p not in self.state]:
+            del optimizer.state[p]  # a fresh optimizer gets no state from the scan's step
+        for p, saved in self.state.items():
+            _put_back(optimizer.state[p], saved)
+        for group, saved in zip(optimizer.param_groups, self.groups, strict=True):
+            params = group["params"]
+            _put_back(group, {**saved, "params": params})
+        if self.opt_called is _MISSING:
+            optimizer.__dict__.pop("_opt_called", None)
+        else:
+            optimizer.__dict__["_opt_called"] = self.opt_called
+        for m, flag in zip(model.modules(), self.training, strict=True):
+            m.training = flag
+        self.rng.restore()
+
+
+_MISSING = object()

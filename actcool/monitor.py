@@ -18,8 +18,9 @@ docs/algorithm.md §3.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -203,6 +204,7 @@ class TemperatureMonitor:
         self._pending = False  # a measurement moved here from a step the optimizer skipped
         self._requested_scans: set[int] = set()
         self._closed = False
+        self._paused = False
         self.last_measurement: Measurement | None = None
         self._arm()
 
@@ -251,15 +253,29 @@ class TemperatureMonitor:
         if not self._closed:
             self._probe.mode = RECORD if self.is_measure_step(self._step) else IDLE
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Inside, the hooks ignore the model's forward passes and the optimizer's steps: for
+        other computations between two :meth:`step` calls (e.g. ActCoolLR's branch search,
+        ``actcool/branches.py``). What they recorded before is kept."""
+        mode, self._probe.mode, self._paused = self._probe.mode, IDLE, True
+        try:
+            yield
+        finally:
+            self._paused = False
+            if not self._closed:
+                self._probe.mode = mode
+
     # -- hooks -----------------------------------------------------------------------------
     def _on_record(self) -> None:
         self._ctx = capture_forward_context(self.model, self._device_type)
 
     def _on_optimizer_stepped(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self._stepped = True
+        if not self._paused:
+            self._stepped = True
 
     def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        if not self.is_scan_step(self._step):
+        if self._paused or not self.is_scan_step(self._step):
             return
         params = [p.detach() for p in self.model.parameters()]
         lr = optimizer.param_groups[0]["lr"]

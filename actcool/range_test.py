@@ -15,7 +15,6 @@ the model, the optimizer and the random number generators are exactly as they we
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -28,7 +27,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from .granularity import DEFAULT_GRANULARITY, Granularity
-from .isolation import RngState
+from .isolation import StepSnapshot, step_parameters
 from .measurement import LRScan, ScanFits
 from .monitor import (
     TemperatureMonitor,
@@ -321,89 +320,6 @@ def _check_loss(loss: Any) -> Tensor:
     return loss
 
 
-def _parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[Tensor]:
-    """Every parameter the step can touch: the model's, then the optimizer's others."""
-    params = list(model.parameters())
-    seen = {id(p) for p in params}
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            if id(p) not in seen:
-                seen.add(id(p))
-                params.append(p)
-    return params
-
-
-def _copy(value: Any) -> Any:
-    return value.detach().clone() if isinstance(value, Tensor) else copy.deepcopy(value)
-
-
-def _put_back(live: dict[Any, Any], saved: dict[Any, Any]) -> None:
-    """Make ``live`` equal ``saved``, copying into tensors that are still there (so that their
-    identity, and anything holding them, survives)."""
-    for key in [k for k in live if k not in saved]:
-        del live[key]
-    for key, value in saved.items():
-        current = live.get(key)
-        if (
-            isinstance(value, Tensor)
-            and isinstance(current, Tensor)
-            and current.shape == value.shape
-            and current.dtype == value.dtype
-            and current.device == value.device
-        ):
-            with torch.no_grad():
-                current.copy_(value)
-        else:
-            live[key] = value
-
-
-class _Snapshot:
-    """Everything a training step changes, copied now and put back by :meth:`restore`."""
-
-    def __init__(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, params: list[Tensor]
-    ) -> None:
-        self.model, self.optimizer, self.params = model, optimizer, params
-        self.rng = RngState.capture()
-        self.training = [m.training for m in model.modules()]
-        self.values = [p.detach().clone() for p in params]
-        self.grads = [p.grad for p in params]  # the tensors themselves: the step never sees them
-        self.buffers = [b.detach().clone() for b in model.buffers()]
-        self.state = {p: {k: _copy(v) for k, v in s.items()} for p, s in optimizer.state.items()}
-        self.groups = [
-            {k: _copy(v) for k, v in g.items() if k != "params"} for g in optimizer.param_groups
-        ]
-        # A torch LRScheduler marks its optimizer's step as called (to warn on a wrong order).
-        self.opt_called = optimizer.__dict__.get("_opt_called", _MISSING)
-
-    def restore(self) -> None:
-        model, optimizer = self.model, self.optimizer
-        with torch.no_grad():
-            for p, value in zip(self.params, self.values, strict=True):
-                p.copy_(value)
-            for b, value in zip(model.buffers(), self.buffers, strict=True):
-                b.copy_(value)
-        for p, grad in zip(self.params, self.grads, strict=True):
-            p.grad = grad
-        for p in [p for p in optimizer.state if p not in self.state]:
-            del optimizer.state[p]  # a fresh optimizer gets no state from the scan's step
-        for p, saved in self.state.items():
-            _put_back(optimizer.state[p], saved)
-        for group, saved in zip(optimizer.param_groups, self.groups, strict=True):
-            params = group["params"]
-            _put_back(group, {**saved, "params": params})
-        if self.opt_called is _MISSING:
-            optimizer.__dict__.pop("_opt_called", None)
-        else:
-            optimizer.__dict__["_opt_called"] = self.opt_called
-        for m, flag in zip(model.modules(), self.training, strict=True):
-            m.training = flag
-        self.rng.restore()
-
-
-_MISSING = object()
-
-
 def lr_scan(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -479,8 +395,8 @@ def lr_scan(
         losses.append(_check_loss(loss_fn(outputs, targets)).detach().reshape(()).double())
 
     factors = rate_factors(optimizer)
-    params = _parameters(model, optimizer)
-    snapshot = _Snapshot(model, optimizer, params)
+    params = step_parameters(model, optimizer)
+    snapshot = StepSnapshot(model, optimizer, params)
     monitor = TemperatureMonitor(
         model,
         measure_every=1,

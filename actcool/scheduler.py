@@ -17,6 +17,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from .branches import BranchFinder, BranchSearch
 from .calibration import (
     DEFAULT_START_BITS,
     START_FACTOR,
@@ -27,7 +28,7 @@ from .calibration import (
 from .controller import MAX_RISE, TemperatureController
 from .curves import TargetCurve, curve_from_dict
 from .distributed import all_reduce_sum, is_distributed
-from .finder import find_peak, probe_window
+from .finder import branch_search_due, find_peak, probe_window, run_branch_search
 from .granularity import DEFAULT_GRANULARITY, Granularity
 from .guard import DivergenceGuard, GuardEvent
 from .measurement import Measurement
@@ -154,7 +155,12 @@ class ActCoolLR(LRScheduler):
             :meth:`step` and the ``ramp`` calibration; experimental): the peak from the loss
             along an exponential warm-up, after which training goes back to the weights at the
             peak (:attr:`probe`; measured better on some networks and worse on others,
-            docs/algorithm.md §4.8, so not the default).
+            docs/algorithm.md §4.8, so not the default). A
+            :class:`~actcool.branches.BranchFinder` (with the ``ramp`` calibration): the
+            step-0 scan's peak first, then, half-way through the warm-up, the peak whose short
+            training branch from a copy of the run ends with the lowest held-out loss
+            (:attr:`branch_result`; docs/algorithm.md §4.9). It needs the data and the loss
+            function, which the finder holds.
         guard: watch for a rate that is breaking the network (docs/algorithm.md §4.7): the
             loss rising well above its lowest (from the losses given to :meth:`step`) or the
             temperature collapsing because units died. When it trips, the rate is cut to
@@ -189,7 +195,7 @@ class ActCoolLR(LRScheduler):
         calibration: str | Calibration = "auto",
         start_factor: float = START_FACTOR,
         max_rise: float | None = MAX_RISE,
-        find_lr: bool | str = True,
+        find_lr: bool | str | BranchFinder = True,
         guard: bool | DivergenceGuard = True,
         refit_sigma: bool | None = None,
     ) -> None:
@@ -220,8 +226,16 @@ class ActCoolLR(LRScheduler):
             guard if isinstance(guard, DivergenceGuard) else DivergenceGuard() if guard else None
         )
         self._guard_events: list[GuardEvent] = []
+        #: The branch search's settings and data (``find_lr=BranchFinder(...)``), else ``None``.
+        self.branches = find_lr if isinstance(find_lr, BranchFinder) else None
+        #: What the branch search found (``None`` before it ran or without one).
+        self.branch_result: BranchSearch | None = None
+        if self.branches is not None:
+            find_lr = True
         if not (isinstance(find_lr, bool) or find_lr == "probe"):
-            raise ValueError(f"find_lr must be True, False or 'probe', got {find_lr!r}")
+            raise ValueError(
+                f"find_lr must be True, False, 'probe' or a BranchFinder, got {find_lr!r}"
+            )
         #: Whether the loss probe sets the peak (``find_lr="probe"``).
         self.peak_probe = find_lr == "probe"
         if self.peak_probe and rate_factors(optimizer) is not ADAM_FACTORS:
@@ -257,6 +271,14 @@ class ActCoolLR(LRScheduler):
         first = optimizer.param_groups[0]
         lr0 = float(first["initial_lr"]) if "initial_lr" in first else first_group_lr(optimizer)
         self.calibration = None if target is not None else Calibration.parse(calibration)
+        self._typed_lr = lr0  # the hint every finder compares its peak with
+        if self.branches is not None and (
+            self.calibration is None or self.calibration.kind != "ramp"
+        ):
+            raise ValueError(
+                "find_lr=BranchFinder(...) runs in the ramp calibration's warm-up: leave target= "
+                "and calibration= at their defaults, or pass find_lr=True"
+            )
         #: What the calibration found: ``t_start`` in bits once known (``None`` with a user target).
         self.calibrated_start: float | None = None
         self._ramp_samples: list[tuple[float, float]] = []  # (λ_t, T̄_t) during a ramp warm-up
@@ -443,6 +465,8 @@ class ActCoolLR(LRScheduler):
                 probe_window(self, t)
             else:
                 self._guard(t, measurement, loss_mean)
+                if branch_search_due(self, t):
+                    run_branch_search(self, t)
         super().step()
 
     def _take_loss(self) -> float | None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .branches import BranchSearch
 from .curves import curve_from_dict
 from .guard import DivergenceGuard, GuardEvent
 from .probe import RateProbe
@@ -74,6 +75,7 @@ def scheduler_state(s: ActCoolLR, torch_state: Mapping[str, Any]) -> dict[str, A
         "guard_events": [e.to_dict() for e in s._guard_events],
         "loss_window": [s._peek_loss_sum(), s._loss_count],
         "probe": None if s.probe is None else s.probe.state_dict(),
+        "branch_result": None if s.branch_result is None else s.branch_result.to_dict(),
         # the loss probe's snapshots (tensors): only while it runs, a few warm-up windows long
         "probe_snapshots": list(s._snapshots),
     }
@@ -117,6 +119,8 @@ def load_scheduler_state(s: ActCoolLR, state: Mapping[str, Any]) -> None:
     probe = state.get("probe")
     s.probe = None if probe is None else RateProbe.from_state(probe)
     s._snapshots = list(state.get("probe_snapshots", []))
+    branches = state.get("branch_result")
+    s.branch_result = None if branches is None else BranchSearch.from_dict(branches)
     loss_sum, loss_count = state.get("loss_window", [0.0, 0])
     s._loss_sum, s._loss_count = float(loss_sum), int(loss_count)
 

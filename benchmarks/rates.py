@@ -12,6 +12,9 @@ one network per (schedule, rate, seed):
 - ``actcool-noguard``: the same with ``guard=False`` (what the guard changes);
 - ``actcool-probe``: the same with ``find_lr="probe"`` (Adam's family: the peak from the loss
   probe of the warm-up, docs/algorithm.md §4.8);
+- ``actcool-branch``: the same with ``find_lr=BranchFinder(batches, loss_fn)``, the batches a
+  shuffling loader of the training set gives (the peak from short branches in the middle of
+  the warm-up, docs/algorithm.md §4.9);
 - ``schedulefree``: schedule-free SGD (the ``schedulefree`` package) at the typed rate, warming up
   over 5% of training, evaluated at its averaged weights: the reference that needs no schedule.
 
@@ -51,7 +54,7 @@ RUNS_FILE = RESULTS / "rates.jsonl"
 #: The sweep's schedules and models (its defaults); the activations study adds the rest.
 SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
 MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
-ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe")
+ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe", "actcool-branch")
 #: Networks added after the finder's factors and the guard's thresholds were chosen.
 HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
@@ -266,8 +269,13 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
     elif plan.schedule == "cosine":
         sched = _warmup_cosine(opt, total)
     else:
+        from actcool import BranchFinder
+
         guard = plan.schedule != "actcool-noguard"
         find_lr = {"actcool-typed": False, "actcool-probe": "probe"}.get(plan.schedule, True)
+        if plan.schedule == "actcool-branch":
+            loader = _Shuffled(x, y, plan.batch_size, plan.seed + 1, augment)
+            find_lr = BranchFinder(loader, nn.functional.cross_entropy)
         sched = ActCoolLR(opt, net, total_steps=total, guard=guard, find_lr=find_lr)
     monitor = _monitor(net, opt, sched, total) if plan.measure else None
     loss_fn = nn.CrossEntropyLoss()
@@ -325,11 +333,39 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
         row["guard_events"] = [e.to_dict() for e in sched.guard_events]
         row["t_start"] = sched.calibrated_start
         row["found_lr"] = sched.found_lr
+        if sched.branch_result is not None:  # the branch search (docs/algorithm.md §4.9)
+            row["branches"] = sched.branch_result.to_dict()
         if sched.probe is not None:  # Adam's loss probe (docs/algorithm.md §4.8)
             probe = sched.probe
             row["probe"] = {"best_lr": probe.best_lr, "end": probe.ended_step, "why": probe.reason}
         sched.close()
     return row
+
+
+class _Shuffled:
+    """Batches of a shuffling loader over ``(x, y)``, as a user's ``DataLoader`` gives them
+    (its own generator; random crop and flip with ``augment``)."""
+
+    def __init__(self, x, y, batch_size: int, seed: int, augment: bool) -> None:
+        import torch
+
+        self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        import torch
+
+        from trainer.data.batching import crop_flip
+
+        order = torch.randperm(len(self.x), generator=self.gen)
+        for b in range(len(self.x) // self.batch_size):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            xb = self.x[idx]
+            if self.augment:
+                offsets = torch.randint(0, 9, (2, len(idx)), generator=self.gen)
+                flips = torch.rand(len(idx), generator=self.gen) < 0.5
+                xb = crop_flip(xb, offsets, flips, 4)
+            yield xb, self.y[idx]
 
 
 def _warmup_cosine(opt, total: int):

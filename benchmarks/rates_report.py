@@ -31,6 +31,7 @@ LABELS = {
     "actcool-typed": "ActCoolLR peaking at the typed rate (find_lr=False)",
     "actcool-probe": 'ActCoolLR, peak from the loss probe (find_lr="probe")',
     "schedulefree": "schedule-free at the typed rate (reference)",
+    "actcool-branch": "ActCoolLR, peak from a branch search (find_lr=BranchFinder)",
 }
 OPTIMIZERS = {"sgd": "SGD momentum 0.9", "adamw": "AdamW"}
 CHANCE = 90.0
@@ -88,17 +89,22 @@ def section(
     for schedule in [s for s in LABELS if s in by_schedule]:
         cells = [_cell(by_schedule[schedule].get(r, [])) for r in rates]
         lines.append(f"| {LABELS[schedule]} | " + " | ".join(cells) + " |")
-    if "actcool" in by_schedule:
+    for schedule, what in (("actcool", "ActCoolLR's"), ("actcool-branch", "the branch search's")):
+        if schedule not in by_schedule:
+            continue
         peaks = []
         for r in rates:
-            runs = by_schedule["actcool"].get(r, [])
+            runs = by_schedule[schedule].get(r, [])
             found = [peak(x) for x in runs]
             cuts = sum(len(x.get("guard_events", [])) for x in runs)
             text = "/".join(f"{p:.3g}" for p in found) if found else "–"
             peaks.append(text + (f", {cuts} cut{'s' if cuts > 1 else ''}" if cuts else ""))
-        lines.append("| ActCoolLR's peak (per seed), guard cuts | " + " | ".join(peaks) + " |")
+        lines.append(f"| {what} peak (per seed), guard cuts | " + " | ".join(peaks) + " |")
     lines += ["", "Test error in %, mean over seeds 0 and 1 unless n says otherwise.", ""]
     lines += verdict(model, by_schedule, rates)
+    if "actcool-branch" in by_schedule:
+        lines += ["The same goal for the branch search (opt-in, docs/algorithm.md §4.9):", ""]
+        lines += verdict(model, by_schedule, rates, "actcool-branch")
     return lines
 
 
@@ -110,8 +116,10 @@ def peak(row: dict) -> float:
     return float(found) if found else float(row["peak_lr"])
 
 
-def verdict(model: str, by_schedule: dict, rates: list[float]) -> list[str]:
-    onecycle, actcool = by_schedule.get("onecycle", {}), by_schedule.get("actcool", {})
+def verdict(
+    model: str, by_schedule: dict, rates: list[float], schedule: str = "actcool"
+) -> list[str]:
+    onecycle, actcool = by_schedule.get("onecycle", {}), by_schedule.get(schedule, {})
     if not onecycle or not actcool:
         return ["No verdict: both 1-cycle and ActCoolLR runs are needed.", ""]
     means = {r: float(np.mean([_error(x) for x in runs])) for r, runs in onecycle.items()}

@@ -198,7 +198,9 @@ def test_the_probe_is_asked_for_and_refused_where_it_was_not_measured():
     with pytest.raises(ValueError, match=r"Adam's family only, not SGD.*find_lr=True"):
         ActCoolLR(sgd, net, total_steps=400, find_lr="probe")
     adam = torch.optim.AdamW(net.parameters(), lr=1e-3)
-    with pytest.raises(ValueError, match=r"find_lr must be True, False or 'probe', got 'yes'"):
+    with pytest.raises(
+        ValueError, match=r"find_lr must be True, False, 'probe' or a BranchFinder, got 'yes'"
+    ):
         ActCoolLR(adam, net, total_steps=400, find_lr="yes")
 
 
