@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from actcool.branches import BranchFinder
+
 from .config import RunConfig
 from .data import DatasetBundle, epoch_generator, load_dataset
 from .errors import ConfigError
@@ -81,8 +83,34 @@ def build_run(config: RunConfig, device: torch.device) -> RunParts:
         if config.schedule == "actcool" and config.target != "default"
         else None
     )
-    schedule = build_schedule(config, optimizer, model, total_steps, target)
+    finder = (
+        BranchFinder(_SearchBatches(config, bundle), nn.functional.cross_entropy)
+        if config.schedule == "actcool" and config.branch_search
+        else None
+    )
+    schedule = build_schedule(config, optimizer, model, total_steps, target, finder)
     return RunParts(bundle, model, steps_per_epoch, total_steps, optimizer, schedule)
+
+
+class _SearchBatches:
+    """The branch search's batches: training batches shuffled by a generator of their own
+    (a function of ``config.seed``), so that they do not move the run's epochs."""
+
+    def __init__(self, config: RunConfig, bundle: DatasetBundle) -> None:
+        self.config, self.bundle = config, bundle
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.bundle.batches(
+            "train",
+            self.config.batch_size,
+            shuffle=True,
+            generator=epoch_generator(self.config.seed, BRANCH_SEARCH_EPOCH),
+            drop_last=True,
+        )
+
+
+#: The "epoch" whose generator shuffles the branch search's batches (no run has this many).
+BRANCH_SEARCH_EPOCH = 2**31 - 1
 
 
 def scans_at_epoch(config: RunConfig, epoch: int) -> bool:

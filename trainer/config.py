@@ -122,6 +122,12 @@ class RunConfig:
         "actcool: find the peak rate from the LR range scan at step 0 (4.5 x the rate scale "
         "λ0); lr is a hint, kept within 1.5x of it (--no-find-lr: lr is the peak and ceiling)",
     )
+    branch_search: bool = _opt(
+        False,
+        "actcool, opt-in: half-way through the warm-up, take the peak whose short training "
+        "branch (7 of them, 60 steps each on the training data) ends with the lowest held-out "
+        "loss (docs/algorithm.md §4.9; about 460 extra steps, once)",
+    )
     response: str = _opt(
         "weibull",
         "actcool control law: weibull (lr* = lr*(C/T)^(1/k)) or gaussian (the paper's)",
@@ -281,6 +287,15 @@ class RunConfig:
             raise ConfigError(
                 f"the default target's fixed start is defined for the unit granularity, not "
                 f"{self.granularity!r}; use calibration 'ramp' or give a target"
+            )
+
+        if self.branch_search and not (
+            default_target and Calibration.parse(self.calibration).kind == "ramp"
+        ):
+            raise ConfigError(
+                "branch_search runs in the warm-up of ActCoolLR's default target: use schedule "
+                "'actcool', target 'default' and calibration 'auto' or 'ramp', or drop "
+                "branch_search"
             )
 
     @property

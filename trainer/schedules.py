@@ -28,6 +28,7 @@ from actcool import (
     TemperatureMonitor,
     curve_from_dict,
 )
+from actcool.branches import BranchFinder
 from actcool.curves import PAPER_T_START
 
 from .config import RunConfig
@@ -184,6 +185,7 @@ class Schedule:
         model: nn.Module,
         total_steps: int,
         target: dict[str, Any] | None = None,
+        finder: BranchFinder | None = None,
     ) -> None:
         self.name = config.schedule
         self.total_steps = total_steps
@@ -201,7 +203,7 @@ class Schedule:
                 smoothing=config.smoothing,
                 calibration=config.calibration,
                 start_factor=config.start_factor,
-                find_lr=config.find_lr,
+                find_lr=finder if finder is not None else config.find_lr,
                 measure_every=config.measure_every,
                 lr_min=config.lr_min,
                 lr_max=config.lr_max,
@@ -301,5 +303,8 @@ def build_schedule(
     model: nn.Module,
     total_steps: int,
     target: dict[str, Any] | None = None,
+    finder: BranchFinder | None = None,
 ) -> Schedule:
-    return Schedule(config, optimizer, model, total_steps, target)
+    """The run's schedule; ``finder``: ActCoolLR's branch search (``config.branch_search``,
+    which needs the data: :func:`trainer.build.build_run` makes it)."""
+    return Schedule(config, optimizer, model, total_steps, target, finder)

@@ -1,5 +1,6 @@
 """The training loop end to end, in-process: records, schedules, resume, divergence."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from actcool import Granularity
 from trainer.checkpoint import checkpoint_path
 from trainer.config import RunConfig
+from trainer.errors import ConfigError
 from trainer.run import train_run
 
 from .conftest import SHARED_DATA
@@ -320,3 +322,23 @@ def test_a_timm_model_too_deep_for_the_images_is_refused_by_name(store):
     with pytest.raises(ValueError, match=r"timm:convnext_atto cannot take 8×8 images.*larger"):
         train_run(cfg, store, progress=False)
     assert store.list_runs().empty  # refused before a run was recorded
+
+
+def test_a_branch_search_moves_the_peak_mid_warm_up_and_resumes_identically(store):
+    """``branch_search``: the rates are the plain run's up to the search (the first measurement
+    past half of the warm-up), differ after it, and a run stopped after it resumes exactly."""
+    plain = RunConfig(schedule="actcool", epochs=3, batch_size=64, measure_every=3, lr=0.05)
+    cfg = dataclasses.replace(plain, branch_search=True)
+    without = _lrs(store, train_run(plain, store, progress=False).run_id)
+    full = train_run(cfg, store, progress=False)
+    with_search = _lrs(store, full.run_id)
+    opening = round(0.25 * len(with_search))
+    search = next(t for t in range(0, opening, 3) if t >= opening / 2)
+    assert with_search[: search + 1] == without[: search + 1]
+    assert with_search[search + 1 : opening] != without[search + 1 : opening]
+    stopped = train_run(cfg, store, progress=False, should_stop=stop_at(search + 5))
+    resumed = train_run(cfg, store, run_id=stopped.run_id, resume=True, progress=False)
+    assert resumed.status == "finished"
+    assert _lrs(store, stopped.run_id) == with_search
+    with pytest.raises(ConfigError, match="branch_search runs in the warm-up"):
+        RunConfig(schedule="onecycle", branch_search=True)
