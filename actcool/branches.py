@@ -26,7 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from .isolation import StepSnapshot, step_parameters
-from .monitor import call_arguments
+from .monitor import call_arguments, first_group_lr
+from .range_test import check_loss, check_pair
 
 __all__ = [
     "BRANCH_AT",
@@ -170,30 +171,6 @@ def _to_device(value: Any, device: torch.device) -> Any:
     return value
 
 
-def _check_pair(batch: Any, what: str) -> tuple[Any, Any]:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        got = (
-            f"a {type(batch).__name__} of length {len(batch)}"
-            if isinstance(batch, (tuple, list))
-            else type(batch).__name__
-        )
-        raise TypeError(
-            f"{what} must be pairs (inputs, targets), got {got}; wrap other loaders, e.g. "
-            "((b['x'], b['y']) for b in loader)"
-        )
-    return batch[0], batch[1]
-
-
-def _scalar(loss: Any) -> Tensor:
-    if not isinstance(loss, Tensor) or loss.numel() != 1:
-        got = type(loss).__name__ if not isinstance(loss, Tensor) else f"shape {tuple(loss.shape)}"
-        raise TypeError(
-            f"loss_fn must return a scalar tensor, got {got}; e.g. "
-            "loss_fn=torch.nn.functional.cross_entropy"
-        )
-    return loss.reshape(())
-
-
 def branch_search(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -240,8 +217,8 @@ def branch_search(
         raise ValueError(f"lrs must be ascending without repeats, got {list(lrs)!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
-    train = [_check_pair(b, "batches") for b in batches]
-    held = [_check_pair(b, "eval_batches") for b in eval_batches]
+    train = [check_pair(b, "each of batches") for b in batches]
+    held = [check_pair(b, "each of eval_batches") for b in eval_batches]
     if not train or not held:
         raise ValueError("branch_search needs at least one batch and one eval batch")
     if not callable(loss_fn):
@@ -250,8 +227,8 @@ def branch_search(
     device = first.device if first is not None else torch.device("cpu")
     train = [_to_device(b, device) for b in train]
     held = [_to_device(b, device) for b in held]
-    start = float(optimizer.param_groups[0]["lr"]) if lr_from is None else float(lr_from)
-    ref = float(optimizer.param_groups[0]["lr"])
+    ref = first_group_lr(optimizer)
+    start = ref if lr_from is None else float(lr_from)
     ratios = [float(g["lr"]) / ref if ref > 0 else 1.0 for g in optimizer.param_groups]
     params = step_parameters(model, optimizer)
     snapshot = StepSnapshot(model, optimizer, params)
@@ -268,7 +245,7 @@ def branch_search(
                 for p in params:
                     p.grad = None  # new tensors: the snapshot's gradients stay intact
                 with torch.enable_grad():
-                    _scalar(loss_fn(model(*args, **kwargs), targets)).backward()
+                    check_loss(loss_fn(model(*args, **kwargs), targets)).backward()
                 optimizer.step()
             losses.append(_held_out_loss(model, held, loss_fn))
     finally:
@@ -291,7 +268,7 @@ def _held_out_loss(model: nn.Module, held: list[tuple[Any, Any]], loss_fn: Calla
     with torch.no_grad():
         for inputs, targets in held:
             args, kwargs = call_arguments(inputs)
-            loss = _scalar(loss_fn(model(*args, **kwargs), targets)).double()
+            loss = check_loss(loss_fn(model(*args, **kwargs), targets)).reshape(()).double()
             total = loss if total is None else total + loss
     assert total is not None
     return float(total) / len(held)  # one read of the device per branch

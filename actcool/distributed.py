@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["all_reduce_sum", "is_distributed"]
+__all__ = ["all_reduce_sum", "is_distributed", "mean_over_ranks"]
 
 
 def is_distributed() -> bool:
@@ -17,3 +18,12 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def mean_over_ranks(values: np.ndarray) -> np.ndarray:
+    """``values`` averaged over all ranks of the default group (themselves without one), so
+    that every rank decides alike."""
+    if not is_distributed():
+        return values
+    total = all_reduce_sum(torch.tensor(values, dtype=torch.float64))
+    return total.numpy() / dist.get_world_size()

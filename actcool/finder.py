@@ -14,12 +14,9 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
 from . import rewind
 from .branches import branch_search
-from .distributed import all_reduce_sum, is_distributed
+from .distributed import mean_over_ranks
 from .isolation import RngState
 from .measurement import Measurement
 from .monitor import first_group_lr
@@ -219,7 +216,7 @@ def run_branch_search(s: ActCoolLR, t: int) -> None:
                 lrs,
                 steps=finder.steps,
                 lr_from=lr_now,
-                average=_ranks_mean if is_distributed() else None,
+                average=mean_over_ranks,
             )
     finally:
         rng.restore()
@@ -238,8 +235,3 @@ def run_branch_search(s: ActCoolLR, t: int) -> None:
         f"{lrs[0]:.3g} to {lrs[-1]:.3g}",
     )
     c.continue_opening(t, lr_now)
-
-
-def _ranks_mean(values: np.ndarray) -> np.ndarray:
-    total = all_reduce_sum(torch.tensor(values, dtype=torch.float64))
-    return total.numpy() / torch.distributed.get_world_size()

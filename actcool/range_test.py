@@ -306,7 +306,19 @@ def _check_lrs(lrs: Iterable[float] | None) -> tuple[float, ...]:
     return grid
 
 
-def _check_loss(loss: Any) -> Tensor:
+def check_pair(batch: Any, name: str = "batch") -> tuple[Any, Any]:
+    """``(inputs, targets)`` of ``batch``; a ``TypeError`` naming ``name`` otherwise."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        got = (
+            f"a {type(batch).__name__} of length {len(batch)}"
+            if isinstance(batch, (tuple, list))
+            else type(batch).__name__
+        )
+        raise TypeError(f"{name} must be a pair (inputs, targets), got {got}")
+    return batch[0], batch[1]
+
+
+def check_loss(loss: Any) -> Tensor:
     if not isinstance(loss, Tensor):
         raise TypeError(
             f"loss_fn must return a scalar tensor, got {type(loss).__name__}; "
@@ -376,23 +388,16 @@ def lr_scan(
         raise TypeError(
             f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
         )
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        got = (
-            f"a {type(batch).__name__} of length {len(batch)}"
-            if isinstance(batch, (tuple, list))
-            else type(batch).__name__
-        )
-        raise TypeError(f"batch must be a pair (inputs, targets), got {got}")
+    inputs, targets = check_pair(batch)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable as loss_fn(outputs, targets), got {loss_fn!r}")
     grid = _check_lrs(lrs)
-    inputs, targets = batch
     args, kwargs = call_arguments(inputs)
 
     losses: list[Tensor] = []
 
     def record_loss(lr: float, outputs: Any) -> None:
-        losses.append(_check_loss(loss_fn(outputs, targets)).detach().reshape(()).double())
+        losses.append(check_loss(loss_fn(outputs, targets)).detach().reshape(()).double())
 
     factors = rate_factors(optimizer)
     params = step_parameters(model, optimizer)
@@ -414,7 +419,7 @@ def lr_scan(
         for p in params:
             p.grad = None  # zero_grad(set_to_none=True), for the model's parameters as well
         with torch.enable_grad():
-            loss = _check_loss(loss_fn(model(*args, **kwargs), targets))
+            loss = check_loss(loss_fn(model(*args, **kwargs), targets))
             loss.backward()
         optimizer.step()
         loss_start = float(loss.detach())

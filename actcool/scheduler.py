@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.optim import Optimizer
@@ -27,7 +28,7 @@ from .calibration import (
 )
 from .controller import MAX_RISE, TemperatureController
 from .curves import TargetCurve, curve_from_dict
-from .distributed import all_reduce_sum, is_distributed
+from .distributed import mean_over_ranks
 from .finder import branch_search_due, find_peak, probe_window, run_branch_search
 from .granularity import DEFAULT_GRANULARITY, Granularity
 from .guard import DivergenceGuard, GuardEvent
@@ -481,10 +482,7 @@ class ActCoolLR(LRScheduler):
     def _rank_mean(value: float) -> float:
         """``value`` averaged over the ranks of distributed training (every rank then decides
         alike: the guard's cuts, the probe's end), else itself."""
-        if not is_distributed():
-            return value
-        total = all_reduce_sum(torch.tensor([value], dtype=torch.float64))
-        return float(total[0]) / torch.distributed.get_world_size()
+        return float(mean_over_ranks(np.array([value], dtype=np.float64))[0])
 
     def _peek_loss_sum(self) -> float:
         total = self._loss_sum

@@ -253,7 +253,6 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
     from actcool import ActCoolLR
 
     torch.set_num_threads(1)
-    from trainer.data.batching import crop_flip
 
     (x, y), (xt, yt), augment = _data(plan.model, data_dir)
     torch.manual_seed(plan.seed)
@@ -279,19 +278,12 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
         sched = ActCoolLR(opt, net, total_steps=total, guard=guard, find_lr=find_lr)
     monitor = _monitor(net, opt, sched, total) if plan.measure else None
     loss_fn = nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(plan.seed)
+    batches = _Shuffled(x, y, plan.batch_size, plan.seed, augment)
     lrs, losses, started, diverged = [], [], time.monotonic(), False
     net.train()
     for _ in range(plan.epochs):
-        order = torch.randperm(len(x), generator=gen)
-        for b in range(steps_per_epoch):
-            idx = order[b * plan.batch_size : (b + 1) * plan.batch_size]
-            xb = x[idx]
-            if augment:
-                offsets = torch.randint(0, 9, (2, len(idx)), generator=gen)
-                flips = torch.rand(len(idx), generator=gen) < 0.5
-                xb = crop_flip(xb, offsets, flips, 4)
-            loss = loss_fn(net(xb), y[idx])
+        for xb, yb in batches:
+            loss = loss_fn(net(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -13,6 +13,8 @@ from actcool import ActCoolLR, BranchFinder, BranchSearch, branch_search
 from actcool.branches import best_rate, branch_lr
 from actcool.scale import peak_rate
 
+from .test_probe import _Net as _Wide  # wide enough for the step-0 scan to fit λ0 under Adam
+
 LRS = [1e-3 * 2**k for k in range(7)]
 
 
@@ -149,9 +151,9 @@ def test_branch_search_names_bad_input():
         branch_search(net, opt, data, data, nn.functional.cross_entropy, [1e-3, 1e-2])
     with pytest.raises(ValueError, match="ascending"):
         branch_search(net, opt, data, data, nn.functional.cross_entropy, [1e-2, 1e-3, 1e-1])
-    with pytest.raises(TypeError, match=r"pairs \(inputs, targets\)"):
+    with pytest.raises(TypeError, match=r"each of batches must be a pair \(inputs, targets\)"):
         branch_search(net, opt, [data[0][0]], data, nn.functional.cross_entropy, LRS)
-    with pytest.raises(TypeError, match="scalar tensor"):
+    with pytest.raises(ValueError, match=r"scalar tensor, got shape \(32,\)"):
 
         def per_example(outputs, targets):
             return nn.functional.cross_entropy(outputs, targets, reduction="none")
@@ -180,17 +182,6 @@ def test_a_finder_draws_its_batches_and_repeats_a_short_loader():
     train, held = finder.draw()
     assert len(train) == 4 and len(held) == 2
     assert train[3] is train[0] and held[0] is train[1]
-
-
-class _Wide(nn.Module):
-    """Wide enough for the step-0 scan to fit λ0 under Adam (test_probe.py's network)."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(4096, 64), nn.ReLU(), nn.Linear(64, 3))
-
-    def forward(self, x):
-        return self.body(x)
 
 
 def _data(t):
