@@ -27,6 +27,7 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "onecycle", "cosine", "actcool", "schedulefree")
 SCAN_UNITS = ("epoch", "step")
 RESPONSES = ("weibull", "gaussian")
+PRECISIONS = ("fp32", "bf16")
 #: The accepted forms of a granularity (actcool.Granularity.parse), for messages and --help.
 GRANULARITIES = ("sample", "position", "unit", "unit:L")
 
@@ -173,7 +174,21 @@ class RunConfig:
         1,
         "processes a worker starts for the run (torchrun ranks, one GPU each where there are GPUs)",
     )
-    amp: bool = _opt(False, "mixed precision on CUDA")
+    amp: bool = _opt(False, "float16 mixed precision with a gradient scaler, on CUDA")
+    precision: str = _opt(
+        "fp32",
+        "fp32, or bf16: forward passes under bfloat16 autocast (on CUDA, or a CPU with "
+        "bfloat16); every measurement pass runs under the same autocast as the step it measures",
+        choices=PRECISIONS,
+    )
+    channels_last: bool = _opt(
+        False, "the model and its image batches in channels-last memory format (faster on GPUs)"
+    )
+    compile: bool = _opt(
+        False,
+        "torch.compile the model for the steps that do not measure; measurement steps run it "
+        "eagerly so that the temperature's hooks see every site",
+    )
     num_workers: int = _opt(0, "background threads prefetching batches (0: none)")
     # bookkeeping
     name: str = _opt("", "the run's name; empty: model-dataset-schedule")
@@ -198,6 +213,12 @@ class RunConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("scan_unit", self.scan_unit, SCAN_UNITS)
+        _choice("precision", self.precision, PRECISIONS)
+        if self.amp and self.precision != "fp32":
+            raise ConfigError(
+                f"amp (float16) and precision {self.precision!r} are two precisions; choose one "
+                "(drop amp, or set precision fp32)"
+            )
         for name in ("epochs", "batch_size", "measure_every", "scan_count", "nproc"):
             _at_least(name, getattr(self, name), 1)
         for name in ("scan_every", "num_workers", "seed"):
