@@ -19,6 +19,7 @@ from torch.optim import Optimizer
 
 from actcool.branches import BranchFinder
 
+from .compute import model_memory_format
 from .config import RunConfig
 from .data import DatasetBundle, epoch_generator, load_dataset
 from .errors import ConfigError
@@ -47,8 +48,9 @@ class RunParts:
 
 
 def seeded_model(config: RunConfig, device: torch.device) -> tuple[DatasetBundle, nn.Module]:
-    """Seed torch with ``config.seed``, load the data and build the model on ``device``: the
-    same initial weights on every rank, in a preview and in a quick scan."""
+    """Seed torch with ``config.seed``, load the data and build the model on ``device`` (in
+    channels-last format with ``config.channels_last``): the same initial weights on every
+    rank, in a preview and in a quick scan."""
     torch.manual_seed(config.seed)
     bundle = load_dataset(
         config.dataset,
@@ -58,7 +60,7 @@ def seeded_model(config: RunConfig, device: torch.device) -> tuple[DatasetBundle
         download=config.download,
     ).to(device)
     model = build_model(config.model, bundle.in_channels, bundle.num_classes, bundle.image_size)
-    return bundle, model.to(device)
+    return bundle, model_memory_format(model.to(device), config.channels_last)
 
 
 def build_run(config: RunConfig, device: torch.device) -> RunParts:

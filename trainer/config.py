@@ -149,6 +149,11 @@ class RunConfig:
     )
     # measurement
     measure_every: int = _opt(10, "measure the temperature every N steps")
+    log_every: int = _opt(
+        10,
+        "write the steps' rows every N steps (and at measurements, epoch ends and stops), "
+        "reading their losses from the device in one go: a step between never waits for the GPU",
+    )
     scan_every: int = _opt(1, "an LR range scan every N scan units, plus one at the start; 0: none")
     scan_unit: str = _opt("epoch", "the unit of scan_every", choices=SCAN_UNITS)
     scan_low: float = _opt(1e-4, "the lowest rate of an LR range scan")
@@ -219,7 +224,7 @@ class RunConfig:
                 f"amp (float16) and precision {self.precision!r} are two precisions; choose one "
                 "(drop amp, or set precision fp32)"
             )
-        for name in ("epochs", "batch_size", "measure_every", "scan_count", "nproc"):
+        for name in ("epochs", "batch_size", "measure_every", "log_every", "scan_count", "nproc"):
             _at_least(name, getattr(self, name), 1)
         for name in ("scan_every", "num_workers", "seed"):
             _at_least(name, getattr(self, name), 0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -30,6 +29,7 @@ from storage.recorder import Recorder
 
 from .build import build_run
 from .checkpoint import load_checkpoint, rng_state, run_checkpoint, save_checkpoint, set_rng_state
+from .compute import compile_model, run_precision
 from .config import RunConfig
 from .device import DistInfo, init_distributed, resolve_device
 from .errors import ConfigError
@@ -37,6 +37,7 @@ from .evaluate import averaged_weights, evaluate
 from .gpus import device_label
 from .progress import Progress
 from .schedules import parse_target
+from .step_rows import PendingSteps, ReadStep, first_non_finite
 from .steps import RunSteps
 
 __all__ = ["RunResult", "prepare_config", "train_run"]
@@ -134,8 +135,6 @@ def train_run(
         config = RunConfig.from_dict(ckpt["config"])
     config = prepare_config(config, store if info.is_main else None)
     device = resolve_device(config.device, info.local_rank)
-    if config.amp and device.type != "cuda":
-        logger.info("amp is only used on CUDA; training in float32 on %s", device)
     if config.nproc > 1 and info.world_size != config.nproc:
         raise ConfigError(
             f"nproc {config.nproc} trains in {config.nproc} processes, but this job has "
@@ -178,8 +177,9 @@ class _Trainer:
             if info.active
             else self.model
         )
-        self.use_amp = config.amp and device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.precision = run_precision(config, device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision.scaled)
+        self.compiled = compile_model(self.ddp) if config.compile else None
         # How many of the schedule's guard events are recorded (or, after a resume, were
         # recorded before the checkpoint): only later ones are written.
         self.guard_events_recorded = 0
@@ -283,7 +283,7 @@ class _Trainer:
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(),
-                "scaler": self.scaler.state_dict() if self.use_amp else None,
+                "scaler": self.scaler.state_dict() if self.precision.scaled else None,
                 "rng": rng_state(),
                 "epoch": epoch,
                 "batch": batch,
@@ -293,7 +293,11 @@ class _Trainer:
         )
 
     # -- the loop --------------------------------------------------------------------------
-    def _stop_now(self, steps: int, writer: Any, stop: _StopSignal) -> bool:
+    def _stop_now(self, steps: int, writer: Any, stop: _StopSignal, sync: bool) -> bool:
+        """Whether the run stops after ``steps`` steps. Under ``torchrun`` the ranks agree at
+        ``sync`` points only (a step that writes its rows): agreeing reads the device."""
+        if self.info.active and not sync:
+            return False
         flag = bool(
             stop.requested
             or (writer is not None and writer.stop_requested)
@@ -319,7 +323,8 @@ class _Trainer:
             self.parts,
             model=self.ddp,
             scaler=self.scaler,
-            use_amp=self.use_amp,
+            precision=self.precision,
+            compiled=self.compiled,
             rank=self.info.rank,
             world_size=self.info.world_size,
             step=state["step"] if state else 0,
@@ -328,45 +333,66 @@ class _Trainer:
             self.total_steps, cfg.epochs, start_step=steps.step, enabled=self.show_progress
         )
         recorder = Recorder(writer, self.guard_events_recorded) if writer is not None else None
+        pending = PendingSteps()
         loss_value = float("nan")
 
         def wall() -> float:
             return wall_before + time.monotonic() - t_start
+
+        def write_rows(epoch: int) -> ReadStep | None:
+            """Read the held steps' losses, write their rows; the first non-finite one."""
+            nonlocal loss_sum, loss_value
+            read = pending.read()
+            bad = first_non_finite(read)
+            for r in read:
+                if r is bad:
+                    return bad
+                loss_sum += r.loss * r.samples
+                loss_value = r.loss
+                if recorder is not None:
+                    recorder.step(
+                        r.step,
+                        r.epoch,
+                        r.lr,
+                        r.loss,
+                        r.measurement,
+                        target_temperature=r.target_temperature,
+                    )
+            if read:
+                progress.update(epoch, read[-1].step + 1, loss_value, read[-1].lr)
+            return None
 
         for epoch in range(start_epoch, cfg.epochs):
             if steps.done:
                 break
             loss_sum, correct, seen = carried if epoch == start_epoch else (0.0, 0, 0)
             for trained in steps.epoch(epoch, start_batch if epoch == start_epoch else 0):
-                step, lr, loss_value, m = (
-                    trained.step,
-                    trained.lr,
-                    trained.loss,
-                    trained.measurement,
-                )
+                m, y = trained.measurement, trained.targets
                 if recorder is not None:
                     recorder.guard_events(self.schedule.guard_events)
-                if not math.isfinite(loss_value):
-                    return self._diverged(run_id, recorder, step, epoch, lr, loss_value)
-                y = trained.targets
-                loss_sum += loss_value * y.numel()
-                correct += int((trained.outputs.argmax(1) == y).sum())
+                pending.count_correct(trained.outputs, y)
                 seen += y.numel()
-                if recorder is not None:
-                    recorder.step(
-                        step,
-                        epoch + trained.batch / self.steps_per_epoch,
-                        lr,
-                        loss_value,
-                        m,
-                        target_temperature=self.schedule.target_temperature(step),
-                    )
+                pending.add(
+                    trained.step,
+                    epoch + trained.batch / self.steps_per_epoch,
+                    trained.lr,
+                    trained.loss,
+                    y.numel(),
+                    m,
+                    target_temperature=self.schedule.target_temperature(trained.step),
+                )
                 if m is not None:
                     progress.temperature = m.mean_temperature
-                progress.update(epoch, steps.step, loss_value, lr)
-                if self._stop_now(steps.step, writer, stop):
+                sync = m is not None or len(pending) >= cfg.log_every
+                stopping = self._stop_now(steps.step, writer, stop, sync)
+                if sync or stopping:
+                    bad = write_rows(epoch)
+                    if bad is not None:
+                        return self._diverged(run_id, recorder, bad, epoch)
+                if stopping:
                     if writer is not None:
                         writer.flush()  # rows before the checkpoint, as at an epoch's end
+                    correct += pending.take_correct()
                     self._checkpoint(
                         run_id,
                         epoch,
@@ -375,6 +401,10 @@ class _Trainer:
                         {"epoch_stats": (loss_sum, correct, seen), "wall_time": wall()},
                     )
                     return self._stopped(run_id, steps.step, wall(), progress)
+            bad = write_rows(epoch)
+            if bad is not None:
+                return self._diverged(run_id, recorder, bad, epoch)
+            correct += pending.take_correct()
             with averaged_weights(model, self.optimizer, bundle, cfg.batch_size):
                 val_loss, val_error = evaluate(model, bundle, "val")
             if recorder is not None and seen:
@@ -448,13 +478,14 @@ class _Trainer:
         return RunResult(run_id, "stopped", step)
 
     def _diverged(
-        self, run_id: str, recorder: Recorder | None, step: int, epoch: int, lr: float, loss: float
+        self, run_id: str, recorder: Recorder | None, bad: ReadStep, epoch: int
     ) -> RunResult:
+        step, lr = bad.step, bad.lr
         message = (
-            f"loss became {loss} at step {step} (epoch {epoch + 1}) with learning rate {lr:.4g}"
+            f"loss became {bad.loss} at step {step} (epoch {epoch + 1}) with learning rate {lr:.4g}"
         )
         if recorder is not None:
-            recorder.step(step, epoch, lr, None)
+            recorder.step(step, bad.epoch, lr, None)
             recorder.writer.flush()
             self.store.update_run(
                 run_id,

@@ -229,7 +229,7 @@ class Schedule:
     def is_actcool(self) -> bool:
         return isinstance(self.scheduler, ActCoolLR)
 
-    def step(self, inputs: Any, loss: float) -> Measurement | None:
+    def step(self, inputs: Any, loss: torch.Tensor | float) -> Measurement | None:
         """Finish one training step: measure (on measurement steps) and set the next rate."""
         if isinstance(self.scheduler, ActCoolLR):
             t = self.scheduler.last_epoch

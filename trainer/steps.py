@@ -2,7 +2,8 @@
 preview of its warm-up (trainer/warmup.py) and the quick scan's step (trainer/scan.py).
 
 :func:`training_steps` is the loop of a step: forward, cross-entropy, backward, optimizer step
-(through a ``GradScaler``), then the schedule's step, which measures and sets the next rate.
+(through a ``GradScaler``), then the schedule's step, which measures and sets the next rate. It
+reads nothing from the device: a step that does not measure never waits for the GPU.
 :class:`RunSteps` feeds it a run's batches in the run's order (the epochs of
 :func:`~trainer.build.epoch_batches`, the LR range scan requested at an epoch's start, each
 rank's shard) up to the run's last step, and resumes mid-epoch. A preview that trains through
@@ -24,6 +25,7 @@ from actcool import Measurement
 from actcool.monitor import first_group_lr
 
 from .build import RunParts, epoch_batches, scans_at_epoch
+from .compute import Precision, to_memory_format
 from .config import RunConfig
 from .prefetch import prefetch
 
@@ -41,7 +43,8 @@ class TrainedStep:
         batch: its batch's index in the epoch.
         inputs, targets: the batch (this rank's shard of it).
         outputs: the model's outputs, detached.
-        loss: the mean cross-entropy, read from the device.
+        loss: the mean cross-entropy, detached, a 0-dim tensor on the device: reading it
+            (``float(loss)``) waits for the device, so a loop reads many at once.
         lr: the rate the step trained with.
         measurement: what the schedule measured at its end (``None`` off measurement steps).
     """
@@ -51,23 +54,23 @@ class TrainedStep:
     inputs: torch.Tensor
     targets: torch.Tensor
     outputs: torch.Tensor
-    loss: float
+    loss: torch.Tensor
     lr: float
     measurement: Measurement | None
 
 
 def train_step(
-    model: nn.Module,
+    model: Callable[..., torch.Tensor],
     optimizer: Optimizer,
     scaler: torch.amp.GradScaler,
     x: torch.Tensor,
     y: torch.Tensor,
-    use_amp: bool = False,
+    precision: Precision | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on ``(x, y)``: forward (autocast on CUDA with ``use_amp``),
+    """One optimisation step on ``(x, y)``: forward (under ``precision``'s autocast),
     cross-entropy, backward through ``scaler``, optimizer step. Returns the outputs and the
-    loss (attached to the graph; ``.detach()`` them)."""
-    with torch.autocast("cuda", enabled=True) if use_amp else nullcontext():
+    loss (attached to the graph; ``.detach()`` them). Nothing is read from the device."""
+    with precision.autocast() if precision is not None else nullcontext():
         out = model(x)
         loss = nn.functional.cross_entropy(out, y)
     optimizer.zero_grad(set_to_none=True)
@@ -81,25 +84,37 @@ def training_steps(
     model: nn.Module,
     optimizer: Optimizer,
     batches: Iterable[Batch],
-    finish: Callable[[torch.Tensor, float], Measurement | None],
+    finish: Callable[[torch.Tensor, torch.Tensor], Measurement | None],
     *,
     scaler: torch.amp.GradScaler | None = None,
-    use_amp: bool = False,
+    precision: Precision | None = None,
+    compiled: Callable[..., torch.Tensor] | None = None,
+    measures_next: Callable[[], bool] | None = None,
     rate: Callable[[], float] | None = None,
     step: int = 0,
     batch: int = 0,
 ) -> Iterator[TrainedStep]:
     """Train ``model`` on each of ``batches`` in turn (in training mode), yielding each step.
 
+    No step reads a tensor into Python here (on a GPU each read waits for the device): the
+    loss stays on the device in the :class:`TrainedStep`, and ``finish`` reads what it needs
+    on the steps it measures.
+
     Args:
         model: what is trained (a ``DistributedDataParallel`` wrapper under ``torchrun``).
         optimizer: its optimizer.
         batches: ``(x, y)`` pairs; one step each.
         finish: called as ``finish(x, loss)`` after the optimizer's step, e.g. a schedule's
-            ``step``; returns the step's measurement or ``None``.
+            ``step``; returns the step's measurement or ``None``. (The monitor replays the
+            recorded forward's autocast: its passes compare patterns of the step's precision.)
         scaler: the ``GradScaler`` the step goes through (default: a disabled one, which
             steps the optimizer as it is).
-        use_amp: autocast the forward on CUDA.
+        precision: the autocast of the forward passes (default: float32).
+        compiled: a compiled ``model`` (``torch.compile``) for the steps that do not
+            measure; a measuring step runs ``model`` itself, so that the measurement's hooks
+            see its forward.
+        measures_next: whether the next step measures (default: every step does, so
+            ``compiled`` is never used).
         rate: the rate the next step trains with, read before it (default: group 0's).
         step, batch: the index of the first step in the run and of its batch in the epoch.
     """
@@ -109,10 +124,11 @@ def training_steps(
     model.train()
     for i, (x, y) in enumerate(batches):
         lr = rate()
-        out, loss = train_step(model, optimizer, scaler, x, y, use_amp)
-        loss_value = float(loss.detach())
-        m = finish(x, loss_value)
-        yield TrainedStep(step + i, batch + i, x, y, out.detach(), loss_value, lr, m)
+        eager = compiled is None or measures_next is None or measures_next()
+        out, loss = train_step(model if eager else compiled, optimizer, scaler, x, y, precision)
+        loss = loss.detach()
+        m = finish(x, loss)
+        yield TrainedStep(step + i, batch + i, x, y, out.detach(), loss, lr, m)
 
 
 class RunSteps:
@@ -126,7 +142,8 @@ class RunSteps:
         config: the run.
         parts: what :func:`~trainer.build.build_run` built for it.
         model: what is trained, if not ``parts.model`` (its DDP wrapper).
-        scaler, use_amp: as for :func:`training_steps`.
+        scaler, precision, compiled: as for :func:`training_steps` (measuring steps are the
+            schedule's monitor's).
         rank, world_size: this process's shard of each batch (rank 0 of 1: all of it).
         step: the next step to train (after a resume).
     """
@@ -138,14 +155,15 @@ class RunSteps:
         *,
         model: nn.Module | None = None,
         scaler: torch.amp.GradScaler | None = None,
-        use_amp: bool = False,
+        precision: Precision | None = None,
+        compiled: Callable[..., torch.Tensor] | None = None,
         rank: int = 0,
         world_size: int = 1,
         step: int = 0,
     ) -> None:
         self.config, self.parts = config, parts
         self.model = model if model is not None else parts.model
-        self.scaler, self.use_amp = scaler, use_amp
+        self.scaler, self.precision, self.compiled = scaler, precision, compiled
         self.rank, self.world_size = rank, world_size
         self.step = step
         self.batch = 0
@@ -169,7 +187,9 @@ class RunSteps:
             self._until_done(self._shards(batches)),
             parts.schedule.step,
             scaler=self.scaler,
-            use_amp=self.use_amp,
+            precision=self.precision,
+            compiled=self.compiled,
+            measures_next=self._measures_next,
             rate=partial(parts.schedule.effective_lr, parts.optimizer),
             step=self.step,
             batch=start_batch,
@@ -183,13 +203,18 @@ class RunSteps:
                 return
             yield from self.epoch(epoch)
 
+    def _measures_next(self) -> bool:
+        monitor = self.parts.schedule.monitor
+        return monitor.is_measure_step(monitor.step_count)
+
     def _shards(self, batches: Iterable[Batch]) -> Iterator[Batch]:
         world, rank = self.world_size, self.rank
         shard = self.config.batch_size // world
+        channels_last = self.config.channels_last
         for x, y in batches:
             if world > 1:
                 x, y = x[rank * shard : (rank + 1) * shard], y[rank * shard : (rank + 1) * shard]
-            yield x, y
+            yield to_memory_format(x, channels_last), y
 
     def _until_done(self, batches: Iterable[Batch]) -> Iterator[Batch]:
         for item in batches:

@@ -28,6 +28,7 @@ from actcool import Calibration, Measurement, TargetCurve, TemperatureMonitor
 from actcool.calibration import cooldown_after, warmup_lr
 
 from .build import RunParts, build_run, scans_at_epoch
+from .compute import run_precision
 from .config import RunConfig
 from .device import resolve_device
 from .errors import ConfigError
@@ -127,16 +128,17 @@ def train_warmup(
             f"measurement after the {ramp_steps}-step warm-up, step {planned}); train longer or "
             "measure more often (measure_every)"
         )
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    precision = run_precision(config, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision.scaled)
     monitor = parts.schedule.monitor
     try:
         _scan_if_measured(monitor, 0, ramp_steps)
-        for trained in RunSteps(config, parts, scaler=scaler, use_amp=use_amp):
+        for trained in RunSteps(config, parts, scaler=scaler, precision=precision):
             step, m = trained.step, trained.measurement
-            if not math.isfinite(trained.loss):
+            loss = float(trained.loss)  # a preview of a few dozen steps: read each
+            if not math.isfinite(loss):
                 raise RuntimeError(
-                    f"the loss became {trained.loss} at step {step} of the warm-up (rate "
+                    f"the loss became {loss} at step {step} of the warm-up (rate "
                     f"{controller.lr_at(step):.3g}): "
                     "the run would diverge; lower the learning rate"
                 )

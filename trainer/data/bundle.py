@@ -188,7 +188,10 @@ class DatasetBundle:
         for b in batch_ids:
             lo, hi = b * batch_size, min((b + 1) * batch_size, len(data))
             idx = order[lo:hi]
-            x = data.take(idx).to(self.device, non_blocking=True)
+            x = data.take(idx)
+            if self.device.type == "cuda" and isinstance(data.images, LazyImages):
+                x = x.pin_memory()  # decoded on the host: pinned, it copies while the GPU works
+            x = x.to(self.device, non_blocking=True)
             if offsets is not None and flips is not None:
                 x = crop_flip(x, offsets[:, lo:hi], flips[lo:hi], self.crop_padding)
             yield _normalize(x, mean, std), data.labels[idx].to(self.device)
