@@ -15,19 +15,25 @@ from typing import Any
 import numpy as np
 
 from actcool import Calibration
+from actcool.branches import BRANCH_MULTIPLES, BRANCH_STEPS, EVAL_BATCHES
 from actcool.calibration import AUTO
 from actcool.curves import PAPER_T_START
 from actcool.granularity import DEFAULT_PATTERN_LENGTH, Granularity
 from app.preview import calibrated_default
+from app.summary import hardware_details
 from trainer.config import RunConfig, new_run_defaults
 
 __all__ = [
+    "ACTCOOL_ONLY",
+    "BRANCH_SEARCH_STEPS",
     "CALIBRATION_LABELS",
+    "PRECISION_LABELS",
     "DEFAULT_PATTERN_LENGTH",
     "DEMO_TAG",
     "GRANULARITY_LABELS",
     "SCHEDULE_LABELS",
     "schedule_order",
+    "branch_search_refusal",
     "build_configs",
     "calibration_spec",
     "DEMO_SEEDS",
@@ -37,6 +43,7 @@ __all__ = [
     "granularity_spec",
     "parse_floats",
     "parse_seeds",
+    "precision_settings",
     "reach_problems",
     "settings_line",
     "target_spec",
@@ -65,6 +72,56 @@ CALIBRATION_LABELS: dict[str, str] = {
     "fixed": "fixed: start at a set temperature",
     "ramp": "ramp: warm up, then read T_start off the measurements",
 }
+
+
+# The Launch page's precisions: RunConfig.precision, and fp16 as RunConfig.amp (with precision
+# fp32), so that one choice can never ask for amp and bf16 together.
+PRECISION_LABELS: dict[str, str] = {
+    "fp32": "fp32 (default)",
+    "bf16": "bf16 autocast",
+    "fp16": "fp16 mixed precision (AMP)",
+}
+
+#: RunConfig fields that only an ActCoolLR run takes (RunConfig refuses them for the others):
+#: a comparison of schedules sets them on its actcool runs only.
+ACTCOOL_ONLY = ("branch_search",)
+#: What ActCoolLR's branch search costs, in training steps, once: each branch trains
+#: BRANCH_STEPS steps and measures its loss on EVAL_BATCHES batches, forward passes only
+#: (about a third of a step each; docs/algorithm.md §4.9: 7 × (60 + 16/3) ≈ 460).
+BRANCH_SEARCH_STEPS = int(round(len(BRANCH_MULTIPLES) * (BRANCH_STEPS + EVAL_BATCHES / 3), -1))
+
+
+def precision_settings(choice: str) -> dict[str, Any]:
+    """The RunConfig fields of a Launch page precision: ``"fp32"``, ``"bf16"`` (bfloat16
+    autocast) or ``"fp16"`` (float16 mixed precision with a gradient scaler: ``amp``).
+
+    Raises:
+        ValueError: another choice, naming the accepted ones.
+    """
+    if choice not in PRECISION_LABELS:
+        raise ValueError(
+            f"unknown precision {choice!r}; choose one of: {', '.join(PRECISION_LABELS)}"
+        )
+    return {"precision": "bf16" if choice == "bf16" else "fp32", "amp": choice == "fp16"}
+
+
+def branch_search_refusal(target: str, calibration: str) -> str | None:
+    """Why an ActCoolLR run with this ``target`` and ``calibration`` cannot take the branch
+    search, in the Launch page's words; None where :class:`RunConfig` accepts it (the
+    calibrated default target with a ramp calibration: the search runs in its warm-up)."""
+    try:
+        RunConfig(schedule="actcool", target=target, calibration=calibration, branch_search=True)
+    except (TypeError, ValueError):
+        if target != "default":
+            return (
+                "The branch search needs the calibrated default target: it runs in the warm-up "
+                "of its ramp calibration."
+            )
+        return (
+            f"The branch search needs calibration auto or ramp, not {calibration}: it runs "
+            "half-way through the ramp's warm-up."
+        )
+    return None
 
 
 def schedule_order(schedules: Iterable[str]) -> list[str]:
@@ -202,6 +259,8 @@ def build_configs(
 
     A new run measures at RunConfig's default granularity unless ``settings`` name one
     (``RunConfig.from_dict`` alone would read a config without one as an old ``sample`` run).
+    The :data:`ACTCOOL_ONLY` settings go to the actcool runs only; the other schedules' runs
+    take those fields' defaults.
 
     Args:
         settings: RunConfig fields shared by every run (no ``schedule``/``seed``).
@@ -218,9 +277,10 @@ def build_configs(
         raise ValueError("choose at least one schedule")
     configs = []
     for schedule in schedules:
+        own = {k: v for k, v in settings.items() if schedule == "actcool" or k not in ACTCOOL_ONLY}
         for seed in seeds:
             config = RunConfig.from_dict(
-                {**new_run_defaults(), **settings, "schedule": schedule, "seed": seed}
+                {**new_run_defaults(), **own, "schedule": schedule, "seed": seed}
             )
             base = name or config.display_name
             if name and len(schedules) > 1:
@@ -360,7 +420,8 @@ def reach_problems(
 def settings_line(config: RunConfig) -> str:
     """The settings a run was queued with, in one line: ``convnet4 on digits · 5 epochs ·
     batch 128 · sgd lr 0.05 · ActCoolLR (default target, calibration auto, weibull) ·
-    unit:64 · seed 0``."""
+    unit:64 · seed 0``; a precision other than fp32, channels-last, torch.compile and the
+    branch search are named where chosen (``... · bf16 · channels-last · seed 0``)."""
     schedule = SCHEDULE_LABELS.get(config.schedule, config.schedule)
     if config.schedule == "actcool":  # the calibration applies to the default target only
         target = (
@@ -368,7 +429,8 @@ def settings_line(config: RunConfig) -> str:
             if config.target == "default"
             else _short_target(config.target)
         )
-        schedule += f" ({target}, {config.response})"
+        search = ", branch search" if config.branch_search else ""
+        schedule += f" ({target}, {config.response}{search})"
     parts = [
         f"{config.model} on {config.dataset}"
         + ("" if config.dataset in ("digits", "synthetic") else f" from {config.data_dir}"),
@@ -378,6 +440,7 @@ def settings_line(config: RunConfig) -> str:
         f"{config.optimizer} lr {config.lr:g}",
         schedule,
         config.granularity,
+        *hardware_details(config.to_dict(), fp32=False),
         f"seed {config.seed}",
     ]
     return " · ".join(parts)

@@ -33,6 +33,7 @@ __all__ = [
     "format_duration",
     "granularity_groups",
     "grid_edge_fits",
+    "hardware_details",
     "granularity_of",
     "known_granularity",
     "recorded_by_trainer",
@@ -312,6 +313,26 @@ def granularity_of(config: Mapping[str, Any] | None) -> str:
         return str(value)
 
 
+def hardware_details(config: Mapping[str, Any] | None, fp32: bool = True) -> list[str]:
+    """How a run computes, in words read off its config: the precision (``"fp32"``,
+    ``"bf16"``, or ``"fp16 mixed precision"`` for ``amp``), then ``"channels-last"`` and
+    ``"torch.compile"`` where chosen. ``fp32=False`` leaves out the default precision. Empty
+    for a config without these fields (a run recorded from outside the trainer)."""
+    config = config if isinstance(config, Mapping) else {}
+    if not {"precision", "amp"} & set(config):
+        precision = None
+    elif config.get("amp"):
+        precision = "fp16 mixed precision"
+    else:
+        precision = str(config.get("precision") or "fp32")
+    words = [precision] if precision and (fp32 or precision != "fp32") else []
+    if config.get("channels_last"):
+        words.append("channels-last")
+    if config.get("compile"):
+        words.append("torch.compile")
+    return words
+
+
 def actcool_details(run: Mapping[str, Any], steps: pd.DataFrame | None = None) -> list[str]:
     """What an ActCoolLR run steers by, for its headline: the target (the calibrated default
     with its calibration and T_start, or the curve given), and the control law with its
@@ -357,6 +378,8 @@ def actcool_details(run: Mapping[str, Any], steps: pd.DataFrame | None = None) -
     elif target is not None:
         details.append(f"target {_target_name(target)}")
     found = summary.get("found_lr")
+    # the branch search moves the step-0 scan's peak half-way through the warm-up
+    how = "the step-0 scan" + (" and a branch search" if config.get("branch_search") else "")
     if isinstance(found, (int, float)) and math.isfinite(found):
         typed = config.get("lr")
         if not isinstance(typed, (int, float)):
@@ -365,7 +388,9 @@ def actcool_details(run: Mapping[str, Any], steps: pd.DataFrame | None = None) -
             hint = f", the typed {typed:g} kept"
         else:
             hint = f" (typed {typed:g})"
-        details.append(f"peak rate {found:.3g} found from the step-0 scan{hint}")
+        details.append(f"peak rate {found:.3g} found from {how}{hint}")
+    elif config.get("branch_search"):
+        details.append(f"peak rate from {how} half-way through the warm-up")
     # a trainer config without a response is an old run's: the Gaussian law (RunConfig.LEGACY)
     response = (
         summary.get("response") or config.get("response") or ("gaussian" if trainer else None)

@@ -17,6 +17,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from actcool.branches import BRANCH_MULTIPLES, BRANCH_STEPS
 from actcool.curves import PAPER_T_START
 from app import configs, data, summary, ui
 from trainer import worker
@@ -41,6 +42,21 @@ RESPONSES = {
     "weibull": "Weibull: λ* = λ·(C/T)^(1/k) (default)",
     "gaussian": "Gaussian CDF: λ* = exp(μ + σ·Φ⁻¹(P(C)))",
 }
+PRECISION_HELP = (
+    "fp32: full precision. bf16: forward passes under bfloat16 autocast, the temperature's "
+    "measurement passes included; faster on GPUs with bfloat16 (A100, H100 and later), and "
+    "runs on CPUs with bfloat16. fp16: float16 mixed precision with a gradient scaler (AMP), "
+    "on CUDA only: for GPUs without bfloat16."
+)
+BRANCH_SEARCH_HELP = (
+    f"Half-way through the ramp warm-up, train {len(BRANCH_MULTIPLES)} short branches "
+    f"({BRANCH_STEPS} steps each) from a copy of the run, to peaks of "
+    f"{min(BRANCH_MULTIPLES):g} to {max(BRANCH_MULTIPLES):g} × the step-0 scan's, and warm up "
+    "to the peak whose branch ends with the lowest held-out loss (docs/algorithm.md §4.9). "
+    f"Costs about {configs.BRANCH_SEARCH_STEPS} extra steps, once. "
+    "Recommended with AdamW, where the step-0 scan's peak misses on some networks; off by "
+    "default, as it did worse where that peak was already good."
+)
 
 
 def schedule_label(schedule: str) -> str:
@@ -270,6 +286,20 @@ with tabs[ORDER.index("actcool")]:
         target = configs.target_spec(source, state.get("design_curve"), saved_name, t_start, gamma)
     except ValueError as exc:
         target, target_problem = DEFAULTS.target, str(exc)
+    # RunConfig takes the branch search only in the ramp warm-up of the default target: offered
+    # there, else unticked and disabled with the reason, so that no refused config is queued.
+    refusal = configs.branch_search_refusal(target, calibration)
+    if refusal and state.get("launch_branch_search"):
+        state["launch_branch_search"] = False
+    branch_search = c1.checkbox(
+        "Find the peak by a branch search",
+        DEFAULTS.branch_search,
+        key="launch_branch_search",
+        disabled=refusal is not None,
+        help=BRANCH_SEARCH_HELP,
+    )
+    if refusal:
+        c1.caption(refusal)
     c1, c2, c3 = st.columns(3)
     response = c1.radio(
         "Control law", list(RESPONSES), format_func=RESPONSES.get, key="launch_response"
@@ -318,6 +348,7 @@ with tabs[ORDER.index("actcool")]:
     schedule_settings.update(
         target=target,
         calibration=calibration,
+        branch_search=branch_search and refusal is None,
         response=response,
         smoothing=float(smoothing),
         sigma=sigma,
@@ -401,17 +432,43 @@ with st.expander("Measurement and advanced settings"):
         "num_workers",
         c2.number_input("Prefetch threads", value=0, step=1, key="launch_workers"),
     )
-    data_dir = c3.text_input(
+    precision = c3.selectbox(
+        "Precision",
+        list(configs.PRECISION_LABELS),
+        format_func=configs.PRECISION_LABELS.get,
+        key="launch_precision",
+        help=PRECISION_HELP,
+    )
+    if precision == "fp16" and device == "cpu":
+        c3.caption("fp16 mixed precision is for CUDA: on the CPU the run trains in fp32.")
+    channels_last = c4.checkbox(
+        "Channels-last",
+        DEFAULTS.channels_last,
+        key="launch_channels_last",
+        help="The model and its image batches in channels-last (NHWC) memory format: faster "
+        "convolutions on GPUs with tensor cores, mostly with bf16 or fp16; little or no gain "
+        "on the CPU or for networks without convolutions.",
+    )
+    compile_model = c4.checkbox(
+        "torch.compile",
+        DEFAULTS.compile,
+        key="launch_compile",
+        help="Compile the model (torch.compile) for the steps that do not measure; measurement "
+        "steps run it eagerly so that the temperature's hooks see every layer. Pays off on "
+        "GPUs over long runs; the first steps wait for the compilation.",
+    )
+    c1, c2 = st.columns(2)
+    data_dir = c1.text_input(
         "Data folder",
         DEFAULTS.data_dir,
         key="launch_data_dir",
         help="Where fashion-mnist, cifar10 and relative image folders are "
         "read from; defaults to $ACTCOOL_DATA_DIR, else ./data.",
     )
-    download = c3.checkbox(
+    download = c1.checkbox(
         "Download a missing dataset into it (needs internet)", False, key="launch_download"
     )
-    tags_text = c4.text_input("Tags (comma-separated)", "", key="launch_tags")
+    tags_text = c2.text_input("Tags (comma-separated)", "", key="launch_tags")
     c1, c2, c3 = st.columns([1, 1, 2])
     granularity_kind = c1.selectbox(
         "Pattern granularity",
@@ -485,6 +542,9 @@ settings = {
     "val_fraction": float(val_fraction),
     "device": device,
     "num_workers": int(workers),
+    **configs.precision_settings(precision),
+    "channels_last": channels_last,
+    "compile": compile_model,
     "data_dir": data_dir,
     "download": download,
     "tags": tags,

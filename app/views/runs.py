@@ -97,6 +97,7 @@ def run_panel(run_id: str, was_live: bool) -> None:
             schedule or "",
             config.get("optimizer") or "",
             f"batch {config['batch_size']}" if config.get("batch_size") else "",
+            *summary.hardware_details(config),
             f"seed {config['seed']}" if config.get("seed") is not None else "",
             f"granularity {granularity}" if granularity else "",
             f"tags: {', '.join(run['tags'])}" if run["tags"] else "",

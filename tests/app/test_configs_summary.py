@@ -528,3 +528,61 @@ def test_picker_label_names_the_steps_of_an_ended_run_only():
     assert summary.picker_label(ended) == "x · ab12 · stopped · 40/400 steps"
     # once it runs again, the stop's count is out of date: the panel shows the live step
     assert summary.picker_label({**ended, "status": "running"}) == "x · ab12 · running"
+
+
+def test_precision_settings_never_ask_for_amp_and_bf16():
+    settings = {choice: configs.precision_settings(choice) for choice in configs.PRECISION_LABELS}
+    assert settings == {
+        "fp32": {"precision": "fp32", "amp": False},
+        "bf16": {"precision": "bf16", "amp": False},
+        "fp16": {"precision": "fp32", "amp": True},
+    }
+    for fields in settings.values():
+        RunConfig(**fields)  # each one accepted
+    with pytest.raises(
+        ValueError, match="unknown precision 'fp8'; choose one of: fp32, bf16, fp16"
+    ):
+        configs.precision_settings("fp8")
+
+
+def test_branch_search_refusal_follows_runconfig():
+    assert configs.branch_search_refusal("default", "auto") is None
+    assert configs.branch_search_refusal("default", "ramp:0.3:2") is None
+    assert configs.branch_search_refusal("default", "fixed:2") == (
+        "The branch search needs calibration auto or ramp, not fixed:2: it runs half-way "
+        "through the ramp's warm-up."
+    )
+    assert configs.branch_search_refusal("power:3,1", "auto").startswith(
+        "The branch search needs the calibrated default target"
+    )
+    assert configs.BRANCH_SEARCH_STEPS == 460  # 7 × (60 + 16/3), docs/algorithm.md §4.9
+
+
+def test_build_configs_gives_the_branch_search_to_actcool_runs_only():
+    runs = configs.build_configs({"branch_search": True}, ["actcool", "onecycle"], [0])
+    assert [(c.schedule, c.branch_search) for c in runs] == [("actcool", True), ("onecycle", False)]
+
+
+def test_hardware_details_and_the_settings_line():
+    assert summary.hardware_details(RunConfig().to_dict()) == ["fp32"]
+    assert summary.hardware_details(RunConfig().to_dict(), fp32=False) == []
+    fast = RunConfig(precision="bf16", channels_last=True, compile=True)
+    assert summary.hardware_details(fast.to_dict()) == ["bf16", "channels-last", "torch.compile"]
+    assert summary.hardware_details(RunConfig(amp=True).to_dict()) == ["fp16 mixed precision"]
+    assert summary.hardware_details({"model": "mlp"}) == []  # recorded elsewhere: nothing said
+    assert configs.settings_line(fast).endswith(
+        "· unit:64 · bf16 · channels-last · torch.compile · seed 0"
+    )
+    assert configs.settings_line(RunConfig()).endswith("weibull) · unit:64 · seed 0")
+
+
+def test_actcool_details_name_the_branch_search():
+    found = {"calibration": "ramp:0.25", "t_start": 2.5, "response": "weibull", "k": 1.0}
+    run = actcool_run({**found, "found_lr": 0.03}, lr=0.5, branch_search=True)
+    assert summary.actcool_details(run)[1] == (
+        "peak rate 0.03 found from the step-0 scan and a branch search (typed 0.5)"
+    )
+    queued = actcool_run({}, "queued", branch_search=True)
+    assert summary.actcool_details(queued)[1] == (
+        "peak rate from the step-0 scan and a branch search half-way through the warm-up"
+    )

@@ -11,6 +11,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from actcool.curves import PAPER_T_START
 from storage import Store
 from tests.app.conftest import MAIN, REPO
 from tests.app.page_helpers import (
@@ -376,3 +377,118 @@ def test_a_deleted_saved_curve_is_forgotten_not_an_error(store, fake_worker):
     at.run()
     assert_clean(at)
     assert at.radio(key="launch_target_source").value == "default"
+
+
+def queued_configs(store) -> list[dict]:
+    """The queued runs' configs, in the order they were queued."""
+    runs = Store(store.home).list_runs(status="queued").sort_values("created_at")
+    return list(runs["config"])
+
+
+def test_launch_hardware_options_reach_the_queued_config(store, fake_worker):
+    at = open_page("launch")
+    precision = at.selectbox(key="launch_precision")
+    # one choice for the precision: amp (fp16) and bf16 cannot be asked for together
+    assert precision.options == [
+        "fp32 (default)",
+        "bf16 autocast",
+        "fp16 mixed precision (AMP)",
+    ]
+    assert precision.value == "fp32"
+    assert not at.checkbox(key="launch_channels_last").value
+    assert not at.checkbox(key="launch_compile").value
+    for widget in (
+        precision,
+        at.checkbox(key="launch_channels_last"),
+        at.checkbox(key="launch_compile"),
+    ):
+        assert "GPU" in widget.help
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    at.selectbox(key="launch_precision").select("bf16")
+    at.checkbox(key="launch_channels_last").check()
+    at.checkbox(key="launch_compile").check()
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    assert "· unit:64 · bf16 · channels-last · torch.compile · seed 0" in flash
+    at.selectbox(key="launch_precision").select("fp16")
+    at.checkbox(key="launch_compile").uncheck()
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    assert [
+        (c["precision"], c["amp"], c["channels_last"], c["compile"]) for c in queued_configs(store)
+    ] == [
+        ("fp32", False, False, False),
+        ("bf16", False, True, True),
+        ("fp32", True, True, False),
+    ]
+
+
+def test_launch_fp16_on_the_cpu_says_it_trains_in_fp32(store, fake_worker):
+    at = open_page("launch")
+    at.selectbox(key="launch_precision").select("fp16").run()
+    message = "fp16 mixed precision is for CUDA: on the CPU the run trains in fp32."
+    assert message not in [c.value for c in at.caption]  # device auto: CUDA where present
+    at.selectbox(key="launch_device").select("cpu").run()
+    assert message in [c.value for c in at.caption]
+
+
+def test_launch_branch_search_only_where_runconfig_takes_it(store, fake_worker):
+    at = open_page("launch")
+    box = at.checkbox(key="launch_branch_search")
+    assert not box.value and not box.disabled  # default target, calibration auto: offered
+    assert "AdamW" in box.help and "460 extra steps" in box.help
+    box.check()
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    assert "ActCoolLR (default target, calibration auto, weibull, branch search)" in flash
+    # ramp keeps it; fixed turns it off, says why, and queues without it
+    at.selectbox(key="launch_calibration").select("ramp").run()
+    assert at.checkbox(key="launch_branch_search").value
+    at.selectbox(key="launch_calibration").select("fixed").run()
+    box = at.checkbox(key="launch_branch_search")
+    assert box.disabled and not box.value
+    assert (
+        "The branch search needs calibration auto or ramp, not fixed:2: it runs half-way "
+        "through the ramp's warm-up." in [c.value for c in at.caption]
+    )
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    # a given target: off, with the reason
+    at.selectbox(key="launch_calibration").select("ramp").run()
+    assert not at.checkbox(key="launch_branch_search").disabled
+    at.checkbox(key="launch_branch_search").check().run()
+    at.radio(key="launch_target_source").set_value("power").run()
+    box = at.checkbox(key="launch_branch_search")
+    assert box.disabled and not box.value
+    assert (
+        "The branch search needs the calibrated default target: it runs in the warm-up of its "
+        "ramp calibration." in [c.value for c in at.caption]
+    )
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    default, fixed, power = queued_configs(store)
+    assert [(c["target"], c["calibration"], c["branch_search"]) for c in (default, fixed)] == [
+        ("default", "auto", True),
+        ("default", "fixed:2", False),
+    ]
+    assert json.loads(power["target"]) == {"kind": "power", "t_start": PAPER_T_START, "gamma": 1.0}
+    assert power["branch_search"] is False
+
+
+def test_launch_branch_search_goes_to_the_actcool_runs_only(store, fake_worker):
+    at = open_page("launch")
+    at.checkbox(key="launch_branch_search").check()
+    at.multiselect(key="launch_compared").set_value(["actcool", "onecycle"])
+    at.button(key="do_compare").click().run()
+    assert_clean(at)
+    at.selectbox(key="launch_schedule").select("cosine")
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    assert [(c["schedule"], c["branch_search"]) for c in queued_configs(store)] == [
+        ("actcool", True),
+        ("onecycle", False),
+        ("cosine", False),
+    ]

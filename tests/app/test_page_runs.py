@@ -390,3 +390,18 @@ def test_runs_prefers_a_running_run_and_waits_for_a_queued_one(store, fake_worke
     assert not at.get("plotly_chart")
     at.button(key=f"do_stop_{queued}").click().run()  # stopping a queued run cancels it
     assert Store(store.home).get_run(queued)["status"] == "stopped"
+
+
+def test_runs_headline_names_how_the_run_computes(store, fake_worker):
+    fast = {"precision": "bf16", "channels_last": True, "compile": True}
+    fast_id = seed_run(store, "onecycle", seed=1, config_extra=fast)
+    seed_run(store, "onecycle", seed=2, config_extra={"amp": True})  # the newest: shown first
+    at = open_page("runs")
+    assert_clean(at)
+    headline = lambda: [c.value for c in at.caption if c.value.startswith("id `")]  # noqa: E731
+    (line,) = headline()
+    assert " · sgd · batch 128 · fp16 mixed precision · seed 2 · " in line
+    at.selectbox(key="runs_pick").select(fast_id).run()
+    assert_clean(at)
+    (line,) = headline()
+    assert " · sgd · batch 128 · bf16 · channels-last · torch.compile · seed 1 · " in line
