@@ -1,145 +1,511 @@
-"""Checks that need a CUDA GPU, run as one script on a lent GPU machine.
+"""The GPU check (issue 23, item 5): one script, at most 8 minutes on one H200, one JSON line
+per figure, then a verdict line; the report goes to ``benchmarks/results/GPU.md``.
 
-1. docs/algorithm.md §1 on CUDA: a step at learning rate 0 measures exactly 0 bits for ResNet-20 (BatchNorm)
-   and a dropout model, in float32 and under bf16 autocast; a measurement and an LR range scan
-   leave parameters, buffers, optimizer state and the CUDA RNG exactly as they were.
-2. The overhead figures of ``benchmarks/overhead.py`` on the GPU.
-3. The trainer on CUDA with AMP: a short ActCoolLR run of convnet4 on digits and of ResNet-20
-   on synthetic CIFAR-shaped data, recorded into a temporary store.
+Figures, in the order they run (each prints ``{"figure", "value", "unit", "goal", "ok", ...}``):
 
-Run: ``python -m benchmarks.gpu_check`` (exits non-zero if a check fails).
+1. ``gpu_tests``: the suite's ``gpu``-marked tests, ``pytest -m gpu tests/gpu`` in a
+   subprocess: a trainer run placed on CUDA, DDP over NCCL in one process, bf16, compile,
+   resume exactness on the GPU, and docs/algorithm.md §1 on CUDA (a step at learning rate 0
+   measures exactly 0 bits, in float32 and under bf16 autocast; a measurement and an LR range
+   scan leave parameters, buffers, optimizer state and the CUDA RNG as they were).
+   Goal: all pass.
+2. ``step_ratio_resnet20``: step time under ``ActCoolLR`` (K=10) / at a constant rate,
+   ResNet-20 at batch 128 on 32 px synthetic images, bf16 autocast, channels-last: the median
+   ratio of alternating 10-step blocks (``benchmarks/timing.py``). Goal <= 1.05.
+3. ``step_ratio_resnet50``: the same for ResNet-50 at batch 256 on 224 px. Goal <= 1.05.
+4. ``epoch_seconds_resnet20``: one epoch of ResNet-20 over CIFAR-10's 50,000 training images
+   at batch 128 (bf16, channels-last, ActCoolLR) with the data on the device, beside the same
+   epoch through a torch ``DataLoader`` and their ratio (``benchmarks/epoch_time.py``; a plain
+   loop of :class:`~benchmarks.gpu_step.TrainingStep`). Goal <= 3 s.
+5. ``test_error_onecycle`` and 6. ``test_error_actcool``: ResNet-20 / CIFAR-10, 30 epochs at
+   batch 128, seed 0, bf16 and channels-last, each trained by the real trainer
+   (``trainer.run.train_run``, recorded into a temporary store; the test error is read from
+   the run's recorded summary): 1-cycle peaking at 0.4, its usual peak, and ActCoolLR's
+   defaults with the optimizer at 0.05 (no tuning). There is no goal on the errors (the first
+   evidence at a realistic budget); each figure's goal is that its run finishes. They run
+   last, under a wall-clock guard: when the budget (7.5 minutes from the start) runs out a
+   run is stopped (the trainer's ``should_stop``) and reported with how far it got; the first
+   run has half the time left, the second the rest.
+
+A figure that raises is reported as failed with its error, and the next one runs: one try
+yields every figure it can. The exit status is 0 when no figure failed, else 1 (2: no GPU).
+
+Data: CIFAR-10 from ``--data-dir``, else the first of ``$ACTCOOL_DATA_DIR``, ``./shared/data``
+and ``../shared/data`` that holds it (``cifar10-jpeg/{train,test}``). Without it, figure 4
+times 50,000 random CIFAR-shaped images and the 30-epoch pair trains on the trainer's
+``synthetic`` set (1,000 images): their ``data`` field says so, and those errors are no
+evidence.
+
+On a GPU machine that cannot download anything, bring what is missing: CIFAR-10's JPEG tree
+(about 53 MiB; e.g. copied to ``.cifar/cifar10-jpeg``, with ``--data-dir .cifar``) and any
+package its Python lacks, such as ``duckdb`` (the store's database, which the trainer and the
+tests need), as a wheel. Where one transfer cannot hold both, install the wheel first into a
+folder the repository ignores, then bring the data.
+
+``--dry-run`` runs every figure on the CPU in seconds (tiny batches and step counts, K=2 and
+ActCoolLR without LR range scans in the timed figures, 256 synthetic images, ResNet-50 on 72
+px, 3 steps of one epoch for the pair; the gpu tests are collected and skip); goals are not
+judged (``ok: null``) and nothing is written unless ``--out`` is given. CI runs it
+(``tests/benchmarks/test_gpu_check.py``, about 30 s on 2 CPU cores).
+
+Run: ``python -m benchmarks.gpu_check [--dry-run] [--out PATH] [--only NAME ...]``.
 """
 
 from __future__ import annotations
 
-import copy
+import argparse
+import gc
+import importlib.util
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from itertools import islice
+from pathlib import Path
+from typing import Any
 
 import torch
-from torch import nn
 
-from actcool import TemperatureMonitor
+from .epoch_time import (
+    cifar10_or_synthetic,
+    dataloader_batches,
+    device_batches,
+    find_cifar10,
+    time_epoch,
+)
+from .gpu_report import markdown, pytest_counts, verdict
+from .gpu_step import TrainingStep
+from .timing import alternate
 
-
-def _same(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return torch.equal(a, b)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
-def check(name: str, ok: bool, **info) -> bool:
-    print(json.dumps({"check": name, "ok": bool(ok), **info}), flush=True)
-    return bool(ok)
-
-
-def spec_checks() -> bool:
-    from trainer.models import build_model
-
-    dev = torch.device("cuda")
-    ok = True
-    x = torch.randn(128, 3, 32, 32, device=dev)
-    y = torch.randint(0, 10, (128,), device=dev)
-    drop = nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(3 * 32 * 32, 256),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(256, 128),
-        nn.ReLU(),
-        nn.Linear(128, 10),
-    ).to(dev)
-    for name, model in [
-        ("resnet20", build_model("resnet20", 3, 10, 32).to(dev)),
-        ("dropout-mlp", drop),
-    ]:
-        for amp in (False, True):
-            opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
-            with TemperatureMonitor(model, measure_every=1) as mon:
-                temps = []
-                for _ in range(3):
-                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                        loss = nn.functional.cross_entropy(model(x), y)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    temps.append(mon.step(x).mean_temperature)
-            ok &= check(f"lr0_zero_temperature[{name},amp={amp}]", temps == [0.0] * 3, temps=temps)
-    model = build_model("resnet20", 3, 10, 32).to(dev)
-    for opt in (
-        torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4),
-        torch.optim.AdamW(model.parameters(), lr=1e-3),
-    ):
-        with TemperatureMonitor(model, measure_every=1, scan_every=2, optimizer=opt) as mon:
-            for step in range(4):
-                loss = nn.functional.cross_entropy(model(x), y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                state = copy.deepcopy(model.state_dict())
-                opt_state = copy.deepcopy(opt.state_dict())
-                rng = torch.cuda.get_rng_state()
-                m = mon.step(x)
-                ok &= check(
-                    f"no_trace[{type(opt).__name__},step={step},scan={m.scan is not None}]",
-                    _same(state, model.state_dict())
-                    and _same(opt_state, opt.state_dict())
-                    and torch.equal(rng, torch.cuda.get_rng_state()),
-                    mean_temperature=round(m.mean_temperature, 4),
-                    fit_mu=None
-                    if m.fits is None or m.fits.mean is None
-                    else round(m.fits.mean.mu, 3),
-                )
-    return ok
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "GPU.md"
+STEP_RATIO_GOAL = 1.05  # ActCoolLR's step / a constant rate's, at most
+EPOCH_GOAL_S = 3.0  # seconds per ResNet-20 / CIFAR-10 epoch with the data on the device
+TEST_TIMEOUT_S = 150.0  # one gpu test at most (pytest-timeout)
+ONECYCLE_PEAK = 0.4  # ResNet-20's usual 1-cycle peak at batch 128
+ACTCOOL_RATE = 0.05  # the optimizer's rate ActCoolLR is given (the trainer's default)
 
 
-def trainer_checks() -> bool:
+@dataclass(frozen=True)
+class Sizes:
+    """How big each figure is: the real run's (one GPU) or the dry run's (the CPU)."""
+
+    device: str
+    budget_s: float  # from the start to the end of the 30-epoch pair (its wall-clock guard)
+    tests_timeout_s: float
+    measure_every: int  # ActCoolLR's K, and the steps in each timed block
+    fixed_k: float | None  # ActCoolLR without LR range scans (gpu_step.TrainingStep)
+    small_batch: int  # ResNet-20 on 32 px
+    small_blocks: int
+    large_batch: int  # ResNet-50
+    large_size: int
+    large_blocks: int
+    epoch_batch: int
+    synthetic_images: int  # the stand-in's size where CIFAR-10 is absent
+    loader_workers: int
+    pair_epochs: int
+    pair_batch: int
+    pair_max_steps: int | None
+
+
+REAL = Sizes(
+    device="cuda",
+    budget_s=450.0,  # 7.5 minutes, leaving 30 s of the 8 for start-up and the report
+    tests_timeout_s=240.0,  # about 90 s expected, most of it compiling
+    measure_every=10,
+    fixed_k=None,
+    small_batch=128,
+    small_blocks=16,
+    large_batch=256,
+    large_size=224,
+    large_blocks=8,
+    epoch_batch=128,
+    synthetic_images=50_000,
+    loader_workers=min(8, os.cpu_count() or 1),
+    pair_epochs=30,
+    pair_batch=128,
+    pair_max_steps=None,
+)
+DRY = Sizes(
+    device="cpu",
+    budget_s=150.0,
+    tests_timeout_s=120.0,
+    measure_every=2,
+    fixed_k=1.0,
+    small_batch=8,
+    small_blocks=2,
+    large_batch=2,
+    large_size=72,  # above 64 px: ResNet-50's ImageNet stem, as at 224
+    large_blocks=2,
+    epoch_batch=32,
+    synthetic_images=256,
+    loader_workers=0,
+    pair_epochs=1,
+    pair_batch=32,
+    pair_max_steps=3,
+)
+
+
+@dataclass
+class Check:
+    """One run of the check: its sizes, data, deadline, the figures asked for and those done."""
+
+    sizes: Sizes
+    dry: bool
+    data_dir: Path | None  # where CIFAR-10 is; None: synthetic stand-ins
+    deadline: float  # time.monotonic() at which the 30-epoch pair must have stopped
+    selected: tuple[str, ...]
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.sizes.device)
+
+    @property
+    def warmup_steps(self) -> int:
+        """Untimed steps before timing: kernels, the allocator, and ActCoolLR's step-0 LR
+        range scan with the two retries it makes at the next measurements when it cannot fit
+        the law's exponent from it."""
+        return 3 * self.sizes.measure_every + 1
+
+    def judge(self, met: bool) -> bool | None:
+        """A goal's verdict: ``met``, except in a dry run, which judges nothing (None)."""
+        return None if self.dry else bool(met)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure: its name, unit and goal, and the function that measures it (returns the
+    row's ``value``, ``ok`` and any details)."""
+
+    name: str
+    unit: str
+    goal: str
+    measure: Callable[[Check], dict[str, Any]]
+
+
+# -- the figures ---------------------------------------------------------------------------------
+def gpu_tests(check: Check) -> dict[str, Any]:
+    """The ``gpu``-marked tests, run by pytest in a subprocess; the value is how many passed.
+    Each test has a time limit where pytest-timeout is installed, so that one hung test (an
+    NCCL rendezvous, say) fails alone instead of taking the others' results with it."""
+    command = [sys.executable, "-m", "pytest", "-m", "gpu", "tests/gpu", "-q"]
+    command += ["-p", "no:cacheprovider"]
+    if importlib.util.find_spec("pytest_timeout") is not None:
+        command += [f"--timeout={TEST_TIMEOUT_S:g}"]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=check.sizes.tests_timeout_s,
+    )
+    counts = pytest_counts(done.stdout)
+    ran = done.returncode == 0 or (done.returncode == 1 and not check.dry)  # 1: tests failed
+    if not ran or not counts:
+        raise RuntimeError(
+            f"pytest exited with status {done.returncode}: "
+            + " ".join((done.stdout + done.stderr)[-1500:].split())
+        )
+    clean = not any(counts.get(k) for k in ("failed", "errors", "skipped"))
+    row: dict[str, Any] = {
+        "value": counts.get("passed", 0),
+        "ok": check.judge(done.returncode == 0 and counts.get("passed", 0) > 0 and clean),
+        "counts": counts,
+    }
+    problems = [
+        line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR", "SKIP"))
+    ]
+    if problems and not check.dry:
+        row["problems"] = problems
+    return row
+
+
+def _step_ratio(check: Check, model: str, batch: int, size: int, blocks: int) -> dict[str, Any]:
+    """Step time under ActCoolLR / at a constant rate, bf16 and channels-last, on one fixed
+    synthetic batch: blocks of K steps (one measurement each), alternated."""
+    k = check.sizes.measure_every
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, size, size, generator=g).to(check.device)
+    y = torch.randint(0, 10, (batch,), generator=g).to(check.device)
+    actcool = TrainingStep(
+        model, size, check.device, actcool=True, measure_every=k, fixed_k=check.sizes.fixed_k
+    )
+    constant = TrainingStep(model, size, check.device, actcool=False)
+    try:
+        for _ in range(check.warmup_steps):
+            actcool(x, y)
+            constant(x, y)
+        r = alternate(partial(actcool, x, y), partial(constant, x, y), blocks=blocks, calls=k)
+    finally:
+        actcool.close()
+        constant.close()
+    return {
+        "value": round(r.median, 4),
+        "ok": check.judge(r.median <= STEP_RATIO_GOAL),
+        "spread": [round(r.low, 4), round(r.high, 4)],
+        "actcool_step_ms": round(1e3 * r.a_seconds, 3),
+        "constant_step_ms": round(1e3 * r.b_seconds, 3),
+        "blocks": blocks,
+        "batch": batch,
+        "image_size": size,
+        "measure_every": k,
+        "precision": "bf16",
+        "channels_last": True,
+    }
+
+
+def step_ratio_resnet20(check: Check) -> dict[str, Any]:
+    s = check.sizes
+    return _step_ratio(check, "resnet20", s.small_batch, 32, s.small_blocks)
+
+
+def step_ratio_resnet50(check: Check) -> dict[str, Any]:
+    s = check.sizes
+    return _step_ratio(check, "resnet50", s.large_batch, s.large_size, s.large_blocks)
+
+
+def epoch_seconds_resnet20(check: Check) -> dict[str, Any]:
+    """One epoch with the data on the device, then the same through a DataLoader; both after
+    the same warm-up, on the same model, optimizer and ActCoolLR."""
+    s, device = check.sizes, check.device
+    bundle = cifar10_or_synthetic(None if check.dry else check.data_dir, s.synthetic_images)
+    on_device = bundle.to(device)
+    per_epoch = bundle.num_batches("train", s.epoch_batch, drop_last=True)
+    step = TrainingStep(
+        "resnet20",
+        bundle.image_size,
+        device,
+        actcool=True,
+        total_steps=check.warmup_steps + 2 * per_epoch,
+        measure_every=s.measure_every,
+        fixed_k=s.fixed_k,
+        sync=False,
+    )
+    try:
+        warmup = islice(device_batches(on_device, s.epoch_batch), check.warmup_steps)
+        time_epoch(step, warmup, device)
+        seconds, steps = time_epoch(step, device_batches(on_device, s.epoch_batch, 1), device)
+        batches = dataloader_batches(bundle, s.epoch_batch, s.loader_workers, device)
+        loader_seconds, _ = time_epoch(step, batches, device)
+    finally:
+        step.close()
+    return {
+        "value": round(seconds, 3),
+        "ok": check.judge(seconds <= EPOCH_GOAL_S),
+        "dataloader_s": round(loader_seconds, 3),
+        "dataloader_ratio": round(loader_seconds / seconds, 3),
+        "steps": steps,
+        "batch": s.epoch_batch,
+        "loader_workers": s.loader_workers,
+        "data": bundle.source,
+    }
+
+
+def _cifar_run(check: Check, schedule: str, lr: float, share: float) -> dict[str, Any]:
+    """Train ResNet-20 on CIFAR-10 through the trainer into a throw-away store, stopped when
+    ``share`` of the time left to the deadline is spent; the figure of its test error."""
     from storage import Store
     from trainer.config import RunConfig
     from trainer.run import train_run
 
-    ok = True
-    with tempfile.TemporaryDirectory() as home:
+    s = check.sizes
+    data_dir = None if check.dry else check.data_dir
+    where = {"dataset": "cifar10", "data_dir": str(data_dir)} if data_dir else {}
+    config = RunConfig(
+        model="resnet20",
+        **{"dataset": "synthetic", **where},
+        download=False,
+        epochs=s.pair_epochs,
+        max_steps=s.pair_max_steps,
+        batch_size=s.pair_batch,
+        schedule=schedule,
+        lr=lr,
+        seed=0,
+        device=s.device,
+        precision="bf16",
+        channels_last=True,
+        name=f"gpu-check-{schedule}",
+    )
+    start = time.monotonic()
+    until = start + max(0.0, check.deadline - start) * share
+    with tempfile.TemporaryDirectory(prefix="actcool-gpu-check-") as home:
         store = Store(home)
-        for cfg in (
-            RunConfig(epochs=3, amp=True, device="cuda"),
-            RunConfig(model="resnet20", dataset="synthetic", epochs=2, amp=True, device="cuda"),
-        ):
-            t0 = time.monotonic()
-            result = train_run(cfg, store, progress=False)
-            run = store.get_run(result.run_id)
-            temps = store.steps(result.run_id)["mean_temperature"].dropna()
-            ok &= check(
-                f"trainer_cuda_amp[{cfg.model}/{cfg.dataset}]",
-                result.status == "finished" and len(temps) > 0,
-                status=result.status,
-                steps=result.steps,
-                test_error=result.test_error,
-                device=run["device"],
-                seconds=round(time.monotonic() - t0, 1),
-                first_temps=[round(t, 3) for t in temps.head(5)],
-                message=result.message,
-            )
-    return ok
+        result = train_run(
+            config, store, progress=False, should_stop=lambda _: time.monotonic() >= until
+        )
+        if result.status == "failed":
+            raise RuntimeError(f"the {schedule} run failed: {result.message}")
+        summary = store.get_run(result.run_id)["summary"]
+        val_errors = store.evaluations(result.run_id)["val_error"].dropna()
+    epochs = result.steps / summary["steps_per_epoch"]
+    test_error = summary.get("test_error")
+    row: dict[str, Any] = {
+        "value": None if test_error is None else round(float(test_error), 2),
+        "ok": check.judge(result.status == "finished"),
+        "status": result.status,
+        "epochs": round(epochs, 2),
+        "steps": result.steps,
+        "seconds_per_epoch": round((time.monotonic() - start) / max(epochs, 1e-9), 2),
+        "last_val_error": None if val_errors.empty else round(float(val_errors.iloc[-1]), 2),
+        "schedule": schedule,
+        "lr": lr,
+        "data": _data_label(check),
+    }
+    if "found_lr" in summary:
+        row["found_lr"] = round(float(summary["found_lr"]), 4)
+    if result.message:
+        row["message"] = result.message
+    return row
 
 
-def main() -> int:
-    if not torch.cuda.is_available():
-        print("no CUDA GPU here; nothing to check", file=sys.stderr)
+def _data_label(check: Check) -> str:
+    """What the 30-epoch pair trained on, and whether its errors are evidence."""
+    if check.dry:
+        return "synthetic (dry run)"
+    return "CIFAR-10" if check.data_dir else "synthetic (CIFAR-10 absent: no evidence)"
+
+
+def onecycle_error(check: Check) -> dict[str, Any]:
+    share = 0.5 if "test_error_actcool" in check.selected else 1.0  # half, if a run follows
+    return _cifar_run(check, "onecycle", ONECYCLE_PEAK, share)
+
+
+def actcool_error(check: Check) -> dict[str, Any]:
+    row = _cifar_run(check, "actcool", ACTCOOL_RATE, 1.0)
+    onecycle = check.results.get("test_error_onecycle", {}).get("value")
+    if row["value"] is not None and onecycle is not None:
+        row["vs_onecycle"] = round(row["value"] - onecycle, 2)  # points; negative: lower error
+    return row
+
+
+_FINISHES = "the run finishes (no goal on the error)"
+FIGURES: tuple[Figure, ...] = (
+    Figure("gpu_tests", "passed", "all pass", gpu_tests),
+    Figure("step_ratio_resnet20", "ratio", f"<= {STEP_RATIO_GOAL}", step_ratio_resnet20),
+    Figure("step_ratio_resnet50", "ratio", f"<= {STEP_RATIO_GOAL}", step_ratio_resnet50),
+    Figure("epoch_seconds_resnet20", "s", f"<= {EPOCH_GOAL_S:g} s", epoch_seconds_resnet20),
+    Figure("test_error_onecycle", "%", _FINISHES, onecycle_error),
+    Figure("test_error_actcool", "%", _FINISHES, actcool_error),
+)
+FIGURE_NAMES = tuple(f.name for f in FIGURES)
+
+
+# -- running them ------------------------------------------------------------------------------
+def run_figure(figure: Figure, check: Check) -> dict[str, Any]:
+    """Measure one figure and print its JSON line; one that raises is a failed row that
+    carries its error. The device's memory is given back after it."""
+    start = time.monotonic()
+    row: dict[str, Any] = {"figure": figure.name, "unit": figure.unit, "goal": figure.goal}
+    try:
+        measured = figure.measure(check)
+        row = {**row, "value": measured.pop("value"), "ok": measured.pop("ok"), **measured}
+    except Exception as exc:  # reported, and the next figure runs: one try gives them all
+        row = {**row, "value": None, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    row["seconds"] = round(time.monotonic() - start, 1)
+    row = {k: row[k] for k in ("figure", "value", "unit", "goal", "ok")} | row  # fixed order
+    print(json.dumps(row), flush=True)
+    check.results[figure.name] = row
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return row
+
+
+def data_candidates(data_dir: Path | None) -> list[Path | None]:
+    """Where CIFAR-10 is looked for: ``data_dir`` alone when given, else
+    ``$ACTCOOL_DATA_DIR``, ``./shared/data`` and ``../shared/data``."""
+    if data_dir is not None:
+        return [data_dir]
+    env = os.environ.get("ACTCOOL_DATA_DIR")
+    return [Path(env) if env else None, ROOT / "shared" / "data", ROOT.parent / "shared" / "data"]
+
+
+def describe(check: Check, argv: Sequence[str], seconds: float) -> dict[str, Any]:
+    """The report's context: date, device, torch, data, command and wall time."""
+    cuda = f" (CUDA {torch.version.cuda})" if torch.version.cuda else ""
+    data = _data_label(check)
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": "cpu (dry run)" if check.dry else torch.cuda.get_device_name(),
+        "torch": torch.__version__ + cuda,
+        "data": f"{data} from {check.data_dir}" if data == "CIFAR-10" else data,
+        "command": " ".join(["python -m benchmarks.gpu_check", *argv]),
+        "seconds": round(seconds, 1),
+    }
+
+
+def report_path(out: Path | None, dry_run: bool) -> Path | None:
+    """Where the report goes: ``out`` when given; else :data:`DEFAULT_OUT` for a real run and
+    nowhere for a dry run (its figures are no results)."""
+    if out is not None:
+        return out
+    return None if dry_run else DEFAULT_OUT
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gpu_check", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="every figure on the CPU in seconds, goals not judged (CI)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"where the report goes (default: {DEFAULT_OUT.relative_to(ROOT)}; "
+        "a dry run writes none unless given)",
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=FIGURE_NAMES, metavar="NAME", help="these figures only"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="the folder holding cifar10-jpeg (default: see above)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if not args.dry_run and not torch.cuda.is_available():
+        print(
+            "no CUDA GPU here: run this on a GPU machine, or check the script on the CPU with "
+            "--dry-run",
+            file=sys.stderr,
+        )
         return 2
-    print(json.dumps({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}), flush=True)
-    ok = spec_checks()
-    from benchmarks.overhead import main as overhead
-
-    overhead(quick=False)
-    ok &= trainer_checks()
-    return 0 if ok else 1
+    data_dir = find_cifar10(data_candidates(args.data_dir))
+    if args.data_dir is not None and data_dir is None:
+        print(
+            f"no CIFAR-10 under {args.data_dir}: give the folder that holds "
+            "cifar10-jpeg/{train,test}",
+            file=sys.stderr,
+        )
+        return 2
+    start = time.monotonic()
+    sizes = DRY if args.dry_run else REAL
+    if args.dry_run:  # tiny batches gain nothing from more threads, and a busy CPU spins
+        torch.set_num_threads(1)
+    selected = tuple(args.only or FIGURE_NAMES)
+    check = Check(sizes, args.dry_run, data_dir, start + sizes.budget_s, selected)
+    rows = [run_figure(f, check) for f in FIGURES if f.name in selected]
+    outcome = verdict(rows)
+    print(json.dumps(outcome), flush=True)
+    out = report_path(args.out, args.dry_run)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        context = describe(check, argv, time.monotonic() - start)
+        out.write_text(markdown(rows, outcome, context))
+    return 0 if outcome["verdict"] == "pass" else 1
 
 
 if __name__ == "__main__":
