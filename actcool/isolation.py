@@ -84,8 +84,12 @@ def replay_context(model: nn.Module, ctx: ForwardContext) -> Iterator[None]:
         if before != ctx.training and len(modules) == len(ctx.training):
             for m, flag in zip(modules, ctx.training, strict=True):
                 m.training = flag
-        if ctx.autocast is not None and ctx.autocast[1]:
-            with torch.autocast(ctx.autocast[0], dtype=ctx.autocast[2]):
+        if ctx.autocast is not None:
+            device_type, enabled, dtype = ctx.autocast
+            # Off where the recorded forward had no autocast, even inside a caller's. And no
+            # cache of the weights' casts: the passes of one replay see weights that move
+            # between them (an LR range scan's, in place), and a cached cast would be stale.
+            with torch.autocast(device_type, dtype=dtype, enabled=enabled, cache_enabled=False):
                 yield
         else:
             yield

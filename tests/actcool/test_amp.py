@@ -125,3 +125,45 @@ def test_resume_after_a_skipped_step_continues_the_identical_sequence(save_at, i
     assert tail["measured"] == [m for m in full["measured"] if m[0] >= save_at]
     for run in (full, head, tail):
         run["sched"].close()
+
+
+def _scan_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * 64, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
+    )
+
+
+@pytest.mark.parametrize("autocast_over_the_scan", [False, True])
+def test_an_lr_range_scan_under_bf16_autocast_sees_every_rate(autocast_over_the_scan):
+    """The scan's passes move the weights in place between them; under autocast each pass must
+    cast them afresh (a cached bf16 copy of the weights made every rate measure the first
+    one's change). Against the same scan in float32: the same temperatures up to rounding."""
+    from actcool import TemperatureMonitor
+
+    x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
+    lrs = [1e-2, 1e-1, 1.0]
+    scans = {}
+    for precision in ("fp32", "bf16"):
+        net = _scan_net()
+        opt = torch.optim.SGD(net.parameters(), lr=0.05)
+        monitor = TemperatureMonitor(
+            net, measure_every=1, scan_every=1, optimizer=opt, scan_lrs=lrs
+        )
+        bf16 = precision == "bf16"
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and autocast_over_the_scan):
+            m = monitor.step(x)
+        monitor.close()
+        scans[precision] = torch.tensor(m.scan.temperatures)  # (sites, rates)
+    fp32, bf16 = scans["fp32"], scans["bf16"]
+    assert (bf16.diff(dim=1) > 0).all()  # hotter at every higher rate
+    assert torch.allclose(bf16, fp32, rtol=0.1, atol=0.05)
