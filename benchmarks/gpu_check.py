@@ -17,7 +17,11 @@ Figures, in the order they run (each prints ``{"figure", "value", "unit", "goal"
    at batch 128 (bf16, channels-last, ActCoolLR) with the data on the device, beside the same
    epoch through a torch ``DataLoader`` and their ratio (``benchmarks/epoch_time.py``; a plain
    loop of :class:`~benchmarks.gpu_step.TrainingStep`). Goal <= 3 s.
-5. ``test_error_onecycle`` and 6. ``test_error_actcool``: ResNet-20 / CIFAR-10, 30 epochs at
+5. ``temperature_bf16``: ResNet-20's LR range scans read under bf16 autocast against float32
+   on the same steps (``benchmarks/precision_temperature.py``, 200 steps of 1-cycle, a scan
+   every 50): the largest relative difference of the temperature at the step's rate and of
+   the Weibull λ0. Goal <= 0.1.
+6. ``test_error_onecycle`` and 7. ``test_error_actcool``: ResNet-20 / CIFAR-10, 30 epochs at
    batch 128, seed 0, bf16 and channels-last, each trained by the real trainer
    (``trainer.run.train_run``, recorded into a temporary store; the test error is read from
    the run's recorded summary): 1-cycle peaking at 0.4, its usual peak, and ActCoolLR's
@@ -81,6 +85,7 @@ from .epoch_time import (
 )
 from .gpu_report import markdown, pytest_counts, verdict
 from .gpu_step import TrainingStep
+from .precision_temperature import GOAL as PRECISION_GOAL
 from .timing import alternate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,6 +117,8 @@ class Sizes:
     pair_epochs: int
     pair_batch: int
     pair_max_steps: int | None
+    precision_steps: int = 200  # the bf16 / float32 temperature comparison
+    precision_every: int = 50
 
 
 REAL = Sizes(
@@ -149,6 +156,8 @@ DRY = Sizes(
     pair_epochs=1,
     pair_batch=32,
     pair_max_steps=3,
+    precision_steps=3,
+    precision_every=2,
 )
 
 
@@ -308,6 +317,28 @@ def epoch_seconds_resnet20(check: Check) -> dict[str, Any]:
     }
 
 
+def temperature_bf16(check: Check) -> dict[str, Any]:
+    """The temperature and the Weibull λ0 that ResNet-20's LR range scans read under bf16
+    autocast against float32, on the same steps (``benchmarks/precision_temperature.py``)."""
+    from .precision_temperature import compare, setup, summarise
+
+    s = check.sizes
+    data_dir = None if check.dry else check.data_dir
+    batch = s.small_batch
+    net, opt, batches, source = setup("resnet20", data_dir, batch, ACTCOOL_RATE, check.device)
+    rows = compare(net, opt, batches, s.precision_steps, s.precision_every, check.device.type)
+    figure = summarise(rows)
+    worst = [v for v in (figure["temperature_deviation"], figure["lambda0_deviation"]) if v]
+    return {
+        "value": max(worst, default=None),
+        "ok": check.judge(figure["met"]),
+        **figure,
+        "steps": [r["step"] for r in rows],
+        "ratios": [None if not r["t_fp32"] else round(r["t_bf16"] / r["t_fp32"], 3) for r in rows],
+        "data": source,
+    }
+
+
 def _cifar_run(check: Check, schedule: str, lr: float, share: float) -> dict[str, Any]:
     """Train ResNet-20 on CIFAR-10 through the trainer into a throw-away store, stopped when
     ``share`` of the time left to the deadline is spent; the figure of its test error."""
@@ -391,6 +422,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("step_ratio_resnet20", "ratio", f"<= {STEP_RATIO_GOAL}", step_ratio_resnet20),
     Figure("step_ratio_resnet50", "ratio", f"<= {STEP_RATIO_GOAL}", step_ratio_resnet50),
     Figure("epoch_seconds_resnet20", "s", f"<= {EPOCH_GOAL_S:g} s", epoch_seconds_resnet20),
+    Figure("temperature_bf16", "relative", f"<= {PRECISION_GOAL:g}", temperature_bf16),
     Figure("test_error_onecycle", "%", _FINISHES, onecycle_error),
     Figure("test_error_actcool", "%", _FINISHES, actcool_error),
 )

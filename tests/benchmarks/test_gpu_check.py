@@ -28,6 +28,7 @@ FIGURES = [
     "step_ratio_resnet20",
     "step_ratio_resnet50",
     "epoch_seconds_resnet20",
+    "temperature_bf16",
     "test_error_onecycle",
     "test_error_actcool",
 ]
@@ -179,3 +180,22 @@ def test_cifar10_is_looked_for_where_named_else_in_the_shared_folders(monkeypatc
     for split in ("train", "test"):
         (tmp_path / "cifar10-jpeg" / split).mkdir(parents=True)
     assert find_cifar10([None, tmp_path / "elsewhere", tmp_path]) == tmp_path
+
+
+def test_precision_figure_judges_the_largest_deviations():
+    from benchmarks.precision_temperature import summarise
+
+    rows = [
+        {"t_fp32": 0.01, "t_bf16": 0.5, "lambda0_fp32": 0.01, "lambda0_bf16": 0.0105},
+        {"t_fp32": 2.0, "t_bf16": 2.1, "lambda0_fp32": 0.02, "lambda0_bf16": 0.019},
+        {"t_fp32": 1.0, "t_bf16": 0.96, "lambda0_fp32": None, "lambda0_bf16": 0.03},
+    ]
+    figure = summarise(rows)  # the first row's temperature is under 0.05 bits: not judged
+    assert figure == {
+        "temperature_deviation": 0.05,
+        "lambda0_deviation": 0.05,
+        "steps_judged": 2,
+        "met": True,
+    }
+    rows[1]["t_bf16"] = 2.4
+    assert summarise(rows)["temperature_deviation"] == 0.2 and not summarise(rows)["met"]
