@@ -17,11 +17,14 @@ Figures, in the order they run (each prints ``{"figure", "value", "unit", "goal"
    at batch 128 (bf16, channels-last, ActCoolLR) with the data on the device, beside the same
    epoch through a torch ``DataLoader`` and their ratio (``benchmarks/epoch_time.py``; a plain
    loop of :class:`~benchmarks.gpu_step.TrainingStep`). Goal <= 3 s.
-5. ``temperature_bf16``: ResNet-20's LR range scans read under bf16 autocast against float32
+5. ``measurement_vs_forward``: one measurement of ResNet-20 at batch 128 (its extra forward
+   and the packed-pattern XOR and counts, on the device) in train-mode forwards, and one LR
+   range scan over its 25 forwards (``benchmarks/overhead.py``). Goal <= 1.2.
+6. ``temperature_bf16``: ResNet-20's LR range scans read under bf16 autocast against float32
    on the same steps (``benchmarks/precision_temperature.py``, 200 steps of 1-cycle, a scan
    every 50): the largest relative difference of the temperature at the step's rate and of
    the Weibull λ0. Goal <= 0.1.
-6. ``test_error_onecycle`` and 7. ``test_error_actcool``: ResNet-20 / CIFAR-10, 30 epochs at
+7. ``test_error_onecycle`` and 8. ``test_error_actcool``: ResNet-20 / CIFAR-10, 30 epochs at
    batch 128, seed 0, bf16 and channels-last, each trained by the real trainer
    (``trainer.run.train_run``, recorded into a temporary store; the test error is read from
    the run's recorded summary): 1-cycle peaking at 0.4, its usual peak, and ActCoolLR's
@@ -58,8 +61,10 @@ Run: ``python -m benchmarks.gpu_check [--dry-run] [--out PATH] [--only NAME ...]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -91,6 +96,7 @@ from .timing import alternate
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "GPU.md"
 STEP_RATIO_GOAL = 1.05  # ActCoolLR's step / a constant rate's, at most
+MEASUREMENT_GOAL = 1.2  # one measurement, in train-mode forwards (issue 23, item 4)
 EPOCH_GOAL_S = 3.0  # seconds per ResNet-20 / CIFAR-10 epoch with the data on the device
 TEST_TIMEOUT_S = 150.0  # one gpu test at most (pytest-timeout)
 ONECYCLE_PEAK = 0.4  # ResNet-20's usual 1-cycle peak at batch 128
@@ -317,6 +323,23 @@ def epoch_seconds_resnet20(check: Check) -> dict[str, Any]:
     }
 
 
+def measurement_vs_forward(check: Check) -> dict[str, Any]:
+    """One measurement (its extra forward, the packed-pattern XOR and counts on the device)
+    over one train-mode forward of ResNet-20 at batch 128, and one LR range scan over its 25
+    forwards (``benchmarks/overhead.py``; on the CPU in a dry run, at batch 32)."""
+    from . import overhead
+
+    with contextlib.redirect_stdout(io.StringIO()):  # its own lines are not this script's
+        rows = {r["figure"]: r for r in overhead.main(quick=not check.dry, smoke=check.dry)}
+    m, scan = rows["measurement_vs_forward"], rows["scan_vs_forwards"]
+    return {
+        "value": m["value"],
+        "ok": check.judge(m["value"] <= MEASUREMENT_GOAL),
+        "scan_vs_forwards": scan["value"],
+        "forward_s": m.get("forward_s"),
+    }
+
+
 def temperature_bf16(check: Check) -> dict[str, Any]:
     """The temperature and the Weibull λ0 that ResNet-20's LR range scans read under bf16
     autocast against float32, on the same steps (``benchmarks/precision_temperature.py``)."""
@@ -422,6 +445,9 @@ FIGURES: tuple[Figure, ...] = (
     Figure("step_ratio_resnet20", "ratio", f"<= {STEP_RATIO_GOAL}", step_ratio_resnet20),
     Figure("step_ratio_resnet50", "ratio", f"<= {STEP_RATIO_GOAL}", step_ratio_resnet50),
     Figure("epoch_seconds_resnet20", "s", f"<= {EPOCH_GOAL_S:g} s", epoch_seconds_resnet20),
+    Figure(
+        "measurement_vs_forward", "forwards", f"<= {MEASUREMENT_GOAL:g}", measurement_vs_forward
+    ),
     Figure("temperature_bf16", "relative", f"<= {PRECISION_GOAL:g}", temperature_bf16),
     Figure("test_error_onecycle", "%", _FINISHES, onecycle_error),
     Figure("test_error_actcool", "%", _FINISHES, actcool_error),

@@ -28,6 +28,7 @@ FIGURES = [
     "step_ratio_resnet20",
     "step_ratio_resnet50",
     "epoch_seconds_resnet20",
+    "measurement_vs_forward",
     "temperature_bf16",
     "test_error_onecycle",
     "test_error_actcool",
