@@ -113,6 +113,8 @@ def test_the_report_states_each_verdict(tmp_path):
         _row("vit-tiny", "actcool", 3e-4, 1, 47.7),  # +0.40: met
         _row("vit-tiny", "actcool", 1e-3, 0, 48.0),
         _row("vit-tiny", "actcool", 1e-3, 1, math.nan),  # diverged: chance, missed
+        _row("vit-tiny", "actcool-branch", 1e-3, 0, 40.0),  # opt-in: shown, not judged
+        _row("vit-tiny", "actcool-branch", 1e-3, 1, 42.0),
     ]
     overhead = [{"figure": "step_overhead", "value": 1.05, "spread": [1.01, 1.09], "blocks": 6}]
     (tmp_path / "activations_overhead.json").write_text(json.dumps(overhead))
@@ -122,6 +124,9 @@ def test_the_report_states_each_verdict(tmp_path):
     assert "| 0.0003 | -0.60 | -1.40 | +0.40 | ✅ |" in text
     assert "| 0.001 | +20.80 | +20.00 | +21.80 | ❌ |" in text
     assert "❌ goal missed" in text
+    branch = "| AdamW + ActCoolLR, peak from a branch search (opt-in, §4.9), typed 0.001"
+    assert branch in text and "| – | 41.00 (40.00, 42.00) |" in text
+    assert "| 0.001 | +20.80 |" in text  # the opt-in runs do not enter the verdict
     assert "| AdamW + 1-cycle | 50.00 | 48.00 | 49.00 | 0.001 | 48.20 (48.00, 48.40) |" in text
     assert "| 0.0003 (edge of the rates tried) | 47.20 (47.00, 47.40) |" in text
     assert "**1.050**" in text and "✅" in text

@@ -69,6 +69,26 @@ def test_a_run_trains_on_the_gpu_with_its_data_there(store):
     assert store.get_run(result.run_id)["device"].startswith("cuda:")
 
 
+@pytest.mark.parametrize("dataset", ["digits", "synthetic:3x32x32"])
+def test_batches_on_the_device_are_the_cpus_bit_for_bit(dataset):
+    """The same epoch drawn on the GPU (uint8 there, cropped, flipped and normalised there)
+    and on the CPU: identical batches (the synthetic set's uint8 images augmented, digits'
+    float images not)."""
+    from trainer.data import epoch_generator, load_dataset
+
+    cpu = load_dataset(dataset, ".", val_fraction=0.1, seed=0)
+    gpu = cpu.to("cuda")
+    assert gpu.train.images.is_cuda and gpu.train.images.dtype == cpu.train.images.dtype
+    augment = dataset.startswith("synthetic")  # uint8 images, cropped and flipped
+    pairs = zip(
+        cpu.batches("train", 32, shuffle=True, generator=epoch_generator(0, 0), augment=augment),
+        gpu.batches("train", 32, shuffle=True, generator=epoch_generator(0, 0), augment=augment),
+        strict=True,
+    )
+    for (xc, yc), (xg, yg) in pairs:
+        assert xg.is_cuda and torch.equal(xc, xg.cpu()) and torch.equal(yc, yg.cpu())
+
+
 def _mlp_rates(ddp: bool) -> tuple[list[float], list[float]]:
     """20 steps of ActCoolLR (K=2) on a small MLP, given its DDP wrapper or the plain model:
     the rates and the temperatures."""
