@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from .connection import DEFAULT_LOCK_TIMEOUT, LockTimeout, connect, first_row, transaction
-from .schema import CATALOG_MIGRATIONS, RUN_MIGRATIONS, ensure_migrated, forget, utcnow
+from .schema import CATALOG_MIGRATIONS, RUN_MIGRATIONS, ensure_migrated, forget, migrate, utcnow
 from .status import (
     DEFAULT_LOST_AFTER,
     HOST,
@@ -130,6 +130,23 @@ class Catalog:
     def _run_file(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._open(self.run_path(run_id), RUN_MIGRATIONS, f"run {run_id!r}") as con:
             yield con
+
+    @contextmanager
+    def _run_file_to_read(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The run's file to read, or where it is gone (deleted under a reader, e.g. while the
+        store folder is being removed) an empty run in memory: a read never makes a file, so
+        it cannot leave one behind in a folder that is being deleted."""
+        path = self.run_path(run_id)
+        if path.is_file():
+            with self._run_file(run_id) as con:
+                yield con
+            return
+        con = duckdb.connect(":memory:")
+        try:
+            migrate(con, RUN_MIGRATIONS, f"run {run_id!r}")  # in memory: nothing to cache
+            yield con
+        finally:
+            con.close()
 
     @contextmanager
     def _open(self, path: Path, migrations: list, kind: str) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -365,7 +365,7 @@ class Store(Catalog):
 
     def _read(self, run_id: str, query: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         self._known(run_id)
-        with self._run_file(run_id) as con:
+        with self._run_file_to_read(run_id) as con:
             return query(con)
 
 

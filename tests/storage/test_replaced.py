@@ -23,6 +23,25 @@ def test_a_deleted_store_folder_comes_back_empty(tmp_path):
     assert store.steps(run_id)["step"].tolist() == [0]
 
 
+def test_reading_a_run_whose_file_is_gone_makes_no_file(tmp_path):
+    """A run file deleted under a reader (a store folder being removed: the run files go first,
+    the catalog still lists the run): a read returns the empty run and writes nothing, so the
+    folder's removal is not undone under it."""
+    store = Store(tmp_path / "home")
+    run_id = store.create_run({"model": "convnet4"}, name="before")
+    with store.writer(run_id) as writer:
+        writer.log_step(0, epoch=0, lr=0.1, loss=1.0)
+    store.run_path(run_id).unlink()
+    for read in (store.steps, store.scans, store.fits, store.evaluations, store.guard_events):
+        assert read(run_id).empty
+    assert not store.run_path(run_id).exists()
+    assert list((tmp_path / "home" / "runs").iterdir()) == []
+    # writing makes the file again, migrated
+    with store.writer(run_id) as writer:
+        writer.log_step(1, epoch=0, lr=0.1, loss=0.5)
+    assert store.steps(run_id)["step"].tolist() == [1]
+
+
 def test_an_unreadable_catalog_is_named_and_can_be_set_aside(tmp_path):
     store = Store(tmp_path / "home")
     store.create_run({"model": "convnet4"}, name="before")
