@@ -24,7 +24,6 @@ from .errors import ConfigError
 __all__ = [
     "CompiledModel",
     "Precision",
-    "compile_model",
     "model_memory_format",
     "run_precision",
     "to_memory_format",
@@ -119,8 +118,3 @@ class CompiledModel:
             ) from exc
         self._ran = True
         return out
-
-
-def compile_model(model: nn.Module) -> CompiledModel:
-    """``model`` compiled for the run's non-measuring steps (:class:`CompiledModel`)."""
-    return CompiledModel(model)

@@ -29,7 +29,7 @@ from storage.recorder import Recorder
 
 from .build import build_run
 from .checkpoint import load_checkpoint, rng_state, run_checkpoint, save_checkpoint, set_rng_state
-from .compute import compile_model, run_precision
+from .compute import CompiledModel, run_precision
 from .config import RunConfig
 from .device import DistInfo, init_distributed, resolve_device
 from .errors import ConfigError
@@ -179,7 +179,7 @@ class _Trainer:
         )
         self.precision = run_precision(config, device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision.scaled)
-        self.compiled = compile_model(self.ddp) if config.compile else None
+        self.compiled = CompiledModel(self.ddp) if config.compile else None
         # How many of the schedule's guard events are recorded (or, after a resume, were
         # recorded before the checkpoint): only later ones are written.
         self.guard_events_recorded = 0

@@ -113,6 +113,6 @@ def test_a_model_that_does_not_compile_says_how_to_go_on(monkeypatch):
         return call
 
     monkeypatch.setattr(compute.torch, "compile", broken)
-    model = compute.compile_model(nn.Linear(2, 2))
+    model = compute.CompiledModel(nn.Linear(2, 2))
     with pytest.raises(RuntimeError, match=r"could not compile Linear .*--no-compile"):
         model(torch.zeros(1, 2))
