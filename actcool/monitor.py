@@ -38,7 +38,7 @@ from .isolation import (
     reset_buffers,
 )
 from .measurement import LRScan, Measurement
-from .sites import COMPARE, IDLE, RECORD, PatternProbe, find_sites
+from .sites import COMPARE, IDLE, RECORD, REFERENCE, PatternProbe, find_sites
 
 __all__ = ["DEFAULT_SCAN_LRS", "TemperatureMonitor"]
 
@@ -141,6 +141,12 @@ class TemperatureMonitor:
         on_scan_output: called as ``on_scan_output(lr, output)`` with the model's output at
             every rate of an LR range scan (under ``torch.no_grad()``), e.g. to record the
             loss along the update (:func:`actcool.lr_scan` does).
+        scan_in_float32: under ``torch.autocast`` (bf16 or fp16), run a step that scans in
+            float32: its measurement and every pass of its scan, against patterns at θ_t
+            recorded again in float32 (one more forward). The response model, and the rate
+            scale λ0 that ActCoolLR reads from it, then do not depend on the loop's precision
+            (docs/algorithm.md §1, "Under autocast"). Default ``True``; ``False`` scans under
+            the training forward's autocast.
 
     Raises:
         ValueError: the model has no activation site (the message lists its module types),
@@ -161,6 +167,7 @@ class TemperatureMonitor:
         pattern_length: int | None = None,
         compare_with: Iterable[str | Granularity] = (),
         on_scan_output: Callable[[float, Any], None] | None = None,
+        scan_in_float32: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -176,6 +183,7 @@ class TemperatureMonitor:
             )
         self.optimizer = optimizer
         self.on_scan_output = on_scan_output
+        self.scan_in_float32 = bool(scan_in_float32)
         first = next(iter(model.parameters()), None)
         self._device_type = first.device.type if first is not None else "cpu"
         self.granularity = Granularity.parse(granularity, pattern_length)
@@ -378,13 +386,25 @@ class TemperatureMonitor:
         names = tuple(probe.names)
         totals = probe.totals()  # (S, K)
         scan_counts: Tensor | None = None
+        # A scan under autocast runs in float32, from patterns at θ_t recorded again in float32.
+        autocast = ctx.autocast if before is not None and self.scan_in_float32 else None
+        in_float32 = autocast is not None and autocast[1]  # the training forward autocast
+        precision = (
+            torch.autocast(autocast[0], enabled=False)
+            if autocast is not None and in_float32
+            else contextlib.nullcontext()
+        )
         with (
             preserved_model_state(model, params=before is not None) as buffers,
             replay_context(model, ctx),
+            precision,
             torch.no_grad(),
         ):
-            probe.mode = COMPARE
             try:
+                if in_float32:
+                    assert before is not None
+                    self._record_reference(call, before[0], buffers, ctx)
+                probe.mode = COMPARE
                 ctx.rng.restore()
                 model(*args, **kwargs)
                 counts = probe.take_counts()  # (S, K)
@@ -418,6 +438,27 @@ class TemperatureMonitor:
         return Measurement.from_counts(
             t, names, by_counter, totals_by_counter, total, self.granularity, lr_scan
         )
+
+    def _record_reference(
+        self,
+        call: tuple[tuple[Any, ...], dict[str, Any]],
+        theta_t: list[Tensor],
+        buffers: list[Tensor],
+        ctx: ForwardContext,
+    ) -> None:
+        """Record the patterns at θ_t again, in the present precision, and go back to θ_{t+1}."""
+        args, kwargs = call
+        params = [p.detach() for p in self.model.parameters()]
+        after = [p.clone() for p in params]
+        for p, p0 in zip(params, theta_t, strict=True):
+            p.copy_(p0)
+        reset_buffers(self.model, buffers)
+        ctx.rng.restore()
+        self._probe.mode = REFERENCE
+        self.model(*args, **kwargs)
+        for p, p1 in zip(params, after, strict=True):
+            p.copy_(p1)
+        reset_buffers(self.model, buffers)
 
     def _scan(
         self,

@@ -343,6 +343,7 @@ def lr_scan(
     activations: Iterable[type[nn.Module]] | None = None,
     granularity: str | Granularity = DEFAULT_GRANULARITY,
     pattern_length: int | None = None,
+    scan_in_float32: bool = True,
 ) -> RangeTest:
     """Run an LR range test on one batch and leave no trace (docs/algorithm.md §3).
 
@@ -373,6 +374,9 @@ def lr_scan(
         activations: the activation types to measure (default ``actcool.DEFAULT_ACTIVATIONS``).
         granularity: what one pattern is (default ``"unit"``, L = 64; docs/algorithm.md §1).
         pattern_length: L of the ``unit`` granularity (default 64).
+        scan_in_float32: called under ``torch.autocast``, the step runs under it and the scan
+            in float32 (the default), or the scan under it too (``False``); see
+            :class:`~actcool.TemperatureMonitor`.
 
     Returns:
         A :class:`RangeTest`.
@@ -412,6 +416,7 @@ def lr_scan(
         granularity=granularity,
         pattern_length=pattern_length,
         on_scan_output=record_loss,
+        scan_in_float32=scan_in_float32,
     )
     try:
         monitor.request_scan(0)

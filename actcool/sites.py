@@ -7,7 +7,7 @@ is ``in > 0`` by definition. Activations whose output sign is not the input's (`
 ``Softplus``, ``Sigmoid``, ``Tanh`` passed by hand) are read from their input with a forward
 pre-hook.
 
-:class:`PatternProbe` owns every hook it installs. It has three modes:
+:class:`PatternProbe` owns every hook it installs. It has four modes:
 
 - ``idle``: hooks return at once and keep nothing (between measurements, docs/algorithm.md §1);
 - ``record``: every forward pass run with gradients enabled stores each site's pattern
@@ -16,6 +16,9 @@ pre-hook.
   are ignored.
   The root module's arguments of that forward are kept too (a reference, not a copy), so the
   measurement pass can replay the call without being handed the batch;
+- ``reference``: the next forward pass (with or without gradients) replaces the recorded
+  patterns and keeps the recorded call (the monitor re-records θ_t in float32 before a scan
+  under autocast);
 - ``compare``: each forward pass counts, per site, what differs from the recorded pattern, for
   each requested counter (``samples``, ``positions``, ``bits``; see ``granularity.py``). Counts
   stay on the device until :meth:`PatternProbe.take_counts`.
@@ -43,7 +46,7 @@ __all__ = [
     "find_sites",
 ]
 
-IDLE, RECORD, COMPARE = "idle", "record", "compare"
+IDLE, RECORD, REFERENCE, COMPARE = "idle", "record", "reference", "compare"
 
 
 #: The module types measured by default: each is positive exactly where its input is (for its
@@ -336,13 +339,18 @@ class PatternProbe:
 
     # -- hooks ---------------------------------------------------------------------------
     def _active(self) -> bool:
-        return self.mode == COMPARE or (self.mode == RECORD and torch.is_grad_enabled())
+        if self.mode == RECORD:
+            return torch.is_grad_enabled()
+        return self.mode in (COMPARE, REFERENCE)
 
     def _pre_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if not self._active():
             return
         self._calls.clear()
-        if self.mode == RECORD:
+        if self.mode == REFERENCE:
+            self._patterns.clear()
+            self._shapes.clear()
+        elif self.mode == RECORD:
             self._patterns.clear()
             self._shapes.clear()
             self.recorded = False
@@ -365,7 +373,7 @@ class PatternProbe:
             self._calls[path] = k + 1
             name = path if k == 0 else f"{path}#{k}"
             out = output.detach()
-            if self.mode == RECORD:
+            if self.mode in (RECORD, REFERENCE):
                 idx = self._index.get(name)
                 if idx is None:
                     idx = self._index[name] = len(self.names)

@@ -10,6 +10,7 @@ or LR range scan, due on that step is made on the next step on which the optimiz
 import io
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -143,7 +144,8 @@ def _scan_net() -> nn.Module:
 def test_an_lr_range_scan_under_bf16_autocast_sees_every_rate(autocast_over_the_scan):
     """The scan's passes move the weights in place between them; under autocast each pass must
     cast them afresh (a cached bf16 copy of the weights made every rate measure the first
-    one's change). Against the same scan in float32: the same temperatures up to rounding."""
+    one's change). Against the same scan in float32: the same temperatures up to rounding.
+    (``scan_in_float32=False``: by default the scan would not run under autocast at all.)"""
     from actcool import TemperatureMonitor
 
     x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
@@ -153,7 +155,7 @@ def test_an_lr_range_scan_under_bf16_autocast_sees_every_rate(autocast_over_the_
         net = _scan_net()
         opt = torch.optim.SGD(net.parameters(), lr=0.05)
         monitor = TemperatureMonitor(
-            net, measure_every=1, scan_every=1, optimizer=opt, scan_lrs=lrs
+            net, measure_every=1, scan_every=1, optimizer=opt, scan_lrs=lrs, scan_in_float32=False
         )
         bf16 = precision == "bf16"
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -167,3 +169,58 @@ def test_an_lr_range_scan_under_bf16_autocast_sees_every_rate(autocast_over_the_
     fp32, bf16 = scans["fp32"], scans["bf16"]
     assert (bf16.diff(dim=1) > 0).all()  # hotter at every higher rate
     assert torch.allclose(bf16, fp32, rtol=0.1, atol=0.05)
+
+
+def _scan_step(autocast: bool, grads=None, scan_in_float32=True):
+    """One SGD step of ``_scan_net`` (its forward under bf16 autocast or not), measured with a
+    3-rate scan. ``grads`` replaces the backward's gradients, so two runs take the same step."""
+    from actcool import TemperatureMonitor
+
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(64, 1, 8, 8, generator=gen), torch.randint(0, 10, (64,), generator=gen)
+    net = _scan_net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    monitor = TemperatureMonitor(
+        net,
+        measure_every=1,
+        scan_every=1,
+        optimizer=opt,
+        scan_lrs=[1e-3, 1e-1, 10.0],
+        compare_with=["sample"],
+        scan_in_float32=scan_in_float32,
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        loss = nn.functional.cross_entropy(net(x), y)
+    loss.backward()
+    if grads is not None:
+        for p, g in zip(net.parameters(), grads, strict=True):
+            p.grad.copy_(g)
+    taken = [p.grad.clone() for p in net.parameters()]
+    before = [p.detach().clone() for p in net.parameters()]
+    opt.step()
+    after = [p.detach().clone() for p in net.parameters()]
+    m = monitor.step()
+    monitor.close()
+    # the scan leaves the step's parameters, as always
+    assert all(torch.equal(p, a) for p, a in zip(net.parameters(), after, strict=True))
+    assert not all(torch.equal(b, a) for b, a in zip(before, after, strict=True))
+    return m, taken
+
+
+def test_a_scan_under_bf16_autocast_runs_in_float32_and_reads_what_float32_reads():
+    """A step that scans, trained under bf16 autocast: its measurement and scan run in float32
+    against patterns at θ_t recorded again in float32, so they count exactly what a float32
+    loop taking the same step counts. Scanned under autocast instead, they count otherwise."""
+    bf16, grads = _scan_step(autocast=True)
+    fp32, _ = _scan_step(autocast=False, grads=grads)
+    under_autocast, _ = _scan_step(autocast=True, scan_in_float32=False)
+
+    def counts(m):
+        return (m.counts["bits"], m.temperatures_at("sample"), m.scan.counts["bits"])
+
+    for a, b in zip(counts(bf16), counts(fp32), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert np.asarray(bf16.scan.temperatures).min() >= 0
+    assert not np.array_equal(
+        np.asarray(under_autocast.scan.temperatures), np.asarray(fp32.scan.temperatures)
+    )

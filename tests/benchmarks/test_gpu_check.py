@@ -186,17 +186,29 @@ def test_cifar10_is_looked_for_where_named_else_in_the_shared_folders(monkeypatc
 def test_precision_figure_judges_the_largest_deviations():
     from benchmarks.precision_temperature import summarise
 
+    def row(t_fp32, t_bf16, lambda0_fp32, lambda0_read, lambda0_bf16):
+        return {
+            "t_fp32": t_fp32,
+            "t_bf16": t_bf16,
+            "lambda0_fp32": lambda0_fp32,
+            "lambda0_read": lambda0_read,
+            "lambda0_bf16": lambda0_bf16,
+        }
+
     rows = [
-        {"t_fp32": 0.01, "t_bf16": 0.5, "lambda0_fp32": 0.01, "lambda0_bf16": 0.0105},
-        {"t_fp32": 2.0, "t_bf16": 2.1, "lambda0_fp32": 0.02, "lambda0_bf16": 0.019},
-        {"t_fp32": 1.0, "t_bf16": 0.96, "lambda0_fp32": None, "lambda0_bf16": 0.03},
+        row(0.01, 0.5, 0.01, 0.0105, 0.008),
+        row(2.0, 2.1, 0.02, 0.019, 0.02),
+        row(1.0, 0.96, None, 0.03, 0.03),
     ]
     figure = summarise(rows)  # the first row's temperature is under 0.05 bits: not judged
     assert figure == {
         "temperature_deviation": 0.05,
-        "lambda0_deviation": 0.05,
+        "lambda0_deviation": 0.05,  # as read: a bf16 step, the scan in float32
+        "lambda0_deviation_bf16_scan": 0.2,  # the scan under autocast: shown, not judged
         "steps_judged": 2,
         "met": True,
     }
     rows[1]["t_bf16"] = 2.4
     assert summarise(rows)["temperature_deviation"] == 0.2 and not summarise(rows)["met"]
+    rows[1]["t_bf16"], rows[0]["lambda0_read"] = 2.1, 0.012
+    assert summarise(rows)["lambda0_deviation"] == 0.2 and not summarise(rows)["met"]
