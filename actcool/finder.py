@@ -26,7 +26,14 @@ from .scale import ADAM_FACTORS, AGREEMENT, peak_rate, rate_scale
 if TYPE_CHECKING:
     from .scheduler import ActCoolLR
 
-__all__ = ["branch_search_due", "find_peak", "probe_window", "run_branch_search", "set_peak"]
+__all__ = [
+    "branch_search_due",
+    "find_peak",
+    "probe_window",
+    "run_branch_search",
+    "set_peak",
+    "warm_up_to_lowest_candidate",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,7 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
             c.lr_initial,
         )
         s.find_lr = False
+        warm_up_to_lowest_candidate(s, t)
         return
     factors = s.rate_factors
     assert factors is not None
@@ -61,6 +69,36 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
         start_probe(s, t, c.opening_floor * factors.peak * scale / 10)
         return
     set_peak(s, t, *_scan_peak(s, hint))
+    warm_up_to_lowest_candidate(s, t)
+
+
+def warm_up_to_lowest_candidate(s: ActCoolLR, t: int) -> None:
+    """With a branch search to come (``BranchFinder(warmup_to_lowest=True)``), keep the peak
+    known now as the candidates' centre and let the warm-up rise towards the lowest candidate
+    until the search: the run then has not passed a rate the search may choose (§4.9)."""
+    finder = s.branches
+    if finder is None or not finder.warmup_to_lowest or s.branch_result is not None:
+        return
+    c = s.controller
+    s.branch_centre = c.lr_peak
+    c.lr_initial = s.branch_centre * finder.multiples[0]
+    logger.info(
+        "step %d: until the branch search the warm-up rises to %.4g, the lowest of its "
+        "candidates around %.4g",
+        t,
+        c.lr_initial,
+        s.branch_centre,
+    )
+
+
+def _abandon_branch_search(s: ActCoolLR, t: int, why: str) -> None:
+    """No branch search after all: the warm-up goes on to the centre it was held below."""
+    c = s.controller
+    if s.branch_centre is not None and c.lr_initial < s.branch_centre:
+        c.continue_opening(t, c.lr_at(t))
+        c.lr_initial = s.branch_centre
+    logger.warning("step %d: no branch search (%s); the peak stays %.4g", t, why, c.lr_peak)
+    s.branches = None
 
 
 def _scan_peak(s: ActCoolLR, hint: float) -> tuple[float, float, str]:
@@ -174,8 +212,7 @@ def branch_search_due(s: ActCoolLR, t: int) -> bool:
     elif t + 1 >= c.opening_steps:
         why = f"the warm-up ({c.opening_steps} steps) ended before a measurement past its middle"
     if why is not None:
-        logger.warning("step %d: no branch search (%s); the peak stays %.4g", t, why, c.lr_peak)
-        s.branches = None
+        _abandon_branch_search(s, t, why)
         return False
     return True
 
@@ -186,21 +223,16 @@ def run_branch_search(s: ActCoolLR, t: int) -> None:
     finder = s.branches
     assert finder is not None
     c = s.controller
-    centre = c.lr_peak
+    centre = c.lr_peak if s.branch_centre is None else s.branch_centre
     lrs = [centre * m for m in finder.multiples]
     if s._lr_max_given is not None:
         lrs = [v for v in lrs if v <= s._lr_max_given]
     if len(lrs) < 3:
-        logger.warning(
-            "step %d: no branch search (lr_max=%.4g leaves fewer than 3 of the candidates "
-            "%s × %.4g); the peak stays %.4g",
-            t,
-            s._lr_max_given,
-            finder.multiples,
-            centre,
-            c.lr_peak,
+        why = (
+            f"lr_max={s._lr_max_given:.4g} leaves fewer than 3 of the candidates "
+            f"{finder.multiples} × {centre:.4g}"
         )
-        s.branches = None
+        _abandon_branch_search(s, t, why)
         return
     lr_now = first_group_lr(s.optimizer)
     rng = RngState.capture()  # drawing from a shuffling DataLoader draws random numbers
@@ -235,3 +267,8 @@ def run_branch_search(s: ActCoolLR, t: int) -> None:
         f"{lrs[0]:.3g} to {lrs[-1]:.3g}",
     )
     c.continue_opening(t, lr_now)
+    if s.branch_centre is not None and s.guard is not None:
+        # From the lowest candidate the rate climbs up to 64x within what is left of the
+        # warm-up, and T̄/λ falls with it (T̄ grows slower than λ): the guard's history of
+        # T̄/λ at the low rates would read that climb as units dying.
+        s.guard.restart()

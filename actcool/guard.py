@@ -125,9 +125,14 @@ class DivergenceGuard:
         if math.isfinite(temperature) and math.isfinite(lr) and lr > 0:
             event = self._check_temperature(step, lr, temperature) if event is None else event
         if event is not None:
-            self.loss_lowest = self.loss_last
-            self.ratios = []
+            self.restart()
         return event
+
+    def restart(self) -> None:
+        """Restart the baselines from the present (``L_min = L``, an empty history): after a
+        trip, or where the rate has moved so far that the past says nothing of the present."""
+        self.loss_lowest = self.loss_last
+        self.ratios = []
 
     def _check_loss(self, step: int, lr: float, loss: float) -> GuardEvent | None:
         if self.loss_first is None:

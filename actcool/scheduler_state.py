@@ -76,6 +76,7 @@ def scheduler_state(s: ActCoolLR, torch_state: Mapping[str, Any]) -> dict[str, A
         "loss_window": [s._peek_loss_sum(), s._loss_count],
         "probe": None if s.probe is None else s.probe.state_dict(),
         "branch_result": None if s.branch_result is None else s.branch_result.to_dict(),
+        "branch_centre": s.branch_centre,
         # the loss probe's snapshots (tensors): only while it runs, a few warm-up windows long
         "probe_snapshots": list(s._snapshots),
     }
@@ -121,6 +122,7 @@ def load_scheduler_state(s: ActCoolLR, state: Mapping[str, Any]) -> None:
     s._snapshots = list(state.get("probe_snapshots", []))
     branches = state.get("branch_result")
     s.branch_result = None if branches is None else BranchSearch.from_dict(branches)
+    s.branch_centre = state.get("branch_centre")
     loss_sum, loss_count = state.get("loss_window", [0.0, 0])
     s._loss_sum, s._loss_count = float(loss_sum), int(loss_count)
 

@@ -15,6 +15,8 @@ one network per (schedule, rate, seed):
 - ``actcool-branch``: the same with ``find_lr=BranchFinder(batches, loss_fn)``, the batches a
   shuffling loader of the training set gives (the peak from short branches in the middle of
   the warm-up, docs/algorithm.md §4.9);
+- ``actcool-branch-low``: the same with ``BranchFinder(..., warmup_to_lowest=True)`` (until the
+  search the warm-up rises towards the lowest candidate, not the scan's peak);
 - ``schedulefree``: schedule-free SGD (the ``schedulefree`` package) at the typed rate, warming up
   over 5% of training, evaluated at its averaged weights: the reference that needs no schedule.
 
@@ -54,7 +56,7 @@ RUNS_FILE = RESULTS / "rates.jsonl"
 #: The sweep's schedules and models (its defaults); the activations study adds the rest.
 SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
 MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
-ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe", "actcool-branch")
+ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe", "actcool-branch", "actcool-branch-low")
 #: Networks added after the finder's factors and the guard's thresholds were chosen.
 HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
@@ -272,9 +274,10 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
 
         guard = plan.schedule != "actcool-noguard"
         find_lr = {"actcool-typed": False, "actcool-probe": "probe"}.get(plan.schedule, True)
-        if plan.schedule == "actcool-branch":
+        if plan.schedule.startswith("actcool-branch"):
             loader = _Shuffled(x, y, plan.batch_size, plan.seed + 1, augment)
-            find_lr = BranchFinder(loader, nn.functional.cross_entropy)
+            low = plan.schedule == "actcool-branch-low"
+            find_lr = BranchFinder(loader, nn.functional.cross_entropy, warmup_to_lowest=low)
         sched = ActCoolLR(opt, net, total_steps=total, guard=guard, find_lr=find_lr)
     monitor = _monitor(net, opt, sched, total) if plan.measure else None
     loss_fn = nn.CrossEntropyLoss()

@@ -32,6 +32,7 @@ LABELS = {
     "actcool-probe": 'ActCoolLR, peak from the loss probe (find_lr="probe")',
     "schedulefree": "schedule-free at the typed rate (reference)",
     "actcool-branch": "ActCoolLR, peak from a branch search (find_lr=BranchFinder)",
+    "actcool-branch-low": "the same, warming up to the lowest candidate until the search",
 }
 OPTIMIZERS = {"sgd": "SGD momentum 0.9", "adamw": "AdamW"}
 CHANCE = 90.0
@@ -89,7 +90,11 @@ def section(
     for schedule in [s for s in LABELS if s in by_schedule]:
         cells = [_cell(by_schedule[schedule].get(r, [])) for r in rates]
         lines.append(f"| {LABELS[schedule]} | " + " | ".join(cells) + " |")
-    for schedule, what in (("actcool", "ActCoolLR's"), ("actcool-branch", "the branch search's")):
+    for schedule, what in (
+        ("actcool", "ActCoolLR's"),
+        ("actcool-branch", "the branch search's"),
+        ("actcool-branch-low", "the search's, warming up to the lowest,"),
+    ):
         if schedule not in by_schedule:
             continue
         peaks = []
@@ -102,9 +107,13 @@ def section(
         lines.append(f"| {what} peak (per seed), guard cuts | " + " | ".join(peaks) + " |")
     lines += ["", "Test error in %, mean over seeds 0 and 1 unless n says otherwise.", ""]
     lines += verdict(model, by_schedule, rates)
-    if "actcool-branch" in by_schedule:
-        lines += ["The same goal for the branch search (opt-in, docs/algorithm.md §4.9):", ""]
-        lines += verdict(model, by_schedule, rates, "actcool-branch")
+    for schedule, what in (
+        ("actcool-branch", "the branch search"),
+        ("actcool-branch-low", "the branch search warming up to its lowest candidate"),
+    ):
+        if schedule in by_schedule:
+            lines += [f"The same goal for {what} (opt-in, docs/algorithm.md §4.9):", ""]
+            lines += verdict(model, by_schedule, rates, schedule)
     return lines
 
 

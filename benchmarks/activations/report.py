@@ -33,9 +33,12 @@ LABELS = {
     "schedulefree": "schedule-free AdamW",
     "actcool": "AdamW + ActCoolLR default",
     "actcool-branch": "AdamW + ActCoolLR, peak from a branch search (opt-in, §4.9)",
+    "actcool-branch-low": (
+        "AdamW + ActCoolLR, branch search warming up to its lowest candidate (opt-in, §4.9)"
+    ),
 }
 #: Opt-in ActCoolLR finders shown beside the default where they were run (not judged).
-OPT_IN = ("actcool-branch",)
+OPT_IN = ("actcool-branch", "actcool-branch-low")
 
 
 def _rho(rho: float) -> str:

@@ -193,9 +193,13 @@ def _scheduler(net, opt, find_lr):
     return ActCoolLR(opt, net, total_steps=200, measure_every=5, find_lr=find_lr)
 
 
-def _finder():
+def _finder(warmup_to_lowest=True):
     return BranchFinder(
-        [_data(1000 + i) for i in range(12)], nn.functional.cross_entropy, steps=8, eval_batches=2
+        [_data(1000 + i) for i in range(12)],
+        nn.functional.cross_entropy,
+        steps=8,
+        eval_batches=2,
+        warmup_to_lowest=warmup_to_lowest,
     )
 
 
@@ -217,20 +221,30 @@ def _step(net, opt, sched, t):
     return lr
 
 
-def test_actcool_searches_half_way_through_its_warm_up_and_rises_to_the_peak_found():
-    net, opt, sched = _setup(_finder())
+@pytest.mark.parametrize("low", [False, True], ids=["warm-up to the centre", "to the lowest"])
+def test_actcool_searches_half_way_through_its_warm_up_and_rises_to_the_peak_found(low):
+    net, opt, sched = _setup(_finder(warmup_to_lowest=low))
     plain_net, plain_opt, plain = _setup(True)
     opening = sched.controller.opening_steps  # 50: a quarter of training
+    lowest = _finder().multiples[0]  # 1/8
     lrs = []
     for t in range(opening + 5):
         lrs.append(_step(net, opt, sched, t))
         plain_lr = _step(plain_net, plain_opt, plain, t)
         if sched.branch_result is None:
-            assert lrs[-1] == plain_lr  # the same run until the search
-        elif sched.branch_result.step == t:
+            if not low or t == 0:  # step 0 trains before the scan that finds the peak
+                assert lrs[-1] == plain_lr  # the same run until the search
+            else:  # the plain run's warm-up, scaled to end at the lowest candidate
+                assert lrs[-1] == pytest.approx(plain_lr * lowest, rel=1e-12)
+                assert sched.branch_centre == plain.found_lr
+        elif sched.branch_result.step == t and not low:
             # the search leaves the run as it was: the weights are the plain run's
             for a, b in zip(net.parameters(), plain_net.parameters(), strict=True):
                 torch.testing.assert_close(a, b, rtol=0, atol=0)
+            assert sched.guard.ratios  # the guard's history goes on
+        elif sched.branch_result.step == t:
+            # the climb from the lowest candidate is steep: the guard starts a new history
+            assert sched.guard.ratios == [] and sched.guard.loss_lowest == sched.guard.loss_last
     result = sched.branch_result
     assert result is not None and result.step == 25  # the first measurement past the middle
     assert result.lrs == pytest.approx([plain.found_lr * m for m in _finder().multiples])
@@ -284,3 +298,23 @@ def test_the_monitor_ignores_what_runs_while_paused():
         assert not monitor._stepped and not monitor._probe.recorded
     _step(net, opt, sched, 5)  # the real step 5 is measured as ever
     assert sched.last_measurement is not None and sched.last_measurement.step == 5
+
+
+def test_a_search_that_cannot_run_gives_the_warm_up_back_its_centre(caplog):
+    """Measuring only every 50 steps, the first measurement past the middle of the 50-step
+    warm-up is its end: no search, and the peak is the scan's again, not the lowest candidate."""
+    torch.manual_seed(0)
+    net = _Wide()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    finder = _finder(warmup_to_lowest=True)
+    sched = ActCoolLR(opt, net, total_steps=200, measure_every=50, find_lr=finder)
+    lrs = [_step(net, opt, sched, t) for t in range(49)]
+    centre = sched.branch_centre
+    assert centre == sched.found_lr and sched.controller.lr_peak == centre / 8
+    assert lrs[48] < centre / 8  # still rising to the lowest candidate
+    with caplog.at_level("WARNING", logger="actcool.finder"):
+        for t in range(49, 52):
+            _step(net, opt, sched, t)
+    assert sched.branch_result is None and sched.branches is None
+    assert "no branch search (the warm-up (50 steps) ended" in caplog.text
+    assert sched.controller.lr_peak == centre

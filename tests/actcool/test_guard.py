@@ -59,6 +59,18 @@ def test_collapsing_temperature_per_unit_rate_trips_after_its_history():
     assert guard.ratios == []  # the history restarts
 
 
+def test_a_restart_forgets_the_history_and_takes_the_present_loss_as_the_baseline():
+    guard = DivergenceGuard(history=3)
+    for step, (lr, temp, loss) in enumerate([(0.1, 2.0, 2.0), (0.1, 2.0, 1.0), (0.1, 2.0, 1.0)]):
+        assert guard.check(step, lr, temp, loss) is None
+    assert guard.check(3, 0.1, 2.0, 1.2) is None  # 1.2 < 1.25 × 1.0
+    assert guard.loss_lowest == 1.0 and len(guard.ratios) == 3
+    guard.restart()
+    assert guard.ratios == [] and guard.loss_lowest == 1.2
+    # a tenfold fall of T̄/λ right after the restart is not compared with the old history
+    assert guard.check(4, 1.0, 2.0, 1.2) is None
+
+
 def test_a_rate_that_falls_with_the_temperature_is_not_a_collapse():
     guard = DivergenceGuard(history=2)
     for step, lr in enumerate([0.1, 0.05, 0.01, 0.001]):
