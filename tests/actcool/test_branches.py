@@ -259,8 +259,9 @@ def test_actcool_searches_half_way_through_its_warm_up_and_rises_to_the_peak_fou
     assert not sched.diverged
 
 
-def test_a_run_resumed_before_or_after_the_search_continues_identically():
-    net, opt, sched = _setup(_finder())
+@pytest.mark.parametrize("low", [False, True], ids=["warm-up to the centre", "to the lowest"])
+def test_a_run_resumed_before_or_after_the_search_continues_identically(low):
+    net, opt, sched = _setup(_finder(warmup_to_lowest=low))
     saved, lrs = {}, []
     for t in range(60):
         lrs.append(_step(net, opt, sched, t))
@@ -275,7 +276,7 @@ def test_a_run_resumed_before_or_after_the_search_continues_identically():
         torch.manual_seed(123)  # a fresh process: other weights, loaded over
         net2 = _Wide()
         opt2 = torch.optim.AdamW(net2.parameters(), lr=1e-3)
-        sched2 = _scheduler(net2, opt2, _finder())
+        sched2 = _scheduler(net2, opt2, _finder(warmup_to_lowest=low))
         net2.load_state_dict(model_state)
         opt2.load_state_dict(opt_state)
         sched2.load_state_dict(sched_state)
