@@ -296,9 +296,9 @@ class BranchFinder:
         at: when, as a share of the warm-up, in (0, 1).
         warmup_to_lowest: until the search, the warm-up rises towards the lowest candidate
             (``True``) or towards the scan's peak, the candidates' centre (``False``, the
-            default). Measured (docs/algorithm.md §4.9): 4.7 points better on a vision
-            transformer whose scan's peak was 4× too high, 0.5–1 point worse on the
-            Fashion-MNIST MLP and CNN.
+            default). Measured (docs/algorithm.md §4.9): 4.8 points better on a vision
+            transformer whose scan's peak was 4× too high, 0.4–0.6 points worse on
+            Fashion-MNIST CNNs and an MLP, whose scan's peak was too low.
     """
 
     def __init__(

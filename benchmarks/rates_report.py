@@ -93,7 +93,7 @@ def section(
     for schedule, what in (
         ("actcool", "ActCoolLR's"),
         ("actcool-branch", "the branch search's"),
-        ("actcool-branch-low", "the search's, warming up to the lowest,"),
+        ("actcool-branch-low", "the low warm-up search's"),
     ):
         if schedule not in by_schedule:
             continue
