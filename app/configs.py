@@ -84,7 +84,7 @@ PRECISION_LABELS: dict[str, str] = {
 
 #: RunConfig fields that only an ActCoolLR run takes (RunConfig refuses them for the others):
 #: a comparison of schedules sets them on its actcool runs only.
-ACTCOOL_ONLY = ("branch_search",)
+ACTCOOL_ONLY = ("branch_search", "branch_warmup")
 #: What ActCoolLR's branch search costs, in training steps, once: each branch trains
 #: BRANCH_STEPS steps and measures its loss on EVAL_BATCHES batches, forward passes only
 #: (about a third of a step each; docs/algorithm.md §4.9: 7 × (60 + 16/3) ≈ 460).
@@ -430,6 +430,7 @@ def settings_line(config: RunConfig) -> str:
             else _short_target(config.target)
         )
         search = ", branch search" if config.branch_search else ""
+        search += " from the lowest candidate" if config.branch_warmup == "lowest" else ""
         schedule += f" ({target}, {config.response}{search})"
     parts = [
         f"{config.model} on {config.dataset}"

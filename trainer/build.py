@@ -86,7 +86,11 @@ def build_run(config: RunConfig, device: torch.device) -> RunParts:
         else None
     )
     finder = (
-        BranchFinder(_SearchBatches(config, bundle), nn.functional.cross_entropy)
+        BranchFinder(
+            _SearchBatches(config, bundle),
+            nn.functional.cross_entropy,
+            warmup_to_lowest=config.branch_warmup == "lowest",
+        )
         if config.schedule == "actcool" and config.branch_search
         else None
     )

@@ -28,6 +28,7 @@ SCHEDULES = ("constant", "step", "onecycle", "cosine", "actcool", "schedulefree"
 SCAN_UNITS = ("epoch", "step")
 RESPONSES = ("weibull", "gaussian")
 PRECISIONS = ("fp32", "bf16")
+BRANCH_WARMUPS = ("centre", "lowest")
 #: The accepted forms of a granularity (actcool.Granularity.parse), for messages and --help.
 GRANULARITIES = ("sample", "position", "unit", "unit:L")
 
@@ -128,6 +129,13 @@ class RunConfig:
         "actcool, opt-in: half-way through the warm-up, take the peak whose short training "
         "branch (7 of them, 60 steps each on the training data) ends with the lowest held-out "
         "loss (docs/algorithm.md §4.9; about 460 extra steps, once)",
+    )
+    branch_warmup: str = _opt(
+        "centre",
+        "actcool with branch_search: until the search, warm up towards the step-0 scan's peak "
+        "(centre) or towards the lowest candidate, 1/8 of it (lowest: better on the vision "
+        "transformer, worse on small Fashion-MNIST networks; docs/algorithm.md §4.9)",
+        choices=BRANCH_WARMUPS,
     )
     response: str = _opt(
         "weibull",
@@ -243,6 +251,7 @@ class RunConfig:
         if self.k is not None:
             _positive("k", self.k)
         _choice("response", self.response, RESPONSES)
+        _choice("branch_warmup", self.branch_warmup, BRANCH_WARMUPS)
         if not (math.isfinite(self.smoothing) and 0 <= self.smoothing < 1):
             raise ConfigError(f"smoothing must lie in [0, 1), got {self.smoothing!r}")
         if not (math.isfinite(self.start_factor) and 0 < self.start_factor <= 1):
@@ -315,6 +324,11 @@ class RunConfig:
                 f"{self.granularity!r}; use calibration 'ramp' or give a target"
             )
 
+        if self.branch_warmup != "centre" and not self.branch_search:
+            raise ConfigError(
+                f"branch_warmup {self.branch_warmup!r} is how the branch search's warm-up "
+                "rises: set branch_search as well, or leave branch_warmup 'centre'"
+            )
         if self.branch_search and not (
             default_target and Calibration.parse(self.calibration).kind == "ramp"
         ):

@@ -478,6 +478,30 @@ def test_launch_branch_search_only_where_runconfig_takes_it(store, fake_worker):
     assert power["branch_search"] is False
 
 
+def test_launch_branch_warmup_to_the_lowest_candidate_only_with_the_search(store, fake_worker):
+    at = open_page("launch")
+    low = at.checkbox(key="launch_branch_warmup")
+    assert low.disabled and not low.value  # no search, nothing to warm up to
+    assert "lowest candidate" in low.help and "§4.9" in low.help
+    at.checkbox(key="launch_branch_search").check().run()
+    assert not at.checkbox(key="launch_branch_warmup").disabled
+    at.checkbox(key="launch_branch_warmup").check().run()
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    assert "branch search from the lowest candidate)" in flash
+    # the search unticked: the warm-up setting goes with it
+    at.checkbox(key="launch_branch_search").uncheck().run()
+    low = at.checkbox(key="launch_branch_warmup")
+    assert low.disabled and not low.value
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    assert [(c["branch_search"], c["branch_warmup"]) for c in queued_configs(store)] == [
+        (True, "lowest"),
+        (False, "centre"),
+    ]
+
+
 def test_launch_branch_search_goes_to_the_actcool_runs_only(store, fake_worker):
     at = open_page("launch")
     at.checkbox(key="launch_branch_search").check()

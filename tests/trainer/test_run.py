@@ -342,3 +342,13 @@ def test_a_branch_search_moves_the_peak_mid_warm_up_and_resumes_identically(stor
     assert _lrs(store, stopped.run_id) == with_search
     with pytest.raises(ConfigError, match="branch_search runs in the warm-up"):
         RunConfig(schedule="onecycle", branch_search=True)
+    # --branch-warmup lowest: from step 1 (after the step-0 scan) until the search, the
+    # plain run's warm-up scaled to end at the lowest candidate, 1/8 of the scan's peak
+    low = train_run(dataclasses.replace(cfg, branch_warmup="lowest"), store, progress=False).run_id
+    low_lrs = _lrs(store, low)
+    assert low_lrs[0] == without[0]
+    assert low_lrs[1 : search + 1] == pytest.approx([v / 8 for v in without[1 : search + 1]])
+    with pytest.raises(ConfigError, match="set branch_search as well"):
+        RunConfig(schedule="actcool", branch_warmup="lowest")
+    with pytest.raises(ConfigError, match="unknown branch_warmup 'low'; choose one of"):
+        RunConfig(schedule="actcool", branch_search=True, branch_warmup="low")
