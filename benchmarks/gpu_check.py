@@ -49,7 +49,7 @@ package its Python lacks, such as ``duckdb`` (the store's database, which the tr
 tests need), as a wheel. Where one transfer cannot hold both, install the wheel first into a
 folder the repository ignores, then bring the data.
 
-``--dry-run`` runs every figure on the CPU in seconds (tiny batches and step counts, K=2 and
+``--dry-run`` runs every figure on the CPU in under a minute (tiny batches and step counts, K=2 and
 ActCoolLR without LR range scans in the timed figures, 256 synthetic images, ResNet-50 on 72
 px, 3 steps of one epoch for the pair; the gpu tests are collected and skip); goals are not
 judged (``ok: null``) and nothing is written unless ``--out`` is given. CI runs it

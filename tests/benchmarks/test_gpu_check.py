@@ -35,6 +35,7 @@ FIGURES = [
 ]
 
 
+@pytest.mark.e2e  # the benchmark smoke run: every figure on the CPU, about 50 s
 def test_the_dry_run_prints_every_figure_and_a_verdict_and_writes_the_report(tmp_path):
     out = tmp_path / "GPU.md"
     done = subprocess.run(
