@@ -231,7 +231,8 @@ class ActCoolLR(LRScheduler):
         self.branches = find_lr if isinstance(find_lr, BranchFinder) else None
         #: What the branch search found (``None`` before it ran or without one).
         self.branch_result: BranchSearch | None = None
-        #: The branch search's centre while the warm-up is held below it (§4.9), else ``None``.
+        #: The branch search's centre where the warm-up rose to its lowest candidate until the
+        #: search (``BranchFinder(warmup_to_lowest=True)``, §4.9), else ``None``.
         self.branch_centre: float | None = None
         if self.branches is not None:
             find_lr = True
