@@ -99,16 +99,19 @@ def replay_context(model: nn.Module, ctx: ForwardContext) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def preserved_model_state(model: nn.Module, params: bool = False) -> Iterator[list[Tensor]]:
+def preserved_model_state(
+    model: nn.Module, params: bool = False
+) -> Iterator[tuple[list[Tensor], list[Tensor]]]:
     """Restore buffers, RNG and (with ``params=True``) parameters exactly on exit.
 
-    Yields the buffer snapshots so callers can reset buffers between passes.
+    Yields ``(buffers, params)``, the snapshots (``params`` empty unless asked for), so callers
+    can reset buffers between passes and go back to the parameters on entry.
     """
     loop_rng = RngState.capture()
     saved_params = [p.detach().clone() for p in model.parameters()] if params else []
     buffers = [b.detach().clone() for b in model.buffers()]
     try:
-        yield buffers
+        yield buffers, saved_params
     finally:
         with torch.no_grad():
             if params:

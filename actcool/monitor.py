@@ -386,24 +386,20 @@ class TemperatureMonitor:
         names = tuple(probe.names)
         totals = probe.totals()  # (S, K)
         scan_counts: Tensor | None = None
-        # A scan under autocast runs in float32, from patterns at θ_t recorded again in float32.
-        autocast = ctx.autocast if before is not None and self.scan_in_float32 else None
-        in_float32 = autocast is not None and autocast[1]  # the training forward autocast
-        precision = (
-            torch.autocast(autocast[0], enabled=False)
-            if autocast is not None and in_float32
-            else contextlib.nullcontext()
-        )
+        # A scan under the training forward's autocast runs in float32, from patterns at θ_t
+        # recorded again in float32.
+        in_float32 = None
+        if before is not None and self.scan_in_float32 and ctx.autocast and ctx.autocast[1]:
+            in_float32 = torch.autocast(ctx.autocast[0], enabled=False)
         with (
-            preserved_model_state(model, params=before is not None) as buffers,
+            preserved_model_state(model, params=before is not None) as (buffers, theta_next),
             replay_context(model, ctx),
-            precision,
+            in_float32 or contextlib.nullcontext(),
             torch.no_grad(),
         ):
             try:
-                if in_float32:
-                    assert before is not None
-                    self._record_reference(call, before[0], buffers, ctx)
+                if in_float32 is not None and before is not None:
+                    self._record_reference(call, before[0], theta_next, buffers, ctx)
                 probe.mode = COMPARE
                 ctx.rng.restore()
                 model(*args, **kwargs)
@@ -443,20 +439,21 @@ class TemperatureMonitor:
         self,
         call: tuple[tuple[Any, ...], dict[str, Any]],
         theta_t: list[Tensor],
+        theta_next: list[Tensor],
         buffers: list[Tensor],
         ctx: ForwardContext,
     ) -> None:
-        """Record the patterns at θ_t again, in the present precision, and go back to θ_{t+1}."""
+        """Record the patterns at θ_t again, in the present precision, and go back to θ_{t+1}
+        (``theta_next``, the snapshot :func:`preserved_model_state` took)."""
         args, kwargs = call
         params = [p.detach() for p in self.model.parameters()]
-        after = [p.clone() for p in params]
         for p, p0 in zip(params, theta_t, strict=True):
             p.copy_(p0)
         reset_buffers(self.model, buffers)
         ctx.rng.restore()
         self._probe.mode = REFERENCE
         self.model(*args, **kwargs)
-        for p, p1 in zip(params, after, strict=True):
+        for p, p1 in zip(params, theta_next, strict=True):
             p.copy_(p1)
         reset_buffers(self.model, buffers)
 
