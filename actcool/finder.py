@@ -269,6 +269,6 @@ def run_branch_search(s: ActCoolLR, t: int) -> None:
     c.continue_opening(t, lr_now)
     if s.branch_centre is not None and s.guard is not None:
         # From below the lowest candidate the rate climbs up to ~100x within what is left of
-        # the warm-up, and T̄/λ falls with it (T̄ grows slower than λ): the guard's history of
-        # T̄/λ at the low rates read that climb as units dying (§4.9).
+        # the warm-up, and T̄/λ falls tenfold with it (not the law's exponent: k ≈ 1 there):
+        # the guard's history of T̄/λ at the low rates read that climb as units dying (§4.9).
         s.guard.restart()

@@ -7,6 +7,7 @@ the run in the database and in every checkpoint, so any run can be reproduced an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -208,8 +209,9 @@ class RunConfig:
     tags: tuple[str, ...] = _opt((), "comma-separated tags")
 
     def __post_init__(self) -> None:
+        hints = _hints()
         for f in dataclasses.fields(self):
-            _check_type(f.name, getattr(self, f.name), _hints()[f.name])
+            _check_type(f.name, getattr(self, f.name), hints[f.name])
         if not is_model_name(self.model):
             raise ConfigError(
                 f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_NAMES)}, or "
@@ -389,7 +391,10 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
 
+@functools.cache
 def _hints() -> dict[str, Any]:
+    """RunConfig's field types, resolved once (``get_type_hints`` evaluates every string
+    annotation: a few milliseconds a call, and the Launch page builds RunConfigs per field)."""
     return typing.get_type_hints(RunConfig)
 
 
