@@ -1,11 +1,13 @@
 """The training loop end to end, in-process: records, schedules, resume, divergence."""
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
 import pytest
 
+import trainer.build
 from actcool import Granularity
 from trainer.checkpoint import checkpoint_path
 from trainer.config import RunConfig
@@ -324,9 +326,12 @@ def test_a_timm_model_too_deep_for_the_images_is_refused_by_name(store):
     assert store.list_runs().empty  # refused before a run was recorded
 
 
-def test_a_branch_search_moves_the_peak_mid_warm_up_and_resumes_identically(store):
+def test_a_branch_search_moves_the_peak_mid_warm_up_and_resumes_identically(store, monkeypatch):
     """``branch_search``: the rates are the plain run's up to the search (the first measurement
     past half of the warm-up), differ after it, and a run stopped after it resumes exactly."""
+    # branches of 8 steps measured on 2 batches (not 60 and 16): the same search, a tenth of it
+    small = functools.partial(trainer.build.BranchFinder, steps=8, eval_batches=2)
+    monkeypatch.setattr(trainer.build, "BranchFinder", small)
     plain = RunConfig(schedule="actcool", epochs=3, batch_size=64, measure_every=3, lr=0.05)
     cfg = dataclasses.replace(plain, branch_search=True)
     without = _lrs(store, train_run(plain, store, progress=False).run_id)
