@@ -36,6 +36,7 @@ __all__ = [
     "EVAL_BATCHES",
     "BranchFinder",
     "BranchSearch",
+    "average_searches",
     "best_rate",
     "branch_lr",
     "branch_search",
@@ -161,6 +162,26 @@ class BranchSearch:
         return fig
 
 
+def average_searches(searches: Sequence[BranchSearch]) -> BranchSearch:
+    """One search from several over the same candidates (from the same state, each on its own
+    batches): each candidate's losses averaged over them (a branch that diverged in one draw
+    stays diverged), the peak chosen from the averages by :func:`best_rate`."""
+    if not searches:
+        raise ValueError("average_searches needs at least one search")
+    first = searches[0]
+    if any(s.lrs != first.lrs for s in searches):
+        raise ValueError("the searches to average must have the same candidate rates")
+    losses = np.mean(np.array([s.losses for s in searches], dtype=np.float64), axis=0)
+    return BranchSearch(
+        lrs=first.lrs,
+        losses=tuple(float(v) for v in losses),
+        best_lr=best_rate(first.lrs, losses),
+        steps=first.steps,
+        lr_from=first.lr_from,
+        step=first.step,
+    )
+
+
 def _to_device(value: Any, device: torch.device) -> Any:
     if isinstance(value, Tensor):
         return value.to(device, non_blocking=True)
@@ -282,7 +303,9 @@ class BranchFinder:
     ``steps + eval_batches`` batches from ``data`` (a fresh ``iter(data)``, started again if it
     runs out), trains one branch per candidate (``multiples`` × the step-0 scan's peak, or the
     optimizer's rate where the finder has no scan) on the first ``steps`` of them and measures
-    each on the rest, then continues its warm-up from the present rate to the chosen peak. The
+    each on the rest, then continues its warm-up from the present rate to the chosen peak. With
+    ``draws=n`` it does so on ``n`` successive draws of batches and chooses from each
+    candidate's mean loss over them (``n`` times the cost). The
     random number generators are as before the search (drawing from a shuffling ``DataLoader``
     uses them too). With ``warmup_to_lowest=True`` the warm-up rises towards the lowest
     candidate until the search, so the run has not passed a rate the search may choose.
@@ -299,6 +322,9 @@ class BranchFinder:
             default). Measured (docs/algorithm.md §4.9): 4.8 points better on a vision
             transformer whose scan's peak was 4× too high, 0.4–0.6 points worse on
             Fashion-MNIST CNNs and an MLP, whose scan's peak was too low.
+        draws: how many draws of batches the branches are compared on (each trains every
+            branch afresh from the same state); 1 by default. One draw's held-out losses
+            scatter with its batches; see docs/algorithm.md §4.9 for what 2 measured.
     """
 
     def __init__(
@@ -311,6 +337,7 @@ class BranchFinder:
         multiples: Sequence[float] = BRANCH_MULTIPLES,
         at: float = BRANCH_AT,
         warmup_to_lowest: bool = False,
+        draws: int = 1,
     ) -> None:
         if not isinstance(data, Iterable) or isinstance(data, (Tensor, str, bytes)):
             raise TypeError(
@@ -325,6 +352,8 @@ class BranchFinder:
             raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
         if isinstance(eval_batches, bool) or not isinstance(eval_batches, int) or eval_batches < 1:
             raise ValueError(f"eval_batches must be an integer >= 1, got {eval_batches!r}")
+        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+            raise ValueError(f"draws must be an integer >= 1, got {draws!r}")
         grid = tuple(sorted(float(m) for m in multiples))
         if len(set(grid)) < 3 or any(not (math.isfinite(m) and m > 0) for m in grid):
             raise ValueError(
@@ -339,12 +368,14 @@ class BranchFinder:
         self.multiples = tuple(dict.fromkeys(grid))
         self.at = float(at)
         self.warmup_to_lowest = bool(warmup_to_lowest)
+        self.draws = draws
 
-    def draw(self) -> tuple[list[Any], list[Any]]:
-        """``(branch batches, held-out batches)``: the first ``steps + eval_batches`` batches of
-        a fresh iterator over ``data``; where it ends sooner, its batches again from the start
-        (held-out batches then repeat branch batches)."""
-        wanted = self.steps + self.eval_batches
+    def draw(self) -> list[tuple[list[Any], list[Any]]]:
+        """One ``(branch batches, held-out batches)`` pair per draw: successive runs of
+        ``steps + eval_batches`` batches of a fresh iterator over ``data``; where it ends
+        sooner, its batches again from the start (batches then repeat)."""
+        each = self.steps + self.eval_batches
+        wanted = each * self.draws
         out: list[Any] = []
         for batch in self.data:
             out.append(batch)
@@ -356,11 +387,12 @@ class BranchFinder:
                 "DataLoader or a list)"
             )
         out = [out[i % len(out)] for i in range(wanted)]
-        return out[: self.steps], out[self.steps :]
+        runs = [out[k * each : (k + 1) * each] for k in range(self.draws)]
+        return [(run[: self.steps], run[self.steps :]) for run in runs]
 
     def __repr__(self) -> str:
         return (
             f"BranchFinder(steps={self.steps}, eval_batches={self.eval_batches}, "
             f"multiples={self.multiples}, at={self.at}, "
-            f"warmup_to_lowest={self.warmup_to_lowest})"
+            f"warmup_to_lowest={self.warmup_to_lowest}, draws={self.draws})"
         )

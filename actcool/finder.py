@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING
 
 from . import rewind
-from .branches import branch_search
+from .branches import average_searches, branch_search
 from .distributed import mean_over_ranks
 from .isolation import RngState
 from .measurement import Measurement
@@ -237,18 +237,22 @@ def run_branch_search(s: ActCoolLR, t: int) -> None:
     lr_now = first_group_lr(s.optimizer)
     rng = RngState.capture()  # drawing from a shuffling DataLoader draws random numbers
     try:
-        batches, held = finder.draw()
         with s.monitor.paused():
-            result = branch_search(
-                s.monitor.model,
-                s.optimizer,
-                batches,
-                held,
-                finder.loss_fn,
-                lrs,
-                steps=finder.steps,
-                lr_from=lr_now,
-                average=mean_over_ranks,
+            result = average_searches(
+                [
+                    branch_search(
+                        s.monitor.model,
+                        s.optimizer,
+                        batches,
+                        held,
+                        finder.loss_fn,
+                        lrs,
+                        steps=finder.steps,
+                        lr_from=lr_now,
+                        average=mean_over_ranks,
+                    )
+                    for batches, held in finder.draw()
+                ]
             )
     finally:
         rng.restore()

@@ -84,7 +84,7 @@ PRECISION_LABELS: dict[str, str] = {
 
 #: RunConfig fields that only an ActCoolLR run takes (RunConfig refuses them for the others):
 #: a comparison of schedules sets them on its actcool runs only.
-ACTCOOL_ONLY = ("branch_search", "branch_warmup")
+ACTCOOL_ONLY = ("branch_search", "branch_warmup", "branch_draws")
 #: What ActCoolLR's branch search costs, in training steps, once: each branch trains
 #: BRANCH_STEPS steps and measures its loss on EVAL_BATCHES batches, forward passes only
 #: (about a third of a step each; docs/algorithm.md §4.9: 7 × (60 + 16/3) ≈ 460).
@@ -431,6 +431,7 @@ def settings_line(config: RunConfig) -> str:
         )
         search = ", branch search" if config.branch_search else ""
         search += " from the lowest candidate" if config.branch_warmup == "lowest" else ""
+        search += f" over {config.branch_draws} draws" if config.branch_draws > 1 else ""
         schedule += f" ({target}, {config.response}{search})"
     parts = [
         f"{config.model} on {config.dataset}"

@@ -17,6 +17,8 @@ one network per (schedule, rate, seed):
   the warm-up, docs/algorithm.md §4.9);
 - ``actcool-branch-low``: the same with ``BranchFinder(..., warmup_to_lowest=True)`` (until the
   search the warm-up rises towards the lowest candidate, not the scan's peak);
+- ``actcool-branch-2``: the same with ``BranchFinder(..., draws=2)`` (the candidates compared on
+  their mean loss over two draws of batches, twice the search's cost);
 - ``schedulefree``: schedule-free SGD (the ``schedulefree`` package) at the typed rate, warming up
   over 5% of training, evaluated at its averaged weights: the reference that needs no schedule.
 
@@ -56,7 +58,14 @@ RUNS_FILE = RESULTS / "rates.jsonl"
 #: The sweep's schedules and models (its defaults); the activations study adds the rest.
 SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
 MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
-ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe", "actcool-branch", "actcool-branch-low")
+ALL_SCHEDULES = (
+    *SCHEDULES,
+    "cosine",
+    "actcool-probe",
+    "actcool-branch",
+    "actcool-branch-low",
+    "actcool-branch-2",
+)
 #: Networks added after the finder's factors and the guard's thresholds were chosen.
 HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
@@ -277,7 +286,10 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
         if plan.schedule.startswith("actcool-branch"):
             loader = _Shuffled(x, y, plan.batch_size, plan.seed + 1, augment)
             low = plan.schedule == "actcool-branch-low"
-            find_lr = BranchFinder(loader, nn.functional.cross_entropy, warmup_to_lowest=low)
+            draws = 2 if plan.schedule == "actcool-branch-2" else 1
+            find_lr = BranchFinder(
+                loader, nn.functional.cross_entropy, warmup_to_lowest=low, draws=draws
+            )
         sched = ActCoolLR(opt, net, total_steps=total, guard=guard, find_lr=find_lr)
     monitor = _monitor(net, opt, sched, total) if plan.measure else None
     loss_fn = nn.CrossEntropyLoss()

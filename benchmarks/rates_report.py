@@ -33,6 +33,7 @@ LABELS = {
     "schedulefree": "schedule-free at the typed rate (reference)",
     "actcool-branch": "ActCoolLR, peak from a branch search (find_lr=BranchFinder)",
     "actcool-branch-low": "the same, warming up to the lowest candidate until the search",
+    "actcool-branch-2": "the branch search over two draws of batches (draws=2)",
 }
 OPTIMIZERS = {"sgd": "SGD momentum 0.9", "adamw": "AdamW"}
 CHANCE = 90.0
@@ -94,6 +95,7 @@ def section(
         ("actcool", "ActCoolLR's"),
         ("actcool-branch", "the branch search's"),
         ("actcool-branch-low", "the low warm-up search's"),
+        ("actcool-branch-2", "the two-draw search's"),
     ):
         if schedule not in by_schedule:
             continue
@@ -110,6 +112,7 @@ def section(
     for schedule, what in (
         ("actcool-branch", "the branch search"),
         ("actcool-branch-low", "the branch search warming up to its lowest candidate"),
+        ("actcool-branch-2", "the branch search over two draws of batches"),
     ):
         if schedule in by_schedule:
             lines += [f"The same goal for {what} (opt-in, docs/algorithm.md §4.9):", ""]

@@ -90,6 +90,7 @@ def build_run(config: RunConfig, device: torch.device) -> RunParts:
             _SearchBatches(config, bundle),
             nn.functional.cross_entropy,
             warmup_to_lowest=config.branch_warmup == "lowest",
+            draws=config.branch_draws,
         )
         if config.schedule == "actcool" and config.branch_search
         else None

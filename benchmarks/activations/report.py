@@ -36,9 +36,10 @@ LABELS = {
     "actcool-branch-low": (
         "AdamW + ActCoolLR, branch search warming up to its lowest candidate (opt-in, §4.9)"
     ),
+    "actcool-branch-2": "AdamW + ActCoolLR, branch search over two draws of batches (opt-in, §4.9)",
 }
 #: Opt-in ActCoolLR finders shown beside the default where they were run (not judged).
-OPT_IN = ("actcool-branch", "actcool-branch-low")
+OPT_IN = ("actcool-branch", "actcool-branch-low", "actcool-branch-2")
 
 
 def _rho(rho: float) -> str:

@@ -3,14 +3,16 @@ form, a search that leaves no trace and whose losses a hand-written replay repro
 ActCoolLR with a BranchFinder choosing its peak mid-warm-up and resuming exactly."""
 
 import copy
+import dataclasses
 import math
 
 import pytest
 import torch
 from torch import nn
 
+import actcool.finder
 from actcool import ActCoolLR, BranchFinder, BranchSearch, branch_search
-from actcool.branches import best_rate, branch_lr
+from actcool.branches import average_searches, best_rate, branch_lr
 from actcool.scale import peak_rate
 
 from .test_probe import _Net as _Wide  # wide enough for the step-0 scan to fit λ0 under Adam
@@ -179,9 +181,68 @@ def test_branch_search_names_bad_input():
 
 def test_a_finder_draws_its_batches_and_repeats_a_short_loader():
     finder = BranchFinder(_batches(3), nn.functional.cross_entropy, steps=4, eval_batches=2)
-    train, held = finder.draw()
+    ((train, held),) = finder.draw()
     assert len(train) == 4 and len(held) == 2
     assert train[3] is train[0] and held[0] is train[1]
+
+
+def test_each_draw_takes_the_next_batches_of_one_pass():
+    data = _batches(20)
+    finder = BranchFinder(data, nn.functional.cross_entropy, steps=4, eval_batches=2, draws=3)
+    pairs = finder.draw()
+    assert [(len(t), len(h)) for t, h in pairs] == [(4, 2)] * 3
+    flat = [b for train, held in pairs for b in (*train, *held)]
+    assert all(a is b for a, b in zip(flat, data[:18], strict=True))
+    assert "draws=3" in repr(finder)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="draws must be an integer >= 1"):
+            BranchFinder(data, nn.functional.cross_entropy, draws=bad)
+
+
+def test_average_searches_chooses_from_the_mean_loss_of_each_candidate():
+    lrs = (0.01, 0.02, 0.04, 0.08, 0.16)
+    one = BranchSearch(
+        lrs,
+        (1.0, 0.6, 0.5, 0.9, math.inf),
+        best_rate(lrs, [1.0, 0.6, 0.5, 0.9, math.inf]),
+        8,
+        0.001,
+    )
+    two = BranchSearch(lrs, (1.0, 0.4, 0.7, 0.7, 2.0), 0.02, 8, 0.001)
+    both = average_searches([one, two])
+    assert both.losses == (1.0, 0.5, 0.6, 0.8, math.inf)  # diverged once: diverged
+    assert both.best_lr == best_rate(lrs, [1.0, 0.5, 0.6, 0.8, math.inf])
+    assert both.best_lr != one.best_lr
+    assert (both.lrs, both.steps, both.lr_from) == (lrs, 8, 0.001)
+    assert average_searches([one]) == one
+    with pytest.raises(ValueError, match="same candidate rates"):
+        average_searches([one, dataclasses.replace(two, lrs=(1, 2, 3, 4, 5))])
+    with pytest.raises(ValueError, match="at least one search"):
+        average_searches([])
+
+
+def test_actcool_with_two_draws_averages_two_searches_from_the_same_state(monkeypatch):
+    searches = []
+
+    def spy(*args, **kwargs):
+        searches.append((args[2][0], branch_search(*args, **kwargs)))
+        return searches[-1][1]
+
+    monkeypatch.setattr(actcool.finder, "branch_search", spy)
+    finder = _finder(warmup_to_lowest=False)
+    finder.draws = 2
+    net, opt, sched = _setup(finder)
+    for t in range(30):
+        _step(net, opt, sched, t)
+    (first_batch, a), (second_batch, b) = searches
+    assert first_batch is finder.data[0] and second_batch is finder.data[10]  # 8 + 2 batches
+    assert a.lr_from == b.lr_from and a.lrs == b.lrs and a.losses != b.losses
+    result = sched.branch_result
+    assert result.losses == pytest.approx(
+        [(x + y) / 2 for x, y in zip(a.losses, b.losses, strict=True)], rel=1e-15
+    )
+    assert result.best_lr == best_rate(result.lrs, result.losses)
+    assert sched.found_lr == peak_rate(1e-3, result.best_lr, 1.0)
 
 
 def _data(t):

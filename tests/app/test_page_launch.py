@@ -502,6 +502,30 @@ def test_launch_branch_warmup_to_the_lowest_candidate_only_with_the_search(store
     ]
 
 
+def test_launch_branch_draws_only_with_the_search(store, fake_worker):
+    at = open_page("launch")
+    draws = at.number_input(key="launch_branch_draws")
+    assert draws.disabled and draws.value == 1
+    assert "mean held-out loss" in draws.help and "§4.9" in draws.help
+    at.checkbox(key="launch_branch_search").check().run()
+    assert not at.number_input(key="launch_branch_draws").disabled
+    at.number_input(key="launch_branch_draws").set_value(2).run()
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    assert "branch search over 2 draws)" in flash
+    # the search unticked: the draws go back to 1 with it
+    at.checkbox(key="launch_branch_search").uncheck().run()
+    draws = at.number_input(key="launch_branch_draws")
+    assert draws.disabled and draws.value == 1
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    assert [(c["branch_search"], c["branch_draws"]) for c in queued_configs(store)] == [
+        (True, 2),
+        (False, 1),
+    ]
+
+
 def test_launch_branch_search_goes_to_the_actcool_runs_only(store, fake_worker):
     at = open_page("launch")
     at.checkbox(key="launch_branch_search").check()

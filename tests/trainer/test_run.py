@@ -357,3 +357,21 @@ def test_a_branch_search_moves_the_peak_mid_warm_up_and_resumes_identically(stor
         RunConfig(schedule="actcool", branch_warmup="lowest")
     with pytest.raises(ConfigError, match="unknown branch_warmup 'low'; choose one of"):
         RunConfig(schedule="actcool", branch_search=True, branch_warmup="low")
+    with pytest.raises(ConfigError, match="branch_draws 2 is how many draws .* set branch_search"):
+        RunConfig(schedule="actcool", branch_draws=2)
+    with pytest.raises(ConfigError, match="branch_draws must be >= 1, got 0"):
+        RunConfig(schedule="actcool", branch_search=True, branch_draws=0)
+
+
+def test_branch_draws_reach_the_branch_finder(store, monkeypatch):
+    made, real = [], trainer.build.BranchFinder
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(trainer.build, "BranchFinder", spy)
+    cfg = RunConfig(schedule="actcool", epochs=1, branch_search=True, branch_draws=3, max_steps=2)
+    assert train_run(cfg, store, progress=False).status == "finished"
+    (finder,) = made
+    assert finder.draws == 3 and not finder.warmup_to_lowest
