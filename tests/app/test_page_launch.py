@@ -22,6 +22,14 @@ from tests.app.page_helpers import (
 from tests.app.seed import seed_run
 
 
+def _queue_one(at) -> str:
+    """Click Launch; the page must show no error, and its flash says one run was queued."""
+    at.button(key="do_launch").click().run()
+    assert_clean(at)
+    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    return flash
+
+
 def test_launch_offers_the_demo_on_an_empty_store(store, fake_worker):
     from app import configs
 
@@ -408,9 +416,7 @@ def test_launch_hardware_options_reach_the_queued_config(store, fake_worker):
     at.selectbox(key="launch_precision").select("bf16")
     at.checkbox(key="launch_channels_last").check()
     at.checkbox(key="launch_compile").check()
-    at.button(key="do_launch").click().run()
-    assert_clean(at)
-    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    flash = _queue_one(at)
     assert "· unit:64 · bf16 · channels-last · torch.compile · seed 0" in flash
     at.selectbox(key="launch_precision").select("fp16")
     at.checkbox(key="launch_compile").uncheck()
@@ -440,9 +446,7 @@ def test_launch_branch_search_only_where_runconfig_takes_it(store, fake_worker):
     assert not box.value and not box.disabled  # default target, calibration auto: offered
     assert "AdamW" in box.help and "460 extra steps" in box.help
     box.check()
-    at.button(key="do_launch").click().run()
-    assert_clean(at)
-    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    flash = _queue_one(at)
     assert "ActCoolLR (default target, calibration auto, weibull, branch search)" in flash
     # ramp keeps it; fixed turns it off, says why, and queues without it
     at.selectbox(key="launch_calibration").select("ramp").run()
@@ -486,9 +490,7 @@ def test_launch_branch_warmup_to_the_lowest_candidate_only_with_the_search(store
     at.checkbox(key="launch_branch_search").check().run()
     assert not at.checkbox(key="launch_branch_warmup").disabled
     at.checkbox(key="launch_branch_warmup").check().run()
-    at.button(key="do_launch").click().run()
-    assert_clean(at)
-    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    flash = _queue_one(at)
     assert "branch search from the lowest candidate)" in flash
     # the search unticked: the warm-up setting goes with it
     at.checkbox(key="launch_branch_search").uncheck().run()
@@ -510,9 +512,7 @@ def test_launch_branch_draws_only_with_the_search(store, fake_worker):
     at.checkbox(key="launch_branch_search").check().run()
     assert not at.number_input(key="launch_branch_draws").disabled
     at.number_input(key="launch_branch_draws").set_value(2).run()
-    at.button(key="do_launch").click().run()
-    assert_clean(at)
-    (flash,) = [s.value for s in at.success if "Queued 1 run" in s.value]
+    flash = _queue_one(at)
     assert "branch search over 2 draws)" in flash
     # the search unticked: the draws go back to 1 with it
     at.checkbox(key="launch_branch_search").uncheck().run()
