@@ -238,22 +238,21 @@ def run_branch_search(s: ActCoolLR, t: int) -> None:
     rng = RngState.capture()  # drawing from a shuffling DataLoader draws random numbers
     try:
         with s.monitor.paused():
-            result = average_searches(
-                [
-                    branch_search(
-                        s.monitor.model,
-                        s.optimizer,
-                        batches,
-                        held,
-                        finder.loss_fn,
-                        lrs,
-                        steps=finder.steps,
-                        lr_from=lr_now,
-                        average=mean_over_ranks,
-                    )
-                    for batches, held in finder.draw()
-                ]
-            )
+            searches = [
+                branch_search(
+                    s.monitor.model,
+                    s.optimizer,
+                    batches,
+                    held,
+                    finder.loss_fn,
+                    lrs,
+                    steps=finder.steps,
+                    lr_from=lr_now,
+                    average=mean_over_ranks,
+                )
+                for batches, held in finder.draw()
+            ]
+        result = average_searches(searches)
     finally:
         rng.restore()
     s.branch_result = result = dataclasses.replace(result, step=t)

@@ -48,6 +48,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,14 +59,13 @@ RUNS_FILE = RESULTS / "rates.jsonl"
 #: The sweep's schedules and models (its defaults); the activations study adds the rest.
 SCHEDULES = ("onecycle", "actcool", "actcool-noguard", "actcool-typed", "schedulefree")
 MODELS = ("convnet4", "cnn-plain", "mlp", "resnet20")
-ALL_SCHEDULES = (
-    *SCHEDULES,
-    "cosine",
-    "actcool-probe",
-    "actcool-branch",
-    "actcool-branch-low",
-    "actcool-branch-2",
-)
+#: The branch-search schedules and their BranchFinder settings beyond the defaults.
+BRANCH_SCHEDULES: dict[str, dict[str, Any]] = {
+    "actcool-branch": {},
+    "actcool-branch-low": {"warmup_to_lowest": True},
+    "actcool-branch-2": {"draws": 2},
+}
+ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe", *BRANCH_SCHEDULES)
 #: Networks added after the finder's factors and the guard's thresholds were chosen.
 HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
@@ -283,13 +283,10 @@ def train_one(plan: Plan, data_dir: Path = SHARED_DATA) -> dict:
 
         guard = plan.schedule != "actcool-noguard"
         find_lr = {"actcool-typed": False, "actcool-probe": "probe"}.get(plan.schedule, True)
-        if plan.schedule.startswith("actcool-branch"):
+        if plan.schedule in BRANCH_SCHEDULES:
             loader = _Shuffled(x, y, plan.batch_size, plan.seed + 1, augment)
-            low = plan.schedule == "actcool-branch-low"
-            draws = 2 if plan.schedule == "actcool-branch-2" else 1
-            find_lr = BranchFinder(
-                loader, nn.functional.cross_entropy, warmup_to_lowest=low, draws=draws
-            )
+            settings = BRANCH_SCHEDULES[plan.schedule]
+            find_lr = BranchFinder(loader, nn.functional.cross_entropy, **settings)
         sched = ActCoolLR(opt, net, total_steps=total, guard=guard, find_lr=find_lr)
     monitor = _monitor(net, opt, sched, total) if plan.measure else None
     loss_fn = nn.CrossEntropyLoss()
