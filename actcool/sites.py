@@ -32,12 +32,14 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.utils.hooks import RemovableHandle
 
 from .granularity import COUNTERS
 
 __all__ = [
     "DEFAULT_ACTIVATIONS",
+    "GATE_FUNCTIONS",
     "INPUT_SIGN_ACTIVATIONS",
     "NoSitesError",
     "PatternProbe",
@@ -49,8 +51,10 @@ __all__ = [
 IDLE, RECORD, REFERENCE, COMPARE = "idle", "record", "reference", "compare"
 
 
-#: The module types measured by default: each is positive exactly where its input is (for its
-#: default parameters), so its output's sign is the pattern a ReLU at that place would have.
+#: The module types measured by default: each is a gate whose pattern is the sign of its input.
+#: All but PReLU are positive exactly where their input is (for their default parameters), so
+#: the output's sign is that pattern; a PReLU's learned slope may turn negative, so it is read
+#: from its input (:func:`reads_input`).
 DEFAULT_ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.ReLU,
     nn.ReLU6,
@@ -63,6 +67,7 @@ DEFAULT_ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.SiLU,
     nn.Mish,
     nn.Hardswish,
+    nn.PReLU,
 )
 #: Activation modules of other libraries (timm, Hugging Face transformers, ...) that wrap a
 #: functional activation of the same kind, matched by class name: their sign is their input's.
@@ -87,7 +92,8 @@ WRAPPER_NAMES = frozenset(
         "MishMe",
     }
 )
-#: Activations whose output sign is not their input's: measured (when asked for) from the input.
+#: Activations whose output sign is not their input's: measured from the input (PReLU by
+#: default, the others when asked for with ``activations=``).
 INPUT_SIGN_ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.PReLU,
     nn.Softplus,
@@ -98,6 +104,19 @@ INPUT_SIGN_ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.LogSigmoid,
     nn.Softsign,
 )
+#: The functional activations torch's transformer layers accept (``activation="gelu"`` or a
+#: function), with the module type each one is: a layer that applies one of them is measured at
+#: the output of its ``linear1``, the input of the activation (:func:`find_sites`).
+GATE_FUNCTIONS: dict[Callable[..., Any], type[nn.Module]] = {
+    F.relu: nn.ReLU,
+    torch.relu: nn.ReLU,
+    F.gelu: nn.GELU,
+    F.silu: nn.SiLU,
+    F.mish: nn.Mish,
+    F.hardswish: nn.Hardswish,
+    F.elu: nn.ELU,
+    F.leaky_relu: nn.LeakyReLU,
+}
 #: Outputs never negative: the pattern is a cast to bool (see _write_pattern).
 _NONNEGATIVE = (nn.ReLU, nn.ReLU6)
 
@@ -114,6 +133,24 @@ def _is_site(module: nn.Module, activations: tuple[type[nn.Module], ...] | None)
     return isinstance(module, DEFAULT_ACTIVATIONS) or (
         type(module).__name__ in WRAPPER_NAMES and not list(module.children())
     )
+
+
+def _functional_gate_inputs(
+    model: nn.Module, activations: tuple[type[nn.Module], ...] | None
+) -> set[int]:
+    """The ``linear1`` of every ``nn.TransformerEncoderLayer``/``DecoderLayer`` whose activation
+    is a function of :data:`GATE_FUNCTIONS` (``activation="gelu"``, torch's default ``"relu"``):
+    no module applies it, so the site is the module whose output it gates (by ``id``)."""
+    layers = (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
+    found = set()
+    for layer in model.modules():
+        function = getattr(layer, "activation", None)
+        if not isinstance(layer, layers) or isinstance(function, nn.Module):
+            continue  # an activation module is a site of its own
+        kind = GATE_FUNCTIONS.get(function)  # type: ignore[arg-type]
+        if kind is not None and (activations is None or issubclass(kind, activations)):
+            found.add(id(layer.linear1))
+    return found
 
 
 def reads_input(module: nn.Module) -> bool:
@@ -135,8 +172,10 @@ def find_sites(
 ) -> list[tuple[str, nn.Module]]:
     """The modules to hook, with their paths in ``model``.
 
-    By default every module of a :data:`DEFAULT_ACTIVATIONS` type (ReLU, GELU, SiLU, ...) and
-    the wrappers of :data:`WRAPPER_NAMES`; ``activations`` replaces those types (add to them
+    By default every module of a :data:`DEFAULT_ACTIVATIONS` type (ReLU, GELU, SiLU, PReLU, ...),
+    the wrappers of :data:`WRAPPER_NAMES`, and the ``linear1`` of torch's transformer layers
+    built with a functional activation (``nn.TransformerEncoderLayer(..., activation="gelu")``:
+    its output is the activation's input); ``activations`` replaces those types (add to them
     with ``actcool.DEFAULT_ACTIVATIONS + (MyAct,)``). ``sites`` names modules explicitly
     (module objects or dotted paths) instead; a module that is no activation is measured by
     its output ``out > 0``, the pattern a ReLU applied to it would produce, which is how models
@@ -150,7 +189,8 @@ def find_sites(
     named = dict(model.named_modules())
     if sites is None:
         types = None if activations is None else _check_activations(activations)
-        found = [(n, m) for n, m in model.named_modules() if _is_site(m, types)]
+        gated = _functional_gate_inputs(model, types)
+        found = [(n, m) for n, m in model.named_modules() if _is_site(m, types) or id(m) in gated]
         if not found:
             raise NoSitesError(_no_site_message(model, types))
         return [(n or "<root>", m) for n, m in found]
@@ -205,11 +245,22 @@ def _no_site_message(model: nn.Module, types: tuple[type[nn.Module], ...] | None
         else "activation module whose sign is its input's (ReLU, GELU, SiLU, Mish, Hardswish, "
         "LeakyReLU, ELU, ...)"
     )
+    other = sorted(
+        {type(m).__name__ for m in model.modules() if isinstance(m, INPUT_SIGN_ACTIVATIONS)}
+    )
+    kinds = ", ".join(f"torch.nn.{name}" for name in other)
+    read_input = (
+        f" {', '.join(other)} {'is not a gate' if len(other) == 1 else 'are not gates'} (the "
+        "output's sign is not the input's); to measure the sign of the input, "
+        f"activations=({kinds}{',' if len(other) == 1 else ''})."
+        if other
+        else ""
+    )
     return (
         f"{type(model).__name__} has no {looked} to measure; its modules are: "
-        f"{', '.join(leaves) or 'none'}. If it applies its activation functionally (F.relu, "
-        "F.gelu), pass the modules whose outputs feed it: sites=[model.conv1, ...]; for an "
-        "activation module of another type, activations=actcool.DEFAULT_ACTIVATIONS + "
+        f"{', '.join(leaves) or 'none'}.{read_input} If it applies its activation functionally "
+        "(F.relu, F.gelu), pass the modules whose outputs feed it: sites=[model.conv1, ...]; for "
+        "an activation module of another type, activations=actcool.DEFAULT_ACTIVATIONS + "
         "(MyActivation,)"
     )
 

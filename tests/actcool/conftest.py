@@ -52,6 +52,34 @@ class SiLUNet(GELUNet):
     activation = nn.SiLU
 
 
+class TransformerNet(nn.Module):
+    """torch's own encoder layers built with ``activation="gelu"`` (``F.gelu``, no activation
+    module; dropout in attention and MLP): the sites are the layers' ``linear1``. With
+    ``collect`` the layers run step by step (the same submodules in the same order, so the same
+    numbers and random draws) to collect each ``linear1`` output, the activation's input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(
+            8, 2, dim_feedforward=16, dropout=0.1, activation="gelu", batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor, collect: list | None = None) -> torch.Tensor:
+        h = x.flatten(1).view(x.shape[0], 8, -1)  # (B, 1, 8, 8) images: 8 tokens of 8
+        if collect is None:
+            h = self.encoder(h)
+        else:
+            for layer in self.encoder.layers:
+                h = layer.norm1(h + layer._sa_block(h, None, None))
+                pre = layer.linear1(h)
+                collect.append(pre.detach().clone())
+                ff = layer.linear2(layer.dropout(layer.activation(pre)))
+                h = layer.norm2(h + layer.dropout2(ff))
+        return self.head(h.mean(1))
+
+
 class ReuseNet(nn.Module):
     """One ``nn.ReLU`` object called twice (two sites), BatchNorm and dropout between."""
 

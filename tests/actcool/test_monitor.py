@@ -12,7 +12,7 @@ from actcool.reference import (
     reference_temperatures,
 )
 
-from .conftest import BNDropNet, GELUNet, MixedNet, ReuseNet, SiLUNet, train_step
+from .conftest import BNDropNet, GELUNet, MixedNet, ReuseNet, SiLUNet, TransformerNet, train_step
 
 
 @pytest.mark.parametrize(
@@ -84,6 +84,7 @@ GRANULARITIES = ["sample", "position", "unit:64", "unit:3"]
         (MixedNet, "image_batches"),
         (GELUNet, "image_batches"),
         (SiLUNet, "image_batches"),
+        (TransformerNet, "image_batches"),
     ],
 )
 @pytest.mark.parametrize("granularity", GRANULARITIES)
@@ -136,6 +137,7 @@ def test_every_granularity_matches_the_slow_reference(model_cls, batches, granul
         (ReuseNet, "vector_batches"),
         (GELUNet, "image_batches"),
         (SiLUNet, "image_batches"),
+        (TransformerNet, "image_batches"),
     ],
 )
 def test_hooks_match_the_slow_reference(model_cls, batches, request):

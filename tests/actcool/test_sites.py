@@ -124,7 +124,7 @@ def test_every_default_activation_is_a_site_whose_pattern_is_its_input_sign(acti
 
 @pytest.mark.parametrize(
     "activation",
-    [nn.PReLU(init=-0.5), nn.Softplus(), nn.Sigmoid(), nn.Tanh(), nn.LeakyReLU(-0.2)],
+    [nn.Softplus(), nn.Sigmoid(), nn.Tanh(), nn.LeakyReLU(-0.2)],
     ids=repr,
 )
 def test_activations_of_another_sign_are_read_from_their_input(activation):
@@ -136,6 +136,64 @@ def test_activations_of_another_sign_are_read_from_their_input(activation):
     assert _flipped_bits(activation, x, x2, activations=(type(activation),)) == expected
     with pytest.raises(ValueError, match="has no activation module"):
         find_sites(nn.Sequential(activation))  # none of them is a site by default
+
+
+def test_a_prelu_is_a_site_read_from_its_input_whatever_its_slope():
+    """A PReLU is a gate like a LeakyReLU, but its learned slope may turn negative (then its
+    output's sign is not its input's): measured by default, from its input."""
+    x, x2 = _inputs()
+    expected = int(((x > 0) != (x2 > 0)).sum())
+    for prelu in (nn.PReLU(), nn.PReLU(init=-0.5), nn.PReLU(num_parameters=40, init=0.0)):
+        assert reads_input(prelu)
+        assert [n for n, _ in find_sites(nn.Sequential(nn.Linear(2, 2), prelu))] == ["1"]
+        assert _flipped_bits(prelu, x, x2) == expected
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", nn.functional.silu])
+def test_torch_transformer_layers_with_a_functional_activation_are_measured_at_linear1(
+    activation,
+):
+    """``nn.TransformerEncoderLayer(..., activation="gelu")`` applies ``F.gelu`` with no
+    module: its site is ``linear1``, whose output is the activation's input."""
+    model = nn.Transformer(
+        8,
+        2,
+        num_encoder_layers=2,
+        num_decoder_layers=1,
+        dim_feedforward=16,
+        activation=activation,
+        batch_first=True,
+    )
+    names = [n for n, _ in find_sites(model)]
+    assert names == [
+        "encoder.layers.0.linear1",
+        "encoder.layers.1.linear1",
+        "decoder.layers.0.linear1",
+    ]
+    x, x2 = _inputs()
+    linear1 = model.encoder.layers[0].linear1
+    pre, pre2 = linear1(x[:, :8]), linear1(x2[:, :8])
+    expected = int(((pre > 0) != (pre2 > 0)).sum())
+    assert 0 < expected
+    probe = PatternProbe(linear1, [("linear1", linear1)], counters=("bits",))
+    try:  # the pattern is the sign of the activation's input, exactly
+        probe.mode = "record"
+        linear1(x[:, :8])
+        probe.mode = "compare"
+        linear1(x2[:, :8])
+        assert int(probe.take_counts()[0, 0]) == expected
+    finally:
+        probe.remove()
+    if activation == "relu":
+        assert [n for n, _ in find_sites(model, activations=(nn.ReLU,))] == names
+    else:
+        with pytest.raises(ValueError, match="has no module of the activations given"):
+            find_sites(model, activations=(nn.ReLU,))
+
+
+def test_a_transformer_layer_given_an_activation_module_is_measured_at_that_module():
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, activation=nn.GELU())
+    assert [n for n, _ in find_sites(layer)] == ["activation"]
 
 
 def test_activation_wrappers_of_other_libraries_are_sites_by_class_name():
@@ -162,7 +220,12 @@ def test_a_model_without_sites_is_told_its_module_types_and_the_way_out():
     with pytest.raises(ValueError) as err:
         find_sites(model)
     message = str(err.value)
-    for part in ("Conv2d, Flatten, Linear, Tanh", "sites=", "activations="):
+    for part in (
+        "Conv2d, Flatten, Linear, Tanh",
+        "Tanh is not a gate",
+        "activations=(torch.nn.Tanh,)",
+        "sites=",
+    ):
         assert part in message, message
 
 
