@@ -245,8 +245,8 @@ def _no_site_message(model: nn.Module, types: tuple[type[nn.Module], ...] | None
         else "activation module whose sign is its input's (ReLU, GELU, SiLU, Mish, Hardswish, "
         "LeakyReLU, ELU, ...)"
     )
-    other = sorted(
-        {type(m).__name__ for m in model.modules() if isinstance(m, INPUT_SIGN_ACTIVATIONS)}
+    other = sorted(  # no gate: the output's sign is not the input's (a PReLU is a gate)
+        {type(m).__name__ for m in model.modules() if reads_input(m) and type(m) is not nn.PReLU}
     )
     kinds = ", ".join(f"torch.nn.{name}" for name in other)
     read_input = (

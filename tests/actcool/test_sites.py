@@ -227,6 +227,11 @@ def test_a_model_without_sites_is_told_its_module_types_and_the_way_out():
         "sites=",
     ):
         assert part in message, message
+    gates = nn.Sequential(nn.Linear(2, 2), nn.PReLU(), nn.LeakyReLU(-0.2))
+    with pytest.raises(ValueError) as err:
+        find_sites(gates, activations=(nn.ReLU,))
+    message = str(err.value)  # a PReLU is a gate; a negative-slope LeakyReLU is not
+    assert "LeakyReLU is not a gate" in message and "PReLU is" not in message, message
 
 
 def test_actcool_schedules_a_gelu_network_and_takes_activations():
