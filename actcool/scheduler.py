@@ -117,8 +117,9 @@ class ActCoolLR(LRScheduler):
             to 1e2, wide enough for SGD's and Adam's first steps alike).
         refit_shape: re-fit the law's shape (σ of the Gaussian, k of the Weibull) from every
             later scan (the paper keeps σ fixed). ``refit_sigma=`` is its former name.
-        sites: the modules to measure (default: every activation module whose sign is its
-            input's: ReLU, GELU, SiLU, ...; ``actcool.find_sites``).
+        sites: the modules to measure (default: every gate, an activation whose pattern is
+            the sign of its input: ReLU, GELU, SiLU, PReLU, ..., and the ``linear1`` of torch's
+            transformer layers built with ``activation="gelu"``; ``actcool.find_sites``).
         activations: the activation types to measure instead of
             ``actcool.DEFAULT_ACTIVATIONS``.
         granularity: what one activation pattern is (default ``"unit"`` with
