@@ -261,3 +261,25 @@ def test_actcool_schedules_a_gelu_network_and_takes_activations():
         opt.step()
         narrow.step(loss=loss)
         assert narrow.last_measurement.sites == ("3",)
+
+
+def test_actcool_schedules_a_torch_transformer_built_with_a_string_activation():
+    """The way most plain-PyTorch transformers are built: ActCoolLR measures the layers'
+    ``linear1`` (it refused the model before) and the temperature is positive."""
+    from actcool import ActCoolLR
+
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.1, batch_first=True)
+    model = nn.Sequential(nn.TransformerEncoder(layer, 2, enable_nested_tensor=False))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randn(8, 5, 16)
+    with ActCoolLR(opt, model, total_steps=6, measure_every=2) as scheduler:
+        for _ in range(6):
+            loss = model(x).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            scheduler.step(loss=loss)
+        m = scheduler.last_measurement
+        assert m.sites == ("0.layers.0.linear1", "0.layers.1.linear1")
+        assert m.mean_temperature > 0
