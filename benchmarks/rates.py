@@ -27,7 +27,10 @@ and ``mlp``, a two-hidden-layer MLP, that are none of the trainer's models (held
 Fashion-MNIST, and ``cnn-silu``, a SiLU CNN with BatchNorm (held out too); ``mlp-gelu``, a GELU
 MLP with LayerNorm, and ``cnn-lrelu``, a LeakyReLU CNN with dropout, added after every factor
 was chosen (held out from all of them); ``resnet20``, the trainer's ``vit-tiny`` and ``vgg-bn``
-(a small VGG-style CNN with BatchNorm, held out like the last two) on CIFAR-10 (the JPEG copy, random crop and flip as the trainer does).
+(a small VGG-style CNN with BatchNorm, held out like the last two) on CIFAR-10 (the JPEG copy, random crop and flip as the trainer does); ``tf-rows``, torch's own
+``nn.TransformerEncoder`` over an image's rows built with ``activation="gelu"``, and ``mbnet-hs``,
+a MobileNet-style CNN with depthwise-separable blocks, BatchNorm and Hardswish, on Fashion-MNIST
+(added in session 17, held out from every choice).
 Data from ``../shared/data`` only. With ``Plan.measure`` a run also records its temperatures
 (``benchmarks.activations``).
 Runs go to a JSON file (one line per run, reused when present), and
@@ -67,7 +70,7 @@ BRANCH_SCHEDULES: dict[str, dict[str, Any]] = {
 }
 ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe", *BRANCH_SCHEDULES)
 #: Networks added after the finder's factors and the guard's thresholds were chosen.
-HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn")
+HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn", "tf-rows", "mbnet-hs")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
 OPTIMIZERS = ("sgd", "adamw")
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
@@ -210,6 +213,56 @@ def _vgg_bn(num_classes: int = 10):
     )
 
 
+def _row_transformer(num_classes: int = 10):
+    """torch's own ``nn.TransformerEncoder`` over the 28 rows of an image as tokens, built with
+    ``activation="gelu"`` (a function: the sites are the layers' ``linear1``; held out)."""
+    import torch
+    from torch import nn
+
+    class RowTransformer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Linear(28, 64)
+            self.position = nn.Parameter(torch.zeros(1, 28, 64))
+            layer = nn.TransformerEncoderLayer(
+                64, 4, dim_feedforward=128, dropout=0.0, activation="gelu", batch_first=True
+            )
+            self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(64)
+            self.head = nn.Linear(64, num_classes)
+
+        def forward(self, x):
+            tokens = self.embed(x.flatten(1, 2)) + self.position  # (B, 1, 28, 28) -> 28 rows
+            return self.head(self.norm(self.encoder(tokens).mean(1)))
+
+    return RowTransformer()
+
+
+def _mobile_cnn(num_classes: int = 10):
+    """A MobileNet-style CNN: depthwise-separable blocks with BatchNorm and Hardswish (held out)."""
+    from torch import nn
+
+    def separable(c_in: int, c_out: int, stride: int) -> list:
+        return [
+            nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False),
+            nn.BatchNorm2d(c_in),
+            nn.Hardswish(),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.Hardswish(),
+        ]
+
+    return nn.Sequential(
+        *_conv_bn(1, 16, nn.Hardswish),
+        *separable(16, 32, 2),
+        *separable(32, 64, 2),
+        *separable(64, 64, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, num_classes),
+    )
+
+
 _HAND_BUILT = {
     "cnn-plain": _plain_cnn,
     "mlp": _mlp,
@@ -217,6 +270,8 @@ _HAND_BUILT = {
     "mlp-gelu": _gelu_mlp,
     "cnn-lrelu": _lrelu_cnn,
     "vgg-bn": _vgg_bn,
+    "tf-rows": _row_transformer,
+    "mbnet-hs": _mobile_cnn,
 }
 
 

@@ -20,6 +20,8 @@ GOALS = {
     "mlp": 0.3,
     "mlp-gelu": 0.3,
     "cnn-lrelu": 0.3,
+    "tf-rows": 0.3,
+    "mbnet-hs": 0.3,
     "resnet20": 1.0,
     "vgg-bn": 1.0,
 }

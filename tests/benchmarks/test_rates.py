@@ -52,6 +52,8 @@ def test_the_held_out_networks_build_and_every_activation_is_a_site():
         "mlp-gelu": (torch.nn.GELU, 2, 1, 28),
         "cnn-lrelu": (torch.nn.LeakyReLU, 3, 1, 28),
         "vgg-bn": (torch.nn.ReLU, 5, 3, 32),
+        "tf-rows": (torch.nn.Linear, 2, 1, 28),  # the linear1 of two GELU encoder layers
+        "mbnet-hs": (torch.nn.Hardswish, 7, 1, 28),
     }
     assert set(HELD_OUT) == set(expected)
     for model, (kind, count, channels, size) in expected.items():
