@@ -21,7 +21,7 @@ from .isolation import RngState
 from .measurement import Measurement
 from .monitor import first_group_lr
 from .probe import RateProbe
-from .scale import ADAM_FACTORS, AGREEMENT, peak_rate, rate_scale
+from .scale import AGREEMENT, peak_rate, rate_scale
 
 if TYPE_CHECKING:
     from .scheduler import ActCoolLR
@@ -148,7 +148,7 @@ def probe_applies(s: ActCoolLR, t: int, loss_given: bool) -> bool:
             "step %d: no loss probe (%s); the peak is %.3g × λ0 of the step-0 scan",
             t,
             why,
-            ADAM_FACTORS.peak,
+            s.rate_factors.peak if s.rate_factors is not None else math.nan,
         )
         return False
     return True

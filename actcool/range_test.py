@@ -403,7 +403,7 @@ def lr_scan(
     def record_loss(lr: float, outputs: Any) -> None:
         losses.append(check_loss(loss_fn(outputs, targets)).detach().reshape(()).double())
 
-    factors = rate_factors(optimizer)
+    factors = rate_factors(optimizer, model)
     params = step_parameters(model, optimizer)
     snapshot = StepSnapshot(model, optimizer, params)
     monitor = TemperatureMonitor(

@@ -31,7 +31,10 @@ Adam's family has factors of its own, measured on convnet4 / Fashion-MNIST with 
 defaults, 1 epoch, seed 0; λ0 4.6e-5-4.8e-5 at initialisation): ActCoolLR ending 9.95% and
 9.92% with its peak at 1e-3 and 3e-3 (10.07% at 1e-2, 11.54% at 3e-4), 1-cycle 9.87% and
 9.90% at 3e-3 and 1e-2 (10.33% at 1e-3); the factors put each peak at the log-middle of its two
-best rates: :data:`ADAM_PEAK_FACTOR` and :data:`ADAM_ONECYCLE_FACTOR`.
+best rates: :data:`ADAM_PEAK_FACTOR` and :data:`ADAM_ONECYCLE_FACTOR`. On a network with attention
+(:func:`has_attention`) Adam's steps break the attention, which has no gate for the scan to read,
+at rates the gates do not feel: two transformers trained best at 6-12 × λ0, and a third, held
+out, met 1-cycle's best at 9 × λ0 (:data:`ATTENTION_ADAM_FACTORS`; docs/algorithm.md §4.8).
 
 Pure arithmetic over a scan; no state.
 """
@@ -50,10 +53,13 @@ from .measurement import LRScan, fit_scan
 __all__ = [
     "ADAM_FACTORS",
     "AGREEMENT",
+    "ATTENTION_ADAM_FACTORS",
     "ONECYCLE_FACTOR",
     "PEAK_FACTOR",
     "SCALE_SCAN_LRS",
     "RateFactors",
+    "has_attention",
+    "is_adam_family",
     "peak_rate",
     "rate_factors",
     "rate_scale",
@@ -75,6 +81,9 @@ ONECYCLE_FACTOR = 13.0
 #: √(3e-3·1e-2) over convnet4's λ0 of 4.72e-5; docs/algorithm.md §4.8).
 ADAM_PEAK_FACTOR = 37.0
 ADAM_ONECYCLE_FACTOR = 116.0
+#: The same for Adam's family on a network with attention (two transformers, docs §4.8).
+ATTENTION_ADAM_PEAK_FACTOR = 9.0
+ATTENTION_ADAM_ONECYCLE_FACTOR = 11.0
 #: The optimizer's rate is kept when within this factor of the finder's peak.
 AGREEMENT = 1.5
 
@@ -97,6 +106,15 @@ class RateFactors:
 #: Adam, AdamW, NAdam, RAdam and Adamax: their first step moves each weight by about the rate
 #: whatever its gradient, later steps by less (docs/algorithm.md §4.8).
 ADAM_FACTORS = RateFactors(peak=ADAM_PEAK_FACTOR, onecycle=ADAM_ONECYCLE_FACTOR, basis="Adam")
+#: Adam's family on a network with attention. The scan reads the gates (the MLPs' activations);
+#: attention's softmax has none, and under Adam's steps, which move every weight of the queries
+#: and keys by about the rate, it is the part that breaks first: two transformers trained best
+#: at 6-12 × λ0 where the other networks want 37 × (docs/algorithm.md §4.8).
+ATTENTION_ADAM_FACTORS = RateFactors(
+    peak=ATTENTION_ADAM_PEAK_FACTOR,
+    onecycle=ATTENTION_ADAM_ONECYCLE_FACTOR,
+    basis="Adam on a network with attention",
+)
 #: torch.optim classes whose steps are Adam's (``AdamW`` is not a subclass of ``Adam`` in every
 #: torch version this package admits, so each is named).
 _ADAM_FAMILY = ("Adam", "AdamW", "NAdam", "RAdam", "Adamax")
@@ -104,20 +122,44 @@ _ADAM_FAMILY = ("Adam", "AdamW", "NAdam", "RAdam", "Adamax")
 _SGD_MOMENTUM = 0.9
 
 
-def rate_factors(optimizer: Any) -> RateFactors | None:
-    """The λ0 multiples for ``optimizer``; ``None`` where none are known.
+def is_adam_family(optimizer: Any) -> bool:
+    """Whether ``optimizer`` takes Adam's steps (Adam, AdamW, NAdam, RAdam, Adamax)."""
+    import torch
+
+    adam = tuple(getattr(torch.optim, name) for name in _ADAM_FAMILY if hasattr(torch.optim, name))
+    return isinstance(optimizer, adam)
+
+
+def has_attention(model: Any) -> bool:
+    """Whether ``model`` holds an attention layer: a ``torch.nn.MultiheadAttention``, or a
+    module whose class name ends in ``Attention`` (timm's ``Attention`` and ``WindowAttention``,
+    Hugging Face's ``*SelfAttention``, ``LlamaAttention``, ...). Attention written inline in a
+    module of another name is not seen."""
+    import torch
+
+    modules = model.modules() if isinstance(model, torch.nn.Module) else ()
+    return any(
+        isinstance(m, torch.nn.MultiheadAttention) or type(m).__name__.endswith("Attention")
+        for m in modules
+    )
+
+
+def rate_factors(optimizer: Any, model: Any = None) -> RateFactors | None:
+    """The λ0 multiples for ``optimizer`` (training ``model``); ``None`` where none are known.
 
     SGD: the scan's update is the first step's (the momentum buffer starts at the gradient,
     ``(1 + β)`` times it with Nesterov), training's the buffer's steady state,
     ``(1 − dampening)/(1 − β)`` gradients: the factors measured at β = 0.9 are rescaled by the
     ratio of the two (× 1 at β = 0.9; × 10 without momentum, derived, not measured). Adam's
-    family: :data:`ADAM_FACTORS` (measured). Any other optimizer: ``None``.
+    family: :data:`ADAM_FACTORS`, or :data:`ATTENTION_ADAM_FACTORS` where ``model`` has
+    attention (:func:`has_attention`; both measured). Any other optimizer: ``None``.
     """
     import torch
 
-    adam = tuple(getattr(torch.optim, name) for name in _ADAM_FAMILY if hasattr(torch.optim, name))
-    if isinstance(optimizer, adam):
-        return ADAM_FACTORS
+    if is_adam_family(optimizer):
+        return (
+            ATTENTION_ADAM_FACTORS if model is not None and has_attention(model) else ADAM_FACTORS
+        )
     if not isinstance(optimizer, torch.optim.SGD):
         return None
     group = optimizer.param_groups[0]

@@ -36,7 +36,7 @@ from .measurement import Measurement
 from .monitor import TemperatureMonitor, first_group_lr
 from .probe import RateProbe
 from .rewind import Snapshot
-from .scale import ADAM_FACTORS, SCALE_SCAN_LRS, rate_factors
+from .scale import SCALE_SCAN_LRS, is_adam_family, rate_factors
 from .scheduler_state import check_state, load_scheduler_state, scheduler_state, torch_keys
 
 __all__ = ["ActCoolLR"]
@@ -149,6 +149,7 @@ class ActCoolLR(LRScheduler):
         find_lr: find the peak rate from the LR range scan at step 0 (docs/algorithm.md §4.8):
             the network's rate scale λ0 (the rate at which one update flips about 1.5% of
             the units) times a factor measured per optimizer (4.5 for SGD with momentum 0.9,
+            37 for Adam's family, 9 for Adam's family on a network with attention;
             ``actcool.scale.rate_factors``). The optimizer's rate is then a hint, kept where it lies
             within 1.5× of that peak and replaced by the peak otherwise; the peak is the
             warm-up's end and the ceiling. A given ``lr_max`` caps the peak and stays the
@@ -243,14 +244,14 @@ class ActCoolLR(LRScheduler):
             )
         #: Whether the loss probe sets the peak (``find_lr="probe"``).
         self.peak_probe = find_lr == "probe"
-        if self.peak_probe and rate_factors(optimizer) is not ADAM_FACTORS:
+        if self.peak_probe and not is_adam_family(optimizer):
             raise ValueError(
                 f"find_lr='probe' is measured for Adam's family only, not {type(optimizer).__name__} "
                 "(docs/algorithm.md §4.8); pass find_lr=True for the step-0 scan's peak"
             )
         self.find_lr = bool(find_lr)
         #: λ0's multiples for this optimizer (``None`` without the finder or where unknown).
-        self.rate_factors = rate_factors(optimizer) if self.find_lr else None
+        self.rate_factors = rate_factors(optimizer, model) if self.find_lr else None
         if self.find_lr and self.rate_factors is None:
             logger.warning(
                 "find_lr knows the rate scale of SGD and of Adam's family, not of %s: the "

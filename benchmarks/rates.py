@@ -30,7 +30,8 @@ was chosen (held out from all of them); ``resnet20``, the trainer's ``vit-tiny``
 (a small VGG-style CNN with BatchNorm, held out like the last two) on CIFAR-10 (the JPEG copy, random crop and flip as the trainer does); ``tf-rows``, torch's own
 ``nn.TransformerEncoder`` over an image's rows built with ``activation="gelu"``, and ``mbnet-hs``,
 a MobileNet-style CNN with depthwise-separable blocks, BatchNorm and Hardswish, on Fashion-MNIST
-(added in session 17, held out from every choice).
+(added in session 17, held out from every choice); ``vit-timm``, timm's ``VisionTransformer``
+sized for 28 px (the ``[timm]`` extra; added in session 18, held out from the attention factor).
 Data from ``../shared/data`` only. With ``Plan.measure`` a run also records its temperatures
 (``benchmarks.activations``).
 Runs go to a JSON file (one line per run, reused when present), and
@@ -70,7 +71,7 @@ BRANCH_SCHEDULES: dict[str, dict[str, Any]] = {
 }
 ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe", *BRANCH_SCHEDULES)
 #: Networks added after the finder's factors and the guard's thresholds were chosen.
-HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn", "tf-rows", "mbnet-hs")
+HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn", "tf-rows", "mbnet-hs", "vit-timm")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
 OPTIMIZERS = ("sgd", "adamw")
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
@@ -263,6 +264,23 @@ def _mobile_cnn(num_classes: int = 10):
     )
 
 
+def _timm_vit(num_classes: int = 10):
+    """timm's ``VisionTransformer`` sized for 28 px (7 px patches, 4 pre-norm blocks of width 96,
+    3 heads; timm's own ``Attention`` and ``nn.GELU`` MLPs; held out from the attention factor)."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(
+        img_size=28,
+        patch_size=7,
+        in_chans=1,
+        num_classes=num_classes,
+        embed_dim=96,
+        depth=4,
+        num_heads=3,
+        mlp_ratio=2.0,
+    )
+
+
 _HAND_BUILT = {
     "cnn-plain": _plain_cnn,
     "mlp": _mlp,
@@ -272,6 +290,7 @@ _HAND_BUILT = {
     "vgg-bn": _vgg_bn,
     "tf-rows": _row_transformer,
     "mbnet-hs": _mobile_cnn,
+    "vit-timm": _timm_vit,
 }
 
 

@@ -22,6 +22,7 @@ GOALS = {
     "cnn-lrelu": 0.3,
     "tf-rows": 0.3,
     "mbnet-hs": 0.3,
+    "vit-timm": 0.3,
     "resnet20": 1.0,
     "vgg-bn": 1.0,
 }

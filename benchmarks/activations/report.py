@@ -52,13 +52,14 @@ def _mean(rows: list[dict]) -> float:
 
 
 def _runs(rows: list[dict], model: str, schedule: str, rate: float | None = None) -> list[dict]:
-    return [
+    runs = [
         r
         for r in rows
         if r["model"] == model
         and r["schedule"] == schedule
         and (rate is None or math.isclose(float(r["rate"]), rate))
     ]
+    return sorted(runs, key=lambda r: (float(r["rate"]), r["seed"]))
 
 
 def schedule_table(rows: list[dict], model: str) -> tuple[list[str], dict[str, float]]:

@@ -10,9 +10,11 @@ from torch import nn
 from actcool import ActCoolLR, lr_scan
 from actcool.scale import (
     ADAM_FACTORS,
+    ATTENTION_ADAM_FACTORS,
     ONECYCLE_FACTOR,
     PEAK_FACTOR,
     SCALE_SCAN_LRS,
+    has_attention,
     peak_rate,
     rate_factors,
     rate_scale,
@@ -49,6 +51,38 @@ def test_sgd_factors_rescale_by_steady_steps_over_the_first(kwargs, rescale):
 def test_adams_family_shares_the_measured_factors(name):
     assert rate_factors(getattr(torch.optim, name)(_params(), lr=1e-3)) is ADAM_FACTORS
     assert ADAM_FACTORS.peak > PEAK_FACTOR  # Adam's first step is its largest per unit rate
+
+
+class _SelfAttention(nn.Module):  # a hand-written layer, named as timm's and HF's are
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, -1)
+        return nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+@pytest.mark.parametrize(
+    ("model", "attention"),
+    [
+        (nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), True),  # nn.MultiheadAttention
+        (nn.Sequential(nn.Linear(8, 8), _SelfAttention()), True),
+        (nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8), nn.GELU(), nn.Linear(8, 2)), False),
+        (nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU()), False),
+    ],
+)
+def test_adams_factors_on_a_network_with_attention_are_their_own(model, attention):
+    assert has_attention(model) is attention
+    adamw = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    assert rate_factors(adamw, model) is (ATTENTION_ADAM_FACTORS if attention else ADAM_FACTORS)
+    assert rate_factors(adamw) is ADAM_FACTORS  # without the model nothing is known of it
+    # SGD's λ0 followed the transformers as it follows the rest (tf-rows met at 4.5 × λ0)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    assert rate_factors(sgd, model) == rate_factors(sgd)
+    # the attention factors sit below Adam's: the gates the scan reads are not what breaks first
+    assert ATTENTION_ADAM_FACTORS.peak < ADAM_FACTORS.peak
+    assert ATTENTION_ADAM_FACTORS.onecycle < ADAM_FACTORS.onecycle
 
 
 @pytest.mark.parametrize("name", ["RMSprop", "Adagrad", "Adadelta"])
@@ -115,6 +149,31 @@ def test_the_finder_takes_adams_factor_under_adamw(typed):
     assert sched.rate_scale == scale
     assert sched.found_lr == peak_rate(typed, scale, ADAM_FACTORS.peak)
     assert sched.found_lr == pytest.approx(ADAM_FACTORS.peak * scale)  # both typed rates are off
+    assert sched.lr_ceiling == sched.found_lr
+    sched.close()
+
+
+class _WideAttention(_Wide):
+    """The same with an attention layer over its hidden units (a token of one)."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(64, 2, batch_first=True)
+
+    def forward(self, x):
+        h = self.relu(self.fc(x)).unsqueeze(1)
+        return self.head(self.attn(h, h, h, need_weights=False)[0].squeeze(1))
+
+
+def test_the_finder_takes_the_attention_factor_on_a_network_with_attention():
+    torch.manual_seed(0)
+    model = _WideAttention()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    sched = ActCoolLR(opt, model, total_steps=200, measure_every=2)
+    assert sched.rate_factors is ATTENTION_ADAM_FACTORS
+    _train(model, opt, sched, _batch())
+    scale = rate_scale(sched.last_measurement.scan)
+    assert sched.found_lr == pytest.approx(ATTENTION_ADAM_FACTORS.peak * scale)
     assert sched.lr_ceiling == sched.found_lr
     sched.close()
 

@@ -45,6 +45,7 @@ def test_plan_keys_name_every_setting():
 def test_the_held_out_networks_build_and_every_activation_is_a_site():
     import torch
 
+    from actcool.scale import has_attention
     from actcool.sites import find_sites
     from benchmarks.rates import HELD_OUT, _build
 
@@ -54,6 +55,7 @@ def test_the_held_out_networks_build_and_every_activation_is_a_site():
         "vgg-bn": (torch.nn.ReLU, 5, 3, 32),
         "tf-rows": (torch.nn.Linear, 2, 1, 28),  # the linear1 of two GELU encoder layers
         "mbnet-hs": (torch.nn.Hardswish, 7, 1, 28),
+        "vit-timm": (torch.nn.GELU, 4, 1, 28),  # timm's VisionTransformer (the [timm] extra)
     }
     assert set(HELD_OUT) == set(expected)
     for model, (kind, count, channels, size) in expected.items():
@@ -62,6 +64,8 @@ def test_the_held_out_networks_build_and_every_activation_is_a_site():
         sites = find_sites(net)
         assert len(sites) == count
         assert all(isinstance(module, kind) for _, module in sites)
+        # the transformers take Adam's attention factors (docs/algorithm.md §4.8)
+        assert has_attention(net) is model.startswith(("tf-", "vit-"))
 
 
 def test_the_figure_puts_each_optimizer_on_its_own_row(tmp_path):
