@@ -21,7 +21,7 @@ from .isolation import RngState
 from .measurement import Measurement
 from .monitor import first_group_lr
 from .probe import RateProbe
-from .scale import AGREEMENT, peak_rate, rate_scale
+from .scale import AGREEMENT, MIN_GRADIENT_REACH, is_adam_family, peak_rate, rate_scale
 
 if TYPE_CHECKING:
     from .scheduler import ActCoolLR
@@ -44,6 +44,8 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
     loop passes its loss to :meth:`step`)."""
     assert m.scan is not None
     c = s.controller
+    if not _scan_reaches(s, t, m):
+        return
     scale = rate_scale(m.scan)
     if scale is None:
         # Only the scan before training is read: a later one would move the peak in the
@@ -62,7 +64,9 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
     factors = s.rate_factors
     assert factors is not None
     s.rate_scale = scale
-    hint = c.lr_initial
+    hint = s._typed_lr
+    if t > 0:  # after scans the gradient did not reach: rise from the present rate to the peak
+        c.continue_opening(t, c.lr_at(t))
     if probe_applies(s, t, loss_given):
         # a decade below the warm-up's first rate: the losses of the first steps fall
         # whatever the rate, and Adam's first steps are its largest
@@ -70,6 +74,44 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
         return
     set_peak(s, t, *_scan_peak(s, hint))
     warm_up_to_lowest_candidate(s, t)
+
+
+def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
+    """Whether the scanned step's gradient reached the network (:data:`MIN_GRADIENT_REACH` of
+    the parameters' elements). Where a zero-initialised layer stopped it (a classifier head, the
+    last BatchNorm of each residual block), the update moves a few layers only and the scan
+    says nothing of the rate scale. Adam's family scans again a measurement later, holding the
+    warm-up at its first rate meanwhile: its next steps reach the rest of the network at full
+    size. Any other optimizer's next steps stay small while the blocked layer grows, so its
+    rate stays the peak."""
+    reach = m.scan.gradient_reach if m.scan is not None else None
+    if reach is None or reach >= MIN_GRADIENT_REACH:
+        return True
+    c = s.controller
+    later = t + c.measure_every
+    why = (
+        f"the step's gradient reached {100 * reach:.2g}% of the parameters' elements (a "
+        "zero-initialised layer stops it), so the LR range scan does not give the rate scale"
+    )
+    if is_adam_family(s.optimizer) and later < c.opening_steps // 2:
+        if t == 0:  # hold the warm-up at its first rate until the scale is known
+            c.continue_opening(0, c.lr_at(0))
+            c.lr_initial = c.lr_at(0)
+        s.monitor.request_scan(later)
+        logger.warning("step %d: %s; scanning again at step %d", t, why, later)
+        return False
+    if t > 0:
+        c.continue_opening(t, c.lr_at(t))
+    c.lr_initial = s._typed_lr
+    logger.warning(
+        "step %d: %s; the optimizer's rate %.4g stays the peak (pass find_lr=False to say so)",
+        t,
+        why,
+        s._typed_lr,
+    )
+    s.find_lr = False
+    warm_up_to_lowest_candidate(s, t)
+    return False
 
 
 def warm_up_to_lowest_candidate(s: ActCoolLR, t: int) -> None:

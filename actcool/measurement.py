@@ -43,6 +43,10 @@ class LRScan:
         granularity: the granularity of :attr:`temperatures`.
         counts: per counter, changed patterns (or bits), int ``(S, R)``.
         totals: per counter, how many were compared, int ``(S,)``.
+        gradient_reach: the share of the trainable parameters' elements whose gradient was
+            not zero in the step scanned (``None`` where unknown). Far below 1, the update
+            does not reach most of the network: a zero-initialised layer (a classifier head,
+            the last BatchNorm of each residual block) stops the gradient at initialisation.
     """
 
     lrs: NDArray[np.float64]
@@ -51,6 +55,7 @@ class LRScan:
     granularity: Granularity
     counts: Counts
     totals: Counts
+    gradient_reach: float | None = None
 
     @property
     def changed(self) -> NDArray[np.int64]:

@@ -94,6 +94,28 @@ def first_group_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(lr.item() if isinstance(lr, Tensor) else lr)
 
 
+def _gradient_reach(model: nn.Module) -> Tensor | None:
+    """``[elements with a non-zero gradient, elements]`` over the trainable parameters, int64 on
+    their device (no host sync: read with the scan's counts); ``None`` without parameters.
+    Embedding tables are left out: a batch touches only its tokens' rows."""
+    sparse = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag))
+        for p in m.parameters(recurse=False)
+    }
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse]
+    if not params:
+        return None
+    device = params[0].device
+    nonzero = torch.zeros((), dtype=torch.int64, device=device)
+    for p in params:
+        if p.grad is not None:
+            nonzero = nonzero + torch.count_nonzero(p.grad.detach()).to(device)
+    elements = torch.tensor(sum(p.numel() for p in params), dtype=torch.int64, device=device)
+    return torch.stack([nonzero, elements])
+
+
 class TemperatureMonitor:
     """Measures per-site activation pattern temperatures of a network with ReLU-like
     activations (ReLU, GELU, SiLU, ...; :data:`actcool.DEFAULT_ACTIVATIONS`).
@@ -199,6 +221,8 @@ class TemperatureMonitor:
         )
         self._ctx: ForwardContext | None = None
         self._before_step: tuple[list[Tensor], float, list[Tensor] | None] | None = None
+        # the scanned step's (non-zero gradient elements, elements), on the device
+        self._reach: Tensor | None = None
         self._opt_handles = (
             [
                 optimizer.register_step_pre_hook(self._on_optimizer_step),
@@ -258,6 +282,7 @@ class TemperatureMonitor:
         self._probe.clear()
         self._ctx = None
         self._before_step = None
+        self._reach = None
         if not self._closed:
             self._probe.mode = RECORD if self.is_measure_step(self._step) else IDLE
 
@@ -281,6 +306,8 @@ class TemperatureMonitor:
     def _on_optimizer_stepped(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if not self._paused:
             self._stepped = True
+            if self.is_scan_step(self._step):  # after the step: a closure has run backward
+                self._reach = _gradient_reach(self.model)
 
     def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if self._paused or not self.is_scan_step(self._step):
@@ -411,9 +438,14 @@ class TemperatureMonitor:
                 probe.clear()
         batch_t = torch.tensor([batch], device=counts.device, dtype=torch.int64)
         parts = [counts.flatten(), totals.flatten(), batch_t]
+        reach = self._reach if scan_counts is not None else None
         if scan_counts is not None:
             parts.append(scan_counts.flatten())
+            if reach is not None:
+                parts.append(reach.to(counts.device))
         packed = all_reduce_sum(torch.cat(parts)).cpu().numpy()  # one host sync
+        if reach is not None:
+            packed, (nonzero, elements) = packed[:-2], packed[-2:]
         s, k = counts.shape
         counted = packed[: s * k].reshape(s, k)
         compared = packed[s * k : 2 * s * k].reshape(s, k)
@@ -430,6 +462,9 @@ class TemperatureMonitor:
                 granularity=self.granularity,
                 counts={c: rates[:, i, :] for i, c in enumerate(probe.counters)},
                 totals=totals_by_counter,
+                gradient_reach=float(nonzero / elements)
+                if reach is not None and elements
+                else None,
             )
         return Measurement.from_counts(
             t, names, by_counter, totals_by_counter, total, self.granularity, lr_scan

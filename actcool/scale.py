@@ -54,6 +54,7 @@ __all__ = [
     "ADAM_FACTORS",
     "AGREEMENT",
     "ATTENTION_ADAM_FACTORS",
+    "MIN_GRADIENT_REACH",
     "ONECYCLE_FACTOR",
     "PEAK_FACTOR",
     "SCALE_SCAN_LRS",
@@ -86,6 +87,11 @@ ATTENTION_ADAM_PEAK_FACTOR = 9.0
 ATTENTION_ADAM_ONECYCLE_FACTOR = 11.0
 #: The optimizer's rate is kept when within this factor of the finder's peak.
 AGREEMENT = 1.5
+#: The least share of the parameters' elements the scanned step's gradient must reach for its
+#: scan to give the rate scale (a zero-initialised head lets it reach 0.3%, the last BatchNorm
+#: of each residual block zeroed 2%; 3×3 convolutions on 1×1 maps, whose border taps see only
+#: padding, 38%).
+MIN_GRADIENT_REACH = 0.1
 
 
 @dataclass(frozen=True)
@@ -183,12 +189,17 @@ def _amplification(beta: float, dampening: float, nesterov: bool) -> float:
 
 def rate_scale(scan: LRScan) -> float | None:
     """λ0 of the Weibull fit of the scan's mean ``unit:64`` temperature (re-counted from the
-    flipped bits when the scan used another granularity); ``None`` without a fit."""
+    flipped bits when the scan used another granularity); ``None`` without a fit, or where the
+    fit puts λ0 outside the scanned rates (exact zeros at a site's input, which any update
+    flips, gave 1e-36)."""
     if scan.granularity != SCALE_GRANULARITY:
         scan = replace(scan, granularity=SCALE_GRANULARITY)
     fit = fit_scan(scan).weibull_mean
     if fit is None or not (math.isfinite(fit.lambda0) and fit.lambda0 > 0):
         return None
+    lrs = np.asarray(scan.lrs, dtype=np.float64)
+    if not lrs.min() <= fit.lambda0 <= lrs.max():
+        return None  # extrapolated: the scan never saw the rate it names
     return float(fit.lambda0)
 
 

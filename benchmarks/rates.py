@@ -31,7 +31,8 @@ was chosen (held out from all of them); ``resnet20``, the trainer's ``vit-tiny``
 ``nn.TransformerEncoder`` over an image's rows built with ``activation="gelu"``, and ``mbnet-hs``,
 a MobileNet-style CNN with depthwise-separable blocks, BatchNorm and Hardswish, on Fashion-MNIST
 (added in session 17, held out from every choice); ``vit-timm``, timm's ``VisionTransformer``
-sized for 28 px (the ``[timm]`` extra; added in session 18, held out from the attention factor).
+sized for 28 px (the ``[timm]`` extra; added in session 18, held out from the attention factor),
+and ``mixer-timm``, timm's ``MlpMixer`` of the same size: tokens and LayerNorm, no attention.
 Data from ``../shared/data`` only. With ``Plan.measure`` a run also records its temperatures
 (``benchmarks.activations``).
 Runs go to a JSON file (one line per run, reused when present), and
@@ -71,7 +72,7 @@ BRANCH_SCHEDULES: dict[str, dict[str, Any]] = {
 }
 ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe", *BRANCH_SCHEDULES)
 #: Networks added after the finder's factors and the guard's thresholds were chosen.
-HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn", "tf-rows", "mbnet-hs", "vit-timm")
+HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn", "tf-rows", "mbnet-hs", "vit-timm", "mixer-timm")
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
 OPTIMIZERS = ("sgd", "adamw")
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
@@ -281,6 +282,16 @@ def _timm_vit(num_classes: int = 10):
     )
 
 
+def _timm_mixer(num_classes: int = 10):
+    """timm's ``MlpMixer`` sized as ``vit-timm`` (7 px patches, 4 blocks of width 96): tokens,
+    LayerNorm and GELU MLPs, no attention (held out; the control for the attention factor)."""
+    from timm.models.mlp_mixer import MlpMixer
+
+    return MlpMixer(
+        num_classes=num_classes, img_size=28, in_chans=1, patch_size=7, num_blocks=4, embed_dim=96
+    )
+
+
 _HAND_BUILT = {
     "cnn-plain": _plain_cnn,
     "mlp": _mlp,
@@ -291,6 +302,7 @@ _HAND_BUILT = {
     "tf-rows": _row_transformer,
     "mbnet-hs": _mobile_cnn,
     "vit-timm": _timm_vit,
+    "mixer-timm": _timm_mixer,
 }
 
 

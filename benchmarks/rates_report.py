@@ -23,6 +23,7 @@ GOALS = {
     "tf-rows": 0.3,
     "mbnet-hs": 0.3,
     "vit-timm": 0.3,
+    "mixer-timm": 0.3,
     "resnet20": 1.0,
     "vgg-bn": 1.0,
 }

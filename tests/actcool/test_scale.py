@@ -188,3 +188,117 @@ def test_an_optimizer_without_factors_keeps_its_rate_and_says_so(caplog):
     _train(model, opt, sched, _batch())
     assert sched.found_lr is None and sched.lr_ceiling == 3e-4
     sched.close()
+
+
+# -- a step whose gradient does not reach the network ---------------------------------------------
+def _weibull_scan(lambda0: float, lrs=(0.01, 0.1, 1.0, 10.0)):
+    """A scan whose unit:64 mean temperature is exactly Weibull, T = (λ/λ0)/ln 2."""
+    import math
+
+    import numpy as np
+
+    from actcool.granularity import Granularity
+    from actcool.measurement import LRScan
+
+    lrs = np.array(lrs)
+    total = 64 * 10**9
+    q = 1.0 - 2.0 ** (-(lrs / lambda0) / math.log(2) / 64)
+    bits = np.round(q * total).astype(np.int64)[None, :]
+    return LRScan(
+        lrs=lrs,
+        sites=("relu",),
+        batch_size=10,
+        granularity=Granularity.parse("unit:64"),
+        counts={"bits": bits, "samples": np.full((1, len(lrs)), 10)},
+        totals={"bits": np.array([total]), "samples": np.array([10])},
+    )
+
+
+def test_the_rate_scale_is_read_inside_the_scanned_rates_only():
+    assert rate_scale(_weibull_scan(0.5)) == pytest.approx(0.5, rel=1e-3)
+    # the same law read off rates that all lie above (or below) its λ0 is an extrapolation
+    assert rate_scale(_weibull_scan(0.5, lrs=(1.0, 2.0, 5.0, 10.0))) is None
+    assert rate_scale(_weibull_scan(0.5, lrs=(1e-3, 1e-2, 0.03, 0.1))) is None
+
+
+class _ZeroHead(_Wide):
+    """The same with its head initialised to zero (as timm's MlpMixer's): at step 0 only the
+    head has a gradient."""
+
+    def __init__(self):
+        super().__init__()
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+
+def test_the_scan_counts_the_parameters_its_step_reached():
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 4096), torch.randint(0, 3, (256,))
+    for model, reach in [
+        (_Wide(), 1.0),
+        (_ZeroHead(), (64 * 3 + 3) / (4096 * 64 + 64 + 64 * 3 + 3)),
+    ]:
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        result = lr_scan(model, opt, (x, y), nn.functional.cross_entropy, lrs=[1e-3, 1e-2, 0.1])
+        assert result.scan.gradient_reach == pytest.approx(reach)
+
+
+class _Tokens(nn.Module):
+    """A large embedding table (a batch touches a few of its rows) before a ReLU layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10_000, 16)
+        self.fc = nn.Linear(16, 8)
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, tokens):
+        return self.head(self.relu(self.fc(self.embed(tokens).mean(1))))
+
+
+def test_the_reach_leaves_embedding_tables_out():
+    torch.manual_seed(0)
+    model = _Tokens()
+    tokens, y = torch.randint(0, 10_000, (64, 5)), torch.randint(0, 3, (64,))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    result = lr_scan(model, opt, (tokens, y), nn.functional.cross_entropy, lrs=[1e-4, 1e-3, 1e-2])
+    assert result.scan.gradient_reach == pytest.approx(1.0)  # not 320 rows of 10,000
+
+
+def test_under_adam_a_step_the_gradient_did_not_reach_is_scanned_again(caplog):
+    torch.manual_seed(0)
+    model = _ZeroHead()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    sched = ActCoolLR(opt, model, total_steps=200, measure_every=2)  # warm-up: 50 steps
+    with caplog.at_level(logging.WARNING, logger="actcool"):
+        _train(model, opt, sched, _batch())
+    assert (
+        "reached 0.074% of the parameters" in caplog.text
+        and "scanning again at step 2" in caplog.text
+    )
+    assert sched.found_lr is None and not sched.shape_fitted  # the shape waits for the next scan
+    first = 0.04 * 1e-2
+    assert sched.get_last_lr() == [pytest.approx(first)]
+    _train(model, opt, sched, _batch())
+    assert sched.get_last_lr() == [pytest.approx(first)]  # held until the scale is known
+    _train(model, opt, sched, _batch())  # step 2: the head has moved, the gradient reaches
+    scan = sched.last_measurement.scan
+    assert scan.gradient_reach == pytest.approx(1.0) and sched.shape_fitted
+    assert sched.found_lr == pytest.approx(ADAM_FACTORS.peak * rate_scale(scan))
+    # the warm-up rises from the rate held to the peak at its end (step 50)
+    step = (sched.found_lr - first) / (50 - 2)
+    assert sched.get_last_lr() == [pytest.approx(first + step)]
+    sched.close()
+
+
+def test_under_sgd_a_step_the_gradient_did_not_reach_leaves_the_typed_rate(caplog):
+    torch.manual_seed(0)
+    model = _ZeroHead()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = ActCoolLR(opt, model, total_steps=200, measure_every=2)
+    with caplog.at_level(logging.WARNING, logger="actcool"):
+        _train(model, opt, sched, _batch())
+    assert "the optimizer's rate 0.1 stays the peak" in caplog.text
+    assert not sched.find_lr and sched.found_lr is None and sched.lr_ceiling == 0.1
+    sched.close()

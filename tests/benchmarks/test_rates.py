@@ -56,6 +56,7 @@ def test_the_held_out_networks_build_and_every_activation_is_a_site():
         "tf-rows": (torch.nn.Linear, 2, 1, 28),  # the linear1 of two GELU encoder layers
         "mbnet-hs": (torch.nn.Hardswish, 7, 1, 28),
         "vit-timm": (torch.nn.GELU, 4, 1, 28),  # timm's VisionTransformer (the [timm] extra)
+        "mixer-timm": (torch.nn.GELU, 8, 1, 28),  # timm's MlpMixer: token and channel MLPs
     }
     assert set(HELD_OUT) == set(expected)
     for model, (kind, count, channels, size) in expected.items():
