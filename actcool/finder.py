@@ -21,7 +21,7 @@ from .isolation import RngState
 from .measurement import Measurement
 from .monitor import first_group_lr
 from .probe import RateProbe
-from .scale import AGREEMENT, MIN_GRADIENT_REACH, is_adam_family, peak_rate, rate_scale
+from .scale import AGREEMENT, is_adam_family, peak_rate, rate_scale, reaches
 
 if TYPE_CHECKING:
     from .scheduler import ActCoolLR
@@ -77,16 +77,16 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
 
 
 def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
-    """Whether the scanned step's gradient reached the network (:data:`MIN_GRADIENT_REACH` of
-    the parameters' elements). Where a zero-initialised layer stopped it (a classifier head, the
+    """Whether the scanned step's gradient reached the network (``actcool.scale.reaches``). Where a zero-initialised layer stopped it (a classifier head, the
     last BatchNorm of each residual block), the update moves a few layers only and the scan
     says nothing of the rate scale. Adam's family scans again a measurement later, holding the
     warm-up at its first rate meanwhile: its next steps reach the rest of the network at full
     size. Any other optimizer's next steps stay small while the blocked layer grows, so its
     rate stays the peak."""
-    reach = m.scan.gradient_reach if m.scan is not None else None
-    if reach is None or reach >= MIN_GRADIENT_REACH:
+    if m.scan is None or reaches(m.scan):
         return True
+    reach = m.scan.gradient_reach
+    assert reach is not None
     c = s.controller
     later = t + c.measure_every
     why = (

@@ -36,7 +36,7 @@ from .monitor import (
     first_group_lr,
 )
 from .pattern_model import change_probability
-from .scale import ONECYCLE_FACTOR, PEAK_FACTOR, SCALE_SCAN_LRS, rate_factors, rate_scale
+from .scale import ONECYCLE_FACTOR, PEAK_FACTOR, SCALE_SCAN_LRS, rate_factors, rate_scale, reaches
 from .weibull_model import weibull_probability
 
 if TYPE_CHECKING:
@@ -126,6 +126,13 @@ class RangeTest:
         """
         if self.onecycle_factor is None:
             logger.info("no suggestion: no 1-cycle factor is known for this optimizer")
+            return None
+        if not reaches(self.scan):
+            logger.info(
+                "no suggestion: the step's gradient reached %.2g%% of the parameters (a "
+                "zero-initialised layer stops it); scan a step later in training",
+                100 * (self.scan.gradient_reach or 0.0),
+            )
             return None
         scale = rate_scale(self.scan)
         if scale is None:

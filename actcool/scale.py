@@ -64,6 +64,7 @@ __all__ = [
     "peak_rate",
     "rate_factors",
     "rate_scale",
+    "reaches",
 ]
 
 #: λ0 is read at this granularity whatever the scan counted (a bit count is a bit count).
@@ -187,11 +188,22 @@ def _amplification(beta: float, dampening: float, nesterov: bool) -> float:
     return steady / first
 
 
+def reaches(scan: LRScan) -> bool:
+    """Whether the scanned step's gradient reached :data:`MIN_GRADIENT_REACH` of the
+    parameters' elements (``True`` where the scan does not say): below it, a zero-initialised
+    layer stopped the gradient and the update moved a few layers only."""
+    reach = scan.gradient_reach
+    return reach is None or reach >= MIN_GRADIENT_REACH
+
+
 def rate_scale(scan: LRScan) -> float | None:
     """λ0 of the Weibull fit of the scan's mean ``unit:64`` temperature (re-counted from the
-    flipped bits when the scan used another granularity); ``None`` without a fit, or where the
+    flipped bits when the scan used another granularity); ``None`` without a fit, where the
     fit puts λ0 outside the scanned rates (exact zeros at a site's input, which any update
-    flips, gave 1e-36)."""
+    flips, gave 1e-36), or where the scanned step's gradient reached under
+    :data:`MIN_GRADIENT_REACH` of the parameters (:func:`reaches`)."""
+    if not reaches(scan):
+        return None
     if scan.granularity != SCALE_GRANULARITY:
         scan = replace(scan, granularity=SCALE_GRANULARITY)
     fit = fit_scan(scan).weibull_mean

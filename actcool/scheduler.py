@@ -36,7 +36,7 @@ from .measurement import Measurement
 from .monitor import TemperatureMonitor, first_group_lr
 from .probe import RateProbe
 from .rewind import Snapshot
-from .scale import MIN_GRADIENT_REACH, SCALE_SCAN_LRS, is_adam_family, rate_factors
+from .scale import SCALE_SCAN_LRS, is_adam_family, rate_factors, reaches
 from .scheduler_state import check_state, load_scheduler_state, scheduler_state, torch_keys
 
 __all__ = ["ActCoolLR"]
@@ -518,8 +518,7 @@ class ActCoolLR(LRScheduler):
         gaussian = c.response == "gaussian"
         name = "sigma" if gaussian else "k"
         needs_shape = not self.shape_fitted
-        reach = m.scan.gradient_reach if m.scan is not None else None
-        if reach is not None and reach < MIN_GRADIENT_REACH:
+        if m.scan is not None and not reaches(m.scan):
             # the update did not reach the network (finder._scan_reaches): no shape from it
             if needs_shape:
                 self.monitor.request_scan(t + c.measure_every)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from actcool.scale import AGREEMENT, peak_rate, rate_scale
+from actcool.scale import AGREEMENT, peak_rate, rate_scale, reaches
 from trainer.config import RunConfig
 
 if TYPE_CHECKING:
@@ -125,6 +125,14 @@ def no_fit_message(result: RangeTest, hint: float) -> str:
         return (
             "No peak: no multiples of λ0 are known for this optimizer (actcool.scale."
             f"rate_factors knows SGD and Adam's family), so no peak can be suggested. {keep}"
+        )
+    if not reaches(result.scan):
+        return (
+            f"No peak: this step's gradient reached "
+            f"{100 * (result.scan.gradient_reach or 0.0):.2g}% of the parameters (a "
+            "zero-initialised layer, e.g. a classifier head, stops it), so the scan says nothing "
+            "of the rate scale. An ActCoolLR run under Adam's family scans again 10 steps later; "
+            f"under any other optimizer it keeps your rate {hint:.3g} as its peak."
         )
     reason = result.fits.reasons.get("weibull:mean", "too little signal to fit")
     return (

@@ -104,3 +104,14 @@ def test_the_multiples_are_the_optimizers(result):
     message = range_preview.no_fit_message(unknown, 0.05)
     assert message.startswith("No peak: no multiples of λ0 are known for this optimizer")
     assert "keep your rate 0.05 as its peak" in message
+
+
+def test_a_step_the_gradient_did_not_reach_points_to_no_peak(result):
+    blocked = dataclasses.replace(
+        result, scan=dataclasses.replace(result.scan, gradient_reach=0.003)
+    )
+    assert range_preview.peaks(blocked, 0.05) is None and blocked.suggestion() is None
+    message = range_preview.no_fit_message(blocked, 0.05)
+    assert message.startswith("No peak: this step's gradient reached 0.3% of the parameters")
+    assert "keeps your rate 0.05 as its peak" in message
+    assert result.scan.gradient_reach > 0.9  # the run's own first batch reaches most weights
