@@ -1,14 +1,13 @@
 """The divergence guard (docs/algorithm.md §4.7): closed-form trips, the cut and the lowered
 ceiling in the controller, and the guard inside ActCoolLR (loss spike, dying units, resume)."""
 
-import io
-
 import pytest
 import torch
 from torch import nn
 
 from actcool import ActCoolLR, ConstantCurve, DivergenceGuard, GuardEvent, TemperatureController
 from actcool.scale import PEAK_FACTOR, peak_rate, rate_scale
+from tests.helpers import load_checkpoint, save_checkpoint
 
 
 def test_a_loss_rise_trips_against_the_lowest_pair_of_windows():
@@ -261,24 +260,16 @@ def _resumable_run(make, loss_at, steps, save_at=None, checkpoint=None):
     torch.manual_seed(5)
     model = Gate()
     opt, sched = make(model)
+    parts = {"model": model, "optimizer": opt, "scheduler": sched}
     batches = _batches()
-    start = 0
-    if checkpoint is not None:
-        state = torch.load(io.BytesIO(checkpoint), weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start = state["step"]
+    start = 0 if checkpoint is None else load_checkpoint(checkpoint, **parts)
     lrs, saved = [], None
     for t in range(start, steps):
         x, y = batches[t % len(batches)]
         _train(model, opt, sched, x, y, loss_at(t))
         lrs.append(opt.param_groups[0]["lr"])
         if t + 1 == save_at:
-            buf = io.BytesIO()
-            state = {"model": model, "optimizer": opt, "scheduler": sched}
-            torch.save({k: v.state_dict() for k, v in state.items()} | {"step": t + 1}, buf)
-            saved = buf.getvalue()
+            saved = save_checkpoint(t + 1, **parts)
     sched.close()
     return lrs, sched, saved
 

@@ -19,6 +19,7 @@ from actcool.scale import (
     rate_factors,
     rate_scale,
 )
+from tests.helpers import load_checkpoint, save_checkpoint
 
 
 def _params():
@@ -307,20 +308,14 @@ def test_under_sgd_a_step_the_gradient_did_not_reach_leaves_the_typed_rate(caplo
 @pytest.mark.parametrize("save_at", [1, 2, 3, 6])
 def test_a_run_resumed_around_the_rescan_continues_identically(save_at):
     """Saved after the held step 0 (1), at the rescan (2, 3) or past it (6)."""
-    import io
 
     def run(steps, save_at=None, checkpoint=None):
         torch.manual_seed(0)
         model = _ZeroHead()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
         sched = ActCoolLR(opt, model, total_steps=200, measure_every=2)
-        start = 0
-        if checkpoint is not None:
-            state = torch.load(io.BytesIO(checkpoint), weights_only=False)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            start = state["step"]
+        parts = {"model": model, "optimizer": opt, "scheduler": sched}
+        start = 0 if checkpoint is None else load_checkpoint(checkpoint, **parts)
         lrs, saved = [], None
         for t in range(start, steps):
             g = torch.Generator().manual_seed(t)
@@ -328,10 +323,7 @@ def test_a_run_resumed_around_the_rescan_continues_identically(save_at):
             _train(model, opt, sched, (x, y))
             lrs.append(opt.param_groups[0]["lr"])
             if t + 1 == save_at:
-                buf = io.BytesIO()
-                parts = {"model": model, "optimizer": opt, "scheduler": sched}
-                torch.save({k: v.state_dict() for k, v in parts.items()} | {"step": t + 1}, buf)
-                saved = buf.getvalue()
+                saved = save_checkpoint(t + 1, **parts)
         found = sched.found_lr
         sched.close()
         return lrs, found, saved
