@@ -51,15 +51,12 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
         # Only the scan before training is read: a later one would move the peak in the
         # middle of the warm-up or the cold start. (A grid that starts too high for the optimizer's first
         # step, e.g. at 1e-4 under Adam, flips too much everywhere to be fitted.)
-        logger.warning(
-            "step %d: no rate scale from the LR range scan (no Weibull fit of the mean "
-            "temperature); the optimizer's rate %.4g stays the peak (pass find_lr=False to "
-            "say so, or scan_lrs= a grid around your rate)",
+        _keep_typed_rate(
+            s,
             t,
-            c.lr_initial,
+            "no rate scale from the LR range scan (no Weibull fit of the mean temperature)",
+            ", or scan_lrs= a grid around your rate",
         )
-        s.find_lr = False
-        warm_up_to_lowest_candidate(s, t)
         return
     factors = s.rate_factors
     assert factors is not None
@@ -76,13 +73,32 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
     warm_up_to_lowest_candidate(s, t)
 
 
+def _keep_typed_rate(s: ActCoolLR, t: int, why: str, advice: str = "") -> None:
+    """No peak from the scans: the optimizer's rate stays the peak (the warm-up rising to it
+    from the present rate where a rescan had held it), and a warning says ``why``."""
+    c = s.controller
+    if t > 0:
+        c.continue_opening(t, c.lr_at(t))
+    c.lr_initial = s._typed_lr
+    logger.warning(
+        "step %d: %s; the optimizer's rate %.4g stays the peak (pass find_lr=False to say so%s)",
+        t,
+        why,
+        s._typed_lr,
+        advice,
+    )
+    s.find_lr = False
+    warm_up_to_lowest_candidate(s, t)
+
+
 def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
-    """Whether the scanned step's gradient reached the network (``actcool.scale.reaches``). Where a zero-initialised layer stopped it (a classifier head, the
-    last BatchNorm of each residual block), the update moves a few layers only and the scan
-    says nothing of the rate scale. Adam's family scans again a measurement later, holding the
-    warm-up at its first rate meanwhile: its next steps reach the rest of the network at full
-    size. Any other optimizer's next steps stay small while the blocked layer grows, so its
-    rate stays the peak."""
+    """Whether the scanned step's gradient reached the network (``actcool.scale.reaches``).
+    Where a zero-initialised layer stopped it (a classifier head, the last BatchNorm of each
+    residual block), the update moves a few layers only and the scan says nothing of the rate
+    scale. Adam's family scans again a measurement later, holding the warm-up at its first rate
+    meanwhile: its next steps reach the rest of the network at full size. Any other
+    optimizer's next steps stay small while the blocked layer grows, so its rate stays the
+    peak."""
     if m.scan is None or reaches(m.scan):
         return True
     reach = m.scan.gradient_reach
@@ -99,18 +115,8 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
             c.lr_initial = c.lr_at(0)
         s.monitor.request_scan(later)
         logger.warning("step %d: %s; scanning again at step %d", t, why, later)
-        return False
-    if t > 0:
-        c.continue_opening(t, c.lr_at(t))
-    c.lr_initial = s._typed_lr
-    logger.warning(
-        "step %d: %s; the optimizer's rate %.4g stays the peak (pass find_lr=False to say so)",
-        t,
-        why,
-        s._typed_lr,
-    )
-    s.find_lr = False
-    warm_up_to_lowest_candidate(s, t)
+    else:
+        _keep_typed_rate(s, t, why)
     return False
 
 

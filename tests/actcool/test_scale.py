@@ -334,3 +334,24 @@ def test_a_run_resumed_around_the_rescan_continues_identically(save_at):
     assert head == full[:save_at]
     tail, resumed_found, _ = run(10, checkpoint=checkpoint)
     assert tail == full[save_at:] and resumed_found == found
+
+
+def test_a_rescan_without_a_fit_gives_the_typed_rate_back(caplog):
+    # step 0 does not reach; step 2 reaches but, on a grid so low nothing flips, has no fit
+    torch.manual_seed(0)
+    model = _ZeroHead()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    sched = ActCoolLR(
+        opt, model, total_steps=200, measure_every=2, scan_lrs=[1e-12, 1e-11, 1e-10, 1e-9]
+    )
+    with caplog.at_level(logging.WARNING, logger="actcool"):
+        for _ in range(3):
+            _train(model, opt, sched, _batch())
+    assert "scanning again at step 2" in caplog.text
+    assert "no rate scale from the LR range scan" in caplog.text
+    assert "the optimizer's rate 0.01 stays the peak" in caplog.text
+    assert not sched.find_lr and sched.found_lr is None and sched.lr_ceiling == 1e-2
+    # the warm-up rises from the rate held to the typed rate at its end (step 50)
+    first = 0.04 * 1e-2
+    assert sched.get_last_lr() == [pytest.approx(first + (1e-2 - first) / (50 - 2))]
+    sched.close()
