@@ -13,11 +13,12 @@ itself; a conflict that outlasts ``LOCK_TIMEOUT`` reaches the page only as the
 
 Only :func:`check_store`, before each page, creates a store (where there is none yet). Every
 other read first checks that the store is whole (:func:`present`) and raises
-:class:`StoreGone` where it is not: a store folder deleted under the open dashboard is never
-written into while it is being removed (opening a file would create it afresh there, and
-``rm -r`` would fail on the non-empty folder). :func:`guard` turns ``StoreGone`` into a rerun
-of the page, where :func:`check_store` waits until the folder is gone, then starts an empty
-store and says so.
+:class:`StoreGone` where it is not, then reads its files read-only (``create=False``), which
+raises :class:`storage.StoreNotFound` for a file gone since that check instead of creating
+it. So a store folder deleted under the open dashboard is never written into while it is
+being removed (a file created afresh there would make ``rm -r`` fail on the non-empty
+folder). :func:`guard` turns either (:data:`GONE`) into a rerun of the page, where
+:func:`check_store` waits until the folder is gone, then starts an empty store and says so.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ import pandas as pd
 import streamlit as st
 
 from app.charts import DISPLAY_POINTS, DISPLAY_STEPS
-from storage import LockTimeout, Store, UnreadableStore
+from storage import LockTimeout, Store, StoreNotFound, UnreadableStore
 from storage.store import default_home
 
 __all__ = [
     "DISPLAY_POINTS",
     "DISPLAY_STEPS",
+    "GONE",
     "StoreGone",
     "aligned",
     "aligned_guard_events",
@@ -89,6 +91,12 @@ class StoreGone(Exception):
     file creates it."""
 
 
+# What a read raises for a store that is going: seen before the read (StoreGone), or during
+# it (StoreNotFound: the store is opened with create=False and read-only, so a file that
+# goes between the check and the read is an error, never a new file).
+GONE = (StoreGone, StoreNotFound)
+
+
 def present(at: str | None = None) -> bool:
     """Whether the store at ``at`` (default :func:`home`) is whole: its catalog file and its
     ``runs`` folder exist. Looks only; creates nothing."""
@@ -109,7 +117,9 @@ def store() -> Store:
 def _store(at: str) -> Store:
     if not present(at):  # Store() would create the folder again while it is being removed
         raise StoreGone(at)
-    return Store(at, lock_timeout=LOCK_TIMEOUT)
+    # create=False: reads open files read-only and never create one, so a folder deleted
+    # after the check above (rm -r deleting its files meanwhile) gets nothing written into it
+    return Store(at, lock_timeout=LOCK_TIMEOUT, create=False)
 
 
 def _run_store(at: str, run_id: str) -> Store:
@@ -153,7 +163,12 @@ def check_store() -> None:
         _wait_for_removal(at)
         st.stop()
     try:
-        identity = (at, Store(at, lock_timeout=LOCK_TIMEOUT).created_at())  # creates one
+        if present(at):  # read it without writing: it may be deleted while this looks
+            identity = (at, Store(at, lock_timeout=LOCK_TIMEOUT, create=False).created_at())
+        else:  # nothing there yet (or what a first visit found left of one): make a store
+            identity = (at, Store(at, lock_timeout=LOCK_TIMEOUT).created_at())
+    except StoreNotFound:  # deleted between the look and the read: the rerun waits for it
+        st.rerun()
     except UnreadableStore as exc:
         unreadable(exc)
     except LockTimeout:
@@ -209,7 +224,7 @@ def guard() -> Iterator[None]:
     """
     try:
         yield
-    except StoreGone:
+    except GONE:
         clear()
         st.rerun()  # the whole page: check_store waits for the folder to go, then says so
     except UnreadableStore as exc:

@@ -76,7 +76,7 @@ def store_counts() -> None:
     try:
         runs = data.runs()
         pid = worker_pid(data.store())
-    except data.StoreGone:  # deleted meanwhile: the whole page, whose check says so
+    except data.GONE:  # deleted meanwhile: the whole page, whose check says so
         data.clear()
         st.rerun()
     except Exception:  # the page itself reports store problems; the sidebar stays quiet

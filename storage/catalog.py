@@ -22,7 +22,15 @@ import duckdb
 import pandas as pd
 
 from .connection import DEFAULT_LOCK_TIMEOUT, LockTimeout, connect, first_row, transaction
-from .schema import CATALOG_MIGRATIONS, RUN_MIGRATIONS, ensure_migrated, forget, migrate, utcnow
+from .schema import (
+    CATALOG_MIGRATIONS,
+    RUN_MIGRATIONS,
+    ensure_migrated,
+    forget,
+    is_migrated,
+    migrate,
+    utcnow,
+)
 from .status import (
     DEFAULT_LOST_AFTER,
     HOST,
@@ -122,8 +130,9 @@ class Catalog:
         return self.home / "runs" / f"{check_run_id(run_id)}.duckdb"
 
     @contextmanager
-    def _catalog(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._open(self.catalog_path, CATALOG_MIGRATIONS, "catalog") as con:
+    def _catalog(self, read: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The catalog; ``read``: for reading only, so nothing is written (see :meth:`_open`)."""
+        with self._open(self.catalog_path, CATALOG_MIGRATIONS, "catalog", read) as con:
             yield con
 
     @contextmanager
@@ -133,28 +142,53 @@ class Catalog:
 
     @contextmanager
     def _run_file_to_read(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The run's file to read, or where it is gone (deleted under a reader, e.g. while the
-        store folder is being removed) an empty run in memory: a read never makes a file, so
-        it cannot leave one behind in a folder that is being deleted."""
-        path = self.run_path(run_id)
-        if path.is_file():
-            with self._run_file(run_id) as con:
-                yield con
-            return
-        con = duckdb.connect(":memory:")
-        try:
-            migrate(con, RUN_MIGRATIONS, f"run {run_id!r}")  # in memory: nothing to cache
-            yield con
-        finally:
-            con.close()
-
-    @contextmanager
-    def _open(self, path: Path, migrations: list, kind: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        """``connect`` and migrate; a file that cannot be opened or migrated (not a DuckDB
-        file, one of an older or newer DuckDB or ActCool) is :class:`UnreadableStore`; a
-        store opened with ``create=False`` that has no catalog is :class:`StoreNotFound`."""
+        """The run's file, read-only, or where it is gone (deleted under a reader, e.g. while
+        the store folder is being removed) an empty run in memory: a read never makes or
+        writes a file, so it cannot leave one behind in a folder that is being deleted."""
         if not self.create and not self.exists():
             raise StoreNotFound(self.home)
+        path, kind = self.run_path(run_id), f"run {run_id!r}"
+        try:
+            opened = self._attach_to_read(path, RUN_MIGRATIONS, kind)
+        except FileNotFoundError:
+            con = duckdb.connect(":memory:")
+            try:
+                migrate(con, RUN_MIGRATIONS, kind)  # in memory: nothing to cache
+                yield con
+            finally:
+                con.close()
+            return
+        stack, con = opened or self._attach(path, RUN_MIGRATIONS, kind)
+        with stack:
+            yield con
+
+    @contextmanager
+    def _open(
+        self, path: Path, migrations: list, kind: str, read: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """``connect`` and migrate; a file that cannot be opened or migrated (not a DuckDB
+        file, one of an older or newer DuckDB or ActCool) is :class:`UnreadableStore`; a
+        store opened with ``create=False`` that has no catalog is :class:`StoreNotFound`.
+
+        ``read``: the file is opened read-only, so nothing is written into the folder. Where
+        it is missing (or goes before it is opened), a store with ``create=False`` raises
+        :class:`StoreNotFound`; one that may create opens it for writing, which creates it.
+        A file that needs migrating is opened for writing, once."""
+        if not self.create and not self.exists():
+            raise StoreNotFound(self.home)
+        opened = None
+        if read:
+            try:
+                opened = self._attach_to_read(path, migrations, kind)
+            except FileNotFoundError:
+                if not self.create:
+                    raise StoreNotFound(self.home) from None
+        stack, con = opened or self._attach(path, migrations, kind)
+        with stack:
+            yield con
+
+    def _attach(self, path: Path, migrations: list, kind: str) -> tuple[ExitStack, Any]:
+        """``path`` opened for writing and migrated, as (stack that closes it, connection)."""
         if not self.home.is_dir():  # the store folder was deleted: start an empty one
             (self.home / "runs").mkdir(parents=True, exist_ok=True)
         if not path.exists():  # a new file (also where a deleted one was): migrate it
@@ -169,14 +203,38 @@ class Catalog:
         except (duckdb.Error, RuntimeError) as exc:
             stack.close()
             raise UnreadableStore(path, kind, exc) from exc
-        with stack:
-            yield con
+        return stack, con
+
+    def _attach_to_read(
+        self, path: Path, migrations: list, kind: str
+    ) -> tuple[ExitStack, Any] | None:
+        """``path`` opened read-only, as (stack that closes it, connection): nothing is
+        created or written. FileNotFoundError where the file is not there or goes before it
+        is opened; None where it needs a migration, which only :meth:`_attach` can do."""
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        stack = ExitStack()
+        try:
+            con = stack.enter_context(connect(path, self.lock_timeout, read_only=True))
+            current = is_migrated(con, path, migrations)
+        except LockTimeout:
+            stack.close()
+            raise
+        except (duckdb.Error, RuntimeError) as exc:
+            stack.close()
+            if not path.exists():
+                raise FileNotFoundError(path) from exc
+            raise UnreadableStore(path, kind, exc) from exc
+        if not current:
+            stack.close()
+            return None
+        return stack, con
 
     def created_at(self) -> datetime:
         """When the catalog file was created (its first migration; naive UTC). A store
         deleted and made afresh at the same path has another, so a reader can tell it from
         the one it saw before. Creates the catalog when missing."""
-        with self._catalog() as con:
+        with self._catalog(read=True) as con:
             return con.execute("SELECT min(applied_at) FROM schema_version").fetchall()[0][0]
 
     def set_aside(self) -> Path:
@@ -376,7 +434,7 @@ class Catalog:
 
     def stop_requested(self, run_id: str) -> bool:
         """True once :meth:`request_stop` was called for this run (until it runs again)."""
-        with self._catalog() as con:
+        with self._catalog(read=True) as con:
             if not con.execute(
                 "SELECT 1 FROM runs WHERE id = ?", [check_run_id(run_id)]
             ).fetchall():
@@ -494,7 +552,7 @@ class Catalog:
         this host, reads as ``lost``; filter on one status or a list of them.
         """
         wanted = check_statuses(status, (*STATUSES, LOST))
-        with self._catalog() as con:
+        with self._catalog(read=True) as con:
             runs = self._runs_frame(con)
         mask = pd.Series(True, index=runs.index)
         if wanted is not None:
@@ -508,7 +566,7 @@ class Catalog:
 
     def get_run(self, run_id: str) -> dict:
         """One run as a dict with the columns of :meth:`list_runs`; KeyError if unknown."""
-        with self._catalog() as con:
+        with self._catalog(read=True) as con:
             runs = self._runs_frame(con, check_run_id(run_id))
             if runs.empty:
                 raise self._unknown(con, run_id)
@@ -543,7 +601,7 @@ class Catalog:
 
     def list_curves(self) -> pd.DataFrame:
         """All curves by name: columns name, definition (dict), created_at (UTC)."""
-        with self._catalog() as con:
+        with self._catalog(read=True) as con:
             curves = con.execute(
                 "SELECT name, definition, created_at FROM curves ORDER BY name"
             ).df()
@@ -553,7 +611,7 @@ class Catalog:
 
     def load_curve(self, name: str) -> dict:
         """The definition saved under ``name``; KeyError listing the saved names if absent."""
-        with self._catalog() as con:
+        with self._catalog(read=True) as con:
             row = first_row(con.execute("SELECT definition FROM curves WHERE name = ?", [name]))
             if row is None:
                 raise self._unknown_curve(con, name)

@@ -13,6 +13,11 @@ locked all that time. Instead each process keeps one in-memory instance, the hub
 it, which checkpoints and releases the lock: about 2 ms for a small read and 25 ms for a
 write, so readers and writers in other processes rarely wait.
 
+A reader opens a file with ``read_only=True``: DuckDB then takes a shared lock (readers in
+other processes are not kept out, a writer is), writes nothing to the file, and refuses a
+file that is not there instead of creating it, so a reader never leaves a file behind in a
+store folder that is being deleted.
+
 Within a process, ``connect`` blocks run one at a time (a re-entrant process-wide lock,
 taken only once the file is attached, never while waiting for another process). Blocks
 are short, so threads barely notice, and it rules out everything that can go wrong when
@@ -60,24 +65,36 @@ class _Hub:
 
     def __init__(self) -> None:
         self.db = duckdb.connect(":memory:")
-        self.attached: dict[str, list] = {}  # real path -> [alias, users] (nested blocks)
+        # real path -> [alias, users (nested blocks), attached read-only]
+        self.attached: dict[str, list] = {}
         self.aliases = (f"f{i}" for i in itertools.count())
 
-    def attach(self, path: str) -> duckdb.DuckDBPyConnection:
+    def attach(self, path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """Attach ``path`` (or reuse the attachment of an enclosing block) and return a new
-        cursor whose default database it is; DuckDB's IOException on a lock conflict."""
+        cursor whose default database it is; DuckDB's IOException on a lock conflict, and
+        for ``read_only`` on a file that does not exist."""
         entry = self.attached.get(path)
         if entry is None:
             # A signal (SystemExit) between ATTACH and the bookkeeping, or a failed DETACH,
-            # can leave the file attached but unrecorded: adopt it rather than fail.
+            # can leave the file attached but unrecorded: adopt it rather than fail, where
+            # its mode serves this block.
             orphan = self.db.execute(
-                "SELECT database_name FROM duckdb_databases() WHERE path = ?", [path]
+                "SELECT database_name, readonly FROM duckdb_databases() WHERE path = ?", [path]
             ).fetchall()
+            if orphan and orphan[0][1] and not read_only:
+                self.db.execute(f"DETACH {orphan[0][0]}")
+                orphan = []
             alias = orphan[0][0] if orphan else next(self.aliases)
             if not orphan:
                 quoted = path.replace("'", "''")
-                self.db.execute(f"ATTACH '{quoted}' AS {alias}")
-            entry = self.attached[path] = [alias, 0]
+                mode = " (READ_ONLY)" if read_only else ""
+                self.db.execute(f"ATTACH '{quoted}' AS {alias}{mode}")
+            entry = self.attached[path] = [alias, 0, bool(orphan[0][1]) if orphan else read_only]
+        elif entry[2] and not read_only:
+            raise RuntimeError(
+                f"{path!r} is open read-only in an enclosing block and cannot be written "
+                "inside it; open it for writing outside that block"
+            )
         entry[1] += 1
         try:
             cursor = self.db.cursor()
@@ -101,12 +118,14 @@ _process_lock = threading.RLock()
 
 @contextmanager
 def connect(
-    path: str | os.PathLike, timeout: float = DEFAULT_LOCK_TIMEOUT
+    path: str | os.PathLike, timeout: float = DEFAULT_LOCK_TIMEOUT, read_only: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Give a cursor on which unqualified table names refer to the file at ``path``.
 
     The file is created if missing and held (locked against other processes) only until
-    the ``with`` block ends. Lock conflicts are retried with jittered exponential back-off
+    the ``with`` block ends. With ``read_only`` nothing is written or created: a missing
+    file is DuckDB's IOException, other readers may hold the file at the same time, and
+    a block nested inside a writing block of the same file reads through that one. Lock conflicts are retried with jittered exponential back-off
     (2 ms doubling to 50 ms); after ``timeout`` seconds :class:`LockTimeout` is raised,
     naming the file and DuckDB's description of the holder. Other errors are raised at once.
     Blocks of one process run one at a time (see the module docstring); they may nest.
@@ -121,7 +140,7 @@ def connect(
         try:
             if _hub is None:
                 _hub = _Hub()
-            cursor = _hub.attach(real)
+            cursor = _hub.attach(real, read_only)
             break
         except BaseException as exc:
             _process_lock.release()

@@ -349,6 +349,26 @@ def ensure_migrated(
             _checked[key] = identity
 
 
+def is_migrated(
+    con: duckdb.DuckDBPyConnection, path: str | os.PathLike, migrations: Sequence[Migration]
+) -> bool:
+    """Whether the file at ``path``, open on ``con``, is at ``len(migrations)``; only reads,
+    so it serves a read-only connection. Remembered like :func:`ensure_migrated`."""
+    key = os.path.realpath(path)
+    try:
+        stat = os.stat(key)
+        identity = (stat.st_dev, stat.st_ino)
+    except OSError:  # deleted while open: look, and remember nothing
+        identity = None
+    if identity is not None and _checked.get(key) == identity:
+        return True
+    if schema_version(con) != len(migrations):
+        return False
+    if identity is not None:
+        _checked[key] = identity
+    return True
+
+
 def forget(path: str | os.PathLike) -> None:
     """Drop ``path`` from the per-process migration cache (after deleting the file)."""
     _checked.pop(os.path.realpath(path), None)
