@@ -103,9 +103,7 @@ def _deleted_before_open(monkeypatch, victim):
     monkeypatch.setattr(catalog, "connect", connect)
 
 
-def test_a_run_file_deleted_between_the_check_and_the_open_is_not_made_again(
-    tmp_path, monkeypatch
-):
+def test_a_run_file_deleted_between_the_check_and_the_open_is_not_made_again(tmp_path, monkeypatch):
     store, run_id = _seeded(tmp_path)
     reader = Store(store.home, create=False)
     _deleted_before_open(monkeypatch, store.run_path(run_id))
