@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import rewind
 from .branches import average_searches, branch_search
+from .calibration import warmup_lr
 from .distributed import mean_over_ranks
 from .isolation import RngState
 from .measurement import Measurement
@@ -37,6 +38,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: λ0 has stopped falling once a scan's is at least this share of the scan's before
+#: (:func:`_still_falling`): on timm's MlpMixer under SGD it fell 4-7× a measurement while the
+#: zeroed head grew, then by 0-20% (docs/algorithm.md §4.8).
+SETTLED = 0.8
+
 
 def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) -> None:
     """Set the peak rate (and the ceiling) from the scan at the first measurement; for
@@ -47,6 +53,10 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
     if not _scan_reaches(s, t, m):
         return
     scale = rate_scale(m.scan)
+    if s.settle_scales is not None:  # SGD after a step 0 the gradient did not reach
+        if _still_falling(s, t, scale):
+            return
+        scale = min(s.settle_scales, default=None)  # None: no scan had a fit
     if scale is None:
         # Only the scan before training is read: a later one would move the peak in the
         # middle of the warm-up or the cold start. (A grid that starts too high for the optimizer's first
@@ -62,15 +72,28 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
     assert factors is not None
     s.rate_scale = scale
     hint = s._typed_lr
-    if t > 0:  # after scans the gradient did not reach: rise from the present rate to the peak
-        c.continue_opening(t, c.lr_at(t))
+    peak = _scan_peak(s, hint)
+    if t > 0:  # after scans the gradient did not reach: rise from here to the peak
+        _rejoin_warm_up(s, t, peak[0])
     if probe_applies(s, t, loss_given):
         # a decade below the warm-up's first rate: the losses of the first steps fall
         # whatever the rate, and Adam's first steps are its largest
         start_probe(s, t, c.opening_floor * factors.peak * scale / 10)
         return
-    set_peak(s, t, *_scan_peak(s, hint))
+    set_peak(s, t, *peak)
     warm_up_to_lowest_candidate(s, t)
+
+
+def _rejoin_warm_up(s: ActCoolLR, t: int, peak: float) -> None:
+    """From step ``t`` the warm-up rises linearly to ``peak`` at its end, from the present
+    rate or, where that lies above it, from the rate a warm-up to ``peak`` from step 0 has at
+    ``t``: rates trained at before the peak was known (towards the optimizer's rate) are not
+    kept where they overshoot the warm-up the peak asks for. A network whose step 0 the
+    gradient did not reach is at its most fragile then (a LeakyReLU CNN with a zeroed head
+    diverged under 1-cycle at 1.0, whose first 30 steps run at 0.04)."""
+    c = s.controller
+    line = warmup_lr(t, c.opening_steps, peak, c.opening_floor)
+    c.continue_opening(t, min(c.lr_at(t), line))
 
 
 def _keep_typed_rate(s: ActCoolLR, t: int, why: str, advice: str = "") -> None:
@@ -96,9 +119,11 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
     Where a zero-initialised layer stopped it (a classifier head, the last BatchNorm of each
     residual block), the update moves a few layers only and the scan says nothing of the rate
     scale. Adam's family scans again a measurement later, holding the warm-up at its first rate
-    meanwhile: its next steps reach the rest of the network at full size. Any other
-    optimizer's next steps stay small while the blocked layer grows, so its rate stays the
-    peak."""
+    meanwhile: its next steps reach the rest of the network at full size. Under any other
+    optimizer the next steps stay small while the blocked layer grows, and λ0 falls with them:
+    the warm-up goes on towards the optimizer's rate and the scans go on, every measurement,
+    until λ0 stops falling (:func:`_still_falling`). Where the opening leaves no room for that,
+    the optimizer's rate stays the peak."""
     if m.scan is None or reaches(m.scan):
         return True
     reach = m.scan.gradient_reach
@@ -115,8 +140,55 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
             c.lr_initial = c.lr_at(0)
         s.monitor.request_scan(later)
         logger.warning("step %d: %s; scanning again at step %d", t, why, later)
+    elif not is_adam_family(s.optimizer) and later < c.opening_steps:
+        if s.settle_scales is None:
+            s.settle_scales = []
+        s.monitor.request_scan(later)
+        logger.warning(
+            "step %d: %s; scanning again every %d steps until λ0 stops falling",
+            t,
+            why,
+            c.measure_every,
+        )
     else:
         _keep_typed_rate(s, t, why)
+    return False
+
+
+def _still_falling(s: ActCoolLR, t: int, scale: float | None) -> bool:
+    """Whether λ0 is still falling after a step 0 the gradient did not reach (SGD); if so a
+    scan is requested a measurement later.
+
+    SGD's first updates of the rest of the network are as small as the zero-initialised layer
+    that carries its gradient, so the rate that flips the gates (λ0) starts high and falls as
+    that layer grows: 4-7× a measurement on timm's MlpMixer, whose head is zeroed. Once a
+    scan's λ0 is at least :data:`SETTLED` of the one before, it has settled; later it rises with
+    the rate being trained at (a scan reads the rate scale of its own step), so the caller takes
+    the least λ0 seen. A scan without a fit, or the end of the opening, also ends the wait."""
+    scales = s.settle_scales
+    assert scales is not None
+    c = s.controller
+    later = t + c.measure_every
+    if scale is not None:
+        scales.append(scale)
+        falling = len(scales) < 2 or scales[-1] < SETTLED * scales[-2]
+        if falling and later < c.opening_steps:
+            # λ0 falls from above, so its multiple bounds the peak to come: the warm-up heads
+            # for the lower of it and the optimizer's rate (a high typed rate trained at while
+            # waiting would raise the λ0 read next)
+            factors = s.rate_factors
+            assert factors is not None
+            bound = factors.peak * min(scales)
+            if bound < c.lr_initial:
+                _rejoin_warm_up(s, t, bound)
+                c.lr_initial = bound
+            s.monitor.request_scan(later)
+            logger.info(
+                "step %d: λ0 %.4g, still falling; scanning again at step %d", t, scale, later
+            )
+            return True
+    if scales:
+        logger.info("step %d: λ0 settled at %.4g after %d scans", t, min(scales), len(scales))
     return False
 
 

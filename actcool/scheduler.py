@@ -263,6 +263,9 @@ class ActCoolLR(LRScheduler):
         self.found_lr: float | None = None
         #: λ0 of the step-0 scan, the network's rate scale (``None`` until known).
         self.rate_scale: float | None = None
+        #: λ0 of the scans after a step 0 the gradient did not reach, under SGD, while the
+        #: finder waits for it to stop falling (``None`` unless it waits or waited).
+        self.settle_scales: list[float] | None = None
         #: The loss probe of an adaptive optimizer's warm-up (``None`` unless one ran;
         #: docs/algorithm.md §4.8, ``actcool/probe.py``).
         self.probe: RateProbe | None = None

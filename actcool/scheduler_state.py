@@ -71,6 +71,7 @@ def scheduler_state(s: ActCoolLR, torch_state: Mapping[str, Any]) -> dict[str, A
         "find_lr": s.find_lr,
         "found_lr": s.found_lr,
         "rate_scale": s.rate_scale,
+        "settle_scales": s.settle_scales,
         "guard": None if s.guard is None else s.guard.state_dict(),
         "guard_events": [e.to_dict() for e in s._guard_events],
         "loss_window": [s._peek_loss_sum(), s._loss_count],
@@ -113,6 +114,8 @@ def load_scheduler_state(s: ActCoolLR, state: Mapping[str, Any]) -> None:
     s.find_lr = bool(state.get("find_lr", False))
     s.found_lr = state.get("found_lr")
     s.rate_scale = state.get("rate_scale")
+    settle = state.get("settle_scales")
+    s.settle_scales = None if settle is None else [float(v) for v in settle]
     guard = state.get("guard")
     if guard is not None and s.guard is not None:
         s.guard.load_state_dict(_without(guard, DivergenceGuard.SETTINGS))

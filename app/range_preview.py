@@ -131,9 +131,10 @@ def no_fit_message(result: RangeTest, hint: float) -> str:
             f"No peak: this step's gradient reached "
             f"{100 * (result.scan.gradient_reach or 0.0):.2g}% of the parameters (a "
             "zero-initialised layer, e.g. a classifier head, stops it), so the scan says nothing "
-            "of the rate scale. An ActCoolLR run under Adam's family scans again at its next measurement "
-            "(`measure_every` steps later); "
-            f"under any other optimizer it keeps your rate {hint:.3g} as its peak."
+            "of the rate scale. An ActCoolLR run scans again during its warm-up: under Adam's "
+            "family at its next measurement (`measure_every` steps later), under SGD at every "
+            "measurement until λ0 stops falling; where the warm-up is shorter than a "
+            f"measurement it keeps your rate {hint:.3g} as its peak."
         )
     reason = result.fits.reasons.get("weibull:mean", "too little signal to fit")
     return (

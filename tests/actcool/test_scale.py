@@ -2,12 +2,15 @@
 momentum, Adam's family measured, no factor for anything else; the finder under AdamW."""
 
 import logging
+import math
 
 import pytest
 import torch
 from torch import nn
 
 from actcool import ActCoolLR, lr_scan
+from actcool.calibration import warmup_lr
+from actcool.finder import SETTLED
 from actcool.scale import (
     ADAM_FACTORS,
     ATTENTION_ADAM_FACTORS,
@@ -287,22 +290,104 @@ def test_under_adam_a_step_the_gradient_did_not_reach_is_scanned_again(caplog):
     scan = sched.last_measurement.scan
     assert scan.gradient_reach == pytest.approx(1.0) and sched.shape_fitted
     assert sched.found_lr == pytest.approx(ADAM_FACTORS.peak * rate_scale(scan))
-    # the warm-up rises from the rate held to the peak at its end (step 50)
-    step = (sched.found_lr - first) / (50 - 2)
-    assert sched.get_last_lr() == [pytest.approx(first + step)]
+    # the warm-up rises to the peak at its end (step 50), from the rate held or, where that is
+    # higher, from the rate of a warm-up to that peak from step 0
+    start = min(first, warmup_lr(2, 50, sched.found_lr, 0.04))
+    assert start < first  # this toy's peak is low enough for the held rate to overshoot
+    step = (sched.found_lr - start) / (50 - 2)
+    assert sched.get_last_lr() == [pytest.approx(start + step)]
     sched.close()
 
 
-def test_under_sgd_a_step_the_gradient_did_not_reach_leaves_the_typed_rate(caplog):
+def _sgd_zero_head(lr=0.1, **kwargs):
     torch.manual_seed(0)
     model = _ZeroHead()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    sched = ActCoolLR(opt, model, total_steps=200, measure_every=2)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    return model, opt, ActCoolLR(opt, model, **{"total_steps": 200, "measure_every": 2, **kwargs})
+
+
+def _step_batch(t):
+    g = torch.Generator().manual_seed(t)
+    return torch.randn(64, 4096, generator=g), torch.randint(0, 3, (64,), generator=g)
+
+
+@pytest.mark.parametrize("typed", [0.1, 1.0])
+def test_under_sgd_the_finder_scans_until_lambda0_stops_falling(caplog, typed):
+    model, opt, sched = _sgd_zero_head(lr=typed)
+    factor = rate_factors(opt).peak
+    scales, lrs, bounded = [], [], False
+    with caplog.at_level(logging.INFO, logger="actcool"):
+        for t in range(30):
+            _train(model, opt, sched, _step_batch(t))
+            lrs.append(sched.get_last_lr()[0])
+            scan = sched.last_measurement.scan if t % 2 == 0 else None
+            if t > 0 and scan is not None:
+                scales.append(rate_scale(scan))
+            if sched.found_lr is not None:
+                break
+            # while it waits, the warm-up heads for the lower of the typed rate and the
+            # multiple of the least λ0 so far (an upper bound of the peak to come)
+            bound = factor * min(scales, default=math.inf)
+            assert sched.controller.lr_initial == pytest.approx(min(typed, bound))
+            bounded |= bound < typed
+            if bounded:  # no rate above the warm-up from step 0 to the bound
+                assert lrs[-1] <= warmup_lr(t + 1, 50, bound, 0.04) * (1 + 1e-9)
+    assert bounded is (typed == 1.0)  # the toy's λ0 × 4.5 falls below 1.0, never below 0.1
+    assert "scanning again every 2 steps until λ0 stops falling" in caplog.text
+    # every scan's λ0 is kept; all but the last fell by more than SETTLED, the last did not
+    assert sched.settle_scales == pytest.approx(scales) and len(scales) >= 3
+    ratios = [b / a for a, b in zip(scales, scales[1:], strict=False)]
+    assert all(r < SETTLED for r in ratios[:-1]) and ratios[-1] >= SETTLED
+    assert sched.found_lr == pytest.approx(factor * min(scales))
+    # the warm-up was not held meanwhile: it rose towards the optimizer's rate
+    first = 0.04 * typed
+    assert lrs[0] == pytest.approx(first + (typed - first) / 50)
+    assert lrs[1] > lrs[0]
+    sched.close()
+
+
+def test_under_sgd_no_room_to_scan_again_leaves_the_typed_rate(caplog):
+    # a 40-step run warms up over 10 steps: the next measurement would come after it
+    model, opt, sched = _sgd_zero_head(total_steps=40, measure_every=10)
     with caplog.at_level(logging.WARNING, logger="actcool"):
         _train(model, opt, sched, _batch())
     assert "the optimizer's rate 0.1 stays the peak" in caplog.text
     assert not sched.find_lr and sched.found_lr is None and sched.lr_ceiling == 0.1
     sched.close()
+
+
+def test_under_sgd_rescans_without_a_fit_leave_the_typed_rate(caplog):
+    model, opt, sched = _sgd_zero_head(scan_lrs=[1e-12, 1e-11, 1e-10, 1e-9])
+    with caplog.at_level(logging.WARNING, logger="actcool"):
+        for t in range(3):
+            _train(model, opt, sched, _step_batch(t))
+    assert "no rate scale from the LR range scan" in caplog.text
+    assert not sched.find_lr and sched.found_lr is None and sched.lr_ceiling == 0.1
+    sched.close()
+
+
+@pytest.mark.parametrize("save_at", [1, 4, 5, 9])
+def test_a_run_resumed_while_lambda0_settles_continues_identically(save_at):
+    def run(steps, save_at=None, checkpoint=None):
+        model, opt, sched = _sgd_zero_head()
+        parts = {"model": model, "optimizer": opt, "scheduler": sched}
+        start = 0 if checkpoint is None else load_checkpoint(checkpoint, **parts)
+        lrs, saved = [], None
+        for t in range(start, steps):
+            _train(model, opt, sched, _step_batch(t))
+            lrs.append(opt.param_groups[0]["lr"])
+            if t + 1 == save_at:
+                saved = save_checkpoint(t + 1, **parts)
+        found, settle = sched.found_lr, sched.settle_scales
+        sched.close()
+        return lrs, (found, settle), saved
+
+    full, found, _ = run(16)
+    assert found[0] is not None and len(found[1]) >= 3
+    head, _, checkpoint = run(save_at, save_at=save_at)
+    assert head == full[:save_at]
+    tail, resumed, _ = run(16, checkpoint=checkpoint)
+    assert tail == full[save_at:] and resumed == found
 
 
 @pytest.mark.parametrize("save_at", [1, 2, 3, 6])

@@ -113,5 +113,6 @@ def test_a_step_the_gradient_did_not_reach_points_to_no_peak(result):
     assert range_preview.peaks(blocked, 0.05) is None and blocked.suggestion() is None
     message = range_preview.no_fit_message(blocked, 0.05)
     assert message.startswith("No peak: this step's gradient reached 0.3% of the parameters")
+    assert "under SGD at every measurement until λ0 stops falling" in message
     assert "keeps your rate 0.05 as its peak" in message
     assert result.scan.gradient_reach > 0.9  # the run's own first batch reaches most weights

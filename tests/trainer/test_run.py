@@ -308,8 +308,9 @@ def test_the_vision_transformer_trains_under_actcool_with_adamw(store):
 def test_a_timm_model_trains_in_the_trainer(store):
     """``timm:resnet10t`` on digits (1 channel, 8 px, 10 classes set from the dataset): the
     trainer builds it, ActCoolLR measures its activation modules, and the run finishes. timm
-    zeroes the last BatchNorm of each block, so step 0's gradient reaches few parameters and,
-    under SGD, the typed rate stays the peak (docs/algorithm.md §4.8)."""
+    zeroes the last BatchNorm of each block, so step 0's gradient reaches few parameters; under
+    SGD the finder would scan again until λ0 stops falling, but one epoch of digits warms up
+    in fewer steps than one measurement, so the typed rate stays the peak (§4.8)."""
     pytest.importorskip("timm", reason="the timm extra is not installed")
     cfg = RunConfig(model="timm:resnet10t", epochs=1, measure_every=3)
     result = train_run(cfg, store, progress=False)
