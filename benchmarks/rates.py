@@ -32,7 +32,10 @@ was chosen (held out from all of them); ``resnet20``, the trainer's ``vit-tiny``
 a MobileNet-style CNN with depthwise-separable blocks, BatchNorm and Hardswish, on Fashion-MNIST
 (added in session 17, held out from every choice); ``vit-timm``, timm's ``VisionTransformer``
 sized for 28 px (the ``[timm]`` extra; added in session 18, held out from the attention factor),
-and ``mixer-timm``, timm's ``MlpMixer`` of the same size: tokens and LayerNorm, no attention.
+and ``mixer-timm``, timm's ``MlpMixer`` of the same size: tokens and LayerNorm, no attention;
+``mlp-gelu-zh`` and ``cnn-lrelu-zh``, the same two held-out networks with their heads
+initialised to zero, and ``resnet20-zi``, ResNet-20 on CIFAR-10 with the last BatchNorm of each
+block initialised to zero (zero-γ; added in session 19 for SGD's wait for λ0 to settle).
 Data from ``../shared/data`` only. With ``Plan.measure`` a run also records its temperatures
 (``benchmarks.activations``).
 Runs go to a JSON file (one line per run, reused when present), and
@@ -72,7 +75,18 @@ BRANCH_SCHEDULES: dict[str, dict[str, Any]] = {
 }
 ALL_SCHEDULES = (*SCHEDULES, "cosine", "actcool-probe", *BRANCH_SCHEDULES)
 #: Networks added after the finder's factors and the guard's thresholds were chosen.
-HELD_OUT = ("mlp-gelu", "cnn-lrelu", "vgg-bn", "tf-rows", "mbnet-hs", "vit-timm", "mixer-timm")
+HELD_OUT = (
+    "mlp-gelu",
+    "cnn-lrelu",
+    "vgg-bn",
+    "tf-rows",
+    "mbnet-hs",
+    "vit-timm",
+    "mixer-timm",
+    "mlp-gelu-zh",
+    "cnn-lrelu-zh",
+    "resnet20-zi",
+)
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
 OPTIMIZERS = ("sgd", "adamw")
 RATES = (0.01, 0.03, 0.1, 0.3, 1.0)
@@ -292,6 +306,38 @@ def _timm_mixer(num_classes: int = 10):
     )
 
 
+def _zero_head(build):
+    """``build`` with its classifier (the last ``nn.Linear``) initialised to zero, as timm
+    does for its MlpMixer's and ViT's heads: step 0's gradient reaches the head only."""
+
+    def zeroed(num_classes: int = 10):
+        from torch import nn
+
+        net = build(num_classes)
+        head = [m for m in net.modules() if isinstance(m, nn.Linear)][-1]
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+        return net
+
+    return zeroed
+
+
+def _resnet20_zero_init(num_classes: int = 10):
+    """The trainer's ResNet-20 with the last BatchNorm of every residual block initialised to
+    zero (zero-γ, as timm's ResNets by default): each block starts as its shortcut, and step
+    0's gradient reaches none of the blocks' convolutions."""
+    from torch import nn
+
+    from trainer.models.registry import build_model
+    from trainer.models.resnet_cifar import BasicBlock
+
+    net = build_model("resnet20", 3, num_classes, 32)
+    for block in net.modules():
+        if isinstance(block, BasicBlock):
+            nn.init.zeros_(block.bn2.weight)
+    return net
+
+
 _HAND_BUILT = {
     "cnn-plain": _plain_cnn,
     "mlp": _mlp,
@@ -303,6 +349,9 @@ _HAND_BUILT = {
     "mbnet-hs": _mobile_cnn,
     "vit-timm": _timm_vit,
     "mixer-timm": _timm_mixer,
+    "mlp-gelu-zh": _zero_head(_gelu_mlp),
+    "cnn-lrelu-zh": _zero_head(_lrelu_cnn),
+    "resnet20-zi": _resnet20_zero_init,
 }
 
 

@@ -24,7 +24,10 @@ GOALS = {
     "mbnet-hs": 0.3,
     "vit-timm": 0.3,
     "mixer-timm": 0.3,
+    "mlp-gelu-zh": 0.3,
+    "cnn-lrelu-zh": 0.3,
     "resnet20": 1.0,
+    "resnet20-zi": 1.0,
     "vgg-bn": 1.0,
 }
 LABELS = {

@@ -18,7 +18,7 @@ from trainer.config import RunConfig
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CIFAR_FOLDER = "cifar10-jpeg"
 #: The benchmarks' models trained on CIFAR-10; the others train on Fashion-MNIST.
-CIFAR_MODELS = ("resnet20", "vit-tiny", "vgg-bn")
+CIFAR_MODELS = ("resnet20", "vit-tiny", "vgg-bn", "resnet20-zi")
 
 
 def data_name(model: str) -> str:

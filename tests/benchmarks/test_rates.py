@@ -57,6 +57,9 @@ def test_the_held_out_networks_build_and_every_activation_is_a_site():
         "mbnet-hs": (torch.nn.Hardswish, 7, 1, 28),
         "vit-timm": (torch.nn.GELU, 4, 1, 28),  # timm's VisionTransformer (the [timm] extra)
         "mixer-timm": (torch.nn.GELU, 8, 1, 28),  # timm's MlpMixer: token and channel MLPs
+        "mlp-gelu-zh": (torch.nn.GELU, 2, 1, 28),  # the same two with a zeroed head
+        "cnn-lrelu-zh": (torch.nn.LeakyReLU, 3, 1, 28),
+        "resnet20-zi": (torch.nn.ReLU, 19, 3, 32),  # every block's last BatchNorm zeroed
     }
     assert set(HELD_OUT) == set(expected)
     for model, (kind, count, channels, size) in expected.items():
@@ -67,6 +70,12 @@ def test_the_held_out_networks_build_and_every_activation_is_a_site():
         assert all(isinstance(module, kind) for _, module in sites)
         # the transformers take Adam's attention factors (docs/algorithm.md §4.8)
         assert has_attention(net) is model.startswith(("tf-", "vit-"))
+        head = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+        zeroed = model.endswith("-zh") or model == "mixer-timm"  # timm zeroes the Mixer's
+        assert bool((head.weight == 0).all()) is zeroed
+        last_bn = [m.bn2.weight for m in net.modules() if hasattr(m, "bn2")]
+        zero_gamma = bool(last_bn) and all(bool((w == 0).all()) for w in last_bn)
+        assert zero_gamma is (model == "resnet20-zi")
 
 
 def test_the_figure_puts_each_optimizer_on_its_own_row(tmp_path):
