@@ -45,9 +45,10 @@ SETTLED = 0.8
 
 
 def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) -> None:
-    """Set the peak rate (and the ceiling) from the scan at the first measurement; for
-    Adam's family, start the loss probe that will set it instead (``loss_given``: the
-    loop passes its loss to :meth:`step`)."""
+    """Set the peak rate (and the ceiling) from the scan at the first measurement, or from
+    the scans after it where step 0's gradient did not reach the network (:func:`_scan_reaches`);
+    for Adam's family, start the loss probe that will set it instead (``loss_given``: the loop
+    passes its loss to :meth:`step`)."""
     assert m.scan is not None
     c = s.controller
     if not _scan_reaches(s, t, m):
@@ -58,9 +59,9 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
             return
         scale = min(s.settle_scales, default=None)  # None: no scan had a fit
     if scale is None:
-        # Only the scan before training is read: a later one would move the peak in the
-        # middle of the warm-up or the cold start. (A grid that starts too high for the optimizer's first
-        # step, e.g. at 1e-4 under Adam, flips too much everywhere to be fitted.)
+        # No fit: the finder does not scan again for one (a peak found later would move the
+        # warm-up's end further into training). A grid that starts too high for the
+        # optimizer's first step, e.g. at 1e-4 under Adam, flips too much everywhere to fit.
         _keep_typed_rate(
             s,
             t,
