@@ -135,13 +135,14 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
         f"the step's gradient reached {100 * reach:.2g}% of the parameters' elements (a "
         "zero-initialised layer stops it), so the LR range scan does not give the rate scale"
     )
-    if is_adam_family(s.optimizer) and later < c.opening_steps // 2:
+    adam = is_adam_family(s.optimizer)
+    if adam and later < c.opening_steps // 2:
         if t == 0:  # hold the warm-up at its first rate until the scale is known
             c.continue_opening(0, c.lr_at(0))
             c.lr_initial = c.lr_at(0)
         s.monitor.request_scan(later)
         logger.warning("step %d: %s; scanning again at step %d", t, why, later)
-    elif not is_adam_family(s.optimizer) and later < c.opening_steps:
+    elif not adam and later < c.opening_steps:
         if s.settle_scales is None:
             s.settle_scales = []
         s.monitor.request_scan(later)

@@ -125,9 +125,10 @@ def connect(
     The file is created if missing and held (locked against other processes) only until
     the ``with`` block ends. With ``read_only`` nothing is written or created: a missing
     file is DuckDB's IOException, other readers may hold the file at the same time, and
-    a block nested inside a writing block of the same file reads through that one. Lock conflicts are retried with jittered exponential back-off
-    (2 ms doubling to 50 ms); after ``timeout`` seconds :class:`LockTimeout` is raised,
-    naming the file and DuckDB's description of the holder. Other errors are raised at once.
+    a block nested inside a writing block of the same file reads through that one. Lock
+    conflicts are retried with jittered exponential back-off (2 ms doubling to 50 ms); after
+    ``timeout`` seconds :class:`LockTimeout` is raised, naming the file and DuckDB's
+    description of the holder. Other errors are raised at once.
     Blocks of one process run one at a time (see the module docstring); they may nest.
     """
     global _hub

@@ -337,36 +337,41 @@ def ensure_migrated(
 
     Call it inside the ``connect`` block of ``con``, which keeps other threads out.
     """
-    key = os.path.realpath(path)
-    try:
-        stat = os.stat(key)
-        identity = (stat.st_dev, stat.st_ino)
-    except OSError:  # not on disk (yet): always check
-        identity = None
-    if identity is None or _checked.get(key) != identity:
+    if not is_migrated(con, path, migrations):
         migrate(con, migrations, kind)
-        if identity is not None:
-            _checked[key] = identity
+        _remember(path)
 
 
 def is_migrated(
     con: duckdb.DuckDBPyConnection, path: str | os.PathLike, migrations: Sequence[Migration]
 ) -> bool:
     """Whether the file at ``path``, open on ``con``, is at ``len(migrations)``; only reads,
-    so it serves a read-only connection. Remembered like :func:`ensure_migrated`."""
+    so it serves a read-only connection. Remembered per file identity (``_checked``)."""
     key = os.path.realpath(path)
-    try:
-        stat = os.stat(key)
-        identity = (stat.st_dev, stat.st_ino)
-    except OSError:  # deleted while open: look, and remember nothing
-        identity = None
+    identity = _identity(key)
     if identity is not None and _checked.get(key) == identity:
         return True
     if schema_version(con) != len(migrations):
         return False
+    _remember(path)
+    return True
+
+
+def _identity(key: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``key``; None where it is not on disk (not yet, or
+    deleted while open): such a file is always checked, and nothing is remembered."""
+    try:
+        stat = os.stat(key)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+def _remember(path: str | os.PathLike) -> None:
+    key = os.path.realpath(path)
+    identity = _identity(key)
     if identity is not None:
         _checked[key] = identity
-    return True
 
 
 def forget(path: str | os.PathLike) -> None:
