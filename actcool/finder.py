@@ -22,7 +22,7 @@ from .isolation import RngState
 from .measurement import Measurement
 from .monitor import first_group_lr
 from .probe import RateProbe
-from .scale import AGREEMENT, is_adam_family, peak_rate, rate_scale, reaches
+from .scale import AGREEMENT, PEAK_FACTOR, is_adam_family, peak_rate, rate_scale, reaches
 
 if TYPE_CHECKING:
     from .scheduler import ActCoolLR
@@ -42,6 +42,14 @@ logger = logging.getLogger(__name__)
 #: (:func:`_still_falling`): on timm's MlpMixer under SGD it fell 4-7× a measurement while the
 #: zeroed head grew, then by 0-20% (docs/algorithm.md §4.8).
 SETTLED = 0.8
+
+#: The rate SGD's warm-up heads for while the finder waits for λ0 (momentum 0.9; rescaled with
+#: the λ0 factors for another momentum), whatever the rate typed: the top of the range of rates
+#: SGD networks here train at. The steps of the wait set the scale the finder then reads: on a
+#: ResNet-20 with zero-γ blocks λ0 after 10 steps was 0.020 where they ran at 4% of a typed 0.01
+#: and 0.089 at 4% of a typed 1.0, and the runs ended 4.6 points behind and 1.0 ahead of the best
+#: 1-cycle (docs/algorithm.md §4.8). The multiple of the least λ0 so far bounds it meanwhile.
+SGD_WAIT_RATE = 0.3
 
 
 def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) -> None:
@@ -88,8 +96,8 @@ def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) ->
 def _rejoin_warm_up(s: ActCoolLR, t: int, peak: float) -> None:
     """From step ``t`` the warm-up rises linearly to ``peak`` at its end, from the present
     rate or, where that lies above it, from the rate a warm-up to ``peak`` from step 0 has at
-    ``t``: rates trained at before the peak was known (towards the optimizer's rate) are not
-    kept where they overshoot the warm-up the peak asks for. A network whose step 0 the
+    ``t``: rates trained at before the peak was known (towards the optimizer's rate, or SGD's
+    wait rate) are not kept where they overshoot the warm-up the peak asks for. A network whose step 0 the
     gradient did not reach is at its most fragile then (a LeakyReLU CNN with a zeroed head
     diverged under 1-cycle at 1.0, whose first 30 steps run at 0.04)."""
     c = s.controller
@@ -101,8 +109,10 @@ def _keep_typed_rate(s: ActCoolLR, t: int, why: str, advice: str = "") -> None:
     """No peak from the scans: the optimizer's rate stays the peak (the warm-up rising to it
     from the present rate where a rescan had held it), and a warning says ``why``."""
     c = s.controller
+    if s._lr_max_given is None:  # the ceiling SGD's wait had raised (a guard's cut stays)
+        c.lr_max = min(c.lr_max, s._typed_lr)
     if t > 0:
-        c.continue_opening(t, c.lr_at(t))
+        _rejoin_warm_up(s, t, s._typed_lr)
     c.lr_initial = s._typed_lr
     logger.warning(
         "step %d: %s; the optimizer's rate %.4g stays the peak (pass find_lr=False to say so%s)",
@@ -122,8 +132,8 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
     scale. Adam's family scans again a measurement later, holding the warm-up at its first rate
     meanwhile: its next steps reach the rest of the network at full size. Under any other
     optimizer the next steps stay small while the blocked layer grows, and λ0 falls with them:
-    the warm-up goes on towards the optimizer's rate and the scans go on, every measurement,
-    until λ0 stops falling (:func:`_still_falling`). Where the opening leaves no room for that,
+    the warm-up goes on towards :data:`SGD_WAIT_RATE`, not the optimizer's rate, and the scans
+    go on, every measurement, until λ0 stops falling (:func:`_still_falling`). Where the opening leaves no room for that,
     the optimizer's rate stays the peak."""
     if m.scan is None or reaches(m.scan):
         return True
@@ -145,6 +155,7 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
     elif not adam and later < c.opening_steps:
         if s.settle_scales is None:
             s.settle_scales = []
+            _head_for_the_wait_rate(s)
         s.monitor.request_scan(later)
         logger.warning(
             "step %d: %s; scanning again every %d steps until λ0 stops falling",
@@ -155,6 +166,21 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
     else:
         _keep_typed_rate(s, t, why)
     return False
+
+
+def _head_for_the_wait_rate(s: ActCoolLR) -> None:
+    """From the step after step 0, SGD's warm-up is the one to :data:`SGD_WAIT_RATE` (capped by
+    a given ``lr_max``) while λ0 settles: the typed rate is a hint, and the rates the wait trains
+    at set the scale the finder will read, so they must not follow the hint."""
+    factors = s.rate_factors
+    assert factors is not None
+    wait = SGD_WAIT_RATE * factors.peak / PEAK_FACTOR
+    c = s.controller
+    if s._lr_max_given is not None:
+        wait = min(wait, s._lr_max_given)
+    else:  # the optimizer's rate was the ceiling until a peak is found
+        c.lr_max = max(wait, c.lr_min)
+    c.lr_initial = wait
 
 
 def _still_falling(s: ActCoolLR, t: int, scale: float | None) -> bool:
@@ -176,8 +202,8 @@ def _still_falling(s: ActCoolLR, t: int, scale: float | None) -> bool:
         falling = len(scales) < 2 or scales[-1] < SETTLED * scales[-2]
         if falling and later < c.opening_steps:
             # λ0 falls from above, so its multiple bounds the peak to come: the warm-up heads
-            # for the lower of it and the optimizer's rate (a high typed rate trained at while
-            # waiting would raise the λ0 read next)
+            # for the lower of it and the wait rate (a rate trained at above the peak to come
+            # would raise the λ0 read next)
             factors = s.rate_factors
             assert factors is not None
             bound = factors.peak * min(scales)

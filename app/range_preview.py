@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from actcool.finder import SGD_WAIT_RATE
 from actcool.scale import AGREEMENT, peak_rate, rate_scale, reaches
 from trainer.config import RunConfig
 
@@ -133,8 +134,9 @@ def no_fit_message(result: RangeTest, hint: float) -> str:
             "zero-initialised layer, e.g. a classifier head, stops it), so the scan says nothing "
             "of the rate scale. An ActCoolLR run scans again during its warm-up: under Adam's "
             "family at its next measurement (`measure_every` steps later), under SGD at every "
-            "measurement until λ0 stops falling; where the warm-up is shorter than a "
-            f"measurement it keeps your rate {hint:.3g} as its peak."
+            "measurement until λ0 stops falling, warming up meanwhile towards SGD's wait rate "
+            f"({SGD_WAIT_RATE:g} at momentum 0.9), not towards your rate; where the warm-up is "
+            f"shorter than a measurement it keeps your rate {hint:.3g} as its peak."
         )
     reason = result.fits.reasons.get("weibull:mean", "too little signal to fit")
     return (

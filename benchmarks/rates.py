@@ -35,7 +35,9 @@ sized for 28 px (the ``[timm]`` extra; added in session 18, held out from the at
 and ``mixer-timm``, timm's ``MlpMixer`` of the same size: tokens and LayerNorm, no attention;
 ``mlp-gelu-zh`` and ``cnn-lrelu-zh``, the same two held-out networks with their heads
 initialised to zero, and ``resnet20-zi``, ResNet-20 on CIFAR-10 with the last BatchNorm of each
-block initialised to zero (zero-γ; added in session 19 for SGD's wait for λ0 to settle).
+block initialised to zero (zero-γ; added in session 19 for SGD's wait for λ0 to settle);
+``mlp-zh`` and ``cnn-plain-zh``, the MLP and the CNN without BatchNorm with their heads
+initialised to zero (session 20; ``cnn-plain-zh`` held out from SGD's wait rate).
 Data from ``../shared/data`` only. With ``Plan.measure`` a run also records its temperatures
 (``benchmarks.activations``).
 Runs go to a JSON file (one line per run, reused when present), and
@@ -86,6 +88,8 @@ HELD_OUT = (
     "mlp-gelu-zh",
     "cnn-lrelu-zh",
     "resnet20-zi",
+    "mlp-zh",
+    "cnn-plain-zh",
 )
 ALL_MODELS = (*MODELS, "vit-tiny", "cnn-silu", *HELD_OUT)
 OPTIMIZERS = ("sgd", "adamw")
@@ -352,6 +356,8 @@ _HAND_BUILT = {
     "mlp-gelu-zh": _zero_head(_gelu_mlp),
     "cnn-lrelu-zh": _zero_head(_lrelu_cnn),
     "resnet20-zi": _resnet20_zero_init,
+    "mlp-zh": _zero_head(_mlp),
+    "cnn-plain-zh": _zero_head(_plain_cnn),
 }
 
 

@@ -26,6 +26,8 @@ GOALS = {
     "mixer-timm": 0.3,
     "mlp-gelu-zh": 0.3,
     "cnn-lrelu-zh": 0.3,
+    "mlp-zh": 0.3,
+    "cnn-plain-zh": 0.3,
     "resnet20": 1.0,
     "resnet20-zi": 1.0,
     "vgg-bn": 1.0,

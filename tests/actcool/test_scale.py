@@ -10,7 +10,7 @@ from torch import nn
 
 from actcool import ActCoolLR, lr_scan
 from actcool.calibration import warmup_lr
-from actcool.finder import SETTLED
+from actcool.finder import SETTLED, SGD_WAIT_RATE
 from actcool.scale import (
     ADAM_FACTORS,
     ATTENTION_ADAM_FACTORS,
@@ -311,39 +311,78 @@ def _step_batch(t):
     return torch.randn(64, 4096, generator=g), torch.randint(0, 3, (64,), generator=g)
 
 
+def _wait(typed, steps=30, **kwargs):
+    """Train the zero-head toy under SGD until the finder has a peak; the rates set after
+    each step and the λ0 of the scans after step 0."""
+    model, opt, sched = _sgd_zero_head(lr=typed, **kwargs)
+    scales, lrs = [], []
+    for t in range(steps):
+        _train(model, opt, sched, _step_batch(t))
+        lrs.append(sched.get_last_lr()[0])
+        scan = sched.last_measurement.scan if t % 2 == 0 else None
+        if t > 0 and scan is not None:
+            scales.append(rate_scale(scan))
+        yield t, sched, scales, lrs
+        if sched.found_lr is not None:
+            break
+    sched.close()
+
+
 @pytest.mark.parametrize("typed", [0.1, 1.0])
 def test_under_sgd_the_finder_scans_until_lambda0_stops_falling(caplog, typed):
-    model, opt, sched = _sgd_zero_head(lr=typed)
-    factor = rate_factors(opt).peak
-    scales, lrs, bounded = [], [], False
+    factor = rate_factors(torch.optim.SGD([torch.zeros(1)], lr=typed, momentum=0.9)).peak
+    wait = SGD_WAIT_RATE  # at momentum 0.9
     with caplog.at_level(logging.INFO, logger="actcool"):
-        for t in range(30):
-            _train(model, opt, sched, _step_batch(t))
-            lrs.append(sched.get_last_lr()[0])
-            scan = sched.last_measurement.scan if t % 2 == 0 else None
-            if t > 0 and scan is not None:
-                scales.append(rate_scale(scan))
+        for t, sched, scales, lrs in _wait(typed):
             if sched.found_lr is not None:
-                break
-            # while it waits, the warm-up heads for the lower of the typed rate and the
-            # multiple of the least λ0 so far (an upper bound of the peak to come)
+                continue
+            # while it waits, the warm-up heads for the lower of the wait's rate (not the typed
+            # one) and the multiple of the least λ0 so far (an upper bound of the peak to come)
             bound = factor * min(scales, default=math.inf)
-            assert sched.controller.lr_initial == pytest.approx(min(typed, bound))
-            bounded |= bound < typed
-            if bounded:  # no rate above the warm-up from step 0 to the bound
+            assert sched.controller.lr_initial == pytest.approx(min(wait, bound))
+            if bound < wait:  # no rate above the warm-up from step 0 to the bound
                 assert lrs[-1] <= warmup_lr(t + 1, 50, bound, 0.04) * (1 + 1e-9)
-    assert bounded is (typed == 1.0)  # the toy's λ0 × 4.5 falls below 1.0, never below 0.1
+    assert factor * min(scales) < wait  # the bound bound
     assert "scanning again every 2 steps until λ0 stops falling" in caplog.text
     # every scan's λ0 is kept; all but the last fell by more than SETTLED, the last did not
     assert sched.settle_scales == pytest.approx(scales) and len(scales) >= 3
     ratios = [b / a for a, b in zip(scales, scales[1:], strict=False)]
     assert all(r < SETTLED for r in ratios[:-1]) and ratios[-1] >= SETTLED
     assert sched.found_lr == pytest.approx(factor * min(scales))
-    # the warm-up was not held meanwhile: it rose towards the optimizer's rate
-    first = 0.04 * typed
-    assert lrs[0] == pytest.approx(first + (typed - first) / 50)
+    # step 0 trained at 4% of the typed rate; from step 1 the warm-up is the wait rate's
+    assert lrs[0] == pytest.approx(warmup_lr(1, 50, wait, 0.04))
     assert lrs[1] > lrs[0]
+
+
+def test_under_sgd_the_wait_does_not_follow_the_typed_rate():
+    """From step 1 the warm-up, the λ0 read and the peak found are those of the wait rate
+    whatever was typed, up to what step 0 did at 4% of the typed rate (the typed rates here lie
+    more than 1.5× from the peak, so the hint is not kept)."""
+    runs = [list(_wait(typed))[-1] for typed in (0.003, 0.1, 1.0)]
+    lrs, found = [run[3] for run in runs], [run[1].found_lr for run in runs]
+    common = min(map(len, lrs))  # a λ0 ratio near SETTLED may take one scan more
+    for other in (0, 1):
+        assert lrs[other][:common] == pytest.approx(lrs[2][:common], rel=0.1)
+        assert found[other] == pytest.approx(found[2], rel=0.05)
+    assert max(lrs[0]) > 10 * 0.003  # the wait trained far above the rate typed
+
+
+def test_under_sgd_the_wait_rate_follows_momentum_and_lr_max():
+    # without momentum SGD's steps are a tenth as long: the rate is rescaled as the factors are
+    model, opt, sched = _sgd_zero_head(lr=0.1)
+    opt.param_groups[0]["momentum"] = 0.0
+    plain = ActCoolLR(opt, model, total_steps=200, measure_every=2)
     sched.close()
+    _train(model, opt, plain, _step_batch(0))
+    assert plain.settle_scales == []
+    assert plain.controller.lr_initial == pytest.approx(10 * SGD_WAIT_RATE)
+    assert plain.lr_ceiling == pytest.approx(10 * SGD_WAIT_RATE)
+    plain.close()
+    # a given lr_max caps it and stays the ceiling
+    model, opt, capped = _sgd_zero_head(lr=0.1, lr_max=0.2)
+    _train(model, opt, capped, _step_batch(0))
+    assert capped.controller.lr_initial == pytest.approx(0.2) and capped.lr_ceiling == 0.2
+    capped.close()
 
 
 def test_under_sgd_no_room_to_scan_again_leaves_the_typed_rate(caplog):

@@ -60,6 +60,8 @@ def test_the_held_out_networks_build_and_every_activation_is_a_site():
         "mlp-gelu-zh": (torch.nn.GELU, 2, 1, 28),  # the same two with a zeroed head
         "cnn-lrelu-zh": (torch.nn.LeakyReLU, 3, 1, 28),
         "resnet20-zi": (torch.nn.ReLU, 19, 3, 32),  # every block's last BatchNorm zeroed
+        "mlp-zh": (torch.nn.ReLU, 2, 1, 28),  # the MLP and the CNN without BatchNorm, head
+        "cnn-plain-zh": (torch.nn.ReLU, 3, 1, 28),  # zeroed
     }
     assert set(HELD_OUT) == set(expected)
     for model, (kind, count, channels, size) in expected.items():
