@@ -51,6 +51,15 @@ SETTLED = 0.8
 #: 1-cycle (docs/algorithm.md §4.8). The multiple of the least λ0 so far bounds it meanwhile.
 SGD_WAIT_RATE = 0.3
 
+#: The rate Adam's family holds after a step 0 the gradient did not reach, until its scan a
+#: measurement later (4% of 1e-4, the warm-up's first rate at the lowest rate typed in the
+#: sweeps), whatever the rate typed. Adam moves every weight by about its rate, so any rate lets
+#: the zeroed layer pass the gradient on; the held steps' training biases the λ0 read: on
+#: ResNet-20 with zero-γ blocks, held at 4% of a typed 1e-2 the peak found was 0.055 and the run
+#: ended 5 points behind 1-cycle's best, held at 4% of 1e-4 it was 0.018, level
+#: (docs/algorithm.md §4.8).
+ADAM_HOLD_RATE = 4e-6
+
 
 def find_peak(s: ActCoolLR, t: int, m: Measurement, loss_given: bool = False) -> None:
     """Set the peak rate (and the ceiling) from the scan at the first measurement, or from
@@ -129,8 +138,8 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
     """Whether the scanned step's gradient reached the network (``actcool.scale.reaches``).
     Where a zero-initialised layer stopped it (a classifier head, the last BatchNorm of each
     residual block), the update moves a few layers only and the scan says nothing of the rate
-    scale. Adam's family scans again a measurement later, holding the warm-up at its first rate
-    meanwhile: its next steps reach the rest of the network at full size. Under any other
+    scale. Adam's family scans again a measurement later, holding the warm-up at
+    :data:`ADAM_HOLD_RATE` meanwhile: its next steps reach the rest of the network at full size. Under any other
     optimizer the next steps stay small while the blocked layer grows, and λ0 falls with them:
     the warm-up goes on towards :data:`SGD_WAIT_RATE`, not the optimizer's rate, and the scans
     go on, every measurement, until λ0 stops falling (:func:`_still_falling`). Where the opening leaves no room for that,
@@ -147,9 +156,10 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
     )
     adam = is_adam_family(s.optimizer)
     if adam and later < c.opening_steps // 2:
-        if t == 0:  # hold the warm-up at its first rate until the scale is known
-            c.continue_opening(0, c.lr_at(0))
-            c.lr_initial = c.lr_at(0)
+        if t == 0:  # hold the warm-up at a rate of its own until the scale is known
+            hold = min(ADAM_HOLD_RATE, c.lr_max)
+            c.continue_opening(0, hold)
+            c.lr_initial = hold
         s.monitor.request_scan(later)
         logger.warning("step %d: %s; scanning again at step %d", t, why, later)
     elif not adam and later < c.opening_steps:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from actcool.finder import SGD_WAIT_RATE
+from actcool.finder import ADAM_HOLD_RATE, SGD_WAIT_RATE
 from actcool.scale import AGREEMENT, peak_rate, rate_scale, reaches
 from trainer.config import RunConfig
 
@@ -133,7 +133,8 @@ def no_fit_message(result: RangeTest, hint: float) -> str:
             f"{100 * (result.scan.gradient_reach or 0.0):.2g}% of the parameters (a "
             "zero-initialised layer, e.g. a classifier head, stops it), so the scan says nothing "
             "of the rate scale. An ActCoolLR run scans again during its warm-up: under Adam's "
-            "family at its next measurement (`measure_every` steps later), under SGD at every "
+            f"family at its next measurement (`measure_every` steps later, training at "
+            f"{ADAM_HOLD_RATE:g} meanwhile), under SGD at every "
             "measurement until λ0 stops falling, warming up meanwhile towards SGD's wait rate "
             f"({SGD_WAIT_RATE:g} at momentum 0.9), not towards your rate; where the warm-up is "
             f"shorter than a measurement it keeps your rate {hint:.3g} as its peak."

@@ -10,7 +10,7 @@ from torch import nn
 
 from actcool import ActCoolLR, lr_scan
 from actcool.calibration import warmup_lr
-from actcool.finder import SETTLED, SGD_WAIT_RATE
+from actcool.finder import ADAM_HOLD_RATE, SETTLED, SGD_WAIT_RATE
 from actcool.scale import (
     ADAM_FACTORS,
     ATTENTION_ADAM_FACTORS,
@@ -282,21 +282,41 @@ def test_under_adam_a_step_the_gradient_did_not_reach_is_scanned_again(caplog):
         and "scanning again at step 2" in caplog.text
     )
     assert sched.found_lr is None and not sched.shape_fitted  # the shape waits for the next scan
-    first = 0.04 * 1e-2
-    assert sched.get_last_lr() == [pytest.approx(first)]
+    # step 0 trained at 4% of the typed rate; then the warm-up holds at a rate of its own,
+    # whatever was typed, until the scale is known
+    held = ADAM_HOLD_RATE
+    assert sched.get_last_lr() == [pytest.approx(held)]
     _train(model, opt, sched, _batch())
-    assert sched.get_last_lr() == [pytest.approx(first)]  # held until the scale is known
+    assert sched.get_last_lr() == [pytest.approx(held)]
     _train(model, opt, sched, _batch())  # step 2: the head has moved, the gradient reaches
     scan = sched.last_measurement.scan
     assert scan.gradient_reach == pytest.approx(1.0) and sched.shape_fitted
     assert sched.found_lr == pytest.approx(ADAM_FACTORS.peak * rate_scale(scan))
     # the warm-up rises to the peak at its end (step 50), from the rate held or, where that is
     # higher, from the rate of a warm-up to that peak from step 0
-    start = min(first, warmup_lr(2, 50, sched.found_lr, 0.04))
-    assert start < first  # this toy's peak is low enough for the held rate to overshoot
+    start = min(held, warmup_lr(2, 50, sched.found_lr, 0.04))
     step = (sched.found_lr - start) / (50 - 2)
     assert sched.get_last_lr() == [pytest.approx(start + step)]
     sched.close()
+
+
+def test_under_adam_the_hold_does_not_follow_the_typed_rate():
+    """The held rate is Adam's own, not 4% of the typed one; the peak found then moves with
+    the typed rate only by what step 0 did at 4% of it."""
+    found = []
+    for typed in (1e-3, 1e-2):
+        torch.manual_seed(0)
+        model = _ZeroHead()
+        opt = torch.optim.AdamW(model.parameters(), lr=typed)
+        sched = ActCoolLR(opt, model, total_steps=200, measure_every=2)
+        lrs = []
+        for t in range(3):
+            _train(model, opt, sched, _step_batch(t))
+            lrs.append(sched.get_last_lr()[0])
+        assert lrs[:2] == [pytest.approx(ADAM_HOLD_RATE)] * 2
+        found.append(sched.found_lr)
+        sched.close()
+    assert found[0] == pytest.approx(found[1], rel=0.1)
 
 
 def _sgd_zero_head(lr=0.1, **kwargs):
@@ -453,7 +473,7 @@ def test_a_run_resumed_around_the_rescan_continues_identically(save_at):
         return lrs, found, saved
 
     full, found, _ = run(10)
-    assert found is not None and full[0] == full[1] == pytest.approx(0.04 * 1e-2)
+    assert found is not None and full[0] == full[1] == pytest.approx(ADAM_HOLD_RATE)
     head, _, checkpoint = run(save_at, save_at=save_at)
     assert head == full[:save_at]
     tail, resumed_found, _ = run(10, checkpoint=checkpoint)
@@ -476,6 +496,6 @@ def test_a_rescan_without_a_fit_gives_the_typed_rate_back(caplog):
     assert "the optimizer's rate 0.01 stays the peak" in caplog.text
     assert not sched.find_lr and sched.found_lr is None and sched.lr_ceiling == 1e-2
     # the warm-up rises from the rate held to the typed rate at its end (step 50)
-    first = 0.04 * 1e-2
-    assert sched.get_last_lr() == [pytest.approx(first + (1e-2 - first) / (50 - 2))]
+    held = ADAM_HOLD_RATE
+    assert sched.get_last_lr() == [pytest.approx(held + (1e-2 - held) / (50 - 2))]
     sched.close()
