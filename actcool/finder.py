@@ -44,11 +44,12 @@ logger = logging.getLogger(__name__)
 SETTLED = 0.8
 
 #: The rate SGD's warm-up heads for while the finder waits for λ0 (momentum 0.9; rescaled with
-#: the λ0 factors for another momentum), whatever the rate typed: the top of the range of rates
-#: SGD networks here train at. The steps of the wait set the scale the finder then reads: on a
-#: ResNet-20 with zero-γ blocks λ0 after 10 steps was 0.020 where they ran at 4% of a typed 0.01
-#: and 0.089 at 4% of a typed 1.0, and the runs ended 4.6 points behind and 1.0 ahead of the best
-#: 1-cycle (docs/algorithm.md §4.8). The multiple of the least λ0 so far bounds it meanwhile.
+#: the λ0 factors for another momentum), whatever the rate typed. The steps of the wait set the
+#: scale the finder then reads: on a ResNet-20 with zero-γ blocks λ0 after 10 steps was 0.020
+#: where they ran at 4% of a typed 0.01 and 0.089 at 4% of a typed 1.0, and the runs ended 4.6
+#: points behind and 1.0 ahead of the best 1-cycle. A higher wait reads a higher λ0: 1.0 cost a
+#: ReLU MLP with a zeroed head 0.9 points, 0.1 cost that ResNet 1.2 (docs/algorithm.md §4.8).
+#: The multiple of the least λ0 so far bounds it meanwhile.
 SGD_WAIT_RATE = 0.3
 
 #: The rate Adam's family holds after a step 0 the gradient did not reach, until its scan a
@@ -106,9 +107,9 @@ def _rejoin_warm_up(s: ActCoolLR, t: int, peak: float) -> None:
     """From step ``t`` the warm-up rises linearly to ``peak`` at its end, from the present
     rate or, where that lies above it, from the rate a warm-up to ``peak`` from step 0 has at
     ``t``: rates trained at before the peak was known (towards the optimizer's rate, or SGD's
-    wait rate) are not kept where they overshoot the warm-up the peak asks for. A network whose step 0 the
-    gradient did not reach is at its most fragile then (a LeakyReLU CNN with a zeroed head
-    diverged under 1-cycle at 1.0, whose first 30 steps run at 0.04)."""
+    wait rate) are not kept where they overshoot the warm-up the peak asks for. A network whose
+    step 0 the gradient did not reach is at its most fragile then (a LeakyReLU CNN with a
+    zeroed head diverged under 1-cycle at 1.0, whose first 30 steps run at 0.04)."""
     c = s.controller
     line = warmup_lr(t, c.opening_steps, peak, c.opening_floor)
     c.continue_opening(t, min(c.lr_at(t), line))
@@ -139,11 +140,12 @@ def _scan_reaches(s: ActCoolLR, t: int, m: Measurement) -> bool:
     Where a zero-initialised layer stopped it (a classifier head, the last BatchNorm of each
     residual block), the update moves a few layers only and the scan says nothing of the rate
     scale. Adam's family scans again a measurement later, holding the warm-up at
-    :data:`ADAM_HOLD_RATE` meanwhile: its next steps reach the rest of the network at full size. Under any other
-    optimizer the next steps stay small while the blocked layer grows, and λ0 falls with them:
-    the warm-up goes on towards :data:`SGD_WAIT_RATE`, not the optimizer's rate, and the scans
-    go on, every measurement, until λ0 stops falling (:func:`_still_falling`). Where the opening leaves no room for that,
-    the optimizer's rate stays the peak."""
+    :data:`ADAM_HOLD_RATE` meanwhile: its next steps reach the rest of the network at full
+    size. Under any other optimizer the next steps stay small while the blocked layer grows, and
+    λ0 falls with them: the warm-up goes on towards :data:`SGD_WAIT_RATE`, not the optimizer's
+    rate, and the scans go on, every measurement, until λ0 stops falling
+    (:func:`_still_falling`). Where the opening leaves no room for that, the optimizer's rate
+    stays the peak."""
     if m.scan is None or reaches(m.scan):
         return True
     reach = m.scan.gradient_reach
