@@ -74,9 +74,19 @@ class DivergenceGuard:
     ``T̄_t/λ_t`` falls below ``collapse`` × their median. ``T̄/λ`` drifts slowly during
     training (it falls 2–10× over the first quarter under BatchNorm); a tenfold fall within a
     few measurements at an unchanged rate means the units stopped changing sign: they died.
+    Where the measurement's count of flipped bits is given, the fall must also be one the
+    counts can show: the recent flips per unit rate must predict at least ``min_flips`` flips
+    at the present rate. A small network at a low rate flips a few bits a measurement, and
+    none by chance (a SiLU MLP of 128 units regressing with MSE read 0 flips at steps where
+    its median predicted 2-5 and was cut ten times over, down to the rate floor).
 
     After a trip the baselines restart from the present (``L_min = L``, an empty history), so
     a network that needs a few measurements to recover is not cut again for the same damage.
+    That holds where ``ActCoolLR`` also puts back the state of the measurement before
+    (``rollback``, :class:`actcool.rewind.GuardRollback`): the damage may have begun inside
+    the window that passed (a SiLU MLP regressing with MSE, put back to step 100 after a trip
+    at 110, read 1.6× the baseline of before the trip at 120 while it recovered at a quarter
+    of the rate, and a second cut cost it half its test error).
 
     Attributes:
         loss_ratio: how far above its baseline a window's loss may rise.
@@ -84,21 +94,39 @@ class DivergenceGuard:
         collapse: the share of the recent ``T̄/λ`` below which the temperature has collapsed.
         history: how many measurements the ``T̄/λ`` median spans (and how many must be seen
             before it can trip).
+        min_flips: the fewest flipped bits the recent flips per unit rate must predict at the
+            present rate for a collapse to count (at 10, a count of none happens by chance
+            once in e^10 ≈ 22,000 measurements).
         cut: the new ceiling is ``cut ×`` the rate that tripped.
+        rollback: on a trip that calls for it (:meth:`calls_for_rollback`), ``ActCoolLR``
+            puts back the model's and optimizer's state of the measurement before, where it
+            kept one (while the run trains at its highest rate so far;
+            :class:`actcool.rewind.GuardRollback`).
     """
 
     loss_ratio: float = 1.25
     min_rise: float = 0.05
     collapse: float = 0.1
     history: int = 5
+    min_flips: float = 10.0
     cut: float = 0.5
+    rollback: bool = True
     loss_first: float | None = None
     loss_last: float | None = None
     loss_lowest: float | None = None
     ratios: list[float] = field(default_factory=list)
+    flip_ratios: list[float] = field(default_factory=list)
 
     #: The fields that are settings, not state: ActCoolLR.load_state_dict keeps its own.
-    SETTINGS: ClassVar[tuple[str, ...]] = ("loss_ratio", "min_rise", "collapse", "history", "cut")
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "loss_ratio",
+        "min_rise",
+        "collapse",
+        "history",
+        "min_flips",
+        "cut",
+        "rollback",
+    )
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.loss_ratio) and self.loss_ratio > 1):
@@ -109,21 +137,32 @@ class DivergenceGuard:
             raise ValueError(f"collapse must lie in (0, 1), got {self.collapse!r}")
         if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 1:
             raise ValueError(f"history must be a positive integer, got {self.history!r}")
+        if not (math.isfinite(self.min_flips) and self.min_flips >= 0):
+            raise ValueError(f"min_flips must be a finite number >= 0, got {self.min_flips!r}")
         if not 0 < self.cut < 1:
             raise ValueError(f"cut must lie in (0, 1), got {self.cut!r}")
+        if not isinstance(self.rollback, bool):
+            raise TypeError(f"rollback must be True or False, got {self.rollback!r}")
 
     def check(
-        self, step: int, lr: float, temperature: float, loss: float | None = None
+        self,
+        step: int,
+        lr: float,
+        temperature: float,
+        loss: float | None = None,
+        flips: int | None = None,
     ) -> GuardEvent | None:
         """Take the measurement of ``step`` (trained at ``lr``; ``loss`` the mean loss since
-        the previous measurement, or ``None`` when the loop does not pass losses) and return
-        the event when the guard trips. Non-finite values are the controller's business
-        (the run has diverged): they are ignored here."""
+        the previous measurement, or ``None`` when the loop does not pass losses; ``flips``
+        the flipped bits it counted over all sites, or ``None``) and return the event when
+        the guard trips. Non-finite values are the controller's business (the run has
+        diverged): they are ignored here."""
         event = None
         if loss is not None and math.isfinite(loss):
             event = self._check_loss(step, lr, loss)
         if math.isfinite(temperature) and math.isfinite(lr) and lr > 0:
-            event = self._check_temperature(step, lr, temperature) if event is None else event
+            collapse = self._check_temperature(step, lr, temperature, flips)
+            event = collapse if event is None else event
         if event is not None:
             self.restart()
         return event
@@ -133,6 +172,20 @@ class DivergenceGuard:
         trip, or where the rate has moved so far that the past says nothing of the present."""
         self.loss_lowest = self.loss_last
         self.ratios = []
+        self.flip_ratios = []
+
+    def calls_for_rollback(self, event: GuardEvent) -> bool:
+        """Whether ``event`` (just returned by :meth:`check`) is damage a cut cannot undo, so
+        that the state of the measurement before should come back (``rollback``): units died,
+        or the window's loss is back at the first window's, all that was learned lost. A
+        smaller rise leaves the network to recover at the cut rate, with its optimizer's state
+        as the spike left it (Adam's second moments, raised by the spike, damp the next
+        steps): put back there, an MLP under SGD ended 0.02-0.49 points worse and a regression
+        MLP under AdamW tripped again (docs/algorithm.md §4.7)."""
+        if event.reason == "temperature_collapse":
+            return True
+        first, last = self.loss_first, self.loss_last
+        return first is not None and last is not None and last >= first
 
     def _check_loss(self, step: int, lr: float, loss: float) -> GuardEvent | None:
         if self.loss_first is None:
@@ -153,12 +206,20 @@ class DivergenceGuard:
             self.loss_lowest = pair if lowest is None else min(lowest, pair)
         return None
 
-    def _check_temperature(self, step: int, lr: float, temperature: float) -> GuardEvent | None:
+    def _check_temperature(
+        self, step: int, lr: float, temperature: float, flips: int | None
+    ) -> GuardEvent | None:
         ratio = temperature / lr
         recent = self.ratios[-self.history :]
         self.ratios = [*recent, ratio][-self.history :]
+        counted = self.flip_ratios[-self.history :]
+        if flips is not None:
+            self.flip_ratios = [*counted, flips / lr][-self.history :]
         if len(recent) < self.history:
             return None
+        if flips is not None and len(counted) == self.history:
+            if statistics.median(counted) * lr < self.min_flips:
+                return None  # too few flips expected for their absence to mean anything
         reference = statistics.median(recent)
         if reference > 0 and ratio < self.collapse * reference:
             return self._event(
@@ -182,4 +243,4 @@ class DivergenceGuard:
         for key, value in state.items():
             if key not in self.__dataclass_fields__:
                 raise KeyError(f"unknown guard state key {key!r}")
-            setattr(self, key, list(value) if key == "ratios" else value)
+            setattr(self, key, list(value) if key in ("ratios", "flip_ratios") else value)

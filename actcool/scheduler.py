@@ -35,7 +35,7 @@ from .guard import DivergenceGuard, GuardEvent
 from .measurement import Measurement
 from .monitor import TemperatureMonitor, first_group_lr
 from .probe import RateProbe
-from .rewind import Snapshot
+from .rewind import GuardRollback, Snapshot
 from .scale import SCALE_SCAN_LRS, is_adam_family, rate_factors, reaches
 from .scheduler_state import check_state, load_scheduler_state, scheduler_state, torch_keys
 
@@ -168,7 +168,11 @@ class ActCoolLR(LRScheduler):
             loss rising well above its lowest (from the losses given to :meth:`step`) or the
             temperature collapsing because units died. When it trips, the rate is cut to
             half and that becomes the ceiling for the rest of the run; the cuts are in
-            :attr:`guard_events`. ``True`` (the default) uses :class:`~actcool.DivergenceGuard`'s
+            :attr:`guard_events`. While the run trains at its highest rate so far, the state
+            at each measurement the guard passes is kept (one copy, on the CPU), and a trip
+            at the next one whose damage a cut cannot undo (units died, or the loss back at
+            its start) puts it back before the cut (``DivergenceGuard(rollback=False)`` turns
+            that off). ``True`` (the default) uses :class:`~actcool.DivergenceGuard`'s
             defaults, a ``DivergenceGuard`` its settings, ``False`` turns it off.
     """
 
@@ -229,6 +233,9 @@ class ActCoolLR(LRScheduler):
             guard if isinstance(guard, DivergenceGuard) else DivergenceGuard() if guard else None
         )
         self._guard_events: list[GuardEvent] = []
+        # the state a trip of the guard goes back to (None with rollback=False or no guard)
+        self._rollback = GuardRollback() if self.guard is not None and self.guard.rollback else None
+        self._model = model
         #: The branch search's settings and data (``find_lr=BranchFinder(...)``), else ``None``.
         self.branches = find_lr if isinstance(find_lr, BranchFinder) else None
         #: What the branch search found (``None`` before it ran or without one).
@@ -500,11 +507,23 @@ class ActCoolLR(LRScheduler):
         c = self.controller
         if self.guard is None or c.diverged:
             return
-        event = self.guard.check(t, first_group_lr(self.optimizer), m.mean_temperature, loss_mean)
+        lr = first_group_lr(self.optimizer)
+        event = self.guard.check(t, lr, m.mean_temperature, loss_mean, sum(m.counts["bits"]))
+        rollback, model = self._rollback, self._model
         if event is None:
+            if rollback is not None:
+                rollback.passed(t, lr, model, self.optimizer)
             return
         c.lower_ceiling(t, event.lr_after)
-        event = dataclasses.replace(event, lr_after=c.lr_max)  # the ceiling as clamped
+        back = None
+        if rollback is not None:
+            put_back = self.guard.calls_for_rollback(event)
+            back = rollback.tripped(t, c.measure_every, model, self.optimizer, put_back)
+        detail = event.detail
+        if back is not None:
+            detail += f"; back to the weights after step {back}"
+        # the ceiling as clamped
+        event = dataclasses.replace(event, lr_after=c.lr_max, detail=detail)
         self._guard_events.append(event)
         logger.warning(
             "step %d: %s; cutting the learning rate from %.4g to %.4g for the rest of the run",

@@ -2,9 +2,11 @@
 :meth:`~actcool.ActCoolLR.load_state_dict` restores.
 
 The state is plain numbers only (no modules, hooks or scipy objects), so ``torch.save`` of a
-checkpoint just works and ``torch.load(..., weights_only=True)`` reads it back; the one
-exception is the loss probe's snapshots of the weights (tensors), held only while an adaptive
-optimizer's probe runs in the warm-up (docs/algorithm.md §4.8). Loading
+checkpoint just works and ``torch.load(..., weights_only=True)`` reads it back; the
+exceptions are copies of the model's and optimizer's state (tensors, on the CPU): the loss
+probe's snapshots, held only while an adaptive optimizer's probe runs in the warm-up
+(docs/algorithm.md §4.8), and the state the guard goes back to when it trips, held while the
+run trains at its highest rate so far (§4.7, ``actcool.rewind.GuardRollback``). Loading
 restores *state*: the step, the law's fitted parameters and segment, the calibrated target, what
 the finder found, the ceiling the guard lowered, the guard's history. It keeps the loading
 scheduler's *settings*, the constructor's arguments (``total_steps``, ``measure_every``,
@@ -74,6 +76,8 @@ def scheduler_state(s: ActCoolLR, torch_state: Mapping[str, Any]) -> dict[str, A
         "settle_scales": s.settle_scales,
         "guard": None if s.guard is None else s.guard.state_dict(),
         "guard_events": [e.to_dict() for e in s._guard_events],
+        # the state a trip of the guard goes back to (tensors): while at the highest rate
+        "guard_rollback": None if s._rollback is None else s._rollback.state_dict(),
         "loss_window": [s._peek_loss_sum(), s._loss_count],
         "probe": None if s.probe is None else s.probe.state_dict(),
         "branch_result": None if s.branch_result is None else s.branch_result.to_dict(),
@@ -120,6 +124,9 @@ def load_scheduler_state(s: ActCoolLR, state: Mapping[str, Any]) -> None:
     if guard is not None and s.guard is not None:
         s.guard.load_state_dict(_without(guard, DivergenceGuard.SETTINGS))
     s._guard_events = [GuardEvent.from_dict(e) for e in state.get("guard_events", [])]
+    rollback = state.get("guard_rollback")
+    if rollback is not None and s._rollback is not None:
+        s._rollback.load_state_dict(rollback)
     probe = state.get("probe")
     s.probe = None if probe is None else RateProbe.from_state(probe)
     s._snapshots = list(state.get("probe_snapshots", []))

@@ -1,11 +1,13 @@
 """The divergence guard (docs/algorithm.md §4.7): closed-form trips, the cut and the lowered
-ceiling in the controller, and the guard inside ActCoolLR (loss spike, dying units, resume)."""
+ceiling in the controller, the state a trip goes back to, and the guard inside ActCoolLR (loss
+spike, dying units, resume)."""
 
 import pytest
 import torch
 from torch import nn
 
 from actcool import ActCoolLR, ConstantCurve, DivergenceGuard, GuardEvent, TemperatureController
+from actcool.rewind import GuardRollback
 from actcool.scale import PEAK_FACTOR, peak_rate, rate_scale
 from tests.helpers import load_checkpoint, save_checkpoint
 
@@ -70,6 +72,30 @@ def test_a_restart_forgets_the_history_and_takes_the_present_loss_as_the_baselin
     assert guard.check(4, 1.0, 2.0, 1.2) is None
 
 
+def test_a_collapse_the_flip_counts_cannot_show_does_not_trip():
+    # 3 flips per 0.1 of rate: at 0.1 the history predicts 3 flips, and none is no evidence
+    guard = DivergenceGuard(history=3)  # min_flips 10
+    for step in range(3):
+        assert guard.check(step, 0.1, 1.0, flips=3) is None
+    assert guard.check(3, 0.1, 0.0, flips=0) is None
+    # 30 per 0.1: none at all is a collapse
+    guard = DivergenceGuard(history=3)
+    for step in range(3):
+        assert guard.check(step, 0.1, 1.0, flips=30) is None
+    event = guard.check(3, 0.1, 0.0, flips=0)
+    assert event is not None and event.reason == "temperature_collapse"
+    # at a tenth of the rate the same history predicts 3: no trip
+    guard = DivergenceGuard(history=3)
+    for step in range(3):
+        assert guard.check(step, 0.1, 1.0, flips=30) is None
+    assert guard.check(3, 0.01, 0.0, flips=0) is None
+    # without counts the temperature alone decides, as before
+    guard = DivergenceGuard(history=3)
+    for step in range(3):
+        assert guard.check(step, 0.1, 1.0) is None
+    assert guard.check(3, 0.1, 0.0) is not None
+
+
 def test_a_rate_that_falls_with_the_temperature_is_not_a_collapse():
     guard = DivergenceGuard(history=2)
     for step, lr in enumerate([0.1, 0.05, 0.01, 0.001]):
@@ -92,11 +118,14 @@ def test_missing_and_non_finite_values_are_ignored():
         {"collapse": 1.0},
         {"history": 0},
         {"cut": 1.0},
+        {"min_flips": -1.0},
     ],
 )
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         DivergenceGuard(**kwargs)
+    with pytest.raises(TypeError, match="rollback must be True or False"):
+        DivergenceGuard(rollback="yes")
 
 
 def test_guard_state_round_trips():
@@ -173,10 +202,11 @@ class Gate(nn.Module):
             self.fc.bias.fill_(-1e6)
 
 
-def _batches(n=6):
+def _batches(n=6, size=32):
     g = torch.Generator().manual_seed(3)
     return [
-        (torch.randn(32, 8, generator=g), torch.randint(0, 3, (32,), generator=g)) for _ in range(n)
+        (torch.randn(size, 8, generator=g), torch.randint(0, 3, (size,), generator=g))
+        for _ in range(n)
     ]
 
 
@@ -219,23 +249,126 @@ def test_a_synthetic_loss_spike_cuts_the_rate_for_the_rest_of_the_run():
     sched.close()
 
 
-def test_a_network_whose_units_die_is_cut_by_the_temperature():
+@pytest.mark.parametrize("rollback", [True, False])
+def test_a_network_whose_units_die_is_cut_by_the_temperature(rollback):
     torch.manual_seed(0)
     model = Gate()
-    opt, sched = _scheduler(model, guard=DivergenceGuard(history=3))
-    batches = _batches()
+    opt, sched = _scheduler(model, guard=DivergenceGuard(history=3, rollback=rollback))
+    batches = _batches(size=256)  # 8192 bits a measurement: 15-60 flips before the kill
     for t in range(12):
         x, y = batches[t % len(batches)]
         _train(model, opt, sched, x, y)
     assert sched.guard_events == ()
+    assert sum(sched.last_measurement.counts["bits"]) >= 15
+    bias = model.fc.bias.detach().clone()  # after step 11; the state kept is step 10's
     model.kill()  # every unit negative from now on: nothing flips, T̄ = 0
     for t in range(12, 16):
         x, y = batches[t % len(batches)]
         _train(model, opt, sched, x, y)
     (event,) = sched.guard_events
     assert event.reason == "temperature_collapse" and event.step == 12
-    assert sched.last_measurement.mean_temperature == 0.0
     assert sched.lr_ceiling == pytest.approx(0.5 * event.lr_before)
+    if rollback:  # the state of step 10 came back: the units live and flip again
+        assert event.detail.endswith("; back to the weights after step 10")
+        assert model.fc.bias.abs().max() < 10 and (model.fc.bias - bias).abs().max() < 1
+        assert sched.last_measurement.mean_temperature > 0
+    else:
+        assert "back to" not in event.detail
+        assert sched.last_measurement.mean_temperature == 0.0
+    sched.close()
+
+
+def _state(model, opt):
+    return {
+        "model": {k: v.clone() for k, v in model.state_dict().items()},
+        "momentum": [opt.state[p]["momentum_buffer"].clone() for p in model.parameters()],
+    }
+
+
+def _assert_state(model, opt, state):
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state["model"][k]), k
+    for p, buf in zip(model.parameters(), state["momentum"], strict=True):
+        assert torch.equal(opt.state[p]["momentum_buffer"], buf)
+
+
+def test_the_rollback_keeps_the_state_only_at_the_highest_rate_and_puts_back_a_recent_one():
+    torch.manual_seed(0)
+    model = Gate()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = _batches(1)[0]
+
+    def train():
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    rollback = GuardRollback()
+    train()
+    rollback.passed(2, 0.1, model, opt)
+    assert rollback.step == 2 and rollback.top_lr == 0.1
+    train()
+    rollback.passed(4, 0.05, model, opt)  # below the highest rate: nothing kept
+    assert rollback.step is None and rollback.snapshot is None
+    train()
+    rollback.passed(6, 0.1, model, opt)  # level with it: kept
+    kept = _state(model, opt)
+    train()
+    assert not torch.equal(model.fc.weight, kept["model"]["fc.weight"])
+    assert rollback.tripped(8, 2, model, opt) == 6
+    _assert_state(model, opt, kept)
+    assert rollback.top_lr == 0.0 and rollback.snapshot is None
+    assert rollback.tripped(10, 2, model, opt) is None  # nothing kept since
+    rollback.passed(10, 0.01, model, opt)  # the highest since the trip
+    assert rollback.step == 10
+    train()
+    now = _state(model, opt)
+    assert rollback.tripped(14, 2, model, opt) is None  # kept two measurements ago: stale
+    _assert_state(model, opt, now)
+
+
+def test_only_damage_a_cut_cannot_undo_calls_for_the_rollback():
+    guard = DivergenceGuard()
+    for step, loss in enumerate([2.0, 1.0, 0.8, 0.8]):
+        assert guard.check(step, 0.1, 1.0, loss) is None
+    moderate = guard.check(4, 0.1, 1.0, 1.5)  # 1.9x its lowest, under the first window's 2.0
+    assert moderate is not None and not guard.calls_for_rollback(moderate)
+    guard = DivergenceGuard()
+    for step, loss in enumerate([2.0, 1.0, 0.8, 0.8]):
+        assert guard.check(step, 0.1, 1.0, loss) is None
+    unlearned = guard.check(4, 0.1, 1.0, 2.0)  # back at the first window's loss
+    assert unlearned is not None and guard.calls_for_rollback(unlearned)
+    collapse = GuardEvent(5, "temperature_collapse", "", 0.1, 0.05)
+    assert DivergenceGuard().calls_for_rollback(collapse)
+
+
+@pytest.mark.parametrize("spike, back", [(5.0, True), (2.0, False)])
+def test_a_trip_in_the_warm_up_goes_back_to_the_state_of_the_measurement_before(spike, back):
+    torch.manual_seed(0)
+    model = Gate()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    # the ramp warm-up rises over 50 steps: every measurement trains at the highest rate so far
+    sched = ActCoolLR(opt, model, total_steps=200, measure_every=2, k=1.0, find_lr=False)
+    batches = _batches()
+    kept = None
+    # the losses given: 1.0 from step 1 (2.0 at step 0, the first window), then the spike at
+    # step 10: the window (1 + 5)/2 = 3 is past the first window's loss, (1 + 2)/2 = 1.5 not
+    for t in range(11):
+        x, y = batches[t % len(batches)]
+        _train(model, opt, sched, x, y, torch.tensor(2.0 if t == 0 else 1.0 if t < 10 else spike))
+        if t == 8:
+            kept = _state(model, opt)
+        elif t == 10:
+            trained = _state(model, opt)
+    (event,) = sched.guard_events
+    assert event.step == 10 and event.lr_after == pytest.approx(0.5 * event.lr_before)
+    if back:
+        assert event.detail.endswith("; back to the weights after step 8")
+        _assert_state(model, opt, kept)
+    else:  # the network recovers at the cut rate from where it is
+        assert "back to" not in event.detail
+        _assert_state(model, opt, trained)
+    assert opt.param_groups[0]["lr"] <= event.lr_after
     sched.close()
 
 
@@ -282,10 +415,12 @@ def _guarded_run(steps, save_at=None, checkpoint=None):
     return lrs, sched.guard_events, saved
 
 
-@pytest.mark.parametrize("save_at", [5, 14, 15, 20])
+@pytest.mark.parametrize("save_at", [5, 13, 14, 15, 20])
 def test_resume_through_a_guard_event_continues_the_identical_sequence(save_at):
+    # saved at 13, the checkpoint holds the state of step 12 that the trip at 14 puts back
     full, events, _ = _guarded_run(30)
     assert [e.step for e in events] == [14]
+    assert events[0].detail.endswith("; back to the weights after step 12")
     head, _, ckpt = _guarded_run(save_at, save_at=save_at)
     assert head == full[:save_at]
     tail, resumed_events, _ = _guarded_run(30, checkpoint=ckpt)
