@@ -251,6 +251,14 @@ class TemperatureController:
         # A temperature of 0 means "below what the measurement resolves": read it as the
         # smallest temperature it can tell from 0, so that the rate rises rather than stalls.
         floor = temperature_from_probability(0.5 / resolution)
+        gain = self.log_gain
+        if temperature <= 0 < target < floor and gain is not None and math.isfinite(gain):
+            # Below the floor the target cannot be told from 0 either: the reading says nothing
+            # of the gain, and the floor read as the temperature would push the rate down each
+            # measurement as if the network ran hot (an autoencoder whose 8 bottleneck units
+            # died went to lr_min in 80 steps). The rate follows the target with the gain as
+            # last measured.
+            return float(weibull_lr_for_gain(target, self.log_gain, self.k))
         log_gain = weibull_log_gain(max(lr_t, self.lr_min), max(temperature, floor), self.k)
         if not math.isfinite(log_gain):
             return None

@@ -7,8 +7,9 @@ from statistics import NormalDist
 
 import pytest
 
-from actcool import PowerCurve, TemperatureController
+from actcool import ConstantCurve, PowerCurve, TemperatureController
 from actcool.curves import PAPER_T_START
+from actcool.temperature import temperature_from_probability
 
 PHI_INV = NormalDist().inv_cdf
 
@@ -196,6 +197,22 @@ def test_weibull_law_with_smoothing_matches_the_closed_form(beta):
     if beta == 0.0:  # the exact law λ_t·(C/T̄)^(1/k), here limited to 2·λ_t
         assert 0.05 * (curve(k / n) / 0.3) ** (1 / k_exp) > 0.1
         assert got[k] == pytest.approx(0.1)
+
+
+def test_a_zero_reading_under_a_target_below_the_floor_keeps_the_gain():
+    # resolution 8: the floor is the temperature of a change probability 1/16, 0.093 bits
+    res = 8
+    floor = temperature_from_probability(0.5 / res)
+    low, high = ConstantCurve(0.2 * floor), ConstantCurve(5.0 * floor)
+    c = TemperatureController(lr_initial=0.1, total_steps=100, measure_every=10, k=1.0)
+    first = c.observe(0, 0.1, 1.0, res, low)  # ln a = ln 1 − ln 0.1: λ* = 0.2·floor/10
+    assert first == pytest.approx(0.1 * 0.2 * floor)
+    gain = c.log_gain
+    # 0 flips: the target cannot be told from 0 either, so the gain stays and λ* with it
+    assert c.observe(10, first, 0.0, res, low) == pytest.approx(first)
+    assert c.log_gain == gain
+    # under a target above the floor a reading of 0 is colder than asked: the rate rises
+    assert c.observe(20, first, 0.0, res, high) > first
 
 
 def test_weibull_law_at_the_end_and_for_bad_arguments():
