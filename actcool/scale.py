@@ -16,7 +16,7 @@ ResNet-20 / CIFAR-10       0.0074-0.0115   0.05 (2 epochs, ahead   0.1-0.5 (2 ep
 ========================  ==============  =====================  ==========================
 
 Held out, an MLP on Fashion-MNIST trains best at 2.7 × λ0 under SGD (the factor overshoots its
-narrow optimum: 0.9-1.2 points behind the best 1-cycle) and at the Adam factor's peak under
+narrow optimum: 0.8-1.5 points behind the best 1-cycle) and at the Adam factor's peak under
 AdamW (docs/algorithm.md §4.8).
 
 So ActCoolLR's peak is :data:`PEAK_FACTOR` × λ0 and a 1-cycle peak about
