@@ -85,8 +85,8 @@ class DivergenceGuard:
     That holds where ``ActCoolLR`` also puts back the state of the measurement before
     (``rollback``, :class:`actcool.rewind.GuardRollback`): the damage may have begun inside
     the window that passed (a SiLU MLP regressing with MSE, put back to step 100 after a trip
-    at 110, read 1.6× the baseline of before the trip at 120 while it recovered at a quarter
-    of the rate, and a second cut cost it half its test error).
+    at 110, read 1.6× the baseline of before the trip at 120 while it recovered at a sixth of
+    the rate, and the second cut that baseline would have made nearly doubled its test MSE).
 
     Attributes:
         loss_ratio: how far above its baseline a window's loss may rise.

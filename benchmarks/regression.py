@@ -1,14 +1,20 @@
-"""A network outside the classifiers the finder was measured on: a SiLU MLP regressing with MSE.
+"""Networks outside the classifiers the finder was measured on: two trained with MSE.
 
-λ0 of the step-0 scan puts this network's peak far too high (its MSE gradient is small while
-its curvature is not; docs/algorithm.md §4.7), so under SGD the divergence guard, not the
-finder, is what keeps it alive. Each run trains 8 → 64 → 64 → 1 (SiLU) for 20 epochs, batch 64,
-on 5,000 points of a fixed smooth function of 8 Gaussian inputs plus noise, and reports the
-test MSE on 1,000 more; 1-cycle at the typed rate, ActCoolLR's default, and ActCoolLR with the
-guard of before session 21 (no rollback, no flip count: ``DivergenceGuard(rollback=False,
-min_flips=0)``), under SGD (momentum 0.9) and AdamW, seeds 0 and 1.
+λ0 of the step-0 scan puts these networks' peaks far too high (their MSE gradients are small
+while their curvature is not; docs/algorithm.md §4.7), so under SGD the divergence guard, not the
+finder, is what keeps them alive, where it can:
 
-Run: ``python -m benchmarks.regression`` (about 3 minutes on 2 cores); it writes
+- ``regression``: 8 → 64 → 64 → 1 (SiLU) on 5,000 points of a fixed smooth function of 8
+  Gaussian inputs plus noise (σ = 0.1), 20 epochs, batch 64; test MSE on 1,000 more;
+- ``autoencoder``: 64 → 32 → 8 → 32 → 64 (ReLU) reconstructing scikit-learn's digits (1,400
+  images, pixels in [0, 1]), 20 epochs, batch 64; test MSE on the other 397. A network whose
+  units all died predicts the mean image: 0.073-0.074.
+
+Each with 1-cycle at the typed rate, ActCoolLR's default, and ActCoolLR with the guard of before
+session 21 (no rollback, no flip count: ``DivergenceGuard(rollback=False, min_flips=0)``),
+under SGD (momentum 0.9) and AdamW, seeds 0 and 1.
+
+Run: ``python -m benchmarks.regression`` (about a minute on 2 cores); it writes
 ``benchmarks/results/REGRESSION.md``.
 """
 
@@ -27,12 +33,23 @@ SCHEDULES = {
     "actcool-old-guard": "ActCoolLR, the guard without rollback or flip count",
 }
 EPOCHS, BATCH = 20, 64
+TASKS = {
+    "regression": "A SiLU MLP regressing a smooth function (8 → 64 → 64 → 1)",
+    "autoencoder": "A ReLU autoencoder of scikit-learn's digits (64 → 32 → 8 → 32 → 64)",
+}
 
 
-def _data():
+def _data(task: str):
+    """(train inputs, targets, test inputs, targets) of ``task``."""
     import torch
 
     g = torch.Generator().manual_seed(100)
+    if task == "autoencoder":
+        from sklearn.datasets import load_digits
+
+        x = torch.tensor(load_digits().data, dtype=torch.float32) / 16
+        x = x[torch.randperm(len(x), generator=g)]
+        return x[:1400], x[:1400], x[1400:], x[1400:]
     x = torch.randn(6000, 8, generator=g)
     w = torch.randn(8, generator=g)
     noise = 0.1 * torch.randn(6000, generator=g)
@@ -40,18 +57,29 @@ def _data():
     return x[:5000], y[:5000], x[5000:], y[5000:]
 
 
-def train_one(optimizer: str, schedule: str, rate: float, seed: int) -> dict:
+def _network(task: str):
+    from torch import nn
+
+    sizes, act = (
+        ((64, 32, 8, 32, 64), nn.ReLU) if task == "autoencoder" else ((8, 64, 64, 1), nn.SiLU)
+    )
+    layers: list = []
+    for a, b in zip(sizes, sizes[1:], strict=False):
+        layers += [nn.Linear(a, b), act()]
+    return nn.Sequential(*layers[:-1])
+
+
+def train_one(task: str, optimizer: str, schedule: str, rate: float, seed: int) -> dict:
     """One run; its test MSE (NaN where the loss went non-finite) and the guard's events."""
     import torch
-    from torch import nn
     from torch.nn import functional as F
 
     from actcool import ActCoolLR, DivergenceGuard
 
     torch.set_num_threads(1)
-    x, y, xt, yt = _data()
+    x, y, xt, yt = _data(task)
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Linear(8, 64), nn.SiLU(), nn.Linear(64, 64), nn.SiLU(), nn.Linear(64, 1))
+    net = _network(task)
     if optimizer == "sgd":
         opt = torch.optim.SGD(net.parameters(), lr=rate, momentum=0.9)
     else:
@@ -88,6 +116,7 @@ def train_one(optimizer: str, schedule: str, rate: float, seed: int) -> dict:
     if isinstance(sched, ActCoolLR):
         sched.close()
     return {
+        "task": task,
         "optimizer": optimizer,
         "schedule": schedule,
         "rate": rate,
@@ -110,50 +139,49 @@ def _cell(rows: list[dict]) -> str:
 
 def report(rows: list[dict]) -> str:
     lines = [
-        "# A SiLU MLP regressing with MSE: the guard keeps it alive",
+        "# Two networks trained with MSE: where the guard keeps them alive, and where not",
         "",
         "Written by `python -m benchmarks.regression` (docs/algorithm.md §4.7). Test MSE, mean "
-        "(seed 0, seed 1); 8 → 64 → 64 → 1 SiLU MLP, 20 epochs, batch 64, 5,000 training points "
-        "of a fixed smooth function of 8 Gaussian inputs plus noise (σ = 0.1, so the floor is "
-        "0.01). A run whose loss went non-finite is counted as diverged.",
+        "(seed 0, seed 1), 20 epochs, batch 64. The regression MLP learns a fixed smooth function "
+        "of 8 Gaussian inputs plus noise (σ = 0.1, so the floor is 0.01); the autoencoder "
+        "reconstructs scikit-learn's digits, and one whose units all died predicts the mean image "
+        "(0.073-0.074). A run whose loss went non-finite is counted as diverged.",
         "",
     ]
-    for optimizer, rates in RATES.items():
-        name = "SGD momentum 0.9" if optimizer == "sgd" else "AdamW"
-        lines += [
-            f"## {name}",
-            "",
-            "| schedule | " + " | ".join(f"{r:g}" for r in rates) + " |",
-            "|---|" + "---|" * len(rates),
-        ]
-        for schedule, label in SCHEDULES.items():
-            cells = []
-            for rate in rates:
-                runs = [
-                    r
-                    for r in rows
-                    if (r["optimizer"], r["schedule"], r["rate"]) == (optimizer, schedule, rate)
-                ]
-                cells.append(_cell(sorted(runs, key=lambda r: r["seed"])))
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        cuts = [
-            (
-                r["rate"],
-                r["seed"],
-                len(r["events"]),
-                sum("back to" in e["detail"] for e in r["events"]),
+    for task, title in TASKS.items():
+        for optimizer, rates in RATES.items():
+            name = "SGD momentum 0.9" if optimizer == "sgd" else "AdamW"
+            lines += [
+                f"## {title}, {name}",
+                "",
+                "| schedule | " + " | ".join(f"{r:g}" for r in rates) + " |",
+                "|---|" + "---|" * len(rates),
+            ]
+            mine = [r for r in rows if (r["task"], r["optimizer"]) == (task, optimizer)]
+            for schedule, label in SCHEDULES.items():
+                cells = []
+                for rate in rates:
+                    runs = [r for r in mine if (r["schedule"], r["rate"]) == (schedule, rate)]
+                    cells.append(_cell(sorted(runs, key=lambda r: r["seed"])))
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            cuts = sorted(
+                (
+                    r["rate"],
+                    r["seed"],
+                    len(r["events"]),
+                    sum("back to" in e["detail"] for e in r["events"]),
+                )
+                for r in mine
+                if r["schedule"] == "actcool"
             )
-            for r in rows
-            if (r["optimizer"], r["schedule"]) == (optimizer, "actcool")
-        ]
-        lines += [
-            "",
-            "ActCoolLR default's guard (typed rate, seed: cuts, of which with the state of the "
-            "measurement before put back): "
-            + "; ".join(f"{rate:g}, {seed}: {n}, {back}" for rate, seed, n, back in sorted(cuts))
-            + ".",
-            "",
-        ]
+            lines += [
+                "",
+                "ActCoolLR default's guard (typed rate, seed: cuts, of which with the state of "
+                "the measurement before put back): "
+                + "; ".join(f"{rate:g}, {seed}: {n}, {back}" for rate, seed, n, back in cuts)
+                + ".",
+                "",
+            ]
     return "\n".join(lines)
 
 
@@ -163,7 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     plans = [
-        (optimizer, schedule, rate, seed)
+        (task, optimizer, schedule, rate, seed)
+        for task in TASKS
         for optimizer, rates in RATES.items()
         for schedule in SCHEDULES
         for rate in rates

@@ -7,10 +7,12 @@ import pytest
 from benchmarks import regression
 
 
+@pytest.mark.parametrize("task", list(regression.TASKS))
 @pytest.mark.parametrize("schedule", ["onecycle", "actcool", "actcool-old-guard"])
-def test_a_run_returns_its_test_mse_and_the_guards_events(monkeypatch, schedule):
+def test_a_run_returns_its_test_mse_and_the_guards_events(monkeypatch, task, schedule):
     monkeypatch.setattr(regression, "EPOCHS", 1)
-    row = regression.train_one("sgd", schedule, 0.1, 0)
+    row = regression.train_one(task, "sgd", schedule, 0.1, 0)
+    assert row["task"] == task
     assert row["schedule"] == schedule and isinstance(row["events"], list)
     if schedule != "actcool-old-guard":  # over one epoch the guard of before lets it die
         assert math.isfinite(row["mse"]) and row["mse"] > 0
@@ -18,7 +20,8 @@ def test_a_run_returns_its_test_mse_and_the_guards_events(monkeypatch, schedule)
 
 def test_the_report_counts_diverged_runs_and_the_rollbacks():
     rows = [
-        {"optimizer": o, "schedule": s, "rate": r, "seed": seed, "mse": m, "events": ev}
+        {"task": t, "optimizer": o, "schedule": s, "rate": r, "seed": seed, "mse": m, "events": ev}
+        for t in regression.TASKS
         for o, rates in regression.RATES.items()
         for s in regression.SCHEDULES
         for r in rates
