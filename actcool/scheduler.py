@@ -627,8 +627,10 @@ class ActCoolLR(LRScheduler):
 
     # -- state (actcool/scheduler_state.py) ------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Plain numbers only: everything needed to continue the identical rate sequence
-        (:func:`~actcool.scheduler_state.scheduler_state`)."""
+        """Everything needed to continue the identical rate sequence
+        (:func:`~actcool.scheduler_state.scheduler_state`): plain numbers, but for copies of
+        the model's and optimizer's state (tensors, on the CPU) while the loss probe runs or
+        while the guard holds the state it would go back to."""
         return scheduler_state(self, super().state_dict())
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
