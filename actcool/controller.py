@@ -258,7 +258,7 @@ class TemperatureController:
             # measurement as if the network ran hot (an autoencoder whose 8 bottleneck units
             # died went to lr_min in 80 steps). The rate follows the target with the gain as
             # last measured.
-            return float(weibull_lr_for_gain(target, self.log_gain, self.k))
+            return float(weibull_lr_for_gain(target, gain, self.k))
         log_gain = weibull_log_gain(max(lr_t, self.lr_min), max(temperature, floor), self.k)
         if not math.isfinite(log_gain):
             return None

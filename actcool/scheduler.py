@@ -235,7 +235,6 @@ class ActCoolLR(LRScheduler):
         self._guard_events: list[GuardEvent] = []
         # the state a trip of the guard goes back to (None with rollback=False or no guard)
         self._rollback = GuardRollback() if self.guard is not None and self.guard.rollback else None
-        self._model = model
         #: The branch search's settings and data (``find_lr=BranchFinder(...)``), else ``None``.
         self.branches = find_lr if isinstance(find_lr, BranchFinder) else None
         #: What the branch search found (``None`` before it ran or without one).
@@ -509,7 +508,7 @@ class ActCoolLR(LRScheduler):
             return
         lr = first_group_lr(self.optimizer)
         event = self.guard.check(t, lr, m.mean_temperature, loss_mean, sum(m.counts["bits"]))
-        rollback, model = self._rollback, self._model
+        rollback, model = self._rollback, self.monitor.model
         if event is None:
             if rollback is not None:
                 rollback.passed(t, lr, model, self.optimizer)

@@ -37,6 +37,7 @@ class ScriptedMonitor:
 
     def __init__(self, monitor, temps, k, b):
         self._m, self.temps, self.k, self.b, self.step_count = monitor, iter(temps), k, b, 0
+        self.model = monitor.model
         self.measure_every = k
 
     def step(self, inputs=None):
