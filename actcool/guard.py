@@ -3,9 +3,10 @@
 A learning rate that is too high rarely shows itself as a NaN first. Either the loss climbs
 back towards its starting value while the rate is held (the network is unlearning), or the
 ReLU units die: a dead unit never changes sign again, so the measured temperature collapses
-to 0 at a rate that used to heat the network (docs/algorithm.md §4.7). :class:`DivergenceGuard`
-reads both signals at each measurement and answers with a :class:`GuardEvent` when one of them
-trips; the controller then cuts the rate and lowers its ceiling for the rest of the run.
+to 0 at a rate that used to heat the network, and where every unit of a layer died the layer
+goes dark, off for every sample (docs/algorithm.md §4.7). :class:`DivergenceGuard` reads these
+signals at each measurement and answers with a :class:`GuardEvent` when one of them trips; the
+controller then cuts the rate and lowers its ceiling for the rest of the run.
 
 Everything here is arithmetic over plain numbers (the loss is the mean over the steps since the
 previous measurement, which the scheduler accumulates on the device); the state is in
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 __all__ = ["GUARD_REASONS", "DivergenceGuard", "GuardEvent"]
 
 #: What can trip the guard.
-GUARD_REASONS = ("loss_rise", "temperature_collapse")
+GUARD_REASONS = ("loss_rise", "temperature_collapse", "site_dark")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class GuardEvent:
 
     Attributes:
         step: the measurement step at which the guard tripped.
-        reason: ``"loss_rise"`` or ``"temperature_collapse"``.
+        reason: ``"loss_rise"``, ``"temperature_collapse"`` or ``"site_dark"``.
         detail: what was seen, in words (for logs and the dashboard's hover).
         lr_before: the rate the step trained at.
         lr_after: the new ceiling: no later step trains faster.
@@ -80,6 +82,14 @@ class DivergenceGuard:
     none by chance (a SiLU MLP of 128 units regressing with MSE read 0 flips at steps where
     its median predicted 2-5 and was cut ten times over, down to the rate floor).
 
+    Dark sites: where the measurement counts the units on at each site, a site that was on
+    for some sample at an earlier measurement and now has every unit off for every sample has
+    died as a whole (a ReLU autoencoder's 8-unit bottleneck, warmed up too fast under AdamW,
+    lost its units over three measurements; the network then predicted the mean image). No
+    cut brings it back: the trip calls for the rollback, to the state before the warm-up
+    where ``ActCoolLR`` still holds it (:class:`actcool.rewind.GuardRollback`). A site dark
+    from the start is left alone.
+
     After a trip the baselines restart from the present (``L_min = L``, an empty history), so
     a network that needs a few measurements to recover is not cut again for the same damage.
     That holds where ``ActCoolLR`` also puts back the state of the measurement before
@@ -116,6 +126,7 @@ class DivergenceGuard:
     loss_lowest: float | None = None
     ratios: list[float] = field(default_factory=list)
     flip_ratios: list[float] = field(default_factory=list)
+    lit: list[str] = field(default_factory=list)
 
     #: The fields that are settings, not state: ActCoolLR.load_state_dict keeps its own.
     SETTINGS: ClassVar[tuple[str, ...]] = (
@@ -151,18 +162,22 @@ class DivergenceGuard:
         temperature: float,
         loss: float | None = None,
         flips: int | None = None,
+        active: Mapping[str, int] | None = None,
     ) -> GuardEvent | None:
         """Take the measurement of ``step`` (trained at ``lr``; ``loss`` the mean loss since
         the previous measurement, or ``None`` when the loop does not pass losses; ``flips``
-        the flipped bits it counted over all sites, or ``None``) and return the event when
-        the guard trips. Non-finite values are the controller's business (the run has
-        diverged): they are ignored here."""
+        the flipped bits it counted over all sites, or ``None``; ``active`` the units on per
+        site, or ``None``) and return the event when the guard trips. Non-finite values are
+        the controller's business (the run has diverged): they are ignored here. Where more
+        than one signal trips, a dark site is named first, then the loss."""
         event = None
         if loss is not None and math.isfinite(loss):
             event = self._check_loss(step, lr, loss)
         if math.isfinite(temperature) and math.isfinite(lr) and lr > 0:
             collapse = self._check_temperature(step, lr, temperature, flips)
             event = collapse if event is None else event
+        if active is not None:
+            event = self._check_dark(step, lr, active) or event
         if event is not None:
             self.restart()
         return event
@@ -173,16 +188,23 @@ class DivergenceGuard:
         self.loss_lowest = self.loss_last
         self.ratios = []
         self.flip_ratios = []
+        self.lit = []
+
+    def forget_loss(self) -> None:
+        """The run went back to the state it started with: its losses are the first window's
+        again, so the loss's baseline starts anew (the first window's loss is kept)."""
+        self.loss_lowest = self.loss_last = None
 
     def calls_for_rollback(self, event: GuardEvent) -> bool:
         """Whether ``event`` (just returned by :meth:`check`) is damage a cut cannot undo, so
         that the state of the measurement before should come back (``rollback``): units died,
-        or the window's loss is back at the first window's, all that was learned lost. A
+        or a site went dark, or the window's loss is back at the first window's, all that was
+        learned lost. A
         smaller rise leaves the network to recover at the cut rate, with its optimizer's state
         as the spike left it (Adam's second moments, raised by the spike, damp the next
         steps): put back there, an MLP under SGD ended 0.02-0.49 points worse and a regression
         MLP under AdamW tripped again (docs/algorithm.md §4.7)."""
-        if event.reason == "temperature_collapse":
+        if event.reason in ("temperature_collapse", "site_dark"):
             return True
         first, last = self.loss_first, self.loss_last
         return first is not None and last is not None and last >= first
@@ -231,6 +253,19 @@ class DivergenceGuard:
             )
         return None
 
+    def _check_dark(self, step: int, lr: float, active: Mapping[str, int]) -> GuardEvent | None:
+        dark = [site for site in self.lit if active.get(site, 1) == 0]
+        self.lit = [site for site, on in active.items() if on > 0]
+        if not dark:
+            return None
+        names = ", ".join(repr(site) for site in dark)
+        return self._event(
+            step,
+            lr,
+            "site_dark",
+            f"every unit of {names} is off for every sample of the batch: the layer died",
+        )
+
     def _event(self, step: int, lr: float, reason: str, detail: str) -> GuardEvent:
         return GuardEvent(
             step=int(step), reason=reason, detail=detail, lr_before=lr, lr_after=self.cut * lr
@@ -243,4 +278,4 @@ class DivergenceGuard:
         for key, value in state.items():
             if key not in self.__dataclass_fields__:
                 raise KeyError(f"unknown guard state key {key!r}")
-            setattr(self, key, list(value) if key in ("ratios", "flip_ratios") else value)
+            setattr(self, key, list(value) if key in ("ratios", "flip_ratios", "lit") else value)

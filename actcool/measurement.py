@@ -168,6 +168,9 @@ class Measurement:
         mean_temperature: plain mean of ``temperatures``.
         scan: the LR range scan, on scan steps.
         fits: response-model fits of the scan, on scan steps.
+        active: per site, the units on (``> 0``) at θ_t, summed over the batch (and ranks);
+            0 means the site is dark, every unit off for every sample. ``None`` where not
+            counted.
     """
 
     step: int
@@ -180,6 +183,7 @@ class Measurement:
     mean_temperature: float
     scan: LRScan | None = None
     fits: ScanFits | None = None
+    active: tuple[int, ...] | None = None
 
     @property
     def changed(self) -> tuple[int, ...]:
@@ -218,6 +222,7 @@ class Measurement:
         batch_size: int,
         granularity: Granularity = DEFAULT_GRANULARITY,
         scan: LRScan | None = None,
+        active: NDArray[np.int64] | None = None,
     ) -> Measurement:
         """Build a measurement from per-counter counts; ``bits`` must be among them."""
         if "bits" not in counts:
@@ -235,4 +240,5 @@ class Measurement:
             mean_temperature=float(temps.mean()),
             scan=scan,
             fits=fit_scan(scan) if scan is not None else None,
+            active=None if active is None else tuple(int(x) for x in active),
         )

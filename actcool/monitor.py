@@ -431,13 +431,14 @@ class TemperatureMonitor:
                 ctx.rng.restore()
                 model(*args, **kwargs)
                 counts = probe.take_counts()  # (S, K)
+                active = probe.take_active()  # (S,)
                 if before is not None:
                     scan_counts = self._scan(call, before, buffers, ctx)  # (S, K, R)
             finally:
                 probe.mode = IDLE
                 probe.clear()
         batch_t = torch.tensor([batch], device=counts.device, dtype=torch.int64)
-        parts = [counts.flatten(), totals.flatten(), batch_t]
+        parts = [counts.flatten(), totals.flatten(), batch_t, active.to(counts.device)]
         reach = self._reach if scan_counts is not None else None
         if scan_counts is not None:
             parts.append(scan_counts.flatten())
@@ -450,11 +451,12 @@ class TemperatureMonitor:
         counted = packed[: s * k].reshape(s, k)
         compared = packed[s * k : 2 * s * k].reshape(s, k)
         total = int(packed[2 * s * k])
+        on = packed[2 * s * k + 1 : 2 * s * k + 1 + s]
         by_counter = {c: counted[:, i] for i, c in enumerate(probe.counters)}
         totals_by_counter = {c: compared[:, i] for i, c in enumerate(probe.counters)}
         lr_scan = None
         if scan_counts is not None:
-            rates = packed[2 * s * k + 1 :].reshape(s, k, len(self.scan_lrs))
+            rates = packed[2 * s * k + 1 + s :].reshape(s, k, len(self.scan_lrs))
             lr_scan = LRScan(
                 lrs=np.asarray(self.scan_lrs),
                 sites=names,
@@ -467,7 +469,7 @@ class TemperatureMonitor:
                 else None,
             )
         return Measurement.from_counts(
-            t, names, by_counter, totals_by_counter, total, self.granularity, lr_scan
+            t, names, by_counter, totals_by_counter, total, self.granularity, lr_scan, active=on
         )
 
     def _record_reference(

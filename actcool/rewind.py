@@ -61,15 +61,32 @@ class GuardRollback:
     need none, and its memory is freed. After a trip the highest rate restarts from the cut
     one.
 
+    A layer that died as a whole (the guard's ``site_dark``) usually died over a few
+    measurements of the warm-up, so the state of the measurement before is dying too (a ReLU
+    autoencoder put back there under AdamW lost the layer again, under SGD it trained on with
+    31 of its 32 units dead). So the state the run started with (:meth:`keep_start`, a second
+    copy) is held through the warm-up, and such a trip starts the run again from it, at the
+    cut rate.
+
     Attributes:
         step: the measurement step of the kept state (``None`` when none is kept).
         snapshot: the kept state (:func:`take`), or ``None``.
         top_lr: the highest rate at a measurement since the start or the last trip.
+        start: the state the run started with, through the warm-up (``None`` after).
     """
 
     step: int | None = None
     snapshot: Snapshot | None = None
     top_lr: float = 0.0
+    start: Snapshot | None = None
+
+    def keep_start(self, model: nn.Module, optimizer: Optimizer) -> None:
+        """Keep the state the run starts with (see the class docstring)."""
+        self.start = take(model, optimizer)
+
+    def drop_start(self) -> None:
+        """The warm-up is over: free the start's copy."""
+        self.start = None
 
     def passed(self, step: int, lr: float, model: nn.Module, optimizer: Optimizer) -> None:
         """The guard passed the measurement of ``step`` (trained at ``lr``): keep the state
@@ -81,23 +98,42 @@ class GuardRollback:
             self.step = self.snapshot = None
 
     def tripped(
-        self, step: int, since: int, model: nn.Module, optimizer: Optimizer, put_back: bool = True
-    ) -> int | None:
+        self,
+        step: int,
+        since: int,
+        model: nn.Module,
+        optimizer: Optimizer,
+        put_back: bool = True,
+        to_start: bool = False,
+    ) -> str | None:
         """The guard tripped at ``step``: with ``put_back``, put back the state kept at most
-        ``since`` steps before (the previous measurement) and return its step; ``None`` where
-        none was kept or none is put back. The kept state is dropped either way."""
+        ``since`` steps before (the previous measurement), or with ``to_start`` the state the
+        run started with where it is still held, and say which ("the weights after step N",
+        "the weights it started with"); ``None`` where none is put back. The state of the
+        previous measurement is dropped either way; the start's is kept for another trip."""
         kept_step, kept = self.step, self.snapshot
         self.step = self.snapshot = None
         self.top_lr = 0.0
-        if not put_back or kept is None or kept_step is None or kept_step < step - since:
+        if not put_back:
+            return None
+        if to_start and self.start is not None:
+            restore(self.start, model, optimizer)
+            return "the weights it started with"
+        if kept is None or kept_step is None or kept_step < step - since:
             return None
         restore(kept, model, optimizer)
-        return kept_step
+        return f"the weights after step {kept_step}"
 
     def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "snapshot": self.snapshot, "top_lr": self.top_lr}
+        return {
+            "step": self.step,
+            "snapshot": self.snapshot,
+            "top_lr": self.top_lr,
+            "start": self.start,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = None if state.get("step") is None else int(state["step"])
         self.snapshot = state.get("snapshot")
         self.top_lr = float(state.get("top_lr", 0.0))
+        self.start = state.get("start")

@@ -165,14 +165,16 @@ class ActCoolLR(LRScheduler):
             (:attr:`branch_result`; docs/algorithm.md §4.9). It needs the data and the loss
             function, which the finder holds.
         guard: watch for a rate that is breaking the network (docs/algorithm.md §4.7): the
-            loss rising well above its lowest (from the losses given to :meth:`step`) or the
-            temperature collapsing because units died. When it trips, the rate is cut to
-            half and that becomes the ceiling for the rest of the run; the cuts are in
-            :attr:`guard_events`. While the run trains at its highest rate so far, the state
-            at each measurement the guard passes is kept (one copy, on the CPU), and a trip
-            at the next one whose damage a cut cannot undo (units died, or the loss back at
-            its start) puts it back before the cut (``DivergenceGuard(rollback=False)`` turns
-            that off). ``True`` (the default) uses :class:`~actcool.DivergenceGuard`'s
+            loss rising well above its lowest (from the losses given to :meth:`step`), the
+            temperature collapsing because units died, or a layer gone dark (every unit off
+            for every sample). When it trips, the rate is cut to half and that becomes the
+            ceiling for the rest of the run; the cuts are in :attr:`guard_events`. While the
+            run trains at its highest rate so far, the state at each measurement the guard
+            passes is kept (one copy, on the CPU), and a trip at the next one whose damage a
+            cut cannot undo (units died, or the loss back at its start) puts it back before
+            the cut; a dark layer starts the run again from the state it was created with,
+            held (a second copy) through the warm-up (``DivergenceGuard(rollback=False)``
+            turns both off). ``True`` (the default) uses :class:`~actcool.DivergenceGuard`'s
             defaults, a ``DivergenceGuard`` its settings, ``False`` turns it off.
     """
 
@@ -351,6 +353,8 @@ class ActCoolLR(LRScheduler):
         self._constructed = False
         super().__init__(optimizer, last_epoch)
         self._constructed = True
+        if self._rollback is not None:  # after the base constructor: its keys are in the groups
+            self._rollback.keep_start(self.monitor.model, optimizer)
 
     # -- what users look at ----------------------------------------------------------------
     @property
@@ -507,8 +511,13 @@ class ActCoolLR(LRScheduler):
         if self.guard is None or c.diverged:
             return
         lr = first_group_lr(self.optimizer)
-        event = self.guard.check(t, lr, m.mean_temperature, loss_mean, sum(m.counts["bits"]))
+        active = None if m.active is None else dict(zip(m.sites, m.active, strict=True))
+        event = self.guard.check(
+            t, lr, m.mean_temperature, loss_mean, sum(m.counts["bits"]), active
+        )
         rollback, model = self._rollback, self.monitor.model
+        if rollback is not None and t >= c.opening_steps:
+            rollback.drop_start()
         if event is None:
             if rollback is not None:
                 rollback.passed(t, lr, model, self.optimizer)
@@ -517,10 +526,15 @@ class ActCoolLR(LRScheduler):
         back = None
         if rollback is not None:
             put_back = self.guard.calls_for_rollback(event)
-            back = rollback.tripped(t, c.measure_every, model, self.optimizer, put_back)
+            to_start = event.reason == "site_dark"
+            back = rollback.tripped(
+                t, c.measure_every, model, self.optimizer, put_back, to_start=to_start
+            )
+            if to_start and back is not None:  # its losses are the start's again
+                self.guard.forget_loss()
         detail = event.detail
         if back is not None:
-            detail += f"; back to the weights after step {back}"
+            detail += f"; back to {back}"
         # the ceiling as clamped
         event = dataclasses.replace(event, lr_after=c.lr_max, detail=detail)
         self._guard_events.append(event)

@@ -5,8 +5,9 @@ The state is plain numbers only (no modules, hooks or scipy objects), so ``torch
 checkpoint just works and ``torch.load(..., weights_only=True)`` reads it back; the
 exceptions are copies of the model's and optimizer's state (tensors, on the CPU): the loss
 probe's snapshots, held only while an adaptive optimizer's probe runs in the warm-up
-(docs/algorithm.md §4.8), and the state the guard goes back to when it trips, held while the
-run trains at its highest rate so far (§4.7, ``actcool.rewind.GuardRollback``). Loading
+(docs/algorithm.md §4.8), and the states the guard goes back to when it trips, held while the
+run trains at its highest rate so far and, the state it started with, through the warm-up
+(§4.7, ``actcool.rewind.GuardRollback``). Loading
 restores *state*: the step, the law's fitted parameters and segment, the calibrated target, what
 the finder found, the ceiling the guard lowered, the guard's history. It keeps the loading
 scheduler's *settings*, the constructor's arguments (``total_steps``, ``measure_every``,

@@ -308,6 +308,12 @@ def _write_pattern(out: Tensor, buf: Tensor, nonnegative: bool) -> None:
         torch.gt(out, 0, out=pattern)
 
 
+def _popcount(words: Tensor) -> Tensor:
+    """The set bools in a padded pattern buffer viewed as int64 words; an int64 scalar on the
+    device (each byte lane of a chunk's sum stays <= 255, see above)."""
+    return words.view(-1, _CHUNK).sum(dim=1).view(torch.uint8).sum(dtype=torch.int64)
+
+
 def _count_changes(diff_words: Tensor, shape: torch.Size, counters: tuple[str, ...]) -> Tensor:
     """Per counter, how many patterns changed; int64 ``(K,)``, reduced on the device.
 
@@ -319,8 +325,7 @@ def _count_changes(diff_words: Tensor, shape: torch.Size, counters: tuple[str, .
     counts = []
     for c in counters:
         if c == "bits":
-            lanes = diff_words.view(-1, _CHUNK).sum(dim=1)  # each byte lane <= 255
-            counts.append(lanes.view(torch.uint8).sum(dtype=torch.int64))
+            counts.append(_popcount(diff_words))
         elif c == "positions" and diff.dim() > 2:
             counts.append(torch.count_nonzero(diff.any(dim=1)))
         else:  # samples, or positions of a (B, F) output
@@ -499,6 +504,14 @@ class PatternProbe:
         ]
         self._changed.clear()
         return torch.stack(counts).to(torch.int64)
+
+    def take_active(self) -> Tensor:
+        """Per site, the units on (``> 0``) in the recorded pattern, summed over the batch;
+        int64 ``(S,)`` on the device. A site at 0 is dark: every unit is off for every sample
+        (the divergence guard's sign that a layer died, docs/algorithm.md §4.7)."""
+        return torch.stack(
+            [_popcount(self._patterns[i].view(torch.int64)) for i in range(len(self.names))]
+        )
 
     def clear(self) -> None:
         """Drop the recorded patterns (between measurements nothing is kept)."""

@@ -11,8 +11,9 @@ finder, is what keeps them alive, where it can:
   units all died predicts the mean image: 0.073-0.074.
 
 Each with 1-cycle at the typed rate, ActCoolLR's default, and ActCoolLR with the guard of before
-session 21 (no rollback, no flip count: ``DivergenceGuard(rollback=False, min_flips=0)``),
-under SGD (momentum 0.9) and AdamW, seeds 0 and 1.
+session 21 (no rollback, no flip count: ``DivergenceGuard(rollback=False, min_flips=0)``; it
+still cuts at a layer gone dark, but puts nothing back), under SGD (momentum 0.9) and AdamW,
+seeds 0 and 1.
 
 Run: ``python -m benchmarks.regression`` (about a minute on 2 cores); it writes
 ``benchmarks/results/REGRESSION.md``.
@@ -169,7 +170,8 @@ def report(rows: list[dict]) -> str:
                     r["rate"],
                     r["seed"],
                     len(r["events"]),
-                    sum("back to" in e["detail"] for e in r["events"]),
+                    sum("back to the weights after" in e["detail"] for e in r["events"]),
+                    sum("back to the weights it started with" in e["detail"] for e in r["events"]),
                 )
                 for r in mine
                 if r["schedule"] == "actcool"
@@ -177,8 +179,11 @@ def report(rows: list[dict]) -> str:
             lines += [
                 "",
                 "ActCoolLR default's guard (typed rate, seed: cuts, of which with the state of "
-                "the measurement before put back): "
-                + "; ".join(f"{rate:g}, {seed}: {n}, {back}" for rate, seed, n, back in cuts)
+                "the measurement before put back, of which with the run started again from its "
+                "first weights): "
+                + "; ".join(
+                    f"{rate:g}, {seed}: {n}, {back}, {start}" for rate, seed, n, back, start in cuts
+                )
                 + ".",
                 "",
             ]

@@ -236,7 +236,8 @@ _RUN_V4_TABLES: dict[str, list[tuple[str, str, pa.DataType]]] = {
     "guard_events": [
         ("run_id", "VARCHAR NOT NULL", pa.string()),
         ("step", "BIGINT NOT NULL", pa.int64()),  # the measurement step that tripped the guard
-        ("reason", "VARCHAR NOT NULL", pa.string()),  # 'loss_rise' | 'temperature_collapse'
+        # 'loss_rise' | 'temperature_collapse' | 'site_dark'
+        ("reason", "VARCHAR NOT NULL", pa.string()),
         ("detail", "VARCHAR NOT NULL", pa.string()),  # what the guard saw, in words
         ("lr_before", "DOUBLE NOT NULL", pa.float64()),  # the rate that step trained at
         ("lr_after", "DOUBLE NOT NULL", pa.float64()),  # the ceiling for the rest of the run

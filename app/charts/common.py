@@ -38,7 +38,11 @@ TEMPERATURE_SCALE: list[list] = [
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 LEGEND_DARK = "#3A3A3A"  # the LR range heatmap's legend: its marks are white and cyan
 # Why ActCoolLR's divergence guard cut the rate (GuardEvent.reason), in words.
-GUARD_REASONS = {"loss_rise": "the loss rose", "temperature_collapse": "the temperature collapsed"}
+GUARD_REASONS = {
+    "loss_rise": "the loss rose",
+    "temperature_collapse": "the temperature collapsed",
+    "site_dark": "a layer went dark",
+}
 GUARD_MARKER = {
     "symbol": "triangle-down",
     "size": 11,

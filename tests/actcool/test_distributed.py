@@ -104,6 +104,7 @@ def _worker(rank, world, port, out_dir):
                     "counts": {k: list(v) for k, v in m.counts.items()},
                     "totals": {k: list(v) for k, v in m.totals.items()},
                     "batch": m.batch_size,
+                    "active": list(m.active),
                     "runs": runs,
                 },
                 f,
@@ -133,6 +134,8 @@ def test_two_ranks_sum_counts_and_agree_on_the_rate(tmp_path):
     for counter in ("samples", "bits"):  # every counter is summed over ranks
         assert r0["counts"][counter] == r1["counts"][counter] == list(single.counts[counter])
         assert r0["totals"][counter] == r1["totals"][counter] == list(single.totals[counter])
+    assert r0["active"] == r1["active"] == list(single.active)  # units on: summed too
+    assert 0 < sum(single.active) < sum(single.totals["bits"])
     assert 0 < sum(single.counts["samples"]) < 128
     assert 0 < sum(single.changed) < sum(single.total)
     manual = r0["runs"]["manual"]

@@ -186,7 +186,9 @@ def test_lower_ceiling_caps_the_opening_and_never_goes_under_lr_min():
 
 
 class Gate(nn.Module):
-    """x → ReLU(W x + b): ``kill()`` sets b so low that no unit is ever positive again."""
+    """x → ReLU(W x + b): ``kill()`` sets b so low that no unit is ever positive again (the
+    layer goes dark), ``kill(on=True)`` so high that every unit stays positive (nothing flips,
+    but the layer is lit)."""
 
     def __init__(self):
         super().__init__()
@@ -197,9 +199,11 @@ class Gate(nn.Module):
     def forward(self, x):
         return self.head(self.relu(self.fc(x)))
 
-    def kill(self):
+    def kill(self, on=False):
         with torch.no_grad():
-            self.fc.bias.fill_(-1e6)
+            if on:  # every unit at 1 for every input: the loss stays finite
+                self.fc.weight.zero_()
+            self.fc.bias.fill_(1.0 if on else -1e6)
 
 
 def _batches(n=6, size=32):
@@ -250,7 +254,8 @@ def test_a_synthetic_loss_spike_cuts_the_rate_for_the_rest_of_the_run():
 
 
 @pytest.mark.parametrize("rollback", [True, False])
-def test_a_network_whose_units_die_is_cut_by_the_temperature(rollback):
+@pytest.mark.parametrize("dark", [True, False])
+def test_a_network_whose_units_die_is_cut_by_the_temperature_or_its_dark_layer(dark, rollback):
     torch.manual_seed(0)
     model = Gate()
     opt, sched = _scheduler(model, guard=DivergenceGuard(history=3, rollback=rollback))
@@ -261,12 +266,15 @@ def test_a_network_whose_units_die_is_cut_by_the_temperature(rollback):
     assert sched.guard_events == ()
     assert sum(sched.last_measurement.counts["bits"]) >= 15
     bias = model.fc.bias.detach().clone()  # after step 11; the state kept is step 10's
-    model.kill()  # every unit negative from now on: nothing flips, T̄ = 0
+    model.kill(on=not dark)  # every unit negative (or positive) from now on: nothing flips
     for t in range(12, 16):
         x, y = batches[t % len(batches)]
         _train(model, opt, sched, x, y)
     (event,) = sched.guard_events
-    assert event.reason == "temperature_collapse" and event.step == 12
+    assert event.step == 12
+    assert event.reason == ("site_dark" if dark else "temperature_collapse")
+    assert ("every unit of 'relu' is off" in event.detail) == dark
+    # the target is given: no warm-up, no start kept; the measurement before is put back
     assert sched.lr_ceiling == pytest.approx(0.5 * event.lr_before)
     if rollback:  # the state of step 10 came back: the units live and flip again
         assert event.detail.endswith("; back to the weights after step 10")
@@ -315,7 +323,7 @@ def test_the_rollback_keeps_the_state_only_at_the_highest_rate_and_puts_back_a_r
     kept = _state(model, opt)
     train()
     assert not torch.equal(model.fc.weight, kept["model"]["fc.weight"])
-    assert rollback.tripped(8, 2, model, opt) == 6
+    assert rollback.tripped(8, 2, model, opt) == "the weights after step 6"
     _assert_state(model, opt, kept)
     assert rollback.top_lr == 0.0 and rollback.snapshot is None
     assert rollback.tripped(10, 2, model, opt) is None  # nothing kept since
@@ -325,6 +333,75 @@ def test_the_rollback_keeps_the_state_only_at_the_highest_rate_and_puts_back_a_r
     now = _state(model, opt)
     assert rollback.tripped(14, 2, model, opt) is None  # kept two measurements ago: stale
     _assert_state(model, opt, now)
+
+
+def test_a_site_that_goes_dark_trips_once_and_one_dark_from_the_start_never():
+    guard = DivergenceGuard()
+    assert guard.check(0, 0.1, 1.0, active={"a": 0, "b": 5}) is None  # 'a' dark from the start
+    assert guard.check(2, 0.1, 1.0, active={"a": 0, "b": 3}) is None
+    event = guard.check(4, 0.1, 1.0, active={"a": 0, "b": 0})
+    assert event is not None and event.reason == "site_dark" and event.step == 4
+    assert "'b'" in event.detail and "'a'" not in event.detail
+    assert event.lr_after == pytest.approx(0.05) and guard.calls_for_rollback(event)
+    assert guard.check(6, 0.05, 1.0, active={"a": 0, "b": 0}) is None  # the same darkness
+    assert guard.check(8, 0.05, 1.0, active={"a": 1, "b": 2}) is None  # lit again: armed
+    again = guard.check(10, 0.05, 1.0, active={"a": 0, "b": 2})
+    assert again is not None and "'a'" in again.detail
+    # a site missing from a measurement is not dark; one not counted at all is never checked
+    assert guard.check(12, 0.05, 1.0, active={"a": 3}) is None
+    assert guard.check(14, 0.05, 1.0) is None and guard.check(16, 0.05, 1.0, active={}) is None
+
+
+def test_a_dark_site_is_named_before_a_loss_rise_of_the_same_measurement():
+    guard = DivergenceGuard()
+    for step, loss in enumerate([2.0, 1.0, 0.8, 0.8]):
+        assert guard.check(step, 0.1, 1.0, loss, active={"s": 10}) is None
+    event = guard.check(4, 0.1, 1.0, 1.5, active={"s": 0})
+    assert event is not None and event.reason == "site_dark"
+    assert guard.lit == [] and guard.loss_lowest == 1.5  # the baselines restarted
+
+
+def test_forgetting_the_loss_keeps_only_the_first_window():
+    guard = DivergenceGuard()
+    for step, loss in enumerate([2.0, 1.0, 0.8]):
+        guard.check(step, 0.1, 1.0, loss)
+    guard.forget_loss()
+    assert (guard.loss_first, guard.loss_last, guard.loss_lowest) == (2.0, None, None)
+    assert guard.check(3, 0.1, 1.0, 2.0) is None  # the start's loss again: no trip
+    assert guard.check(4, 0.1, 1.0, 1.9) is None and guard.loss_lowest == pytest.approx(1.95)
+
+
+def test_the_rollback_holds_the_start_for_a_dark_layer_and_drops_it_when_told():
+    torch.manual_seed(0)
+    model = Gate()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = _batches(1)[0]
+
+    def train():
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    rollback = GuardRollback()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    rollback.keep_start(model, opt)
+    for step in (2, 4):
+        train()
+        rollback.passed(step, 0.1 * step, model, opt)
+    train()
+    assert rollback.tripped(6, 2, model, opt, to_start=True) == "the weights it started with"
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, start[k]), k
+    assert opt.state == {}  # the optimizer as it started: no momentum yet
+    assert rollback.snapshot is None and rollback.start is not None  # kept for another trip
+    train()
+    rollback.passed(8, 0.05, model, opt)
+    train()
+    assert rollback.tripped(10, 2, model, opt, to_start=False) == "the weights after step 8"
+    rollback.drop_start()
+    rollback.passed(12, 0.05, model, opt)
+    assert rollback.tripped(14, 2, model, opt, to_start=True) == "the weights after step 12"
+    assert rollback.tripped(16, 2, model, opt, put_back=False, to_start=True) is None
 
 
 def test_only_damage_a_cut_cannot_undo_calls_for_the_rollback():
@@ -494,3 +571,87 @@ def test_resume_through_the_finder_continues_the_identical_sequence(save_at):
     assert head == full[:save_at]
     tail, resumed_found, _ = run(20, checkpoint=ckpt)
     assert tail == full[save_at:] and resumed_found == found
+
+
+# -- a layer gone dark in the warm-up: the run starts again from its first weights ------------
+
+
+def _warming(model):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    # the ramp warm-up rises over the first quarter: the state the run started with is held
+    return opt, ActCoolLR(opt, model, total_steps=200, measure_every=2, k=1.0, find_lr=False)
+
+
+def _darkened_run(steps, kill_at=9, save_at=None, checkpoint=None):
+    """A seeded Gate warmed up under ActCoolLR whose layer is killed before step ``kill_at``'s
+    forward (its measurement, at the next even step, reads it dark); the rates, the scheduler,
+    the first weights, a checkpoint at ``save_at``."""
+    torch.manual_seed(5)
+    model = Gate()
+    first = {k: v.clone() for k, v in model.state_dict().items()}
+    opt, sched = _warming(model)
+    parts = {"model": model, "optimizer": opt, "scheduler": sched}
+    batches = _batches()
+    start = 0 if checkpoint is None else load_checkpoint(checkpoint, **parts)
+    lrs, saved = [], None
+    for t in range(start, steps):
+        if t == kill_at:
+            model.kill()
+        x, y = batches[t % len(batches)]
+        _train(model, opt, sched, x, y)
+        lrs.append(opt.param_groups[0]["lr"])
+        if t + 1 == save_at:
+            saved = save_checkpoint(t + 1, **parts)
+    return lrs, sched, first, model, opt, saved
+
+
+def test_a_layer_dark_in_the_warm_up_starts_the_run_again_from_its_first_weights():
+    _, sched, first, model, opt, _ = _darkened_run(11)
+    (event,) = sched.guard_events
+    assert event.step == 10 and event.reason == "site_dark"
+    assert event.detail.endswith("; back to the weights it started with")
+    assert sched.lr_ceiling == pytest.approx(0.5 * event.lr_before)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, first[k]), k
+    assert opt.state == {}  # no momentum: the optimizer as it started
+    assert sched.guard.loss_last is None and sched.guard.loss_first is not None
+    batches = _batches()
+    for t in range(11, 15):  # the network lives again, with no second trip
+        _train(model, opt, sched, *batches[t % len(batches)])
+    assert sched.guard_events == (event,) and sched.last_measurement.active[0] > 0  # lit
+    assert sched.state_dict()["guard_rollback"]["start"] is not None  # still in the warm-up
+    sched.close()
+
+
+def test_the_start_is_dropped_when_the_warm_up_ends():
+    torch.manual_seed(0)
+    model = Gate()
+    opt, sched = _warming(model)
+    opening = sched.controller.opening_steps
+    assert 0 < opening < 100
+    batches = _batches()
+    for t in range(opening + 2):
+        _train(model, opt, sched, *batches[t % len(batches)])
+        held = sched.state_dict()["guard_rollback"]["start"] is not None
+        assert held == (t < opening or t % 2 == 1 and t - 1 < opening), t
+    sched.close()
+    # without the rollback nothing is kept at all
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    off = ActCoolLR(opt, model, total_steps=200, guard=DivergenceGuard(rollback=False))
+    assert off.state_dict()["guard_rollback"] is None
+    off.close()
+
+
+@pytest.mark.parametrize("save_at", [9, 10, 11, 14])
+def test_resume_through_a_dark_layer_continues_the_identical_sequence(save_at):
+    full, sched, *_ = _darkened_run(24)
+    events = sched.guard_events
+    assert [e.reason for e in events] == ["site_dark"]
+    sched.close()
+    head, sched, *_, ckpt = _darkened_run(save_at, save_at=save_at)
+    assert head == full[:save_at]
+    sched.close()
+    tail, sched, *_ = _darkened_run(24, checkpoint=ckpt)
+    assert tail == full[save_at:]  # exactly
+    assert sched.guard_events == events
+    sched.close()

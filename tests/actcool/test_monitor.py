@@ -168,6 +168,7 @@ def test_hooks_match_the_slow_reference(model_cls, batches, request):
         counts = reference_changed_counts(before, after)
         assert list(m.changed) == counts, f"step {step}"
         assert list(m.temperatures) == pytest.approx(reference_temperatures(counts, x.shape[0]))
+        assert list(m.active) == [int((out > 0).sum()) for out in before]  # units on at θ_t
         seen_positive |= m.mean_temperature > 0
     assert seen_positive
 

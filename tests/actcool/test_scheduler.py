@@ -186,8 +186,16 @@ def test_state_dict_is_plain_data(net):
     model, opt = net
     sched = ActCoolLR(opt, model, PowerCurve(PAPER_T_START, 2.0), total_steps=50)
     state = sched.state_dict()
+    # the one exception at the start: the guard's copy of the state the run started with,
+    # held through the warm-up (docs/algorithm.md §4.7)
+    held = state.pop("guard_rollback")
+    assert set(held["start"]) == {"model", "optimizer"} and held["snapshot"] is None
     json.dumps(state)  # numbers, strings, lists and dicts only
     assert state["target"] == {"kind": "power", "t_start": PAPER_T_START, "gamma": 2.0}
+    sched.close()
+    off = ActCoolLR(opt, model, total_steps=50, guard=DivergenceGuard(rollback=False))
+    json.dumps(off.state_dict())
+    off.close()
 
 
 def _run(steps, batches, save_at=None, checkpoint=None, total=20):

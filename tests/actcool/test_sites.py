@@ -84,6 +84,23 @@ def test_probe_counts_a_relu_and_a_linear_site_like_the_definition():
     ]
     assert counts == expected
     assert probe.totals().tolist() == [[6, 6 * 9], [6, 6 * 4]]
+    # the units on in the recorded pattern (θ_t's), per site
+    assert probe.take_active().tolist() == [int(b.sum()) for b in before]
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (2, 5, 4, 4), (300, 70)])  # short, conv, > 1 chunk
+def test_the_units_on_are_counted_exactly_and_a_dark_site_reads_zero(shape):
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.ReLU())
+    probe = PatternProbe(model, find_sites(model), counters=("bits",))
+    x = torch.randn(shape)
+    x.view(-1)[::5] = 0.0  # exact zeros are off
+    probe.mode = "record"
+    model(x)
+    assert probe.take_active().tolist() == [int((x > 0).sum())]
+    model(-x.abs())  # every unit off for every sample
+    assert probe.take_active().tolist() == [0]
+    probe.remove()
 
 
 # -- which modules are sites, and what their pattern is ------------------------------------

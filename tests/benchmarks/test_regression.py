@@ -31,10 +31,14 @@ def test_the_report_counts_diverged_runs_and_the_rollbacks():
                 0.02,
                 [{"detail": "loss 1 is 2x its lowest (0.5); back to the weights after step 50"}],
             ),
-            (1, float("nan") if s == "onecycle" else 0.03, []),
+            (
+                1,
+                float("nan") if s == "onecycle" else 0.03,
+                [{"detail": "the layer died; back to the weights it started with"}],
+            ),
         )
     ]
     text = regression.report(rows)
     assert "| 1-cycle peaking at the typed rate | diverged (1 of 2), 0.0200 |" in text
     assert "| ActCoolLR default | 0.0250 (0.0200, 0.0300) |" in text
-    assert "0.01, 0: 1, 1; 0.01, 1: 0, 0" in text
+    assert "0.01, 0: 1, 1, 0; 0.01, 1: 1, 0, 1" in text

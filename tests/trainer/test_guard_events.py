@@ -62,7 +62,7 @@ def test_only_events_new_since_the_last_call_are_written():
 def forced_guard(monkeypatch):
     """ActCoolLR's guard trips at the measurements of FORCED, and only there."""
 
-    def check(self, step, lr, temperature, loss=None, flips=None):
+    def check(self, step, lr, temperature, loss=None, flips=None, active=None):
         if step not in FORCED:
             return None
         return GuardEvent(step, "loss_rise", f"forced at step {step}", lr, self.cut * lr)
