@@ -61,7 +61,7 @@ class GuardEvent:
 
 @dataclass
 class DivergenceGuard:
-    """Trip on a rising loss or a collapsing temperature; answer with the cut.
+    """Trip on a rising loss, a collapsing temperature or a dark site; answer with the cut.
 
     Loss: each measurement brings ``L``, the mean loss of the steps since the previous one. The
     baseline ``L_min`` is the lowest mean of two consecutive windows so far (a single window
@@ -86,9 +86,10 @@ class DivergenceGuard:
     for some sample at an earlier measurement and now has every unit off for every sample has
     died as a whole (a ReLU autoencoder's 8-unit bottleneck, warmed up too fast under AdamW,
     lost its units over three measurements; the network then predicted the mean image). No
-    cut brings it back: the trip calls for the rollback, to the state before the warm-up
-    where ``ActCoolLR`` still holds it (:class:`actcool.rewind.GuardRollback`). A site dark
-    from the start is left alone.
+    cut brings it back: the trip calls for the rollback, to the state the run started with
+    while ``ActCoolLR`` still holds it, in the warm-up (:class:`actcool.rewind.GuardRollback`).
+    A site dark from the start is left alone, and a dark site trips once: it must light again
+    to count again.
 
     After a trip the baselines restart from the present (``L_min = L``, an empty history), so
     a network that needs a few measurements to recover is not cut again for the same damage.
@@ -111,7 +112,9 @@ class DivergenceGuard:
         rollback: on a trip that calls for it (:meth:`calls_for_rollback`), ``ActCoolLR``
             puts back the model's and optimizer's state of the measurement before, where it
             kept one (while the run trains at its highest rate so far;
-            :class:`actcool.rewind.GuardRollback`).
+            :class:`actcool.rewind.GuardRollback`), or for a dark site in the warm-up the
+            state the run started with.
+        lit: the sites on at the last measurement (state: a dark site among them trips).
     """
 
     loss_ratio: float = 1.25
