@@ -66,7 +66,7 @@ class GuardRollback:
     autoencoder put back there under AdamW lost the layer again, under SGD it trained on with
     31 of its 32 units dead). So the state the run started with (:meth:`keep_start`, a second
     copy) is held through the warm-up, and such a trip starts the run again from it, at the
-    cut rate.
+    cut rate (``ActCoolLR`` also lets its warm-up climb again from the first rate).
 
     Attributes:
         step: the measurement step of the kept state (``None`` when none is kept).

@@ -172,10 +172,11 @@ class ActCoolLR(LRScheduler):
             run trains at its highest rate so far, the state at each measurement the guard
             passes is kept (one copy, on the CPU), and a trip at the next one whose damage a
             cut cannot undo (units died, or the loss back at its start) puts it back before
-            the cut; a dark layer starts the run again from the state it was created with,
-            held (a second copy) through the warm-up (``DivergenceGuard(rollback=False)``
-            turns both off). ``True`` (the default) uses :class:`~actcool.DivergenceGuard`'s
-            defaults, a ``DivergenceGuard`` its settings, ``False`` turns it off.
+            the cut; a dark layer in the warm-up starts the run again from the state it was
+            created with (held, a second copy, through the warm-up), the warm-up climbing
+            again to the cut peak (``DivergenceGuard(rollback=False)`` turns both off).
+            ``True`` (the default) uses :class:`~actcool.DivergenceGuard`'s defaults, a
+            ``DivergenceGuard`` its settings, ``False`` turns it off.
     """
 
     def __init__(
@@ -532,6 +533,8 @@ class ActCoolLR(LRScheduler):
             )
             if to_start and back is not None:  # its losses are the start's again
                 self.guard.forget_loss()
+                if t < c.opening_steps:  # and its warm-up climbs again from the first rate
+                    c.continue_opening(t, c.opening_floor * c.lr_peak)
         detail = event.detail
         if back is not None:
             detail += f"; back to {back}"

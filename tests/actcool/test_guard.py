@@ -606,11 +606,17 @@ def _darkened_run(steps, kill_at=9, save_at=None, checkpoint=None):
 
 
 def test_a_layer_dark_in_the_warm_up_starts_the_run_again_from_its_first_weights():
-    _, sched, first, model, opt, _ = _darkened_run(11)
+    lrs, sched, first, model, opt, _ = _darkened_run(11)
     (event,) = sched.guard_events
     assert event.step == 10 and event.reason == "site_dark"
     assert event.detail.endswith("; back to the weights it started with")
-    assert sched.lr_ceiling == pytest.approx(0.5 * event.lr_before)
+    peak = sched.lr_ceiling
+    assert peak == pytest.approx(0.5 * event.lr_before)
+    # the warm-up climbs again: from its first rate at the new peak to the peak at its end
+    c = sched.controller
+    low = c.opening_floor * peak
+    assert lrs[-1] == pytest.approx(low + (peak - low) / (c.opening_steps - 10))
+    assert lrs[-1] < 0.2 * event.lr_before
     for k, v in model.state_dict().items():
         assert torch.equal(v, first[k]), k
     assert opt.state == {}  # no momentum: the optimizer as it started
