@@ -300,7 +300,8 @@ def _assert_state(model, opt, state):
         assert torch.equal(opt.state[p]["momentum_buffer"], buf)
 
 
-def test_the_rollback_keeps_the_state_only_at_the_highest_rate_and_puts_back_a_recent_one():
+def _gate_with_one_batch():
+    """A seeded Gate, its SGD optimizer, and a function that trains one step on one batch."""
     torch.manual_seed(0)
     model = Gate()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -311,6 +312,11 @@ def test_the_rollback_keeps_the_state_only_at_the_highest_rate_and_puts_back_a_r
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
 
+    return model, opt, train
+
+
+def test_the_rollback_keeps_the_state_only_at_the_highest_rate_and_puts_back_a_recent_one():
+    model, opt, train = _gate_with_one_batch()
     rollback = GuardRollback()
     train()
     rollback.passed(2, 0.1, model, opt)
@@ -372,16 +378,7 @@ def test_forgetting_the_loss_keeps_only_the_first_window():
 
 
 def test_the_rollback_holds_the_start_for_a_dark_layer_and_drops_it_when_told():
-    torch.manual_seed(0)
-    model = Gate()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    x, y = _batches(1)[0]
-
-    def train():
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-
+    model, opt, train = _gate_with_one_batch()
     rollback = GuardRollback()
     start = {k: v.clone() for k, v in model.state_dict().items()}
     rollback.keep_start(model, opt)
@@ -464,9 +461,10 @@ def test_the_guard_can_be_turned_off_and_refuses_other_values():
         _scheduler(Gate(), guard="on")
 
 
-def _resumable_run(make, loss_at, steps, save_at=None, checkpoint=None):
+def _resumable_run(make, loss_at, steps, save_at=None, checkpoint=None, close=True):
     """Train a seeded Gate under ``make(model)`` (→ optimizer, scheduler) up to ``steps``,
-    saving at ``save_at`` or starting from ``checkpoint``; the rates and the scheduler."""
+    saving at ``save_at`` or starting from ``checkpoint``; the rates and the scheduler (closed
+    unless ``close`` is false)."""
     torch.manual_seed(5)
     model = Gate()
     opt, sched = make(model)
@@ -480,7 +478,8 @@ def _resumable_run(make, loss_at, steps, save_at=None, checkpoint=None):
         lrs.append(opt.param_groups[0]["lr"])
         if t + 1 == save_at:
             saved = save_checkpoint(t + 1, **parts)
-    sched.close()
+    if close:
+        sched.close()
     return lrs, sched, saved
 
 
@@ -585,24 +584,21 @@ def _warming(model):
 def _darkened_run(steps, kill_at=9, save_at=None, checkpoint=None):
     """A seeded Gate warmed up under ActCoolLR whose layer is killed before step ``kill_at``'s
     forward (its measurement, at the next even step, reads it dark); the rates, the scheduler,
-    the first weights, a checkpoint at ``save_at``."""
-    torch.manual_seed(5)
-    model = Gate()
-    first = {k: v.clone() for k, v in model.state_dict().items()}
-    opt, sched = _warming(model)
-    parts = {"model": model, "optimizer": opt, "scheduler": sched}
-    batches = _batches()
-    start = 0 if checkpoint is None else load_checkpoint(checkpoint, **parts)
-    lrs, saved = [], None
-    for t in range(start, steps):
+    the first weights, the model and optimizer, a checkpoint at ``save_at``."""
+    run = {}
+
+    def make(model):
+        run["first"] = {k: v.clone() for k, v in model.state_dict().items()}
+        run["model"] = model
+        run["opt"], sched = _warming(model)
+        return run["opt"], sched
+
+    def kill_before(t):  # called before step t's forward; None: the step's own loss
         if t == kill_at:
-            model.kill()
-        x, y = batches[t % len(batches)]
-        _train(model, opt, sched, x, y)
-        lrs.append(opt.param_groups[0]["lr"])
-        if t + 1 == save_at:
-            saved = save_checkpoint(t + 1, **parts)
-    return lrs, sched, first, model, opt, saved
+            run["model"].kill()
+
+    lrs, sched, saved = _resumable_run(make, kill_before, steps, save_at, checkpoint, close=False)
+    return lrs, sched, run["first"], run["model"], run["opt"], saved
 
 
 def test_a_layer_dark_in_the_warm_up_starts_the_run_again_from_its_first_weights():
