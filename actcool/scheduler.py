@@ -528,13 +528,13 @@ class ActCoolLR(LRScheduler):
         if rollback is not None:
             put_back = self.guard.calls_for_rollback(event)
             to_start = event.reason == "site_dark"
+            started_over = put_back and to_start and rollback.start is not None
             back = rollback.tripped(
                 t, c.measure_every, model, self.optimizer, put_back, to_start=to_start
             )
-            if to_start and back is not None:  # its losses are the start's again
+            if started_over:  # its losses are the start's again, and its warm-up climbs again
                 self.guard.forget_loss()
-                if t < c.opening_steps:  # and its warm-up climbs again from the first rate
-                    c.continue_opening(t, c.opening_floor * c.lr_peak)
+                c.continue_opening(t, c.opening_floor * c.lr_peak)
         detail = event.detail
         if back is not None:
             detail += f"; back to {back}"
