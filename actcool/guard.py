@@ -202,11 +202,10 @@ class DivergenceGuard:
         """Whether ``event`` (just returned by :meth:`check`) is damage a cut cannot undo, so
         that the state of the measurement before should come back (``rollback``): units died,
         or a site went dark, or the window's loss is back at the first window's, all that was
-        learned lost. A
-        smaller rise leaves the network to recover at the cut rate, with its optimizer's state
-        as the spike left it (Adam's second moments, raised by the spike, damp the next
-        steps): put back there, an MLP under SGD ended 0.02-0.49 points worse and a regression
-        MLP under AdamW tripped again (docs/algorithm.md §4.7)."""
+        learned lost. A smaller rise leaves the network to recover at the cut rate, with its
+        optimizer's state as the spike left it (Adam's second moments, raised by the spike,
+        damp the next steps): put back there, an MLP under SGD ended 0.02-0.49 points worse
+        and a regression MLP under AdamW tripped again (docs/algorithm.md §4.7)."""
         if event.reason in ("temperature_collapse", "site_dark"):
             return True
         first, last = self.loss_first, self.loss_last

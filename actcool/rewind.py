@@ -16,10 +16,13 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-__all__ = ["GuardRollback", "Snapshot", "restore", "take"]
+__all__ = ["FROM_START", "GuardRollback", "Snapshot", "restore", "take"]
 
 #: ``{"model": model state dict, "optimizer": optimizer state dict}``, tensors on the CPU.
 Snapshot = dict[str, Any]
+
+#: What :meth:`GuardRollback.tripped` answers when it started the run again from its start.
+FROM_START = "the weights it started with"
 
 
 def _to_cpu(value: Any) -> Any:
@@ -109,7 +112,7 @@ class GuardRollback:
         """The guard tripped at ``step``: with ``put_back``, put back the state kept at most
         ``since`` steps before (the previous measurement), or with ``to_start`` the state the
         run started with where it is still held, and say which ("the weights after step N",
-        "the weights it started with"); ``None`` where none is put back. The state of the
+        or :data:`FROM_START`); ``None`` where none is put back. The state of the
         previous measurement is dropped either way; the start's is kept for another trip."""
         kept_step, kept = self.step, self.snapshot
         self.step = self.snapshot = None
@@ -118,7 +121,7 @@ class GuardRollback:
             return None
         if to_start and self.start is not None:
             restore(self.start, model, optimizer)
-            return "the weights it started with"
+            return FROM_START
         if kept is None or kept_step is None or kept_step < step - since:
             return None
         restore(kept, model, optimizer)

@@ -35,7 +35,7 @@ from .guard import DivergenceGuard, GuardEvent
 from .measurement import Measurement
 from .monitor import TemperatureMonitor, first_group_lr
 from .probe import RateProbe
-from .rewind import GuardRollback, Snapshot
+from .rewind import FROM_START, GuardRollback, Snapshot
 from .scale import SCALE_SCAN_LRS, is_adam_family, rate_factors, reaches
 from .scheduler_state import check_state, load_scheduler_state, scheduler_state, torch_keys
 
@@ -528,11 +528,10 @@ class ActCoolLR(LRScheduler):
         if rollback is not None:
             put_back = self.guard.calls_for_rollback(event)
             to_start = event.reason == "site_dark"
-            started_over = put_back and to_start and rollback.start is not None
             back = rollback.tripped(
                 t, c.measure_every, model, self.optimizer, put_back, to_start=to_start
             )
-            if started_over:  # its losses are the start's again, and its warm-up climbs again
+            if back == FROM_START:  # the start's losses again, and its warm-up climbs again
                 self.guard.forget_loss()
                 c.continue_opening(t, c.opening_floor * c.lr_peak)
         detail = event.detail

@@ -94,9 +94,9 @@ def read_fits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def read_guard_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Rows of ``guard_events``, one per cut of the learning rate by ActCoolLR's divergence
-    guard, in step order: step, reason ('loss_rise', 'temperature_collapse' or 'site_dark'), detail (what
-    the guard saw), lr_before (the rate that step trained at), lr_after (the ceiling from
-    then on). No rows (with these columns) when the guard never tripped."""
+    guard, in step order: step, reason ('loss_rise', 'temperature_collapse' or 'site_dark'),
+    detail (what the guard saw), lr_before (the rate that step trained at), lr_after (the
+    ceiling from then on). No rows (with these columns) when the guard never tripped."""
     return con.execute(
         f"SELECT {', '.join(GUARD_EVENT_COLUMNS)} FROM guard_events ORDER BY step, rowid"
     ).df()

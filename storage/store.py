@@ -224,9 +224,9 @@ class Store(Catalog):
 
     def guard_events(self, run_id: str) -> pd.DataFrame:
         """Cuts of the learning rate by ActCoolLR's divergence guard, in step order: step,
-        reason ('loss_rise' | 'temperature_collapse' | 'site_dark'), detail, lr_before (the rate that step
-        trained at), lr_after (the ceiling for the rest of the run). Empty, with these
-        columns, for a run whose guard never tripped (and for schedules without one)."""
+        reason ('loss_rise' | 'temperature_collapse' | 'site_dark'), detail, lr_before (the
+        rate that step trained at), lr_after (the ceiling for the rest of the run). Empty, with
+        these columns, for a run whose guard never tripped (and for schedules without one)."""
         return self._read(run_id, read_guard_events)
 
     def metrics(self, run_id: str, phase: str | None = None) -> pd.DataFrame:

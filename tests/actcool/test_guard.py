@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from actcool import ActCoolLR, ConstantCurve, DivergenceGuard, GuardEvent, TemperatureController
-from actcool.rewind import GuardRollback
+from actcool.rewind import FROM_START, GuardRollback
 from actcool.scale import PEAK_FACTOR, peak_rate, rate_scale
 from tests.helpers import load_checkpoint, save_checkpoint
 
@@ -386,7 +386,8 @@ def test_the_rollback_holds_the_start_for_a_dark_layer_and_drops_it_when_told():
         train()
         rollback.passed(step, 0.1 * step, model, opt)
     train()
-    assert rollback.tripped(6, 2, model, opt, to_start=True) == "the weights it started with"
+    back = rollback.tripped(6, 2, model, opt, to_start=True)
+    assert back == FROM_START == "the weights it started with"
     for k, v in model.state_dict().items():
         assert torch.equal(v, start[k]), k
     assert opt.state == {}  # the optimizer as it started: no momentum yet
